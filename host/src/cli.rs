@@ -1,0 +1,236 @@
+//! The `volley` command line: `run`, `sim` and `demo`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::cancel::Cancel;
+use crate::demo::{DemoOptions, demo};
+use crate::report::console;
+use crate::run::{RunOptions, RunResult, run};
+use crate::scenario::SandboxLimits;
+use crate::sim::{SimConfig, Simulator};
+
+#[derive(Parser, Debug)]
+#[command(name = "volley", version, about = "Benchmark engine for GenAI inference servers", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario against a target server
+    Run(RunArgs),
+    /// Serve the built-in OpenAI-compatible server simulator
+    Sim(SimArgs),
+    /// Start the simulator in-process and run builtin:chat-poisson against it
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario component: a .wasm file or builtin:NAME (builtin:chat-poisson, builtin:burst)
+    pub scenario: String,
+    /// Base URL of the server, e.g. http://127.0.0.1:8000
+    #[arg(long)]
+    pub target: String,
+    /// Scenario parameters as a JSON object
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Seed of every random choice (scenario, arrivals)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory for report.json and requests.jsonl [default: results/<scenario>-<time>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Model for requests that name none [default: the target's first model]
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Header added to every request, 'Name: value' (repeatable)
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Per-request timeout in seconds
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout_s: f64,
+    /// Wall-time limit of one scenario call, in milliseconds
+    #[arg(long, default_value_t = 1000)]
+    pub guest_timeout_ms: u64,
+    /// Memory limit of the scenario, in MiB
+    #[arg(long, default_value_t = 256)]
+    pub guest_memory_mib: usize,
+    /// Show the scenario's debug log lines
+    #[arg(long)]
+    pub scenario_debug: bool,
+    /// No progress lines on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Time to first token, ms
+    #[arg(long, default_value_t = 50.0)]
+    pub ttft_ms: f64,
+    /// Time between chunks, ms
+    #[arg(long, default_value_t = 10.0)]
+    pub itl_ms: f64,
+    /// Relative jitter of every delay, 0 to 1
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter: f64,
+    /// Tokens per streamed chunk
+    #[arg(long, default_value_t = 1)]
+    pub tokens_per_chunk: u32,
+    /// Tokens generated when a request sets no max_tokens
+    #[arg(long, default_value_t = 64)]
+    pub output_tokens: u32,
+    /// Model name reported by /v1/models
+    #[arg(long, default_value = "volley-sim")]
+    pub model: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long to send, seconds
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Poisson rate, requests per second
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    #[arg(long, default_value = "results/demo")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Runs a parsed command; the exit code on success (130 if interrupted).
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(a) => {
+            let cancel = cancel_on_signals();
+            let opts = run_options(a)?;
+            let result = run(opts, cancel).await?;
+            Ok(finish(&result))
+        }
+        Command::Demo(a) => {
+            if !(a.seconds > 0.0 && a.rate > 0.0) {
+                bail!("--seconds and --rate must be positive");
+            }
+            let cancel = cancel_on_signals();
+            let opts = DemoOptions { seconds: a.seconds, rate: a.rate, out_dir: a.out, seed: a.seed };
+            let result = demo(opts, cancel).await?;
+            Ok(finish(&result))
+        }
+        Command::Sim(a) => {
+            let config = sim_config(&a)?;
+            let addr: SocketAddr = format!("{}:{}", a.host, a.port)
+                .parse()
+                .with_context(|| format!("invalid listen address {}:{}", a.host, a.port))?;
+            let sim = Simulator::start(config, addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            eprintln!("volley sim: OpenAI-compatible simulator on {} (Ctrl-C to stop)", sim.url());
+            wait_for_signal().await;
+            sim.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn finish(result: &RunResult) -> ExitCode {
+    print!("{}", console::render(&result.report));
+    if result.report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS }
+}
+
+fn run_options(a: RunArgs) -> Result<RunOptions> {
+    if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
+        bail!("--timeout-s must be a positive number of seconds");
+    }
+    if a.guest_timeout_ms == 0 || a.guest_memory_mib == 0 {
+        bail!("--guest-timeout-ms and --guest-memory-mib must be positive");
+    }
+    let mut o = RunOptions::new(a.scenario, a.target);
+    o.params = a.params;
+    o.seed = a.seed;
+    o.out_dir = a.out;
+    o.model = a.model;
+    o.headers = a.headers;
+    o.request_timeout = Duration::from_secs_f64(a.timeout_s);
+    o.limits = SandboxLimits {
+        call_timeout: Duration::from_millis(a.guest_timeout_ms),
+        memory_bytes: a.guest_memory_mib << 20,
+        ..SandboxLimits::default()
+    };
+    o.progress = !a.quiet;
+    o.show_scenario_debug = a.scenario_debug;
+    Ok(o)
+}
+
+fn sim_config(a: &SimArgs) -> Result<SimConfig> {
+    let ms = |name: &str, v: f64| -> Result<Duration> {
+        if !(v.is_finite() && v >= 0.0) {
+            bail!("--{name} must be a non-negative number of milliseconds");
+        }
+        Ok(Duration::from_secs_f64(v / 1000.0))
+    };
+    if !(0.0..=1.0).contains(&a.jitter) {
+        bail!("--jitter must be between 0 and 1");
+    }
+    if a.tokens_per_chunk == 0 {
+        bail!("--tokens-per-chunk must be at least 1");
+    }
+    Ok(SimConfig {
+        ttft: ms("ttft-ms", a.ttft_ms)?,
+        itl: ms("itl-ms", a.itl_ms)?,
+        jitter: a.jitter,
+        tokens_per_chunk: a.tokens_per_chunk,
+        default_output_tokens: a.output_tokens,
+        model: a.model.clone(),
+        seed: a.seed,
+    })
+}
+
+/// Ctrl-C or SIGTERM cancels the run (which still writes its report); a second one
+/// exits at once.
+fn cancel_on_signals() -> Arc<Cancel> {
+    let cancel = Arc::new(Cancel::new());
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("volley: interrupted; finishing the report (interrupt again to quit now)");
+        c.cancel();
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+    cancel
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

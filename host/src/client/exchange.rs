@@ -1,0 +1,245 @@
+//! One timed request/response exchange.
+//!
+//! Every network chunk is timestamped on arrival with the monotonic clock before it is
+//! parsed; TTFT is the first chunk that carries generated text, ITL the gaps between
+//! such chunks. The record is handed to the collector whatever happens: success,
+//! failure, timeout or cancellation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::openai::{self, Usage};
+use super::pool::Pool;
+use super::request::PreparedRequest;
+use super::sse::SseParser;
+use crate::cancel::Cancel;
+use crate::metrics::record::{RequestRecord, TokenSource};
+use crate::model::ErrorClass;
+
+/// Largest non-streamed response body read; larger is a protocol error.
+const MAX_BODY: usize = 64 << 20;
+/// Bytes of an error response kept for the message.
+const ERROR_SNIPPET: usize = 300;
+
+/// Everything the send path shares, built once per run.
+pub struct SendContext {
+    pub pool: Pool,
+    pub authority: HeaderValue,
+    /// The operator's `--header`s, added to every request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub cancel: Arc<Cancel>,
+    pub records: UnboundedSender<RequestRecord>,
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+
+/// Sends `req` (planned for `planned`), measures it and hands the record on.
+pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
+    let mut rec = RequestRecord::new(req.stage, req.seq, req.api, req.stream, planned);
+    rec.tag = req.tag.clone();
+    rec.session = req.session;
+    rec.max_tokens = req.max_tokens;
+    if req.session.is_some() {
+        rec.text = Some(String::new());
+    }
+    tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => rec.fail(ErrorClass::Cancelled, "the run was interrupted"),
+        r = tokio::time::timeout(ctx.timeout, perform(ctx, &req, &mut rec)) => {
+            if r.is_err() {
+                rec.fail(ErrorClass::Timeout, format!("no complete response within {} s", ctx.timeout.as_secs_f64()));
+            }
+        }
+    }
+    rec.done = Instant::now();
+    let _ = ctx.records.send(rec);
+}
+
+async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
+    let mut conn = match ctx.pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+    };
+    let mut http = Request::new(Full::new(req.body.clone()));
+    *http.method_mut() = hyper::Method::POST;
+    *http.uri_mut() = req.uri.clone();
+    let h = http.headers_mut();
+    h.insert(HOST, ctx.authority.clone());
+    h.insert(CONTENT_TYPE, JSON);
+    if req.stream {
+        h.insert(ACCEPT, EVENT_STREAM);
+    }
+    for (k, v) in ctx.headers.iter().chain(&req.headers) {
+        h.append(k.clone(), v.clone());
+    }
+
+    rec.sent = Some(Instant::now());
+    let response = match conn.send_request(http).await {
+        Ok(r) => r,
+        Err(e) => {
+            let class = if e.is_parse() { ErrorClass::Protocol } else { ErrorClass::Incomplete };
+            return rec.fail(class, format!("no response: {e}"));
+        }
+    };
+    rec.status = response.status().as_u16();
+    let success = response.status().is_success();
+    let mut body = response.into_body();
+
+    let reusable = if !success {
+        let (snippet, complete) = read_snippet(&mut body).await;
+        rec.fail(ErrorClass::HttpStatus, format!("HTTP {}: {}", rec.status, snippet));
+        complete
+    } else if req.stream {
+        read_stream(&mut body, rec).await
+    } else {
+        read_whole(&mut body, rec).await
+    };
+    if reusable {
+        ctx.pool.release(conn);
+    }
+}
+
+/// Reads an event stream to its end; `true` if the body ended cleanly.
+async fn read_stream(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+    let mut parser = SseParser::new();
+    let mut state = StreamState::default();
+    let mut last_text: Option<Instant> = None;
+    let mut text = rec.text.take();
+    let mut on_event = |data: &[u8], at: Instant, rec: &mut RequestRecord, text: &mut Option<String>| {
+        if data == b"[DONE]" {
+            state.done = true;
+            return;
+        }
+        match openai::parse(data, text.as_mut()) {
+            Ok(p) => {
+                if p.text_bytes > 0 {
+                    match last_text {
+                        None => rec.first_token = Some(at),
+                        Some(prev) => rec.itl_us.push(micros(at - prev)),
+                    }
+                    last_text = Some(at);
+                    rec.text_chunks += 1;
+                }
+                state.finished |= p.finished;
+                if p.usage.is_some() {
+                    state.usage = p.usage;
+                }
+                if let Some(e) = p.error {
+                    rec.fail(ErrorClass::ServerError, e);
+                }
+            }
+            Err(e) => rec.fail(ErrorClass::Protocol, e),
+        }
+    };
+    let clean = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(e)) => {
+                rec.fail(ErrorClass::Incomplete, format!("stream broke: {e}"));
+                break false;
+            }
+            Some(Ok(frame)) => {
+                let at = Instant::now();
+                if let Some(bytes) = frame.data_ref() {
+                    parser.feed(bytes, |ev| on_event(ev.data, at, rec, &mut text));
+                }
+            }
+        }
+    };
+    let at = Instant::now();
+    parser.finish(|ev| on_event(ev.data, at, rec, &mut text));
+    rec.text = text;
+    if clean && !state.done && !state.finished {
+        rec.fail(ErrorClass::Incomplete, "the stream ended without a finish reason or [DONE]");
+    }
+    apply_usage(rec, state.usage);
+    clean
+}
+
+#[derive(Default)]
+struct StreamState {
+    done: bool,
+    finished: bool,
+    usage: Option<Usage>,
+}
+
+/// Reads a non-streamed JSON body; `true` if it was read to its end.
+async fn read_whole(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+    let mut buf = Vec::new();
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                rec.fail(ErrorClass::Incomplete, format!("body broke: {e}"));
+                return false;
+            }
+            Some(Ok(frame)) => {
+                if let Some(bytes) = frame.data_ref() {
+                    if buf.len() + bytes.len() > MAX_BODY {
+                        rec.fail(ErrorClass::Protocol, format!("response body over {} MiB", MAX_BODY >> 20));
+                        return false;
+                    }
+                    buf.extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+    match openai::parse(&buf, rec.text.as_mut()) {
+        Ok(p) => {
+            if let Some(e) = p.error {
+                rec.fail(ErrorClass::ServerError, e);
+            }
+            apply_usage(rec, p.usage);
+        }
+        Err(e) => rec.fail(ErrorClass::Protocol, e),
+    }
+    true
+}
+
+fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {
+    rec.prompt_tokens = usage.and_then(|u| u.prompt_tokens);
+    match usage.and_then(|u| u.completion_tokens) {
+        Some(n) => {
+            rec.output_tokens = n;
+            rec.token_source = TokenSource::Usage;
+        }
+        None if rec.stream => {
+            rec.output_tokens = rec.text_chunks;
+            rec.token_source = TokenSource::Chunks;
+        }
+        None => rec.token_source = TokenSource::None,
+    }
+}
+
+/// The start of an error body, and whether the body was read to its end.
+async fn read_snippet(body: &mut Incoming) -> (String, bool) {
+    let mut buf = Vec::new();
+    let complete = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(_)) => break false,
+            Some(Ok(frame)) => {
+                if let Some(bytes) = frame.data_ref() {
+                    buf.extend_from_slice(&bytes[..bytes.len().min(ERROR_SNIPPET * 4 - buf.len().min(ERROR_SNIPPET * 4))]);
+                }
+                if buf.len() >= ERROR_SNIPPET * 4 {
+                    break false;
+                }
+            }
+        }
+    };
+    let text = String::from_utf8_lossy(&buf);
+    (text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(ERROR_SNIPPET).collect(), complete)
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}

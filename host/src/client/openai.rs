@@ -1,0 +1,144 @@
+//! Reading OpenAI-compatible responses: one streamed event at a time, or a whole
+//! non-streamed body. Borrowed deserialization keeps the common event (a few bytes of
+//! text) from allocating strings.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default)]
+    pub completion_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    /// vLLM and SGLang reasoning parsers stream the thinking part here.
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    /// Completions API.
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    /// Chat API, streamed.
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    /// Chat API, not streamed.
+    #[serde(borrow, default)]
+    message: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// What one event (or a whole non-streamed body) carried.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Bytes of generated text (content and reasoning) in this event.
+    pub text_bytes: usize,
+    pub finished: bool,
+    pub usage: Option<Usage>,
+    /// The server reported an error in the body.
+    pub error: Option<String>,
+}
+
+/// Parses an event's or a body's JSON; appends its generated text to `text` if given.
+pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, String> {
+    let body: Body<'_> = serde_json::from_slice(json).map_err(|e| {
+        let shown = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
+        format!("unexpected response JSON ({e}): {shown}")
+    })?;
+    let mut out = Parsed { usage: body.usage, ..Parsed::default() };
+    if let Some(err) = body.error {
+        out.error = Some(error_message(&err));
+    }
+    for choice in &body.choices {
+        let delta = choice.delta.as_ref().or(choice.message.as_ref());
+        let pieces = [
+            choice.text.as_deref(),
+            delta.and_then(|d| d.reasoning_content.as_deref()),
+            delta.and_then(|d| d.reasoning.as_deref()),
+            delta.and_then(|d| d.content.as_deref()),
+        ];
+        for piece in pieces.into_iter().flatten() {
+            out.text_bytes += piece.len();
+            if let Some(t) = text.as_deref_mut() {
+                t.push_str(piece);
+            }
+        }
+        out.finished |= choice.finish_reason.is_some();
+    }
+    Ok(out)
+}
+
+fn error_message(err: &serde_json::Value) -> String {
+    let msg = err.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| err.to_string());
+    msg.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_event() {
+        let e = br#"{"choices":[{"text":" 5, 6","index":0,"finish_reason":null}]}"#;
+        let mut t = String::new();
+        let p = parse(e, Some(&mut t)).unwrap();
+        assert_eq!((p.text_bytes, p.finished, t.as_str()), (5, false, " 5, 6"));
+    }
+
+    #[test]
+    fn llama_cpp_chat_role_event_has_no_text() {
+        let e = br#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"object":"chat.completion.chunk"}"#;
+        assert_eq!(parse(e, None).unwrap().text_bytes, 0);
+    }
+
+    #[test]
+    fn usage_chunk_and_finish() {
+        let e = br#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":12,"total_tokens":19}}"#;
+        let p = parse(e, None).unwrap();
+        assert_eq!(p.usage, Some(Usage { prompt_tokens: Some(12), completion_tokens: Some(7) }));
+        let f = br#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#;
+        assert!(parse(f, None).unwrap().finished);
+    }
+
+    #[test]
+    fn escapes_reasoning_and_errors() {
+        let e = br#"{"choices":[{"delta":{"reasoning_content":"a\"b","content":"\u00e9"}}]}"#;
+        let mut t = String::new();
+        assert_eq!(parse(e, Some(&mut t)).unwrap().text_bytes, 5);
+        assert_eq!(t, "a\"bé");
+        let e = br#"{"error":{"message":"boom","code":500}}"#;
+        assert_eq!(parse(e, None).unwrap().error.as_deref(), Some("boom"));
+        assert!(parse(b"{not json", None).is_err());
+    }
+
+    #[test]
+    fn non_streamed_chat_body() {
+        let b = br#"{"choices":[{"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        let mut t = String::new();
+        let p = parse(b, Some(&mut t)).unwrap();
+        assert!(p.finished);
+        assert_eq!((t.as_str(), p.usage.unwrap().completion_tokens), ("hello", Some(1)));
+    }
+}

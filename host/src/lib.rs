@@ -1,0 +1,30 @@
+//! # Volley
+//!
+//! A benchmark engine for GenAI inference servers. Workloads are WebAssembly scenario
+//! components (see `wit/` and the `volley-sdk` crate); this crate is the host that runs
+//! them: it schedules sends at their planned instants, speaks the serving protocols,
+//! times every streamed chunk, and keeps the statistics.
+//!
+//! Layout, one concern per module:
+//! - [`scenario`]: loading, sandboxing and calling scenario components (wasmtime).
+//! - [`load`]: arrival processes and the stage drivers that send at planned instants.
+//! - [`client`]: the HTTP/1.1 connection pool, SSE parser and protocol exchanges.
+//! - [`metrics`]: per-request records and per-stage HDR histograms.
+//! - [`report`]: `report.json` and the console summary.
+//! - [`sim`]: a built-in OpenAI-compatible server simulator.
+//! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
+
+pub mod cancel;
+pub mod cli;
+pub mod client;
+pub mod demo;
+pub mod load;
+pub mod metrics;
+pub mod model;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod target;
+pub mod util;

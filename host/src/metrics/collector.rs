@@ -1,0 +1,63 @@
+//! The collector task: receives every finished request, folds it into its stage's
+//! statistics, appends it to `requests.jsonl`, and forwards outcomes to the scenario
+//! when it asked for them.
+//!
+//! Records are written as they arrive and the file is flushed whenever the queue runs
+//! empty, so an interrupted run keeps everything that completed, while a busy run
+//! batches its writes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::record::RequestRecord;
+use super::stage::StageStats;
+use crate::model::GuestOutcome;
+
+pub struct Collector {
+    pub stages: Vec<StageStats>,
+    pub records_written: u64,
+}
+
+/// Starts the collector; returns the sender the send path uses and the task, which
+/// ends (with the statistics) once every sender is dropped.
+pub fn spawn(
+    stage_names: Vec<String>,
+    jsonl: &Path,
+    epoch: Instant,
+    outcomes: Option<flume::Sender<GuestOutcome>>,
+) -> Result<(mpsc::UnboundedSender<RequestRecord>, JoinHandle<Result<Collector>>)> {
+    let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
+    let mut out = BufWriter::with_capacity(256 << 10, file);
+    let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+    let path = jsonl.display().to_string();
+    let task = tokio::spawn(async move {
+        let mut c = Collector { stages: stage_names.iter().map(|_| StageStats::new()).collect(), records_written: 0 };
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            for r in batch.drain(..) {
+                if let Some(stats) = c.stages.get_mut(r.stage as usize) {
+                    stats.record(&r);
+                }
+                let name = stage_names.get(r.stage as usize).map(String::as_str).unwrap_or("");
+                serde_json::to_writer(&mut out, &r.line(name, epoch))?;
+                out.write_all(b"\n")?;
+                c.records_written += 1;
+                if let Some(sink) = &outcomes {
+                    let _ = sink.send(r.guest_outcome());
+                }
+            }
+            if rx.is_empty() {
+                out.flush().with_context(|| format!("cannot write {path}"))?;
+            }
+        }
+        out.flush().with_context(|| format!("cannot write {path}"))?;
+        Ok(c)
+    });
+    Ok((tx, task))
+}

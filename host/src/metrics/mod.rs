@@ -1,0 +1,8 @@
+//! Measurements: per-request records ([`record`]), HDR histograms ([`histogram`]),
+//! per-stage aggregates ([`stage`]) and the collector task that folds records into them
+//! and appends `requests.jsonl` as requests complete ([`collector`]).
+
+pub mod collector;
+pub mod histogram;
+pub mod record;
+pub mod stage;

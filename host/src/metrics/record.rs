@@ -1,0 +1,190 @@
+//! The per-request record: everything measured about one request, kept as it completes
+//! (a line of `requests.jsonl`) and folded into the stage's histograms.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::model::{Api, ErrorClass, GuestOutcome};
+use crate::util::ms;
+
+/// Where a request's output token count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage.completion_tokens`.
+    Usage,
+    /// Counted as one token per streamed chunk with text (no usage was sent).
+    Chunks,
+    /// Neither: a non-streamed response without usage.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub stage: u32,
+    pub seq: u64,
+    pub api: Api,
+    pub stream: bool,
+    pub tag: Option<Arc<str>>,
+    pub session: Option<u64>,
+    pub max_tokens: Option<u32>,
+    /// When the schedule said to send.
+    pub planned: Instant,
+    /// When the request was handed to the connection; None if it never was.
+    pub sent: Option<Instant>,
+    pub first_token: Option<Instant>,
+    pub done: Instant,
+    pub status: u16,
+    pub error: Option<ErrorClass>,
+    pub error_message: Option<String>,
+    /// Gaps between consecutive chunks that carried text, in microseconds.
+    pub itl_us: Vec<u32>,
+    /// Streamed events that carried text.
+    pub text_chunks: u32,
+    pub output_tokens: u32,
+    pub token_source: TokenSource,
+    pub prompt_tokens: Option<u32>,
+    /// Generated text, kept only for requests with a session.
+    pub text: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn new(stage: u32, seq: u64, api: Api, stream: bool, planned: Instant) -> Self {
+        RequestRecord {
+            stage,
+            seq,
+            api,
+            stream,
+            tag: None,
+            session: None,
+            max_tokens: None,
+            planned,
+            sent: None,
+            first_token: None,
+            done: planned,
+            status: 0,
+            error: None,
+            error_message: None,
+            itl_us: Vec::new(),
+            text_chunks: 0,
+            output_tokens: 0,
+            token_source: TokenSource::None,
+            prompt_tokens: None,
+            text: None,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Records the first failure; later ones do not overwrite the cause.
+    pub fn fail(&mut self, class: ErrorClass, message: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(class);
+            self.error_message = Some(message.into());
+        }
+    }
+
+    pub fn ttft(&self) -> Option<Duration> {
+        Some(self.first_token?.saturating_duration_since(self.sent?))
+    }
+
+    pub fn latency(&self) -> Option<Duration> {
+        Some(self.done.saturating_duration_since(self.sent?))
+    }
+
+    /// Actual send minus planned send.
+    pub fn schedule_lag(&self) -> Option<Duration> {
+        Some(self.sent?.saturating_duration_since(self.planned))
+    }
+
+    /// Time per output token after the first: (latency − TTFT) / (tokens − 1).
+    pub fn tpot(&self) -> Option<Duration> {
+        let (ttft, latency) = (self.ttft()?, self.latency()?);
+        (self.output_tokens > 1).then(|| (latency - ttft.min(latency)) / (self.output_tokens - 1))
+    }
+
+    pub fn guest_outcome(&self) -> GuestOutcome {
+        GuestOutcome {
+            stage: self.stage,
+            seq: self.seq,
+            session: self.session,
+            ok: self.ok(),
+            status: self.status,
+            error: self.error,
+            ttft: self.ttft(),
+            latency: self.latency().unwrap_or_default(),
+            output_tokens: self.output_tokens,
+            text: self.text.clone(),
+        }
+    }
+
+    /// The JSONL view, times relative to the run's start.
+    pub fn line<'a>(&'a self, stage_name: &'a str, epoch: Instant) -> RecordLine<'a> {
+        let rel = |t: Instant| ms(t.saturating_duration_since(epoch));
+        RecordLine {
+            stage: self.stage,
+            stage_name,
+            seq: self.seq,
+            tag: self.tag.as_deref(),
+            session: self.session,
+            api: self.api,
+            stream: self.stream,
+            ok: self.ok(),
+            status: self.status,
+            error: self.error,
+            error_message: self.error_message.as_deref(),
+            planned_ms: rel(self.planned),
+            sent_ms: self.sent.map(rel),
+            schedule_lag_ms: self.schedule_lag().map(ms),
+            ttft_ms: self.ttft().map(ms),
+            latency_ms: self.latency().map(ms),
+            tpot_ms: self.tpot().map(ms),
+            max_tokens: self.max_tokens,
+            output_tokens: self.output_tokens,
+            token_source: self.token_source,
+            prompt_tokens: self.prompt_tokens,
+            text_chunks: self.text_chunks,
+            itl_ms: ItlMs(&self.itl_us),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct RecordLine<'a> {
+    pub stage: u32,
+    pub stage_name: &'a str,
+    pub seq: u64,
+    pub tag: Option<&'a str>,
+    pub session: Option<u64>,
+    pub api: Api,
+    pub stream: bool,
+    pub ok: bool,
+    pub status: u16,
+    pub error: Option<ErrorClass>,
+    pub error_message: Option<&'a str>,
+    pub planned_ms: f64,
+    pub sent_ms: Option<f64>,
+    pub schedule_lag_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub output_tokens: u32,
+    pub token_source: TokenSource,
+    pub prompt_tokens: Option<u32>,
+    pub text_chunks: u32,
+    pub itl_ms: ItlMs<'a>,
+}
+
+/// Serializes microsecond gaps as milliseconds without an intermediate vector.
+pub struct ItlMs<'a>(&'a [u32]);
+
+impl Serialize for ItlMs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&us| f64::from(us) / 1000.0))
+    }
+}

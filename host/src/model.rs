@@ -1,0 +1,200 @@
+//! Volley's own model of what a scenario declares and what happened to a request.
+//!
+//! Scenario components speak a versioned WIT (`wit/v0.1`, later more); each version's
+//! bindings convert into these types, so everything past the scenario runtime is
+//! independent of the WIT version a component was built against.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Which API of the target a request uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    Completions,
+    ChatCompletions,
+}
+
+impl Api {
+    /// The request path, relative to the target's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::Completions => "/v1/completions",
+            Api::ChatCompletions => "/v1/chat/completions",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Message>),
+}
+
+/// One request as the scenario shaped it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioRequest {
+    pub api: Api,
+    pub model: Option<String>,
+    pub prompt: Prompt,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
+    pub headers: Vec<(String, String)>,
+    pub body_extra: Option<String>,
+    pub tag: Option<String>,
+    pub session: Option<u64>,
+}
+
+/// An arrival process; rates in requests per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Load {
+    Constant { rate: f64 },
+    Poisson { rate: f64 },
+    Gamma { rate: f64, cv: f64 },
+    Ramp { from: f64, to: f64 },
+    Burst { n: u32 },
+    Concurrency { n: u32 },
+}
+
+impl Load {
+    /// Open-loop loads send on a clock, whatever the server does.
+    pub fn is_open_loop(&self) -> bool {
+        !matches!(self, Load::Concurrency { .. })
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Load::Constant { rate } => write!(f, "constant {rate}/s"),
+            Load::Poisson { rate } => write!(f, "poisson {rate}/s"),
+            Load::Gamma { rate, cv } => write!(f, "gamma {rate}/s cv {cv}"),
+            Load::Ramp { from, to } => write!(f, "ramp {from}/s -> {to}/s"),
+            Load::Burst { n } => write!(f, "burst of {n}"),
+            Load::Concurrency { n } => write!(f, "concurrency {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub load: Load,
+    #[serde(serialize_with = "crate::util::serialize_opt_duration_s", rename = "duration_s")]
+    pub duration: Option<Duration>,
+    pub max_requests: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+    pub observe_outcomes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    Connect,
+    Timeout,
+    HttpStatus,
+    Protocol,
+    ServerError,
+    Incomplete,
+    Cancelled,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::Connect,
+        ErrorClass::Timeout,
+        ErrorClass::HttpStatus,
+        ErrorClass::Protocol,
+        ErrorClass::ServerError,
+        ErrorClass::Incomplete,
+        ErrorClass::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::HttpStatus => "http-status",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::ServerError => "server-error",
+            ErrorClass::Incomplete => "incomplete",
+            ErrorClass::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a scenario is told about a completed request (`on-outcome`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestOutcome {
+    pub stage: u32,
+    pub seq: u64,
+    pub session: Option<u64>,
+    pub ok: bool,
+    pub status: u16,
+    pub error: Option<ErrorClass>,
+    pub ttft: Option<Duration>,
+    pub latency: Duration,
+    pub output_tokens: u32,
+    pub text: Option<String>,
+}
+
+impl Plan {
+    /// Checks what the WIT cannot express: positive finite rates, bounded stages.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stages.is_empty() {
+            return Err("the plan has no stages".into());
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            let at = format!("stage {i} ('{}')", s.name);
+            let rate_ok = |r: f64| r.is_finite() && r > 0.0;
+            match s.load {
+                Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
+                    return Err(format!("{at}: rate must be a positive number, got {rate}"));
+                }
+                Load::Gamma { rate, cv } if !rate_ok(rate) || !(cv.is_finite() && cv > 0.0) => {
+                    return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
+                }
+                Load::Ramp { from, to } => {
+                    if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0 && from + to > 0.0) {
+                        return Err(format!("{at}: ramp rates must be non-negative and not both 0"));
+                    }
+                    if s.duration.is_none() {
+                        return Err(format!("{at}: a ramp needs a duration"));
+                    }
+                }
+                Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
+                    return Err(format!("{at}: {} must be at least 1", s.load));
+                }
+                _ => {}
+            }
+            let bounded = s.duration.is_some() || s.max_requests.is_some();
+            if !bounded && !matches!(s.load, Load::Burst { .. }) {
+                return Err(format!("{at}: set a duration or max-requests, or the stage never ends"));
+            }
+            if s.duration == Some(Duration::ZERO) || s.max_requests == Some(0) {
+                return Err(format!("{at}: duration and max-requests must be positive"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! One benchmark run, end to end: load and sandbox the scenario, check the target,
+//! drive each stage, collect every request, write `requests.jsonl` as requests
+//! complete and `report.json` at the end — also when the run is interrupted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hyper::header::{HeaderName, HeaderValue};
+
+use crate::cancel::Cancel;
+use crate::client::exchange::SendContext;
+use crate::client::pool::Pool;
+use crate::client::request::RequestEncoder;
+use crate::load::{self, StageWindow};
+use crate::metrics::collector;
+use crate::report::{Report, SCHEMA_VERSION, ScenarioReport, StageReport};
+use crate::scenario::producer::{Producer, ProducerConfig};
+use crate::scenario::{SandboxLimits, ScenarioEngine, ScenarioSource};
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A `.wasm` path or `builtin:NAME`.
+    pub scenario: String,
+    pub target: String,
+    /// A JSON object for the scenario's `configure`.
+    pub params: String,
+    pub seed: u64,
+    /// Where `report.json` and `requests.jsonl` go; None: `results/<scenario>-<time>`.
+    pub out_dir: Option<PathBuf>,
+    /// Model for requests that name none; None: ask the target's `/v1/models`.
+    pub model: Option<String>,
+    /// `Name: value` headers added to every request (credentials belong here).
+    pub headers: Vec<String>,
+    pub request_timeout: Duration,
+    pub limits: SandboxLimits,
+    /// Print stage progress lines on stderr.
+    pub progress: bool,
+    pub show_scenario_debug: bool,
+}
+
+impl RunOptions {
+    pub fn new(scenario: impl Into<String>, target: impl Into<String>) -> Self {
+        RunOptions {
+            scenario: scenario.into(),
+            target: target.into(),
+            params: "{}".into(),
+            seed: 1,
+            out_dir: None,
+            model: None,
+            headers: Vec::new(),
+            request_timeout: Duration::from_secs(300),
+            limits: SandboxLimits::default(),
+            progress: true,
+            show_scenario_debug: false,
+        }
+    }
+}
+
+pub struct RunResult {
+    pub report: Report,
+    pub out_dir: PathBuf,
+}
+
+/// How long the target gets to accept a first connection.
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
+    let params: serde_json::Value = serde_json::from_str(if opts.params.trim().is_empty() { "{}" } else { &opts.params })
+        .map_err(|e| anyhow!("--params is not valid JSON: {e}"))?;
+    if !params.is_object() {
+        bail!("--params must be a JSON object, e.g. '{{\"rate\": 5}}'");
+    }
+    let headers = parse_headers(&opts.headers)?;
+    let target = Target::parse(&opts.target)?;
+
+    let source = ScenarioSource::load(&opts.scenario)?;
+    let engine = ScenarioEngine::new()?;
+    let compiled = {
+        let source = source.clone();
+        // Compiling is CPU-bound (Cranelift); keep it off the async workers.
+        let engine = &engine;
+        tokio::task::block_in_place(move || engine.compile(&source))?
+    };
+    let wit_version = compiled.version;
+    let addr = target.reach(REACH_TIMEOUT).await?;
+    let model = match &opts.model {
+        Some(m) => Some(m.clone()),
+        None => discover_model(&target, addr).await,
+    };
+
+    let producer = {
+        let config = ProducerConfig {
+            limits: opts.limits,
+            seed: opts.seed,
+            params: params.to_string(),
+            show_debug: opts.show_scenario_debug,
+        };
+        let encoder = RequestEncoder::new(&target, model.clone());
+        let cancel = cancel.clone();
+        tokio::task::block_in_place(move || Producer::spawn(compiled, config, encoder, cancel))?
+    };
+    let plan = producer.plan.clone();
+    let info = producer.info.clone();
+
+    let out_dir = opts.out_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}-{}", source.label, crate::util::utc_stamp(SystemTime::now())))
+    });
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
+
+    let epoch = Instant::now();
+    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let stage_names = plan.stages.iter().map(|s| s.name.clone()).collect();
+    let (records, collector) =
+        collector::spawn(stage_names, &out_dir.join("requests.jsonl"), epoch, producer.outcome_sink())?;
+    let ctx = Arc::new(SendContext {
+        pool: Pool::new(addr, 16_384),
+        authority: target.authority.clone(),
+        headers,
+        timeout: opts.request_timeout,
+        cancel: cancel.clone(),
+        records,
+    });
+
+    if opts.progress {
+        eprintln!(
+            "volley: {} {} ({}) -> {}{}",
+            info.name,
+            info.version,
+            source.digest.get(..19).unwrap_or(&source.digest),
+            target.url,
+            model.as_deref().map(|m| format!(", model {m}")).unwrap_or_default()
+        );
+    }
+    let mut windows: Vec<StageWindow> = Vec::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if opts.progress {
+            let bound = match (stage.duration, stage.max_requests) {
+                (Some(d), Some(n)) => format!(", {} s or {n} requests", d.as_secs_f64()),
+                (Some(d), None) => format!(", {} s", d.as_secs_f64()),
+                (None, Some(n)) => format!(", {n} requests"),
+                (None, None) => String::new(),
+            };
+            eprintln!("stage {}/{} '{}': {}{bound}", i + 1, plan.stages.len(), stage.name, stage.load);
+        }
+        let w = load::run_stage(ctx.clone(), &producer, i as u32, stage, opts.seed).await;
+        if opts.progress {
+            eprintln!(
+                "  sent {} in {:.2} s, all done after {:.2} s",
+                w.sent,
+                w.sending_ended.duration_since(w.started).as_secs_f64(),
+                w.finished.duration_since(w.started).as_secs_f64()
+            );
+        }
+        windows.push(w);
+    }
+    let interrupted = cancel.is_cancelled();
+    let pool_opened = ctx.pool.opened();
+    drop(ctx); // the last sender of records: lets the collector finish
+    let collected = collector.await.map_err(|e| anyhow!("the collector task failed: {e}"))??;
+    let fault = producer.shutdown();
+
+    let stages = plan
+        .stages
+        .iter()
+        .zip(&windows)
+        .zip(&collected.stages)
+        .map(|((stage, window), stats)| StageReport::build(stage, stats, window))
+        .collect();
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        volley_version: env!("CARGO_PKG_VERSION"),
+        scenario: ScenarioReport {
+            info,
+            source: source.origin.clone(),
+            digest: source.digest.clone(),
+            wit: wit_version.semver().into(),
+        },
+        target: target.url.clone(),
+        seed: opts.seed,
+        params,
+        started_unix_ms,
+        duration_s: (epoch.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        interrupted,
+        stages,
+    };
+    let report_path = out_dir.join("report.json");
+    let json = serde_json::to_vec_pretty(&report)?;
+    std::fs::write(&report_path, json).with_context(|| format!("cannot write {}", report_path.display()))?;
+    if opts.progress {
+        eprintln!(
+            "wrote {} and requests.jsonl ({} requests, {} connections opened)",
+            report_path.display(),
+            collected.records_written,
+            pool_opened
+        );
+    }
+    if let Some(fault) = fault {
+        return Err(fault.context(format!("partial results in {}", out_dir.display())))
+            .map_err(|e| anyhow!("{}", flatten_fault(&e)));
+    }
+    Ok(RunResult { report, out_dir })
+}
+
+/// "scenario ... exceeded ...; partial results in DIR" as one line.
+fn flatten_fault(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    parts.reverse();
+    parts.join("; ")
+}
+
+fn parse_headers(raw: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    raw.iter()
+        .map(|h| {
+            let (name, value) = h.split_once(':').ok_or_else(|| anyhow!("--header '{h}' must look like 'Name: value'"))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| anyhow!("--header '{h}': invalid name"))?;
+            let value = HeaderValue::from_str(value.trim()).map_err(|_| anyhow!("--header '{}': invalid value", name))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// The first model the target lists at `/v1/models`, if it answers quickly.
+async fn discover_model(target: &Target, addr: std::net::SocketAddr) -> Option<String> {
+    use http_body_util::{BodyExt, Empty};
+    let fetch = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get(target.path("/v1/models"))
+            .header(hyper::header::HOST, target.authority.clone())
+            .body(Empty::new())
+            .ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        v.get("data")?.get(0)?.get("id")?.as_str().map(str::to_string)
+    };
+    tokio::time::timeout(Duration::from_secs(3), fetch).await.ok().flatten()
+}

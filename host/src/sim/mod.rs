@@ -1,0 +1,172 @@
+//! `volley sim`: a built-in OpenAI-compatible server simulator, for dry runs before a
+//! GPU is involved and for Volley's own tests.
+//!
+//! It serves `/v1/completions` and `/v1/chat/completions` (streamed and not, with
+//! `usage`, honouring `stream_options.include_usage`), `/v1/models`, `/health`, and
+//! `/sim/stats` (requests seen, in flight now, most in flight at once). Timing: the
+//! first chunk at TTFT, then one chunk every ITL, each chunk carrying
+//! `tokens_per_chunk` tokens; `jitter` scales every delay by a uniform factor in
+//! [1 − jitter, 1 + jitter]. Each request generates `max_tokens` tokens (or the
+//! configured default), so token counts are exact.
+
+mod handler;
+mod stream;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub ttft: Duration,
+    /// Gap between chunks.
+    pub itl: Duration,
+    /// Relative jitter of each delay, 0 to 1.
+    pub jitter: f64,
+    pub tokens_per_chunk: u32,
+    /// Tokens generated when a request sets no `max_tokens`.
+    pub default_output_tokens: u32,
+    pub model: String,
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ttft: Duration::from_millis(50),
+            itl: Duration::from_millis(10),
+            jitter: 0.0,
+            tokens_per_chunk: 1,
+            default_output_tokens: 64,
+            model: "volley-sim".into(),
+            seed: 0,
+        }
+    }
+}
+
+/// Counters the simulator keeps, served at `/sim/stats`.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    pub requests: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SimStatsSnapshot {
+    pub requests: u64,
+    pub in_flight: u64,
+    pub max_in_flight: u64,
+}
+
+impl SimStats {
+    pub fn snapshot(&self) -> SimStatsSnapshot {
+        SimStatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts a generation as in flight from its start until its response is complete.
+pub(crate) struct InFlight(Arc<SimStats>);
+
+impl InFlight {
+    fn new(stats: &Arc<SimStats>) -> Self {
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(stats.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Shared {
+    config: SimConfig,
+    stats: Arc<SimStats>,
+    next_id: AtomicU64,
+}
+
+/// A running simulator; stops when [`Simulator::shutdown`] is called or it is dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    stats: Arc<SimStats>,
+    stop: Arc<Notify>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Binds `addr` (port 0 picks a free one) and serves in the background.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(SimStats::default());
+        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0) });
+        let stop = Arc::new(Notify::new());
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        a = listener.accept() => a,
+                        _ = stop.notified() => break,
+                    };
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            let shared = shared.clone();
+                            async move { Ok::<_, Infallible>(handler::handle(req, &shared).await) }
+                        });
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+            })
+        };
+        Ok(Simulator { addr, stats, stop, task: Some(task) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, usable as a `--target`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> SimStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Stops accepting connections (open ones finish on their own).
+    pub async fn shutdown(mut self) {
+        self.stop.notify_one();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
+}

@@ -1,0 +1,121 @@
+//! The [`Scenario`] trait and the glue that exports an implementation as the
+//! `volley:scenario/workload` interface.
+
+use std::cell::RefCell;
+
+use crate::{Info, Outcome, Params, Plan, Request};
+
+/// Where a request sits in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Index of the stage in the plan.
+    pub stage: u32,
+    /// Sequence number of the request within its stage, from 0.
+    pub seq: u64,
+}
+
+/// A benchmark scenario. One value lives for the whole run: the host creates it with
+/// [`Scenario::configure`] and then asks it for requests, ahead of their send time.
+pub trait Scenario: Sized + 'static {
+    /// Name, version and a one-line description; see [`info!`](crate::info).
+    fn describe() -> Info;
+
+    /// Build the scenario from the operator's parameters. Return a one-line message on
+    /// bad input; it is shown to the operator as is.
+    fn configure(params: &Params) -> Result<Self, String>;
+
+    /// The stages of the run.
+    fn plan(&self) -> Plan;
+
+    /// The next request of a stage, or `None` when the stage has nothing more to send.
+    fn next_request(&mut self, ctx: &RequestContext) -> Option<Request>;
+
+    /// A request completed. Called only when the plan sets `observe_outcomes`.
+    fn on_outcome(&mut self, _outcome: Outcome) {}
+}
+
+/// Holds the configured scenario between guest calls.
+///
+/// A component instance is single-threaded and the host never re-enters a guest, so
+/// the `Sync` claim holds; the `RefCell` still catches a violation instead of allowing
+/// aliasing.
+pub struct Slot<T>(RefCell<Option<T>>);
+
+// SAFETY: wasm32 components run on one thread; see the type's docs.
+unsafe impl<T> Sync for Slot<T> {}
+
+impl<T> Slot<T> {
+    pub const fn new() -> Self {
+        Slot(RefCell::new(None))
+    }
+
+    /// Runs `f` on the configured scenario; `None` before `configure`.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.0.borrow_mut().as_mut().map(f)
+    }
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `configure` export: parse the parameters, build the scenario, keep it, return its plan.
+pub fn configure<S: Scenario>(slot: &Slot<S>, params: &str) -> Result<Plan, String> {
+    let params = Params::parse(params)?;
+    let scenario = S::configure(&params)?;
+    let plan = scenario.plan();
+    *slot.0.borrow_mut() = Some(scenario);
+    Ok(plan)
+}
+
+/// `next-requests` export: up to `max` requests from `seq` on.
+pub fn next_requests<S: Scenario>(slot: &Slot<S>, stage: u32, seq: u64, max: u32) -> Vec<Request> {
+    slot.with(|s| {
+        let mut out = Vec::with_capacity(max as usize);
+        for i in 0..u64::from(max) {
+            match s.next_request(&RequestContext { stage, seq: seq + i }) {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        out
+    })
+    .unwrap_or_default()
+}
+
+/// Exports a [`Scenario`] implementation as this component's `workload`.
+///
+/// Use it once per crate, at the top level: `volley_sdk::export_scenario!(MyScenario);`
+#[macro_export]
+macro_rules! export_scenario {
+    ($ty:ty) => {
+        const _: () = {
+            static SLOT: $crate::__private::Slot<$ty> = $crate::__private::Slot::new();
+
+            struct VolleyWorkload;
+
+            impl $crate::__private::Guest for VolleyWorkload {
+                fn describe() -> $crate::Info {
+                    <$ty as $crate::Scenario>::describe()
+                }
+                fn configure(params: String) -> Result<$crate::Plan, String> {
+                    $crate::__private::configure::<$ty>(&SLOT, &params)
+                }
+                fn next_request(stage: u32, seq: u64) -> Option<$crate::Request> {
+                    let ctx = $crate::RequestContext { stage, seq };
+                    SLOT.with(|s| $crate::Scenario::next_request(s, &ctx)).flatten()
+                }
+                fn next_requests(stage: u32, seq: u64, max: u32) -> Vec<$crate::Request> {
+                    $crate::__private::next_requests::<$ty>(&SLOT, stage, seq, max)
+                }
+                fn on_outcome(outcome: $crate::Outcome) {
+                    SLOT.with(|s| $crate::Scenario::on_outcome(s, outcome));
+                }
+            }
+
+            $crate::bindings::__export_scenario_world!(VolleyWorkload with_types_in $crate::bindings);
+        };
+    };
+}

@@ -1,0 +1,84 @@
+//! # volley-sdk: write Volley benchmark scenarios in Rust
+//!
+//! A Volley scenario is a WebAssembly component that declares a workload — the stages
+//! and arrival pattern of a run, and the shape of every request — while the Volley host
+//! owns the clock, the network and the statistics. This crate is the idiomatic Rust
+//! side of the `volley:scenario@0.1.0` WIT interface: implement [`Scenario`], export it
+//! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use volley_sdk::{export_scenario, random, Load, Message, Params, Plan, Request,
+//!                  RequestContext, Scenario, Stage};
+//!
+//! struct Hello {
+//!     rate: f64,
+//!     max_tokens: u32,
+//! }
+//!
+//! impl Scenario for Hello {
+//!     fn describe() -> volley_sdk::Info {
+//!         volley_sdk::info!("Poisson arrivals of short streaming chats")
+//!     }
+//!
+//!     fn configure(params: &Params) -> Result<Self, String> {
+//!         params.allow_only(&["rate", "max_tokens"])?;
+//!         Ok(Hello { rate: params.f64("rate", 2.0)?, max_tokens: params.u32("max_tokens", 32)? })
+//!     }
+//!
+//!     fn plan(&self) -> Plan {
+//!         Plan::new().stage(
+//!             Stage::new("main", Load::poisson(self.rate)).duration(Duration::from_secs(10)),
+//!         )
+//!     }
+//!
+//!     fn next_request(&mut self, _ctx: &RequestContext) -> Option<Request> {
+//!         let topic = random::choose(&["tides", "comets", "bees"]).unwrap();
+//!         Some(
+//!             Request::chat(vec![Message::user(format!("Tell me about {topic}."))])
+//!                 .max_tokens(self.max_tokens)
+//!                 .stream(true),
+//!         )
+//!     }
+//! }
+//!
+//! export_scenario!(Hello);
+//! ```
+//!
+//! Everything a scenario can reach of the outside world is a host capability: [`log`]
+//! and the seeded [`random`] stream. There is no file system, network, environment or
+//! wall clock; requests name no host, so traffic only ever goes to the operator's target.
+
+#[doc(hidden)]
+pub mod bindings;
+mod export;
+pub mod log;
+mod params;
+mod plan;
+pub mod random;
+mod request;
+
+pub use bindings::exports::volley::scenario::workload::Info;
+pub use bindings::volley::scenario::types::{
+    Api, ErrorClass, Load, Message, Outcome, Plan, Prompt, Request, Stage,
+};
+pub use export::{RequestContext, Scenario};
+pub use params::Params;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::exports::volley::scenario::workload::Guest;
+    pub use crate::export::{Slot, configure, next_requests};
+}
+
+/// An [`Info`] with the calling crate's package name and version.
+#[macro_export]
+macro_rules! info {
+    ($description:expr) => {
+        $crate::Info {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: ::std::string::ToString::to_string(&$description),
+        }
+    };
+}

@@ -17,6 +17,8 @@ const GUESTS: &[(&str, bool)] = &[
     ("burst", true),
     ("spin-forever", false),
     ("memory-bomb", false),
+    ("other-world", false),
+    ("load-shapes", false),
 ];
 
 /// Environment the outer cargo sets for build scripts that must not leak into the
@@ -73,6 +75,10 @@ fn main() {
     }
 
     let wasm_dir = guest_target.join("wasm32-wasip2").join("guest");
+    // Rebuild if a component goes missing (a cleaned or moved target directory).
+    for (package, _) in GUESTS {
+        println!("cargo:rerun-if-changed={}", wasm_path(&wasm_dir, package).display());
+    }
     let mut code = String::new();
     code.push_str("/// Scenarios embedded in the binary: (name, component bytes).\n");
     code.push_str("pub const BUILTIN: &[(&str, &[u8])] = &[\n");

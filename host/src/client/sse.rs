@@ -32,7 +32,7 @@ impl SseParser {
 
     /// Parses `chunk`, calling `on_event` for every event it completes.
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(SseEvent<'_>)) {
-        if self.skip_lf {
+        if self.skip_lf && !chunk.is_empty() {
             self.skip_lf = false;
             if let [b'\n', rest @ ..] = chunk {
                 chunk = rest;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Volley's test command (README): installs what the tests need, then runs them all.
+#
+# - the wasm32-wasip2 target (guests are built by host/build.rs);
+# - llama.cpp's llama-server with SmolLM2-135M from ../shared/realserver (first time
+#   ~12 min, then cached under ~/.cache/realserver), started on 127.0.0.1:8100 for the
+#   end-to-end test, which stops it;
+# - then `cargo test --release` over the workspace's default members.
+#
+# CARGO_TARGET_DIR defaults to ~/.cache/volley/target so repeated runs (and CI on the
+# same machine) build incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+SHARED="${VOLLEY_SHARED_DIR:-$ROOT/../shared}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volley/target}"
+export VOLLEY_SHARED_DIR="$SHARED"
+PORT="${VOLLEY_LLAMA_PORT:-8100}"
+
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  log "rustup target add wasm32-wasip2"
+  rustup target add wasm32-wasip2
+fi
+
+log "setting up llama-server (../shared/realserver; cached after the first time)"
+bash "$SHARED/realserver/setup.sh" llama-server
+bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true
+log "starting llama-server on 127.0.0.1:$PORT"
+bash "$SHARED/realserver/start.sh" "$PORT"
+# The real-server test stops it; make sure nothing is left behind if the run fails.
+trap 'bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true' EXIT
+
+log "cargo test --release"
+cargo test --release "$@"

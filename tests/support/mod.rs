@@ -1,0 +1,199 @@
+//! Helpers shared by the end-to-end tests: run the real `volley` binary with a time
+//! bound, read what it wrote, start the simulator in-process, find built guests.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use volley::sim::{SimConfig, Simulator};
+
+pub fn volley_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_volley")
+}
+
+/// Path of a guest component built with this binary (see host/build.rs).
+pub fn guest(name: &str) -> &'static str {
+    volley::scenario::builtin::built_path(name).unwrap_or_else(|| panic!("guest {name} was not built"))
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "volley-test-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// The stderr lines that are not progress output.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
+    }
+
+    pub fn assert_success(&self) {
+        assert!(self.status.success(), "volley failed ({}):\n{}\n{}", self.status, self.stdout, self.stderr);
+    }
+}
+
+/// Runs `volley ARGS`, killing it (and failing the test) after `limit`.
+pub fn run_volley(args: &[&str], limit: Duration) -> Output {
+    let start = Instant::now();
+    let mut child = Command::new(volley_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn volley");
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for volley") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("volley {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap(), elapsed: start.elapsed() }
+}
+
+/// `run_volley` from async code, on a blocking thread.
+pub async fn run_volley_async(args: Vec<String>, limit: Duration) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_volley(&args, limit)
+    })
+    .await
+    .expect("volley runner thread")
+}
+
+pub fn read_report(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+pub fn read_records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).expect("requests.jsonl written");
+    text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+pub async fn start_sim(config: SimConfig) -> Simulator {
+    Simulator::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("start simulator")
+}
+
+pub fn ms(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("expected a number, got {v}"))
+}
+
+/// The shared folder beside the repository (real-server scripts, fixtures).
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("VOLLEY_SHARED_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+    }
+}
+
+/// llama.cpp's `llama-server` from `../shared/realserver`, serving SmolLM2-135M on
+/// 127.0.0.1. `.ci/run` sets it up and starts it; a test that finds it down starts it
+/// itself with the same script.
+pub struct RealServer {
+    pub port: u16,
+}
+
+impl RealServer {
+    pub fn ensure(port: u16) -> RealServer {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let script = shared_dir().join("realserver/start.sh");
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg(port.to_string())
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            assert!(
+                status.success(),
+                "llama-server is not running on port {port} and {} failed; set it up with \
+                 ../shared/realserver/setup.sh llama-server",
+                script.display()
+            );
+        }
+        RealServer { port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server with the realserver's own script.
+    pub fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(shared_dir().join("realserver/stop.sh"))
+            .arg(self.port.to_string())
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// GET a path over plain HTTP/1.0 on loopback; the body.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read response");
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// The value of one Prometheus sample, e.g. `llamacpp:tokens_predicted_total`.
+pub fn prometheus_value(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -171,7 +171,7 @@ impl Plan {
                 Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
                     return Err(format!("{at}: rate must be a positive number, got {rate}"));
                 }
-                Load::Gamma { rate, cv } if !rate_ok(rate) || !(cv.is_finite() && cv > 0.0) => {
+                Load::Gamma { rate, cv } if !(rate_ok(rate) && cv.is_finite() && cv > 0.0) => {
                     return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
                 }
                 Load::Ramp { from, to } => {

@@ -15,6 +15,10 @@ use std::process::Command;
 const GUESTS: &[(&str, bool)] = &[
     ("chat-poisson", true),
     ("burst", true),
+    ("synthetic", true),
+    ("sharegpt", true),
+    ("shared-prefix", true),
+    ("multi-turn", true),
     ("spin-forever", false),
     ("memory-bomb", false),
     ("other-world", false),

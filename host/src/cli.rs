@@ -64,12 +64,31 @@ pub struct RunArgs {
     /// Memory limit of the scenario, in MiB
     #[arg(long, default_value_t = 256)]
     pub guest_memory_mib: usize,
+    /// Local tokenizer.json: counts tokens the server does not report, and is the
+    /// scenario's tokenizer
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Grant the scenario a dataset, NAME=PATH (ShareGPT .json, .jsonl, .txt); repeatable
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
+    /// What a malformed dataset row does: fail the run, or skip it (and count it)
+    #[arg(long, value_enum, default_value = "fail")]
+    pub dataset_errors: DatasetErrors,
+    /// Write each request body and response text into requests.jsonl
+    #[arg(long)]
+    pub record_text: bool,
     /// Show the scenario's debug log lines
     #[arg(long)]
     pub scenario_debug: bool,
     /// No progress lines on stderr
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DatasetErrors {
+    Fail,
+    Skip,
 }
 
 #[derive(Args, Debug)]
@@ -99,6 +118,12 @@ pub struct SimArgs {
     pub model: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Count prompts and make each output token a token of this tokenizer.json
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Never send usage, even when asked (like servers that do not support it)
+    #[arg(long)]
+    pub no_usage: bool,
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +198,13 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
     };
     o.progress = !a.quiet;
     o.show_scenario_debug = a.scenario_debug;
+    o.tokenizer = a.tokenizer;
+    o.datasets = a.datasets;
+    o.dataset_errors = match a.dataset_errors {
+        DatasetErrors::Fail => crate::dataset::OnError::Fail,
+        DatasetErrors::Skip => crate::dataset::OnError::Skip,
+    };
+    o.record_text = a.record_text;
     Ok(o)
 }
 
@@ -197,6 +229,11 @@ fn sim_config(a: &SimArgs) -> Result<SimConfig> {
         default_output_tokens: a.output_tokens,
         model: a.model.clone(),
         seed: a.seed,
+        tokenizer: match &a.tokenizer {
+            Some(p) => Some(Arc::new(crate::tokenizer::Tokenizer::from_file(p)?)),
+            None => None,
+        },
+        usage: !a.no_usage,
     })
 }
 

@@ -29,6 +29,7 @@ pub async fn demo(opts: DemoOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         default_output_tokens: 48,
         model: "volley-sim".into(),
         seed: opts.seed,
+        ..SimConfig::default()
     };
     let sim = Simulator::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await

@@ -17,6 +17,7 @@
 pub mod cancel;
 pub mod cli;
 pub mod client;
+pub mod dataset;
 pub mod demo;
 pub mod load;
 pub mod metrics;
@@ -27,4 +28,5 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod target;
+pub mod tokenizer;
 pub mod util;

@@ -50,6 +50,16 @@ pub struct ScenarioRequest {
     pub body_extra: Option<String>,
     pub tag: Option<String>,
     pub session: Option<u64>,
+    /// The prompt length the scenario intended, in tokens of the run's tokenizer.
+    pub prompt_tokens: Option<u32>,
+}
+
+/// A scenario's answer to "the next requests, please".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    pub requests: Vec<ScenarioRequest>,
+    /// Nothing more in this stage. Empty and not done: ask again after an outcome.
+    pub done: bool,
 }
 
 /// An arrival process; rates in requests per second.
@@ -155,6 +165,7 @@ pub struct GuestOutcome {
     pub ttft: Option<Duration>,
     pub latency: Duration,
     pub output_tokens: u32,
+    pub prompt_tokens: Option<u32>,
     pub text: Option<String>,
 }
 

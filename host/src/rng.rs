@@ -15,6 +15,8 @@ pub enum Stream {
     Arrivals(u32),
     /// The simulator's jitter.
     Simulator,
+    /// Synthetic text of the tokenizer (seeded per text by the caller).
+    Text,
 }
 
 impl Stream {
@@ -24,6 +26,7 @@ impl Stream {
             Stream::Wasi => 0x3a51_0000_0000_0000,
             Stream::Arrivals(n) => 0xa771_0000_0000_0000 ^ u64::from(n),
             Stream::Simulator => 0x0051_0000_0000_0000,
+            Stream::Text => 0x7e47_0000_0000_0000,
         }
     }
 }

@@ -13,10 +13,13 @@ use crate::cancel::Cancel;
 use crate::client::exchange::SendContext;
 use crate::client::pool::Pool;
 use crate::client::request::RequestEncoder;
+use crate::dataset::{Dataset, OnError};
 use crate::load::{self, StageWindow};
-use crate::metrics::collector;
-use crate::report::{Report, SCHEMA_VERSION, ScenarioReport, StageReport};
+use crate::metrics::collector::{self, CollectorConfig};
+use crate::report::{HostReport, Report, SCHEMA_VERSION, ScenarioReport, StageReport};
+use crate::scenario::caps::Grants;
 use crate::scenario::producer::{Producer, ProducerConfig};
+use crate::tokenizer::Tokenizer;
 use crate::scenario::{SandboxLimits, ScenarioEngine, ScenarioSource};
 use crate::target::Target;
 
@@ -39,6 +42,14 @@ pub struct RunOptions {
     /// Print stage progress lines on stderr.
     pub progress: bool,
     pub show_scenario_debug: bool,
+    /// A local `tokenizer.json`: counts tokens the server does not, and backs the
+    /// scenario's tokenizer capability.
+    pub tokenizer: Option<PathBuf>,
+    /// `NAME=PATH` datasets granted to the scenario.
+    pub datasets: Vec<String>,
+    pub dataset_errors: OnError,
+    /// Write request bodies and response texts into `requests.jsonl`.
+    pub record_text: bool,
 }
 
 impl RunOptions {
@@ -55,6 +66,10 @@ impl RunOptions {
             limits: SandboxLimits::default(),
             progress: true,
             show_scenario_debug: false,
+            tokenizer: None,
+            datasets: Vec::new(),
+            dataset_errors: OnError::Fail,
+            record_text: false,
         }
     }
 }
@@ -85,6 +100,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         tokio::task::block_in_place(move || engine.compile(&source))?
     };
     let wit_version = compiled.version;
+    let grants = tokio::task::block_in_place(|| load_grants(&opts))?;
     let addr = target.reach(REACH_TIMEOUT).await?;
     let model = match &opts.model {
         Some(m) => Some(m.clone()),
@@ -97,6 +113,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             seed: opts.seed,
             params: params.to_string(),
             show_debug: opts.show_scenario_debug,
+            grants: grants.clone(),
         };
         let encoder = RequestEncoder::new(&target, model.clone());
         let cancel = cancel.clone();
@@ -112,9 +129,14 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
 
     let epoch = Instant::now();
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let stage_names = plan.stages.iter().map(|s| s.name.clone()).collect();
-    let (records, collector) =
-        collector::spawn(stage_names, &out_dir.join("requests.jsonl"), epoch, producer.outcome_sink())?;
+    let collector_config = CollectorConfig {
+        stage_names: plan.stages.iter().map(|s| s.name.clone()).collect(),
+        epoch,
+        outcomes: producer.outcome_sink(),
+        tokenizer: grants.tokenizer.clone(),
+        record_text: opts.record_text,
+    };
+    let (records, collector) = collector::spawn(collector_config, &out_dir.join("requests.jsonl"))?;
     let ctx = Arc::new(SendContext {
         pool: Pool::new(addr, 16_384),
         authority: target.authority.clone(),
@@ -122,6 +144,8 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         timeout: opts.request_timeout,
         cancel: cancel.clone(),
         records,
+        keep_text: grants.tokenizer.is_some() || opts.record_text,
+        keep_body: opts.record_text,
     });
 
     if opts.progress {
@@ -187,6 +211,9 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         started_unix_ms,
         duration_s: (epoch.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         interrupted,
+        tokenizer: grants.tokenizer.as_ref().map(|t| t.path.display().to_string()),
+        datasets: grants.datasets.iter().map(|d| d.info()).collect(),
+        host: HostReport::measure(),
         stages,
     };
     let report_path = out_dir.join("report.json");
@@ -212,6 +239,38 @@ fn flatten_fault(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
     parts.reverse();
     parts.join("; ")
+}
+
+/// Loads the tokenizer and indexes the granted datasets, with progress on stderr.
+fn load_grants(opts: &RunOptions) -> Result<Grants> {
+    let tokenizer = match &opts.tokenizer {
+        Some(path) => Some(Arc::new(Tokenizer::from_file(path)?)),
+        None => None,
+    };
+    let mut datasets = Vec::new();
+    for spec in &opts.datasets {
+        let (name, path) = Dataset::parse_grant(spec)?;
+        if datasets.iter().any(|d: &Arc<Dataset>| d.name == name) {
+            bail!("--dataset '{name}' is given twice");
+        }
+        let started = Instant::now();
+        let dataset = Dataset::open(&name, &path, opts.dataset_errors)?;
+        if opts.progress {
+            let skipped = match dataset.skipped {
+                0 => String::new(),
+                n => format!(", {n} malformed rows skipped"),
+            };
+            eprintln!(
+                "dataset '{name}': {} rows ({:?}, {:.1} MiB) indexed in {:.2} s{skipped}",
+                dataset.len(),
+                dataset.format,
+                dataset.bytes as f64 / (1 << 20) as f64,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        datasets.push(Arc::new(dataset));
+    }
+    Ok(Grants { tokenizer, datasets })
 }
 
 fn parse_headers(raw: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {

@@ -16,6 +16,19 @@ pub fn ms(d: Duration) -> f64 {
     (d.as_nanos() as f64 / 1_000.0).round() / 1_000.0
 }
 
+/// Peak resident set size of this process, in bytes (0 where unknown).
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+            // Linux reports kilobytes.
+            return (usage.ru_maxrss as u64) * 1024;
+        }
+    }
+    0
+}
+
 /// `YYYYmmdd-HHMMSS` in UTC, for default output directory names.
 pub fn utc_stamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

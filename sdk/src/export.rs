@@ -3,7 +3,26 @@
 
 use std::cell::RefCell;
 
+use crate::bindings::volley::scenario::types::Batch;
 use crate::{Info, Outcome, Params, Plan, Request};
+
+/// What a scenario has to send next.
+#[derive(Debug, Clone)]
+pub enum Next {
+    /// This request.
+    Send(Request),
+    /// Nothing yet — e.g. every conversation waits for its previous turn. The host asks
+    /// again after the next outcome (or shortly after).
+    Wait,
+    /// Nothing more in this stage.
+    Done,
+}
+
+impl From<Option<Request>> for Next {
+    fn from(r: Option<Request>) -> Self {
+        r.map_or(Next::Done, Next::Send)
+    }
+}
 
 /// Where a request sits in the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +46,9 @@ pub trait Scenario: Sized + 'static {
     /// The stages of the run.
     fn plan(&self) -> Plan;
 
-    /// The next request of a stage, or `None` when the stage has nothing more to send.
-    fn next_request(&mut self, ctx: &RequestContext) -> Option<Request>;
+    /// The next request of a stage; [`Next::Wait`] when nothing can be sent until an
+    /// outcome arrives; [`Next::Done`] when the stage has nothing more to send.
+    fn next_request(&mut self, ctx: &RequestContext) -> Next;
 
     /// A request completed. Called only when the plan sets `observe_outcomes`.
     fn on_outcome(&mut self, _outcome: Outcome) {}
@@ -71,18 +91,19 @@ pub fn configure<S: Scenario>(slot: &Slot<S>, params: &str) -> Result<Plan, Stri
 }
 
 /// `next-requests` export: up to `max` requests from `seq` on.
-pub fn next_requests<S: Scenario>(slot: &Slot<S>, stage: u32, seq: u64, max: u32) -> Vec<Request> {
+pub fn next_requests<S: Scenario>(slot: &Slot<S>, stage: u32, seq: u64, max: u32) -> Batch {
     slot.with(|s| {
-        let mut out = Vec::with_capacity(max as usize);
+        let mut requests = Vec::with_capacity(max as usize);
         for i in 0..u64::from(max) {
             match s.next_request(&RequestContext { stage, seq: seq + i }) {
-                Some(r) => out.push(r),
-                None => break,
+                Next::Send(r) => requests.push(r),
+                Next::Wait => return Batch { requests, done: false },
+                Next::Done => return Batch { requests, done: true },
             }
         }
-        out
+        Batch { requests, done: false }
     })
-    .unwrap_or_default()
+    .unwrap_or(Batch { requests: Vec::new(), done: true })
 }
 
 /// Exports a [`Scenario`] implementation as this component's `workload`.
@@ -103,11 +124,7 @@ macro_rules! export_scenario {
                 fn configure(params: String) -> Result<$crate::Plan, String> {
                     $crate::__private::configure::<$ty>(&SLOT, &params)
                 }
-                fn next_request(stage: u32, seq: u64) -> Option<$crate::Request> {
-                    let ctx = $crate::RequestContext { stage, seq };
-                    SLOT.with(|s| $crate::Scenario::next_request(s, &ctx)).flatten()
-                }
-                fn next_requests(stage: u32, seq: u64, max: u32) -> Vec<$crate::Request> {
+                fn next_requests(stage: u32, seq: u64, max: u32) -> $crate::__private::Batch {
                     $crate::__private::next_requests::<$ty>(&SLOT, stage, seq, max)
                 }
                 fn on_outcome(outcome: $crate::Outcome) {

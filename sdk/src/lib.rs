@@ -3,12 +3,12 @@
 //! A Volley scenario is a WebAssembly component that declares a workload — the stages
 //! and arrival pattern of a run, and the shape of every request — while the Volley host
 //! owns the clock, the network and the statistics. This crate is the idiomatic Rust
-//! side of the `volley:scenario@0.1.0` WIT interface: implement [`Scenario`], export it
+//! side of the `volley:scenario@0.2.0` WIT interface: implement [`Scenario`], export it
 //! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use volley_sdk::{export_scenario, random, Load, Message, Params, Plan, Request,
+//! use volley_sdk::{export_scenario, random, Load, Message, Next, Params, Plan, Request,
 //!                  RequestContext, Scenario, Stage};
 //!
 //! struct Hello {
@@ -32,9 +32,9 @@
 //!         )
 //!     }
 //!
-//!     fn next_request(&mut self, _ctx: &RequestContext) -> Option<Request> {
+//!     fn next_request(&mut self, _ctx: &RequestContext) -> Next {
 //!         let topic = random::choose(&["tides", "comets", "bees"]).unwrap();
-//!         Some(
+//!         Next::Send(
 //!             Request::chat(vec![Message::user(format!("Tell me about {topic}."))])
 //!                 .max_tokens(self.max_tokens)
 //!                 .stream(true),
@@ -45,29 +45,36 @@
 //! export_scenario!(Hello);
 //! ```
 //!
-//! Everything a scenario can reach of the outside world is a host capability: [`log`]
-//! and the seeded [`random`] stream. There is no file system, network, environment or
-//! wall clock; requests name no host, so traffic only ever goes to the operator's target.
+//! Everything a scenario can reach of the outside world is a host capability: [`log`],
+//! the seeded [`random`] stream, the run's [`tokenizer`] and the [`datasets`] the
+//! operator granted. There is no file system, network, environment or wall clock;
+//! requests name no host, so traffic only ever goes to the operator's target.
+//! [`dist`] samples token lengths (fixed, uniform, normal, log-normal) from parameters.
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod datasets;
+pub mod dist;
 mod export;
 pub mod log;
 mod params;
 mod plan;
 pub mod random;
 mod request;
+pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
     Api, ErrorClass, Load, Message, Outcome, Plan, Prompt, Request, Stage,
 };
-pub use export::{RequestContext, Scenario};
+pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
+pub use plan::STAGE_PARAMS;
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::exports::volley::scenario::workload::Guest;
+    pub use crate::bindings::volley::scenario::types::Batch;
     pub use crate::export::{Slot, configure, next_requests};
 }
 

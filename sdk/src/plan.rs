@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Load, Plan, Stage};
+use crate::{Load, Params, Plan, Stage};
 
 impl Plan {
     /// An empty plan; add stages with [`Plan::stage`].
@@ -70,5 +70,65 @@ impl Load {
     /// Closed loop with `n` requests in flight.
     pub fn concurrency(n: u32) -> Self {
         Load::Concurrency(n)
+    }
+}
+
+/// Parameter keys read by [`Load::from_params`] and [`Stage::from_params`], to list in
+/// [`Params::allow_only`].
+pub const STAGE_PARAMS: &[&str] = &["load", "rate", "cv", "from", "to", "n", "duration_s", "requests"];
+
+impl Load {
+    /// A load from parameters: `load` is one of constant, poisson, gamma, ramp, burst,
+    /// concurrency (default `default`); `rate` (requests/s, default 5), `cv` (gamma,
+    /// default 2), `from`/`to` (ramp), `n` (burst size or concurrency, default 4).
+    pub fn from_params(params: &Params, default: &str) -> Result<Load, String> {
+        let rate = || -> Result<f64, String> {
+            let r = params.f64("rate", 5.0)?;
+            if r > 0.0 { Ok(r) } else { Err(format!("`rate` must be positive, got {r}")) }
+        };
+        let n = || -> Result<u32, String> {
+            let n = params.u32("n", 4)?;
+            if n > 0 { Ok(n) } else { Err("`n` must be at least 1".into()) }
+        };
+        Ok(match params.string("load", default)?.as_str() {
+            "constant" => Load::constant(rate()?),
+            "poisson" => Load::poisson(rate()?),
+            "gamma" => Load::gamma(rate()?, params.f64("cv", 2.0)?),
+            "ramp" => Load::ramp(params.f64("from", 1.0)?, params.f64("to", rate()?)?),
+            "burst" => Load::burst(n()?),
+            "concurrency" => Load::concurrency(n()?),
+            other => {
+                return Err(format!(
+                    "unknown load {other:?} (constant, poisson, gamma, ramp, burst, concurrency)"
+                ));
+            }
+        })
+    }
+}
+
+impl Stage {
+    /// A stage named `name` with [`Load::from_params`], ending after `duration_s`
+    /// (default `default_duration_s`) or `requests` requests, whichever comes first.
+    pub fn from_params(
+        name: &str,
+        params: &Params,
+        default_load: &str,
+        default_duration_s: Option<f64>,
+    ) -> Result<Stage, String> {
+        let mut stage = Stage::new(name, Load::from_params(params, default_load)?);
+        let duration = match params.get("duration_s") {
+            Some(_) => Some(params.f64("duration_s", 0.0)?),
+            None => default_duration_s,
+        };
+        if let Some(d) = duration {
+            if d <= 0.0 {
+                return Err(format!("`duration_s` must be positive, got {d}"));
+            }
+            stage = stage.duration(Duration::from_secs_f64(d));
+        }
+        if let Some(n) = params.opt_u64("requests")? {
+            stage = stage.max_requests(n);
+        }
+        Ok(stage)
     }
 }

@@ -39,6 +39,7 @@ impl Request {
             body_extra: None,
             tag: None,
             session: None,
+            prompt_tokens: None,
         }
     }
 
@@ -69,6 +70,25 @@ impl Request {
     }
     pub fn session(mut self, id: u64) -> Self {
         self.session = Some(id);
+        self
+    }
+    /// The prompt length you intended, in tokens (reported beside the server's count).
+    pub fn prompt_tokens(mut self, n: u32) -> Self {
+        self.prompt_tokens = Some(n);
+        self
+    }
+    /// Asks the server for exactly `n` output tokens where it allows it: `max_tokens`,
+    /// plus `min_tokens` and `ignore_eos` (vLLM, SGLang, llama.cpp), merged into any
+    /// body-extra already set.
+    pub fn exact_output(mut self, n: u32) -> Self {
+        self.max_tokens = Some(n);
+        let mut extra = match self.body_extra.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+            Some(Ok(serde_json::Value::Object(m))) => m,
+            _ => serde_json::Map::new(),
+        };
+        extra.insert("min_tokens".into(), n.into());
+        extra.insert("ignore_eos".into(), true.into());
+        self.body_extra = Some(serde_json::Value::Object(extra).to_string());
         self
     }
 }

@@ -36,6 +36,11 @@ pub struct SendContext {
     pub timeout: Duration,
     pub cancel: Arc<Cancel>,
     pub records: UnboundedSender<RequestRecord>,
+    /// Keep every response's text (for counting tokens with the run's tokenizer, or
+    /// for `--record-text`); sessions always keep theirs.
+    pub keep_text: bool,
+    /// Keep request bodies for `--record-text`.
+    pub keep_body: bool,
 }
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -47,8 +52,12 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
     rec.tag = req.tag.clone();
     rec.session = req.session;
     rec.max_tokens = req.max_tokens;
-    if req.session.is_some() {
+    rec.requested_prompt_tokens = req.prompt_tokens;
+    if ctx.keep_text || req.session.is_some() {
         rec.text = Some(String::new());
+    }
+    if ctx.keep_body {
+        rec.request_body = Some(req.body.clone());
     }
     tokio::select! {
         biased;
@@ -127,6 +136,9 @@ async fn read_stream(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
                     }
                     last_text = Some(at);
                     rec.text_chunks += 1;
+                    if let Some(t) = text.as_ref() {
+                        rec.chunk_ends.push(t.len() as u32);
+                    }
                 }
                 state.finished |= p.finished;
                 if p.usage.is_some() {
@@ -206,6 +218,7 @@ async fn read_whole(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
 
 fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {
     rec.prompt_tokens = usage.and_then(|u| u.prompt_tokens);
+    rec.cached_tokens = usage.and_then(|u| u.prompt_tokens_details).and_then(|d| d.cached_tokens);
     match usage.and_then(|u| u.completion_tokens) {
         Some(n) => {
             rec.output_tokens = n;

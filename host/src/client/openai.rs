@@ -12,6 +12,15 @@ pub struct Usage {
     pub prompt_tokens: Option<u32>,
     #[serde(default)]
     pub completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// vLLM, SGLang and llama.cpp report prefix-cache hits here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +126,9 @@ mod tests {
     fn usage_chunk_and_finish() {
         let e = br#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":12,"total_tokens":19}}"#;
         let p = parse(e, None).unwrap();
-        assert_eq!(p.usage, Some(Usage { prompt_tokens: Some(12), completion_tokens: Some(7) }));
+        assert_eq!(p.usage, Some(Usage { prompt_tokens: Some(12), completion_tokens: Some(7), prompt_tokens_details: None }));
+        let c = br#"{"choices":[],"usage":{"completion_tokens":1,"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":8}}}"#;
+        assert_eq!(parse(c, None).unwrap().usage.unwrap().prompt_tokens_details.unwrap().cached_tokens, Some(8));
         let f = br#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#;
         assert!(parse(f, None).unwrap().finished);
     }

@@ -29,6 +29,8 @@ pub struct PreparedRequest {
     pub tag: Option<Arc<str>>,
     pub session: Option<u64>,
     pub max_tokens: Option<u32>,
+    /// The prompt length the scenario intended.
+    pub prompt_tokens: Option<u32>,
 }
 
 /// Headers a scenario may not set: they belong to the connection, not the request.
@@ -140,6 +142,7 @@ impl RequestEncoder {
             tag,
             session: r.session,
             max_tokens: r.max_tokens,
+            prompt_tokens: r.prompt_tokens,
         })
     }
 }
@@ -174,6 +177,7 @@ mod tests {
             body_extra: None,
             tag: Some("t".into()),
             session: None,
+            prompt_tokens: None,
         }
     }
 

@@ -1,6 +1,6 @@
-//! The collector task: receives every finished request, folds it into its stage's
-//! statistics, appends it to `requests.jsonl`, and forwards outcomes to the scenario
-//! when it asked for them.
+//! The collector task: receives every finished request, completes its token accounting
+//! (see [`super::tokens`]), folds it into its stage's statistics, appends it to
+//! `requests.jsonl`, and forwards outcomes to the scenario when it asked for them.
 //!
 //! Records are written as they arrive and the file is flushed whenever the queue runs
 //! empty, so an interrupted run keeps everything that completed, while a busy run
@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -17,7 +18,19 @@ use tokio::task::JoinHandle;
 
 use super::record::RequestRecord;
 use super::stage::StageStats;
+use super::tokens;
 use crate::model::GuestOutcome;
+use crate::tokenizer::Tokenizer;
+
+/// What the collector needs besides the records.
+pub struct CollectorConfig {
+    pub stage_names: Vec<String>,
+    pub epoch: Instant,
+    pub outcomes: Option<flume::Sender<GuestOutcome>>,
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    /// Write each request's body and response text into `requests.jsonl`.
+    pub record_text: bool,
+}
 
 pub struct Collector {
     pub stages: Vec<StageStats>,
@@ -27,11 +40,10 @@ pub struct Collector {
 /// Starts the collector; returns the sender the send path uses and the task, which
 /// ends (with the statistics) once every sender is dropped.
 pub fn spawn(
-    stage_names: Vec<String>,
+    config: CollectorConfig,
     jsonl: &Path,
-    epoch: Instant,
-    outcomes: Option<flume::Sender<GuestOutcome>>,
 ) -> Result<(mpsc::UnboundedSender<RequestRecord>, JoinHandle<Result<Collector>>)> {
+    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text } = config;
     let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
@@ -40,12 +52,14 @@ pub fn spawn(
         let mut c = Collector { stages: stage_names.iter().map(|_| StageStats::new()).collect(), records_written: 0 };
         let mut batch = Vec::with_capacity(256);
         while rx.recv_many(&mut batch, 256).await > 0 {
-            for r in batch.drain(..) {
+            for mut r in batch.drain(..) {
+                tokens::account(&mut r, tokenizer.as_deref());
                 if let Some(stats) = c.stages.get_mut(r.stage as usize) {
                     stats.record(&r);
                 }
                 let name = stage_names.get(r.stage as usize).map(String::as_str).unwrap_or("");
-                serde_json::to_writer(&mut out, &r.line(name, epoch))?;
+                let line = if record_text { r.line_with_text(name, epoch) } else { r.line(name, epoch) };
+                serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;
                 c.records_written += 1;
                 if let Some(sink) = &outcomes {

@@ -32,9 +32,15 @@ pub struct Summary {
 }
 
 impl DurationHistogram {
+    /// 3 significant digits (0.1 % relative error).
     pub fn new() -> Self {
-        // 1 µs to 1 hour, auto-resizing beyond; 3 significant digits.
-        let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+        Self::with_precision(3)
+    }
+
+    /// `digits` significant digits; memory grows tenfold per digit.
+    pub fn with_precision(digits: u8) -> Self {
+        // Starts at 1 µs to 1 s and grows as larger values arrive.
+        let mut h = Histogram::new_with_bounds(1, 1_000_000, digits).expect("valid histogram bounds");
         h.auto(true);
         DurationHistogram { h }
     }
@@ -47,6 +53,11 @@ impl DurationHistogram {
 
     pub fn record_us(&mut self, us: u32) {
         let _ = self.h.record(u64::from(us).max(1));
+    }
+
+    /// Records `us` microseconds `n` times.
+    pub fn record_us_n(&mut self, us: u32, n: u32) {
+        let _ = self.h.record_n(u64::from(us).max(1), u64::from(n));
     }
 
     pub fn count(&self) -> u64 {

@@ -1,4 +1,5 @@
 //! Measurements: per-request records ([`record`]), HDR histograms ([`histogram`]),
+//! token accounting ([`tokens`]),
 //! per-stage aggregates ([`stage`]) and the collector task that folds records into them
 //! and appends `requests.jsonl` as requests complete ([`collector`]).
 
@@ -6,3 +7,4 @@ pub mod collector;
 pub mod histogram;
 pub mod record;
 pub mod stage;
+pub mod tokens;

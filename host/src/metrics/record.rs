@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::model::{Api, ErrorClass, GuestOutcome};
 use crate::util::ms;
@@ -15,7 +17,9 @@ use crate::util::ms;
 pub enum TokenSource {
     /// The server's `usage.completion_tokens`.
     Usage,
-    /// Counted as one token per streamed chunk with text (no usage was sent).
+    /// Counted with the run's tokenizer from the received text (no usage was sent).
+    Tokenizer,
+    /// Counted as one token per streamed chunk with text (no usage, no tokenizer).
     Chunks,
     /// Neither: a non-streamed response without usage.
     None,
@@ -45,9 +49,20 @@ pub struct RequestRecord {
     pub text_chunks: u32,
     pub output_tokens: u32,
     pub token_source: TokenSource,
+    /// The server's prompt-token count (`usage.prompt_tokens`).
     pub prompt_tokens: Option<u32>,
-    /// Generated text, kept only for requests with a session.
+    /// Prompt tokens the server served from its prefix cache, when it says.
+    pub cached_tokens: Option<u32>,
+    /// The prompt length the scenario intended.
+    pub requested_prompt_tokens: Option<u32>,
+    /// Generated text, kept for sessions, token counting and `--record-text`.
     pub text: Option<String>,
+    /// Byte length of `text` after each chunk that carried text (with `text`).
+    pub chunk_ends: Vec<u32>,
+    /// Tokens that arrived in each text chunk, once the collector has counted them.
+    pub chunk_tokens: Option<Vec<u32>>,
+    /// The request body, kept for `--record-text`.
+    pub request_body: Option<Bytes>,
 }
 
 impl RequestRecord {
@@ -72,7 +87,12 @@ impl RequestRecord {
             output_tokens: 0,
             token_source: TokenSource::None,
             prompt_tokens: None,
+            cached_tokens: None,
+            requested_prompt_tokens: None,
             text: None,
+            chunk_ends: Vec::new(),
+            chunk_tokens: None,
+            request_body: None,
         }
     }
 
@@ -118,7 +138,8 @@ impl RequestRecord {
             ttft: self.ttft(),
             latency: self.latency().unwrap_or_default(),
             output_tokens: self.output_tokens,
-            text: self.text.clone(),
+            prompt_tokens: self.prompt_tokens,
+            text: if self.session.is_some() { self.text.clone() } else { None },
         }
     }
 
@@ -147,9 +168,26 @@ impl RequestRecord {
             output_tokens: self.output_tokens,
             token_source: self.token_source,
             prompt_tokens: self.prompt_tokens,
+            requested_prompt_tokens: self.requested_prompt_tokens,
+            cached_tokens: self.cached_tokens,
             text_chunks: self.text_chunks,
+            chunk_tokens: self.chunk_tokens.as_deref(),
             itl_ms: ItlMs(&self.itl_us),
+            request_body: None,
+            response_text: None,
         }
+    }
+
+    /// [`RequestRecord::line`] plus the request body and the response text.
+    pub fn line_with_text<'a>(&'a self, stage_name: &'a str, epoch: Instant) -> RecordLine<'a> {
+        let mut line = self.line(stage_name, epoch);
+        line.request_body = self
+            .request_body
+            .as_ref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
+        line.response_text = self.text.as_deref();
+        line
     }
 }
 
@@ -176,8 +214,16 @@ pub struct RecordLine<'a> {
     pub output_tokens: u32,
     pub token_source: TokenSource,
     pub prompt_tokens: Option<u32>,
+    pub requested_prompt_tokens: Option<u32>,
+    pub cached_tokens: Option<u32>,
     pub text_chunks: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_tokens: Option<&'a [u32]>,
     pub itl_ms: ItlMs<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_text: Option<&'a str>,
 }
 
 /// Serializes microsecond gaps as milliseconds without an intermediate vector.

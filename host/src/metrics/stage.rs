@@ -1,4 +1,5 @@
-//! Aggregates of one stage: latency histograms, request counts by outcome, tokens.
+//! Aggregates of one stage: latency histograms, request counts by outcome, token
+//! counts (requested against received), and a breakdown by tag.
 //!
 //! Latency figures (TTFT, ITL, TPOT, end-to-end) come from successful requests only;
 //! schedule lag from every request that was sent, since it measures the generator.
@@ -10,11 +11,20 @@ use hdrhistogram::Histogram;
 
 use super::histogram::DurationHistogram;
 use super::record::{RequestRecord, TokenSource};
+use super::tokens::{ChunkTokenSource, per_token_gaps};
 use crate::model::ErrorClass;
+
+/// Distinct tags tracked per stage; the rest are counted under [`OTHER_TAG`].
+pub const MAX_TAGS: usize = 1000;
+pub const OTHER_TAG: &str = "(other)";
 
 pub struct StageStats {
     pub ttft: DurationHistogram,
+    /// Gaps between chunks that carried text.
     pub itl: DurationHistogram,
+    /// Those gaps divided among the tokens of each chunk.
+    pub itl_per_token: DurationHistogram,
+    pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
     pub tpot: DurationHistogram,
     pub latency: DurationHistogram,
     pub schedule_lag: DurationHistogram,
@@ -24,6 +34,8 @@ pub struct StageStats {
     pub errors: BTreeMap<ErrorClass, ErrorTally>,
     pub output_tokens_total: u64,
     pub token_sources: BTreeMap<&'static str, u64>,
+    pub lengths: LengthTally,
+    pub tags: BTreeMap<String, TagStats>,
     pub first_sent: Option<Instant>,
     pub last_done: Option<Instant>,
 }
@@ -33,6 +45,48 @@ pub struct StageStats {
 pub struct ErrorTally {
     pub count: u64,
     pub example: String,
+}
+
+/// Requested against received lengths, over successful requests.
+#[derive(Debug, Clone, Default)]
+pub struct LengthTally {
+    /// Requests with both an intended prompt length and the server's count.
+    pub prompt_compared: u64,
+    pub prompt_requested_sum: u64,
+    pub prompt_received_sum: u64,
+    /// Of those, how many differed.
+    pub prompt_mismatched: u64,
+    /// Requests with both `max_tokens` and an output count.
+    pub output_compared: u64,
+    pub output_requested_sum: u64,
+    pub output_received_sum: u64,
+    /// Of those, how many got fewer tokens than requested.
+    pub output_short: u64,
+    pub cached_prompt_tokens: u64,
+}
+
+/// The per-tag view: counts and the main latencies, at 2 significant digits to keep
+/// many tags cheap.
+pub struct TagStats {
+    pub requests: u64,
+    pub ok: u64,
+    pub ttft: DurationHistogram,
+    pub itl: DurationHistogram,
+    pub latency: DurationHistogram,
+    pub output_tokens: u64,
+}
+
+impl TagStats {
+    fn new() -> Self {
+        TagStats {
+            requests: 0,
+            ok: 0,
+            ttft: DurationHistogram::with_precision(2),
+            itl: DurationHistogram::with_precision(2),
+            latency: DurationHistogram::with_precision(2),
+            output_tokens: 0,
+        }
+    }
 }
 
 impl Default for StageStats {
@@ -48,6 +102,8 @@ impl StageStats {
         StageStats {
             ttft: DurationHistogram::new(),
             itl: DurationHistogram::new(),
+            itl_per_token: DurationHistogram::new(),
+            itl_per_token_source: BTreeMap::new(),
             tpot: DurationHistogram::new(),
             latency: DurationHistogram::new(),
             schedule_lag: DurationHistogram::new(),
@@ -57,6 +113,8 @@ impl StageStats {
             errors: BTreeMap::new(),
             output_tokens_total: 0,
             token_sources: BTreeMap::new(),
+            lengths: LengthTally::default(),
+            tags: BTreeMap::new(),
             first_sent: None,
             last_done: None,
         }
@@ -71,6 +129,22 @@ impl StageStats {
             self.first_sent = Some(self.first_sent.map_or(sent, |t| t.min(sent)));
         }
         self.last_done = Some(self.last_done.map_or(r.done, |t| t.max(r.done)));
+        let tag = r.tag.as_deref().map(|t| self.tag_entry(t));
+        if let Some(tag) = tag {
+            let t = self.tags.get_mut(&tag).expect("entry created above");
+            t.requests += 1;
+            if r.ok() {
+                t.ok += 1;
+                t.output_tokens += u64::from(r.output_tokens);
+                if let Some(d) = r.ttft() {
+                    t.ttft.record(d);
+                }
+                if let Some(d) = r.latency() {
+                    t.latency.record(d);
+                }
+                r.itl_us.iter().for_each(|&g| t.itl.record_us(g));
+            }
+        }
         if let Some(class) = r.error {
             let tally = self.errors.entry(class).or_default();
             tally.count += 1;
@@ -86,6 +160,13 @@ impl StageStats {
         for &gap in &r.itl_us {
             self.itl.record_us(gap);
         }
+        let (gaps, source) = per_token_gaps(r);
+        for (gap, n) in gaps {
+            self.itl_per_token.record_us_n(gap, n);
+        }
+        if let Some(source) = source {
+            *self.itl_per_token_source.entry(source).or_default() += 1;
+        }
         if let Some(t) = r.tpot() {
             self.tpot.record(t);
         }
@@ -96,10 +177,36 @@ impl StageStats {
         self.output_tokens_total += u64::from(r.output_tokens);
         let source = match r.token_source {
             TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
             TokenSource::Chunks => "chunks",
             TokenSource::None => "none",
         };
         *self.token_sources.entry(source).or_default() += 1;
+        self.count_lengths(r);
+    }
+
+    fn count_lengths(&mut self, r: &RequestRecord) {
+        let l = &mut self.lengths;
+        if let (Some(want), Some(got)) = (r.requested_prompt_tokens, r.prompt_tokens) {
+            l.prompt_compared += 1;
+            l.prompt_requested_sum += u64::from(want);
+            l.prompt_received_sum += u64::from(got);
+            l.prompt_mismatched += u64::from(want != got);
+        }
+        if let (Some(want), false) = (r.max_tokens, r.token_source == TokenSource::None) {
+            l.output_compared += 1;
+            l.output_requested_sum += u64::from(want);
+            l.output_received_sum += u64::from(r.output_tokens);
+            l.output_short += u64::from(r.output_tokens < want);
+        }
+        l.cached_prompt_tokens += u64::from(r.cached_tokens.unwrap_or(0));
+    }
+
+    /// The key a tag is counted under, creating its entry.
+    fn tag_entry(&mut self, tag: &str) -> String {
+        let key = if self.tags.contains_key(tag) || self.tags.len() < MAX_TAGS { tag } else { OTHER_TAG };
+        self.tags.entry(key.to_string()).or_insert_with(TagStats::new);
+        key.to_string()
     }
 
     pub fn failed(&self) -> u64 {

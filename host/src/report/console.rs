@@ -33,9 +33,10 @@ fn render_stage(out: &mut String, st: &StageReport) {
     for (class, e) in &r.errors {
         let _ = writeln!(out, "  {class}: {} (e.g. {})", e.count, e.example);
     }
-    let rows: [(&str, &Option<Summary>); 5] = [
+    let rows: [(&str, &Option<Summary>); 6] = [
         ("TTFT", &st.ttft_ms),
-        ("ITL", &st.itl_ms),
+        ("ITL/chunk", &st.itl_ms),
+        ("ITL/token", &st.itl_per_token_ms),
         ("TPOT", &st.tpot_ms),
         ("latency", &st.latency_ms),
         ("sched lag", &st.schedule_lag_ms),
@@ -67,7 +68,7 @@ fn render_stage(out: &mut String, st: &StageReport) {
     }
     let t = &st.output_tokens;
     let sources: Vec<String> = t.source.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "  output tokens: {} total, {:.1} mean, {} max (counted from {})",
         t.total,
@@ -75,6 +76,42 @@ fn render_stage(out: &mut String, st: &StageReport) {
         t.max,
         if sources.is_empty() { "-".to_string() } else { sources.join(", ") }
     );
+    match (t.requested_mean, t.received_mean) {
+        (Some(want), Some(got)) => {
+            let _ = writeln!(out, "; requested {want:.1} mean, received {got:.1}, {} short", t.short);
+        }
+        _ => out.push('\n'),
+    }
+    let p = &st.prompt_tokens;
+    if let (Some(want), Some(got)) = (p.requested_mean, p.received_mean) {
+        let _ = writeln!(
+            out,
+            "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ",
+            p.mismatched, p.compared
+        );
+    }
+    if !st.tags.is_empty() {
+        let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", "tag", "ok", "failed", "TTFT p50", "lat p50");
+        for (name, tag) in st.tags.iter().take(20) {
+            let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                out,
+                "  {:<24}{:>8}{:>8}{:>12}{:>12}",
+                clip(name, 24),
+                tag.ok,
+                tag.failed,
+                p50(&tag.ttft_ms),
+                p50(&tag.latency_ms)
+            );
+        }
+        if st.tags.len() > 20 {
+            let _ = writeln!(out, "  ... {} more tags in report.json", st.tags.len() - 20);
+        }
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
 }
 
 fn fmt(ms: f64) -> String {

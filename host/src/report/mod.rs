@@ -7,14 +7,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::dataset::DatasetInfo;
 use crate::load::StageWindow;
 use crate::metrics::histogram::Summary;
-use crate::metrics::stage::StageStats;
+use crate::metrics::stage::{LengthTally, StageStats, TagStats};
+use crate::metrics::tokens::ChunkTokenSource;
 use crate::model::{Info, Load, Stage};
 use crate::util::serialize_opt_duration_s;
 
 /// Bumped on any incompatible change to the JSON layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -29,7 +31,24 @@ pub struct Report {
     pub duration_s: f64,
     /// The run was stopped early (Ctrl-C, SIGTERM or a scenario fault).
     pub interrupted: bool,
+    /// The `--tokenizer` file, if any.
+    pub tokenizer: Option<String>,
+    pub datasets: Vec<DatasetInfo>,
+    pub host: HostReport,
     pub stages: Vec<StageReport>,
+}
+
+/// The load generator's own footprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    /// Peak resident memory of the volley process.
+    pub peak_rss_mib: f64,
+}
+
+impl HostReport {
+    pub fn measure() -> Self {
+        HostReport { peak_rss_mib: crate::util::peak_rss_bytes() as f64 / (1 << 20) as f64 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,11 +79,56 @@ pub struct StageReport {
     pub achieved_rps: f64,
     pub output_tokens_per_s: f64,
     pub output_tokens: TokenReport,
+    pub prompt_tokens: PromptReport,
     pub ttft_ms: Option<Summary>,
+    /// Gaps between chunks that carried text.
     pub itl_ms: Option<Summary>,
+    /// The same gaps divided among the tokens of each chunk.
+    pub itl_per_token_ms: Option<Summary>,
+    /// How tokens per chunk were known: by the tokenizer, or an even spread of the
+    /// output count (requests per source).
+    pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
     pub tpot_ms: Option<Summary>,
     pub latency_ms: Option<Summary>,
     pub schedule_lag_ms: Option<Summary>,
+    /// Per-tag breakdown (tags the scenario set on its requests).
+    pub tags: BTreeMap<String, TagReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagReport {
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub output_tokens: u64,
+    pub ttft_ms: Option<Summary>,
+    pub itl_ms: Option<Summary>,
+    pub latency_ms: Option<Summary>,
+}
+
+impl From<&TagStats> for TagReport {
+    fn from(t: &TagStats) -> Self {
+        TagReport {
+            requests: t.requests,
+            ok: t.ok,
+            failed: t.requests - t.ok,
+            output_tokens: t.output_tokens,
+            ttft_ms: t.ttft.summary(),
+            itl_ms: t.itl.summary(),
+            latency_ms: t.latency.summary(),
+        }
+    }
+}
+
+/// Intended prompt lengths against the server's counts (requests that had both).
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptReport {
+    pub compared: u64,
+    pub requested_mean: Option<f64>,
+    pub received_mean: Option<f64>,
+    pub mismatched: u64,
+    /// Prompt tokens the server said it served from its prefix cache.
+    pub cached_total: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,8 +151,31 @@ pub struct TokenReport {
     pub mean: f64,
     pub p50: u64,
     pub max: u64,
-    /// How many requests' counts came from `usage`, from counting chunks, or neither.
+    /// How many requests' counts came from `usage`, the tokenizer, counting chunks, or
+    /// nothing.
     pub source: BTreeMap<&'static str, u64>,
+    /// Requests with a `max_tokens` and a count, compared.
+    pub compared: u64,
+    pub requested_mean: Option<f64>,
+    pub received_mean: Option<f64>,
+    /// Of those, how many received fewer tokens than requested.
+    pub short: u64,
+}
+
+fn mean(sum: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| round3(sum as f64 / n as f64))
+}
+
+impl PromptReport {
+    fn from(l: &LengthTally) -> Self {
+        PromptReport {
+            compared: l.prompt_compared,
+            requested_mean: mean(l.prompt_requested_sum, l.prompt_compared),
+            received_mean: mean(l.prompt_received_sum, l.prompt_compared),
+            mismatched: l.prompt_mismatched,
+            cached_total: l.cached_prompt_tokens,
+        }
+    }
 }
 
 impl StageReport {
@@ -122,12 +209,20 @@ impl StageReport {
                 p50: if tokens.is_empty() { 0 } else { tokens.value_at_quantile(0.5) },
                 max: if tokens.is_empty() { 0 } else { tokens.max() },
                 source: stats.token_sources.clone(),
+                compared: stats.lengths.output_compared,
+                requested_mean: mean(stats.lengths.output_requested_sum, stats.lengths.output_compared),
+                received_mean: mean(stats.lengths.output_received_sum, stats.lengths.output_compared),
+                short: stats.lengths.output_short,
             },
+            prompt_tokens: PromptReport::from(&stats.lengths),
             ttft_ms: stats.ttft.summary(),
             itl_ms: stats.itl.summary(),
+            itl_per_token_ms: stats.itl_per_token.summary(),
+            itl_per_token_source: stats.itl_per_token_source.clone(),
             tpot_ms: stats.tpot.summary(),
             latency_ms: stats.latency.summary(),
             schedule_lag_ms: stats.schedule_lag.summary(),
+            tags: stats.tags.iter().map(|(k, t)| (k.clone(), TagReport::from(t))).collect(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WitVersion {
     V0_1,
+    V0_2,
 }
 
 impl WitVersion {
@@ -27,6 +28,7 @@ impl WitVersion {
     pub fn workload_export(self) -> &'static str {
         match self {
             WitVersion::V0_1 => "volley:scenario/workload@0.1.0",
+            WitVersion::V0_2 => "volley:scenario/workload@0.2.0",
         }
     }
 
@@ -34,10 +36,11 @@ impl WitVersion {
     pub fn semver(self) -> &'static str {
         match self {
             WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => "0.2.0",
         }
     }
 
-    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_1];
+    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_2, WitVersion::V0_1];
 }
 
 /// A compiled component, ready to instantiate, with the WIT version it targets.

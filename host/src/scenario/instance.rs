@@ -11,14 +11,15 @@ use anyhow::{Result, anyhow, bail};
 use wasmtime::component::Linker;
 use wasmtime::{Store, Trap};
 
-use super::caps::{self, Capabilities};
+use super::caps::{self, Capabilities, Grants};
 use super::engine::{CompiledScenario, EPOCH_TICK, WitVersion};
 use super::sandbox::{SandboxLimits, StoreState};
-use super::v0_1;
-use crate::model::{GuestOutcome, Info, Plan, ScenarioRequest};
+use super::{v0_1, v0_2};
+use crate::model::{Batch, GuestOutcome, Info, Plan};
 
 enum Bindings {
     V0_1(v0_1::bindings::Scenario),
+    V0_2(v0_2::bindings::Scenario),
 }
 
 pub struct ScenarioInstance {
@@ -29,7 +30,7 @@ pub struct ScenarioInstance {
 }
 
 impl ScenarioInstance {
-    pub fn instantiate(compiled: &CompiledScenario, limits: SandboxLimits, seed: u64) -> Result<Self> {
+    pub fn instantiate(compiled: &CompiledScenario, limits: SandboxLimits, seed: u64, grants: &Grants) -> Result<Self> {
         let label = compiled.source.label.clone();
         let engine = compiled.component.engine();
         let mut linker: Linker<StoreState> = Linker::new(engine);
@@ -37,10 +38,12 @@ impl ScenarioInstance {
         // grants nothing (see sandbox.rs).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| anyhow!("linking WASI: {e}"))?;
         match compiled.version {
-            WitVersion::V0_1 => caps::link_v0_1(&mut linker).map_err(|e| anyhow!("linking host capabilities: {e}"))?,
+            WitVersion::V0_1 => caps::link_v0_1(&mut linker),
+            WitVersion::V0_2 => caps::link_v0_2(&mut linker),
         }
+        .map_err(|e| anyhow!("linking host capabilities: {e}"))?;
 
-        let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed));
+        let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed, grants));
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(ticks(limits.setup_timeout));
@@ -48,6 +51,8 @@ impl ScenarioInstance {
         let instantiated = match compiled.version {
             WitVersion::V0_1 => v0_1::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
                 .map(Bindings::V0_1),
+            WitVersion::V0_2 => v0_2::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
+                .map(Bindings::V0_2),
         };
         let bindings = match instantiated {
             Ok(b) => b,
@@ -68,21 +73,27 @@ impl ScenarioInstance {
     }
 
     pub fn describe(&mut self) -> Result<Info> {
-        let Bindings::V0_1(b) = &self.bindings;
-        let b = b.volley_scenario_workload();
         self.store.set_epoch_deadline(ticks(self.limits.setup_timeout));
-        let r = b.call_describe(&mut self.store);
-        self.finish("describe", r, true).map(Into::into)
+        let r = match &self.bindings {
+            Bindings::V0_1(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
+            Bindings::V0_2(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
+        };
+        self.finish("describe", r, true)
     }
 
     /// Runs `configure` and validates the plan; a guest's own error comes back verbatim.
     pub fn configure(&mut self, params: &str) -> Result<Plan> {
-        let Bindings::V0_1(b) = &self.bindings;
-        let b = b.volley_scenario_workload();
         self.store.set_epoch_deadline(ticks(self.limits.setup_timeout));
-        let r = b.call_configure(&mut self.store, params);
+        let r = match &self.bindings {
+            Bindings::V0_1(b) => {
+                b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
+            }
+            Bindings::V0_2(b) => {
+                b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
+            }
+        };
         let plan: Plan = match self.finish("configure", r, true)? {
-            Ok(plan) => plan.into(),
+            Ok(plan) => plan,
             Err(msg) => bail!("scenario '{}' rejected its parameters: {}", self.label, one_line(&msg)),
         };
         plan.validate().map_err(|e| anyhow!("scenario '{}' returned an invalid plan: {e}", self.label))?;
@@ -94,23 +105,30 @@ impl ScenarioInstance {
         self.store.data_mut().caps.random.enter_stage(stage);
     }
 
-    pub fn next_requests(&mut self, stage: u32, seq: u64, max: u32) -> Result<Vec<ScenarioRequest>> {
-        let Bindings::V0_1(b) = &self.bindings;
-        let b = b.volley_scenario_workload();
+    pub fn next_requests(&mut self, stage: u32, seq: u64, max: u32) -> Result<Batch> {
         self.store.set_epoch_deadline(ticks(self.limits.call_timeout));
-        let r = b.call_next_requests(&mut self.store, stage, seq, max);
-        let list = self.finish("next-requests", r, false)?;
-        if list.len() > max as usize {
-            bail!("scenario '{}' returned {} requests when asked for at most {max}", self.label, list.len());
+        let r = match &self.bindings {
+            Bindings::V0_1(b) => b
+                .volley_scenario_workload()
+                .call_next_requests(&mut self.store, stage, seq, max)
+                .map(|list| v0_1::batch(list, max)),
+            Bindings::V0_2(b) => {
+                b.volley_scenario_workload().call_next_requests(&mut self.store, stage, seq, max).map(Batch::from)
+            }
+        };
+        let batch = self.finish("next-requests", r, false)?;
+        if batch.requests.len() > max as usize {
+            bail!("scenario '{}' returned {} requests when asked for at most {max}", self.label, batch.requests.len());
         }
-        Ok(list.into_iter().map(Into::into).collect())
+        Ok(batch)
     }
 
     pub fn on_outcome(&mut self, outcome: GuestOutcome) -> Result<()> {
-        let Bindings::V0_1(b) = &self.bindings;
-        let b = b.volley_scenario_workload();
         self.store.set_epoch_deadline(ticks(self.limits.call_timeout));
-        let r = b.call_on_outcome(&mut self.store, &outcome.into());
+        let r = match &self.bindings {
+            Bindings::V0_1(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
+            Bindings::V0_2(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
+        };
         self.finish("on-outcome", r, false)
     }
 

@@ -6,18 +6,21 @@
 //!   detection.
 //! - [`sandbox`]: what a guest may use: no WASI capability, bounded memory and time.
 //! - [`caps`]: the host capabilities a scenario imports (log, random), one module each.
-//! - [`v0_1`]: bindings for `volley:scenario@0.1.0` and their conversion to [`crate::model`].
+//! - [`v0_1`], [`v0_2`]: bindings for each `volley:scenario` version and their
+//!   conversion to [`crate::model`] (shared parts in [`convert`]).
 //! - [`instance`]: one instantiated scenario and its guarded calls.
 //! - [`producer`]: the thread that owns an instance and produces requests ahead of time.
 
 pub mod builtin;
 pub mod caps;
+mod convert;
 pub mod engine;
 pub mod instance;
 pub mod producer;
 pub mod sandbox;
 pub mod source;
 pub mod v0_1;
+pub mod v0_2;
 
 pub use engine::{CompiledScenario, ScenarioEngine, WitVersion};
 pub use instance::ScenarioInstance;

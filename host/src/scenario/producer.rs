@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
+use super::caps::Grants;
 use super::engine::CompiledScenario;
 use super::instance::ScenarioInstance;
 use super::sandbox::SandboxLimits;
@@ -55,6 +56,7 @@ impl Drop for StageFeed {
 
 pub struct ProducerConfig {
     pub limits: SandboxLimits,
+    pub grants: Grants,
     pub seed: u64,
     pub params: String,
     pub show_debug: bool,
@@ -139,7 +141,7 @@ impl Drop for Producer {
 }
 
 fn setup(compiled: &CompiledScenario, config: &ProducerConfig) -> Result<(ScenarioInstance, Info, Plan)> {
-    let mut instance = ScenarioInstance::instantiate(compiled, config.limits, config.seed)?;
+    let mut instance = ScenarioInstance::instantiate(compiled, config.limits, config.seed, &config.grants)?;
     instance.set_show_debug(config.show_debug);
     let info = instance.describe()?;
     let plan = instance.configure(&config.params)?;
@@ -185,8 +187,17 @@ impl Worker<'_> {
                 return Ok(());
             }
             let batch = self.instance.next_requests(stage, seq, want)?;
-            let exhausted = batch.len() < want as usize;
-            for request in batch {
+            if batch.requests.is_empty() && !batch.done {
+                // Nothing yet (a session waits for its previous turn): ask again once
+                // an outcome has arrived, or after a short while.
+                match self.outcomes.recv_timeout(POLL) {
+                    Ok(outcome) => self.instance.on_outcome(outcome)?,
+                    Err(flume::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                }
+                continue;
+            }
+            for request in batch.requests {
                 let prepared = self.encoder.encode(request, stage, seq).map_err(|e| {
                     anyhow!("scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}", self.instance.label())
                 })?;
@@ -195,7 +206,7 @@ impl Worker<'_> {
                     return Ok(());
                 }
             }
-            if exhausted {
+            if batch.done {
                 return Ok(());
             }
         }

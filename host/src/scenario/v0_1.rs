@@ -1,8 +1,6 @@
 //! `volley:scenario@0.1.0`: generated bindings and their conversion to and from
-//! Volley's own model ([`crate::model`]). Later WIT versions get a sibling module; this
-//! one stays, so components built against 0.1 keep running.
-
-use std::time::Duration;
+//! Volley's own model ([`crate::model`]). Frozen: components built against 0.1 keep
+//! running on this module while newer versions get their own.
 
 use crate::model;
 
@@ -13,91 +11,43 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::volley::scenario::workload;
-use bindings::volley::scenario::types;
+super::convert::common_conversions!(
+    bindings::volley::scenario::types,
+    bindings::exports::volley::scenario::workload
+);
 
-impl From<workload::Info> for model::Info {
-    fn from(i: workload::Info) -> Self {
-        model::Info { name: i.name, version: i.version, description: i.description }
-    }
-}
-
-impl From<types::Load> for model::Load {
-    fn from(l: types::Load) -> Self {
-        match l {
-            types::Load::Constant(rate) => model::Load::Constant { rate },
-            types::Load::Poisson(rate) => model::Load::Poisson { rate },
-            types::Load::Gamma((rate, cv)) => model::Load::Gamma { rate, cv },
-            types::Load::Ramp((from, to)) => model::Load::Ramp { from, to },
-            types::Load::Burst(n) => model::Load::Burst { n },
-            types::Load::Concurrency(n) => model::Load::Concurrency { n },
-        }
-    }
-}
-
-impl From<types::Plan> for model::Plan {
-    fn from(p: types::Plan) -> Self {
-        model::Plan {
-            stages: p
-                .stages
-                .into_iter()
-                .map(|s| model::Stage {
-                    name: s.name,
-                    load: s.load.into(),
-                    duration: s.duration_ms.map(Duration::from_millis),
-                    max_requests: s.max_requests,
-                })
-                .collect(),
-            observe_outcomes: p.observe_outcomes,
-        }
-    }
-}
-
-impl From<types::Request> for model::ScenarioRequest {
-    fn from(r: types::Request) -> Self {
+impl From<wit_types::Request> for model::ScenarioRequest {
+    fn from(r: wit_types::Request) -> Self {
         model::ScenarioRequest {
-            api: match r.api {
-                types::Api::Completions => model::Api::Completions,
-                types::Api::ChatCompletions => model::Api::ChatCompletions,
-            },
+            api: convert_api(r.api),
             model: r.model,
-            prompt: match r.prompt {
-                types::Prompt::Text(t) => model::Prompt::Text(t),
-                types::Prompt::Chat(msgs) => model::Prompt::Chat(
-                    msgs.into_iter().map(|m| model::Message { role: m.role, content: m.content }).collect(),
-                ),
-            },
+            prompt: convert_prompt(r.prompt),
             max_tokens: r.max_tokens,
             stream: r.stream,
             headers: r.headers,
             body_extra: r.body_extra,
             tag: r.tag,
             session: r.session,
+            prompt_tokens: None,
         }
     }
 }
 
-fn error_class(c: model::ErrorClass) -> types::ErrorClass {
-    match c {
-        model::ErrorClass::Connect => types::ErrorClass::Connect,
-        model::ErrorClass::Timeout => types::ErrorClass::Timeout,
-        model::ErrorClass::HttpStatus => types::ErrorClass::HttpStatus,
-        model::ErrorClass::Protocol => types::ErrorClass::Protocol,
-        model::ErrorClass::ServerError => types::ErrorClass::ServerError,
-        model::ErrorClass::Incomplete => types::ErrorClass::Incomplete,
-        model::ErrorClass::Cancelled => types::ErrorClass::Cancelled,
-    }
+/// 0.1's `next-requests` returns a list; fewer than asked for means the stage is done.
+pub fn batch(list: Vec<wit_types::Request>, max: u32) -> model::Batch {
+    let done = list.len() < max as usize;
+    model::Batch { requests: list.into_iter().map(Into::into).collect(), done }
 }
 
-impl From<model::GuestOutcome> for types::Outcome {
+impl From<model::GuestOutcome> for wit_types::Outcome {
     fn from(o: model::GuestOutcome) -> Self {
-        types::Outcome {
+        wit_types::Outcome {
             stage: o.stage,
             seq: o.seq,
             session: o.session,
             ok: o.ok,
             status: o.status,
-            error: o.error.map(error_class),
+            error: o.error.map(convert_error_class),
             ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
             latency_ns: o.latency.as_nanos() as u64,
             output_tokens: o.output_tokens,

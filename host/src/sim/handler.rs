@@ -125,6 +125,9 @@ pub(crate) struct Generation {
     tokens_per_chunk: u32,
     prompt_tokens: u32,
     include_usage: bool,
+    usage_in_body: bool,
+    /// Output words come from this tokenizer's single-token words, if set.
+    words: Option<std::sync::Arc<crate::tokenizer::Tokenizer>>,
     ttft: Duration,
     itl: Duration,
     jitter: f64,
@@ -136,9 +139,13 @@ impl Generation {
         let c = &shared.config;
         let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let model = r.model.as_deref().unwrap_or(&c.model);
+        let count = |v: &Value| match &c.tokenizer {
+            Some(t) => texts(v).map(|s| t.count(s) as u32).sum(),
+            None => texts(v).map(|s| s.split_whitespace().count() as u32).sum(),
+        };
         let prompt_tokens = match (&r.prompt, &r.messages) {
-            (Some(p), _) => words(p),
-            (None, Some(msgs)) => msgs.iter().map(|m| m.get("content").map_or(0, words)).sum(),
+            (Some(p), _) => count(p),
+            (None, Some(msgs)) => msgs.iter().map(|m| m.get("content").map_or(0, count)).sum(),
             _ => 0,
         };
         Generation {
@@ -148,7 +155,9 @@ impl Generation {
             tokens: r.max_tokens.or(r.max_completion_tokens).unwrap_or(c.default_output_tokens),
             tokens_per_chunk: c.tokens_per_chunk.max(1),
             prompt_tokens,
-            include_usage: r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+            include_usage: c.usage && r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+            usage_in_body: c.usage,
+            words: c.tokenizer.clone(),
             ttft: c.ttft,
             itl: c.itl,
             jitter: c.jitter.clamp(0.0, 1.0),
@@ -184,8 +193,13 @@ impl Generation {
         d
     }
 
-    fn token_text(&self, j: u32) -> &'static str {
-        WORDS[((self.id + u64::from(j)) % WORDS.len() as u64) as usize]
+    fn token_text(&self, j: u32) -> &str {
+        let k = self.id + u64::from(j);
+        match &self.words {
+            // Words of a few letters: no JSON escaping needed.
+            Some(t) => &t.words()[(k % t.words().len().min(256) as u64) as usize],
+            None => WORDS[(k % WORDS.len() as u64) as usize],
+        }
     }
 
     fn text(&self, from: u32, to: u32) -> String {
@@ -249,19 +263,20 @@ impl Generation {
     fn whole_body(&self) -> Bytes {
         let text = self.text(0, self.tokens);
         let model: Value = serde_json::from_str(&self.model_json).unwrap_or(Value::Null);
-        let v = if self.chat {
+        let mut v = if self.chat {
             json!({
                 "id": format!("chatcmpl-sim-{}", self.id), "object": "chat.completion", "created": 0, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
-                "usage": self.usage(),
             })
         } else {
             json!({
                 "id": format!("cmpl-sim-{}", self.id), "object": "text_completion", "created": 0, "model": model,
                 "choices": [{"index": 0, "text": text, "finish_reason": "length"}],
-                "usage": self.usage(),
             })
         };
+        if self.usage_in_body {
+            v["usage"] = self.usage();
+        }
         Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
     }
 }
@@ -275,12 +290,12 @@ impl std::fmt::Write for Writer<'_> {
     }
 }
 
-/// Whitespace-separated words of a prompt (a string, or a list of strings).
-fn words(v: &Value) -> u32 {
+/// The strings of a prompt (a string, or a list of strings).
+fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
     match v {
-        Value::String(s) => s.split_whitespace().count() as u32,
-        Value::Array(items) => items.iter().map(words).sum(),
-        _ => 0,
+        Value::String(s) => Box::new(std::iter::once(s.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(texts)),
+        _ => Box::new(std::iter::empty()),
     }
 }
 

@@ -7,7 +7,10 @@
 //! first chunk at TTFT, then one chunk every ITL, each chunk carrying
 //! `tokens_per_chunk` tokens; `jitter` scales every delay by a uniform factor in
 //! [1 − jitter, 1 + jitter]. Each request generates `max_tokens` tokens (or the
-//! configured default), so token counts are exact.
+//! configured default), so token counts are exact; with a tokenizer, each generated
+//! token is one token of that tokenizer and prompts are counted with it, so usage
+//! matches what a real server with that tokenizer would report. `usage: false` never
+//! sends usage (like llama-cpp-python's server), for testing client-side counting.
 
 mod handler;
 mod stream;
@@ -17,6 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::tokenizer::Tokenizer;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -38,6 +43,10 @@ pub struct SimConfig {
     pub default_output_tokens: u32,
     pub model: String,
     pub seed: u64,
+    /// Count prompts and make output tokens with this tokenizer.
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    /// Send usage when asked (`stream_options.include_usage`, non-streamed bodies).
+    pub usage: bool,
 }
 
 impl Default for SimConfig {
@@ -50,6 +59,8 @@ impl Default for SimConfig {
             default_output_tokens: 64,
             model: "volley-sim".into(),
             seed: 0,
+            tokenizer: None,
+            usage: true,
         }
     }
 }

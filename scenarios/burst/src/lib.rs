@@ -6,7 +6,7 @@
 //! `model`, `prompt`.
 
 use volley_sdk::{
-    Load, Message, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario,
+    Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario,
 };
 
 struct Burst {
@@ -48,7 +48,7 @@ impl Scenario for Burst {
         Plan::new().stage(Stage::new("burst", Load::burst(self.n)).max_requests(u64::from(self.n)))
     }
 
-    fn next_request(&mut self, ctx: &RequestContext) -> Option<Request> {
+    fn next_request(&mut self, ctx: &RequestContext) -> Next {
         // Each request is made distinct so no server-side prompt cache serves it.
         let prompt = format!("[{}] {}", ctx.seq, self.prompt);
         let request = if self.chat {
@@ -57,7 +57,7 @@ impl Scenario for Burst {
             Request::completion(prompt)
         };
         let request = request.max_tokens(self.max_tokens).stream(self.stream);
-        Some(match &self.model {
+        Next::Send(match &self.model {
             Some(m) => request.model(m.clone()),
             None => request,
         })

@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use volley_sdk::{
-    Load, Message, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, random,
+    Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario,
+    random,
 };
 
 const DEFAULT_PROMPTS: &[&str] = &[
@@ -85,8 +86,8 @@ impl Scenario for ChatPoisson {
         Plan::new().stage(stage)
     }
 
-    fn next_request(&mut self, _ctx: &RequestContext) -> Option<Request> {
-        let prompt = random::choose(&self.prompts)?.clone();
+    fn next_request(&mut self, _ctx: &RequestContext) -> Next {
+        let Some(prompt) = random::choose(&self.prompts).cloned() else { return Next::Done };
         let mut request = if self.chat {
             Request::chat(vec![Message::user(prompt)])
         } else {
@@ -96,7 +97,7 @@ impl Scenario for ChatPoisson {
         if let Some(model) = &self.model {
             request = request.model(model.clone());
         }
-        Some(request)
+        Next::Send(request)
     }
 }
 

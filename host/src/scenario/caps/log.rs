@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::HasData;
 
 use crate::scenario::v0_1::bindings::volley::scenario::log as v0_1;
+use crate::scenario::v0_2::bindings::volley::scenario::log as v0_2;
 
 /// Lines allowed per window; the rest are counted and reported once.
 const LINES_PER_WINDOW: u32 = 50;
@@ -85,5 +86,18 @@ impl v0_1::Host for LogCap {
             v0_1::Level::Error => Level::Error,
         };
         self.write(level, &message);
+    }
+}
+
+impl v0_2::Host for LogCap {
+    fn log(&mut self, level: v0_2::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            v0_2::Level::Debug => Level::Debug,
+            v0_2::Level::Info => Level::Info,
+            v0_2::Level::Warn => Level::Warn,
+            v0_2::Level::Error => Level::Error,
+        };
+        self.write(level, &message);
+        Ok(())
     }
 }

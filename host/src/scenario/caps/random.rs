@@ -7,6 +7,7 @@ use wasmtime::component::HasData;
 
 use crate::rng::{Rng, Stream};
 use crate::scenario::v0_1::bindings::volley::scenario::random as v0_1;
+use crate::scenario::v0_2::bindings::volley::scenario::random as v0_2;
 
 pub struct RandomCap {
     seed: u64,
@@ -38,5 +39,15 @@ impl v0_1::Host for RandomCap {
 
     fn next_f64(&mut self) -> f64 {
         self.rng.next_f64()
+    }
+}
+
+impl v0_2::Host for RandomCap {
+    fn next_u64(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.rng.next_u64())
+    }
+
+    fn next_f64(&mut self) -> wasmtime::Result<f64> {
+        Ok(self.rng.next_f64())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use volley_sdk::{Load, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
+use volley_sdk::{Load, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
 
 struct LoadShapes {
     stage: Stage,
@@ -43,8 +43,8 @@ impl Scenario for LoadShapes {
         Plan::new().stage(self.stage.clone())
     }
 
-    fn next_request(&mut self, ctx: &RequestContext) -> Option<Request> {
-        Some(Request::completion(format!("request {}", ctx.seq)).max_tokens(self.max_tokens).stream(self.stream))
+    fn next_request(&mut self, ctx: &RequestContext) -> Next {
+        Next::Send(Request::completion(format!("request {}", ctx.seq)).max_tokens(self.max_tokens).stream(self.stream))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Test guest: a scenario that allocates without bound in `next-request`. The host
 //! must stop it at its memory limit and exit with a clear error.
 
-use volley_sdk::{Load, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
+use volley_sdk::{Load, Next, Params, Plan, RequestContext, Scenario, Stage, export_scenario};
 
 struct MemoryBomb {
     hoard: Vec<Vec<u8>>,
@@ -17,7 +17,7 @@ impl Scenario for MemoryBomb {
     fn plan(&self) -> Plan {
         Plan::new().stage(Stage::new("bomb", Load::constant(10.0)).max_requests(10))
     }
-    fn next_request(&mut self, _ctx: &RequestContext) -> Option<Request> {
+    fn next_request(&mut self, _ctx: &RequestContext) -> Next {
         loop {
             let mut block = vec![0u8; 1 << 20];
             block[0] = 1; // touch it

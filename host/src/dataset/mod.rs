@@ -1,0 +1,131 @@
+//! Datasets the operator grants (`--dataset NAME=PATH`): ShareGPT JSON (an array of
+//! conversations), JSONL (a `messages`, `conversations`, `prompt` or `text` field per
+//! line) and plain-text corpora (one row per non-empty line).
+//!
+//! Opening a dataset streams through the file once ([`index`]): it checks every row and
+//! keeps only each row's byte span (12 bytes a row). Rows are read back on demand with
+//! positioned reads, so memory stays a small fraction of the file however large it is.
+//! A malformed row is an error naming the file and line, or — when the operator asks
+//! (`--dataset-errors skip`) — skipped and counted.
+
+mod index;
+mod row;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+
+pub use row::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A JSON array of objects (ShareGPT and similar).
+    ShareGpt,
+    Jsonl,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Fail,
+    Skip,
+}
+
+/// Where one row sits in the file.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    len: u32,
+}
+
+pub struct Dataset {
+    pub name: String,
+    pub path: PathBuf,
+    pub format: Format,
+    pub bytes: u64,
+    /// Malformed rows skipped at the operator's request.
+    pub skipped: u64,
+    file: File,
+    spans: Vec<Span>,
+}
+
+/// Summary of a dataset, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub path: String,
+    pub format: Format,
+    pub bytes: u64,
+    pub rows: u64,
+    pub skipped: u64,
+}
+
+impl Dataset {
+    /// Parses `NAME=PATH`.
+    pub fn parse_grant(spec: &str) -> Result<(String, PathBuf)> {
+        let (name, path) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--dataset '{spec}' must look like NAME=PATH"))?;
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("--dataset '{spec}': the name may use letters, digits, '-' and '_'");
+        }
+        Ok((name.to_string(), PathBuf::from(path)))
+    }
+
+    pub fn open(name: &str, path: &Path, on_error: OnError) -> Result<Self> {
+        let file = File::open(path).with_context(|| format!("cannot open dataset '{name}' ({})", path.display()))?;
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let format = index::detect_format(path, &file)?;
+        let indexed = index::index(&file, path, format, on_error)?;
+        if indexed.spans.is_empty() {
+            bail!("dataset '{name}' ({}) has no rows", path.display());
+        }
+        Ok(Dataset {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            format,
+            bytes,
+            skipped: indexed.skipped,
+            file,
+            spans: indexed.spans,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.spans.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Row `i`, read from the file; `None` past the end.
+    pub fn row(&self, i: u64) -> Result<Option<Row>> {
+        let Some(span) = self.spans.get(i as usize) else { return Ok(None) };
+        let mut buf = vec![0u8; span.len as usize];
+        self.file
+            .read_exact_at(&mut buf, span.start)
+            .with_context(|| format!("cannot read dataset '{}' ({})", self.name, self.path.display()))?;
+        row::parse(self.format, &buf)
+            .map(Some)
+            .map_err(|e| anyhow!("dataset '{}' row {i} changed on disk: {e}", self.name))
+    }
+
+    pub fn info(&self) -> DatasetInfo {
+        DatasetInfo {
+            name: self.name.clone(),
+            path: self.path.display().to_string(),
+            format: self.format,
+            bytes: self.bytes,
+            rows: self.len(),
+            skipped: self.skipped,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

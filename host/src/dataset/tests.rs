@@ -1,0 +1,88 @@
+use std::io::Write;
+
+use super::*;
+
+fn file_with(name: &str, content: &str) -> (PathBuf, PathBuf) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("volley-ds-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::File::create(&p).unwrap().write_all(content.as_bytes()).unwrap();
+    (dir, p)
+}
+
+#[test]
+fn jsonl_prompt_and_messages() {
+    let (dir, p) = file_with(
+        "a.jsonl",
+        "{\"prompt\": \"hi\"}\n\n{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"u\"}]}\r\n",
+    );
+    let d = Dataset::open("a", &p, OnError::Fail).unwrap();
+    assert_eq!((d.format, d.len()), (Format::Jsonl, 2));
+    assert_eq!(d.row(0).unwrap().unwrap().messages[0].content, "hi");
+    let r = d.row(1).unwrap().unwrap();
+    assert_eq!((r.messages[1].role.as_str(), r.messages[1].content.as_str()), ("user", "u"));
+    assert!(d.row(2).unwrap().is_none());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn malformed_jsonl_names_file_and_line_or_is_skipped() {
+    let (dir, p) = file_with("b.jsonl", "{\"prompt\":\"ok\"}\n{\"prompt\": \n{\"other\":1}\n{\"prompt\":\"ok2\"}\n");
+    let e = Dataset::open("b", &p, OnError::Fail).err().unwrap().to_string();
+    assert!(e.contains("b.jsonl:2: malformed row: invalid JSON"), "{e}");
+    let d = Dataset::open("b", &p, OnError::Skip).unwrap();
+    assert_eq!((d.len(), d.skipped), (2, 2));
+    assert_eq!(d.row(1).unwrap().unwrap().messages[0].content, "ok2");
+    let (dir2, p2) = file_with("c.jsonl", "{\"prompt\":\"ok\"}\n{\"other\":1}\n");
+    let e = Dataset::open("c", &p2, OnError::Fail).err().unwrap().to_string();
+    assert!(e.contains("c.jsonl:2") && e.contains("no `messages`"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(dir2).unwrap();
+}
+
+#[test]
+fn sharegpt_array() {
+    let json = r#"[
+      {"id": "x", "conversations": [{"from": "human", "value": "Q1 \"quoted\" ]}"}, {"from": "gpt", "value": "A1"}]},
+      {"id": "y", "conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q2"}]}
+    ]"#;
+    let (dir, p) = file_with("s.json", json);
+    let d = Dataset::open("s", &p, OnError::Fail).unwrap();
+    assert_eq!((d.format, d.len()), (Format::ShareGpt, 2));
+    let r = d.row(0).unwrap().unwrap();
+    assert_eq!(r.messages[0].content, "Q1 \"quoted\" ]}");
+    assert_eq!(r.messages[1].role, "assistant");
+    assert_eq!(d.row(1).unwrap().unwrap().messages[0].role, "system");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn malformed_sharegpt() {
+    for (content, want) in [
+        ("[{\"conversations\": []}]", "s.json:1: malformed row 0: the conversation is empty"),
+        ("[{\"conversations\": [{\"from\":\"human\",\"value\":\"q\"}]},\n 3]", "s.json:2: expected an object"),
+        ("[{\"conversations\": [{\"from\":\"human\",\"value\":\"q\"}]}", "ends early"),
+        ("{\"a\": 1}", "expected a JSON array"),
+    ] {
+        let (dir, p) = file_with("s.json", content);
+        let e = Dataset::open("s", &p, OnError::Fail).err().unwrap().to_string();
+        assert!(e.contains(want), "{content}: {e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn text_corpus_and_grants() {
+    let (dir, p) = file_with("corpus.txt", "first line\n\n  \nsecond line\n");
+    let d = Dataset::open("c", &p, OnError::Fail).unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(d.row(1).unwrap().unwrap().raw, "second line");
+    assert!(Dataset::parse_grant("x").is_err());
+    assert!(Dataset::parse_grant("a b=/x").is_err());
+    assert_eq!(Dataset::parse_grant("share-gpt=/d/x.json").unwrap().0, "share-gpt");
+    let e = Dataset::open("n", Path::new("/no/such.jsonl"), OnError::Fail).err().unwrap();
+    assert!(format!("{e:#}").contains("cannot open dataset 'n'"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

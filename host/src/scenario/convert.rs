@@ -1,0 +1,81 @@
+//! Conversions between generated WIT types and Volley's model that are the same in
+//! every WIT version; each version's module invokes [`common_conversions!`] on its own
+//! bindings and writes by hand only what changed.
+
+/// Implements `From` for `info`, `load`, `plan`/`stage`, `api`, `prompt`/`message`,
+/// and `error-class`, given the paths of a version's `types` and `workload` modules.
+macro_rules! common_conversions {
+    ($types:path, $workload:path) => {
+        use $types as wit_types;
+        use $workload as wit_workload;
+
+        impl From<wit_workload::Info> for crate::model::Info {
+            fn from(i: wit_workload::Info) -> Self {
+                crate::model::Info { name: i.name, version: i.version, description: i.description }
+            }
+        }
+
+        impl From<wit_types::Load> for crate::model::Load {
+            fn from(l: wit_types::Load) -> Self {
+                use crate::model::Load as L;
+                match l {
+                    wit_types::Load::Constant(rate) => L::Constant { rate },
+                    wit_types::Load::Poisson(rate) => L::Poisson { rate },
+                    wit_types::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
+                    wit_types::Load::Ramp((from, to)) => L::Ramp { from, to },
+                    wit_types::Load::Burst(n) => L::Burst { n },
+                    wit_types::Load::Concurrency(n) => L::Concurrency { n },
+                }
+            }
+        }
+
+        impl From<wit_types::Plan> for crate::model::Plan {
+            fn from(p: wit_types::Plan) -> Self {
+                crate::model::Plan {
+                    stages: p
+                        .stages
+                        .into_iter()
+                        .map(|s| crate::model::Stage {
+                            name: s.name,
+                            load: s.load.into(),
+                            duration: s.duration_ms.map(std::time::Duration::from_millis),
+                            max_requests: s.max_requests,
+                        })
+                        .collect(),
+                    observe_outcomes: p.observe_outcomes,
+                }
+            }
+        }
+
+        fn convert_api(a: wit_types::Api) -> crate::model::Api {
+            match a {
+                wit_types::Api::Completions => crate::model::Api::Completions,
+                wit_types::Api::ChatCompletions => crate::model::Api::ChatCompletions,
+            }
+        }
+
+        fn convert_prompt(p: wit_types::Prompt) -> crate::model::Prompt {
+            match p {
+                wit_types::Prompt::Text(t) => crate::model::Prompt::Text(t),
+                wit_types::Prompt::Chat(msgs) => crate::model::Prompt::Chat(
+                    msgs.into_iter().map(|m| crate::model::Message { role: m.role, content: m.content }).collect(),
+                ),
+            }
+        }
+
+        fn convert_error_class(c: crate::model::ErrorClass) -> wit_types::ErrorClass {
+            use crate::model::ErrorClass as E;
+            match c {
+                E::Connect => wit_types::ErrorClass::Connect,
+                E::Timeout => wit_types::ErrorClass::Timeout,
+                E::HttpStatus => wit_types::ErrorClass::HttpStatus,
+                E::Protocol => wit_types::ErrorClass::Protocol,
+                E::ServerError => wit_types::ErrorClass::ServerError,
+                E::Incomplete => wit_types::ErrorClass::Incomplete,
+                E::Cancelled => wit_types::ErrorClass::Cancelled,
+            }
+        }
+    };
+}
+
+pub(crate) use common_conversions;

@@ -17,20 +17,6 @@ fn sim_config(ttft_ms: u64, itl_ms: u64) -> SimConfig {
     }
 }
 
-fn run_args(scenario: &str, target: &str, params: serde_json::Value, out: &TempDir) -> Vec<String> {
-    vec![
-        "run".into(),
-        scenario.into(),
-        "--target".into(),
-        target.into(),
-        "--params".into(),
-        params.to_string(),
-        "--out".into(),
-        out.path().display().to_string(),
-        "--quiet".into(),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttft_and_itl_match_the_simulator_within_ten_percent() {
     let sim = start_sim(sim_config(200, 20)).await;

@@ -1,6 +1,6 @@
 //! End to end against a real third-party server: llama.cpp's `llama-server` serving
 //! SmolLM2-135M on loopback (see ../shared/realserver/README.md). `.ci/run` sets it up
-//! and starts it; this test stops it when done.
+//! and starts it; each test here has it to itself and stops it when done.
 
 mod support;
 
@@ -11,35 +11,17 @@ use support::*;
 
 const PORT: u16 = 8100;
 
-struct StopAtEnd<'a>(&'a RealServer);
-
-impl Drop for StopAtEnd<'_> {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
-
 #[test]
 fn streaming_chat_against_llama_server() {
-    let server = RealServer::ensure(PORT);
-    let _stop = StopAtEnd(&server);
+    let server = Lease::take(PORT);
     let before = prometheus_value(&http_get(PORT, "/metrics"), "llamacpp:tokens_predicted_total")
         .expect("llama-server exposes llamacpp:tokens_predicted_total (started with --metrics)");
 
     let out = TempDir::new("llama");
     let params = json!({"rate": 2, "max_requests": 5, "duration_s": 60, "max_tokens": 16});
     let o = run_volley(
-        &[
-            "run",
-            "builtin:chat-poisson",
-            "--target",
-            &server.url(),
-            "--params",
-            &params.to_string(),
-            "--out",
-            out.path().to_str().unwrap(),
-            "--quiet",
-        ],
+        &["run", "builtin:chat-poisson", "--target", &server.server.url(), "--params", &params.to_string(), "--out",
+          out.path().to_str().unwrap(), "--quiet"],
         Duration::from_secs(240),
     );
     o.assert_success();
@@ -66,4 +48,60 @@ fn streaming_chat_against_llama_server() {
     let report = read_report(out.path());
     assert_eq!(report["stages"][0]["requests"]["ok"], 5);
     assert!(ms(&report["stages"][0]["ttft_ms"]["p50"]) > 0.0);
+}
+
+#[test]
+fn synthetic_prompt_lengths_arrive_exactly() {
+    let server = Lease::take(PORT);
+    let tokenizer = tokenizer_path();
+    // 50 completions prompts of 16 to 1000 tokens: llama.cpp's usage.prompt_tokens must
+    // equal each requested length (the completions API sends the prompt verbatim and
+    // SmolLM2 adds no BOS token).
+    let out = TempDir::new("lengths");
+    let params = json!({
+        "prompt_tokens": {"dist": "uniform", "min": 16, "max": 1000}, "output_tokens": 2,
+        "load": "concurrency", "n": 4, "requests": 50, "duration_s": 900,
+    });
+    let o = run_volley(
+        &with(run_args("builtin:synthetic", &server.server.url(), params, &out), &["--tokenizer", &tokenizer, "--seed", "11"])
+            .iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(900),
+    );
+    o.assert_success();
+    let records = read_records(out.path());
+    assert_eq!(records.len(), 50);
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for r in &records {
+        assert_eq!(r["ok"], true, "{r}");
+        let want = r["requested_prompt_tokens"].as_u64().unwrap();
+        assert_eq!(r["prompt_tokens"].as_u64(), Some(want), "{r}");
+        assert!((16..=1000).contains(&want));
+        lo = lo.min(want);
+        hi = hi.max(want);
+        assert_eq!(r["output_tokens"], 2, "exact output length enforced with ignore_eos: {r}");
+    }
+    assert!(lo < 100 && hi > 900, "lengths spread over 16..1000 (got {lo}..{hi})");
+    assert_eq!(read_report(out.path())["stages"][0]["prompt_tokens"]["mismatched"], 0);
+
+    // Through the chat API the template adds a fixed number of tokens: state it, and
+    // check it is the same for every prompt.
+    let out = TempDir::new("lengths-chat");
+    let params = json!({
+        "prompt_tokens": {"dist": "uniform", "min": 16, "max": 200}, "output_tokens": 2, "api": "chat",
+        "load": "concurrency", "n": 4, "requests": 10, "duration_s": 300,
+    });
+    let o = run_volley(
+        &with(run_args("builtin:synthetic", &server.server.url(), params, &out), &["--tokenizer", &tokenizer])
+            .iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(300),
+    );
+    o.assert_success();
+    let offsets: std::collections::BTreeSet<i64> = read_records(out.path())
+        .iter()
+        .map(|r| r["prompt_tokens"].as_i64().unwrap() - r["requested_prompt_tokens"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets.len(), 1, "one constant chat-template offset, got {offsets:?}");
+    let offset = *offsets.iter().next().unwrap();
+    eprintln!("SmolLM2 chat template adds {offset} tokens to each prompt");
+    assert!(offset > 0);
 }

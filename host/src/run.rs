@@ -184,7 +184,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         windows.push(w);
     }
     let interrupted = cancel.is_cancelled();
-    let pool_opened = ctx.pool.opened();
+    let (pool_opened, stale_reuses) = (ctx.pool.opened(), ctx.pool.stale_reuses());
     drop(ctx); // the last sender of records: lets the collector finish
     let collected = collector.await.map_err(|e| anyhow!("the collector task failed: {e}"))??;
     let fault = producer.shutdown();
@@ -220,8 +220,12 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let json = serde_json::to_vec_pretty(&report)?;
     std::fs::write(&report_path, json).with_context(|| format!("cannot write {}", report_path.display()))?;
     if opts.progress {
+        let retried = match stale_reuses {
+            0 => String::new(),
+            n => format!("; {n} requests retried on a new connection after the server closed an idle one"),
+        };
         eprintln!(
-            "wrote {} and requests.jsonl ({} requests, {} connections opened)",
+            "wrote {} and requests.jsonl ({} requests, {} connections opened{retried})",
             report_path.display(),
             collected.records_written,
             pool_opened

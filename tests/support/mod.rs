@@ -146,6 +146,28 @@ pub struct RealServer {
     pub port: u16,
 }
 
+static SERVER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A test's exclusive use of the real server, so the server's own counters reflect
+/// only that test's requests. Dropping it stops the server; the next test starts it.
+pub struct Lease {
+    pub server: RealServer,
+    _exclusive: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Lease {
+    pub fn take(port: u16) -> Lease {
+        let guard = SERVER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        Lease { server: RealServer::ensure(port), _exclusive: guard }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.server.stop();
+    }
+}
+
 impl RealServer {
     pub fn ensure(port: u16) -> RealServer {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -196,4 +218,32 @@ pub fn prometheus_value(exposition: &str, name: &str) -> Option<f64> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The SmolLM2 tokenizer.json fixture (matches the model ../shared/realserver serves).
+pub fn tokenizer_path() -> String {
+    let p = shared_dir().join("fixtures/smollm2-tokenizer.json");
+    assert!(p.exists(), "missing tokenizer fixture {}", p.display());
+    p.display().to_string()
+}
+
+/// `volley run` arguments with the usual output options.
+pub fn run_args(scenario: &str, target: &str, params: serde_json::Value, out: &TempDir) -> Vec<String> {
+    vec![
+        "run".into(),
+        scenario.into(),
+        "--target".into(),
+        target.into(),
+        "--params".into(),
+        params.to_string(),
+        "--out".into(),
+        out.path().display().to_string(),
+        "--quiet".into(),
+    ]
+}
+
+/// Appends more arguments.
+pub fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
 }

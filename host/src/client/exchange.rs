@@ -72,11 +72,7 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
     let _ = ctx.records.send(rec);
 }
 
-async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
-    let mut conn = match ctx.pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
-    };
+fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
     let mut http = Request::new(Full::new(req.body.clone()));
     *http.method_mut() = hyper::Method::POST;
     *http.uri_mut() = req.uri.clone();
@@ -89,9 +85,32 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     for (k, v) in ctx.headers.iter().chain(&req.headers) {
         h.append(k.clone(), v.clone());
     }
+    http
+}
 
+async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
+    let mut conn = match ctx.pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+    };
     rec.sent = Some(Instant::now());
-    let response = match conn.send_request(http).await {
+    let mut sent = conn.sender.send_request(build(ctx, req)).await;
+    if let Err(e) = &sent
+        && conn.reused
+        && (e.is_canceled() || e.is_incomplete_message())
+    {
+        // The server had closed this idle connection: no response byte came back, so
+        // the request was never served. Once more, on a new connection; the send time
+        // is the retry's.
+        ctx.pool.note_stale(&conn);
+        conn = match ctx.pool.connect().await {
+            Ok(c) => c,
+            Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+        };
+        rec.sent = Some(Instant::now());
+        sent = conn.sender.send_request(build(ctx, req)).await;
+    }
+    let response = match sent {
         Ok(r) => r,
         Err(e) => {
             let class = if e.is_parse() { ErrorClass::Protocol } else { ErrorClass::Incomplete };
@@ -112,7 +131,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
         read_whole(&mut body, rec).await
     };
     if reusable {
-        ctx.pool.release(conn);
+        ctx.pool.release(conn, req.stream);
     }
 }
 

@@ -5,10 +5,15 @@
 //! one request in flight per connection, so an open-loop load that outpaces the server
 //! opens as many connections as it has requests in flight: the honest behaviour for a
 //! load generator, which must not queue requests the server has not seen.
+//!
+//! Some servers close a connection right after a streamed response while advertising
+//! keep-alive (llama.cpp's server does). A request sent on such a connection fails
+//! before any response arrives; the exchange then retries once on a new connection,
+//! and the pool learns to stop reusing connections that carried a stream.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
@@ -17,59 +22,93 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-pub type Connection = http1::SendRequest<Full<Bytes>>;
+pub type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// A connection and what it carried last.
+pub struct Connection {
+    pub sender: Sender,
+    /// Taken from the pool rather than freshly opened.
+    pub reused: bool,
+    /// Its last exchange was a streamed response.
+    pub last_was_stream: bool,
+}
 
 pub struct Pool {
     addr: SocketAddr,
     idle: ArrayQueue<Connection>,
     opened: AtomicU64,
+    stale_reuses: AtomicU64,
+    /// Learned: the server closes connections after streamed responses.
+    streams_close: AtomicBool,
 }
 
 impl Pool {
     pub fn new(addr: SocketAddr, max_idle: usize) -> Self {
-        Pool { addr, idle: ArrayQueue::new(max_idle.max(1)), opened: AtomicU64::new(0) }
+        Pool {
+            addr,
+            idle: ArrayQueue::new(max_idle.max(1)),
+            opened: AtomicU64::new(0),
+            stale_reuses: AtomicU64::new(0),
+            streams_close: AtomicBool::new(false),
+        }
     }
 
     /// An idle connection that is ready for a request, or a new one.
     pub async fn acquire(&self) -> io::Result<Connection> {
         while let Some(mut conn) = self.idle.pop() {
-            if conn.is_closed() {
+            if conn.sender.is_closed() {
                 continue;
             }
             // Ready once the previous exchange has been fully processed, which the
             // connection task does promptly after the body's end was read.
-            if conn.ready().await.is_ok() {
+            if conn.sender.ready().await.is_ok() {
+                conn.reused = true;
                 return Ok(conn);
             }
         }
         self.connect().await
     }
 
-    async fn connect(&self) -> io::Result<Connection> {
+    /// A new connection.
+    pub async fn connect(&self) -> io::Result<Connection> {
         let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
+        let (sender, connection) =
+            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
         tokio::spawn(async move {
             // Ends when the server closes or the last sender is dropped.
             let _ = connection.await;
         });
         self.opened.fetch_add(1, Ordering::Relaxed);
-        Ok(sender)
+        Ok(Connection { sender, reused: false, last_was_stream: false })
     }
 
     /// Returns a connection whose last response was read to the end.
-    pub fn release(&self, conn: Connection) {
-        if !conn.is_closed() {
-            // A full queue drops (closes) the surplus connection.
-            let _ = self.idle.push(conn);
+    pub fn release(&self, mut conn: Connection, was_stream: bool) {
+        if conn.sender.is_closed() || (was_stream && self.streams_close.load(Ordering::Relaxed)) {
+            return;
+        }
+        conn.last_was_stream = was_stream;
+        // A full queue drops (closes) the surplus connection.
+        let _ = self.idle.push(conn);
+    }
+
+    /// A reused connection died before answering: note it, and whether a stream was the
+    /// cause, so such connections stop being reused.
+    pub fn note_stale(&self, conn: &Connection) {
+        self.stale_reuses.fetch_add(1, Ordering::Relaxed);
+        if conn.last_was_stream {
+            self.streams_close.store(true, Ordering::Relaxed);
         }
     }
 
     /// Connections opened so far.
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// Requests retried because a reused connection had been closed by the server.
+    pub fn stale_reuses(&self) -> u64 {
+        self.stale_reuses.load(Ordering::Relaxed)
     }
 }

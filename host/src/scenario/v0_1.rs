@@ -55,3 +55,31 @@ impl From<model::GuestOutcome> for wit_types::Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> wit_types::Request {
+        wit_types::Request {
+            api: wit_types::Api::Completions,
+            model: None,
+            prompt: wit_types::Prompt::Text("x".into()),
+            max_tokens: None,
+            stream: false,
+            headers: vec![],
+            body_extra: None,
+            tag: None,
+            session: None,
+        }
+    }
+
+    #[test]
+    fn a_short_list_ends_the_stage() {
+        assert!(!batch(vec![request(), request()], 2).done);
+        let b = batch(vec![request()], 2);
+        assert!(b.done);
+        assert_eq!(b.requests.len(), 1);
+        assert!(batch(vec![], 32).done);
+    }
+}

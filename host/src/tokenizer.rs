@@ -152,8 +152,13 @@ impl Tokenizer {
 mod tests {
     use super::*;
 
+    /// The SmolLM2 fixture in the shared folder (`VOLLEY_SHARED_DIR`, else beside the
+    /// repository).
     fn smollm2() -> Option<Tokenizer> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/smollm2-tokenizer.json");
+        let shared = std::env::var_os("VOLLEY_SHARED_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        let path = shared.join("fixtures/smollm2-tokenizer.json");
         path.exists().then(|| Tokenizer::from_file(&path).expect("load fixture tokenizer"))
     }
 

@@ -14,16 +14,51 @@ use serde::Serialize;
 pub enum Api {
     Completions,
     ChatCompletions,
+    Embeddings,
+    TgiGenerate,
+    KserveV1,
+    KserveV2,
+    Http,
 }
 
 impl Api {
-    /// The request path, relative to the target's base URL.
-    pub fn path(self) -> &'static str {
+    /// The fixed request path of OpenAI APIs, relative to the target's base URL.
+    pub fn openai_path(self) -> Option<&'static str> {
         match self {
-            Api::Completions => "/v1/completions",
-            Api::ChatCompletions => "/v1/chat/completions",
+            Api::Completions => Some("/v1/completions"),
+            Api::ChatCompletions => Some("/v1/chat/completions"),
+            Api::Embeddings => Some("/v1/embeddings"),
+            _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Completions => "completions",
+            Api::ChatCompletions => "chat_completions",
+            Api::Embeddings => "embeddings",
+            Api::TgiGenerate => "tgi_generate",
+            Api::KserveV1 => "kserve_v1",
+            Api::KserveV2 => "kserve_v2",
+            Api::Http => "http",
+        }
+    }
+}
+
+/// The elements of a KServe v2 tensor, flattened row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    Numbers(Vec<f64>),
+    Strings(Vec<String>),
+}
+
+/// A KServe v2 input tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<i64>,
+    pub data: TensorData,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +87,40 @@ pub struct ScenarioRequest {
     pub session: Option<u64>,
     /// The prompt length the scenario intended, in tokens of the run's tokenizer.
     pub prompt_tokens: Option<u32>,
+    /// KServe v2 input tensors.
+    pub inputs: Vec<Tensor>,
+    pub model_version: Option<String>,
+    /// KServe v1 and plain HTTP: the body as is.
+    pub body: Option<String>,
+    /// Plain HTTP: the method and the path relative to the target.
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// Inferences the request carries (a KServe batch of 16 counts 16).
+    pub batch_size: Option<u32>,
+}
+
+impl ScenarioRequest {
+    /// A request of `api` with every optional part empty.
+    pub fn new(api: Api, prompt: Prompt) -> Self {
+        ScenarioRequest {
+            api,
+            model: None,
+            prompt,
+            max_tokens: None,
+            stream: false,
+            headers: Vec::new(),
+            body_extra: None,
+            tag: None,
+            session: None,
+            prompt_tokens: None,
+            inputs: Vec::new(),
+            model_version: None,
+            body: None,
+            method: None,
+            path: None,
+            batch_size: None,
+        }
+    }
 }
 
 /// A scenario's answer to "the next requests, please".

@@ -3,7 +3,7 @@
 //! A Volley scenario is a WebAssembly component that declares a workload — the stages
 //! and arrival pattern of a run, and the shape of every request — while the Volley host
 //! owns the clock, the network and the statistics. This crate is the idiomatic Rust
-//! side of the `volley:scenario@0.2.0` WIT interface: implement [`Scenario`], export it
+//! side of the `volley:scenario@0.3.0` WIT interface: implement [`Scenario`], export it
 //! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
 //!
 //! ```no_run
@@ -65,7 +65,7 @@ pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
-    Api, ErrorClass, Load, Message, Outcome, Plan, Prompt, Request, Stage,
+    Api, ErrorClass, Load, Message, Outcome, Plan, Prompt, Request, Stage, Tensor, TensorData,
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;

@@ -1,6 +1,6 @@
-//! Builders for [`Request`] and [`Message`].
+//! Builders for [`Request`], [`Message`] and [`Tensor`], one constructor per API.
 
-use crate::{Api, Message, Prompt, Request};
+use crate::{Api, Message, Prompt, Request, Tensor, TensorData};
 
 impl Message {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
@@ -28,6 +28,40 @@ impl Request {
         Self::with(Api::Completions, Prompt::Text(prompt.into()))
     }
 
+    /// An OpenAI embeddings request (`/v1/embeddings`) for `input`.
+    pub fn embeddings(input: impl Into<String>) -> Self {
+        Self::with(Api::Embeddings, Prompt::Text(input.into()))
+    }
+
+    /// A TGI native request: `/generate`, or `/generate_stream` once streamed.
+    pub fn tgi(inputs: impl Into<String>) -> Self {
+        Self::with(Api::TgiGenerate, Prompt::Text(inputs.into()))
+    }
+
+    /// A KServe v1 `:predict` request to `model` with a JSON body such as
+    /// `{"instances": [[1, 2, 3]]}`.
+    pub fn kserve_v1(model: impl Into<String>, body: impl Into<String>) -> Self {
+        let mut r = Self::with(Api::KserveV1, Prompt::Text(String::new())).model(model);
+        r.body = Some(body.into());
+        r
+    }
+
+    /// A KServe v2 / Triton `infer` request to `model` with these input tensors.
+    pub fn kserve_v2(model: impl Into<String>, inputs: Vec<Tensor>) -> Self {
+        let mut r = Self::with(Api::KserveV2, Prompt::Text(String::new())).model(model);
+        r.inputs = inputs;
+        r
+    }
+
+    /// A plain HTTP request: `method` and a `path` relative to the target
+    /// (e.g. `GET /predict/hello`). Add a body with [`Request::body`].
+    pub fn http(method: impl Into<String>, path: impl Into<String>) -> Self {
+        let mut r = Self::with(Api::Http, Prompt::Text(String::new()));
+        r.method = Some(method.into());
+        r.path = Some(path.into());
+        r
+    }
+
     fn with(api: Api, prompt: Prompt) -> Self {
         Request {
             api,
@@ -40,7 +74,31 @@ impl Request {
             tag: None,
             session: None,
             prompt_tokens: None,
+            inputs: Vec::new(),
+            model_version: None,
+            body: None,
+            method: None,
+            path: None,
+            batch_size: None,
         }
+    }
+
+    /// The body of a KServe v1 or plain HTTP request, sent as is.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The model version of a KServe v2 request (`/versions/{v}/infer`).
+    pub fn model_version(mut self, v: impl Into<String>) -> Self {
+        self.model_version = Some(v.into());
+        self
+    }
+
+    /// How many inferences the request carries (a client batch of 16 counts 16).
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.batch_size = Some(n);
+        self
     }
 
     pub fn model(mut self, model: impl Into<String>) -> Self {
@@ -90,5 +148,22 @@ impl Request {
         extra.insert("ignore_eos".into(), true.into());
         self.body_extra = Some(serde_json::Value::Object(extra).to_string());
         self
+    }
+}
+
+impl Tensor {
+    /// A numeric tensor; `datatype` as the model declares it ("FP32", "INT64", ...).
+    pub fn numbers(name: impl Into<String>, datatype: &str, shape: Vec<i64>, data: Vec<f64>) -> Self {
+        Tensor { name: name.into(), datatype: datatype.into(), shape, data: TensorData::Numbers(data) }
+    }
+
+    /// A BYTES tensor of strings.
+    pub fn bytes(name: impl Into<String>, shape: Vec<i64>, data: Vec<String>) -> Self {
+        Tensor { name: name.into(), datatype: "BYTES".into(), shape, data: TensorData::Strings(data) }
+    }
+
+    /// Elements the shape holds.
+    pub fn elements(shape: &[i64]) -> usize {
+        shape.iter().product::<i64>().max(0) as usize
     }
 }

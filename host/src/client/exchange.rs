@@ -14,13 +14,14 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::openai::{self, Usage};
+use super::openai::{self, Parsed, Usage};
+use super::{kserve, tgi};
 use super::pool::Pool;
 use super::request::PreparedRequest;
 use super::sse::SseParser;
 use crate::cancel::Cancel;
 use crate::metrics::record::{RequestRecord, TokenSource};
-use crate::model::ErrorClass;
+use crate::model::{Api, ErrorClass};
 
 /// Largest non-streamed response body read; larger is a protocol error.
 const MAX_BODY: usize = 64 << 20;
@@ -43,13 +44,33 @@ pub struct SendContext {
     pub keep_body: bool,
 }
 
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+
+/// One streamed event of `api`.
+fn parse_event(api: Api, data: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    match api {
+        Api::TgiGenerate => tgi::parse_event(data, text),
+        _ => openai::parse(data, text),
+    }
+}
+
+/// A whole response body of `api`.
+fn parse_body(api: Api, body: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    match api {
+        Api::Completions | Api::ChatCompletions | Api::Embeddings => openai::parse(body, text),
+        Api::TgiGenerate => tgi::parse_body(body, text),
+        Api::KserveV1 => kserve::parse_v1(body),
+        Api::KserveV2 => kserve::parse_v2(body),
+        Api::Http => Ok(Parsed { finished: true, ..Parsed::default() }),
+    }
+}
 
 /// Sends `req` (planned for `planned`), measures it and hands the record on.
 pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
     let mut rec = RequestRecord::new(req.stage, req.seq, req.api, req.stream, planned);
     rec.tag = req.tag.clone();
+    rec.model = req.model.clone();
+    rec.batch_size = req.batch_size;
     rec.session = req.session;
     rec.max_tokens = req.max_tokens;
     rec.requested_prompt_tokens = req.prompt_tokens;
@@ -74,11 +95,13 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
 
 fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
     let mut http = Request::new(Full::new(req.body.clone()));
-    *http.method_mut() = hyper::Method::POST;
+    *http.method_mut() = req.method.clone();
     *http.uri_mut() = req.uri.clone();
     let h = http.headers_mut();
     h.insert(HOST, ctx.authority.clone());
-    h.insert(CONTENT_TYPE, JSON);
+    if let Some(ct) = &req.content_type {
+        h.insert(CONTENT_TYPE, ct.clone());
+    }
     if req.stream {
         h.insert(ACCEPT, EVENT_STREAM);
     }
@@ -126,9 +149,9 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
         rec.fail(ErrorClass::HttpStatus, format!("HTTP {}: {}", rec.status, snippet));
         complete
     } else if req.stream {
-        read_stream(&mut body, rec).await
+        read_stream(req.api, &mut body, rec).await
     } else {
-        read_whole(&mut body, rec).await
+        read_whole(req.api, &mut body, rec).await
     };
     if reusable {
         ctx.pool.release(conn, req.stream);
@@ -136,7 +159,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
 }
 
 /// Reads an event stream to its end; `true` if the body ended cleanly.
-async fn read_stream(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
     let mut parser = SseParser::new();
     let mut state = StreamState::default();
     let mut last_text: Option<Instant> = None;
@@ -146,9 +169,9 @@ async fn read_stream(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
             state.done = true;
             return;
         }
-        match openai::parse(data, text.as_mut()) {
+        match parse_event(api, data, text.as_mut()) {
             Ok(p) => {
-                if p.text_bytes > 0 {
+                if p.has_output() {
                     match last_text {
                         None => rec.first_token = Some(at),
                         Some(prev) => rec.itl_us.push(micros(at - prev)),
@@ -203,7 +226,7 @@ struct StreamState {
 }
 
 /// Reads a non-streamed JSON body; `true` if it was read to its end.
-async fn read_whole(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+async fn read_whole(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
     let mut buf = Vec::new();
     loop {
         match body.frame().await {
@@ -223,7 +246,7 @@ async fn read_whole(body: &mut Incoming, rec: &mut RequestRecord) -> bool {
             }
         }
     }
-    match openai::parse(&buf, rec.text.as_mut()) {
+    match parse_body(api, &buf, rec.text.as_mut()) {
         Ok(p) => {
             if let Some(e) = p.error {
                 rec.fail(ErrorClass::ServerError, e);

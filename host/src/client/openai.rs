@@ -68,6 +68,15 @@ pub struct Parsed {
     pub usage: Option<Usage>,
     /// The server reported an error in the body.
     pub error: Option<String>,
+    /// Tokens the event is known to carry (TGI: one per event); 0 when unknown.
+    pub tokens: u32,
+}
+
+impl Parsed {
+    /// The event carried generated output (text, or a token without text).
+    pub fn has_output(&self) -> bool {
+        self.text_bytes > 0 || self.tokens > 0
+    }
 }
 
 /// Parses an event's or a body's JSON; appends its generated text to `text` if given.
@@ -99,8 +108,12 @@ pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, Strin
     Ok(out)
 }
 
-fn error_message(err: &serde_json::Value) -> String {
-    let msg = err.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| err.to_string());
+/// The message of an `error` field: a string, or an object with a `message`.
+pub fn error_message(err: &serde_json::Value) -> String {
+    let msg = match err {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.get("message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| other.to_string()),
+    };
     msg.chars().take(300).collect()
 }
 

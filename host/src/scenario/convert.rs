@@ -2,8 +2,8 @@
 //! every WIT version; each version's module invokes [`common_conversions!`] on its own
 //! bindings and writes by hand only what changed.
 
-/// Implements `From` for `info`, `load`, `plan`/`stage`, `api`, `prompt`/`message`,
-/// and `error-class`, given the paths of a version's `types` and `workload` modules.
+/// Implements `From` for `info`, `load`, `plan`/`stage`, `prompt`/`message`, and
+/// `error-class`, given the paths of a version's `types` and `workload` modules.
 macro_rules! common_conversions {
     ($types:path, $workload:path) => {
         use $types as wit_types;
@@ -47,12 +47,6 @@ macro_rules! common_conversions {
             }
         }
 
-        fn convert_api(a: wit_types::Api) -> crate::model::Api {
-            match a {
-                wit_types::Api::Completions => crate::model::Api::Completions,
-                wit_types::Api::ChatCompletions => crate::model::Api::ChatCompletions,
-            }
-        }
 
         fn convert_prompt(p: wit_types::Prompt) -> crate::model::Prompt {
             match p {
@@ -78,4 +72,34 @@ macro_rules! common_conversions {
     };
 }
 
+/// `batch` and `outcome` conversions, the same from 0.2 on.
+macro_rules! batch_and_outcome_conversions {
+    () => {
+        impl From<wit_types::Batch> for crate::model::Batch {
+            fn from(b: wit_types::Batch) -> Self {
+                crate::model::Batch { requests: b.requests.into_iter().map(Into::into).collect(), done: b.done }
+            }
+        }
+
+        impl From<crate::model::GuestOutcome> for wit_types::Outcome {
+            fn from(o: crate::model::GuestOutcome) -> Self {
+                wit_types::Outcome {
+                    stage: o.stage,
+                    seq: o.seq,
+                    session: o.session,
+                    ok: o.ok,
+                    status: o.status,
+                    error: o.error.map(convert_error_class),
+                    ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
+                    latency_ns: o.latency.as_nanos() as u64,
+                    output_tokens: o.output_tokens,
+                    prompt_tokens: o.prompt_tokens,
+                    text: o.text,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use batch_and_outcome_conversions;
 pub(crate) use common_conversions;

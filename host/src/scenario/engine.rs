@@ -21,6 +21,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub enum WitVersion {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl WitVersion {
@@ -29,6 +30,7 @@ impl WitVersion {
         match self {
             WitVersion::V0_1 => "volley:scenario/workload@0.1.0",
             WitVersion::V0_2 => "volley:scenario/workload@0.2.0",
+            WitVersion::V0_3 => "volley:scenario/workload@0.3.0",
         }
     }
 
@@ -37,10 +39,11 @@ impl WitVersion {
         match self {
             WitVersion::V0_1 => "0.1.0",
             WitVersion::V0_2 => "0.2.0",
+            WitVersion::V0_3 => "0.3.0",
         }
     }
 
-    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_2, WitVersion::V0_1];
+    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1];
 }
 
 /// A compiled component, ready to instantiate, with the WIT version it targets.

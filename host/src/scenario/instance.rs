@@ -14,12 +14,13 @@ use wasmtime::{Store, Trap};
 use super::caps::{self, Capabilities, Grants};
 use super::engine::{CompiledScenario, EPOCH_TICK, WitVersion};
 use super::sandbox::{SandboxLimits, StoreState};
-use super::{v0_1, v0_2};
+use super::{v0_1, v0_2, v0_3};
 use crate::model::{Batch, GuestOutcome, Info, Plan};
 
 enum Bindings {
     V0_1(v0_1::bindings::Scenario),
     V0_2(v0_2::bindings::Scenario),
+    V0_3(v0_3::bindings::Scenario),
 }
 
 pub struct ScenarioInstance {
@@ -40,6 +41,7 @@ impl ScenarioInstance {
         match compiled.version {
             WitVersion::V0_1 => caps::link_v0_1(&mut linker),
             WitVersion::V0_2 => caps::link_v0_2(&mut linker),
+            WitVersion::V0_3 => caps::link_v0_3(&mut linker),
         }
         .map_err(|e| anyhow!("linking host capabilities: {e}"))?;
 
@@ -53,6 +55,8 @@ impl ScenarioInstance {
                 .map(Bindings::V0_1),
             WitVersion::V0_2 => v0_2::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
                 .map(Bindings::V0_2),
+            WitVersion::V0_3 => v0_3::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
+                .map(Bindings::V0_3),
         };
         let bindings = match instantiated {
             Ok(b) => b,
@@ -77,6 +81,7 @@ impl ScenarioInstance {
         let r = match &self.bindings {
             Bindings::V0_1(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
             Bindings::V0_2(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
+            Bindings::V0_3(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
         };
         self.finish("describe", r, true)
     }
@@ -89,6 +94,9 @@ impl ScenarioInstance {
                 b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
             }
             Bindings::V0_2(b) => {
+                b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
+            }
+            Bindings::V0_3(b) => {
                 b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
             }
         };
@@ -115,6 +123,9 @@ impl ScenarioInstance {
             Bindings::V0_2(b) => {
                 b.volley_scenario_workload().call_next_requests(&mut self.store, stage, seq, max).map(Batch::from)
             }
+            Bindings::V0_3(b) => {
+                b.volley_scenario_workload().call_next_requests(&mut self.store, stage, seq, max).map(Batch::from)
+            }
         };
         let batch = self.finish("next-requests", r, false)?;
         if batch.requests.len() > max as usize {
@@ -128,6 +139,7 @@ impl ScenarioInstance {
         let r = match &self.bindings {
             Bindings::V0_1(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
             Bindings::V0_2(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
+            Bindings::V0_3(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
         };
         self.finish("on-outcome", r, false)
     }

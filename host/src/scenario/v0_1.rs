@@ -16,12 +16,17 @@ super::convert::common_conversions!(
     bindings::exports::volley::scenario::workload
 );
 
+fn convert_api(a: wit_types::Api) -> model::Api {
+    match a {
+        wit_types::Api::Completions => model::Api::Completions,
+        wit_types::Api::ChatCompletions => model::Api::ChatCompletions,
+    }
+}
+
 impl From<wit_types::Request> for model::ScenarioRequest {
     fn from(r: wit_types::Request) -> Self {
         model::ScenarioRequest {
-            api: convert_api(r.api),
             model: r.model,
-            prompt: convert_prompt(r.prompt),
             max_tokens: r.max_tokens,
             stream: r.stream,
             headers: r.headers,
@@ -29,6 +34,7 @@ impl From<wit_types::Request> for model::ScenarioRequest {
             tag: r.tag,
             session: r.session,
             prompt_tokens: None,
+            ..model::ScenarioRequest::new(convert_api(r.api), convert_prompt(r.prompt))
         }
     }
 }

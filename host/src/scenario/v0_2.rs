@@ -21,12 +21,17 @@ super::convert::common_conversions!(
     bindings::exports::volley::scenario::workload
 );
 
+fn convert_api(a: wit_types::Api) -> model::Api {
+    match a {
+        wit_types::Api::Completions => model::Api::Completions,
+        wit_types::Api::ChatCompletions => model::Api::ChatCompletions,
+    }
+}
+
 impl From<wit_types::Request> for model::ScenarioRequest {
     fn from(r: wit_types::Request) -> Self {
         model::ScenarioRequest {
-            api: convert_api(r.api),
             model: r.model,
-            prompt: convert_prompt(r.prompt),
             max_tokens: r.max_tokens,
             stream: r.stream,
             headers: r.headers,
@@ -34,30 +39,9 @@ impl From<wit_types::Request> for model::ScenarioRequest {
             tag: r.tag,
             session: r.session,
             prompt_tokens: r.prompt_tokens,
+            ..model::ScenarioRequest::new(convert_api(r.api), convert_prompt(r.prompt))
         }
     }
 }
 
-impl From<wit_types::Batch> for model::Batch {
-    fn from(b: wit_types::Batch) -> Self {
-        model::Batch { requests: b.requests.into_iter().map(Into::into).collect(), done: b.done }
-    }
-}
-
-impl From<model::GuestOutcome> for wit_types::Outcome {
-    fn from(o: model::GuestOutcome) -> Self {
-        wit_types::Outcome {
-            stage: o.stage,
-            seq: o.seq,
-            session: o.session,
-            ok: o.ok,
-            status: o.status,
-            error: o.error.map(convert_error_class),
-            ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
-            latency_ns: o.latency.as_nanos() as u64,
-            output_tokens: o.output_tokens,
-            prompt_tokens: o.prompt_tokens,
-            text: o.text,
-        }
-    }
-}
+super::convert::batch_and_outcome_conversions!();

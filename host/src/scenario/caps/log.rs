@@ -8,6 +8,7 @@ use wasmtime::component::HasData;
 
 use crate::scenario::v0_1::bindings::volley::scenario::log as v0_1;
 use crate::scenario::v0_2::bindings::volley::scenario::log as v0_2;
+use crate::scenario::v0_3::bindings::volley::scenario::log as v0_3;
 
 /// Lines allowed per window; the rest are counted and reported once.
 const LINES_PER_WINDOW: u32 = 50;
@@ -89,15 +90,23 @@ impl v0_1::Host for LogCap {
     }
 }
 
-impl v0_2::Host for LogCap {
-    fn log(&mut self, level: v0_2::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            v0_2::Level::Debug => Level::Debug,
-            v0_2::Level::Info => Level::Info,
-            v0_2::Level::Warn => Level::Warn,
-            v0_2::Level::Error => Level::Error,
-        };
-        self.write(level, &message);
-        Ok(())
-    }
+/// The `log` host trait of 0.2 and later (trappable: functions return a `Result`).
+macro_rules! log_host {
+    ($v:ident) => {
+        impl $v::Host for LogCap {
+            fn log(&mut self, level: $v::Level, message: String) -> wasmtime::Result<()> {
+                let level = match level {
+                    $v::Level::Debug => Level::Debug,
+                    $v::Level::Info => Level::Info,
+                    $v::Level::Warn => Level::Warn,
+                    $v::Level::Error => Level::Error,
+                };
+                self.write(level, &message);
+                Ok(())
+            }
+        }
+    };
 }
+
+log_host!(v0_2);
+log_host!(v0_3);

@@ -16,6 +16,7 @@ use wasmtime::component::Linker;
 use super::sandbox::StoreState;
 use super::v0_1::bindings as v0_1;
 use super::v0_2::bindings as v0_2;
+use super::v0_3::bindings as v0_3;
 use crate::dataset::Dataset;
 use crate::tokenizer::Tokenizer;
 
@@ -52,13 +53,23 @@ pub fn link_v0_1(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Links log, random, tokenizer and datasets from the bindings module `$v`.
+macro_rules! link_all {
+    ($linker:expr, $v:ident) => {{
+        $v::volley::scenario::log::add_to_linker::<_, log::LogCap>($linker, |s| &mut s.caps.log)?;
+        $v::volley::scenario::random::add_to_linker::<_, random::RandomCap>($linker, |s| &mut s.caps.random)?;
+        $v::volley::scenario::tokenizer::add_to_linker::<_, tokenizer::TokenizerCap>($linker, |s| &mut s.caps.tokenizer)?;
+        $v::volley::scenario::datasets::add_to_linker::<_, datasets::DatasetsCap>($linker, |s| &mut s.caps.datasets)?;
+        Ok(())
+    }};
+}
+
 /// Links the capabilities imported by `volley:scenario@0.2.0`.
 pub fn link_v0_2(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    v0_2::volley::scenario::log::add_to_linker::<_, log::LogCap>(linker, |s| &mut s.caps.log)?;
-    v0_2::volley::scenario::random::add_to_linker::<_, random::RandomCap>(linker, |s| &mut s.caps.random)?;
-    v0_2::volley::scenario::tokenizer::add_to_linker::<_, tokenizer::TokenizerCap>(linker, |s| {
-        &mut s.caps.tokenizer
-    })?;
-    v0_2::volley::scenario::datasets::add_to_linker::<_, datasets::DatasetsCap>(linker, |s| &mut s.caps.datasets)?;
-    Ok(())
+    link_all!(linker, v0_2)
+}
+
+/// Links the capabilities imported by `volley:scenario@0.3.0` (the same as 0.2's).
+pub fn link_v0_3(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    link_all!(linker, v0_3)
 }

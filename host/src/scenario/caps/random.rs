@@ -8,6 +8,7 @@ use wasmtime::component::HasData;
 use crate::rng::{Rng, Stream};
 use crate::scenario::v0_1::bindings::volley::scenario::random as v0_1;
 use crate::scenario::v0_2::bindings::volley::scenario::random as v0_2;
+use crate::scenario::v0_3::bindings::volley::scenario::random as v0_3;
 
 pub struct RandomCap {
     seed: u64,
@@ -42,12 +43,20 @@ impl v0_1::Host for RandomCap {
     }
 }
 
-impl v0_2::Host for RandomCap {
-    fn next_u64(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.rng.next_u64())
-    }
+/// The `random` host trait of 0.2 and later.
+macro_rules! random_host {
+    ($v:ident) => {
+        impl $v::Host for RandomCap {
+            fn next_u64(&mut self) -> wasmtime::Result<u64> {
+                Ok(self.rng.next_u64())
+            }
 
-    fn next_f64(&mut self) -> wasmtime::Result<f64> {
-        Ok(self.rng.next_f64())
-    }
+            fn next_f64(&mut self) -> wasmtime::Result<f64> {
+                Ok(self.rng.next_f64())
+            }
+        }
+    };
 }
+
+random_host!(v0_2);
+random_host!(v0_3);

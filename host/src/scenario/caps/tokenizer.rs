@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::HasData;
 
 use crate::scenario::v0_2::bindings::volley::scenario::tokenizer as v0_2;
+use crate::scenario::v0_3::bindings::volley::scenario::tokenizer as v0_3;
 use crate::tokenizer::Tokenizer;
 
 /// Longest synthetic text a scenario may ask for, in tokens.
@@ -31,31 +32,39 @@ impl TokenizerCap {
     }
 }
 
-impl v0_2::Host for TokenizerCap {
-    fn available(&mut self) -> wasmtime::Result<bool> {
-        Ok(self.tokenizer.is_some())
-    }
+/// The `tokenizer` host trait of 0.2 and later.
+macro_rules! tokenizer_host {
+    ($v:ident) => {
+        impl $v::Host for TokenizerCap {
+            fn available(&mut self) -> wasmtime::Result<bool> {
+                Ok(self.tokenizer.is_some())
+            }
 
-    fn count(&mut self, text: String) -> wasmtime::Result<u32> {
-        Ok(self.get("count")?.count(&text) as u32)
-    }
+            fn count(&mut self, text: String) -> wasmtime::Result<u32> {
+                Ok(self.get("count")?.count(&text) as u32)
+            }
 
-    fn encode(&mut self, text: String) -> wasmtime::Result<Vec<u32>> {
-        Ok(self.get("encode")?.encode(&text))
-    }
+            fn encode(&mut self, text: String) -> wasmtime::Result<Vec<u32>> {
+                Ok(self.get("encode")?.encode(&text))
+            }
 
-    fn decode(&mut self, ids: Vec<u32>) -> wasmtime::Result<String> {
-        Ok(self.get("decode")?.decode(&ids))
-    }
+            fn decode(&mut self, ids: Vec<u32>) -> wasmtime::Result<String> {
+                Ok(self.get("decode")?.decode(&ids))
+            }
 
-    fn synth_text(&mut self, tokens: u32, seed: u64) -> wasmtime::Result<String> {
-        if tokens > MAX_SYNTH_TOKENS {
-            wasmtime::bail!("it asked tokenizer.synth-text for {tokens} tokens (at most {MAX_SYNTH_TOKENS})");
+            fn synth_text(&mut self, tokens: u32, seed: u64) -> wasmtime::Result<String> {
+                if tokens > MAX_SYNTH_TOKENS {
+                    wasmtime::bail!("it asked tokenizer.synth-text for {tokens} tokens (at most {MAX_SYNTH_TOKENS})");
+                }
+                Ok(self.get("synth-text")?.synth_text(tokens as usize, seed))
+            }
+
+            fn truncate(&mut self, text: String, tokens: u32) -> wasmtime::Result<String> {
+                Ok(self.get("truncate")?.truncate(&text, tokens as usize))
+            }
         }
-        Ok(self.get("synth-text")?.synth_text(tokens as usize, seed))
-    }
-
-    fn truncate(&mut self, text: String, tokens: u32) -> wasmtime::Result<String> {
-        Ok(self.get("truncate")?.truncate(&text, tokens as usize))
-    }
+    };
 }
+
+tokenizer_host!(v0_2);
+tokenizer_host!(v0_3);

@@ -1,0 +1,72 @@
+//! `volley:scenario@0.3.0`: generated bindings and conversions. New in 0.3: the
+//! embeddings, TGI, KServe v1/v2 and plain HTTP APIs, with tensors, bodies, paths and
+//! batch sizes on requests.
+
+use crate::model;
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.3",
+        world: "scenario",
+        // Host functions may fail the run (no tokenizer, a dataset read error).
+        imports: { default: trappable },
+        with: {
+            "volley:scenario/datasets.dataset": crate::scenario::caps::datasets::DatasetHandle,
+        },
+    });
+}
+
+super::convert::common_conversions!(
+    bindings::volley::scenario::types,
+    bindings::exports::volley::scenario::workload
+);
+
+fn convert_api(a: wit_types::Api) -> model::Api {
+    match a {
+        wit_types::Api::Completions => model::Api::Completions,
+        wit_types::Api::ChatCompletions => model::Api::ChatCompletions,
+        wit_types::Api::Embeddings => model::Api::Embeddings,
+        wit_types::Api::TgiGenerate => model::Api::TgiGenerate,
+        wit_types::Api::KserveV1 => model::Api::KserveV1,
+        wit_types::Api::KserveV2 => model::Api::KserveV2,
+        wit_types::Api::Http => model::Api::Http,
+    }
+}
+
+impl From<wit_types::Tensor> for model::Tensor {
+    fn from(t: wit_types::Tensor) -> Self {
+        model::Tensor {
+            name: t.name,
+            datatype: t.datatype,
+            shape: t.shape,
+            data: match t.data {
+                wit_types::TensorData::Numbers(n) => model::TensorData::Numbers(n),
+                wit_types::TensorData::Strings(s) => model::TensorData::Strings(s),
+            },
+        }
+    }
+}
+
+impl From<wit_types::Request> for model::ScenarioRequest {
+    fn from(r: wit_types::Request) -> Self {
+        model::ScenarioRequest {
+            model: r.model,
+            max_tokens: r.max_tokens,
+            stream: r.stream,
+            headers: r.headers,
+            body_extra: r.body_extra,
+            tag: r.tag,
+            session: r.session,
+            prompt_tokens: r.prompt_tokens,
+            inputs: r.inputs.into_iter().map(Into::into).collect(),
+            model_version: r.model_version,
+            body: r.body,
+            method: r.method,
+            path: r.path,
+            batch_size: r.batch_size,
+            ..model::ScenarioRequest::new(convert_api(r.api), convert_prompt(r.prompt))
+        }
+    }
+}
+
+super::convert::batch_and_outcome_conversions!();

@@ -124,6 +124,18 @@ pub struct SimArgs {
     /// Never send usage, even when asked (like servers that do not support it)
     #[arg(long)]
     pub no_usage: bool,
+    /// Generations running at once; the rest queue (0: unlimited)
+    #[arg(long, default_value_t = 0)]
+    pub slots: u32,
+    /// KServe v2 dynamic batching: largest batch (1: no batching)
+    #[arg(long, default_value_t = 1)]
+    pub max_batch: u32,
+    /// KServe v2 dynamic batching: longest wait for a batch to fill, ms
+    #[arg(long, default_value_t = 0.0)]
+    pub batch_delay_ms: f64,
+    /// KServe execution time per batch (v2) or request (v1), ms
+    #[arg(long, default_value_t = 0.0)]
+    pub service_ms: f64,
 }
 
 #[derive(Args, Debug)]
@@ -234,6 +246,12 @@ fn sim_config(a: &SimArgs) -> Result<SimConfig> {
             None => None,
         },
         usage: !a.no_usage,
+        slots: a.slots,
+        batching: crate::sim::BatchConfig {
+            max_batch: a.max_batch.max(1),
+            max_queue_delay: ms("batch-delay-ms", a.batch_delay_ms)?,
+            service: ms("service-ms", a.service_ms)?,
+        },
     })
 }
 

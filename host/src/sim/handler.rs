@@ -26,9 +26,13 @@ const WORDS: &[&str] = &[
 ];
 
 pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
-    let chat = match (req.method(), req.uri().path()) {
-        (&Method::POST, "/v1/completions") => false,
-        (&Method::POST, "/v1/chat/completions") => true,
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let flavor = match (&method, path.as_str()) {
+        (&Method::POST, "/v1/completions") => Flavor::Completion,
+        (&Method::POST, "/v1/chat/completions") => Flavor::Chat,
+        (&Method::POST, "/generate") | (&Method::POST, "/generate_stream") => Flavor::Tgi,
+        (&Method::POST, "/v1/embeddings") => return embeddings(req, shared).await,
         (&Method::GET, "/v1/models") => {
             let id = &shared.config.model;
             return json_response(
@@ -37,8 +41,29 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
             );
         }
         (&Method::GET, "/health") => return json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/v2/health/ready") | (&Method::GET, "/v2/health/live") => {
+            return json_response(StatusCode::OK, &json!({"ready": true}));
+        }
         (&Method::GET, "/sim/stats") => return json_response(StatusCode::OK, &json!(shared.stats.snapshot())),
-        (_, path) => return error(StatusCode::NOT_FOUND, &format!("no route for {} {path}", req.method())),
+        (&Method::GET, "/metrics") => return metrics(shared),
+        (&Method::POST, p) if p.starts_with("/v1/models/") && p.ends_with(":predict") => {
+            return super::kserve::v1(req, shared).await;
+        }
+        (&Method::POST, p) if p.starts_with("/v2/models/") && p.ends_with("/infer") => {
+            return super::kserve::v2(req, shared).await;
+        }
+        (&Method::GET, p) if p.starts_with("/v2/models/") && p.ends_with("/stats") => {
+            return super::kserve::stats(p, shared);
+        }
+        (&Method::GET, p) if p.starts_with("/predict/") => {
+            let text = &p["/predict/".len()..];
+            return json_response(StatusCode::OK, &json!({"input": text, "prediction": text.len()}));
+        }
+        (&Method::POST, "/predict") => {
+            let body = Limited::collect(req.into_body()).await.unwrap_or_default();
+            return json_response(StatusCode::OK, &json!({"prediction": body.len()}));
+        }
+        (_, path) => return error(StatusCode::NOT_FOUND, &format!("no route for {method} {path}")),
     };
     let body = match Limited::collect(req.into_body()).await {
         Ok(b) => b,
@@ -48,16 +73,35 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
     };
-    if chat && parsed.messages.is_none() {
-        return error(StatusCode::BAD_REQUEST, "'messages' is required");
-    }
-    if !chat && parsed.prompt.is_none() {
-        return error(StatusCode::BAD_REQUEST, "'prompt' is required");
+    let missing = match flavor {
+        Flavor::Chat if parsed.messages.is_none() => Some("'messages' is required"),
+        Flavor::Completion if parsed.prompt.is_none() => Some("'prompt' is required"),
+        Flavor::Tgi if parsed.inputs.is_none() => Some("'inputs' is required"),
+        _ => None,
+    };
+    if let Some(msg) = missing {
+        return error(StatusCode::BAD_REQUEST, msg);
     }
     let in_flight = InFlight::new(&shared.stats);
-    let mut generation = Generation::new(&parsed, chat, shared);
-    if parsed.stream.unwrap_or(false) {
-        let mut resp = Response::new(Either::Right(TokenStream::new(generation, in_flight)));
+    shared.stats.count_model(parsed.model.as_deref().unwrap_or(&shared.config.model));
+    // Wait for a generation slot: the queueing delay lands in TTFT, as on a real server.
+    let slot = match &shared.slots {
+        Some(sem) => {
+            shared.stats.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let permit = sem.clone().acquire_owned().await.ok();
+            shared.stats.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            permit
+        }
+        None => None,
+    };
+    let stream = match flavor {
+        Flavor::Tgi => path == "/generate_stream",
+        _ => parsed.stream.unwrap_or(false),
+    };
+    let mut generation = Generation::new(&parsed, flavor, shared);
+    shared.stats.tokens_generated.fetch_add(u64::from(generation.tokens), std::sync::atomic::Ordering::Relaxed);
+    if stream {
+        let mut resp = Response::new(Either::Right(TokenStream::new(generation, in_flight, slot)));
         resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return resp;
@@ -67,16 +111,68 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
         tokio::time::sleep(delay).await;
     }
     let body = generation.whole_body();
-    drop(in_flight);
+    drop((in_flight, slot));
     let mut resp = Response::new(Either::Left(Full::new(body)));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
-struct Limited;
+/// OpenAI embeddings: a small fixed-size vector per input, after TTFT.
+async fn embeddings(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
+    let body = match Limited::collect(req.into_body()).await {
+        Ok(b) => b,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
+    };
+    let Some(input) = v.get("input") else { return error(StatusCode::BAD_REQUEST, "'input' is required") };
+    let _in_flight = InFlight::new(&shared.stats);
+    let inputs: Vec<&str> = texts(input).collect();
+    let tokens: u32 = inputs.iter().map(|t| shared.count_tokens(t)).sum();
+    if !shared.config.ttft.is_zero() {
+        tokio::time::sleep(shared.config.ttft).await;
+    }
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": [t.len() as f64, 0.5, -0.25, 1.0]}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"object": "list", "data": data, "model": shared.config.model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
+}
+
+fn metrics(shared: &Shared) -> Response<SimBody> {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &shared.stats;
+    let mut out = String::new();
+    let running = s.in_flight.load(Relaxed).saturating_sub(s.waiting.load(Relaxed));
+    let _ = writeln!(out, "# TYPE volley_sim:requests_running gauge\nvolley_sim:requests_running {running}");
+    let _ = writeln!(out, "# TYPE volley_sim:requests_waiting gauge\nvolley_sim:requests_waiting {}", s.waiting.load(Relaxed));
+    let _ = writeln!(out, "# TYPE volley_sim:requests_total counter\nvolley_sim:requests_total {}", s.requests.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "# TYPE volley_sim:tokens_generated_total counter\nvolley_sim:tokens_generated_total {}",
+        s.tokens_generated.load(Relaxed)
+    );
+    for (model, st) in shared.batcher.stats.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(out, "volley_sim:inference_count{{model=\"{model}\"}} {}", st.inference_count);
+        let _ = writeln!(out, "volley_sim:execution_count{{model=\"{model}\"}} {}", st.execution_count);
+    }
+    let mut resp = Response::new(Either::Left(Full::new(Bytes::from(out))));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    resp
+}
+
+pub(crate) struct Limited;
 
 impl Limited {
-    async fn collect(mut body: Incoming) -> Result<Bytes, String> {
+    pub(crate) async fn collect(mut body: Incoming) -> Result<Bytes, String> {
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| format!("cannot read the body: {e}"))?;
@@ -91,10 +187,23 @@ impl Limited {
     }
 }
 
+/// Which API a generation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Completion,
+    Chat,
+    Tgi,
+}
+
 #[derive(Deserialize)]
 struct SimRequest {
     #[serde(default)]
     model: Option<String>,
+    /// TGI
+    #[serde(default)]
+    inputs: Option<Value>,
+    #[serde(default)]
+    parameters: Option<TgiParameters>,
     #[serde(default)]
     prompt: Option<Value>,
     #[serde(default)]
@@ -110,6 +219,12 @@ struct SimRequest {
 }
 
 #[derive(Deserialize)]
+struct TgiParameters {
+    #[serde(default)]
+    max_new_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
@@ -117,7 +232,7 @@ struct StreamOptions {
 
 /// One simulated generation: its sizes, timing and how to render it.
 pub(crate) struct Generation {
-    chat: bool,
+    flavor: Flavor,
     id: u64,
     /// The model name as a JSON string literal, quotes included.
     model_json: String,
@@ -135,25 +250,27 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
-    fn new(r: &SimRequest, chat: bool, shared: &Shared) -> Self {
+    fn new(r: &SimRequest, flavor: Flavor, shared: &Shared) -> Self {
         let c = &shared.config;
         let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let model = r.model.as_deref().unwrap_or(&c.model);
-        let count = |v: &Value| match &c.tokenizer {
-            Some(t) => texts(v).map(|s| t.count(s) as u32).sum(),
-            None => texts(v).map(|s| s.split_whitespace().count() as u32).sum(),
-        };
-        let prompt_tokens = match (&r.prompt, &r.messages) {
-            (Some(p), _) => count(p),
-            (None, Some(msgs)) => msgs.iter().map(|m| m.get("content").map_or(0, count)).sum(),
+        let count = |v: &Value| texts(v).map(|s| shared.count_tokens(s)).sum::<u32>();
+        let prompt_tokens = match (&r.prompt, &r.messages, &r.inputs) {
+            (Some(p), _, _) | (None, None, Some(p)) => count(p),
+            (None, Some(msgs), _) => msgs.iter().map(|m| m.get("content").map_or(0, count)).sum(),
             _ => 0,
         };
+        let requested = match flavor {
+            Flavor::Tgi => r.parameters.as_ref().and_then(|p| p.max_new_tokens),
+            _ => r.max_tokens.or(r.max_completion_tokens),
+        };
         Generation {
-            chat,
+            flavor,
             id,
             model_json: serde_json::to_string(model).unwrap_or_else(|_| "\"volley-sim\"".into()),
-            tokens: r.max_tokens.or(r.max_completion_tokens).unwrap_or(c.default_output_tokens),
-            tokens_per_chunk: c.tokens_per_chunk.max(1),
+            tokens: requested.unwrap_or(c.default_output_tokens),
+            // TGI streams one token per event.
+            tokens_per_chunk: if flavor == Flavor::Tgi { 1 } else { c.tokens_per_chunk.max(1) },
             prompt_tokens,
             include_usage: c.usage && r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
             usage_in_body: c.usage,
@@ -207,7 +324,8 @@ impl Generation {
     }
 
     fn head(&self, buf: &mut BytesMut) {
-        let (prefix, object) = if self.chat { ("chatcmpl", "chat.completion.chunk") } else { ("cmpl", "text_completion") };
+        let (prefix, object) =
+            if self.flavor == Flavor::Chat { ("chatcmpl", "chat.completion.chunk") } else { ("cmpl", "text_completion") };
         let _ = std::fmt::Write::write_fmt(
             &mut Writer(buf),
             format_args!(
@@ -222,9 +340,25 @@ impl Generation {
         let from = i * self.tokens_per_chunk;
         let to = (from + self.tokens_per_chunk).min(self.tokens);
         let text = self.text(from, to);
-        let finish = if i + 1 == self.chunks() { "\"length\"" } else { "null" };
+        let last = i + 1 == self.chunks();
+        if self.flavor == Flavor::Tgi {
+            // The last token's event carries the whole text and the details.
+            let (generated, details) = match last {
+                true => (
+                    serde_json::to_string(&self.text(0, self.tokens)).unwrap_or_default(),
+                    format!("{{\"finish_reason\":\"length\",\"generated_tokens\":{},\"seed\":null}}", self.tokens),
+                ),
+                false => ("null".to_string(), "null".to_string()),
+            };
+            let event = format!(
+                "data: {{\"index\":{i},\"token\":{{\"id\":{i},\"text\":\"{text}\",\"logprob\":-0.1,\"special\":false}},\"generated_text\":{generated},\"details\":{details}}}\n\n"
+            );
+            buf.put_slice(event.as_bytes());
+            return;
+        }
+        let finish = if last { "\"length\"" } else { "null" };
         self.head(buf);
-        let choice = if self.chat {
+        let choice = if self.flavor == Flavor::Chat {
             let role = if i == 0 { "\"role\":\"assistant\"," } else { "" };
             format!("\"choices\":[{{\"index\":0,\"delta\":{{{role}\"content\":\"{text}\"}},\"finish_reason\":{finish}}}]}}\n\n")
         } else {
@@ -236,9 +370,16 @@ impl Generation {
     /// After the last chunk: a finish event when nothing was generated, and the usage
     /// chunk when the client asked for it.
     pub fn write_end(&self, buf: &mut BytesMut) {
+        if self.flavor == Flavor::Tgi {
+            if self.chunks() == 0 {
+                let end = "data: {\"index\":0,\"token\":{\"id\":0,\"text\":\"\",\"logprob\":0.0,\"special\":true},\"generated_text\":\"\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":0,\"seed\":null}}\n\n";
+                buf.put_slice(end.as_bytes());
+            }
+            return;
+        }
         if self.chunks() == 0 {
             self.head(buf);
-            let choice = if self.chat {
+            let choice = if self.flavor == Flavor::Chat {
                 "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
             } else {
                 "\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n"
@@ -263,7 +404,12 @@ impl Generation {
     fn whole_body(&self) -> Bytes {
         let text = self.text(0, self.tokens);
         let model: Value = serde_json::from_str(&self.model_json).unwrap_or(Value::Null);
-        let mut v = if self.chat {
+        if self.flavor == Flavor::Tgi {
+            let v = json!({"generated_text": text,
+                           "details": {"finish_reason": "length", "generated_tokens": self.tokens, "seed": null}});
+            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        }
+        let mut v = if self.flavor == Flavor::Chat {
             json!({
                 "id": format!("chatcmpl-sim-{}", self.id), "object": "chat.completion", "created": 0, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
@@ -299,14 +445,14 @@ fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
     }
 }
 
-fn json_response(status: StatusCode, v: &Value) -> Response<SimBody> {
+pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response<SimBody> {
     let mut resp = Response::new(Either::Left(Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default()))));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
-fn error(status: StatusCode, message: &str) -> Response<SimBody> {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response<SimBody> {
     json_response(
         status,
         &json!({"error": {"message": message, "type": "invalid_request_error", "code": status.as_u16()}}),

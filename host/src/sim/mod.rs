@@ -2,8 +2,16 @@
 //! GPU is involved and for Volley's own tests.
 //!
 //! It serves `/v1/completions` and `/v1/chat/completions` (streamed and not, with
-//! `usage`, honouring `stream_options.include_usage`), `/v1/models`, `/health`, and
-//! `/sim/stats` (requests seen, in flight now, most in flight at once). Timing: the
+//! `usage`, honouring `stream_options.include_usage`), `/v1/embeddings`, TGI's
+//! `/generate` and `/generate_stream`, KServe v1 `:predict`, KServe v2 `infer` with
+//! Triton-style `stats`, `/predict` (the plain-HTTP seeds), `/v1/models`, `/health`,
+//! `/v2/health/*`, Prometheus `/metrics`, and `/sim/stats` (requests seen, in flight
+//! now, most in flight at once, requests per model).
+//!
+//! Queueing: with `slots`, at most that many generations run at once and the rest wait
+//! in arrival order, so queueing delay shows up in TTFT as on a real server. KServe v2
+//! requests go through a dynamic batcher ([`batcher`]): see how batching trades
+//! queueing delay for throughput before touching a GPU. Timing: the
 //! first chunk at TTFT, then one chunk every ITL, each chunk carrying
 //! `tokens_per_chunk` tokens; `jitter` scales every delay by a uniform factor in
 //! [1 − jitter, 1 + jitter]. Each request generates `max_tokens` tokens (or the
@@ -12,8 +20,12 @@
 //! matches what a real server with that tokenizer would report. `usage: false` never
 //! sends usage (like llama-cpp-python's server), for testing client-side counting.
 
+mod batcher;
 mod handler;
+mod kserve;
 mod stream;
+
+pub use batcher::BatchConfig;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -47,6 +59,10 @@ pub struct SimConfig {
     pub tokenizer: Option<Arc<Tokenizer>>,
     /// Send usage when asked (`stream_options.include_usage`, non-streamed bodies).
     pub usage: bool,
+    /// Generations running at once (0: unlimited); the rest queue.
+    pub slots: u32,
+    /// KServe v2 dynamic batching.
+    pub batching: BatchConfig,
 }
 
 impl Default for SimConfig {
@@ -61,6 +77,8 @@ impl Default for SimConfig {
             seed: 0,
             tokenizer: None,
             usage: true,
+            slots: 0,
+            batching: BatchConfig { max_batch: 1, max_queue_delay: Duration::ZERO, service: Duration::ZERO },
         }
     }
 }
@@ -71,13 +89,22 @@ pub struct SimStats {
     pub requests: AtomicU64,
     pub in_flight: AtomicU64,
     pub max_in_flight: AtomicU64,
+    /// Generations waiting for a slot.
+    pub waiting: AtomicU64,
+    pub tokens_generated: AtomicU64,
+    /// Requests per model named in the request (the simulator's own stats endpoint, not
+    /// a hot path).
+    pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SimStatsSnapshot {
     pub requests: u64,
     pub in_flight: u64,
     pub max_in_flight: u64,
+    pub waiting: u64,
+    pub tokens_generated: u64,
+    pub by_model: std::collections::BTreeMap<String, u64>,
 }
 
 impl SimStats {
@@ -86,7 +113,14 @@ impl SimStats {
             requests: self.requests.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            tokens_generated: self.tokens_generated.load(Ordering::Relaxed),
+            by_model: self.by_model.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
+    }
+
+    fn count_model(&self, model: &str) {
+        *self.by_model.lock().unwrap_or_else(|p| p.into_inner()).entry(model.to_string()).or_default() += 1;
     }
 }
 
@@ -112,6 +146,18 @@ pub(crate) struct Shared {
     config: SimConfig,
     stats: Arc<SimStats>,
     next_id: AtomicU64,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    batcher: batcher::Batcher,
+}
+
+impl Shared {
+    /// Tokens of a text: the configured tokenizer's count, else whitespace words.
+    fn count_tokens(&self, text: &str) -> u32 {
+        match &self.config.tokenizer {
+            Some(t) => t.count(text) as u32,
+            None => text.split_whitespace().count() as u32,
+        }
+    }
 }
 
 /// A running simulator; stops when [`Simulator::shutdown`] is called or it is dropped.
@@ -128,7 +174,9 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(SimStats::default());
-        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0) });
+        let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots as usize)));
+        let batcher = batcher::Batcher::start(config.batching);
+        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher });
         let stop = Arc::new(Notify::new());
         let task = {
             let stop = stop.clone();

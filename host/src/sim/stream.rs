@@ -22,10 +22,16 @@ pub struct TokenStream {
     sleep: Pin<Box<Sleep>>,
     finished: bool,
     _in_flight: InFlight,
+    /// The generation slot, held until the last chunk.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl TokenStream {
-    pub(crate) fn new(mut generation: Generation, in_flight: InFlight) -> Self {
+    pub(crate) fn new(
+        mut generation: Generation,
+        in_flight: InFlight,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
         let next_at = Instant::now() + generation.first_delay();
         TokenStream {
             generation,
@@ -34,6 +40,7 @@ impl TokenStream {
             sleep: Box::pin(tokio::time::sleep_until(next_at)),
             finished: false,
             _in_flight: in_flight,
+            _slot: slot,
         }
     }
 }

@@ -19,6 +19,8 @@ const GUESTS: &[(&str, bool)] = &[
     ("sharegpt", true),
     ("shared-prefix", true),
     ("multi-turn", true),
+    ("kserve", true),
+    ("http", true),
     ("spin-forever", false),
     ("memory-bomb", false),
     ("other-world", false),

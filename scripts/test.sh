@@ -3,8 +3,10 @@
 #
 # - the wasm32-wasip2 target (guests are built by host/build.rs);
 # - llama.cpp's llama-server with SmolLM2-135M from ../shared/realserver (first time
-#   ~12 min, then cached under ~/.cache/realserver), started on 127.0.0.1:8100 for the
-#   end-to-end test, which stops it;
+#   ~12 min, then cached under ~/.cache/realserver), started on 127.0.0.1:8100;
+# - NVIDIA Triton (PyTriton) on 127.0.0.1:18000 and KServe's ModelServer on :18080 from
+#   ../shared/kservers (first time ~1.5 min, then cached under ~/.cache/kservers);
+#   each real-server test stops its server when done;
 # - then `cargo test --release` over the workspace's default members.
 #
 # CARGO_TARGET_DIR defaults to ~/.cache/volley/target so repeated runs (and CI on the
@@ -26,11 +28,21 @@ fi
 
 log "setting up llama-server (../shared/realserver; cached after the first time)"
 bash "$SHARED/realserver/setup.sh" llama-server
-bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true
+log "setting up Triton and KServe (../shared/kservers; cached after the first time)"
+bash "$SHARED/kservers/setup.sh"
+
+stop_all() {
+  bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true
+  bash "$SHARED/kservers/stop.sh" >/dev/null 2>&1 || true
+}
+stop_all
+# The tests stop their servers; make sure nothing is left behind if the run fails.
+trap stop_all EXIT
 log "starting llama-server on 127.0.0.1:$PORT"
 bash "$SHARED/realserver/start.sh" "$PORT"
-# The real-server test stops it; make sure nothing is left behind if the run fails.
-trap 'bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true' EXIT
+log "starting Triton on 127.0.0.1:18000 and KServe on 127.0.0.1:18080"
+bash "$SHARED/kservers/start-triton.sh" 18000
+bash "$SHARED/kservers/start-kserve.sh" 18080
 
 log "cargo test --release"
 cargo test --release "$@"

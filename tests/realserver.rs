@@ -105,3 +105,33 @@ fn synthetic_prompt_lengths_arrive_exactly() {
     eprintln!("SmolLM2 chat template adds {offset} tokens to each prompt");
     assert!(offset > 0);
 }
+
+#[test]
+fn llama_server_metrics_beside_client_timings() {
+    // 8 streams at once against 4 slots: the server defers 4, and its own series
+    // (requests processing and deferred, tokens predicted) land in the report.
+    let server = Lease::take(PORT);
+    let out = TempDir::new("llama-metrics");
+    let metrics = format!("{}/metrics", server.server.url());
+    let args = with(
+        run_args("builtin:burst", &server.server.url(), json!({"n": 8, "max_tokens": 32}), &out),
+        &["--server-metrics", &metrics, "--metrics-interval-ms", "100"],
+    );
+    run_volley_args(&args, Duration::from_secs(240)).assert_success();
+    let report = read_report(out.path());
+    let st = &report["stages"][0];
+    assert_eq!(st["requests"]["ok"], 8);
+    assert!(ms(&st["ttft_ms"]["p50"]) > 0.0 && st["itl_ms"]["count"].as_u64().unwrap() > 0);
+    let series = report["server_metrics"]["series"].as_object().unwrap();
+    for name in ["llamacpp:requests_processing", "llamacpp:requests_deferred", "llamacpp:tokens_predicted_total"] {
+        assert!(series.get(name).is_some_and(|s| !s.as_array().unwrap().is_empty()), "{name} missing");
+    }
+    let window = &st["server_metrics"];
+    assert_eq!(window["llamacpp:requests_processing"]["max"], 4.0, "4 slots busy: {window}");
+    assert!(window["llamacpp:requests_deferred"]["max"].as_f64().unwrap() >= 1.0, "{window}");
+    assert_eq!(
+        window["llamacpp:tokens_predicted_total"]["delta"].as_f64().map(|d| d as u64),
+        st["output_tokens"]["total"].as_u64(),
+        "the server's token counter moved by what Volley counted"
+    );
+}

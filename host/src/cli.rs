@@ -77,6 +77,20 @@ pub struct RunArgs {
     /// Write each request body and response text into requests.jsonl
     #[arg(long)]
     pub record_text: bool,
+    /// The server's Prometheus endpoint, scraped during the run, e.g.
+    /// http://127.0.0.1:8000/metrics
+    #[arg(long)]
+    pub server_metrics: Option<String>,
+    /// Scrape interval of --server-metrics, ms
+    #[arg(long, default_value_t = 1000)]
+    pub metrics_interval_ms: u64,
+    /// Metric name prefix to keep (repeatable) [default: vllm:, tgi_, nv_inference_,
+    /// llamacpp:, sglang:, volley_sim:]
+    #[arg(long = "metrics-prefix")]
+    pub metrics_prefixes: Vec<String>,
+    /// Read Triton's statistics of MODEL[:VERSION] before and after each stage (repeatable)
+    #[arg(long = "triton-stats")]
+    pub triton_stats: Vec<String>,
     /// Show the scenario's debug log lines
     #[arg(long)]
     pub scenario_debug: bool,
@@ -217,6 +231,13 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
         DatasetErrors::Skip => crate::dataset::OnError::Skip,
     };
     o.record_text = a.record_text;
+    if a.metrics_interval_ms < 50 {
+        bail!("--metrics-interval-ms must be at least 50");
+    }
+    o.server_metrics = a.server_metrics;
+    o.metrics_interval = Duration::from_millis(a.metrics_interval_ms);
+    o.metrics_prefixes = a.metrics_prefixes;
+    o.triton_stats = a.triton_stats;
     Ok(o)
 }
 

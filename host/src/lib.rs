@@ -11,7 +11,8 @@
 //! - [`client`]: the HTTP/1.1 connection pool, SSE parser and protocol exchanges.
 //! - [`metrics`]: per-request records and per-stage HDR histograms.
 //! - [`report`]: `report.json` and the console summary.
-//! - [`sim`]: a built-in OpenAI-compatible server simulator.
+//! - [`probe`]: the server's own metrics (Prometheus) and Triton statistics.
+//! - [`sim`]: a built-in server simulator (OpenAI, TGI, KServe).
 //! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
 
 pub mod cancel;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod probe;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -16,6 +16,8 @@ use crate::client::request::RequestEncoder;
 use crate::dataset::{Dataset, OnError};
 use crate::load::{self, StageWindow};
 use crate::metrics::collector::{self, CollectorConfig};
+use crate::probe::prometheus::{self, Scraper};
+use crate::probe::triton::{self, ModelRef};
 use crate::report::{HostReport, Report, SCHEMA_VERSION, ScenarioReport, StageReport};
 use crate::scenario::caps::Grants;
 use crate::scenario::producer::{Producer, ProducerConfig};
@@ -50,6 +52,13 @@ pub struct RunOptions {
     pub dataset_errors: OnError,
     /// Write request bodies and response texts into `requests.jsonl`.
     pub record_text: bool,
+    /// A Prometheus endpoint of the server to scrape during the run.
+    pub server_metrics: Option<String>,
+    pub metrics_interval: Duration,
+    /// Metric name prefixes to keep; empty: [`prometheus::DEFAULT_PREFIXES`].
+    pub metrics_prefixes: Vec<String>,
+    /// Triton models (`MODEL[:VERSION]`) whose statistics are read around each stage.
+    pub triton_stats: Vec<String>,
 }
 
 impl RunOptions {
@@ -70,6 +79,10 @@ impl RunOptions {
             datasets: Vec::new(),
             dataset_errors: OnError::Fail,
             record_text: false,
+            server_metrics: None,
+            metrics_interval: Duration::from_secs(1),
+            metrics_prefixes: Vec::new(),
+            triton_stats: Vec::new(),
         }
     }
 }
@@ -106,6 +119,18 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         Some(m) => Some(m.clone()),
         None => discover_model(&target, addr).await,
     };
+    let triton_models: Vec<ModelRef> = opts.triton_stats.iter().map(|s| ModelRef::parse(s)).collect();
+    let target_base = format!("http://{}{}", target.authority.to_str().unwrap_or(&target.host), target.base_path);
+    for m in &triton_models {
+        triton::read(&target_base, m).await.map_err(|e| anyhow!("--triton-stats {}: {e:#}", m.model))?;
+    }
+    if let Some(url) = &opts.server_metrics {
+        match crate::probe::get::get(url, Duration::from_secs(5)).await {
+            Ok((200, _)) => {}
+            Ok((status, _)) => bail!("--server-metrics {url} answered HTTP {status}"),
+            Err(e) => bail!("--server-metrics {url}: {e:#}"),
+        }
+    }
 
     let producer = {
         let config = ProducerConfig {
@@ -137,6 +162,14 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         record_text: opts.record_text,
     };
     let (records, collector) = collector::spawn(collector_config, &out_dir.join("requests.jsonl"))?;
+    let scraper = opts.server_metrics.as_ref().map(|url| {
+        let prefixes = if opts.metrics_prefixes.is_empty() {
+            prometheus::DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect()
+        } else {
+            opts.metrics_prefixes.clone()
+        };
+        Scraper::start(url.clone(), opts.metrics_interval, prefixes, epoch)
+    });
     let ctx = Arc::new(SendContext {
         pool: Pool::new(addr, 16_384),
         authority: target.authority.clone(),
@@ -159,6 +192,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         );
     }
     let mut windows: Vec<StageWindow> = Vec::new();
+    let mut triton_deltas: Vec<(Vec<triton::TritonStats>, Vec<String>)> = Vec::new();
     for (i, stage) in plan.stages.iter().enumerate() {
         if cancel.is_cancelled() {
             break;
@@ -172,7 +206,16 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             };
             eprintln!("stage {}/{} '{}': {}{bound}", i + 1, plan.stages.len(), stage.name, stage.load);
         }
+        let before = read_triton(&target_base, &triton_models).await;
+        if let Some(s) = &scraper {
+            s.sample().await;
+        }
         let w = load::run_stage(ctx.clone(), &producer, i as u32, stage, opts.seed).await;
+        if let Some(s) = &scraper {
+            s.sample().await;
+        }
+        let after = read_triton(&target_base, &triton_models).await;
+        triton_deltas.push(triton_deltas_of(&before, &after));
         if opts.progress {
             eprintln!(
                 "  sent {} in {:.2} s, all done after {:.2} s",
@@ -187,14 +230,28 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let (pool_opened, stale_reuses) = (ctx.pool.opened(), ctx.pool.stale_reuses());
     drop(ctx); // the last sender of records: lets the collector finish
     let collected = collector.await.map_err(|e| anyhow!("the collector task failed: {e}"))??;
+    let scrapes = match scraper {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
     let fault = producer.shutdown();
 
+    let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
     let stages = plan
         .stages
         .iter()
         .zip(&windows)
         .zip(&collected.stages)
-        .map(|((stage, window), stats)| StageReport::build(stage, stats, window))
+        .zip(triton_deltas)
+        .map(|(((stage, window), stats), (triton, probe_errors))| {
+            let mut r = StageReport::build(stage, stats, window);
+            if let Some(s) = &scrapes {
+                r.server_metrics = s.window(since(window.started), since(window.finished));
+            }
+            r.triton = triton;
+            r.probe_errors = probe_errors;
+            r
+        })
         .collect();
     let report = Report {
         schema_version: SCHEMA_VERSION,
@@ -214,6 +271,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         tokenizer: grants.tokenizer.as_ref().map(|t| t.path.display().to_string()),
         datasets: grants.datasets.iter().map(|d| d.info()).collect(),
         host: HostReport::measure(),
+        server_metrics: scrapes,
         stages,
     };
     let report_path = out_dir.join("report.json");
@@ -290,25 +348,35 @@ fn parse_headers(raw: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
 
 /// The first model the target lists at `/v1/models`, if it answers quickly.
 async fn discover_model(target: &Target, addr: std::net::SocketAddr) -> Option<String> {
-    use http_body_util::{BodyExt, Empty};
-    let fetch = async {
-        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let (mut send, conn) =
-            hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .ok()?;
-        tokio::spawn(conn);
-        let req = hyper::Request::get(target.path("/v1/models"))
-            .header(hyper::header::HOST, target.authority.clone())
-            .body(Empty::new())
-            .ok()?;
-        let resp = send.send_request(req).await.ok()?;
-        if !resp.status().is_success() {
-            return None;
+    let url = format!("http://{addr}{}", target.path("/v1/models"));
+    let (status, body) = crate::probe::get::get(&url, Duration::from_secs(3)).await.ok()?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    v.get("data")?.get(0)?.get("id")?.as_str().map(str::to_string)
+}
+
+/// Triton statistics of each model, or the error reading them.
+async fn read_triton(base: &str, models: &[ModelRef]) -> Vec<Result<triton::TritonStats, String>> {
+    let mut out = Vec::with_capacity(models.len());
+    for m in models {
+        out.push(triton::read(base, m).await.map_err(|e| format!("{e:#}")));
+    }
+    out
+}
+
+/// Per-model differences between two reads, and the errors of either.
+fn triton_deltas_of(
+    before: &[Result<triton::TritonStats, String>],
+    after: &[Result<triton::TritonStats, String>],
+) -> (Vec<triton::TritonStats>, Vec<String>) {
+    let (mut deltas, mut errors) = (Vec::new(), Vec::new());
+    for (b, a) in before.iter().zip(after) {
+        match (b, a) {
+            (Ok(b), Ok(a)) => deltas.push(a.since(b)),
+            (Err(e), _) | (_, Err(e)) => errors.push(e.clone()),
         }
-        let body = resp.into_body().collect().await.ok()?.to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
-        v.get("data")?.get(0)?.get("id")?.as_str().map(str::to_string)
-    };
-    tokio::time::timeout(Duration::from_secs(3), fetch).await.ok().flatten()
+    }
+    (deltas, errors)
 }

@@ -70,6 +70,8 @@ pub use bindings::volley::scenario::types::{
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
 pub use plan::STAGE_PARAMS;
+/// Re-exported for reading structured parameters (`Params::get`).
+pub use serde_json;
 
 #[doc(hidden)]
 pub mod __private {

@@ -91,6 +91,27 @@ impl Params {
     }
 }
 
+impl Params {
+    /// A model mix: `"models": {"llama-3-8b": 3, "adapter-a": 1}` (weights), or a single
+    /// `"model": "name"`; empty when neither is given.
+    pub fn model_mix(&self) -> Result<Vec<(String, f64)>, String> {
+        if let Some(single) = self.opt_string("model")? {
+            return Ok(vec![(single, 1.0)]);
+        }
+        match self.get("models") {
+            None => Ok(Vec::new()),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v.as_f64() {
+                    Some(w) if w > 0.0 => Ok((k.clone(), w)),
+                    _ => Err(format!("the weight of model `{k}` must be a positive number")),
+                })
+                .collect(),
+            Some(v) => Err(wrong("models", "an object of model: weight", v)),
+        }
+    }
+}
+
 fn wrong(key: &str, want: &str, got: &Value) -> String {
     format!("parameter `{key}` must be {want}, got {}", kind(got))
 }

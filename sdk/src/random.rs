@@ -50,3 +50,20 @@ pub fn normal(mean: f64, sd: f64) -> f64 {
 pub fn choose<T>(items: &[T]) -> Option<&T> {
     items.get(below(items.len() as u64) as usize)
 }
+
+/// An element chosen with probability proportional to its weight; `None` when the
+/// weights are empty or not positive.
+pub fn weighted<T>(items: &[(T, f64)]) -> Option<&T> {
+    let total: f64 = items.iter().map(|(_, w)| w.max(0.0)).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut x = f64() * total;
+    for (item, w) in items {
+        x -= w.max(0.0);
+        if x < 0.0 {
+            return Some(item);
+        }
+    }
+    items.iter().rev().find(|(_, w)| *w > 0.0).map(|(t, _)| t)
+}

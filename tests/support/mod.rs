@@ -247,3 +247,51 @@ pub fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
     args.extend(more.iter().map(|s| s.to_string()));
     args
 }
+
+/// A KServe-protocol server from `../shared/kservers` (NVIDIA Triton via PyTriton, or
+/// KServe's ModelServer), used exclusively by one test at a time and stopped after it.
+pub struct KServer {
+    pub kind: &'static str,
+    pub port: u16,
+    _exclusive: std::sync::MutexGuard<'static, ()>,
+}
+
+static KSERVER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl KServer {
+    /// `kind` is "triton" (HTTP on `port`, metrics on `port + 2`) or "kserve".
+    pub fn take(kind: &'static str, port: u16) -> KServer {
+        let guard = KSERVER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let script = shared_dir().join(format!("kservers/start-{kind}.sh"));
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg(port.to_string())
+                .stdout(Stdio::null())
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            assert!(status.success(), "{kind} is not running on port {port} and {} failed; run ../shared/kservers/setup.sh", script.display());
+        }
+        KServer { kind, port, _exclusive: guard }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for KServer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(shared_dir().join("kservers/stop.sh"))
+            .args([self.kind, &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `run_volley` with owned arguments.
+pub fn run_volley_args(args: &[String], limit: Duration) -> Output {
+    run_volley(&args.iter().map(String::as_str).collect::<Vec<_>>(), limit)
+}

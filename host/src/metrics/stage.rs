@@ -1,5 +1,5 @@
 //! Aggregates of one stage: latency histograms, request counts by outcome, token
-//! counts (requested against received), and a breakdown by tag.
+//! counts (requested against received), and breakdowns by tag and by model.
 //!
 //! Latency figures (TTFT, ITL, TPOT, end-to-end) come from successful requests only;
 //! schedule lag from every request that was sent, since it measures the generator.
@@ -14,9 +14,9 @@ use super::record::{RequestRecord, TokenSource};
 use super::tokens::{ChunkTokenSource, per_token_gaps};
 use crate::model::ErrorClass;
 
-/// Distinct tags tracked per stage; the rest are counted under [`OTHER_TAG`].
-pub const MAX_TAGS: usize = 1000;
-pub const OTHER_TAG: &str = "(other)";
+/// Distinct groups tracked per breakdown; the rest are counted under [`OTHER_GROUP`].
+pub const MAX_GROUPS: usize = 1000;
+pub const OTHER_GROUP: &str = "(other)";
 
 pub struct StageStats {
     pub ttft: DurationHistogram,
@@ -35,7 +35,10 @@ pub struct StageStats {
     pub output_tokens_total: u64,
     pub token_sources: BTreeMap<&'static str, u64>,
     pub lengths: LengthTally,
-    pub tags: BTreeMap<String, TagStats>,
+    pub tags: Breakdown,
+    pub models: Breakdown,
+    /// Inferences of successful requests (a KServe batch of 16 counts 16).
+    pub inferences: u64,
     pub first_sent: Option<Instant>,
     pub last_done: Option<Instant>,
 }
@@ -65,9 +68,9 @@ pub struct LengthTally {
     pub cached_prompt_tokens: u64,
 }
 
-/// The per-tag view: counts and the main latencies, at 2 significant digits to keep
-/// many tags cheap.
-pub struct TagStats {
+/// One group of a breakdown (a tag, a model): counts and the main latencies, at 2
+/// significant digits to keep many groups cheap.
+pub struct GroupStats {
     pub requests: u64,
     pub ok: u64,
     pub ttft: DurationHistogram,
@@ -76,9 +79,9 @@ pub struct TagStats {
     pub output_tokens: u64,
 }
 
-impl TagStats {
+impl GroupStats {
     fn new() -> Self {
-        TagStats {
+        GroupStats {
             requests: 0,
             ok: 0,
             ttft: DurationHistogram::with_precision(2),
@@ -86,6 +89,36 @@ impl TagStats {
             latency: DurationHistogram::with_precision(2),
             output_tokens: 0,
         }
+    }
+
+    fn record(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        if !r.ok() {
+            return;
+        }
+        self.ok += 1;
+        self.output_tokens += u64::from(r.output_tokens);
+        if let Some(d) = r.ttft() {
+            self.ttft.record(d);
+        }
+        if let Some(d) = r.latency() {
+            self.latency.record(d);
+        }
+        r.itl_us.iter().for_each(|&g| self.itl.record_us(g));
+    }
+}
+
+/// Statistics per value of one dimension (tag, model), capped at [`MAX_GROUPS`].
+#[derive(Default)]
+pub struct Breakdown {
+    pub groups: BTreeMap<String, GroupStats>,
+}
+
+impl Breakdown {
+    fn record(&mut self, key: Option<&str>, r: &RequestRecord) {
+        let Some(key) = key else { return };
+        let key = if self.groups.contains_key(key) || self.groups.len() < MAX_GROUPS { key } else { OTHER_GROUP };
+        self.groups.entry(key.to_string()).or_insert_with(GroupStats::new).record(r);
     }
 }
 
@@ -114,7 +147,9 @@ impl StageStats {
             output_tokens_total: 0,
             token_sources: BTreeMap::new(),
             lengths: LengthTally::default(),
-            tags: BTreeMap::new(),
+            tags: Breakdown::default(),
+            models: Breakdown::default(),
+            inferences: 0,
             first_sent: None,
             last_done: None,
         }
@@ -129,22 +164,8 @@ impl StageStats {
             self.first_sent = Some(self.first_sent.map_or(sent, |t| t.min(sent)));
         }
         self.last_done = Some(self.last_done.map_or(r.done, |t| t.max(r.done)));
-        let tag = r.tag.as_deref().map(|t| self.tag_entry(t));
-        if let Some(tag) = tag {
-            let t = self.tags.get_mut(&tag).expect("entry created above");
-            t.requests += 1;
-            if r.ok() {
-                t.ok += 1;
-                t.output_tokens += u64::from(r.output_tokens);
-                if let Some(d) = r.ttft() {
-                    t.ttft.record(d);
-                }
-                if let Some(d) = r.latency() {
-                    t.latency.record(d);
-                }
-                r.itl_us.iter().for_each(|&g| t.itl.record_us(g));
-            }
-        }
+        self.tags.record(r.tag.as_deref(), r);
+        self.models.record(r.model.as_deref(), r);
         if let Some(class) = r.error {
             let tally = self.errors.entry(class).or_default();
             tally.count += 1;
@@ -154,6 +175,7 @@ impl StageStats {
             return;
         }
         self.ok += 1;
+        self.inferences += u64::from(r.batch_size);
         if let Some(t) = r.ttft() {
             self.ttft.record(t);
         }
@@ -200,13 +222,6 @@ impl StageStats {
             l.output_short += u64::from(r.output_tokens < want);
         }
         l.cached_prompt_tokens += u64::from(r.cached_tokens.unwrap_or(0));
-    }
-
-    /// The key a tag is counted under, creating its entry.
-    fn tag_entry(&mut self, tag: &str) -> String {
-        let key = if self.tags.contains_key(tag) || self.tags.len() < MAX_TAGS { tag } else { OTHER_TAG };
-        self.tags.entry(key.to_string()).or_insert_with(TagStats::new);
-        key.to_string()
     }
 
     pub fn failed(&self) -> u64 {

@@ -90,23 +90,56 @@ fn render_stage(out: &mut String, st: &StageReport) {
             p.mismatched, p.compared
         );
     }
-    if !st.tags.is_empty() {
-        let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", "tag", "ok", "failed", "TTFT p50", "lat p50");
-        for (name, tag) in st.tags.iter().take(20) {
-            let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
-            let _ = writeln!(
-                out,
-                "  {:<24}{:>8}{:>8}{:>12}{:>12}",
-                clip(name, 24),
-                tag.ok,
-                tag.failed,
-                p50(&tag.ttft_ms),
-                p50(&tag.latency_ms)
-            );
+    render_groups(out, "tag", &st.tags);
+    render_groups(out, "model", &st.models);
+    for t in &st.triton {
+        let sizes: Vec<String> = t.batch_sizes.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+        let _ = writeln!(
+            out,
+            "  triton {}:{}: {} inferences in {} executions; batches by size {{{}}}",
+            t.model,
+            t.version,
+            t.inference_count,
+            t.execution_count,
+            sizes.join(", ")
+        );
+    }
+    // Only the series that moved; all of them are in report.json.
+    let moved: Vec<_> = st.server_metrics.iter().filter(|(_, w)| w.changed()).collect();
+    if !moved.is_empty() {
+        let _ = writeln!(out, "  {:<60}{:>12}{:>12}{:>12}", "server metric (changed)", "delta", "min", "max");
+        let num = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        for (key, w) in moved.iter().take(16) {
+            let _ = writeln!(out, "  {:<60}{:>12.1}{:>12}{:>12}", clip(key, 60), w.delta, num(w.min), num(w.max));
         }
-        if st.tags.len() > 20 {
-            let _ = writeln!(out, "  ... {} more tags in report.json", st.tags.len() - 20);
+        if moved.len() > 16 {
+            let _ = writeln!(out, "  ... {} more in report.json", moved.len() - 16);
         }
+    }
+    for e in &st.probe_errors {
+        let _ = writeln!(out, "  probe error: {e}");
+    }
+}
+
+fn render_groups(out: &mut String, what: &str, groups: &std::collections::BTreeMap<String, super::GroupReport>) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", what, "ok", "failed", "TTFT p50", "lat p50");
+    for (name, g) in groups.iter().take(20) {
+        let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "  {:<24}{:>8}{:>8}{:>12}{:>12}",
+            clip(name, 24),
+            g.ok,
+            g.failed,
+            p50(&g.ttft_ms),
+            p50(&g.latency_ms)
+        );
+    }
+    if groups.len() > 20 {
+        let _ = writeln!(out, "  ... {} more in report.json", groups.len() - 20);
     }
 }
 

@@ -10,13 +10,15 @@ use serde::Serialize;
 use crate::dataset::DatasetInfo;
 use crate::load::StageWindow;
 use crate::metrics::histogram::Summary;
-use crate::metrics::stage::{LengthTally, StageStats, TagStats};
+use crate::metrics::stage::{Breakdown, GroupStats, LengthTally, StageStats};
 use crate::metrics::tokens::ChunkTokenSource;
+use crate::probe::prometheus::{Scrapes, SeriesWindow};
+use crate::probe::triton::TritonStats;
 use crate::model::{Info, Load, Stage};
 use crate::util::serialize_opt_duration_s;
 
 /// Bumped on any incompatible change to the JSON layout.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -35,6 +37,8 @@ pub struct Report {
     pub tokenizer: Option<String>,
     pub datasets: Vec<DatasetInfo>,
     pub host: HostReport,
+    /// The server's Prometheus series, when `--server-metrics` was given.
+    pub server_metrics: Option<Scrapes>,
     pub stages: Vec<StageReport>,
 }
 
@@ -91,12 +95,22 @@ pub struct StageReport {
     pub tpot_ms: Option<Summary>,
     pub latency_ms: Option<Summary>,
     pub schedule_lag_ms: Option<Summary>,
+    /// Inferences of successful requests per second (a KServe batch of 16 counts 16).
+    pub inferences_per_s: f64,
     /// Per-tag breakdown (tags the scenario set on its requests).
-    pub tags: BTreeMap<String, TagReport>,
+    pub tags: BTreeMap<String, GroupReport>,
+    /// Per-model breakdown (model or LoRA adapter named in the request).
+    pub models: BTreeMap<String, GroupReport>,
+    /// The server's series over this stage: first, last, delta, min, max, mean.
+    pub server_metrics: BTreeMap<String, SeriesWindow>,
+    /// Triton's statistics over this stage, per `--triton-stats` model.
+    pub triton: Vec<TritonStats>,
+    /// Probes that failed during this stage.
+    pub probe_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TagReport {
+pub struct GroupReport {
     pub requests: u64,
     pub ok: u64,
     pub failed: u64,
@@ -106,9 +120,9 @@ pub struct TagReport {
     pub latency_ms: Option<Summary>,
 }
 
-impl From<&TagStats> for TagReport {
-    fn from(t: &TagStats) -> Self {
-        TagReport {
+impl From<&GroupStats> for GroupReport {
+    fn from(t: &GroupStats) -> Self {
+        GroupReport {
             requests: t.requests,
             ok: t.ok,
             failed: t.requests - t.ok,
@@ -222,9 +236,18 @@ impl StageReport {
             tpot_ms: stats.tpot.summary(),
             latency_ms: stats.latency.summary(),
             schedule_lag_ms: stats.schedule_lag.summary(),
-            tags: stats.tags.iter().map(|(k, t)| (k.clone(), TagReport::from(t))).collect(),
+            inferences_per_s: per_s(stats.inferences as f64, elapsed),
+            tags: groups(&stats.tags),
+            models: groups(&stats.models),
+            server_metrics: BTreeMap::new(),
+            triton: Vec::new(),
+            probe_errors: Vec::new(),
         }
     }
+}
+
+fn groups(b: &Breakdown) -> BTreeMap<String, GroupReport> {
+    b.groups.iter().map(|(k, g)| (k.clone(), GroupReport::from(g))).collect()
 }
 
 fn round3(x: f64) -> f64 {

@@ -135,3 +135,15 @@ fn llama_server_metrics_beside_client_timings() {
         "the server's token counter moved by what Volley counted"
     );
 }
+
+#[test]
+fn plain_http_against_llama_server_tokenize() {
+    // A non-OpenAI endpoint of a real server through the plain-HTTP template.
+    let server = Lease::take(PORT);
+    let out = TempDir::new("llama-http");
+    let params = json!({"method": "POST", "path": "/tokenize", "body": {"content": "hello {word}"}, "words": ["world", "there"], "rate": 20, "requests": 10});
+    run_volley_args(&run_args("builtin:http", &server.server.url(), params, &out), Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    assert_eq!(st["requests"]["ok"], 10, "{st}");
+    assert!(read_records(out.path()).iter().all(|r| r["status"] == 200));
+}

@@ -101,7 +101,15 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     if !params.is_object() {
         bail!("--params must be a JSON object, e.g. '{{\"rate\": 5}}'");
     }
-    let headers = parse_headers(&opts.headers)?;
+    let mut headers = parse_headers(&opts.headers)?;
+    // An API key from the environment, unless the operator set Authorization explicitly.
+    if let Ok(key) = std::env::var("VOLLEY_API_KEY")
+        && !key.is_empty()
+        && !headers.iter().any(|(n, _)| n == hyper::header::AUTHORIZATION)
+    {
+        let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| anyhow!("VOLLEY_API_KEY has invalid characters"))?;
+        headers.push((hyper::header::AUTHORIZATION, value));
+    }
     let target = Target::parse(&opts.target)?;
 
     let source = ScenarioSource::load(&opts.scenario)?;

@@ -45,6 +45,9 @@ pub struct PreparedRequest {
 
 /// Headers a scenario may not set: they belong to the connection, not the request.
 const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+/// Credentials come from the operator (`--header`, `VOLLEY_API_KEY`), never from a
+/// scenario someone shared.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"];
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -135,6 +138,11 @@ impl RequestEncoder {
             let lower = name.to_ascii_lowercase();
             if RESERVED_HEADERS.contains(&lower.as_str()) {
                 return Err(format!("header '{name}' is set by the host"));
+            }
+            if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "header '{name}' carries credentials, which come from the operator (--header or VOLLEY_API_KEY), not the scenario"
+                ));
             }
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{}'", clip(name)))?;
             let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header '{name}'"))?;
@@ -382,7 +390,9 @@ mod tests {
         assert!(e.encode(r, 0, 0).unwrap_err().contains("JSON object"), "body-extra must be an object");
         let mut r = req(Api::Completions, Prompt::Text("x".into()));
         r.headers = vec![("Host".into(), "evil".into())];
-        assert!(e.encode(r, 0, 0).unwrap_err().contains("set by the host"));
+        assert!(e.encode(r.clone(), 0, 0).unwrap_err().contains("set by the host"));
+        r.headers = vec![("Authorization".into(), "Bearer baked-in".into())];
+        assert!(e.encode(r, 0, 0).unwrap_err().contains("come from the operator"));
         let r = req(Api::Completions, Prompt::Chat(vec![]));
         assert!(e.encode(r, 0, 0).is_err());
     }

@@ -147,3 +147,39 @@ fn plain_http_against_llama_server_tokenize() {
     assert_eq!(st["requests"]["ok"], 10, "{st}");
     assert!(read_records(out.path()).iter().all(|r| r["status"] == 200));
 }
+
+#[test]
+fn cold_starts_of_llama_server_in_two_configurations() {
+    // Five starts each of two load modes, readiness from /health (503 while loading).
+    let rs = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/realserver");
+    let model = rs.join("model/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let base = format!(
+        "{} --model {} --host 127.0.0.1 --port 8200 --threads 1 --threads-batch 1 --no-webui --ctx-size 2048",
+        rs.join("bin/llama-server").display(),
+        model.display()
+    );
+    let out = TempDir::new("llama-cold");
+    let (mmap, read) = (format!("mmap={base} --load-mode mmap"), format!("read={base} --load-mode none"));
+    let args = ["coldstart", "--config", &mmap, "--config", &read, "--port", "8200", "--repeat", "5", "--drop-caches",
+                "--out", out.path().to_str().unwrap()];
+    let o = run_volley(&args, Duration::from_secs(300));
+    o.assert_success();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("coldstart.json")).unwrap()).unwrap();
+    let configs = report["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    for c in configs {
+        let runs = c["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 5, "{}", c["name"]);
+        for r in runs {
+            let (port, ready, first) = (ms(&r["port_ms"]), ms(&r["ready_ms"]), ms(&r["first_token_ms"]));
+            assert!(0.0 < port && port <= ready && ready < first, "{r}");
+            // SmolLM2-135M Q4_1 is ~100 MB: the server's RSS peak holds the model.
+            assert!(ms(&r["peak_rss_mib"]) > 80.0, "{r}");
+        }
+        assert!(c["ready_ms"]["median"].is_number());
+    }
+    // One table, both configurations.
+    assert!(o.stdout.contains("mmap") && o.stdout.contains("read"), "{}", o.stdout);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", 8200)).is_err(), "the server was stopped");
+}

@@ -11,6 +11,7 @@
 //! - [`client`]: the HTTP/1.1 connection pool, SSE parser and protocol exchanges.
 //! - [`metrics`]: per-request records and per-stage HDR histograms.
 //! - [`report`]: `report.json` and the console summary.
+//! - [`coldstart`]: model-load / cold-start timing of launched servers.
 //! - [`probe`]: the server's own metrics (Prometheus) and Triton statistics.
 //! - [`sim`]: a built-in server simulator (OpenAI, TGI, KServe).
 //! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
@@ -18,6 +19,7 @@
 pub mod cancel;
 pub mod cli;
 pub mod client;
+pub mod coldstart;
 pub mod dataset;
 pub mod demo;
 pub mod load;

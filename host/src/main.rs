@@ -7,6 +7,7 @@ use clap::Parser;
 use volley::cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
+    volley::util::mark_process_start();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

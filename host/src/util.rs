@@ -1,6 +1,18 @@
 //! Small helpers shared across modules: duration formatting and serde adaptors.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// When this process started (set first thing in `main`; else the first call).
+static PROCESS_START: OnceLock<Instant> = OnceLock::new();
+
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(Instant::now);
+}
+
+pub fn process_start() -> Instant {
+    *PROCESS_START.get_or_init(Instant::now)
+}
 
 use serde::Serializer;
 

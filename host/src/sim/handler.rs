@@ -26,6 +26,12 @@ const WORDS: &[&str] = &[
 ];
 
 pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
+    if std::time::Instant::now() < shared.loading_until {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}),
+        );
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let flavor = match (&method, path.as_str()) {

@@ -63,6 +63,9 @@ pub struct SimConfig {
     pub slots: u32,
     /// KServe v2 dynamic batching.
     pub batching: BatchConfig,
+    /// Answer 503 "Loading model" to everything for this long after the process
+    /// started, as llama-server does while it loads (for testing readiness probes).
+    pub startup_delay: Duration,
 }
 
 impl Default for SimConfig {
@@ -79,6 +82,7 @@ impl Default for SimConfig {
             usage: true,
             slots: 0,
             batching: BatchConfig { max_batch: 1, max_queue_delay: Duration::ZERO, service: Duration::ZERO },
+            startup_delay: Duration::ZERO,
         }
     }
 }
@@ -148,6 +152,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     slots: Option<Arc<tokio::sync::Semaphore>>,
     batcher: batcher::Batcher,
+    /// Until when everything answers 503.
+    loading_until: std::time::Instant,
 }
 
 impl Shared {
@@ -176,7 +182,9 @@ impl Simulator {
         let stats = Arc::new(SimStats::default());
         let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots as usize)));
         let batcher = batcher::Batcher::start(config.batching);
-        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher });
+        let loading_until = crate::util::process_start() + config.startup_delay;
+        let shared =
+            Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher, loading_until });
         let stop = Arc::new(Notify::new());
         let task = {
             let stop = stop.clone();

@@ -120,3 +120,25 @@ fn gpu_metrics_say_why_they_are_missing() {
         assert!(why.contains("NVML") && why.contains("nvidia-smi"), "{why}");
     }
 }
+
+#[test]
+fn run_launch_sends_a_burst_at_a_cold_server() {
+    // The burst goes out as the server process starts; requests are held (refused
+    // connections and 503 "Loading model" retried) until it can take them, so latency
+    // from the planned send covers the whole cold start.
+    let (port, out) = (free_port(), TempDir::new("launch"));
+    let launch = sim_command(port, 300);
+    let target = format!("http://127.0.0.1:{port}");
+    let args = [
+        "run", "builtin:burst", "--target", &target, "--model", "m", "--launch", &launch, "--launch-at", "process",
+        "--params", r#"{"n": 20, "max_tokens": 2}"#, "--out", out.path().to_str().unwrap(), "--quiet",
+    ];
+    run_volley(&args, Duration::from_secs(60)).assert_success();
+    let report = read_report(out.path());
+    let st = &report["stages"][0];
+    assert_eq!(st["requests"]["ok"], 20, "{st}");
+    assert!(ms(&st["latency_from_planned_ms"]["min"]) >= 300.0, "{}", st["latency_from_planned_ms"]);
+    assert!(ms(&st["schedule_lag_ms"]["p50"]) >= 250.0, "the wait shows as schedule lag");
+    assert_eq!(report["launch"]["at"], "process");
+    assert!(processes_with(&format!("--port {port}")).is_empty(), "the launched server was stopped");
+}

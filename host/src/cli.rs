@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process; boxing the arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario against a target server
@@ -137,12 +139,31 @@ pub struct RunArgs {
     /// Read Triton's statistics of MODEL[:VERSION] before and after each stage (repeatable)
     #[arg(long = "triton-stats")]
     pub triton_stats: Vec<String>,
+    /// Start the server with this command, run against it, stop it (scale from zero)
+    #[arg(long)]
+    pub launch: Option<String>,
+    /// With --launch: send from the process start, once the port opens, or once ready
+    #[arg(long, value_enum, default_value = "port")]
+    pub launch_at: LaunchAtArg,
+    /// With --launch-at ready: the readiness path
+    #[arg(long, default_value = "/health")]
+    pub launch_ready_path: String,
+    /// With --launch: longest wait for the server, seconds
+    #[arg(long, default_value_t = 120.0)]
+    pub launch_timeout_s: f64,
     /// Show the scenario's debug log lines
     #[arg(long)]
     pub scenario_debug: bool,
     /// No progress lines on stderr
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LaunchAtArg {
+    Process,
+    Port,
+    Ready,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -294,6 +315,21 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
     o.metrics_interval = Duration::from_millis(a.metrics_interval_ms);
     o.metrics_prefixes = a.metrics_prefixes;
     o.triton_stats = a.triton_stats;
+    if let Some(command) = a.launch {
+        if !a.launch_timeout_s.is_finite() || a.launch_timeout_s <= 0.0 {
+            bail!("--launch-timeout-s must be positive");
+        }
+        o.launch = Some(crate::run::Launch {
+            command,
+            at: match a.launch_at {
+                LaunchAtArg::Process => crate::run::LaunchAt::Process,
+                LaunchAtArg::Port => crate::run::LaunchAt::Port,
+                LaunchAtArg::Ready => crate::run::LaunchAt::Ready,
+            },
+            ready_path: a.launch_ready_path,
+            timeout: Duration::from_secs_f64(a.launch_timeout_s),
+        });
+    }
     Ok(o)
 }
 

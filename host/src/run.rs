@@ -21,6 +21,9 @@ use crate::probe::triton::{self, ModelRef};
 use crate::report::{HostReport, Report, SCHEMA_VERSION, ScenarioReport, StageReport};
 use crate::scenario::caps::Grants;
 use crate::scenario::producer::{Producer, ProducerConfig};
+use crate::coldstart::process::ServerProcess;
+use crate::coldstart::readiness;
+use crate::report::LaunchReport;
 use crate::tokenizer::Tokenizer;
 use crate::scenario::{SandboxLimits, ScenarioEngine, ScenarioSource};
 use crate::target::Target;
@@ -59,6 +62,31 @@ pub struct RunOptions {
     pub metrics_prefixes: Vec<String>,
     /// Triton models (`MODEL[:VERSION]`) whose statistics are read around each stage.
     pub triton_stats: Vec<String>,
+    /// Start the server with this command, then run against it (scale from zero).
+    pub launch: Option<Launch>,
+}
+
+/// `--launch`: the server command and when to start sending.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub command: String,
+    pub at: LaunchAt,
+    /// Readiness path for [`LaunchAt::Ready`].
+    pub ready_path: String,
+    /// Longest wait for the port (or readiness), and for connections refused while
+    /// the server starts ([`LaunchAt::Process`]).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchAt {
+    /// As soon as the process has started: requests wait for the port, and their
+    /// latency from the planned send shows the whole cold start.
+    Process,
+    /// Once the port accepts connections.
+    Port,
+    /// Once the readiness path answers 200.
+    Ready,
 }
 
 impl RunOptions {
@@ -83,6 +111,7 @@ impl RunOptions {
             metrics_interval: Duration::from_secs(1),
             metrics_prefixes: Vec::new(),
             triton_stats: Vec::new(),
+            launch: None,
         }
     }
 }
@@ -122,10 +151,27 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     };
     let wit_version = compiled.version;
     let grants = tokio::task::block_in_place(|| load_grants(&opts))?;
-    let addr = target.reach(REACH_TIMEOUT).await?;
-    let model = match &opts.model {
-        Some(m) => Some(m.clone()),
-        None => discover_model(&target, addr).await,
+    let out_dir = opts.out_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}-{}", source.label, crate::util::utc_stamp(SystemTime::now())))
+    });
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
+    // With --launch, the run's clock starts with the server process.
+    let (mut server, launch_report, refused_until) = match &opts.launch {
+        Some(l) => {
+            let (server, report) = launch(l, &target, &out_dir).await?;
+            let until = (l.at == LaunchAt::Process).then(|| server.started + l.timeout);
+            (Some(server), Some(report), until)
+        }
+        None => (None, None, None),
+    };
+    let addr = match (&opts.launch, refused_until) {
+        (Some(_), Some(_)) => resolve(&target).await?,
+        _ => target.reach(REACH_TIMEOUT).await?,
+    };
+    let model = match (&opts.model, refused_until) {
+        (Some(m), _) => Some(m.clone()),
+        (None, None) => discover_model(&target, addr).await,
+        (None, Some(_)) => None,
     };
     let triton_models: Vec<ModelRef> = opts.triton_stats.iter().map(|s| ModelRef::parse(s)).collect();
     let target_base = format!("http://{}{}", target.authority.to_str().unwrap_or(&target.host), target.base_path);
@@ -155,12 +201,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let plan = producer.plan.clone();
     let info = producer.info.clone();
 
-    let out_dir = opts.out_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(format!("{}-{}", source.label, crate::util::utc_stamp(SystemTime::now())))
-    });
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
-
-    let epoch = Instant::now();
+    let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let collector_config = CollectorConfig {
         stage_names: plan.stages.iter().map(|s| s.name.clone()).collect(),
@@ -187,6 +228,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         records,
         keep_text: grants.tokenizer.is_some() || opts.record_text,
         keep_body: opts.record_text,
+        retry_refused_until: refused_until,
     });
 
     if opts.progress {
@@ -235,6 +277,10 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         windows.push(w);
     }
     let interrupted = cancel.is_cancelled();
+    let server_stop_ms = server.as_mut().map(|s| {
+        let took = tokio::task::block_in_place(|| s.stop(Duration::from_secs(10)));
+        (took.as_secs_f64() * 1000.0).round()
+    });
     let (pool_opened, stale_reuses) = (ctx.pool.opened(), ctx.pool.stale_reuses());
     drop(ctx); // the last sender of records: lets the collector finish
     let collected = collector.await.map_err(|e| anyhow!("the collector task failed: {e}"))??;
@@ -280,6 +326,10 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         datasets: grants.datasets.iter().map(|d| d.info()).collect(),
         host: HostReport::measure(),
         server_metrics: scrapes,
+        launch: launch_report.map(|mut l| {
+            l.stop_ms = server_stop_ms;
+            l
+        }),
         stages,
     };
     let report_path = out_dir.join("report.json");
@@ -302,6 +352,33 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             .map_err(|e| anyhow!("{}", flatten_fault(&e)));
     }
     Ok(RunResult { report, out_dir })
+}
+
+/// Starts the `--launch` server and waits as `--launch-at` says.
+async fn launch(l: &Launch, target: &Target, out_dir: &std::path::Path) -> Result<(ServerProcess, LaunchReport)> {
+    let mut server = ServerProcess::spawn(&l.command, &out_dir.join("server.log"))?;
+    let deadline = server.started + l.timeout;
+    let mut report = LaunchReport { command: l.command.clone(), at: format!("{:?}", l.at).to_lowercase(), ..LaunchReport::default() };
+    let since = |t: Instant, s: &ServerProcess| (t.saturating_duration_since(s.started).as_secs_f64() * 1e4).round() / 10.0;
+    if l.at != LaunchAt::Process {
+        let addr = resolve(target).await?;
+        let port = readiness::port_open(addr, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
+        report.port_open_ms = Some(since(port, &server));
+    }
+    if l.at == LaunchAt::Ready {
+        let url = format!("http://{}{}{}", target.authority.to_str().unwrap_or(&target.host), target.base_path, l.ready_path);
+        let ready = readiness::url_ready(&url, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
+        report.ready_ms = Some(since(ready, &server));
+    }
+    Ok((server, report))
+}
+
+async fn resolve(target: &Target) -> Result<std::net::SocketAddr> {
+    tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| anyhow!("cannot resolve target host '{}': {e}", target.host))?
+        .next()
+        .ok_or_else(|| anyhow!("target host '{}' has no address", target.host))
 }
 
 /// "scenario ... exceeded ...; partial results in DIR" as one line.

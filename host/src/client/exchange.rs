@@ -42,6 +42,9 @@ pub struct SendContext {
     pub keep_text: bool,
     /// Keep request bodies for `--record-text`.
     pub keep_body: bool,
+    /// While the launched server starts (`--launch-at process`), a refused connection
+    /// is retried until then instead of failing the request.
+    pub retry_refused_until: Option<Instant>,
 }
 
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
@@ -83,7 +86,7 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
     tokio::select! {
         biased;
         _ = ctx.cancel.cancelled() => rec.fail(ErrorClass::Cancelled, "the run was interrupted"),
-        r = tokio::time::timeout(ctx.timeout, perform(ctx, &req, &mut rec)) => {
+        r = tokio::time::timeout(ctx.timeout, perform_held(ctx, &req, &mut rec)) => {
             if r.is_err() {
                 rec.fail(ErrorClass::Timeout, format!("no complete response within {} s", ctx.timeout.as_secs_f64()));
             }
@@ -91,6 +94,22 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
     }
     rec.done = Instant::now();
     let _ = ctx.records.send(rec);
+}
+
+/// [`perform`], and while a launched server is still starting (`--launch-at process`)
+/// a 503 is answered by sending again, as a scale-from-zero activator holds requests
+/// until the server takes them. Outside that window a 503 is an error like any other.
+async fn perform_held(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
+    loop {
+        perform(ctx, req, rec).await;
+        if rec.status != 503 || ctx.retry_refused_until.is_none_or(|t| Instant::now() >= t) {
+            return;
+        }
+        rec.status = 0;
+        rec.error = None;
+        rec.error_message = None;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
@@ -112,9 +131,17 @@ fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>
 }
 
 async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
-    let mut conn = match ctx.pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+    let mut conn = loop {
+        match ctx.pool.acquire().await {
+            Ok(c) => break c,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && ctx.retry_refused_until.is_some_and(|t| Instant::now() < t) =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+        }
     };
     rec.sent = Some(Instant::now());
     let mut sent = conn.sender.send_request(build(ctx, req)).await;

@@ -16,7 +16,7 @@ pub struct GpuSample {
 }
 
 pub enum GpuSource {
-    Nvml(Nvml),
+    Nvml(Box<Nvml>),
     NvidiaSmi,
 }
 
@@ -24,7 +24,7 @@ pub enum GpuSource {
 pub fn open() -> Result<GpuSource, String> {
     let nvml_err = match Nvml::init() {
         Ok(n) => match n.device_count() {
-            Ok(c) if c > 0 => return Ok(GpuSource::Nvml(n)),
+            Ok(c) if c > 0 => return Ok(GpuSource::Nvml(Box::new(n))),
             Ok(_) => "NVML found no GPU".to_string(),
             Err(e) => format!("NVML: {e}"),
         },

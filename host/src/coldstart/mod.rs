@@ -126,7 +126,7 @@ impl Sampler {
                     s.peak_rss = s.peak_rss.max(rss);
                     s.rss_mib.push((round1(t), round1(rss as f64 / (1 << 20) as f64)));
                     // GPU queries cost more: every fifth sample.
-                    if n % 5 == 0
+                    if n.is_multiple_of(5)
                         && let Some(g) = gpu.as_ref()
                         && let Ok(devices) = g.sample()
                     {

@@ -27,6 +27,8 @@ pub struct StageStats {
     pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
     pub tpot: DurationHistogram,
     pub latency: DurationHistogram,
+    /// From the planned send: corrected for coordinated omission.
+    pub latency_from_planned: DurationHistogram,
     pub schedule_lag: DurationHistogram,
     pub output_tokens: Histogram<u64>,
     pub requests: u64,
@@ -139,6 +141,7 @@ impl StageStats {
             itl_per_token_source: BTreeMap::new(),
             tpot: DurationHistogram::new(),
             latency: DurationHistogram::new(),
+            latency_from_planned: DurationHistogram::new(),
             schedule_lag: DurationHistogram::new(),
             output_tokens: tokens,
             requests: 0,
@@ -195,6 +198,7 @@ impl StageStats {
         if let Some(l) = r.latency() {
             self.latency.record(l);
         }
+        self.latency_from_planned.record(r.done.saturating_duration_since(r.planned));
         let _ = self.output_tokens.record(u64::from(r.output_tokens));
         self.output_tokens_total += u64::from(r.output_tokens);
         let source = match r.token_source {

@@ -33,12 +33,13 @@ fn render_stage(out: &mut String, st: &StageReport) {
     for (class, e) in &r.errors {
         let _ = writeln!(out, "  {class}: {} (e.g. {})", e.count, e.example);
     }
-    let rows: [(&str, &Option<Summary>); 6] = [
+    let rows: [(&str, &Option<Summary>); 7] = [
         ("TTFT", &st.ttft_ms),
         ("ITL/chunk", &st.itl_ms),
         ("ITL/token", &st.itl_per_token_ms),
         ("TPOT", &st.tpot_ms),
         ("latency", &st.latency_ms),
+        ("lat/planned", &st.latency_from_planned_ms),
         ("sched lag", &st.schedule_lag_ms),
     ];
     let _ = writeln!(

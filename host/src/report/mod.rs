@@ -39,7 +39,21 @@ pub struct Report {
     pub host: HostReport,
     /// The server's Prometheus series, when `--server-metrics` was given.
     pub server_metrics: Option<Scrapes>,
+    /// The server Volley launched (`--launch`); all times of the run are then from its
+    /// process start.
+    pub launch: Option<LaunchReport>,
     pub stages: Vec<StageReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LaunchReport {
+    pub command: String,
+    /// When sending began: process, port or ready.
+    pub at: String,
+    pub port_open_ms: Option<f64>,
+    pub ready_ms: Option<f64>,
+    /// SIGTERM until the server's process group was gone.
+    pub stop_ms: Option<f64>,
 }
 
 /// The load generator's own footprint.
@@ -94,6 +108,9 @@ pub struct StageReport {
     pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
     pub tpot_ms: Option<Summary>,
     pub latency_ms: Option<Summary>,
+    /// From the planned send to the last byte: latency corrected for coordinated
+    /// omission (a late send does not hide the wait).
+    pub latency_from_planned_ms: Option<Summary>,
     pub schedule_lag_ms: Option<Summary>,
     /// Inferences of successful requests per second (a KServe batch of 16 counts 16).
     pub inferences_per_s: f64,
@@ -235,6 +252,7 @@ impl StageReport {
             itl_per_token_source: stats.itl_per_token_source.clone(),
             tpot_ms: stats.tpot.summary(),
             latency_ms: stats.latency.summary(),
+            latency_from_planned_ms: stats.latency_from_planned.summary(),
             schedule_lag_ms: stats.schedule_lag.summary(),
             inferences_per_s: per_s(stats.inferences as f64, elapsed),
             tags: groups(&stats.tags),

@@ -46,8 +46,11 @@ pub struct Scrapes {
     pub scrapes: u64,
     pub errors: u64,
     pub last_error: Option<String>,
-    /// Series key → [(ms since the run's start, value)].
+    /// Series key → [(ms since the run's start when the scrape was sent, value)].
     pub series: BTreeMap<String, Vec<(f64, f64)>>,
+    /// Each successful scrape: (sent, answered), ms since the run's start. The server
+    /// took its values somewhere in between.
+    pub scrape_times: Vec<(f64, f64)>,
 }
 
 /// A series over one stage.
@@ -73,13 +76,22 @@ impl SeriesWindow {
 }
 
 impl Scrapes {
+    /// When the scrape sent at `sent` was answered.
+    fn answered(&self, sent: f64) -> f64 {
+        match self.scrape_times.binary_search_by(|(s, _)| s.total_cmp(&sent)) {
+            Ok(i) => self.scrape_times[i].1,
+            Err(_) => sent,
+        }
+    }
+
     /// Each series over a stage from `from_ms` to `to_ms` (ms since the run's start):
-    /// from the last sample at or before the start (the baseline) to the first at or
-    /// after the end, so a counter's delta covers the whole stage.
+    /// from the last sample answered before the stage began (the baseline) to the first
+    /// sample sent after it ended, so a counter's delta covers exactly the stage even
+    /// when a scrape is slow.
     pub fn window(&self, from_ms: f64, to_ms: f64) -> BTreeMap<String, SeriesWindow> {
         let mut out = BTreeMap::new();
         for (key, points) in &self.series {
-            let start = points.iter().rposition(|(t, _)| *t <= from_ms).unwrap_or(0);
+            let start = points.iter().rposition(|(t, _)| self.answered(*t) <= from_ms).unwrap_or(0);
             let end = points.iter().position(|(t, _)| *t >= to_ms).unwrap_or(points.len().saturating_sub(1));
             let inside: Vec<f64> = points.get(start..=end).unwrap_or(&[]).iter().map(|p| p.1).collect();
             let (Some(first), Some(last)) = (inside.first(), inside.last()) else { continue };
@@ -153,13 +165,15 @@ impl Scraper {
 }
 
 async fn scrape_once(s: &mut Scrapes, prefixes: &[String], epoch: Instant) {
-    let at = epoch.elapsed().as_secs_f64() * 1000.0;
+    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+    let at = ms(epoch.elapsed().as_secs_f64() * 1000.0);
     match get(&s.url, Duration::from_secs(5)).await {
         Ok((200, body)) => {
             s.scrapes += 1;
+            s.scrape_times.push((at, ms(epoch.elapsed().as_secs_f64() * 1000.0)));
             for (key, value) in String::from_utf8_lossy(&body).lines().filter_map(parse_line) {
                 if prefixes.iter().any(|p| key.starts_with(p.as_str())) {
-                    s.series.entry(key.to_string()).or_default().push(((at * 1000.0).round() / 1000.0, value));
+                    s.series.entry(key.to_string()).or_default().push((at, value));
                 }
             }
         }
@@ -199,6 +213,11 @@ mod tests {
         assert_eq!((w.first, w.last, w.delta, w.max, w.samples), (1.0, 10.0, 9.0, Some(10.0), 4));
         let w = &s.window(100.0, 200.0)["c"];
         assert_eq!((w.first, w.last, w.delta), (5.0, 9.0, 4.0));
+        // A scrape sent at 100 but answered at 130, after a stage began at 120, may
+        // already count the stage's work: the baseline is the one before it.
+        s.scrape_times = vec![(0.0, 5.0), (100.0, 130.0), (200.0, 205.0), (300.0, 301.0)];
+        let w = &s.window(120.0, 250.0)["c"];
+        assert_eq!((w.first, w.last), (1.0, 10.0));
         assert!(w.changed());
     }
 }

@@ -70,6 +70,15 @@ async fn poisson_sends_rate_times_duration_with_poisson_dispersion() {
     let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (gaps.len() - 1) as f64).sqrt();
     assert!((sd / mean - 1.0).abs() < 0.3, "gap CV {} (mean {mean} ms)", sd / mean);
     assert!(records.iter().all(|r| r["ok"] == true));
+    // requests.csv has the same requests, one row each, under its header.
+    let csv = std::fs::read_to_string(out.path().join("requests.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 27);
+    let sent_col = header.iter().position(|h| *h == "sent_ms").unwrap();
+    let mut csv_sent: Vec<f64> = lines.map(|l| l.split(',').nth(sent_col).unwrap().parse().unwrap()).collect();
+    csv_sent.sort_by(f64::total_cmp);
+    assert_eq!(csv_sent, sent, "the CSV rows are the JSONL records");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

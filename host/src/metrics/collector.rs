@@ -46,6 +46,10 @@ pub fn spawn(
     let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text } = config;
     let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
+    let csv_path = jsonl.with_extension("csv");
+    let csv_file = File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?;
+    let mut csv_out = BufWriter::with_capacity(128 << 10, csv_file);
+    csv_out.write_all(super::csv::HEADER.as_bytes())?;
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
     let path = jsonl.display().to_string();
     let task = tokio::spawn(async move {
@@ -61,6 +65,7 @@ pub fn spawn(
                 let line = if record_text { r.line_with_text(name, epoch) } else { r.line(name, epoch) };
                 serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")?;
+                super::csv::write_line(&mut csv_out, &line)?;
                 c.records_written += 1;
                 if let Some(sink) = &outcomes {
                     let _ = sink.send(r.guest_outcome());
@@ -68,9 +73,11 @@ pub fn spawn(
             }
             if rx.is_empty() {
                 out.flush().with_context(|| format!("cannot write {path}"))?;
+                csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
             }
         }
         out.flush().with_context(|| format!("cannot write {path}"))?;
+        csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
         Ok(c)
     });
     Ok((tx, task))

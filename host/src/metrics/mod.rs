@@ -1,9 +1,11 @@
 //! Measurements: per-request records ([`record`]), HDR histograms ([`histogram`]),
 //! token accounting ([`tokens`]),
 //! per-stage aggregates ([`stage`]) and the collector task that folds records into them
-//! and appends `requests.jsonl` as requests complete ([`collector`]).
+//! and appends `requests.jsonl` and `requests.csv` ([`csv`]) as requests complete
+//! ([`collector`]).
 
 pub mod collector;
+pub mod csv;
 pub mod histogram;
 pub mod record;
 pub mod stage;

@@ -25,6 +25,17 @@ pub enum TokenSource {
     None,
 }
 
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
+            TokenSource::Chunks => "chunks",
+            TokenSource::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub stage: u32,

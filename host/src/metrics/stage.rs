@@ -201,13 +201,7 @@ impl StageStats {
         self.latency_from_planned.record(r.done.saturating_duration_since(r.planned));
         let _ = self.output_tokens.record(u64::from(r.output_tokens));
         self.output_tokens_total += u64::from(r.output_tokens);
-        let source = match r.token_source {
-            TokenSource::Usage => "usage",
-            TokenSource::Tokenizer => "tokenizer",
-            TokenSource::Chunks => "chunks",
-            TokenSource::None => "none",
-        };
-        *self.token_sources.entry(source).or_default() += 1;
+        *self.token_sources.entry(r.token_source.as_str()).or_default() += 1;
         self.count_lengths(r);
     }
 

@@ -35,6 +35,13 @@ pub enum Command {
     Demo(DemoArgs),
     /// Time server cold starts: process start, port open, ready, first token; memory
     Coldstart(ColdstartArgs),
+    /// Compare two runs' report.json side by side
+    Compare {
+        /// The baseline run's report.json
+        a: PathBuf,
+        /// The run to compare with it
+        b: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -260,6 +267,10 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let report = crate::coldstart::coldstart(opts, cancel).await?;
             print!("{}", report.render());
             Ok(if report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+        }
+        Command::Compare { a, b } => {
+            print!("{}", crate::report::compare::compare(&a, &b)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sim(a) => {
             let config = sim_config(&a)?;

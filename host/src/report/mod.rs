@@ -1,6 +1,7 @@
-//! The run's report: `report.json` (schema below, versioned by `schema_version`) and
-//! the console summary ([`console`]).
+//! The run's report: `report.json` (schema below, versioned by `schema_version`), the
+//! console summary ([`console`]), and two runs side by side ([`compare`]).
 
+pub mod compare;
 pub mod console;
 
 use std::collections::BTreeMap;

@@ -26,6 +26,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  log "apt-get install chromium (the HTML report is checked in a real browser)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 log "setting up llama-server (../shared/realserver; cached after the first time)"
 bash "$SHARED/realserver/setup.sh" llama-server
 log "setting up Triton and KServe (../shared/kservers; cached after the first time)"

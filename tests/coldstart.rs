@@ -48,6 +48,8 @@ fn time_to_ready_matches_the_servers_start_up_time() {
         assert!(ms(&r["peak_rss_mib"]) > 1.0);
     }
     assert!(o.stdout.contains("ready ms"), "{}", o.stdout);
+    let html = std::fs::read_to_string(out.path().join("coldstart.html")).unwrap();
+    assert!(html.contains("Cold-start phases") && html.contains("<rect class=\"bar\""), "phase chart with bars");
     assert!(processes_with(&format!("--port {port}")).is_empty(), "no server left behind");
 }
 

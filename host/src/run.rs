@@ -335,13 +335,15 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let report_path = out_dir.join("report.json");
     let json = serde_json::to_vec_pretty(&report)?;
     std::fs::write(&report_path, json).with_context(|| format!("cannot write {}", report_path.display()))?;
+    let html = crate::report::html::render(&report, &out_dir.join("requests.jsonl"))?;
+    std::fs::write(out_dir.join("report.html"), html).with_context(|| format!("cannot write {}/report.html", out_dir.display()))?;
     if opts.progress {
         let retried = match stale_reuses {
             0 => String::new(),
             n => format!("; {n} requests retried on a new connection after the server closed an idle one"),
         };
         eprintln!(
-            "wrote {} and requests.jsonl ({} requests, {} connections opened{retried})",
+            "wrote {}, report.html, requests.jsonl and .csv ({} requests, {} connections opened{retried})",
             report_path.display(),
             collected.records_written,
             pool_opened

@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 pub use report::{ColdstartReport, ConfigReport, RunRecord};
+/// Report types for the HTML renderer.
+pub mod report_types {
+    pub use super::report::Spread;
+}
 
 use crate::cancel::Cancel;
 use process::ServerProcess;
@@ -99,7 +103,9 @@ pub async fn coldstart(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<Co
     report.error = failure.as_ref().map(|e| format!("{e:#}"));
     let path = opts.out_dir.join("coldstart.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
+    let html = opts.out_dir.join("coldstart.html");
+    std::fs::write(&html, crate::report::html::render_coldstart(&report)).with_context(|| format!("cannot write {}", html.display()))?;
+    eprintln!("wrote {} and coldstart.html", path.display());
     match failure {
         Some(e) => Err(e),
         None => Ok(report),

@@ -1,8 +1,11 @@
 //! The run's report: `report.json` (schema below, versioned by `schema_version`), the
-//! console summary ([`console`]), and two runs side by side ([`compare`]).
+//! console summary ([`console`]), `report.html` ([`html`]), and two runs side by side
+//! ([`compare`]).
 
 pub mod compare;
 pub mod console;
+pub mod html;
+mod svg;
 
 use std::collections::BTreeMap;
 

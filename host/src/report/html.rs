@@ -1,0 +1,260 @@
+//! `report.html`: one self-contained page (inline SVG and CSS, no CDN) with the charts
+//! people look at: latency percentiles per stage, TTFT and latency over time,
+//! throughput over time, schedule lag, distributions, throughput and latency against
+//! offered load across stages (sweeps), and the server's metrics series.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::Report;
+use super::svg::{self, Kind, Series};
+use crate::metrics::histogram::Summary;
+
+/// Most points drawn per scatter series; more are thinned evenly.
+const MAX_POINTS: usize = 2000;
+
+#[derive(Default)]
+struct StagePoints {
+    ttft: Vec<(f64, f64)>,
+    latency: Vec<(f64, f64)>,
+    lag: Vec<(f64, f64)>,
+    /// Completion times (s), for throughput over time.
+    done: Vec<f64>,
+}
+
+fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let step = points.len().div_ceil(MAX_POINTS).max(1);
+    points.iter().step_by(step).copied().collect()
+}
+
+/// Reads what the charts need from `requests.jsonl`, one line at a time.
+fn read_points(jsonl: &Path) -> Result<BTreeMap<u64, StagePoints>> {
+    let file = std::fs::File::open(jsonl).with_context(|| format!("cannot read {}", jsonl.display()))?;
+    let mut stages: BTreeMap<u64, StagePoints> = BTreeMap::new();
+    for line in BufReader::new(file).lines() {
+        let Ok(r) = serde_json::from_str::<Value>(&line?) else { continue };
+        let p = stages.entry(r["stage"].as_u64().unwrap_or(0)).or_default();
+        let Some(sent) = r["sent_ms"].as_f64().map(|t| t / 1000.0) else { continue };
+        if let Some(lag) = r["schedule_lag_ms"].as_f64() {
+            p.lag.push((sent, lag));
+        }
+        if r["ok"] != true {
+            continue;
+        }
+        if let Some(t) = r["ttft_ms"].as_f64() {
+            p.ttft.push((sent, t));
+        }
+        if let Some(l) = r["latency_ms"].as_f64() {
+            p.latency.push((sent, l));
+            p.done.push(sent + l / 1000.0);
+        }
+    }
+    Ok(stages)
+}
+
+/// Completions per second, in one-second buckets.
+fn throughput(done: &[f64]) -> Vec<(f64, f64)> {
+    let mut buckets: BTreeMap<i64, f64> = BTreeMap::new();
+    for t in done {
+        *buckets.entry(t.floor() as i64).or_default() += 1.0;
+    }
+    buckets.into_iter().map(|(s, n)| (s as f64, n)).collect()
+}
+
+fn percentiles(s: &Option<Summary>) -> Vec<(String, f64)> {
+    s.map(|s| vec![("p50".to_string(), s.p50), ("p90".into(), s.p90), ("p99".into(), s.p99)]).unwrap_or_default()
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1a202c;max-width:1360px}\
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
+td,th{border:1px solid #cbd5e0;padding:3px 8px;text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}\
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{margin:0;width:640px;border:1px solid #e2e8f0}\
+.chart svg{width:100%;height:auto}.plot{fill:#fff;stroke:#a0aec0}.grid{stroke:#edf2f7}.tick,.legend{font-size:10px;fill:#4a5568}\
+.axis{font-size:11px;fill:#2d3748}.title{font-size:13px;font-weight:600;fill:#1a202c}.meta{color:#4a5568;font-size:13px}";
+
+pub fn render(report: &Report, jsonl: &Path) -> Result<String> {
+    let points = read_points(jsonl)?;
+    let mut h = String::new();
+    let s = &report.scenario;
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Volley: {name}</title><style>{STYLE}</style></head><body>\
+         <h1>Volley report: {name} {version}</h1><p class=\"meta\">target {target} · seed {seed} · {dur:.1} s · scenario {digest} · WIT {wit}{int}</p>",
+        name = esc(&s.info.name),
+        version = esc(&s.info.version),
+        target = esc(&report.target),
+        seed = report.seed,
+        dur = report.duration_s,
+        digest = esc(&s.digest),
+        wit = esc(&s.wit),
+        int = if report.interrupted { " · <b>interrupted</b>" } else { "" }
+    );
+    // Summary table.
+    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>ok</th><th>failed</th><th>req/s</th><th>tok/s</th>\
+                <th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>latency p50</th><th>latency p99</th><th>lag p99</th></tr>");
+    let cell = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(|s| format!("{:.1}", f(s))).unwrap_or_else(|| "-".into());
+    for st in &report.stages {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&st.name),
+            esc(&st.load.to_string()),
+            st.requests.ok,
+            st.requests.failed,
+            st.achieved_rps,
+            st.output_tokens_per_s,
+            cell(&st.ttft_ms, |s| s.p50),
+            cell(&st.ttft_ms, |s| s.p99),
+            cell(&st.itl_ms, |s| s.p50),
+            cell(&st.latency_ms, |s| s.p50),
+            cell(&st.latency_ms, |s| s.p99),
+            cell(&st.schedule_lag_ms, |s| s.p99)
+        );
+    }
+    h.push_str("</table><h2>Latency</h2><div class=\"charts\">");
+    let groups = |f: fn(&super::StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {
+        report.stages.iter().map(|st| (st.name.clone(), percentiles(f(st)))).filter(|(_, v)| !v.is_empty()).collect()
+    };
+    for (title, g) in [
+        ("TTFT percentiles by stage (ms)", groups(|s| &s.ttft_ms)),
+        ("ITL percentiles by stage (ms)", groups(|s| &s.itl_ms)),
+        ("End-to-end latency percentiles by stage (ms)", groups(|s| &s.latency_ms)),
+    ] {
+        if !g.is_empty() {
+            h.push_str(&svg::bars(title, "ms", &g));
+        }
+    }
+    let series = |f: fn(&StagePoints) -> &Vec<(f64, f64)>| -> Vec<Series> {
+        report
+            .stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| points.get(&(i as u64)).map(|p| Series { name: st.name.clone(), points: thin(f(p)) }))
+            .filter(|s| !s.points.is_empty())
+            .collect()
+    };
+    let (ttft, latency, lag) = (series(|p| &p.ttft), series(|p| &p.latency), series(|p| &p.lag));
+    if !ttft.is_empty() {
+        h.push_str(&svg::xy("TTFT over time", "seconds since start", "ms", &ttft, Kind::Scatter));
+    }
+    if !latency.is_empty() {
+        h.push_str(&svg::xy("Latency over time", "seconds since start", "ms", &latency, Kind::Scatter));
+    }
+    let tput: Vec<Series> = report
+        .stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, st)| points.get(&(i as u64)).map(|p| Series { name: st.name.clone(), points: throughput(&p.done) }))
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if !tput.is_empty() {
+        h.push_str(&svg::xy("Completed requests per second", "seconds since start", "requests/s", &tput, Kind::Line));
+    }
+    if !lag.is_empty() {
+        h.push_str(&svg::xy("Schedule lag (actual − planned send)", "seconds since start", "ms", &lag, Kind::Scatter));
+    }
+    let all = |f: fn(&StagePoints) -> &Vec<(f64, f64)>| -> Vec<f64> { points.values().flat_map(|p| f(p).iter().map(|(_, v)| *v)).collect() };
+    let (ttft_values, latency_values) = (all(|p| &p.ttft), all(|p| &p.latency));
+    if !ttft_values.is_empty() {
+        h.push_str(&svg::histogram("TTFT distribution", "ms", &ttft_values, 30));
+    }
+    if !latency_values.is_empty() {
+        h.push_str(&svg::histogram("Latency distribution", "ms", &latency_values, 30));
+    }
+    h.push_str("</div>");
+    // Sweeps: throughput and latency against offered load.
+    if report.stages.len() > 1 {
+        h.push_str("<h2>Against offered load</h2><div class=\"charts\">");
+        let by_load = |f: fn(&super::StageReport) -> Option<f64>| -> Vec<(f64, f64)> {
+            let mut v: Vec<(f64, f64)> = report.stages.iter().filter_map(|s| Some((s.offered_rps, f(s)?))).collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v
+        };
+        h.push_str(&svg::xy(
+            "Achieved vs offered requests/s",
+            "offered requests/s",
+            "achieved requests/s",
+            &[Series { name: "achieved".into(), points: by_load(|s| Some(s.achieved_rps)) }],
+            Kind::Line,
+        ));
+        h.push_str(&svg::xy(
+            "Latency vs offered load",
+            "offered requests/s",
+            "ms",
+            &[
+                Series { name: "TTFT p50".into(), points: by_load(|s| s.ttft_ms.map(|x| x.p50)) },
+                Series { name: "latency p50".into(), points: by_load(|s| s.latency_ms.map(|x| x.p50)) },
+                Series { name: "latency p99".into(), points: by_load(|s| s.latency_ms.map(|x| x.p99)) },
+            ],
+            Kind::Line,
+        ));
+        h.push_str("</div>");
+    }
+    // The server's own series.
+    if let Some(scrapes) = &report.server_metrics {
+        let moved: Vec<Series> = scrapes
+            .series
+            .iter()
+            .filter(|(_, pts)| pts.iter().any(|(_, v)| v.is_finite() && *v != pts[0].1))
+            .take(8)
+            .map(|(k, pts)| Series { name: k.clone(), points: pts.iter().map(|(t, v)| (t / 1000.0, *v)).collect() })
+            .collect();
+        if !moved.is_empty() {
+            h.push_str("<h2>Server metrics</h2><div class=\"charts\">");
+            for s in moved {
+                let title = s.name.clone();
+                h.push_str(&svg::xy(&title, "seconds since start", "value", &[s], Kind::Line));
+            }
+            h.push_str("</div>");
+        }
+    }
+    h.push_str(CHECK_SCRIPT);
+    h.push_str("</body></html>");
+    Ok(h)
+}
+
+/// Marks the page with what the browser rendered, for automated checks: the number of
+/// charts and of charts without data.
+const CHECK_SCRIPT: &str = "<script>(function(){var c=document.querySelectorAll('figure.chart');\
+var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar')||f.dataset.points==='0'){empty++;f.dataset.empty='1';}});\
+document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";
+
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `coldstart.html`: phase medians per configuration and host RSS while loading.
+pub fn render_coldstart(report: &crate::coldstart::ColdstartReport) -> String {
+    let mut h = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Volley cold starts</title><style>{STYLE}</style></head><body>\
+         <h1>Volley cold starts</h1><p class=\"meta\">{} · readiness {}{}</p><div class=\"charts\">",
+        esc(&report.address),
+        esc(&report.ready_path),
+        report.gpu.unavailable_reason.as_deref().map(|r| format!(" · GPU metrics unavailable: {}", esc(r))).unwrap_or_default()
+    );
+    let median = |s: &Option<crate::coldstart::report_types::Spread>| s.map(|s| s.median);
+    let groups: Vec<(String, Vec<(String, f64)>)> = report
+        .configs
+        .iter()
+        .map(|c| {
+            let bars = [("port open", median(&c.port_ms)), ("ready", median(&c.ready_ms)), ("first token", median(&c.first_token_ms))];
+            (c.name.clone(), bars.iter().filter_map(|(l, v)| Some((l.to_string(), (*v)?))).collect())
+        })
+        .collect();
+    h.push_str(&svg::bars("Cold-start phases, median ms from process start", "ms", &groups));
+    let rss: Vec<Series> = report
+        .configs
+        .iter()
+        .filter_map(|c| c.runs.first().map(|r| Series { name: c.name.clone(), points: r.rss_series_mib.iter().map(|(t, m)| (t / 1000.0, *m)).collect() }))
+        .collect();
+    h.push_str(&svg::xy("Host RSS of the server's process tree (first run)", "seconds since process start", "MiB", &rss, Kind::Line));
+    h.push_str("</div>");
+    h.push_str(CHECK_SCRIPT);
+    h.push_str("</body></html>");
+    h
+}

@@ -26,10 +26,15 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
-  log "apt-get install chromium (the HTML report is checked in a real browser)"
+# Debian packages the tests use: chromium (the HTML report in a real browser) and
+# prometheus (scrapes the exposition endpoint).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 log "setting up llama-server (../shared/realserver; cached after the first time)"

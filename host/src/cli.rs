@@ -146,6 +146,12 @@ pub struct RunArgs {
     /// Read Triton's statistics of MODEL[:VERSION] before and after each stage (repeatable)
     #[arg(long = "triton-stats")]
     pub triton_stats: Vec<String>,
+    /// Serve live metrics (GenAI conventions) in the Prometheus format at ADDR/metrics
+    #[arg(long)]
+    pub prometheus_listen: Option<SocketAddr>,
+    /// Keep the Prometheus endpoint up this long after the run, seconds
+    #[arg(long, default_value_t = 0.0)]
+    pub prometheus_linger_s: f64,
     /// Start the server with this command, run against it, stop it (scale from zero)
     #[arg(long)]
     pub launch: Option<String>,
@@ -326,6 +332,11 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
     o.metrics_interval = Duration::from_millis(a.metrics_interval_ms);
     o.metrics_prefixes = a.metrics_prefixes;
     o.triton_stats = a.triton_stats;
+    o.prometheus_listen = a.prometheus_listen;
+    if !a.prometheus_linger_s.is_finite() || a.prometheus_linger_s < 0.0 {
+        bail!("--prometheus-linger-s must be a non-negative number");
+    }
+    o.prometheus_linger = Duration::from_secs_f64(a.prometheus_linger_s);
     if let Some(command) = a.launch {
         if !a.launch_timeout_s.is_finite() || a.launch_timeout_s <= 0.0 {
             bail!("--launch-timeout-s must be positive");

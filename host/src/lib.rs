@@ -10,7 +10,8 @@
 //! - [`load`]: arrival processes and the stage drivers that send at planned instants.
 //! - [`client`]: the HTTP/1.1 connection pool, SSE parser and protocol exchanges.
 //! - [`metrics`]: per-request records and per-stage HDR histograms.
-//! - [`report`]: `report.json` and the console summary.
+//! - [`report`]: `report.json`, the console summary, the HTML report, comparisons.
+//! - [`export`]: live metrics for Prometheus scrapers.
 //! - [`coldstart`]: model-load / cold-start timing of launched servers.
 //! - [`probe`]: the server's own metrics (Prometheus) and Triton statistics.
 //! - [`sim`]: a built-in server simulator (OpenAI, TGI, KServe).
@@ -22,6 +23,7 @@ pub mod client;
 pub mod coldstart;
 pub mod dataset;
 pub mod demo;
+pub mod export;
 pub mod load;
 pub mod metrics;
 pub mod model;

@@ -64,6 +64,10 @@ pub struct RunOptions {
     pub triton_stats: Vec<String>,
     /// Start the server with this command, then run against it (scale from zero).
     pub launch: Option<Launch>,
+    /// Serve live metrics in the Prometheus format at this address.
+    pub prometheus_listen: Option<std::net::SocketAddr>,
+    /// Keep the Prometheus endpoint up this long after the run, for a last scrape.
+    pub prometheus_linger: Duration,
 }
 
 /// `--launch`: the server command and when to start sending.
@@ -112,6 +116,8 @@ impl RunOptions {
             metrics_prefixes: Vec::new(),
             triton_stats: Vec::new(),
             launch: None,
+            prometheus_listen: None,
+            prometheus_linger: Duration::ZERO,
         }
     }
 }
@@ -203,12 +209,25 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
 
     let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let run_id = format!("{}-{}-{}", source.label, crate::util::utc_stamp(SystemTime::now()), std::process::id());
+    let live = opts.prometheus_listen.map(|_| crate::export::live::Live::shared(run_id.clone(), target.authority.to_str().unwrap_or("").to_string()));
+    let exposition = match (opts.prometheus_listen, &live) {
+        (Some(addr), Some(live)) => {
+            let e = crate::export::prometheus::Exposition::start(addr, live.clone()).await?;
+            if opts.progress {
+                eprintln!("prometheus metrics at http://{}/metrics (run id {run_id})", e.addr);
+            }
+            Some(e)
+        }
+        _ => None,
+    };
     let collector_config = CollectorConfig {
         stage_names: plan.stages.iter().map(|s| s.name.clone()).collect(),
         epoch,
         outcomes: producer.outcome_sink(),
         tokenizer: grants.tokenizer.clone(),
         record_text: opts.record_text,
+        live,
     };
     let (records, collector) = collector::spawn(collector_config, &out_dir.join("requests.jsonl"))?;
     let scraper = opts.server_metrics.as_ref().map(|url| {
@@ -348,6 +367,13 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             collected.records_written,
             pool_opened
         );
+    }
+    if let Some(e) = exposition {
+        // Scrapers get a last look at the final values.
+        if !opts.prometheus_linger.is_zero() && !cancel.is_cancelled() {
+            tokio::time::sleep(opts.prometheus_linger).await;
+        }
+        e.stop();
     }
     if let Some(fault) = fault {
         return Err(fault.context(format!("partial results in {}", out_dir.display())))

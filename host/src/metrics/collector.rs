@@ -30,6 +30,8 @@ pub struct CollectorConfig {
     pub tokenizer: Option<Arc<Tokenizer>>,
     /// Write each request's body and response text into `requests.jsonl`.
     pub record_text: bool,
+    /// Live aggregates for exporters, updated once per batch.
+    pub live: Option<crate::export::live::SharedLive>,
 }
 
 pub struct Collector {
@@ -43,7 +45,7 @@ pub fn spawn(
     config: CollectorConfig,
     jsonl: &Path,
 ) -> Result<(mpsc::UnboundedSender<RequestRecord>, JoinHandle<Result<Collector>>)> {
-    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text } = config;
+    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text, live } = config;
     let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
     let csv_path = jsonl.with_extension("csv");
@@ -56,8 +58,12 @@ pub fn spawn(
         let mut c = Collector { stages: stage_names.iter().map(|_| StageStats::new()).collect(), records_written: 0 };
         let mut batch = Vec::with_capacity(256);
         while rx.recv_many(&mut batch, 256).await > 0 {
+            let mut live = live.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             for mut r in batch.drain(..) {
                 tokens::account(&mut r, tokenizer.as_deref());
+                if let Some(live) = live.as_mut() {
+                    live.record(stage_names.get(r.stage as usize).map(String::as_str).unwrap_or(""), &r);
+                }
                 if let Some(stats) = c.stages.get_mut(r.stage as usize) {
                     stats.record(&r);
                 }
@@ -71,6 +77,7 @@ pub fn spawn(
                     let _ = sink.send(r.guest_outcome());
                 }
             }
+            drop(live);
             if rx.is_empty() {
                 out.flush().with_context(|| format!("cannot write {path}"))?;
                 csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;

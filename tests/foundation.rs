@@ -45,8 +45,9 @@ async fn ttft_and_itl_match_the_simulator_within_ten_percent() {
     assert!(stage["output_tokens_per_s"].as_f64().unwrap() > 0.0);
     assert!(report["scenario"]["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(report["seed"], 1);
-    // The console summary has the percentile table.
+    // The console summary has the percentile table; no progress bar off a terminal.
     assert!(o.stdout.contains("TTFT") && o.stdout.contains("ITL"), "{}", o.stdout);
+    assert!(!o.stderr.contains('\r') && !o.stderr.contains("[#"), "{}", o.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,4 +174,15 @@ async fn stage_ends_at_max_requests() {
     run_volley_async(shape_args(&sim.url(), params, &out), Duration::from_secs(60)).await.assert_success();
     assert_eq!(read_records(out.path()).len(), 25);
     assert_eq!(sim.stats().requests, 25);
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal() {
+    // `script` gives the demo a pseudo-terminal, where the per-stage line is drawn.
+    let out = TempDir::new("tty");
+    let command = format!("{} demo --seconds 1.5 --out {}", volley_bin(), out.path().display());
+    let o = std::process::Command::new("script").args(["-qc", &command, "/dev/null"]).output().expect("script(1) from util-linux");
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("poisson [") && text.contains("TTFT p50"), "{text}");
 }

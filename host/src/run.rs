@@ -221,6 +221,8 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         }
         _ => None,
     };
+    let progress = (opts.progress && crate::metrics::progress::on_terminal())
+        .then(|| crate::metrics::progress::Progress::new(plan.stages.len()));
     let collector_config = CollectorConfig {
         stage_names: plan.stages.iter().map(|s| s.name.clone()).collect(),
         epoch,
@@ -228,6 +230,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         tokenizer: grants.tokenizer.clone(),
         record_text: opts.record_text,
         live,
+        progress: progress.clone(),
     };
     let (records, collector) = collector::spawn(collector_config, &out_dir.join("requests.jsonl"))?;
     let scraper = opts.server_metrics.as_ref().map(|url| {
@@ -279,7 +282,27 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         if let Some(s) = &scraper {
             s.sample().await;
         }
+        let drawing = progress.as_ref().map(|p| {
+            let stop = Arc::new(Cancel::new());
+            let total = match stage.load {
+                crate::model::Load::Burst { n } => Some(u64::from(n)),
+                _ => stage.max_requests,
+            };
+            let task = tokio::spawn(crate::metrics::progress::draw(
+                p.clone(),
+                i,
+                format!("  {}", stage.name),
+                total,
+                stage.duration,
+                stop.clone(),
+            ));
+            (stop, task)
+        });
         let w = load::run_stage(ctx.clone(), &producer, i as u32, stage, opts.seed).await;
+        if let Some((stop, task)) = drawing {
+            stop.cancel();
+            let _ = task.await;
+        }
         if let Some(s) = &scraper {
             s.sample().await;
         }

@@ -32,6 +32,8 @@ pub struct CollectorConfig {
     pub record_text: bool,
     /// Live aggregates for exporters, updated once per batch.
     pub live: Option<crate::export::live::SharedLive>,
+    /// Counters for the terminal progress line.
+    pub progress: Option<std::sync::Arc<super::progress::Progress>>,
 }
 
 pub struct Collector {
@@ -45,7 +47,7 @@ pub fn spawn(
     config: CollectorConfig,
     jsonl: &Path,
 ) -> Result<(mpsc::UnboundedSender<RequestRecord>, JoinHandle<Result<Collector>>)> {
-    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text, live } = config;
+    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text, live, progress } = config;
     let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
     let csv_path = jsonl.with_extension("csv");
@@ -66,6 +68,19 @@ pub fn spawn(
                 }
                 if let Some(stats) = c.stages.get_mut(r.stage as usize) {
                     stats.record(&r);
+                    if let Some(p) = &progress {
+                        let i = r.stage as usize;
+                        let bump = |v: &Vec<std::sync::atomic::AtomicU64>| {
+                            v.get(i).map(|a| a.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+                        };
+                        bump(&p.done);
+                        if !r.ok() {
+                            bump(&p.failed);
+                        }
+                        if let Some(a) = p.ttft_p50_us.get(i) {
+                            a.store((stats.ttft.percentile_ms(50.0) * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                 }
                 let name = stage_names.get(r.stage as usize).map(String::as_str).unwrap_or("");
                 let line = if record_text { r.line_with_text(name, epoch) } else { r.line(name, epoch) };

@@ -7,6 +7,7 @@
 pub mod collector;
 pub mod csv;
 pub mod histogram;
+pub mod progress;
 pub mod record;
 pub mod stage;
 pub mod tokens;

@@ -152,6 +152,22 @@ pub struct RunArgs {
     /// Keep the Prometheus endpoint up this long after the run, seconds
     #[arg(long, default_value_t = 0.0)]
     pub prometheus_linger_s: f64,
+    /// Export OpenTelemetry metrics over OTLP/HTTP to this base URL (e.g.
+    /// http://127.0.0.1:4318); see also --otlp
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+    /// Export over OTLP using the OTEL_EXPORTER_OTLP_* variables
+    #[arg(long)]
+    pub otlp: bool,
+    /// OTLP header, NAME=VALUE (repeatable)
+    #[arg(long = "otlp-header")]
+    pub otlp_headers: Vec<String>,
+    /// Also export one span per request, with an event at its first token
+    #[arg(long)]
+    pub otlp_spans: bool,
+    /// OTLP metric export interval, ms
+    #[arg(long, default_value_t = 10_000)]
+    pub otlp_interval_ms: u64,
     /// Start the server with this command, run against it, stop it (scale from zero)
     #[arg(long)]
     pub launch: Option<String>,
@@ -333,6 +349,24 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
     o.metrics_prefixes = a.metrics_prefixes;
     o.triton_stats = a.triton_stats;
     o.prometheus_listen = a.prometheus_listen;
+    if a.otlp || a.otlp_endpoint.is_some() {
+        let headers = a
+            .otlp_headers
+            .iter()
+            .map(|h| h.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow::anyhow!("--otlp-header '{h}' must look like NAME=VALUE")))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(e) = &a.otlp_endpoint
+            && !e.starts_with("http://")
+        {
+            bail!("--otlp-endpoint '{e}' must be an http:// URL (OTLP/HTTP)");
+        }
+        o.otlp = Some(crate::export::otlp::OtlpOptions {
+            endpoint: a.otlp_endpoint,
+            headers,
+            spans: a.otlp_spans,
+            interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
+        });
+    }
     if !a.prometheus_linger_s.is_finite() || a.prometheus_linger_s < 0.0 {
         bail!("--prometheus-linger-s must be a non-negative number");
     }

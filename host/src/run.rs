@@ -68,6 +68,8 @@ pub struct RunOptions {
     pub prometheus_listen: Option<std::net::SocketAddr>,
     /// Keep the Prometheus endpoint up this long after the run, for a last scrape.
     pub prometheus_linger: Duration,
+    /// OpenTelemetry export over OTLP/HTTP.
+    pub otlp: Option<crate::export::otlp::OtlpOptions>,
 }
 
 /// `--launch`: the server command and when to start sending.
@@ -118,6 +120,7 @@ impl RunOptions {
             launch: None,
             prometheus_listen: None,
             prometheus_linger: Duration::ZERO,
+            otlp: None,
         }
     }
 }
@@ -231,6 +234,10 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         record_text: opts.record_text,
         live,
         progress: progress.clone(),
+        otlp: match &opts.otlp {
+            Some(o) => Some(crate::export::otlp::Otlp::start(o, &run_id, (&target.host, target.port), epoch)?),
+            None => None,
+        },
     };
     let (records, collector) = collector::spawn(collector_config, &out_dir.join("requests.jsonl"))?;
     let scraper = opts.server_metrics.as_ref().map(|url| {

@@ -34,6 +34,8 @@ pub struct CollectorConfig {
     pub live: Option<crate::export::live::SharedLive>,
     /// Counters for the terminal progress line.
     pub progress: Option<std::sync::Arc<super::progress::Progress>>,
+    /// OpenTelemetry export; flushed and stopped when the collector ends.
+    pub otlp: Option<crate::export::otlp::Otlp>,
 }
 
 pub struct Collector {
@@ -47,7 +49,7 @@ pub fn spawn(
     config: CollectorConfig,
     jsonl: &Path,
 ) -> Result<(mpsc::UnboundedSender<RequestRecord>, JoinHandle<Result<Collector>>)> {
-    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text, live, progress } = config;
+    let CollectorConfig { stage_names, epoch, outcomes, tokenizer, record_text, live, progress, otlp } = config;
     let file = File::create(jsonl).with_context(|| format!("cannot create {}", jsonl.display()))?;
     let mut out = BufWriter::with_capacity(256 << 10, file);
     let csv_path = jsonl.with_extension("csv");
@@ -63,8 +65,12 @@ pub fn spawn(
             let mut live = live.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             for mut r in batch.drain(..) {
                 tokens::account(&mut r, tokenizer.as_deref());
+                let stage_name = stage_names.get(r.stage as usize).map(String::as_str).unwrap_or("");
                 if let Some(live) = live.as_mut() {
-                    live.record(stage_names.get(r.stage as usize).map(String::as_str).unwrap_or(""), &r);
+                    live.record(stage_name, &r);
+                }
+                if let Some(o) = &otlp {
+                    o.record(stage_name, &r);
                 }
                 if let Some(stats) = c.stages.get_mut(r.stage as usize) {
                     stats.record(&r);
@@ -100,6 +106,12 @@ pub fn spawn(
         }
         out.flush().with_context(|| format!("cannot write {path}"))?;
         csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
+        if let Some(o) = otlp {
+            // A failed export is reported, but does not cost the run its results.
+            if let Err(e) = tokio::task::block_in_place(|| o.shutdown()) {
+                eprintln!("volley: {e:#}");
+            }
+        }
         Ok(c)
     });
     Ok((tx, task))

@@ -1,7 +1,8 @@
-//! OpenTelemetry export: an OTLP/HTTP receiver on loopback decodes what Volley sends
-//! (protobuf, the `opentelemetry-proto` message types) and finds the GenAI metrics with
-//! the conventions' names, units and attributes, counts equal to the run's requests,
-//! and one span per request with a first-token event.
+//! OpenTelemetry export: OTLP receivers on loopback — OTLP/HTTP decoding the protobuf
+//! bodies, and OTLP/gRPC serving the collector's gRPC services (tonic, with the
+//! `opentelemetry-proto` types) — find the GenAI metrics with the conventions' names,
+//! units and attributes, counts equal to the run's requests, and one span per request
+//! with a first-token event.
 
 mod support;
 
@@ -12,8 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
@@ -60,6 +63,35 @@ async fn receiver() -> (String, Arc<Mutex<Received>>) {
     (url, got)
 }
 
+struct GrpcSink(Arc<Mutex<Received>>);
+
+#[tonic::async_trait]
+impl MetricsService for GrpcSink {
+    async fn export(&self, r: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().metrics.push(r.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcSink {
+    async fn export(&self, r: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().traces.push(r.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+async fn grpc_receiver() -> (String, Arc<Mutex<Received>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Received>> = Arc::default();
+    let server = tonic::transport::Server::builder()
+        .add_service(MetricsServiceServer::new(GrpcSink(got.clone())))
+        .add_service(TraceServiceServer::new(GrpcSink(got.clone())));
+    tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+    (url, got)
+}
+
 fn attrs(kv: &[KeyValue]) -> BTreeMap<String, String> {
     kv.iter()
         .map(|k| {
@@ -74,13 +106,23 @@ fn attrs(kv: &[KeyValue]) -> BTreeMap<String, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn genai_metrics_and_spans_reach_an_otlp_receiver() {
+async fn genai_metrics_and_spans_over_otlp_http() {
     let (endpoint, got) = receiver().await;
+    export_and_check(&endpoint, "http/protobuf", got).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genai_metrics_and_spans_over_otlp_grpc() {
+    let (endpoint, got) = grpc_receiver().await;
+    export_and_check(&endpoint, "grpc", got).await;
+}
+
+async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Received>>) {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(10), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
     let out = TempDir::new("otlp");
     let args = with(
         run_args("builtin:chat-poisson", &sim.url(), json!({"rate": 30, "duration_s": 2, "max_tokens": 5}), &out),
-        &["--otlp-endpoint", &endpoint, "--otlp-spans"],
+        &["--otlp-endpoint", endpoint, "--otlp-protocol", protocol, "--otlp-spans"],
     );
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
     let requests = read_records(out.path()).len() as u64;

@@ -162,6 +162,9 @@ pub struct RunArgs {
     /// OTLP header, NAME=VALUE (repeatable)
     #[arg(long = "otlp-header")]
     pub otlp_headers: Vec<String>,
+    /// OTLP transport: http/protobuf or grpc [default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf]
+    #[arg(long)]
+    pub otlp_protocol: Option<String>,
     /// Also export one span per request, with an event at its first token
     #[arg(long)]
     pub otlp_spans: bool,
@@ -358,9 +361,10 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
         if let Some(e) = &a.otlp_endpoint
             && !e.starts_with("http://")
         {
-            bail!("--otlp-endpoint '{e}' must be an http:// URL (OTLP/HTTP)");
+            bail!("--otlp-endpoint '{e}' must be an http:// URL");
         }
         o.otlp = Some(crate::export::otlp::OtlpOptions {
+            transport: crate::export::otlp::Transport::choose(a.otlp_protocol.as_deref())?,
             endpoint: a.otlp_endpoint,
             headers,
             spans: a.otlp_spans,

@@ -1,4 +1,4 @@
-//! OpenTelemetry export over OTLP/HTTP (protobuf): GenAI semantic-convention metrics
+//! OpenTelemetry export over OTLP, HTTP (protobuf) or gRPC: GenAI semantic-convention metrics
 //! (`gen_ai.client.operation.duration`, `…time_to_first_chunk`,
 //! `…time_per_output_chunk`, `gen_ai.client.token.usage` with `gen_ai.token.type`) and
 //! Volley's schedule lag, with the conventions' attributes plus `volley.stage`,
@@ -21,7 +21,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, MeterProvider as _};
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
@@ -60,10 +60,43 @@ impl HttpClient for BlockingClient {
     }
 }
 
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    Http,
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+}
+
+impl Transport {
+    /// `--otlp-protocol`, else `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
+    pub fn choose(flag: Option<&str>) -> Result<Transport> {
+        let from_env = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok();
+        match flag.or(from_env.as_deref()).unwrap_or("http/protobuf") {
+            "grpc" => Ok(Transport::Grpc),
+            "http" | "http/protobuf" => Ok(Transport::Http),
+            other => Err(anyhow!("OTLP protocol {other:?} is not supported (grpc or http/protobuf)")),
+        }
+    }
+}
+
+/// OTLP headers as gRPC metadata.
+fn grpc_metadata(headers: &HashMap<String, String>) -> Result<tonic::metadata::MetadataMap> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (k, v) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| anyhow!("--otlp-header '{k}' is not a valid gRPC metadata name"))?;
+        map.insert(key, v.parse().map_err(|_| anyhow!("--otlp-header '{k}' has an invalid value"))?);
+    }
+    Ok(map)
+}
+
 #[derive(Debug, Clone)]
 pub struct OtlpOptions {
     /// Base URL (`http://collector:4318`); None: the `OTEL_EXPORTER_OTLP_*` variables.
     pub endpoint: Option<String>,
+    pub transport: Transport,
     pub headers: Vec<(String, String)>,
     pub spans: bool,
     pub interval: Duration,
@@ -91,15 +124,27 @@ impl Otlp {
     pub fn start(o: &OtlpOptions, run_id: &str, server: (&str, u16), epoch: Instant) -> Result<Otlp> {
         let headers: HashMap<String, String> = o.headers.iter().cloned().collect();
         let url = |signal: &str| o.endpoint.as_ref().map(|e| format!("{}/v1/{signal}", e.trim_end_matches('/')));
-        let mut metrics = MetricExporter::builder()
-            .with_http()
-            .with_http_client(BlockingClient)
-            .with_protocol(Protocol::HttpBinary)
-            .with_headers(headers.clone());
-        if let Some(u) = url("metrics") {
-            metrics = metrics.with_endpoint(u);
+        let exporter = match o.transport {
+            Transport::Http => {
+                let mut b = MetricExporter::builder()
+                    .with_http()
+                    .with_http_client(BlockingClient)
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_headers(headers.clone());
+                if let Some(u) = url("metrics") {
+                    b = b.with_endpoint(u);
+                }
+                b.build()
+            }
+            Transport::Grpc => {
+                let mut b = MetricExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
+                if let Some(e) = &o.endpoint {
+                    b = b.with_endpoint(e.clone());
+                }
+                b.build()
+            }
         }
-        let exporter = metrics.build().map_err(|e| anyhow!("cannot set up the OTLP metric exporter: {e}"))?;
+        .map_err(|e| anyhow!("cannot set up the OTLP metric exporter: {e}"))?;
         let reader = PeriodicReader::builder(exporter).with_interval(o.interval).build();
         let meters = SdkMeterProvider::builder().with_reader(reader).build();
         let meter = meters.meter("volley");
@@ -119,15 +164,27 @@ impl Otlp {
             lag: meter.f64_histogram("volley.schedule_lag").with_unit("s").with_description("Actual minus planned send time").build(),
         };
         let tracer = if o.spans {
-            let mut spans = SpanExporter::builder()
-                .with_http()
-                .with_http_client(BlockingClient)
-                .with_protocol(Protocol::HttpBinary)
-                .with_headers(headers);
-            if let Some(u) = url("traces") {
-                spans = spans.with_endpoint(u);
+            let exporter = match o.transport {
+                Transport::Http => {
+                    let mut b = SpanExporter::builder()
+                        .with_http()
+                        .with_http_client(BlockingClient)
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_headers(headers);
+                    if let Some(u) = url("traces") {
+                        b = b.with_endpoint(u);
+                    }
+                    b.build()
+                }
+                Transport::Grpc => {
+                    let mut b = SpanExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
+                    if let Some(e) = &o.endpoint {
+                        b = b.with_endpoint(e.clone());
+                    }
+                    b.build()
+                }
             }
-            let exporter = spans.build().map_err(|e| anyhow!("cannot set up the OTLP span exporter: {e}"))?;
+            .map_err(|e| anyhow!("cannot set up the OTLP span exporter: {e}"))?;
             let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).build();
             let tracer = provider.tracer("volley");
             Some((provider, tracer))

@@ -1,6 +1,6 @@
 //! Live progress on a terminal: one line per stage, redrawn four times a second, with
 //! requests done, rate, errors and the current TTFT p50. The collector publishes the
-//! numbers through atomics; nothing is drawn when stderr is not a terminal.
+//! numbers through atomics; nothing is drawn unless stdout and stderr are terminals.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -30,9 +30,10 @@ impl Progress {
     }
 }
 
-/// Whether progress lines should be drawn here.
+/// Whether progress lines should be drawn: only when a person watches (stdout and
+/// stderr both terminals), never into a log file or a pipe.
 pub fn on_terminal() -> bool {
-    std::io::stderr().is_terminal()
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Redraws stage `index`'s line until `stop` fires; `total` is the request count when

@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
+/// These tests start servers and time them to a few milliseconds: one at a time, so
+/// sibling tests do not compete for the two cores while a start is being timed.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A free loopback port.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -31,6 +39,7 @@ fn sim_command(port: u16, delay_ms: u64) -> String {
 
 #[test]
 fn time_to_ready_matches_the_servers_start_up_time() {
+    let _one = exclusive();
     let (port, out) = (free_port(), TempDir::new("cs-ready"));
     let config = format!("sim={}", sim_command(port, 400));
     let args = ["coldstart", "--config", &config, "--port", &port.to_string(), "--repeat", "3", "--out", out.path().to_str().unwrap()];
@@ -55,6 +64,7 @@ fn time_to_ready_matches_the_servers_start_up_time() {
 
 #[test]
 fn a_server_that_never_gets_ready_times_out_and_is_stopped() {
+    let _one = exclusive();
     let (port, out) = (free_port(), TempDir::new("cs-never"));
     let config = format!("never={}", sim_command(port, 3_600_000));
     let args = [
@@ -76,6 +86,7 @@ fn a_server_that_never_gets_ready_times_out_and_is_stopped() {
 
 #[test]
 fn an_interrupted_volley_leaves_no_server_behind() {
+    let _one = exclusive();
     for signal in [libc::SIGTERM, libc::SIGKILL] {
         let (port, out) = (free_port(), TempDir::new("cs-int"));
         let config = format!("never={}", sim_command(port, 3_600_000));
@@ -108,6 +119,7 @@ fn an_interrupted_volley_leaves_no_server_behind() {
 
 #[test]
 fn gpu_metrics_say_why_they_are_missing() {
+    let _one = exclusive();
     let (port, out) = (free_port(), TempDir::new("cs-gpu"));
     let config = format!("sim={}", sim_command(port, 0));
     let args = ["coldstart", "--config", &config, "--port", &port.to_string(), "--repeat", "1", "--first-request", "none",
@@ -125,6 +137,7 @@ fn gpu_metrics_say_why_they_are_missing() {
 
 #[test]
 fn run_launch_sends_a_burst_at_a_cold_server() {
+    let _one = exclusive();
     // The burst goes out as the server process starts; requests are held (refused
     // connections and 503 "Loading model" retried) until it can take them, so latency
     // from the planned send covers the whole cold start.

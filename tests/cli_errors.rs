@@ -75,3 +75,15 @@ fn scenario_rejects_its_parameters() {
         "rejected its parameters: `rate` must be positive",
     );
 }
+
+#[test]
+fn check_shows_the_plan_and_first_requests_without_a_target() {
+    let o = run_volley(&["check", "builtin:chat-poisson", "-n", "3", "--params", r#"{"rate": 8, "duration_s": 5}"#], Duration::from_secs(30));
+    assert!(o.status.success(), "{}", o.stderr);
+    assert!(o.stdout.contains("stage 0 'poisson': poisson 8/s for 5 s"), "{}", o.stdout);
+    assert!(o.stdout.contains("arrivals:") && o.stdout.contains("planned; first at"), "{}", o.stdout);
+    assert_eq!(o.stdout.matches("POST /v1/chat/completions (stream)").count(), 3, "{}", o.stdout);
+    assert!(o.stdout.contains("nothing was sent"));
+    // A hostile scenario fails the check the way it would fail a run.
+    assert_one_line_error(&["check", guest("spin-forever")], "exceeded its time limit");
+}

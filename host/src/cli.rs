@@ -35,6 +35,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Time server cold starts: process start, port open, ready, first token; memory
     Coldstart(ColdstartArgs),
+    /// Instantiate a scenario and show its plan, first requests and arrivals; sends nothing
+    Check(CheckArgs),
     /// Compare two runs' report.json side by side
     Compare {
         /// The baseline run's report.json
@@ -42,6 +44,26 @@ pub enum Command {
         /// The run to compare with it
         b: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario component: a .wasm file or builtin:NAME
+    pub scenario: String,
+    /// Scenario parameters as a JSON object
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Requests and arrivals shown per stage
+    #[arg(long, short = 'n', default_value_t = 5)]
+    pub show: u32,
+    /// Local tokenizer.json, for scenarios that use one
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Grant a dataset, NAME=PATH (repeatable)
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -292,6 +314,23 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let report = crate::coldstart::coldstart(opts, cancel).await?;
             print!("{}", report.render());
             Ok(if report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+        }
+        Command::Check(a) => {
+            let mut grant_opts = RunOptions::new(a.scenario.clone(), "http://target.invalid");
+            grant_opts.tokenizer = a.tokenizer;
+            grant_opts.datasets = a.datasets;
+            grant_opts.progress = false;
+            let grants = tokio::task::block_in_place(|| crate::run::load_grants(&grant_opts))?;
+            let opts = crate::check::CheckOptions {
+                scenario: a.scenario,
+                params: a.params,
+                seed: a.seed,
+                show: a.show.clamp(1, 1000),
+                grants,
+                limits: SandboxLimits::default(),
+            };
+            print!("{}", tokio::task::block_in_place(|| crate::check::check(opts))?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Compare { a, b } => {
             print!("{}", crate::report::compare::compare(&a, &b)?);

@@ -18,6 +18,7 @@
 //! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
 
 pub mod cancel;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod coldstart;

@@ -447,7 +447,7 @@ fn flatten_fault(e: &anyhow::Error) -> String {
 }
 
 /// Loads the tokenizer and indexes the granted datasets, with progress on stderr.
-fn load_grants(opts: &RunOptions) -> Result<Grants> {
+pub fn load_grants(opts: &RunOptions) -> Result<Grants> {
     let tokenizer = match &opts.tokenizer {
         Some(path) => Some(Arc::new(Tokenizer::from_file(path)?)),
         None => None,

@@ -87,3 +87,12 @@ fn check_shows_the_plan_and_first_requests_without_a_target() {
     // A hostile scenario fails the check the way it would fail a run.
     assert_one_line_error(&["check", guest("spin-forever")], "exceeded its time limit");
 }
+
+#[test]
+fn a_pinned_digest_refuses_any_other_component() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}", l.local_addr().unwrap());
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", &wrong], "not the pinned");
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", "md5:abc"], "must look like sha256:");
+}

@@ -123,6 +123,9 @@ pub struct RunArgs {
     /// Seed of every random choice (scenario, arrivals)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run only if the scenario component's digest is this, sha256:HEX
+    #[arg(long)]
+    pub digest: Option<String>,
     /// Output directory for report.json and requests.jsonl [default: results/<scenario>-<time>]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -365,6 +368,12 @@ fn run_options(a: RunArgs) -> Result<RunOptions> {
     let mut o = RunOptions::new(a.scenario, a.target);
     o.params = a.params;
     o.seed = a.seed;
+    if let Some(d) = &a.digest
+        && !(d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        bail!("--digest '{d}' must look like sha256:<64 hex digits>");
+    }
+    o.digest = a.digest;
     o.out_dir = a.out;
     o.model = a.model;
     o.headers = a.headers;

@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub prometheus_linger: Duration,
     /// OpenTelemetry export over OTLP/HTTP.
     pub otlp: Option<crate::export::otlp::OtlpOptions>,
+    /// Refuse to run unless the component's digest is this (`sha256:…`).
+    pub digest: Option<String>,
 }
 
 /// `--launch`: the server command and when to start sending.
@@ -121,6 +123,7 @@ impl RunOptions {
             prometheus_listen: None,
             prometheus_linger: Duration::ZERO,
             otlp: None,
+            digest: None,
         }
     }
 }
@@ -151,6 +154,11 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let target = Target::parse(&opts.target)?;
 
     let source = ScenarioSource::load(&opts.scenario)?;
+    if let Some(want) = &opts.digest
+        && !want.eq_ignore_ascii_case(&source.digest)
+    {
+        bail!("scenario '{}' has digest {}, not the pinned {want}; refusing to run it", source.origin, source.digest);
+    }
     let engine = ScenarioEngine::new()?;
     let compiled = {
         let source = source.clone();

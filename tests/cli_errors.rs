@@ -7,12 +7,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// A loopback port with nothing listening on it.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-    // dropped here: the port is closed again
-}
 
 fn assert_one_line_error(args: &[&str], expect: &str) {
     let o = run_volley(args, Duration::from_secs(30));
@@ -26,7 +20,7 @@ fn assert_one_line_error(args: &[&str], expect: &str) {
 
 #[test]
 fn missing_file() {
-    let target = format!("http://127.0.0.1:{}", closed_port());
+    let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", "/no/such/scenario.wasm", "--target", &target], "cannot read scenario");
 }
 
@@ -38,26 +32,26 @@ fn not_a_component() {
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let text = dir.path().join("text.wasm");
     std::fs::write(&text, b"hello").unwrap();
-    let target = format!("http://127.0.0.1:{}", closed_port());
+    let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", core.to_str().unwrap(), "--target", &target], "core WebAssembly module, not a component");
     assert_one_line_error(&["run", text.to_str().unwrap(), "--target", &target], "not a WebAssembly file");
 }
 
 #[test]
 fn component_of_another_world() {
-    let target = format!("http://127.0.0.1:{}", closed_port());
+    let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", guest("other-world"), "--target", &target], "not a Volley scenario");
 }
 
 #[test]
 fn unreachable_target() {
-    let target = format!("http://127.0.0.1:{}", closed_port());
+    let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", "builtin:chat-poisson", "--target", &target], "cannot reach target");
 }
 
 #[test]
 fn bad_parameters_and_urls() {
-    let target = format!("http://127.0.0.1:{}", closed_port());
+    let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--params", "{"], "--params is not valid JSON");
     assert_one_line_error(&["run", "builtin:nope", "--target", &target], "unknown builtin scenario");
     assert_one_line_error(&["run", "builtin:burst", "--target", "127.0.0.1:1"], "needs a scheme");

@@ -10,10 +10,6 @@ use serde_json::{Value, json};
 use support::*;
 use volley::sim::SimConfig;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 struct Prometheus(std::process::Child);
 
 impl Drop for Prometheus {

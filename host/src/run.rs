@@ -191,7 +191,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         (None, Some(_)) => None,
     };
     let triton_models: Vec<ModelRef> = opts.triton_stats.iter().map(|s| ModelRef::parse(s)).collect();
-    let target_base = format!("http://{}{}", target.authority.to_str().unwrap_or(&target.host), target.base_path);
+    let target_base = target.base_url();
     for m in &triton_models {
         triton::read(&target_base, m).await.map_err(|e| anyhow!("--triton-stats {}: {e:#}", m.model))?;
     }
@@ -432,7 +432,7 @@ async fn launch(l: &Launch, target: &Target, out_dir: &std::path::Path) -> Resul
         report.port_open_ms = Some(since(port, &server));
     }
     if l.at == LaunchAt::Ready {
-        let url = format!("http://{}{}{}", target.authority.to_str().unwrap_or(&target.host), target.base_path, l.ready_path);
+        let url = format!("{}{}", target.base_url(), l.ready_path);
         let ready = readiness::url_ready(&url, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
         report.ready_ms = Some(since(ready, &server));
     }

@@ -66,6 +66,11 @@ impl Target {
         bail!("cannot reach target {}: {}", self.url, lowercase_first(&why))
     }
 
+    /// `http://authority/prefix`, for probes that address the target's own endpoints.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.authority.to_str().unwrap_or(&self.host), self.base_path)
+    }
+
     /// The absolute path of an API path such as `/v1/completions`.
     pub fn path(&self, api_path: &str) -> String {
         format!("{}{api_path}", self.base_path)

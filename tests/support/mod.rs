@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use volley::sim::{SimConfig, Simulator};
 
+/// A loopback port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub fn volley_bin() -> &'static str {
     env!("CARGO_BIN_EXE_volley")
 }

@@ -25,8 +25,10 @@ use crate::model::{Api, ErrorClass};
 
 /// Largest non-streamed response body read; larger is a protocol error.
 const MAX_BODY: usize = 64 << 20;
-/// Bytes of an error response kept for the message.
+/// Characters of an error response kept for the message.
 const ERROR_SNIPPET: usize = 300;
+/// Bytes of an error body read for it (room for multi-byte text and white space).
+const ERROR_BYTES: usize = ERROR_SNIPPET * 4;
 
 /// Everything the send path shares, built once per run.
 pub struct SendContext {
@@ -310,9 +312,10 @@ async fn read_snippet(body: &mut Incoming) -> (String, bool) {
             Some(Err(_)) => break false,
             Some(Ok(frame)) => {
                 if let Some(bytes) = frame.data_ref() {
-                    buf.extend_from_slice(&bytes[..bytes.len().min(ERROR_SNIPPET * 4 - buf.len().min(ERROR_SNIPPET * 4))]);
+                    let room = ERROR_BYTES - buf.len();
+                    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
                 }
-                if buf.len() >= ERROR_SNIPPET * 4 {
+                if buf.len() >= ERROR_BYTES {
                     break false;
                 }
             }

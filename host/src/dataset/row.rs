@@ -67,18 +67,14 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Row, String> {
                     format!("invalid JSON: {e}")
                 }
             })?;
+            check_fields(&row)?;
             let messages: Vec<Message> = if let Some(m) = row.messages {
                 m.into_iter().map(|m| Message { role: m.role.into_owned(), content: m.content.into_owned() }).collect()
             } else if let Some(turns) = row.conversations {
                 turns.into_iter().map(|t| Message { role: role(&t.from), content: t.value.into_owned() }).collect()
-            } else if let Some(p) = row.prompt.or(row.text) {
-                vec![Message { role: "user".into(), content: p.into_owned() }]
             } else {
-                return Err("no `messages`, `conversations`, `prompt` or `text` field".into());
+                vec![Message { role: "user".into(), content: row.prompt.or(row.text).unwrap_or_default().into_owned() }]
             };
-            if messages.is_empty() {
-                return Err("the conversation is empty".into());
-            }
             Ok(Row { messages, raw: text.to_string() })
         }
     }
@@ -91,6 +87,12 @@ pub fn check(format: Format, bytes: &[u8]) -> Result<(), String> {
     }
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let row: JsonRow<'_> = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    check_fields(&row)
+}
+
+/// The rules a JSON row must meet, shared by [`parse`] and [`check`]: one of the known
+/// fields, taken in this order, and not an empty conversation.
+fn check_fields(row: &JsonRow<'_>) -> Result<(), String> {
     let n = match (&row.messages, &row.conversations, &row.prompt, &row.text) {
         (Some(m), _, _, _) => m.len(),
         (None, Some(c), _, _) => c.len(),

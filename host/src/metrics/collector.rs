@@ -75,17 +75,7 @@ pub fn spawn(
                 if let Some(stats) = c.stages.get_mut(r.stage as usize) {
                     stats.record(&r);
                     if let Some(p) = &progress {
-                        let i = r.stage as usize;
-                        let bump = |v: &Vec<std::sync::atomic::AtomicU64>| {
-                            v.get(i).map(|a| a.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-                        };
-                        bump(&p.done);
-                        if !r.ok() {
-                            bump(&p.failed);
-                        }
-                        if let Some(a) = p.ttft_p50_us.get(i) {
-                            a.store((stats.ttft.percentile_ms(50.0) * 1000.0) as u64, std::sync::atomic::Ordering::Relaxed);
-                        }
+                        p.record(r.stage as usize, r.ok(), (stats.ttft.percentile_ms(50.0) * 1000.0) as u64);
                     }
                 }
                 let name = stage_names.get(r.stage as usize).map(String::as_str).unwrap_or("");

@@ -24,6 +24,22 @@ impl Progress {
         Arc::new(Progress { done: v(), failed: v(), ttft_p50_us: v() })
     }
 
+    /// One more request of stage `i` done; the stage's TTFT p50 so far.
+    pub fn record(&self, i: usize, ok: bool, ttft_p50_us: u64) {
+        let bump = |v: &[AtomicU64]| {
+            if let Some(a) = v.get(i) {
+                a.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        bump(&self.done);
+        if !ok {
+            bump(&self.failed);
+        }
+        if let Some(a) = self.ttft_p50_us.get(i) {
+            a.store(ttft_p50_us, Ordering::Relaxed);
+        }
+    }
+
     pub fn stage(&self, i: usize) -> (u64, u64, u64) {
         let get = |v: &Vec<AtomicU64>| v.get(i).map_or(0, |a| a.load(Ordering::Relaxed));
         (get(&self.done), get(&self.failed), get(&self.ttft_p50_us))

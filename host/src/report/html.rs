@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::Report;
-use super::svg::{self, Kind, Series};
+use super::svg::{self, Kind, Series, esc};
 use crate::metrics::histogram::Summary;
 
 /// Most points drawn per scatter series; more are thinned evenly.
@@ -223,10 +223,6 @@ pub fn render(report: &Report, jsonl: &Path) -> Result<String> {
 const CHECK_SCRIPT: &str = "<script>(function(){var c=document.querySelectorAll('figure.chart');\
 var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar')||f.dataset.points==='0'){empty++;f.dataset.empty='1';}});\
 document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";
-
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 /// `coldstart.html`: phase medians per configuration and host RSS while loading.
 pub fn render_coldstart(report: &crate::coldstart::ColdstartReport) -> String {

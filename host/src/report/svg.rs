@@ -22,7 +22,8 @@ pub enum Kind {
     Scatter,
 }
 
-fn esc(s: &str) -> String {
+/// HTML/XML escaping for text and attribute values.
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -2,6 +2,7 @@
 # Volley's test command (README): installs what the tests need, then runs them all.
 #
 # - the wasm32-wasip2 target (guests are built by host/build.rs);
+# - the Python and JavaScript guest toolchains (scripts/guest-toolchains.sh);
 # - llama.cpp's llama-server with SmolLM2-135M from ../shared/realserver (first time
 #   ~12 min, then cached under ~/.cache/realserver), started on 127.0.0.1:8100;
 # - NVIDIA Triton (PyTriton) on 127.0.0.1:18000 and KServe's ModelServer on :18080 from
@@ -26,16 +27,22 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-# Debian packages the tests use: chromium (the HTML report in a real browser) and
-# prometheus (scrapes the exposition endpoint).
+# Debian packages the tests use: chromium (the HTML report in a real browser),
+# prometheus (scrapes the exposition endpoint) and docker-registry (the CNCF
+# distribution registry, for pushing and pulling scenario packages).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+log "guest toolchains (componentize-py, componentize-js; cached after the first time)"
+toolchain_env="$(bash scripts/guest-toolchains.sh)"
+while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchain_env"
 
 log "setting up llama-server (../shared/realserver; cached after the first time)"
 bash "$SHARED/realserver/setup.sh" llama-server

@@ -35,6 +35,8 @@ pub fn check(opts: CheckOptions) -> Result<String> {
     let params: serde_json::Value = serde_json::from_str(if opts.params.trim().is_empty() { "{}" } else { &opts.params })
         .map_err(|e| anyhow::anyhow!("--params is not valid JSON: {e}"))?;
     let source = ScenarioSource::load(&opts.scenario)?;
+    crate::package::check_params(&source, &params)?;
+    crate::package::check_datasets(&source, &opts.grants)?;
     let engine = ScenarioEngine::new()?;
     let compiled = engine.compile(&source)?;
     let wit = compiled.version.semver();
@@ -47,6 +49,10 @@ pub fn check(opts: CheckOptions) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(out, "{} {} — {}", info.name, info.version, info.description);
     let _ = writeln!(out, "source {} · {} · WIT {wit} · seed {}", source.origin, source.digest, opts.seed);
+    if let Some(m) = &source.manifest {
+        let declared: Vec<&str> = m.params.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "package {} {} (verified) · declares parameters: {}", m.name, m.version, declared.join(", "));
+    }
     let _ = writeln!(out, "parameters {params}");
     let _ = writeln!(out, "plan: {} stage(s){}", plan.stages.len(), if plan.observe_outcomes { ", observes outcomes" } else { "" });
     for (i, stage) in plan.stages.iter().enumerate() {
@@ -58,16 +64,17 @@ pub fn check(opts: CheckOptions) -> Result<String> {
         };
         let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}", stage.name, stage.load);
         let _ = writeln!(out, "  arrivals: {}", timeline(&stage.load, stage.duration, stage.max_requests, opts.seed, i as u32, opts.show));
-        let feed = producer.start_stage(i as u32, opts.show as usize, Some(u64::from(opts.show)));
-        for n in 0..opts.show {
+        let shown = stage.max_requests.unwrap_or(u64::MAX).min(u64::from(opts.show));
+        let feed = producer.start_stage(i as u32, opts.show as usize, Some(shown));
+        for n in 0..shown {
             match feed.requests.recv_timeout(WAIT) {
                 Ok(r) => {
                     let body = String::from_utf8_lossy(&r.body);
-                    let shown: String = body.chars().take(160).collect();
+                    let excerpt: String = body.chars().take(160).collect();
                     let more = if body.chars().count() > 160 { format!("… ({} bytes)", r.body.len()) } else { String::new() };
                     let _ = writeln!(
                         out,
-                        "  #{n} {} {}{}{}{} {shown}{more}",
+                        "  #{n} {} {}{}{}{} {excerpt}{more}",
                         r.method,
                         r.uri,
                         if r.stream { " (stream)" } else { "" },

@@ -1,4 +1,5 @@
-//! The `volley` command line: `run`, `sim` and `demo`.
+//! The `volley` command line: `run`, `sim`, `demo`, `coldstart`, `check`, `compare`, and the
+//! authoring commands `new`, `pack`, `inspect`, `push`, `pull` (in [`crate::package::commands`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,16 @@ pub enum Command {
     Coldstart(ColdstartArgs),
     /// Instantiate a scenario and show its plan, first requests and arrivals; sends nothing
     Check(CheckArgs),
+    /// Create a scenario project from a template (Rust, Python or JavaScript)
+    New(crate::package::commands::NewArgs),
+    /// Package a built scenario component with its volley.json, for sharing
+    Pack(crate::package::commands::PackArgs),
+    /// Show a package's manifest, parameters and verified digest
+    Inspect(crate::package::commands::InspectArgs),
+    /// Push a package to an OCI registry as a Wasm artifact
+    Push(crate::package::commands::PushArgs),
+    /// Pull a scenario from an OCI registry into a package file
+    Pull(crate::package::commands::PullArgs),
     /// Compare two runs' report.json side by side
     Compare {
         /// The baseline run's report.json
@@ -48,7 +59,7 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Scenario component: a .wasm file or builtin:NAME
+    /// Scenario: builtin:NAME, a .wasm component, a .volley package or oci://REF
     pub scenario: String,
     /// Scenario parameters as a JSON object
     #[arg(long, default_value = "{}")]
@@ -112,7 +123,8 @@ pub enum FirstRequestArg {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Scenario component: a .wasm file or builtin:NAME (builtin:chat-poisson, builtin:burst)
+    /// Scenario: builtin:NAME (builtin:chat-poisson, ...), a .wasm component, a .volley
+    /// package (verified) or oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
     pub scenario: String,
     /// Base URL of the server, e.g. http://127.0.0.1:8000
     #[arg(long)]
@@ -335,6 +347,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             print!("{}", tokio::task::block_in_place(|| crate::check::check(opts))?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::New(a) => crate::package::commands::new(a),
+        Command::Pack(a) => tokio::task::block_in_place(|| crate::package::commands::pack(a)),
+        Command::Inspect(a) => tokio::task::block_in_place(|| crate::package::commands::inspect(a)),
+        Command::Push(a) => tokio::task::block_in_place(|| crate::package::commands::push(a)),
+        Command::Pull(a) => tokio::task::block_in_place(|| crate::package::commands::pull(a)),
         Command::Compare { a, b } => {
             print!("{}", crate::report::compare::compare(&a, &b)?);
             Ok(ExitCode::SUCCESS)

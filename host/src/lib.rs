@@ -14,6 +14,8 @@
 //! - [`export`]: live metrics for Prometheus scrapers.
 //! - [`coldstart`]: model-load / cold-start timing of launched servers.
 //! - [`probe`]: the server's own metrics (Prometheus) and Triton statistics.
+//! - [`package`]: scenario packages (manifest + component); [`registry`]: OCI push/pull;
+//!   [`new`]: `volley new` project templates.
 //! - [`sim`]: a built-in server simulator (OpenAI, TGI, KServe).
 //! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
 
@@ -28,7 +30,10 @@ pub mod export;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod new;
+pub mod package;
 pub mod probe;
+pub mod registry;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -153,7 +153,9 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     }
     let target = Target::parse(&opts.target)?;
 
-    let source = ScenarioSource::load(&opts.scenario)?;
+    // An oci:// scenario is pulled here; keep that off the async workers.
+    let source = tokio::task::block_in_place(|| ScenarioSource::load(&opts.scenario))?;
+    crate::package::check_params(&source, &params)?;
     if let Some(want) = &opts.digest
         && !want.eq_ignore_ascii_case(&source.digest)
     {
@@ -168,6 +170,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     };
     let wit_version = compiled.version;
     let grants = tokio::task::block_in_place(|| load_grants(&opts))?;
+    crate::package::check_datasets(&source, &grants)?;
     let out_dir = opts.out_dir.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{}-{}", source.label, crate::util::utc_stamp(SystemTime::now())))
     });

@@ -63,6 +63,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Volley's cache directory: `$VOLLEY_CACHE_DIR`, else `$XDG_CACHE_HOME/volley`, else
+/// `~/.cache/volley`; `None` without a home.
+pub fn cache_home() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    non_empty("VOLLEY_CACHE_DIR")
+        .or_else(|| non_empty("XDG_CACHE_HOME").map(|d| d.join("volley")))
+        .or_else(|| non_empty("HOME").map(|d| d.join(".cache").join("volley")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

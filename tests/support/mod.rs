@@ -73,9 +73,16 @@ impl Output {
 
 /// Runs `volley ARGS`, killing it (and failing the test) after `limit`.
 pub fn run_volley(args: &[&str], limit: Duration) -> Output {
+    run_program(volley_bin(), args, &[], limit)
+}
+
+/// Runs `program ARGS` with extra environment variables, killing it (and failing the
+/// test) after `limit`.
+pub fn run_program(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
     let start = Instant::now();
-    let mut child = Command::new(volley_bin())
+    let mut child = Command::new(program)
         .args(args)
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -101,7 +108,7 @@ pub fn run_volley(args: &[&str], limit: Duration) -> Output {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("volley {args:?} did not finish within {limit:?}");
+            panic!("{program} {args:?} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };

@@ -1,30 +1,57 @@
-//! One HTTP/1.1 GET, for probes: metrics endpoints, statistics, model lists.
+//! One HTTP/1.1 request on its own connection, for probes (metrics endpoints, statistics,
+//! model lists) and the registry client.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
+use hyper::Method;
 use hyper_util::rt::TokioIo;
 
 use crate::target::Target;
 
 /// GETs `url` (http only); the status and body, within `timeout`.
 pub async fn get(url: &str, timeout: Duration) -> Result<(u16, Bytes)> {
-    let target = Target::parse(url)?;
+    let resp = request(Method::GET, url, &[], Bytes::new(), timeout).await?;
+    Ok((resp.status, resp.body))
+}
+
+/// An HTTP/1.1 response, read whole.
+pub struct Response {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request on a new connection (http only), answered within `timeout`.
+pub async fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Response> {
     let uri: hyper::Uri = url.parse().map_err(|e| anyhow!("invalid URL '{url}': {e}"))?;
+    // Only the origin must be a valid target; the path may carry a query.
+    let origin = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map(|a| a.as_str()).unwrap_or(""));
+    let target = Target::parse(&origin).map_err(|e| anyhow!("{e} (in '{url}')"))?;
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let fetch = async {
         let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
             .await
             .with_context(|| format!("cannot connect to {url}"))?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        let req = hyper::Request::get(path).header(hyper::header::HOST, target.authority.clone()).body(Empty::new())?;
-        let resp = send.send_request(req).await?;
+        let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = send.send_request(req.body(Full::new(body))?).await?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let body = resp.into_body().collect().await?.to_bytes();
-        Ok::<_, anyhow::Error>((status, body))
+        Ok::<_, anyhow::Error>(Response { status, headers, body })
     };
     tokio::time::timeout(timeout, fetch).await.map_err(|_| anyhow!("no answer from {url} within {timeout:?}"))?
 }

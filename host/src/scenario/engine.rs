@@ -11,6 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, OptLevel};
 
+use super::cache;
 use super::source::ScenarioSource;
 
 /// How often the engine's epoch advances; guest deadlines are counted in these ticks.
@@ -103,8 +104,7 @@ impl ScenarioEngine {
             ),
             WasmKind::NotWasm => bail!("'{origin}' is not a WebAssembly file"),
         }
-        let component = Component::new(&self.engine, &source.bytes)
-            .map_err(|e| anyhow!("'{origin}' is not a valid WebAssembly component: {e}"))?;
+        let component = self.compile_cached(source)?;
 
         let exports: Vec<String> = component
             .component_type()
@@ -129,6 +129,29 @@ impl ScenarioEngine {
             );
         };
         Ok(CompiledScenario { component, version, source: source.clone() })
+    }
+}
+
+impl ScenarioEngine {
+    /// Builtins (small, in the binary) compile in memory; files and packages go through
+    /// the compiled-component cache ([`super::cache`]), so only their first run compiles.
+    fn compile_cached(&self, source: &ScenarioSource) -> Result<Component> {
+        let origin = &source.origin;
+        let fresh = || {
+            Component::new(&self.engine, &source.bytes)
+                .map_err(|e| anyhow!("'{origin}' is not a valid WebAssembly component: {e}"))
+        };
+        if source.origin.starts_with("builtin:") {
+            return fresh();
+        }
+        if let Some(c) = cache::load(&self.engine, &source.digest) {
+            return Ok(c);
+        }
+        // Validate (and report errors) through the ordinary path when the cache fails.
+        match cache::compile_and_store(&self.engine, &source.digest, &source.bytes) {
+            Some(c) => Ok(c),
+            None => fresh(),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! called.
 //!
 //! - [`source`]: a component's bytes and identity (file or `builtin:NAME`, sha256).
+//! - [`cache`]: compiled components on disk, keyed by digest and engine configuration.
 //! - [`engine`]: the wasmtime engine, its epoch ticker, compilation and WIT-version
 //!   detection.
 //! - [`sandbox`]: what a guest may use: no WASI capability, bounded memory and time.
@@ -12,6 +13,7 @@
 //! - [`producer`]: the thread that owns an instance and produces requests ahead of time.
 
 pub mod builtin;
+pub mod cache;
 pub mod caps;
 mod convert;
 pub mod engine;

@@ -84,12 +84,42 @@ impl StoreState {
     pub fn last_stderr_line(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        text.lines().rev().map(str::trim).find(|l| !l.is_empty()).map(|l| {
+        if let Some(e) = python_exception(&text) {
+            return Some(e);
+        }
+        // Skip the Rust runtime's panic boilerplate: the line before it says what happened
+        // (for Python guests, the exception).
+        let boilerplate = |l: &str| l.starts_with("note: run with `RUST_BACKTRACE") || l.starts_with("stack backtrace:");
+        text.lines().rev().map(str::trim).find(|l| !l.is_empty() && !boilerplate(l)).map(|l| {
             let mut l = l.to_string();
             l.truncate(300);
             l
         })
     }
+}
+
+/// A Python traceback's exception and where it was raised, e.g.
+/// "ValueError: boom (app.py line 148)"; componentize-py prints the traceback and then
+/// panics with a generic message.
+fn python_exception(text: &str) -> Option<String> {
+    let tb = &text[text.rfind("Traceback (most recent call last):")?..];
+    let mut place = None;
+    for line in tb.lines().skip(1) {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix("File \"") {
+            // File "/0/app.py", line 148, in next_requests
+            let (file, after) = rest.split_once('"')?;
+            let lineno = after.trim_start_matches(", line ").split(',').next().unwrap_or("");
+            place = Some(format!("{} line {lineno}", file.rsplit('/').next().unwrap_or(file)));
+        } else if !line.starts_with(' ') && !trimmed.is_empty() {
+            let mut msg: String = trimmed.chars().take(300).collect();
+            if let Some(p) = place {
+                msg.push_str(&format!(" ({p})"));
+            }
+            return Some(msg);
+        }
+    }
+    None
 }
 
 /// Caps linear memory and table growth; remembers a refusal so the resulting trap can
@@ -124,5 +154,15 @@ impl ResourceLimiter for GuestLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= TABLE_ELEMENTS_MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_python_traceback_becomes_its_exception_and_place() {
+        let text = "Traceback (most recent call last):\n  File \"/0/app.py\", line 148, in next_requests\nValueError: boom at seq 0\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n";
+        assert_eq!(super::python_exception(text).as_deref(), Some("ValueError: boom at seq 0 (app.py line 148)"));
+        assert_eq!(super::python_exception("plain panic\n"), None);
     }
 }

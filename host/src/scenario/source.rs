@@ -1,13 +1,19 @@
-//! Where a scenario component comes from and what it is: its bytes, a display name and
-//! its sha256 digest (reported with every run).
+//! Where a scenario component comes from and what it is: its bytes, a display name,
+//! its sha256 digest (reported with every run) and, for a package, its manifest.
+//!
+//! A scenario is named as `builtin:NAME`, a `.wasm` component, a package file (verified
+//! against its manifest's digest) or `oci://REGISTRY/REPOSITORY[:TAG][@DIGEST]` (pulled
+//! and verified).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use super::builtin;
+use crate::package::archive::is_package;
+use crate::package::{Manifest, Package};
+use crate::registry::{self, Pulled, Reference};
 
 #[derive(Clone)]
 pub struct ScenarioSource {
@@ -18,6 +24,8 @@ pub struct ScenarioSource {
     pub bytes: Arc<[u8]>,
     /// `sha256:<hex>` of the component bytes.
     pub digest: String,
+    /// The package manifest, when the scenario came as a package.
+    pub manifest: Option<Arc<Manifest>>,
 }
 
 impl std::fmt::Debug for ScenarioSource {
@@ -31,8 +39,16 @@ impl std::fmt::Debug for ScenarioSource {
 }
 
 impl ScenarioSource {
-    /// Reads `builtin:NAME` or a `.wasm` file.
+    /// Reads `builtin:NAME`, a `.wasm` file, a package file or an `oci://` reference.
     pub fn load(spec: &str) -> Result<Self> {
+        if spec.starts_with("oci://") {
+            let reference = Reference::parse(spec)?;
+            let label = reference.repository.rsplit('/').next().unwrap_or("scenario").to_string();
+            return Ok(match registry::pull(&reference)? {
+                Pulled::Package(p) => Self::from_package(spec, *p),
+                Pulled::Component(bytes) => Self::from_bytes(spec, &label, bytes.to_vec().into()),
+            });
+        }
         if let Some(name) = spec.strip_prefix("builtin:") {
             let Some(bytes) = builtin::get(name) else {
                 let known: Vec<_> = builtin::names().collect();
@@ -42,16 +58,22 @@ impl ScenarioSource {
         }
         let path = Path::new(spec);
         let bytes = std::fs::read(path).with_context(|| format!("cannot read scenario '{spec}'"))?;
+        if is_package(&bytes) {
+            return Ok(Self::from_package(spec, Package::read(&bytes, spec)?));
+        }
         let label = path.file_stem().and_then(|s| s.to_str()).unwrap_or(spec).to_string();
         Ok(Self::from_bytes(spec, &label, bytes.into()))
     }
 
-    pub fn from_bytes(origin: &str, label: &str, bytes: Arc<[u8]>) -> Self {
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
-        ScenarioSource { origin: origin.to_string(), label: label.to_string(), bytes, digest }
+    /// A verified package's component, labelled with the package's name.
+    pub fn from_package(origin: &str, package: Package) -> Self {
+        let mut source = Self::from_bytes(origin, &package.manifest.name, package.component);
+        source.manifest = Some(Arc::new(package.manifest));
+        source
     }
-}
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    pub fn from_bytes(origin: &str, label: &str, bytes: Arc<[u8]>) -> Self {
+        let digest = crate::package::archive::sha256(&bytes);
+        ScenarioSource { origin: origin.to_string(), label: label.to_string(), bytes, digest, manifest: None }
+    }
 }

@@ -54,7 +54,13 @@ pub fn check(opts: CheckOptions) -> Result<String> {
         let _ = writeln!(out, "package {} {} (verified) · declares parameters: {}", m.name, m.version, declared.join(", "));
     }
     let _ = writeln!(out, "parameters {params}");
-    let _ = writeln!(out, "plan: {} stage(s){}", plan.stages.len(), if plan.observe_outcomes { ", observes outcomes" } else { "" });
+    let _ = writeln!(
+        out,
+        "plan: {} stage(s){}{}",
+        plan.stages.len(),
+        if plan.observe_outcomes { ", observes outcomes" } else { "" },
+        if plan.adaptive { ", adaptive: more stages are decided during the run from the results so far" } else { "" }
+    );
     for (i, stage) in plan.stages.iter().enumerate() {
         let bound = match (stage.duration, stage.max_requests) {
             (Some(d), Some(n)) => format!("{} s or {n} requests", d.as_secs_f64()),
@@ -62,7 +68,17 @@ pub fn check(opts: CheckOptions) -> Result<String> {
             (None, Some(n)) => format!("{n} requests"),
             (None, None) => "until the scenario is done".into(),
         };
-        let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}", stage.name, stage.load);
+        let mut extra = String::new();
+        if let Some(w) = stage.warmup {
+            extra.push_str(&format!(", warm-up {} s excluded", w.as_secs_f64()));
+        }
+        if let Some(c) = stage.cooldown {
+            extra.push_str(&format!(", cool-down {} s excluded", c.as_secs_f64()));
+        }
+        if let Some(slo) = stage.slo {
+            extra.push_str(&format!(", SLO {}", serde_json::to_string(&slo).unwrap_or_default()));
+        }
+        let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}{extra}", stage.name, stage.load);
         let _ = writeln!(out, "  arrivals: {}", timeline(&stage.load, stage.duration, stage.max_requests, opts.seed, i as u32, opts.show));
         let shown = stage.max_requests.unwrap_or(u64::MAX).min(u64::from(opts.show));
         let feed = producer.start_stage(i as u32, opts.show as usize, Some(shown));
@@ -74,7 +90,8 @@ pub fn check(opts: CheckOptions) -> Result<String> {
                     let more = if body.chars().count() > 160 { format!("… ({} bytes)", r.body.len()) } else { String::new() };
                     let _ = writeln!(
                         out,
-                        "  #{n} {} {}{}{}{} {excerpt}{more}",
+                        "  #{n}{} {} {}{}{}{} {excerpt}{more}",
+                        r.gap.map(|g| format!(" +{:.3} s", g.as_secs_f64())).unwrap_or_default(),
                         r.method,
                         r.uri,
                         if r.stream { " (stream)" } else { "" },
@@ -108,6 +125,8 @@ fn timeline(load: &Load, duration: Option<Duration>, max: Option<u64>, seed: u64
     match *load {
         Load::Burst { n } => format!("{n} at once at 0 s"),
         Load::Concurrency { n } => format!("closed loop: {n} in flight, each sent when one completes"),
+        Load::ConcurrencyRamp { from, to } => format!("closed loop: {from} -> {to} in flight, linearly over the stage"),
+        Load::Custom => "the scenario's own gaps (shown with each request below)".into(),
         l => {
             let mut clock = ArrivalClock::new(l, seed, stage, duration);
             let end = duration.map(|d| d.as_secs_f64()).unwrap_or(f64::INFINITY);

@@ -97,6 +97,8 @@ pub struct ScenarioRequest {
     pub path: Option<String>,
     /// Inferences the request carries (a KServe batch of 16 counts 16).
     pub batch_size: Option<u32>,
+    /// `custom` loads: the gap after the previous request's planned send.
+    pub gap: Option<Duration>,
 }
 
 impl ScenarioRequest {
@@ -119,6 +121,7 @@ impl ScenarioRequest {
             method: None,
             path: None,
             batch_size: None,
+            gap: None,
         }
     }
 }
@@ -141,12 +144,25 @@ pub enum Load {
     Ramp { from: f64, to: f64 },
     Burst { n: u32 },
     Concurrency { n: u32 },
+    /// Closed loop whose concurrency moves linearly over the stage's duration.
+    ConcurrencyRamp { from: u32, to: u32 },
+    /// Open loop on the scenario's clock: each request carries its gap.
+    Custom,
 }
 
 impl Load {
     /// Open-loop loads send on a clock, whatever the server does.
     pub fn is_open_loop(&self) -> bool {
-        !matches!(self, Load::Concurrency { .. })
+        !matches!(self, Load::Concurrency { .. } | Load::ConcurrencyRamp { .. })
+    }
+
+    /// The rate an open-loop load aims at, on average over `duration` (requests/s).
+    pub fn target_rate(&self) -> Option<f64> {
+        match *self {
+            Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => Some(rate),
+            Load::Ramp { from, to } => Some((from + to) / 2.0),
+            _ => None,
+        }
     }
 }
 
@@ -159,6 +175,8 @@ impl std::fmt::Display for Load {
             Load::Ramp { from, to } => write!(f, "ramp {from}/s -> {to}/s"),
             Load::Burst { n } => write!(f, "burst of {n}"),
             Load::Concurrency { n } => write!(f, "concurrency {n}"),
+            Load::ConcurrencyRamp { from, to } => write!(f, "concurrency {from} -> {to}"),
+            Load::Custom => write!(f, "custom gaps"),
         }
     }
 }
@@ -170,12 +188,40 @@ pub struct Stage {
     #[serde(serialize_with = "crate::util::serialize_opt_duration_s", rename = "duration_s")]
     pub duration: Option<Duration>,
     pub max_requests: Option<u64>,
+    /// Requests planned in the first `warmup` of the stage are excluded from statistics.
+    #[serde(serialize_with = "crate::util::serialize_opt_duration_s", rename = "warmup_s", skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Duration>,
+    /// Likewise for the last `cooldown` of the stage's duration.
+    #[serde(serialize_with = "crate::util::serialize_opt_duration_s", rename = "cooldown_s", skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+}
+
+impl Stage {
+    /// A stage with no warm-up, cool-down or SLO.
+    pub fn new(name: impl Into<String>, load: Load, duration: Option<Duration>, max_requests: Option<u64>) -> Stage {
+        Stage { name: name.into(), load, duration, max_requests, warmup: None, cooldown: None, slo: None }
+    }
+}
+
+/// A per-request service-level objective (bounds in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Slo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub stages: Vec<Stage>,
     pub observe_outcomes: bool,
+    /// Ask the scenario for more stages (`next-stage`) after the listed ones.
+    pub adaptive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -241,10 +287,21 @@ pub struct GuestOutcome {
 impl Plan {
     /// Checks what the WIT cannot express: positive finite rates, bounded stages.
     pub fn validate(&self) -> Result<(), String> {
-        if self.stages.is_empty() {
+        if self.stages.is_empty() && !self.adaptive {
             return Err("the plan has no stages".into());
         }
         for (i, s) in self.stages.iter().enumerate() {
+            s.validate(i)?;
+        }
+        Ok(())
+    }
+}
+
+impl Stage {
+    /// Checks stage `i` for what the WIT cannot express.
+    pub fn validate(&self, i: usize) -> Result<(), String> {
+        let s = self;
+        {
             let at = format!("stage {i} ('{}')", s.name);
             let rate_ok = |r: f64| r.is_finite() && r > 0.0;
             match s.load {
@@ -265,10 +322,33 @@ impl Plan {
                 Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
                     return Err(format!("{at}: {} must be at least 1", s.load));
                 }
+                Load::ConcurrencyRamp { from, to } => {
+                    if from.max(to) == 0 {
+                        return Err(format!("{at}: a concurrency ramp needs a positive end"));
+                    }
+                    if s.duration.is_none() {
+                        return Err(format!("{at}: a concurrency ramp needs a duration"));
+                    }
+                }
                 _ => {}
             }
+            if let (Some(d), Some(w), Some(c)) = (s.duration, s.warmup, s.cooldown)
+                && w + c > d
+            {
+                return Err(format!("{at}: warm-up and cool-down together are longer than the stage"));
+            }
+            if s.cooldown.is_some() && s.duration.is_none() {
+                return Err(format!("{at}: a cool-down needs a duration"));
+            }
+            if let Some(slo) = s.slo {
+                let bad = |b: Option<f64>| b.is_some_and(|x| !(x.is_finite() && x > 0.0));
+                if bad(slo.ttft_ms) || bad(slo.itl_ms) || bad(slo.latency_ms) {
+                    return Err(format!("{at}: SLO bounds must be positive numbers"));
+                }
+            }
+            // A custom (trace) stage may end when the scenario says so.
             let bounded = s.duration.is_some() || s.max_requests.is_some();
-            if !bounded && !matches!(s.load, Load::Burst { .. }) {
+            if !bounded && !matches!(s.load, Load::Burst { .. } | Load::Custom) {
                 return Err(format!("{at}: set a duration or max-requests, or the stage never ends"));
             }
             if s.duration == Some(Duration::ZERO) || s.max_requests == Some(0) {

@@ -19,9 +19,9 @@ pub enum Lang {
     Js,
 }
 
-const WIT: &str = include_str!("../../wit/v0.3/scenario.wit");
+const WIT: &str = include_str!("../../wit/v0.4/scenario.wit");
 /// The WIT version new projects target.
-pub const TEMPLATE_WIT: WitVersion = WitVersion::V0_3;
+pub const TEMPLATE_WIT: WitVersion = WitVersion::V0_4;
 
 const RUST_LIB: &str = include_str!("../../scenarios/chat-poisson/src/lib.rs");
 const PYTHON_APP: &str = include_str!("../../scenarios/python-chat/app.py");

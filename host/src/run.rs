@@ -15,7 +15,8 @@ use crate::client::pool::Pool;
 use crate::client::request::RequestEncoder;
 use crate::dataset::{Dataset, OnError};
 use crate::load::{self, StageWindow};
-use crate::metrics::collector::{self, CollectorConfig};
+use crate::metrics::collector::{self, CollectorConfig, CollectorMsg};
+use crate::model::Stage;
 use crate::probe::prometheus::{self, Scraper};
 use crate::probe::triton::{self, ModelRef};
 use crate::report::{HostReport, Report, SCHEMA_VERSION, ScenarioReport, StageReport};
@@ -135,6 +136,8 @@ pub struct RunResult {
 
 /// How long the target gets to accept a first connection.
 const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most stages an adaptive plan may run (a sweep or search that never converges).
+const MAX_STAGES: usize = 256;
 
 pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let params: serde_json::Value = serde_json::from_str(if opts.params.trim().is_empty() { "{}" } else { &opts.params })
@@ -236,7 +239,8 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         _ => None,
     };
     let progress = (opts.progress && crate::metrics::progress::on_terminal())
-        .then(|| crate::metrics::progress::Progress::new(plan.stages.len()));
+        .then(|| crate::metrics::progress::Progress::new(plan.stages.len() + if plan.adaptive { MAX_STAGES } else { 0 }));
+    let mut adaptive_fault: Option<anyhow::Error> = None;
     let collector_config = CollectorConfig {
         stage_names: plan.stages.iter().map(|s| s.name.clone()).collect(),
         epoch,
@@ -281,12 +285,33 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             model.as_deref().map(|m| format!(", model {m}")).unwrap_or_default()
         );
     }
+    let mut stages_run: Vec<Stage> = Vec::new();
+    let mut reports: Vec<StageReport> = Vec::new();
     let mut windows: Vec<StageWindow> = Vec::new();
     let mut triton_deltas: Vec<(Vec<triton::TritonStats>, Vec<String>)> = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate() {
+    let mut planned = plan.stages.clone().into_iter();
+    loop {
         if cancel.is_cancelled() {
             break;
         }
+        let i = stages_run.len();
+        let stage = match planned.next() {
+            Some(s) => s,
+            None if plan.adaptive && i < MAX_STAGES => {
+                let asked = reports.clone();
+                match tokio::task::block_in_place(|| producer.next_stage(asked)) {
+                    Ok(Some(s)) => s,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Stop like any guest fault: the stages so far are reported.
+                        adaptive_fault = Some(e);
+                        break;
+                    }
+                }
+            }
+            None => break,
+        };
+        let total_stages = if plan.adaptive { format!("{}+", plan.stages.len().max(i + 1)) } else { plan.stages.len().to_string() };
         if opts.progress {
             let bound = match (stage.duration, stage.max_requests) {
                 (Some(d), Some(n)) => format!(", {} s or {n} requests", d.as_secs_f64()),
@@ -294,7 +319,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
                 (None, Some(n)) => format!(", {n} requests"),
                 (None, None) => String::new(),
             };
-            eprintln!("stage {}/{} '{}': {}{bound}", i + 1, plan.stages.len(), stage.name, stage.load);
+            eprintln!("stage {}/{total_stages} '{}': {}{bound}", i + 1, stage.name, stage.load);
         }
         let before = read_triton(&target_base, &triton_models).await;
         if let Some(s) = &scraper {
@@ -316,7 +341,7 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
             ));
             (stop, task)
         });
-        let w = load::run_stage(ctx.clone(), &producer, i as u32, stage, opts.seed).await;
+        let w = load::run_stage(ctx.clone(), &producer, i as u32, &stage, opts.seed).await;
         if let Some((stop, task)) = drawing {
             stop.cancel();
             let _ = task.await;
@@ -326,6 +351,10 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         }
         let after = read_triton(&target_base, &triton_models).await;
         triton_deltas.push(triton_deltas_of(&before, &after));
+        // Every record of the stage is in the collector's queue: ask for its report.
+        let (reply, report) = tokio::sync::oneshot::channel();
+        let _ = ctx.records.send(CollectorMsg::Report { stage: stage.clone(), index: i as u32, window: w, reply });
+        let report = report.await.map_err(|_| anyhow!("the collector task ended early"))?;
         if opts.progress {
             eprintln!(
                 "  sent {} in {:.2} s, all done after {:.2} s",
@@ -334,7 +363,12 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
                 w.finished.duration_since(w.started).as_secs_f64()
             );
         }
+        for warning in &report.warnings {
+            eprintln!("volley: WARNING: stage '{}': {warning}", stage.name);
+        }
+        reports.push(report);
         windows.push(w);
+        stages_run.push(stage);
     }
     let interrupted = cancel.is_cancelled();
     let server_stop_ms = server.as_mut().map(|s| {
@@ -348,17 +382,15 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
         Some(s) => Some(s.finish().await),
         None => None,
     };
-    let fault = producer.shutdown();
+    let fault = adaptive_fault.or_else(|| producer.shutdown());
 
     let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
-    let stages = plan
-        .stages
-        .iter()
+    let _ = &collected.stages; // reported stage by stage, above
+    let stages = reports
+        .into_iter()
         .zip(&windows)
-        .zip(&collected.stages)
         .zip(triton_deltas)
-        .map(|(((stage, window), stats), (triton, probe_errors))| {
-            let mut r = StageReport::build(stage, stats, window);
+        .map(|((mut r, window), (triton, probe_errors))| {
             if let Some(s) = &scrapes {
                 r.server_metrics = s.window(since(window.started), since(window.finished));
             }

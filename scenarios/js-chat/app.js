@@ -11,7 +11,7 @@
 //
 // Build: componentize-js app.js --wit wit --world-name scenario -d http -d fetch-event -o scenario.wasm
 
-import { nextU64 } from "volley:scenario/random@0.3.0";
+import { nextU64 } from "volley:scenario/random@0.4.0";
 
 const NAME = "js-chat";
 const VERSION = "0.1.0";
@@ -135,7 +135,7 @@ export const workload = {
       durationMs: BigInt(Math.floor(durationS * 1000)),
       maxRequests: maxRequests === undefined ? undefined : BigInt(maxRequests),
     };
-    return { stages: [stage], observeOutcomes: false };
+    return { stages: [stage], observeOutcomes: false, adaptive: false };
   },
 
   nextRequests(stage, seq, max) {
@@ -145,4 +145,9 @@ export const workload = {
   },
 
   onOutcome(outcome) {},
+
+  // A fixed plan: no stages decided during the run.
+  nextStage(results) {
+    return undefined;
+  },
 };

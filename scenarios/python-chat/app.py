@@ -13,6 +13,7 @@ Build: componentize-py -d wit -w scenario componentize app -o scenario.wasm
 """
 
 import json
+from typing import Optional
 
 from componentize_py_types import Err
 from wit_world import exports
@@ -141,14 +142,17 @@ class Workload(exports.Workload):
         CONFIG.stream = p.boolean("stream", True)
         CONFIG.model = p.string("model", None)
         max_requests = p.integer("max_requests", None)
-        stage = Stage("poisson", Load_Poisson(rate), int(duration_s * 1000), max_requests)
-        return Plan([stage], False)
+        stage = Stage("poisson", Load_Poisson(rate), int(duration_s * 1000), max_requests, None, None, None)
+        return Plan([stage], observe_outcomes=False, adaptive=False)
 
     def next_requests(self, stage: int, seq: int, max: int) -> Batch:
         return Batch([request(CONFIG) for _ in range(max)], False)
 
     def on_outcome(self, outcome) -> None:
         pass
+
+    def next_stage(self, results) -> Optional[Stage]:
+        return None  # a fixed plan: no stages decided during the run
 
 
 def request(c: Config) -> Request:
@@ -161,5 +165,5 @@ def request(c: Config) -> Request:
         api=api, model=c.model, prompt=prompt, max_tokens=c.max_tokens,
         stream=c.stream, headers=[], body_extra=None, tag=None, session=None,
         prompt_tokens=None, inputs=[], model_version=None, body=None, method=None,
-        path=None, batch_size=None,
+        path=None, batch_size=None, gap_ns=None,
     )

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::volley::scenario::types::Batch;
-use crate::{Info, Outcome, Params, Plan, Request};
+use crate::{Info, Outcome, Params, Plan, Request, Stage, StageResult};
 
 /// What a scenario has to send next.
 // Returned once per request and moved straight into the batch: boxing the request
@@ -55,6 +55,13 @@ pub trait Scenario: Sized + 'static {
 
     /// A request completed. Called only when the plan sets `observe_outcomes`.
     fn on_outcome(&mut self, _outcome: Outcome) {}
+
+    /// Adaptive plans ([`Plan::adaptive`](crate::Plan::adaptive)): the stage after
+    /// `results` (one per stage run so far, warm-up and cool-down excluded), or `None`
+    /// to end the run.
+    fn next_stage(&mut self, _results: &[StageResult]) -> Option<Stage> {
+        None
+    }
 }
 
 /// Holds the configured scenario between guest calls.
@@ -109,6 +116,11 @@ pub fn next_requests<S: Scenario>(slot: &Slot<S>, stage: u32, seq: u64, max: u32
     .unwrap_or(Batch { requests: Vec::new(), done: true })
 }
 
+/// `next-stage` export.
+pub fn next_stage<S: Scenario>(slot: &Slot<S>, results: Vec<StageResult>) -> Option<Stage> {
+    slot.with(|s| s.next_stage(&results)).flatten()
+}
+
 /// Exports a [`Scenario`] implementation as this component's `workload`.
 ///
 /// Use it once per crate, at the top level: `volley_sdk::export_scenario!(MyScenario);`
@@ -132,6 +144,9 @@ macro_rules! export_scenario {
                 }
                 fn on_outcome(outcome: $crate::Outcome) {
                     SLOT.with(|s| $crate::Scenario::on_outcome(s, outcome));
+                }
+                fn next_stage(results: Vec<$crate::StageResult>) -> Option<$crate::Stage> {
+                    $crate::__private::next_stage::<$ty>(&SLOT, results)
                 }
             }
 

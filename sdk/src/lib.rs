@@ -3,7 +3,7 @@
 //! A Volley scenario is a WebAssembly component that declares a workload — the stages
 //! and arrival pattern of a run, and the shape of every request — while the Volley host
 //! owns the clock, the network and the statistics. This crate is the idiomatic Rust
-//! side of the `volley:scenario@0.3.0` WIT interface: implement [`Scenario`], export it
+//! side of the `volley:scenario@0.4.0` WIT interface: implement [`Scenario`], export it
 //! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
 //!
 //! ```no_run
@@ -60,16 +60,19 @@ pub mod log;
 mod params;
 mod plan;
 pub mod random;
+pub mod shape;
 mod request;
 pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
-    Api, ErrorClass, Load, Message, Outcome, Plan, Prompt, Request, Stage, Tensor, TensorData,
+    Api, ErrorClass, Load, Message, Outcome, Percentiles, Plan, Prompt, Request, Slo, Stage, StageResult, Tensor,
+    TensorData,
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
 pub use plan::STAGE_PARAMS;
+pub use shape::{RequestShape, SHAPE_PARAMS};
 /// Re-exported for reading structured parameters (`Params::get`).
 pub use serde_json;
 
@@ -77,7 +80,7 @@ pub use serde_json;
 pub mod __private {
     pub use crate::bindings::exports::volley::scenario::workload::Guest;
     pub use crate::bindings::volley::scenario::types::Batch;
-    pub use crate::export::{Slot, configure, next_requests};
+    pub use crate::export::{Slot, configure, next_requests, next_stage};
 }
 
 /// An [`Info`] with the calling crate's package name and version.

@@ -2,12 +2,19 @@
 
 use std::time::Duration;
 
-use crate::{Load, Params, Plan, Stage};
+use crate::{Load, Params, Plan, Slo, Stage};
 
 impl Plan {
     /// An empty plan; add stages with [`Plan::stage`].
     pub fn new() -> Self {
-        Plan { stages: Vec::new(), observe_outcomes: false }
+        Plan { stages: Vec::new(), observe_outcomes: false, adaptive: false }
+    }
+
+    /// After the listed stages, ask [`Scenario::next_stage`](crate::Scenario::next_stage)
+    /// for more, given the results so far (sweeps, searches).
+    pub fn adaptive(mut self, yes: bool) -> Self {
+        self.adaptive = yes;
+        self
     }
 
     pub fn stage(mut self, stage: Stage) -> Self {
@@ -32,7 +39,34 @@ impl Stage {
     /// A stage that runs until the scenario runs out of requests; bound it with
     /// [`Stage::duration`] or [`Stage::max_requests`].
     pub fn new(name: impl Into<String>, load: Load) -> Self {
-        Stage { name: name.into(), load, duration_ms: None, max_requests: None }
+        Stage {
+            name: name.into(),
+            load,
+            duration_ms: None,
+            max_requests: None,
+            warmup_ms: None,
+            cooldown_ms: None,
+            slo: None,
+        }
+    }
+
+    /// Leave requests planned in the first `d` out of the statistics (they are still
+    /// sent and kept in `requests.jsonl`). A whole warm-up stage: its full duration.
+    pub fn warmup(mut self, d: Duration) -> Self {
+        self.warmup_ms = Some(d.as_millis().min(u128::from(u64::MAX)) as u64);
+        self
+    }
+
+    /// Leave requests planned in the last `d` of the duration out of the statistics.
+    pub fn cooldown(mut self, d: Duration) -> Self {
+        self.cooldown_ms = Some(d.as_millis().min(u128::from(u64::MAX)) as u64);
+        self
+    }
+
+    /// Count the requests meeting `slo` (goodput).
+    pub fn slo(mut self, slo: Slo) -> Self {
+        self.slo = Some(slo);
+        self
     }
 
     pub fn duration(mut self, d: Duration) -> Self {
@@ -71,11 +105,46 @@ impl Load {
     pub fn concurrency(n: u32) -> Self {
         Load::Concurrency(n)
     }
+    /// Closed loop whose concurrency moves linearly over the stage's duration.
+    pub fn concurrency_ramp(from: u32, to: u32) -> Self {
+        Load::ConcurrencyRamp((from, to))
+    }
+    /// Each request's own gap ([`Request::gap`](crate::Request::gap)): trace replay,
+    /// or an arrival process of the scenario's own.
+    pub fn custom() -> Self {
+        Load::Custom
+    }
+}
+
+impl Slo {
+    /// No bounds yet; add them with the builders.
+    pub fn new() -> Self {
+        Slo { ttft_ms: None, itl_ms: None, latency_ms: None }
+    }
+    pub fn ttft_ms(mut self, ms: f64) -> Self {
+        self.ttft_ms = Some(ms);
+        self
+    }
+    pub fn itl_ms(mut self, ms: f64) -> Self {
+        self.itl_ms = Some(ms);
+        self
+    }
+    pub fn latency_ms(mut self, ms: f64) -> Self {
+        self.latency_ms = Some(ms);
+        self
+    }
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Parameter keys read by [`Load::from_params`] and [`Stage::from_params`], to list in
 /// [`Params::allow_only`].
-pub const STAGE_PARAMS: &[&str] = &["load", "rate", "cv", "from", "to", "n", "duration_s", "requests"];
+pub const STAGE_PARAMS: &[&str] =
+    &["load", "rate", "cv", "from", "to", "n", "duration_s", "requests", "warmup_s", "cooldown_s"];
 
 impl Load {
     /// A load from parameters: `load` is one of constant, poisson, gamma, ramp, burst,
@@ -97,9 +166,10 @@ impl Load {
             "ramp" => Load::ramp(params.f64("from", 1.0)?, params.f64("to", rate()?)?),
             "burst" => Load::burst(n()?),
             "concurrency" => Load::concurrency(n()?),
+            "concurrency-ramp" => Load::concurrency_ramp(params.u32("from", 1)?, params.u32("to", n()?)?),
             other => {
                 return Err(format!(
-                    "unknown load {other:?} (constant, poisson, gamma, ramp, burst, concurrency)"
+                    "unknown load {other:?} (constant, poisson, gamma, ramp, burst, concurrency, concurrency-ramp)"
                 ));
             }
         })
@@ -128,6 +198,15 @@ impl Stage {
         }
         if let Some(n) = params.opt_u64("requests")? {
             stage = stage.max_requests(n);
+        }
+        for (key, set) in [("warmup_s", Stage::warmup as fn(Stage, Duration) -> Stage), ("cooldown_s", Stage::cooldown)] {
+            if params.get(key).is_some() {
+                let s = params.f64(key, 0.0)?;
+                if s < 0.0 {
+                    return Err(format!("`{key}` must not be negative, got {s}"));
+                }
+                stage = set(stage, Duration::from_secs_f64(s));
+            }
         }
         Ok(stage)
     }

@@ -80,7 +80,15 @@ impl Request {
             method: None,
             path: None,
             batch_size: None,
+            gap_ns: None,
         }
+    }
+
+    /// For stages with [`Load::custom`](crate::Load::custom): send this request `gap`
+    /// after the previous one's planned send (the first: after the stage's start).
+    pub fn gap(mut self, gap: std::time::Duration) -> Self {
+        self.gap_ns = Some(gap.as_nanos().min(u128::from(u64::MAX)) as u64);
+        self
     }
 
     /// The body of a KServe v1 or plain HTTP request, sent as is.

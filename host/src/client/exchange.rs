@@ -20,6 +20,7 @@ use super::pool::Pool;
 use super::request::PreparedRequest;
 use super::sse::SseParser;
 use crate::cancel::Cancel;
+use crate::metrics::collector::CollectorMsg;
 use crate::metrics::record::{RequestRecord, TokenSource};
 use crate::model::{Api, ErrorClass};
 
@@ -38,7 +39,7 @@ pub struct SendContext {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub cancel: Arc<Cancel>,
-    pub records: UnboundedSender<RequestRecord>,
+    pub records: UnboundedSender<CollectorMsg>,
     /// Keep every response's text (for counting tokens with the run's tokenizer, or
     /// for `--record-text`); sessions always keep theirs.
     pub keep_text: bool,
@@ -95,7 +96,7 @@ pub async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) {
         }
     }
     rec.done = Instant::now();
-    let _ = ctx.records.send(rec);
+    let _ = ctx.records.send(CollectorMsg::Record(rec));
 }
 
 /// [`perform`], and while a launched server is still starting (`--launch-at process`)

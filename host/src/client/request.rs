@@ -41,6 +41,8 @@ pub struct PreparedRequest {
     pub prompt_tokens: Option<u32>,
     /// Inferences this request carries.
     pub batch_size: u32,
+    /// `custom` loads: the gap after the previous planned send.
+    pub gap: Option<std::time::Duration>,
 }
 
 /// Headers a scenario may not set: they belong to the connection, not the request.
@@ -172,6 +174,7 @@ impl RequestEncoder {
             max_tokens: r.max_tokens,
             prompt_tokens: r.prompt_tokens,
             batch_size: r.batch_size.unwrap_or(1).max(1),
+            gap: r.gap,
         })
     }
 

@@ -76,10 +76,19 @@ impl Dataset {
         Ok((name.to_string(), PathBuf::from(path)))
     }
 
+    /// Indexes the file at `path`; `lines:PATH` takes every line as a row, as is (e.g. a
+    /// JSONL request trace whose rows carry no prompt).
     pub fn open(name: &str, path: &Path, on_error: OnError) -> Result<Self> {
+        let (path, forced) = match path.to_str().and_then(|p| p.strip_prefix("lines:")) {
+            Some(p) => (Path::new(p), Some(Format::Text)),
+            None => (path, None),
+        };
         let file = File::open(path).with_context(|| format!("cannot open dataset '{name}' ({})", path.display()))?;
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let format = index::detect_format(path, &file)?;
+        let format = match forced {
+            Some(f) => f,
+            None => index::detect_format(path, &file)?,
+        };
         let indexed = index::index(&file, path, format, on_error)?;
         if indexed.spans.is_empty() {
             bail!("dataset '{name}' ({}) has no rows", path.display());

@@ -38,7 +38,9 @@ impl ArrivalClock {
             Load::Ramp { from, to } => {
                 Kind::Ramp { from, to, span: duration.map_or(1.0, |d| d.as_secs_f64()) }
             }
-            Load::Burst { .. } | Load::Concurrency { .. } => Kind::Constant { gap: 0.0 },
+            Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Custom => {
+                Kind::Constant { gap: 0.0 }
+            }
         };
         ArrivalClock { kind, rng: Rng::new(seed, Stream::Arrivals(stage)), t: 0.0, n: 0 }
     }

@@ -4,7 +4,12 @@
 //!   sequences of planned send offsets.
 //! - [`open_loop`]: a scheduler thread that sends each request at its planned instant
 //!   (and bursts, all at one instant).
-//! - [`closed_loop`]: N workers, each sending its next request when the last completes.
+//! - [`closed_loop`]: N workers, each sending its next request when the last completes
+//!   (a fixed N, or one that ramps over the stage).
+//!
+//! Each driver announces its stage's start to the collector ([`StageStart`]) before its
+//! first send, with the warm-up and cool-down window, so exclusion is decided by each
+//! request's planned instant.
 //!
 //! Requests come from the producer's bounded queue, produced ahead of time; a stage
 //! ends by duration, by count, or when the scenario has no more requests, and then
@@ -18,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::exchange::SendContext;
+use crate::metrics::collector::{CollectorMsg, StageClock};
 use crate::model::{Load, Stage};
 use crate::scenario::producer::Producer;
 
@@ -42,6 +48,41 @@ fn queue_capacity(load: &Load) -> usize {
             ((rate * 0.25) as usize).clamp(64, 16_384)
         }
         Load::Ramp { from, to } => ((from.max(to) * 0.25) as usize).clamp(64, 16_384),
+        Load::ConcurrencyRamp { from, to } => (2 * from.max(to) as usize).max(64),
+        Load::Custom => 1024,
+    }
+}
+
+/// The stage as the collector needs it, sent when the driver starts its clock.
+pub struct StageStart {
+    index: u32,
+    name: String,
+    warmup: Duration,
+    /// Offset from the start at which cool-down begins.
+    cooldown_from: Option<Duration>,
+    slo: Option<crate::model::Slo>,
+}
+
+impl StageStart {
+    pub fn new(index: u32, stage: &Stage) -> Self {
+        StageStart {
+            index,
+            name: stage.name.clone(),
+            warmup: stage.warmup.unwrap_or_default(),
+            cooldown_from: stage.cooldown.zip(stage.duration).map(|(c, d)| d.saturating_sub(c)),
+            slo: stage.slo,
+        }
+    }
+
+    /// Tells the collector the stage's clock started at `started`.
+    pub fn announce(&self, ctx: &SendContext, started: Instant) {
+        let _ = ctx.records.send(CollectorMsg::StageStarted(StageClock {
+            index: self.index,
+            name: self.name.clone(),
+            measure_from: started + self.warmup,
+            measure_until: self.cooldown_from.map(|c| started + c),
+            slo: self.slo,
+        }));
     }
 }
 
@@ -59,12 +100,18 @@ pub async fn run_stage(
     };
     let feed = producer.start_stage(index, queue_capacity(&stage.load), limit);
     let bounds = StageBounds { duration: stage.duration, max_requests: limit };
+    let start = StageStart::new(index, stage);
     match stage.load {
-        Load::Concurrency { n } => closed_loop::run(ctx, feed, n, bounds).await,
-        Load::Burst { n } => open_loop::run(ctx, feed, open_loop::Schedule::Burst(n), bounds).await,
+        Load::Concurrency { n } => closed_loop::run(ctx, feed, closed_loop::Workers::Fixed(n), bounds, start).await,
+        Load::ConcurrencyRamp { from, to } => {
+            let ramp = closed_loop::Workers::Ramp { from, to, over: stage.duration.unwrap_or_default() };
+            closed_loop::run(ctx, feed, ramp, bounds, start).await
+        }
+        Load::Burst { n } => open_loop::run(ctx, feed, open_loop::Schedule::Burst(n), bounds, start).await,
+        Load::Custom => open_loop::run(ctx, feed, open_loop::Schedule::Custom, bounds, start).await,
         load => {
             let clock = arrivals::ArrivalClock::new(load, seed, index, stage.duration);
-            open_loop::run(ctx, feed, open_loop::Schedule::Clock(clock), bounds).await
+            open_loop::run(ctx, feed, open_loop::Schedule::Clock(clock), bounds, start).await
         }
     }
 }

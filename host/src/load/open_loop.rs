@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::arrivals::ArrivalClock;
-use super::{StageBounds, StageWindow};
+use super::{StageBounds, StageStart, StageWindow};
 use crate::cancel::Cancel;
 use crate::client::exchange::{self, SendContext};
 use crate::client::request::PreparedRequest;
@@ -22,6 +22,8 @@ pub enum Schedule {
     Clock(ArrivalClock),
     /// Every request of the stage at one instant.
     Burst(u32),
+    /// Each request's own gap after the previous planned send (`custom` loads).
+    Custom,
 }
 
 /// Longest wait for the producer to fill the queue before a stage starts.
@@ -29,7 +31,7 @@ const PREFILL_WAIT: Duration = Duration::from_secs(5);
 /// Longest uninterrupted sleep, so cancellation is noticed promptly.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
 
-pub async fn run(ctx: Arc<SendContext>, feed: StageFeed, schedule: Schedule, bounds: StageBounds) -> StageWindow {
+pub async fn run(ctx: Arc<SendContext>, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageWindow {
     let handle = tokio::runtime::Handle::current();
     // Every spawned exchange holds a clone of `in_flight`; `recv` returns None once the
     // last one is dropped — a wait group.
@@ -37,7 +39,7 @@ pub async fn run(ctx: Arc<SendContext>, feed: StageFeed, schedule: Schedule, bou
     let (result_tx, result_rx) = oneshot::channel();
     let thread = std::thread::Builder::new().name("volley-scheduler".into()).spawn(move || {
         let mut s = Scheduler { handle, ctx, feed, in_flight, sent: 0 };
-        let r = s.run(schedule, bounds);
+        let r = s.run(schedule, bounds, start);
         let _ = result_tx.send(r);
     });
     let (started, sending_ended, sent) = match thread {
@@ -57,10 +59,12 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn run(&mut self, schedule: Schedule, bounds: StageBounds) -> (Instant, Instant, u64) {
+    fn run(&mut self, schedule: Schedule, bounds: StageBounds, start: StageStart) -> (Instant, Instant, u64) {
         set_fine_timer_slack();
         self.wait_for_prefill();
         let started = Instant::now();
+        start.announce(&self.ctx, started);
+        let end = bounds.duration.map(|d| started + d);
         match schedule {
             Schedule::Burst(n) => {
                 let mut batch = Vec::with_capacity(n as usize);
@@ -76,8 +80,20 @@ impl Scheduler {
                 }
                 return (planned, Instant::now(), self.sent);
             }
+            Schedule::Custom => {
+                // Offsets add up in integer nanoseconds: no drift over a long trace.
+                let mut offset = Duration::ZERO;
+                while bounds.max_requests.is_none_or(|m| self.sent < m) {
+                    let Some(req) = self.next_request() else { break };
+                    offset += req.gap.unwrap_or_default();
+                    let planned = started + offset;
+                    if end.is_some_and(|e| planned >= e) || !sleep_until(planned, &self.ctx.cancel) {
+                        break;
+                    }
+                    self.spawn(req, planned);
+                }
+            }
             Schedule::Clock(mut clock) => {
-                let end = bounds.duration.map(|d| started + d);
                 while bounds.max_requests.is_none_or(|m| self.sent < m) {
                     let Some(offset) = clock.next_offset() else { break };
                     let planned = started + offset;

@@ -194,6 +194,7 @@ impl RequestRecord {
             itl_ms: ItlMs(&self.itl_us),
             request_body: None,
             response_text: None,
+            excluded: false,
         }
     }
 
@@ -246,6 +247,9 @@ pub struct RecordLine<'a> {
     pub request_body: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_text: Option<&'a str>,
+    /// Sent in the stage's warm-up or cool-down window: kept here, not in the statistics.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub excluded: bool,
 }
 
 /// Serializes microsecond gaps as milliseconds without an intermediate vector.

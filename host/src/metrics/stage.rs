@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use super::histogram::DurationHistogram;
 use super::record::{RequestRecord, TokenSource};
 use super::tokens::{ChunkTokenSource, per_token_gaps};
-use crate::model::ErrorClass;
+use crate::model::{ErrorClass, Slo};
 
 /// Distinct groups tracked per breakdown; the rest are counted under [`OTHER_GROUP`].
 pub const MAX_GROUPS: usize = 1000;
@@ -43,6 +43,11 @@ pub struct StageStats {
     pub inferences: u64,
     pub first_sent: Option<Instant>,
     pub last_done: Option<Instant>,
+    /// Requests in the stage's warm-up or cool-down window: recorded, not counted here.
+    pub excluded: u64,
+    /// The stage's per-request objective, and how many measured requests met it.
+    pub slo: Option<Slo>,
+    pub slo_met: u64,
 }
 
 /// How often a class of error occurred, with the first message seen.
@@ -155,6 +160,9 @@ impl StageStats {
             inferences: 0,
             first_sent: None,
             last_done: None,
+            excluded: 0,
+            slo: None,
+            slo_met: 0,
         }
     }
 
@@ -199,6 +207,9 @@ impl StageStats {
             self.latency.record(l);
         }
         self.latency_from_planned.record(r.done.saturating_duration_since(r.planned));
+        if self.slo.is_some_and(|slo| meets(&slo, r)) {
+            self.slo_met += 1;
+        }
         let _ = self.output_tokens.record(u64::from(r.output_tokens));
         self.output_tokens_total += u64::from(r.output_tokens);
         *self.token_sources.entry(r.token_source.as_str()).or_default() += 1;
@@ -225,4 +236,18 @@ impl StageStats {
     pub fn failed(&self) -> u64 {
         self.requests - self.ok
     }
+}
+
+/// Whether a successful request meets a per-request objective: TTFT (a response that
+/// was not streamed has its first token with its last byte), mean inter-token latency
+/// (TPOT; none with a single token) and end-to-end latency.
+pub fn meets(slo: &Slo, r: &RequestRecord) -> bool {
+    let within = |bound: Option<f64>, d: Option<std::time::Duration>| match (bound, d) {
+        (Some(b), Some(d)) => d.as_secs_f64() * 1000.0 <= b,
+        _ => true,
+    };
+    r.ok()
+        && within(slo.ttft_ms, r.ttft().or_else(|| r.latency()))
+        && within(slo.itl_ms, r.tpot())
+        && within(slo.latency_ms, r.latency())
 }

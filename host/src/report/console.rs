@@ -20,8 +20,53 @@ pub fn render(report: &Report) -> String {
     for stage in &report.stages {
         render_stage(&mut out, stage);
     }
+    if report.stages.len() > 1 {
+        render_table(&mut out, &report.stages);
+    }
     out
 }
+
+/// One row per stage: a sweep's or a search's result at a glance.
+fn render_table(out: &mut String, stages: &[StageReport]) {
+    let goodput = stages.iter().any(|s| s.goodput_rps.is_some());
+    let _ = writeln!(
+        out,
+        "
+{:<22}{:>22}{:>10}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{}",
+        "stage", "load", "target/s", "sent/s", "ok", "ok/s", "TTFT p50", "TTFT p99", "ITL p99", "lat p99",
+        if goodput { format!("{:>10}{:>8}", "goodput", "SLO %") } else { String::new() }
+    );
+    let p = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".to_string(), |s| fmt(f(s)));
+    for st in stages {
+        let load = st.load.to_string();
+        let _ = writeln!(
+            out,
+            "{:<22}{:>22}{:>10}{:>10}{:>8}{:>10.2}{:>10}{:>10}{:>10}{:>10}{}{}",
+            clip(&st.name, 21),
+            clip(&load, 21),
+            st.target_rps.map_or("-".to_string(), |t| format!("{t:.2}")),
+            format!("{:.2}", st.offered_rps),
+            st.requests.ok,
+            st.achieved_rps,
+            p(&st.ttft_ms, |s| s.p50),
+            p(&st.ttft_ms, |s| s.p99),
+            p(&st.itl_ms, |s| s.p99),
+            p(&st.latency_ms, |s| s.p99),
+            if goodput {
+                format!(
+                    "{:>10}{:>8}",
+                    st.goodput_rps.map_or("-".to_string(), |g| format!("{g:.2}")),
+                    st.slo_attainment.map_or("-".to_string(), |a| format!("{:.1}", a * 100.0))
+                )
+            } else {
+                String::new()
+            },
+            if st.warnings.is_empty() { "" } else { "  !" }
+        );
+    }
+}
+
+
 
 fn render_stage(out: &mut String, st: &StageReport) {
     let r = &st.requests;
@@ -32,6 +77,18 @@ fn render_stage(out: &mut String, st: &StageReport) {
     );
     for (class, e) in &r.errors {
         let _ = writeln!(out, "  {class}: {} (e.g. {})", e.count, e.example);
+    }
+    if let Some(t) = st.target_rps {
+        let _ = writeln!(out, "  target {t:.2} req/s, sent {:.2} req/s", st.offered_rps);
+    }
+    if st.excluded > 0 {
+        let _ = writeln!(out, "  {} warm-up/cool-down requests excluded from these statistics (kept in requests.jsonl)", st.excluded);
+    }
+    if let (Some(g), Some(a)) = (st.goodput_rps, st.slo_attainment) {
+        let _ = writeln!(out, "  goodput {g:.2} req/s meeting the SLO ({:.1} % of requests)", a * 100.0);
+    }
+    for w in &st.warnings {
+        let _ = writeln!(out, "  WARNING: {w}");
     }
     let rows: [(&str, &Option<Summary>); 7] = [
         ("TTFT", &st.ttft_ms),

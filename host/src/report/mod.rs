@@ -18,7 +18,7 @@ use crate::metrics::stage::{Breakdown, GroupStats, LengthTally, StageStats};
 use crate::metrics::tokens::ChunkTokenSource;
 use crate::probe::prometheus::{Scrapes, SeriesWindow};
 use crate::probe::triton::TritonStats;
-use crate::model::{Info, Load, Stage};
+use crate::model::{Slo, Info, Load, Stage};
 use crate::util::serialize_opt_duration_s;
 
 /// Bumped on any incompatible change to the JSON layout.
@@ -92,13 +92,32 @@ pub struct StageReport {
     #[serde(serialize_with = "serialize_opt_duration_s", rename = "planned_duration_s")]
     pub planned_duration: Option<std::time::Duration>,
     pub max_requests: Option<u64>,
+    /// Warm-up and cool-down windows: their requests are in requests.jsonl (marked
+    /// `excluded`) but in none of these statistics.
+    #[serde(serialize_with = "serialize_opt_duration_s")]
+    pub warmup_s: Option<std::time::Duration>,
+    #[serde(serialize_with = "serialize_opt_duration_s")]
+    pub cooldown_s: Option<std::time::Duration>,
+    pub excluded: u64,
+    /// Measured requests (warm-up and cool-down excluded).
     pub requests: RequestCounts,
     /// From the stage's start to its last completion.
     pub elapsed_s: f64,
-    /// Sends per second over the sending window.
+    /// From the stage's start to its last send.
+    pub sending_s: f64,
+    /// The rate the load aimed at (open-loop loads), requests/s.
+    pub target_rps: Option<f64>,
+    /// Sends per second over the sending window (over the measured window when the
+    /// stage has warm-up or cool-down).
     pub offered_rps: f64,
-    /// Successful requests per second over `elapsed_s`.
+    /// Successful requests per second over `elapsed_s` (or the measured window).
     pub achieved_rps: f64,
+    /// The stage's per-request objective; requests/s meeting it; the fraction meeting it.
+    pub slo: Option<Slo>,
+    pub goodput_rps: Option<f64>,
+    pub slo_attainment: Option<f64>,
+    /// Loud notes: the generator fell behind its target, sends ran late.
+    pub warnings: Vec<String>,
     pub output_tokens_per_s: f64,
     pub output_tokens: TokenReport,
     pub prompt_tokens: PromptReport,
@@ -213,17 +232,70 @@ impl PromptReport {
     }
 }
 
+/// Whether the generator kept up: sends at the target rate (within what chance allows
+/// for the number sent) and on time. A lagging generator hides server latency, so this
+/// is said loudly rather than left in the numbers.
+fn generator_warnings(load: &Load, offered: f64, sent: u64, stats: &StageStats) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(target) = load.target_rate()
+        && sent >= 50
+    {
+        // Poisson counts vary by about 1/sqrt(n); allow four of those, and at least 5 %.
+        let tolerance = (4.0 / (sent as f64).sqrt()).max(0.05);
+        if offered < target * (1.0 - tolerance) {
+            w.push(format!(
+                "the generator fell behind: it sent {offered:.1} requests/s of the {target} planned ({:.0} %); \
+                 latency_from_planned_ms shows what the delay cost",
+                100.0 * offered / target
+            ));
+        }
+    }
+    let lag_p99 = stats.schedule_lag.percentile_ms(99.0);
+    // A burst's lag is the time to start all of it, not a clock running late.
+    if stats.requests >= 20 && lag_p99 > LAG_WARN_MS && !matches!(load, Load::Burst { .. }) {
+        w.push(format!("sends ran late: schedule lag p99 {lag_p99:.1} ms (over {LAG_WARN_MS} ms)"));
+    }
+    w
+}
+
+/// Schedule lag p99 above this is reported as the generator falling behind.
+pub const LAG_WARN_MS: f64 = 10.0;
+
 impl StageReport {
     pub fn build(stage: &Stage, stats: &StageStats, window: &StageWindow) -> Self {
-        let elapsed = window.finished.saturating_duration_since(window.started).as_secs_f64();
+        let mut elapsed = window.finished.saturating_duration_since(window.started).as_secs_f64();
         let sending = window.sending_ended.saturating_duration_since(window.started).as_secs_f64();
         let per_s = |x: f64, secs: f64| if secs > 0.0 { round3(x / secs) } else { 0.0 };
         let tokens = &stats.output_tokens;
+        // With warm-up or cool-down, rates are over the measured part of the duration.
+        let trimmed = stage.warmup.is_some() || stage.cooldown.is_some();
+        let (offered_count, mut offered_window) = (window.sent as f64, sending);
+        let offered_count = if trimmed { stats.requests as f64 } else { offered_count };
+        if trimmed {
+            let measured = stage.duration.map_or(sending, |d| d.as_secs_f64())
+                - stage.warmup.map_or(0.0, |w| w.as_secs_f64())
+                - stage.cooldown.map_or(0.0, |c| c.as_secs_f64());
+            offered_window = measured.max(0.0);
+            elapsed = offered_window;
+        }
+        let measured_n = stats.requests;
+        let slo_attainment = stats.slo.map(|_| if measured_n == 0 { 0.0 } else { round3(stats.slo_met as f64 / measured_n as f64) });
+        let target_rps = stage.load.target_rate();
+        let offered_rps = per_s(offered_count, offered_window);
         StageReport {
             name: stage.name.clone(),
             load: stage.load,
             planned_duration: stage.duration,
             max_requests: stage.max_requests,
+            warmup_s: stage.warmup,
+            cooldown_s: stage.cooldown,
+            excluded: stats.excluded,
+            sending_s: round3(sending),
+            target_rps,
+            slo: stage.slo,
+            goodput_rps: stats.slo.map(|_| per_s(stats.slo_met as f64, elapsed)),
+            slo_attainment,
+            warnings: generator_warnings(&stage.load, offered_rps, window.sent, stats),
             requests: RequestCounts {
                 sent: stats.requests,
                 ok: stats.ok,
@@ -235,7 +307,7 @@ impl StageReport {
                     .collect(),
             },
             elapsed_s: round3(elapsed),
-            offered_rps: per_s(window.sent as f64, sending),
+            offered_rps,
             achieved_rps: per_s(stats.ok as f64, elapsed),
             output_tokens_per_s: per_s(stats.output_tokens_total as f64, elapsed),
             output_tokens: TokenReport {
@@ -274,4 +346,40 @@ fn groups(b: &Breakdown) -> BTreeMap<String, GroupReport> {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod generator_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::metrics::record::RequestRecord;
+    use crate::model::Api;
+
+    fn stats_with_lag(n: u64, lag: Duration) -> StageStats {
+        let mut stats = StageStats::new();
+        let t0 = Instant::now();
+        for seq in 0..n {
+            let mut r = RequestRecord::new(0, seq, Api::Completions, false, t0);
+            r.sent = Some(t0 + lag);
+            r.done = t0 + lag + Duration::from_millis(1);
+            stats.record(&r);
+        }
+        stats
+    }
+
+    #[test]
+    fn a_generator_behind_its_target_is_warned_about() {
+        let load = Load::Poisson { rate: 1000.0 };
+        let on_time = stats_with_lag(1000, Duration::from_micros(100));
+        assert!(generator_warnings(&load, 990.0, 1000, &on_time).is_empty(), "within chance");
+        let w = generator_warnings(&load, 800.0, 1000, &on_time);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("fell behind") && w[0].contains("80 %"), "{w:?}");
+        let late = stats_with_lag(1000, Duration::from_millis(25));
+        assert!(generator_warnings(&load, 1000.0, 1000, &late).iter().any(|w| w.contains("schedule lag p99")));
+        // A burst's lag is not a late clock; closed loops have no target.
+        assert!(generator_warnings(&Load::Burst { n: 1000 }, 0.0, 1000, &late).is_empty());
+        assert!(generator_warnings(&Load::Concurrency { n: 4 }, 10.0, 1000, &on_time).is_empty());
+    }
 }

@@ -2,8 +2,8 @@
 //! every WIT version; each version's module invokes [`common_conversions!`] on its own
 //! bindings and writes by hand only what changed.
 
-/// Implements `From` for `info`, `load`, `plan`/`stage`, `prompt`/`message`, and
-/// `error-class`, given the paths of a version's `types` and `workload` modules.
+/// Implements `From` for `info`, `prompt`/`message`, and `error-class`, given the paths
+/// of a version's `types` and `workload` modules.
 macro_rules! common_conversions {
     ($types:path, $workload:path) => {
         use $types as wit_types;
@@ -14,39 +14,6 @@ macro_rules! common_conversions {
                 crate::model::Info { name: i.name, version: i.version, description: i.description }
             }
         }
-
-        impl From<wit_types::Load> for crate::model::Load {
-            fn from(l: wit_types::Load) -> Self {
-                use crate::model::Load as L;
-                match l {
-                    wit_types::Load::Constant(rate) => L::Constant { rate },
-                    wit_types::Load::Poisson(rate) => L::Poisson { rate },
-                    wit_types::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
-                    wit_types::Load::Ramp((from, to)) => L::Ramp { from, to },
-                    wit_types::Load::Burst(n) => L::Burst { n },
-                    wit_types::Load::Concurrency(n) => L::Concurrency { n },
-                }
-            }
-        }
-
-        impl From<wit_types::Plan> for crate::model::Plan {
-            fn from(p: wit_types::Plan) -> Self {
-                crate::model::Plan {
-                    stages: p
-                        .stages
-                        .into_iter()
-                        .map(|s| crate::model::Stage {
-                            name: s.name,
-                            load: s.load.into(),
-                            duration: s.duration_ms.map(std::time::Duration::from_millis),
-                            max_requests: s.max_requests,
-                        })
-                        .collect(),
-                    observe_outcomes: p.observe_outcomes,
-                }
-            }
-        }
-
 
         fn convert_prompt(p: wit_types::Prompt) -> crate::model::Prompt {
             match p {
@@ -101,5 +68,46 @@ macro_rules! batch_and_outcome_conversions {
     };
 }
 
+/// `load` and `plan`/`stage` as 0.1 to 0.3 define them (0.4 adds loads and stage fields).
+macro_rules! plan_conversions_v0_1_to_v0_3 {
+    () => {
+        impl From<wit_types::Load> for crate::model::Load {
+            fn from(l: wit_types::Load) -> Self {
+                use crate::model::Load as L;
+                match l {
+                    wit_types::Load::Constant(rate) => L::Constant { rate },
+                    wit_types::Load::Poisson(rate) => L::Poisson { rate },
+                    wit_types::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
+                    wit_types::Load::Ramp((from, to)) => L::Ramp { from, to },
+                    wit_types::Load::Burst(n) => L::Burst { n },
+                    wit_types::Load::Concurrency(n) => L::Concurrency { n },
+                }
+            }
+        }
+
+        impl From<wit_types::Plan> for crate::model::Plan {
+            fn from(p: wit_types::Plan) -> Self {
+                crate::model::Plan {
+                    stages: p
+                        .stages
+                        .into_iter()
+                        .map(|s| {
+                            crate::model::Stage::new(
+                                s.name,
+                                s.load.into(),
+                                s.duration_ms.map(std::time::Duration::from_millis),
+                                s.max_requests,
+                            )
+                        })
+                        .collect(),
+                    observe_outcomes: p.observe_outcomes,
+                    adaptive: false,
+                }
+            }
+        }
+    };
+}
+
 pub(crate) use batch_and_outcome_conversions;
+pub(crate) use plan_conversions_v0_1_to_v0_3;
 pub(crate) use common_conversions;

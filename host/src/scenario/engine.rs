@@ -23,6 +23,7 @@ pub enum WitVersion {
     V0_1,
     V0_2,
     V0_3,
+    V0_4,
 }
 
 impl WitVersion {
@@ -32,6 +33,7 @@ impl WitVersion {
             WitVersion::V0_1 => "volley:scenario/workload@0.1.0",
             WitVersion::V0_2 => "volley:scenario/workload@0.2.0",
             WitVersion::V0_3 => "volley:scenario/workload@0.3.0",
+            WitVersion::V0_4 => "volley:scenario/workload@0.4.0",
         }
     }
 
@@ -41,10 +43,11 @@ impl WitVersion {
             WitVersion::V0_1 => "0.1.0",
             WitVersion::V0_2 => "0.2.0",
             WitVersion::V0_3 => "0.3.0",
+            WitVersion::V0_4 => "0.4.0",
         }
     }
 
-    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1];
+    pub const SUPPORTED: &'static [WitVersion] = &[WitVersion::V0_4, WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1];
 }
 
 /// A compiled component, ready to instantiate, with the WIT version it targets.

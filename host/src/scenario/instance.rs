@@ -14,13 +14,15 @@ use wasmtime::{Store, Trap};
 use super::caps::{self, Capabilities, Grants};
 use super::engine::{CompiledScenario, EPOCH_TICK, WitVersion};
 use super::sandbox::{SandboxLimits, StoreState};
-use super::{v0_1, v0_2, v0_3};
-use crate::model::{Batch, GuestOutcome, Info, Plan};
+use super::{v0_1, v0_2, v0_3, v0_4};
+use crate::model::{Batch, GuestOutcome, Info, Plan, Stage};
+use crate::report::StageReport;
 
 enum Bindings {
     V0_1(v0_1::bindings::Scenario),
     V0_2(v0_2::bindings::Scenario),
     V0_3(v0_3::bindings::Scenario),
+    V0_4(v0_4::bindings::Scenario),
 }
 
 pub struct ScenarioInstance {
@@ -42,6 +44,7 @@ impl ScenarioInstance {
             WitVersion::V0_1 => caps::link_v0_1(&mut linker),
             WitVersion::V0_2 => caps::link_v0_2(&mut linker),
             WitVersion::V0_3 => caps::link_v0_3(&mut linker),
+            WitVersion::V0_4 => caps::link_v0_4(&mut linker),
         }
         .map_err(|e| anyhow!("linking host capabilities: {e}"))?;
 
@@ -57,6 +60,8 @@ impl ScenarioInstance {
                 .map(Bindings::V0_2),
             WitVersion::V0_3 => v0_3::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
                 .map(Bindings::V0_3),
+            WitVersion::V0_4 => v0_4::bindings::Scenario::instantiate(&mut store, &compiled.component, &linker)
+                .map(Bindings::V0_4),
         };
         let bindings = match instantiated {
             Ok(b) => b,
@@ -82,6 +87,7 @@ impl ScenarioInstance {
             Bindings::V0_1(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
             Bindings::V0_2(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
             Bindings::V0_3(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
+            Bindings::V0_4(b) => b.volley_scenario_workload().call_describe(&mut self.store).map(Info::from),
         };
         self.finish("describe", r, true)
     }
@@ -97,6 +103,9 @@ impl ScenarioInstance {
                 b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
             }
             Bindings::V0_3(b) => {
+                b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
+            }
+            Bindings::V0_4(b) => {
                 b.volley_scenario_workload().call_configure(&mut self.store, params).map(|r| r.map(Plan::from))
             }
         };
@@ -126,6 +135,9 @@ impl ScenarioInstance {
             Bindings::V0_3(b) => {
                 b.volley_scenario_workload().call_next_requests(&mut self.store, stage, seq, max).map(Batch::from)
             }
+            Bindings::V0_4(b) => {
+                b.volley_scenario_workload().call_next_requests(&mut self.store, stage, seq, max).map(Batch::from)
+            }
         };
         let batch = self.finish("next-requests", r, false)?;
         if batch.requests.len() > max as usize {
@@ -140,8 +152,24 @@ impl ScenarioInstance {
             Bindings::V0_1(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
             Bindings::V0_2(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
             Bindings::V0_3(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
+            Bindings::V0_4(b) => b.volley_scenario_workload().call_on_outcome(&mut self.store, &outcome.into()),
         };
         self.finish("on-outcome", r, false)
+    }
+
+    /// Adaptive plans (0.4 on): the next stage given every finished stage's report;
+    /// `None` ends the run. Older versions have no adaptive plans.
+    pub fn next_stage(&mut self, results: &[StageReport]) -> Result<Option<Stage>> {
+        let Bindings::V0_4(b) = &self.bindings else { return Ok(None) };
+        self.store.set_epoch_deadline(ticks(self.limits.setup_timeout));
+        let wit: Vec<_> = results.iter().enumerate().map(|(i, r)| v0_4::stage_result(i as u32, r)).collect();
+        let r = b.volley_scenario_workload().call_next_stage(&mut self.store, &wit).map(|s| s.map(Stage::from));
+        let stage = self.finish("next-stage", r, true)?;
+        if let Some(s) = &stage {
+            s.validate(results.len())
+                .map_err(|e| anyhow!("scenario '{}' returned an invalid stage: {e}", self.label))?;
+        }
+        Ok(stage)
     }
 
     fn finish<T>(&self, call: &str, r: wasmtime::Result<T>, setup: bool) -> Result<T> {

@@ -7,7 +7,7 @@
 //!   detection.
 //! - [`sandbox`]: what a guest may use: no WASI capability, bounded memory and time.
 //! - [`caps`]: the host capabilities a scenario imports (log, random), one module each.
-//! - [`v0_1`], [`v0_2`], [`v0_3`]: bindings for each `volley:scenario` version and their
+//! - [`v0_1`] … [`v0_4`]: bindings for each `volley:scenario` version and their
 //!   conversion to [`crate::model`] (shared parts in [`convert`]).
 //! - [`instance`]: one instantiated scenario and its guarded calls.
 //! - [`producer`]: the thread that owns an instance and produces requests ahead of time.
@@ -24,6 +24,7 @@ pub mod source;
 pub mod v0_1;
 pub mod v0_2;
 pub mod v0_3;
+pub mod v0_4;
 
 pub use engine::{CompiledScenario, ScenarioEngine, WitVersion};
 pub use instance::ScenarioInstance;

@@ -20,7 +20,8 @@ use super::instance::ScenarioInstance;
 use super::sandbox::SandboxLimits;
 use crate::cancel::Cancel;
 use crate::client::request::{PreparedRequest, RequestEncoder};
-use crate::model::{GuestOutcome, Info, Plan};
+use crate::model::{GuestOutcome, Info, Plan, Stage};
+use crate::report::StageReport;
 
 /// Requests asked of the guest per call.
 const BATCH: u32 = 32;
@@ -29,6 +30,7 @@ const POLL: Duration = Duration::from_millis(5);
 
 enum Command {
     Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64> },
+    NextStage { results: Vec<StageReport>, reply: mpsc::Sender<Result<Option<Stage>>> },
     Shutdown,
 }
 
@@ -113,6 +115,16 @@ impl Producer {
         StageFeed { requests, stop }
     }
 
+    /// Adaptive plans: asks the scenario for the stage after `results` (blocking).
+    pub fn next_stage(&self, results: Vec<StageReport>) -> Result<Option<Stage>> {
+        let (reply, answer) = mpsc::channel();
+        self.commands.send(Command::NextStage { results, reply }).map_err(|_| anyhow!("the scenario thread has ended"))?;
+        match answer.recv() {
+            Ok(r) => r,
+            Err(_) => Err(self.take_fault().unwrap_or_else(|| anyhow!("the scenario thread has ended"))),
+        }
+    }
+
     /// Where completed requests go to reach the guest's `on-outcome`, if it asked.
     pub fn outcome_sink(&self) -> Option<flume::Sender<GuestOutcome>> {
         self.outcomes.clone()
@@ -159,6 +171,15 @@ impl Worker<'_> {
         loop {
             match commands.recv_timeout(POLL) {
                 Ok(Command::Stage { index, tx, stop, limit }) => self.produce(index, &tx, &stop, limit)?,
+                Ok(Command::NextStage { results, reply }) => {
+                    self.deliver_outcomes()?;
+                    let r = self.instance.next_stage(&results);
+                    let failed = r.is_err();
+                    let _ = reply.send(r);
+                    if failed {
+                        return Ok(());
+                    }
+                }
                 Ok(Command::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return self.deliver_outcomes();
                 }

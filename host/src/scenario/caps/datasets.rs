@@ -9,6 +9,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use crate::dataset::Dataset;
 use crate::scenario::v0_2::bindings::volley::scenario::datasets as v0_2;
 use crate::scenario::v0_3::bindings::volley::scenario::datasets as v0_3;
+use crate::scenario::v0_4::bindings::volley::scenario::datasets as v0_4;
 
 /// Open handles a scenario may hold at once.
 const MAX_HANDLES: usize = 1024;
@@ -88,3 +89,5 @@ type MessageV0_3 = crate::scenario::v0_3::bindings::volley::scenario::types::Mes
 
 datasets_host!(v0_2, MessageV0_2);
 datasets_host!(v0_3, MessageV0_3);
+type MessageV0_4 = crate::scenario::v0_4::bindings::volley::scenario::types::Message;
+datasets_host!(v0_4, MessageV0_4);

@@ -9,6 +9,7 @@ use wasmtime::component::HasData;
 use crate::scenario::v0_1::bindings::volley::scenario::log as v0_1;
 use crate::scenario::v0_2::bindings::volley::scenario::log as v0_2;
 use crate::scenario::v0_3::bindings::volley::scenario::log as v0_3;
+use crate::scenario::v0_4::bindings::volley::scenario::log as v0_4;
 
 /// Lines allowed per window; the rest are counted and reported once.
 const LINES_PER_WINDOW: u32 = 50;
@@ -110,3 +111,4 @@ macro_rules! log_host {
 
 log_host!(v0_2);
 log_host!(v0_3);
+log_host!(v0_4);

@@ -17,6 +17,7 @@ use super::sandbox::StoreState;
 use super::v0_1::bindings as v0_1;
 use super::v0_2::bindings as v0_2;
 use super::v0_3::bindings as v0_3;
+use super::v0_4::bindings as v0_4;
 use crate::dataset::Dataset;
 use crate::tokenizer::Tokenizer;
 
@@ -72,4 +73,9 @@ pub fn link_v0_2(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
 /// Links the capabilities imported by `volley:scenario@0.3.0` (the same as 0.2's).
 pub fn link_v0_3(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     link_all!(linker, v0_3)
+}
+
+/// Links the capabilities imported by `volley:scenario@0.4.0` (the same as 0.3's).
+pub fn link_v0_4(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    link_all!(linker, v0_4)
 }

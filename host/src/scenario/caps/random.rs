@@ -9,6 +9,7 @@ use crate::rng::{Rng, Stream};
 use crate::scenario::v0_1::bindings::volley::scenario::random as v0_1;
 use crate::scenario::v0_2::bindings::volley::scenario::random as v0_2;
 use crate::scenario::v0_3::bindings::volley::scenario::random as v0_3;
+use crate::scenario::v0_4::bindings::volley::scenario::random as v0_4;
 
 pub struct RandomCap {
     seed: u64,
@@ -60,3 +61,4 @@ macro_rules! random_host {
 
 random_host!(v0_2);
 random_host!(v0_3);
+random_host!(v0_4);

@@ -7,6 +7,7 @@ use wasmtime::component::HasData;
 
 use crate::scenario::v0_2::bindings::volley::scenario::tokenizer as v0_2;
 use crate::scenario::v0_3::bindings::volley::scenario::tokenizer as v0_3;
+use crate::scenario::v0_4::bindings::volley::scenario::tokenizer as v0_4;
 use crate::tokenizer::Tokenizer;
 
 /// Longest synthetic text a scenario may ask for, in tokens.
@@ -68,3 +69,4 @@ macro_rules! tokenizer_host {
 
 tokenizer_host!(v0_2);
 tokenizer_host!(v0_3);
+tokenizer_host!(v0_4);

@@ -1,8 +1,10 @@
 //! Test guest: one stage of any load shape, chosen by parameters, sending tiny
 //! completion requests. Lets the tests check each shape the host implements.
 //!
-//! Parameters: `load` (constant, poisson, gamma, ramp, burst, concurrency), `rate`,
-//! `cv`, `from`, `to`, `n`, `duration_s`, `max_requests`, `max_tokens`, `stream`.
+//! Parameters: `load` (constant, poisson, gamma, ramp, burst, concurrency,
+//! concurrency-ramp, custom), `rate`, `cv`, `from`, `to`, `n`, `gaps_ms` (custom: the
+//! gaps, cycled), `duration_s`, `max_requests`, `warmup_s`, `cooldown_s`, `max_tokens`,
+//! `stream`.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use volley_sdk::{Load, Next, Params, Plan, Request, RequestContext, Scenario, St
 
 struct LoadShapes {
     stage: Stage,
+    gaps_ms: Vec<f64>,
     max_tokens: u32,
     stream: bool,
 }
@@ -27,6 +30,8 @@ impl Scenario for LoadShapes {
             "ramp" => Load::ramp(params.f64("from", 1.0)?, params.f64("to", 10.0)?),
             "burst" => Load::burst(params.u32("n", 10)?),
             "concurrency" => Load::concurrency(params.u32("n", 4)?),
+            "concurrency-ramp" => Load::concurrency_ramp(params.u32("from", 1)?, params.u32("to", 8)?),
+            "custom" => Load::custom(),
             other => return Err(format!("unknown load {other:?}")),
         };
         let mut stage = Stage::new("shape", load);
@@ -36,7 +41,21 @@ impl Scenario for LoadShapes {
         if let Some(n) = params.opt_u64("max_requests")? {
             stage = stage.max_requests(n);
         }
-        Ok(LoadShapes { stage, max_tokens: params.u32("max_tokens", 1)?, stream: params.bool("stream", false)? })
+        if let Some(w) = params.get("warmup_s").and_then(|v| v.as_f64()) {
+            stage = stage.warmup(Duration::from_secs_f64(w));
+        }
+        if let Some(c) = params.get("cooldown_s").and_then(|v| v.as_f64()) {
+            stage = stage.cooldown(Duration::from_secs_f64(c));
+        }
+        let gaps_ms = match params.get("gaps_ms") {
+            Some(v) => v
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_f64()).collect::<Vec<f64>>())
+                .filter(|g| !g.is_empty())
+                .ok_or("`gaps_ms` must be a non-empty list of numbers")?,
+            None => vec![10.0],
+        };
+        Ok(LoadShapes { stage, gaps_ms, max_tokens: params.u32("max_tokens", 1)?, stream: params.bool("stream", false)? })
     }
 
     fn plan(&self) -> Plan {
@@ -44,7 +63,9 @@ impl Scenario for LoadShapes {
     }
 
     fn next_request(&mut self, ctx: &RequestContext) -> Next {
-        Next::Send(Request::completion(format!("request {}", ctx.seq)).max_tokens(self.max_tokens).stream(self.stream))
+        let gap = self.gaps_ms[(ctx.seq % self.gaps_ms.len() as u64) as usize];
+        let r = Request::completion(format!("request {}", ctx.seq)).max_tokens(self.max_tokens).stream(self.stream);
+        Next::Send(r.gap(Duration::from_secs_f64(gap / 1000.0)))
     }
 }
 

@@ -1,0 +1,55 @@
+//! [`RequestShape`]: the simple synthetic request most load studies use — a prompt of N
+//! tokens and exactly M output tokens — read from the common parameters, so sweeps and
+//! searches share one definition of "the request" and differ only in load.
+
+use crate::{Message, Params, Request, random, tokenizer};
+
+/// Parameter keys read by [`RequestShape::from_params`].
+pub const SHAPE_PARAMS: &[&str] = &["api", "prompt_tokens", "output_tokens", "stream", "model"];
+
+#[derive(Debug, Clone)]
+pub struct RequestShape {
+    pub chat: bool,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub stream: bool,
+    pub model: Option<String>,
+}
+
+impl RequestShape {
+    /// `api` ("chat" or "completions", default completions), `prompt_tokens` (default
+    /// 128), `output_tokens` (default 64), `stream` (default true), `model`.
+    pub fn from_params(params: &Params) -> Result<Self, String> {
+        let chat = match params.string("api", "completions")?.as_str() {
+            "chat" => true,
+            "completions" => false,
+            other => return Err(format!("`api` must be \"chat\" or \"completions\", got {other:?}")),
+        };
+        Ok(RequestShape {
+            chat,
+            prompt_tokens: params.u32("prompt_tokens", 128)?,
+            output_tokens: params.u32("output_tokens", 64)?,
+            stream: params.bool("stream", true)?,
+            model: params.opt_string("model")?,
+        })
+    }
+
+    /// One request: a fresh prompt of exactly `prompt_tokens` tokens when the run has a
+    /// tokenizer (else as many words), and exactly `output_tokens` tokens out.
+    pub fn request(&self) -> Request {
+        let text = if tokenizer::available() {
+            tokenizer::synth_text(self.prompt_tokens, random::u64())
+        } else {
+            "hello ".repeat(self.prompt_tokens as usize).trim_end().to_string()
+        };
+        let mut r = if self.chat { Request::chat(vec![Message::user(text)]) } else { Request::completion(text) };
+        if tokenizer::available() {
+            r = r.prompt_tokens(self.prompt_tokens);
+        }
+        r = r.exact_output(self.output_tokens).stream(self.stream);
+        match &self.model {
+            Some(m) => r.model(m.clone()),
+            None => r,
+        }
+    }
+}

@@ -48,6 +48,18 @@ pub enum Command {
     Push(crate::package::commands::PushArgs),
     /// Pull a scenario from an OCI registry into a package file
     Pull(crate::package::commands::PullArgs),
+    /// Time guest calls (`next-requests`) of a scenario; used by scripts/bench.sh
+    #[command(hide = true)]
+    BenchGuest {
+        scenario: String,
+        #[arg(long, default_value = "{}")]
+        params: String,
+        #[arg(long, default_value_t = 20_000)]
+        calls: u32,
+        /// Requests asked per call
+        #[arg(long, default_value_t = 1)]
+        batch: u32,
+    },
     /// Compare two runs' report.json side by side
     Compare {
         /// The baseline run's report.json
@@ -352,6 +364,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(a) => tokio::task::block_in_place(|| crate::package::commands::inspect(a)),
         Command::Push(a) => tokio::task::block_in_place(|| crate::package::commands::push(a)),
         Command::Pull(a) => tokio::task::block_in_place(|| crate::package::commands::pull(a)),
+        Command::BenchGuest { scenario, params, calls, batch } => {
+            let r = tokio::task::block_in_place(|| crate::bench::guest_call_cost(&scenario, &params, calls.max(1), batch.max(1)))?;
+            println!("{r}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare { a, b } => {
             print!("{}", crate::report::compare::compare(&a, &b)?);
             Ok(ExitCode::SUCCESS)

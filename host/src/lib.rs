@@ -19,6 +19,7 @@
 //! - [`sim`]: a built-in server simulator (OpenAI, TGI, KServe).
 //! - [`run`]: one benchmark run, end to end; [`cli`]: the `volley` command.
 
+pub mod bench;
 pub mod cancel;
 pub mod check;
 pub mod cli;

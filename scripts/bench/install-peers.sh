@@ -17,10 +17,11 @@ if ((${#missing[@]})); then
 fi
 
 py312() {
-  for c in python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12; do
-    if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return; fi
+  # pyenv's shims answer `command -v` even when the version is not selected: run it.
+  for c in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3 python3.12 python3.13; do
+    if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$c"; return; fi
   done
-  echo "no Python 3.12 found (inference-perf and aiperf need >= 3.12)" >&2
+  echo "no Python >= 3.12 found (inference-perf and aiperf need it)" >&2
   return 1
 }
 
@@ -41,5 +42,7 @@ install inference-perf "$PY312" "inference-perf==0.7.0" &
 p2=$!
 install aiperf "$PY312" "aiperf==0.13.0" &
 p3=$!
-wait $p1 && wait $p2 && wait $p3
+failed=0
+for p in $p1 $p2 $p3; do wait "$p" || failed=1; done
+if [ "$failed" = 1 ]; then log "a peer failed to install (see above)"; exit 1; fi
 log "peers ready in $DIR"

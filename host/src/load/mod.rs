@@ -42,13 +42,14 @@ pub struct StageWindow {
 fn queue_capacity(load: &Load) -> usize {
     match *load {
         Load::Burst { n } => n as usize,
-        Load::Concurrency { n } => (2 * n as usize).max(64),
+        // A closed loop can complete tens of thousands of requests a second.
+        Load::Concurrency { n } => (2 * n as usize).max(2048),
         Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => {
             // A quarter of a second of requests, within sane bounds.
-            ((rate * 0.25) as usize).clamp(64, 16_384)
+            ((rate * 0.25) as usize).clamp(256, 16_384)
         }
         Load::Ramp { from, to } => ((from.max(to) * 0.25) as usize).clamp(64, 16_384),
-        Load::ConcurrencyRamp { from, to } => (2 * from.max(to) as usize).max(64),
+        Load::ConcurrencyRamp { from, to } => (2 * from.max(to) as usize).max(2048),
         Load::Custom => 1024,
     }
 }

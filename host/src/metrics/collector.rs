@@ -2,9 +2,9 @@
 //! (see [`super::tokens`]), folds it into its stage's statistics, appends it to
 //! `requests.jsonl`, and forwards outcomes to the scenario when it asked for them.
 //!
-//! Records are written as they arrive and the file is flushed whenever the queue runs
-//! empty, so an interrupted run keeps everything that completed, while a busy run
-//! batches its writes.
+//! Records are written as they arrive and the file is flushed at least every 100 ms, so
+//! an interrupted run keeps everything that completed, while a busy run batches its
+//! writes.
 //!
 //! One FIFO channel carries records and stage events, so ordering is free: a stage's
 //! start (with its measurement window) arrives before its first record, and a request
@@ -27,6 +27,9 @@ use crate::load::StageWindow;
 use crate::model::{GuestOutcome, Slo, Stage};
 use crate::report::StageReport;
 use crate::tokenizer::Tokenizer;
+
+/// Longest time a completed request's record waits in memory before it is written.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the collector needs besides the records.
 pub struct CollectorConfig {
@@ -91,7 +94,22 @@ pub fn spawn(
         let mut c = Collector { stages: stage_names.iter().map(|_| StageStats::new()).collect(), records_written: 0 };
         let mut clocks: Vec<Option<StageClock>> = Vec::new();
         let mut batch = Vec::with_capacity(256);
-        while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut last_flush = Instant::now();
+        loop {
+            // Records are flushed when the queue has been idle for FLUSH_EVERY, and at
+            // least that often while busy: an interrupted or crashed run loses at most
+            // that much, and a fast run does not pay a write syscall per batch.
+            let got = match tokio::time::timeout(FLUSH_EVERY, rx.recv_many(&mut batch, 1024)).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => {
+                    out.flush().with_context(|| format!("cannot write {path}"))?;
+                    csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
+                    last_flush = Instant::now();
+                    continue;
+                }
+            };
+            let _ = got;
             let mut live = live.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             for msg in batch.drain(..) {
                 let mut r = match msg {
@@ -147,9 +165,10 @@ pub fn spawn(
                 }
             }
             drop(live);
-            if rx.is_empty() {
+            if last_flush.elapsed() >= FLUSH_EVERY {
                 out.flush().with_context(|| format!("cannot write {path}"))?;
                 csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
+                last_flush = Instant::now();
             }
         }
         out.flush().with_context(|| format!("cannot write {path}"))?;

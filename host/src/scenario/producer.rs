@@ -27,6 +27,9 @@ use crate::report::StageReport;
 const BATCH: u32 = 32;
 /// How long a blocked producer waits before checking for outcomes and stop requests.
 const POLL: Duration = Duration::from_millis(5);
+/// How long a producer with a full queue naps before looking again. Queues hold at
+/// least tens of milliseconds of requests at their rate (see `load::queue_capacity`).
+const NAP: Duration = Duration::from_micros(500);
 
 enum Command {
     Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64> },
@@ -233,18 +236,27 @@ impl Worker<'_> {
         }
     }
 
-    /// Blocks until the queue takes the request; `false` when the stage is over.
+    /// Waits until the queue takes the request; `false` when the stage is over.
+    ///
+    /// A full queue is not waited on with a blocking send: that would have every
+    /// request taken by the driver wake this thread (a futex wake and a context switch
+    /// per request). Instead the producer naps until the queue has drained to half and
+    /// then refills it in one go.
     fn send(&mut self, tx: &flume::Sender<PreparedRequest>, mut item: PreparedRequest, stop: &AtomicBool) -> Result<bool> {
         loop {
-            match tx.send_timeout(item, POLL) {
+            match tx.try_send(item) {
                 Ok(()) => return Ok(true),
-                Err(flume::SendTimeoutError::Disconnected(_)) => return Ok(false),
-                Err(flume::SendTimeoutError::Timeout(back)) => {
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(false);
-                    }
-                    self.deliver_outcomes()?;
+                Err(flume::TrySendError::Disconnected(_)) => return Ok(false),
+                Err(flume::TrySendError::Full(back)) => {
                     item = back;
+                    let half = tx.capacity().unwrap_or(1) / 2;
+                    while tx.len() > half && !tx.is_disconnected() {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
+                        self.deliver_outcomes()?;
+                        std::thread::sleep(NAP);
+                    }
                 }
             }
         }

@@ -1,0 +1,45 @@
+//! `volley bench-guest`: the cost of calling a scenario, for the benchmark command
+//! (`scripts/bench.sh`). Times `next-requests` on an instantiated scenario, one request
+//! per call and in the producer's batches, and prints the medians as JSON.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::scenario::caps::Grants;
+use crate::scenario::{SandboxLimits, ScenarioEngine, ScenarioInstance, ScenarioSource};
+
+/// Median and p99 nanoseconds per call of `next-requests(max = batch)` over `calls`
+/// calls, and per request.
+pub fn guest_call_cost(scenario: &str, params: &str, calls: u32, batch: u32) -> Result<serde_json::Value> {
+    let source = ScenarioSource::load(scenario)?;
+    let engine = ScenarioEngine::new()?;
+    let compiled = engine.compile(&source)?;
+    let mut instance = ScenarioInstance::instantiate(&compiled, SandboxLimits::default(), 1, &Grants::default())?;
+    instance.describe()?;
+    instance.configure(params)?;
+    instance.enter_stage(0);
+    let mut seq = 0u64;
+    // Warm up: the first calls fault in memory and fill caches.
+    for _ in 0..calls.min(1000) {
+        seq += instance.next_requests(0, seq, batch)?.requests.len() as u64;
+    }
+    let mut ns: Vec<u64> = Vec::with_capacity(calls as usize);
+    for _ in 0..calls {
+        let t = Instant::now();
+        let b = instance.next_requests(0, seq, batch)?;
+        ns.push(t.elapsed().as_nanos() as u64);
+        seq += b.requests.len() as u64;
+    }
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() as f64 - 1.0) * q) as usize];
+    Ok(json!({
+        "scenario": scenario,
+        "batch": batch,
+        "calls": calls,
+        "median_ns_per_call": at(0.5),
+        "p99_ns_per_call": at(0.99),
+        "median_ns_per_request": at(0.5) / u64::from(batch.max(1)),
+    }))
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Volley's benchmark command (README): one run on this machine, printing a table of
+# Volley side by side with wrk (the ceiling), guidellm, inference-perf and aiperf, as
+# ratios measured in the same run (generator and server share the machine's cores, so
+# absolute figures mean little). Not part of the test run.
+#
+#   1. wrk against a trivial loopback endpoint (nginx returning a fixed completion);
+#   2. Volley's maximum sustained requests/s against it (closed loop, 64 in flight),
+#      and CPU seconds per 1,000 requests — non-streaming and 16-chunk streams;
+#   3. the same for guidellm, inference-perf and aiperf (installed into their own
+#      virtual environments by scripts/bench/install-peers.sh; offline, local tokenizer);
+#   4. Volley's schedule lag p50/p99 under Poisson at 1,000 and 5,000 requests/s;
+#   5. Volley's peak RSS holding 10,000 concurrently open streaming responses;
+#   6. the cost of one guest `next-requests` call (median ns): Rust, Python, JS.
+#
+# BENCH_SECONDS (default 10) sets each load window; BENCH_PEERS=0 skips the peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+SHARED="${VOLLEY_SHARED_DIR:-$ROOT/../shared}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volley/target}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+PEERS="${VOLLEY_PEERS:-$HOME/.cache/volley/peers}"
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building volley (release)"
+cargo build --release -q -p volley
+V="$CARGO_TARGET_DIR/release/volley"
+if [ "${BENCH_PEERS:-1}" = 1 ]; then bash scripts/bench/install-peers.sh; fi
+command -v nginx >/dev/null && command -v wrk >/dev/null || bash scripts/bench/install-peers.sh
+
+WORK="$(mktemp -d /tmp/volley-bench.XXXXXX)"
+RESULTS="$WORK/results.jsonl"
+PLAIN=18801
+STREAM=18802
+SIM=18803
+cleanup() {
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+python3 scripts/bench/nginx-conf.py "$WORK" "$PLAIN" "$STREAM" > "$WORK/nginx.conf"
+nginx -c "$WORK/nginx.conf" -p "$WORK/"
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PLAIN/health" >/dev/null && break; sleep 0.05; done
+
+# A local tokenizer directory for the peers (../shared/peers/NOTES.md).
+TOK="$WORK/tok"
+mkdir -p "$TOK"
+cp "$SHARED/fixtures/smollm2-tokenizer.json" "$TOK/tokenizer.json"
+echo '{"model_type": "llama", "tokenizer_class": "PreTrainedTokenizerFast"}' > "$TOK/tokenizer_config.json"
+echo '{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 49152}' > "$TOK/config.json"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+# cpu_of FILE: user + system seconds from `/usr/bin/time -f "%U %S %M"`.
+cpu_of() { awk 'END { print $1 + $2 }' "$1"; }
+rss_of() { awk 'END { print $3 }' "$1"; }
+emit() { echo "$1" >> "$RESULTS"; }
+
+# --- 1. wrk ---------------------------------------------------------------------------
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body   = '{"model":"tiny","prompt":"hello hello hello hello hello hello hello hello","max_tokens":4}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+for mode in plain stream; do
+  port=$PLAIN; [ $mode = stream ] && port=$STREAM
+  log "wrk ($mode), 64 connections, ${SECONDS_PER_RUN} s"
+  /usr/bin/time -f "%U %S %M" -o "$WORK/wrk-$mode.time" \
+    wrk -t1 -c64 -d"${SECONDS_PER_RUN}s" -s "$WORK/post.lua" "http://127.0.0.1:$port/v1/completions" > "$WORK/wrk-$mode.out"
+  rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk-$mode.out")
+  n=$(awk '/requests in/ { print $1 }' "$WORK/wrk-$mode.out")
+  emit "{\"tool\":\"wrk\",\"mode\":\"$mode\",\"rps\":$rps,\"requests\":$n,\"cpu_s\":$(cpu_of "$WORK/wrk-$mode.time")}"
+done
+
+# --- 2. Volley, closed loop -----------------------------------------------------------
+for mode in plain stream; do
+  port=$PLAIN; stream=false
+  [ $mode = stream ] && port=$STREAM && stream=true
+  log "volley ($mode), 64 in flight, ${SECONDS_PER_RUN} s"
+  /usr/bin/time -f "%U %S %M" -o "$WORK/volley-$mode.time" "$V" run builtin:rate-range \
+    --target "http://127.0.0.1:$port" --model tiny --quiet --out "$WORK/volley-$mode" \
+    --params "{\"concurrency_range\": \"64\", \"stage_s\": $SECONDS_PER_RUN, \"stream\": $stream, \"prompt_tokens\": 8, \"output_tokens\": 4}" >/dev/null
+  python3 - "$WORK/volley-$mode/report.json" "$mode" "$(cpu_of "$WORK/volley-$mode.time")" >> "$RESULTS" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stages"][0]
+print(json.dumps({"tool": "volley", "mode": sys.argv[2], "rps": s["achieved_rps"], "requests": s["requests"]["ok"],
+                  "failed": s["requests"]["failed"], "cpu_s": float(sys.argv[3])}))
+PY
+done
+
+# --- 3. The peers (non-streaming, 64 in flight) ---------------------------------------
+if [ "${BENCH_PEERS:-1}" = 1 ]; then
+  log "guidellm: throughput profile, 64 in flight, ${SECONDS_PER_RUN} s (start-up ~30 s)"
+  /usr/bin/time -f "%U %S %M" -o "$WORK/guidellm.time" timeout 300 "$PEERS/guidellm/bin/guidellm" run \
+    --backend "kind=openai_http,target=http://127.0.0.1:$PLAIN,model=tiny,request_format=/v1/completions,stream=false" \
+    --profile kind=throughput,max_concurrency=64 --constraint "kind=max_duration,seconds=$SECONDS_PER_RUN" \
+    --tokenizer "kind=huggingface_auto,model=$TOK" --data kind=synthetic_text,prompt_tokens=8,output_tokens=4 \
+    --output "kind=json,path=$WORK/guidellm.json" --disable-progress > "$WORK/guidellm.log" 2>&1 || log "guidellm failed: see $WORK/guidellm.log"
+  python3 - "$WORK/guidellm.json" "$(cpu_of "$WORK/guidellm.time")" >> "$RESULTS" <<'PY' || true
+import json, sys
+b = json.load(open(sys.argv[1]))["benchmarks"][0]["metrics"]
+r = b["requests_per_second"]["successful"]
+print(json.dumps({"tool": "guidellm", "mode": "plain", "rps": r["mean"], "requests": r["count"], "cpu_s": float(sys.argv[2])}))
+PY
+
+  log "inference-perf: concurrent, 64 in flight"
+  mkdir -p "$WORK/ip"
+  cat > "$WORK/ip/config.yml" <<YML
+load:
+  type: concurrent
+  stages:
+    - num_requests: $((SECONDS_PER_RUN * 1000))
+      concurrency_level: 64
+api: {type: completion, streaming: false}
+server: {type: vllm, model_name: tiny, base_url: "http://127.0.0.1:$PLAIN", ignore_eos: true}
+data:
+  type: random
+  input_distribution: {min: 8, max: 8, mean: 8, std_dev: 0, total_count: 1000}
+  output_distribution: {min: 4, max: 4, mean: 4, std_dev: 0, total_count: 1000}
+tokenizer: {pretrained_model_name_or_path: "$TOK"}
+report: {request_lifecycle: {summary: true, per_stage: true, per_request: false}}
+storage: {local_storage: {path: "$WORK/ip/out"}}
+YML
+  (cd "$WORK/ip" && /usr/bin/time -f "%U %S %M" -o "$WORK/ip.time" timeout 300 "$PEERS/inference-perf/bin/inference-perf" \
+    --config_file config.yml > "$WORK/ip.log" 2>&1) || log "inference-perf failed: see $WORK/ip.log"
+  python3 - "$WORK/ip/out/stage_0_lifecycle_metrics.json" "$(cpu_of "$WORK/ip.time")" >> "$RESULTS" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(json.dumps({"tool": "inference-perf", "mode": "plain", "rps": d["load_summary"]["achieved_rate"],
+                  "requests": d["successes"]["count"], "cpu_s": float(sys.argv[2])}))
+PY
+
+  log "aiperf: 64 in flight, ${SECONDS_PER_RUN} s"
+  HFH="$WORK/hf"
+  SNAP="$HFH/hub/models--local--smollm2/snapshots/0"
+  mkdir -p "$SNAP" "$HFH/hub/models--local--smollm2/refs"
+  cp "$TOK"/* "$SNAP/"
+  echo -n 0 > "$HFH/hub/models--local--smollm2/refs/main"
+  (cd "$WORK" && HF_HOME="$HFH" /usr/bin/time -f "%U %S %M" -o "$WORK/aiperf.time" timeout 300 "$PEERS/aiperf/bin/aiperf" profile \
+    --model tiny --url "http://127.0.0.1:$PLAIN" --endpoint-type completions --tokenizer local/smollm2 \
+    --isl 8 --isl-stddev 0 --osl 4 --osl-stddev 0 --concurrency 64 --benchmark-duration "$SECONDS_PER_RUN" \
+    --benchmark-grace-period 5 --num-dataset-entries 500 --ui none --no-server-metrics \
+    --artifact-dir "$WORK/aiperf" > "$WORK/aiperf.log" 2>&1) || log "aiperf failed: see $WORK/aiperf.log"
+  python3 - "$WORK/aiperf" "$(cpu_of "$WORK/aiperf.time")" >> "$RESULTS" <<'PY' || true
+import glob, json, sys
+path = sorted(glob.glob(sys.argv[1] + "/**/profile_export_aiperf.json", recursive=True))[0]
+d = json.load(open(path))
+def metric(name):
+    m = d.get(name) or next((v for k, v in d.items() if isinstance(v, dict) and v.get("tag") == name), {})
+    return m.get("avg")
+print(json.dumps({"tool": "aiperf", "mode": "plain", "rps": metric("request_throughput"),
+                  "requests": metric("request_count"), "cpu_s": float(sys.argv[2])}))
+PY
+fi
+
+# --- 4. Schedule lag under Poisson ----------------------------------------------------
+for rate in 1000 5000; do
+  log "volley: Poisson $rate/s, ${SECONDS_PER_RUN} s"
+  "$V" run builtin:rate-range --target "http://127.0.0.1:$PLAIN" --model tiny --quiet --out "$WORK/lag-$rate" \
+    --params "{\"request_rate_range\": \"$rate\", \"distribution\": \"poisson\", \"stage_s\": $SECONDS_PER_RUN, \"stream\": false, \"prompt_tokens\": 8, \"output_tokens\": 4}" >/dev/null
+  python3 - "$WORK/lag-$rate/report.json" "$rate" >> "$RESULTS" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stages"][0]
+print(json.dumps({"tool": "volley", "mode": "lag", "rate": float(sys.argv[2]), "sent_rps": s["offered_rps"],
+                  "lag_p50_ms": s["schedule_lag_ms"]["p50"], "lag_p99_ms": s["schedule_lag_ms"]["p99"], "warnings": s["warnings"]}))
+PY
+done
+
+# --- 5. RSS with 10,000 open streams --------------------------------------------------
+log "volley: 10,000 streams open at once (the simulator holds each ~8 s)"
+"$V" sim --port "$SIM" --ttft-ms 500 --itl-ms 1000 --jitter 0 > "$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SIM/health" >/dev/null && break; sleep 0.05; done
+/usr/bin/time -f "%U %S %M" -o "$WORK/streams.time" "$V" run builtin:burst --target "http://127.0.0.1:$SIM" --quiet \
+  --out "$WORK/streams" --timeout-s 120 --params '{"n": 10000, "max_tokens": 8, "stream": true}' >/dev/null
+python3 - "$WORK/streams/report.json" "$(rss_of "$WORK/streams.time")" "http://127.0.0.1:$SIM/sim/stats" >> "$RESULTS" <<'PY'
+import json, sys, urllib.request
+s = json.load(open(sys.argv[1]))["stages"][0]
+stats = json.load(urllib.request.urlopen(sys.argv[3]))
+print(json.dumps({"tool": "volley", "mode": "streams", "ok": s["requests"]["ok"], "failed": s["requests"]["failed"],
+                  "server_max_in_flight": stats.get("max_in_flight"), "peak_rss_kib": int(sys.argv[2])}))
+PY
+kill "$SIM_PID" 2>/dev/null || true
+SIM_PID=
+
+# --- 6. Guest call cost ---------------------------------------------------------------
+log "guest next-requests call cost"
+"$V" bench-guest builtin:chat-poisson --calls 20000 --batch 1 | sed 's/^{/{"tool":"volley","mode":"guest","lang":"rust",/' >> "$RESULTS"
+"$V" bench-guest builtin:chat-poisson --calls 2000 --batch 32 | sed 's/^{/{"tool":"volley","mode":"guest","lang":"rust",/' >> "$RESULTS"
+if toolchains="$(bash scripts/guest-toolchains.sh 2>/dev/null)"; then
+  while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchains"
+  for lang in python js; do
+    "$V" new "bench-$lang" --lang "$lang" --dir "$WORK/bench-$lang" >/dev/null
+    sh "$WORK/bench-$lang/build.sh" >/dev/null 2>&1 || { log "$lang guest build failed"; continue; }
+    "$V" bench-guest "$WORK/bench-$lang/bench-$lang.wasm" --calls 2000 --batch 1 \
+      | sed "s/^{/{\"tool\":\"volley\",\"mode\":\"guest\",\"lang\":\"$lang\",/" >> "$RESULTS"
+  done
+fi
+
+python3 scripts/bench/table.py "$RESULTS"
+log "raw results: $RESULTS"

@@ -126,3 +126,32 @@ fn kind(v: &Value) -> String {
         Value::Object(_) => "an object".into(),
     }
 }
+
+impl Params {
+    /// One of `choices` (default `default`), as a one-line error otherwise.
+    pub fn choice(&self, key: &str, choices: &[&str], default: &str) -> Result<String, String> {
+        let v = self.string(key, default)?;
+        if choices.contains(&v.as_str()) {
+            Ok(v)
+        } else {
+            let list: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+            Err(format!("`{key}` must be one of {}, got {v:?}", list.join(", ")))
+        }
+    }
+
+    /// `api`: true for "chat", false for "completions" (the default given).
+    pub fn chat_api(&self, default: &str) -> Result<bool, String> {
+        Ok(self.choice("api", &["chat", "completions"], default)? == "chat")
+    }
+
+    /// The per-stage timing of sweeps and searches: `stage_s` (default 10) and
+    /// `warmup_s` (default 0, excluded from each stage's statistics, shorter than a stage).
+    pub fn stage_timing(&self) -> Result<(std::time::Duration, std::time::Duration), String> {
+        let stage_s = self.f64("stage_s", 10.0)?;
+        let warmup_s = self.f64("warmup_s", 0.0)?;
+        if stage_s <= 0.0 || warmup_s < 0.0 || warmup_s >= stage_s {
+            return Err(format!("need stage_s > warmup_s >= 0, got stage_s {stage_s} and warmup_s {warmup_s}"));
+        }
+        Ok((std::time::Duration::from_secs_f64(stage_s), std::time::Duration::from_secs_f64(warmup_s)))
+    }
+}

@@ -63,6 +63,12 @@ impl Stage {
         self
     }
 
+    /// A timed stage of a sweep or search: `duration`, with `warmup` excluded when set.
+    pub fn timed(name: impl Into<String>, load: Load, duration: Duration, warmup: Duration) -> Self {
+        let s = Stage::new(name, load).duration(duration);
+        if warmup.is_zero() { s } else { s.warmup(warmup) }
+    }
+
     /// Count the requests meeting `slo` (goodput).
     pub fn slo(mut self, slo: Slo) -> Self {
         self.slo = Some(slo);

@@ -20,13 +20,8 @@ impl RequestShape {
     /// `api` ("chat" or "completions", default completions), `prompt_tokens` (default
     /// 128), `output_tokens` (default 64), `stream` (default true), `model`.
     pub fn from_params(params: &Params) -> Result<Self, String> {
-        let chat = match params.string("api", "completions")?.as_str() {
-            "chat" => true,
-            "completions" => false,
-            other => return Err(format!("`api` must be \"chat\" or \"completions\", got {other:?}")),
-        };
         Ok(RequestShape {
-            chat,
+            chat: params.chat_api("completions")?,
             prompt_tokens: params.u32("prompt_tokens", 128)?,
             output_tokens: params.u32("output_tokens", 64)?,
             stream: params.bool("stream", true)?,

@@ -108,6 +108,39 @@ macro_rules! plan_conversions_v0_1_to_v0_3 {
     };
 }
 
+/// `api` and `tensor` conversions, the same from 0.3 on.
+macro_rules! api_and_tensor_conversions {
+    () => {
+        fn convert_api(a: wit_types::Api) -> crate::model::Api {
+            use crate::model::Api;
+            match a {
+                wit_types::Api::Completions => Api::Completions,
+                wit_types::Api::ChatCompletions => Api::ChatCompletions,
+                wit_types::Api::Embeddings => Api::Embeddings,
+                wit_types::Api::TgiGenerate => Api::TgiGenerate,
+                wit_types::Api::KserveV1 => Api::KserveV1,
+                wit_types::Api::KserveV2 => Api::KserveV2,
+                wit_types::Api::Http => Api::Http,
+            }
+        }
+
+        impl From<wit_types::Tensor> for crate::model::Tensor {
+            fn from(t: wit_types::Tensor) -> Self {
+                crate::model::Tensor {
+                    name: t.name,
+                    datatype: t.datatype,
+                    shape: t.shape,
+                    data: match t.data {
+                        wit_types::TensorData::Numbers(n) => crate::model::TensorData::Numbers(n),
+                        wit_types::TensorData::Strings(s) => crate::model::TensorData::Strings(s),
+                    },
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use api_and_tensor_conversions;
 pub(crate) use batch_and_outcome_conversions;
 pub(crate) use plan_conversions_v0_1_to_v0_3;
 pub(crate) use common_conversions;

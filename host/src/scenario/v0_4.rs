@@ -79,31 +79,7 @@ impl From<wit_types::Plan> for model::Plan {
     }
 }
 
-fn convert_api(a: wit_types::Api) -> model::Api {
-    match a {
-        wit_types::Api::Completions => model::Api::Completions,
-        wit_types::Api::ChatCompletions => model::Api::ChatCompletions,
-        wit_types::Api::Embeddings => model::Api::Embeddings,
-        wit_types::Api::TgiGenerate => model::Api::TgiGenerate,
-        wit_types::Api::KserveV1 => model::Api::KserveV1,
-        wit_types::Api::KserveV2 => model::Api::KserveV2,
-        wit_types::Api::Http => model::Api::Http,
-    }
-}
-
-impl From<wit_types::Tensor> for model::Tensor {
-    fn from(t: wit_types::Tensor) -> Self {
-        model::Tensor {
-            name: t.name,
-            datatype: t.datatype,
-            shape: t.shape,
-            data: match t.data {
-                wit_types::TensorData::Numbers(n) => model::TensorData::Numbers(n),
-                wit_types::TensorData::Strings(s) => model::TensorData::Strings(s),
-            },
-        }
-    }
-}
+super::convert::api_and_tensor_conversions!();
 
 impl From<wit_types::Request> for model::ScenarioRequest {
     fn from(r: wit_types::Request) -> Self {

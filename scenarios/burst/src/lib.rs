@@ -29,11 +29,7 @@ impl Scenario for Burst {
         if n == 0 {
             return Err("`n` must be at least 1".into());
         }
-        let chat = match params.string("api", "chat")?.as_str() {
-            "chat" => true,
-            "completions" => false,
-            other => return Err(format!("`api` must be \"chat\" or \"completions\", got {other:?}")),
-        };
+        let chat = params.chat_api("chat")?;
         Ok(Burst {
             n,
             max_tokens: params.u32("max_tokens", 32)?,

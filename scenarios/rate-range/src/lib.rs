@@ -9,8 +9,6 @@
 //!   `warmup_s` (excluded from each stage's statistics, default 0)
 //! - the request: `api`, `prompt_tokens`, `output_tokens`, `stream`, `model`
 
-use std::time::Duration;
-
 use volley_sdk::{Load, Next, Params, Plan, RequestContext, RequestShape, SHAPE_PARAMS, Scenario, Stage, export_scenario};
 
 struct RateRange {
@@ -49,16 +47,8 @@ impl Scenario for RateRange {
         let mut known = vec!["concurrency_range", "request_rate_range", "distribution", "stage_s", "warmup_s"];
         known.extend_from_slice(SHAPE_PARAMS);
         params.allow_only(&known)?;
-        let stage_s = params.f64("stage_s", 10.0)?;
-        let warmup_s = params.f64("warmup_s", 0.0)?;
-        if stage_s <= 0.0 || warmup_s < 0.0 || warmup_s >= stage_s {
-            return Err(format!("need stage_s > warmup_s >= 0, got stage_s {stage_s} and warmup_s {warmup_s}"));
-        }
-        let poisson = match params.string("distribution", "constant")?.as_str() {
-            "constant" => false,
-            "poisson" => true,
-            other => return Err(format!("`distribution` must be \"constant\" or \"poisson\", got {other:?}")),
-        };
+        let (duration, warmup) = params.stage_timing()?;
+        let poisson = params.choice("distribution", &["constant", "poisson"], "constant")? == "poisson";
         let (name, loads): (&str, Vec<Load>) =
             match (params.opt_string("concurrency_range")?, params.opt_string("request_rate_range")?) {
                 (Some(c), None) => {
@@ -83,8 +73,7 @@ impl Scenario for RateRange {
                     Load::Constant(r) | Load::Poisson(r) => format!("{name} {r}/s"),
                     _ => name.to_string(),
                 };
-                let s = Stage::new(label, load).duration(Duration::from_secs_f64(stage_s));
-                if warmup_s > 0.0 { s.warmup(Duration::from_secs_f64(warmup_s)) } else { s }
+                Stage::timed(label, load, duration, warmup)
             })
             .collect();
         Ok(RateRange { shape: RequestShape::from_params(params)?, stages })

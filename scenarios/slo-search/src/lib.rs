@@ -46,8 +46,7 @@ struct SloSearch {
 impl SloSearch {
     fn probe(&self, name: String, rate: f64) -> Stage {
         let load = if self.poisson { Load::poisson(rate) } else { Load::constant(rate) };
-        let s = Stage::new(name, load).duration(self.stage).slo(self.slo);
-        if self.warmup.is_zero() { s } else { s.warmup(self.warmup) }
+        Stage::timed(name, load, self.stage, self.warmup).slo(self.slo)
     }
 
     fn at(&self, p: &Percentiles) -> f64 {
@@ -134,16 +133,8 @@ impl Scenario for SloSearch {
         if !(tolerance > 0.0 && tolerance < 1.0) {
             return Err(format!("`tolerance` must be between 0 and 1, got {tolerance}"));
         }
-        let stage_s = params.f64("stage_s", 10.0)?;
-        let warmup_s = params.f64("warmup_s", 0.0)?;
-        if stage_s <= 0.0 || warmup_s < 0.0 || warmup_s >= stage_s {
-            return Err(format!("need stage_s > warmup_s >= 0, got stage_s {stage_s} and warmup_s {warmup_s}"));
-        }
-        let poisson = match params.string("distribution", "poisson")?.as_str() {
-            "poisson" => true,
-            "constant" => false,
-            other => return Err(format!("`distribution` must be \"poisson\" or \"constant\", got {other:?}")),
-        };
+        let (stage, warmup) = params.stage_timing()?;
+        let poisson = params.choice("distribution", &["poisson", "constant"], "poisson")? == "poisson";
         Ok(SloSearch {
             shape: RequestShape::from_params(params)?,
             slo,
@@ -153,8 +144,8 @@ impl Scenario for SloSearch {
             max_rate,
             tolerance,
             max_stages: params.u64("max_stages", 20)?.max(2) as usize,
-            stage: Duration::from_secs_f64(stage_s),
-            warmup: Duration::from_secs_f64(warmup_s),
+            stage,
+            warmup,
             poisson,
             best_pass: None,
             first_fail: None,

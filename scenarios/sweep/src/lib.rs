@@ -31,8 +31,7 @@ struct Sweep {
 
 impl Sweep {
     fn stage(&self, name: String, load: Load) -> Stage {
-        let s = Stage::new(name, load).duration(self.stage);
-        if self.warmup.is_zero() { s } else { s.warmup(self.warmup) }
+        Stage::timed(name, load, self.stage, self.warmup)
     }
 }
 
@@ -49,16 +48,8 @@ impl Scenario for Sweep {
         if benchmarks < 2 {
             return Err(format!("`benchmarks` must be at least 2 (synchronous and throughput), got {benchmarks}"));
         }
-        let stage_s = params.f64("stage_s", 10.0)?;
-        let warmup_s = params.f64("warmup_s", 0.0)?;
-        if stage_s <= 0.0 || warmup_s < 0.0 || warmup_s >= stage_s {
-            return Err(format!("need stage_s > warmup_s >= 0, got stage_s {stage_s} and warmup_s {warmup_s}"));
-        }
-        let poisson = match params.string("rate_type", "constant")?.as_str() {
-            "constant" => false,
-            "poisson" => true,
-            other => return Err(format!("`rate_type` must be \"constant\" or \"poisson\", got {other:?}")),
-        };
+        let (stage, warmup) = params.stage_timing()?;
+        let poisson = params.choice("rate_type", &["constant", "poisson"], "constant")? == "poisson";
         let max_concurrency = params.u32("max_concurrency", 64)?;
         if max_concurrency == 0 {
             return Err("`max_concurrency` must be at least 1".into());
@@ -66,8 +57,8 @@ impl Scenario for Sweep {
         Ok(Sweep {
             shape: RequestShape::from_params(params)?,
             benchmarks,
-            stage: Duration::from_secs_f64(stage_s),
-            warmup: Duration::from_secs_f64(warmup_s),
+            stage,
+            warmup,
             max_concurrency,
             poisson,
             rates: Vec::new(),

@@ -77,11 +77,7 @@ impl Scenario for TraceReplay {
         if speedup <= 0.0 {
             return Err(format!("`speedup` must be positive, got {speedup}"));
         }
-        let chat = match params.string("api", "completions")?.as_str() {
-            "chat" => true,
-            "completions" => false,
-            other => return Err(format!("`api` must be \"chat\" or \"completions\", got {other:?}")),
-        };
+        let chat = params.chat_api("completions")?;
         let rows = trace.len();
         let mut stage = Stage::new("trace", Load::custom());
         if let Some(n) = params.opt_u64("max_requests")? {

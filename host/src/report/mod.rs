@@ -22,7 +22,7 @@ use crate::model::{Slo, Info, Load, Stage};
 use crate::util::serialize_opt_duration_s;
 
 /// Bumped on any incompatible change to the JSON layout.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

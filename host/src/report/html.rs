@@ -71,7 +71,7 @@ fn percentiles(s: &Option<Summary>) -> Vec<(String, f64)> {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1a202c;max-width:1360px}\
-h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
+.warn{color:#c53030;font-weight:600;text-align:left}h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
 td,th{border:1px solid #cbd5e0;padding:3px 8px;text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{margin:0;width:640px;border:1px solid #e2e8f0}\
 .chart svg{width:100%;height:auto}.plot{fill:#fff;stroke:#a0aec0}.grid{stroke:#edf2f7}.tick,.legend{font-size:10px;fill:#4a5568}\
@@ -95,15 +95,18 @@ pub fn render(report: &Report, jsonl: &Path) -> Result<String> {
         int = if report.interrupted { " · <b>interrupted</b>" } else { "" }
     );
     // Summary table.
-    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>ok</th><th>failed</th><th>req/s</th><th>tok/s</th>\
-                <th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>latency p50</th><th>latency p99</th><th>lag p99</th></tr>");
+    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>target/s</th><th>sent/s</th><th>ok</th><th>failed</th>\
+                <th>req/s</th><th>tok/s</th><th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>latency p50</th>\
+                <th>latency p99</th><th>lag p99</th><th>goodput/s</th></tr>");
     let cell = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(|s| format!("{:.1}", f(s))).unwrap_or_else(|| "-".into());
     for st in &report.stages {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&st.name),
             esc(&st.load.to_string()),
+            st.target_rps.map_or("-".to_string(), |t| format!("{t:.2}")),
+            st.offered_rps,
             st.requests.ok,
             st.requests.failed,
             st.achieved_rps,
@@ -113,8 +116,23 @@ pub fn render(report: &Report, jsonl: &Path) -> Result<String> {
             cell(&st.itl_ms, |s| s.p50),
             cell(&st.latency_ms, |s| s.p50),
             cell(&st.latency_ms, |s| s.p99),
-            cell(&st.schedule_lag_ms, |s| s.p99)
+            cell(&st.schedule_lag_ms, |s| s.p99),
+            st.goodput_rps.map_or("-".to_string(), |g| format!("{g:.2}"))
         );
+    }
+    // The generator's own health, loudly: a lagging generator hides server latency.
+    for st in &report.stages {
+        for w in &st.warnings {
+            let _ = write!(h, "<tr><td colspan=\"15\" class=\"warn\">⚠ {}: {}</td></tr>", esc(&st.name), esc(w));
+        }
+        if st.excluded > 0 {
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"15\">{}: {} warm-up/cool-down requests excluded (kept in requests.jsonl)</td></tr>",
+                esc(&st.name),
+                st.excluded
+            );
+        }
     }
     h.push_str("</table><h2>Latency</h2><div class=\"charts\">");
     let groups = |f: fn(&super::StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {

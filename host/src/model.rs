@@ -301,59 +301,57 @@ impl Stage {
     /// Checks stage `i` for what the WIT cannot express.
     pub fn validate(&self, i: usize) -> Result<(), String> {
         let s = self;
+        let at = format!("stage {i} ('{}')", s.name);
+        let rate_ok = |r: f64| r.is_finite() && r > 0.0;
+        match s.load {
+            Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
+                return Err(format!("{at}: rate must be a positive number, got {rate}"));
+            }
+            Load::Gamma { rate, cv } if !(rate_ok(rate) && cv.is_finite() && cv > 0.0) => {
+                return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
+            }
+            Load::Ramp { from, to } => {
+                if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0 && from + to > 0.0) {
+                    return Err(format!("{at}: ramp rates must be non-negative and not both 0"));
+                }
+                if s.duration.is_none() {
+                    return Err(format!("{at}: a ramp needs a duration"));
+                }
+            }
+            Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
+                return Err(format!("{at}: {} must be at least 1", s.load));
+            }
+            Load::ConcurrencyRamp { from, to } => {
+                if from.max(to) == 0 {
+                    return Err(format!("{at}: a concurrency ramp needs a positive end"));
+                }
+                if s.duration.is_none() {
+                    return Err(format!("{at}: a concurrency ramp needs a duration"));
+                }
+            }
+            _ => {}
+        }
+        if let (Some(d), Some(w), Some(c)) = (s.duration, s.warmup, s.cooldown)
+            && w + c > d
         {
-            let at = format!("stage {i} ('{}')", s.name);
-            let rate_ok = |r: f64| r.is_finite() && r > 0.0;
-            match s.load {
-                Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
-                    return Err(format!("{at}: rate must be a positive number, got {rate}"));
-                }
-                Load::Gamma { rate, cv } if !(rate_ok(rate) && cv.is_finite() && cv > 0.0) => {
-                    return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
-                }
-                Load::Ramp { from, to } => {
-                    if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0 && from + to > 0.0) {
-                        return Err(format!("{at}: ramp rates must be non-negative and not both 0"));
-                    }
-                    if s.duration.is_none() {
-                        return Err(format!("{at}: a ramp needs a duration"));
-                    }
-                }
-                Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
-                    return Err(format!("{at}: {} must be at least 1", s.load));
-                }
-                Load::ConcurrencyRamp { from, to } => {
-                    if from.max(to) == 0 {
-                        return Err(format!("{at}: a concurrency ramp needs a positive end"));
-                    }
-                    if s.duration.is_none() {
-                        return Err(format!("{at}: a concurrency ramp needs a duration"));
-                    }
-                }
-                _ => {}
+            return Err(format!("{at}: warm-up and cool-down together are longer than the stage"));
+        }
+        if s.cooldown.is_some() && s.duration.is_none() {
+            return Err(format!("{at}: a cool-down needs a duration"));
+        }
+        if let Some(slo) = s.slo {
+            let bad = |b: Option<f64>| b.is_some_and(|x| !(x.is_finite() && x > 0.0));
+            if bad(slo.ttft_ms) || bad(slo.itl_ms) || bad(slo.latency_ms) {
+                return Err(format!("{at}: SLO bounds must be positive numbers"));
             }
-            if let (Some(d), Some(w), Some(c)) = (s.duration, s.warmup, s.cooldown)
-                && w + c > d
-            {
-                return Err(format!("{at}: warm-up and cool-down together are longer than the stage"));
-            }
-            if s.cooldown.is_some() && s.duration.is_none() {
-                return Err(format!("{at}: a cool-down needs a duration"));
-            }
-            if let Some(slo) = s.slo {
-                let bad = |b: Option<f64>| b.is_some_and(|x| !(x.is_finite() && x > 0.0));
-                if bad(slo.ttft_ms) || bad(slo.itl_ms) || bad(slo.latency_ms) {
-                    return Err(format!("{at}: SLO bounds must be positive numbers"));
-                }
-            }
-            // A custom (trace) stage may end when the scenario says so.
-            let bounded = s.duration.is_some() || s.max_requests.is_some();
-            if !bounded && !matches!(s.load, Load::Burst { .. } | Load::Custom) {
-                return Err(format!("{at}: set a duration or max-requests, or the stage never ends"));
-            }
-            if s.duration == Some(Duration::ZERO) || s.max_requests == Some(0) {
-                return Err(format!("{at}: duration and max-requests must be positive"));
-            }
+        }
+        // A custom (trace) stage may end when the scenario says so.
+        let bounded = s.duration.is_some() || s.max_requests.is_some();
+        if !bounded && !matches!(s.load, Load::Burst { .. } | Load::Custom) {
+            return Err(format!("{at}: set a duration or max-requests, or the stage never ends"));
+        }
+        if s.duration == Some(Duration::ZERO) || s.max_requests == Some(0) {
+            return Err(format!("{at}: duration and max-requests must be positive"));
         }
         Ok(())
     }

@@ -385,7 +385,6 @@ pub async fn run(opts: RunOptions, cancel: Arc<Cancel>) -> Result<RunResult> {
     let fault = adaptive_fault.or_else(|| producer.shutdown());
 
     let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
-    let _ = &collected.stages; // reported stage by stage, above
     let stages = reports
         .into_iter()
         .zip(&windows)

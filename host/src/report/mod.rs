@@ -269,15 +269,15 @@ impl StageReport {
         let tokens = &stats.output_tokens;
         // With warm-up or cool-down, rates are over the measured part of the duration.
         let trimmed = stage.warmup.is_some() || stage.cooldown.is_some();
-        let (offered_count, mut offered_window) = (window.sent as f64, sending);
-        let offered_count = if trimmed { stats.requests as f64 } else { offered_count };
-        if trimmed {
+        let (offered_count, offered_window) = if trimmed {
             let measured = stage.duration.map_or(sending, |d| d.as_secs_f64())
                 - stage.warmup.map_or(0.0, |w| w.as_secs_f64())
                 - stage.cooldown.map_or(0.0, |c| c.as_secs_f64());
-            offered_window = measured.max(0.0);
-            elapsed = offered_window;
-        }
+            elapsed = measured.max(0.0);
+            (stats.requests as f64, elapsed)
+        } else {
+            (window.sent as f64, sending)
+        };
         let measured_n = stats.requests;
         let slo_attainment = stats.slo.map(|_| if measured_n == 0 { 0.0 } else { round3(stats.slo_met as f64 / measured_n as f64) });
         let target_rps = stage.load.target_rate();

@@ -59,7 +59,7 @@ impl SloSearch {
     }
 
     /// Whether a probe met the SLO; the reason when not.
-    fn verdict(&self, r: &StageResult, rate: f64) -> Result<(), String> {
+    fn verdict(&self, r: &StageResult) -> Result<(), String> {
         let q = self.percentile;
         let checks = [("TTFT", self.slo.ttft_ms, &r.ttft), ("ITL", self.slo.itl_ms, &r.tpot), ("latency", self.slo.latency_ms, &r.latency)];
         for (what, bound, p) in checks {
@@ -79,7 +79,6 @@ impl SloSearch {
         if r.throughput < 0.8 * r.send_rate {
             return Err(format!("completed {:.2} req/s of {:.2} sent", r.throughput, r.send_rate));
         }
-        let _ = rate;
         Ok(())
     }
 }
@@ -174,7 +173,7 @@ impl Scenario for SloSearch {
             return None;
         }
         let rate = rate_of(last);
-        match self.verdict(last, rate) {
+        match self.verdict(last) {
             Ok(()) => {
                 self.best_pass = Some(self.best_pass.map_or(rate, |b| b.max(rate)));
                 log::info(&format!("{rate:.2} req/s: meets the SLO"));

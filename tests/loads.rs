@@ -239,7 +239,7 @@ async fn the_slo_search_finds_the_knee_of_a_server_with_known_capacity() {
     let capacity = 4.0 / 0.045;
     let out = TempDir::new("slo");
     let params = json!({
-        "slo": {"ttft_ms": 100}, "percentile": 90, "start_rate": 10, "stage_s": 3,
+        "slo": {"ttft_ms": 150}, "percentile": 90, "start_rate": 10, "stage_s": 3,
         "tolerance": 0.1, "output_tokens": 8, "prompt_tokens": 8, "stream": true
     });
     run_volley_async(run_args("builtin:slo-search", &sim.url(), params, &out), Duration::from_secs(150)).await.assert_success();
@@ -248,11 +248,13 @@ async fn the_slo_search_finds_the_knee_of_a_server_with_known_capacity() {
     let name = knee["name"].as_str().unwrap();
     assert!(name.starts_with("knee "), "the last stage re-runs the knee: {name}");
     let rate = knee["target_rps"].as_f64().unwrap();
-    assert!((0.6 * capacity..1.05 * capacity).contains(&rate), "knee at {rate}/s, capacity {capacity:.1}/s");
+    // Bounds wide enough for a noisy machine: below capacity TTFT stays near 10 ms, well
+    // under the 150 ms bound; a few seconds past it the queue pushes TTFT beyond.
+    assert!((0.6 * capacity..1.15 * capacity).contains(&rate), "knee at {rate}/s, capacity {capacity:.1}/s");
     // Goodput is reported, and the search saw the SLO fail above the knee.
     assert!(knee["goodput_rps"].as_f64().unwrap() > 0.5 * rate);
     let failed_above = stages.iter().any(|s| {
-        s["target_rps"].as_f64().unwrap() > rate && s["ttft_ms"]["p90"].as_f64().unwrap_or(f64::MAX) > 100.0
+        s["target_rps"].as_f64().unwrap() > rate && s["ttft_ms"]["p90"].as_f64().unwrap_or(f64::MAX) > 150.0
     });
     assert!(failed_above, "no probe above the knee missed the SLO");
 }

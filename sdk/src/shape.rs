@@ -32,16 +32,27 @@ impl RequestShape {
     /// One request: a fresh prompt of exactly `prompt_tokens` tokens when the run has a
     /// tokenizer (else as many words), and exactly `output_tokens` tokens out.
     pub fn request(&self) -> Request {
-        let text = if tokenizer::available() {
-            tokenizer::synth_text(self.prompt_tokens, random::u64())
-        } else {
-            "hello ".repeat(self.prompt_tokens as usize).trim_end().to_string()
-        };
-        let mut r = if self.chat { Request::chat(vec![Message::user(text)]) } else { Request::completion(text) };
+        self.sized(self.prompt_tokens, self.output_tokens)
+    }
+
+    /// [`RequestShape::request`] with other lengths (a trace's, say).
+    pub fn sized(&self, prompt_tokens: u32, output_tokens: u32) -> Request {
         if tokenizer::available() {
-            r = r.prompt_tokens(self.prompt_tokens);
+            let text = tokenizer::synth_text(prompt_tokens, random::u64());
+            self.with_text(text, Some(prompt_tokens), output_tokens)
+        } else {
+            self.with_text("hello ".repeat(prompt_tokens as usize).trim_end().to_string(), None, output_tokens)
         }
-        r = r.exact_output(self.output_tokens).stream(self.stream);
+    }
+
+    /// A request of this shape with its own prompt text (`prompt_tokens`: its length, when
+    /// known exactly) and exactly `output_tokens` tokens out.
+    pub fn with_text(&self, text: String, prompt_tokens: Option<u32>, output_tokens: u32) -> Request {
+        let mut r = if self.chat { Request::chat(vec![Message::user(text)]) } else { Request::completion(text) };
+        if let Some(n) = prompt_tokens {
+            r = r.prompt_tokens(n);
+        }
+        r = r.exact_output(output_tokens).stream(self.stream);
         match &self.model {
             Some(m) => r.model(m.clone()),
             None => r,

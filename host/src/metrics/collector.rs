@@ -99,17 +99,16 @@ pub fn spawn(
             // Records are flushed when the queue has been idle for FLUSH_EVERY, and at
             // least that often while busy: an interrupted or crashed run loses at most
             // that much, and a fast run does not pay a write syscall per batch.
-            let got = match tokio::time::timeout(FLUSH_EVERY, rx.recv_many(&mut batch, 1024)).await {
+            match tokio::time::timeout(FLUSH_EVERY, rx.recv_many(&mut batch, 1024)).await {
                 Ok(0) => break,
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(_) => {
                     out.flush().with_context(|| format!("cannot write {path}"))?;
                     csv_out.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
                     last_flush = Instant::now();
                     continue;
                 }
-            };
-            let _ = got;
+            }
             let mut live = live.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             for msg in batch.drain(..) {
                 let mut r = match msg {

@@ -53,13 +53,19 @@ impl Package {
         let json = manifest_json.ok_or_else(|| anyhow!("'{origin}' is not a Volley package: it has no {MANIFEST_FILE}"))?;
         let manifest: Manifest = serde_json::from_slice(&json)
             .map_err(|e| anyhow!("package '{origin}' has an invalid {MANIFEST_FILE}: {e}"))?;
+        let Some((_, component)) = files.into_iter().find(|(n, _)| *n == manifest.component.file) else {
+            bail!("package '{origin}' is damaged: its manifest names '{}', which it does not contain", manifest.component.file);
+        };
+        Package::verified(manifest, component.into(), origin)
+    }
+
+    /// A package from its parts, once the component is checked against the manifest's
+    /// format, sha256 and size (for a file, or the layers of a registry artifact).
+    pub fn verified(manifest: Manifest, component: Arc<[u8]>, origin: &str) -> Result<Package> {
         if manifest.schema != SCHEMA {
             bail!("package '{origin}' uses manifest format '{}', this Volley reads '{SCHEMA}'", manifest.schema);
         }
         let want = &manifest.component;
-        let Some((_, component)) = files.into_iter().find(|(n, _)| *n == want.file) else {
-            bail!("package '{origin}' is damaged: its manifest names '{}', which it does not contain", want.file);
-        };
         let got = sha256(&component);
         if !got.eq_ignore_ascii_case(&want.sha256) || component.len() as u64 != want.size {
             bail!(
@@ -70,7 +76,7 @@ impl Package {
                 want.size
             );
         }
-        Ok(Package { manifest, component: component.into() })
+        Ok(Package { manifest, component })
     }
 
     /// The package file's bytes.

@@ -75,23 +75,13 @@ pub fn new(a: NewArgs) -> Result<ExitCode> {
 }
 
 pub fn pack(a: PackArgs) -> Result<ExitCode> {
-    let component = if let Some(name) = a.component.strip_prefix("builtin:") {
-        // Builtins are packed from their bytes; write them to a temporary file first.
-        let bytes = crate::scenario::builtin::get(name).with_context(|| format!("unknown builtin scenario '{name}'"))?;
-        let tmp = std::env::temp_dir().join(format!("volley-pack-{}-{name}.wasm", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        tmp
-    } else {
-        PathBuf::from(&a.component)
-    };
+    // A project file beside a component file is read by default.
     let project = a.manifest.clone().or_else(|| {
-        let beside = component.parent().unwrap_or(std::path::Path::new(".")).join("volley.json");
-        beside.is_file().then_some(beside)
+        let path = std::path::Path::new(&a.component);
+        let beside = path.parent().unwrap_or(std::path::Path::new(".")).join("volley.json");
+        (!a.component.starts_with("builtin:") && beside.is_file()).then_some(beside)
     });
-    let result = super::pack::pack(&component, project.as_deref());
-    if a.component.starts_with("builtin:") {
-        let _ = std::fs::remove_file(&component);
-    }
+    let result = super::pack::pack(&a.component, project.as_deref());
     let package = result?;
     let m = &package.manifest;
     let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));

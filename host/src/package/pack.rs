@@ -15,12 +15,12 @@ use super::params::is_type;
 use crate::scenario::caps::Grants;
 use crate::scenario::{SandboxLimits, ScenarioEngine, ScenarioInstance, ScenarioSource};
 
-/// Builds a package from a component file and an optional project file.
-pub fn pack(component: &Path, project: Option<&Path>) -> Result<Package> {
-    let shown = component.display().to_string();
-    let bytes = std::fs::read(component).with_context(|| format!("cannot read component '{shown}'"))?;
-    if super::archive::is_package(&bytes) {
-        bail!("'{shown}' is already a package; pack the .wasm component it was made from");
+/// Builds a package from a component (`builtin:NAME` or a .wasm file) and an optional
+/// project file.
+pub fn pack(component: &str, project: Option<&Path>) -> Result<Package> {
+    let source = ScenarioSource::load(component)?;
+    if source.manifest.is_some() {
+        bail!("'{component}' is already a package; pack the .wasm component it was made from");
     }
     let project = match project {
         Some(p) => read_project(p)?,
@@ -28,7 +28,6 @@ pub fn pack(component: &Path, project: Option<&Path>) -> Result<Package> {
     };
     check_params(&project)?;
 
-    let source = ScenarioSource::from_bytes(&shown, "scenario", bytes.into());
     let engine = ScenarioEngine::new()?;
     let compiled = engine.compile(&source)?;
     let mut instance = ScenarioInstance::instantiate(&compiled, SandboxLimits::default(), 1, &Grants::default())?;
@@ -37,7 +36,7 @@ pub fn pack(component: &Path, project: Option<&Path>) -> Result<Package> {
     if project.datasets.values().all(|d| !d.required) {
         instance
             .configure(&defaults(&project.params).to_string())
-            .map_err(|e| anyhow!("not packing '{shown}': with its default parameters, {e:#}"))?;
+            .map_err(|e| anyhow!("not packing '{component}': with its default parameters, {e:#}"))?;
     }
 
     let name = project.name.clone().unwrap_or(info.name);

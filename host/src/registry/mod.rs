@@ -46,6 +46,10 @@ pub struct Pushed {
 
 /// Pushes a package under `reference` (its tag; default the package version).
 pub fn push(package: &Package, reference: &Reference) -> Result<Pushed> {
+    blocking(push_async(package, reference))
+}
+
+async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> {
     let mut reference = reference.clone();
     if reference.digest.is_some() {
         bail!("push to a tag, not a digest: {reference}");
@@ -62,7 +66,7 @@ pub fn push(package: &Package, reference: &Reference) -> Result<Pushed> {
     }))?);
     let base = reference.base_url();
     for blob in [&config, &component, &volley_json] {
-        upload_blob(&base, blob).with_context(|| format!("pushing to {reference}"))?;
+        upload_blob(&base, blob).await.with_context(|| format!("pushing to {reference}"))?;
     }
     let descriptor = |media: &str, b: &Bytes| json!({ "mediaType": media, "digest": sha256(b), "size": b.len() });
     let mut annotations = json!({
@@ -81,16 +85,20 @@ pub fn push(package: &Package, reference: &Reference) -> Result<Pushed> {
         "annotations": annotations,
     }))?);
     let url = format!("{base}/manifests/{tag}");
-    let resp = call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone())?;
+    let resp = call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone()).await?;
     expect(&resp, &[201], "storing the manifest", &url)?;
     Ok(Pushed { manifest_digest: sha256(&manifest), reference })
 }
 
 /// Pulls and verifies what `reference` names.
 pub fn pull(reference: &Reference) -> Result<Pulled> {
+    blocking(pull_async(reference))
+}
+
+async fn pull_async(reference: &Reference) -> Result<Pulled> {
     let base = reference.base_url();
     let url = format!("{base}/manifests/{}", reference.manifest_ref());
-    let resp = call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new())?;
+    let resp = call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new()).await?;
     if resp.status == 404 {
         bail!("{reference} was not found in the registry");
     }
@@ -108,23 +116,22 @@ pub fn pull(reference: &Reference) -> Result<Pulled> {
     let Some(wasm) = find(WASM_LAYER) else {
         bail!("{reference} is not a Wasm artifact: it has no '{WASM_LAYER}' layer");
     };
-    let component = fetch_blob(&base, wasm, reference)?;
+    let component = fetch_blob(&base, wasm, reference).await?;
     let Some(volley) = find(VOLLEY_LAYER) else { return Ok(Pulled::Component(component)) };
-    let json = fetch_blob(&base, volley, reference)?;
+    let json = fetch_blob(&base, volley, reference).await?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
     // The layer digest was checked; the package manifest must name the same component.
-    let bytes = Package { manifest: m, component: component.to_vec().into() }.to_bytes()?;
-    Ok(Pulled::Package(Box::new(Package::read(&bytes, &reference.to_string())?)))
+    Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
 }
 
-fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
+async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
     let digest = sha256(blob);
-    let head = call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new())?;
+    let head = call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new()).await?;
     if head.status == 200 {
         return Ok(());
     }
     let start = format!("{base}/blobs/uploads/");
-    let resp = call(Method::POST, &start, &[("content-length", "0")], Bytes::new())?;
+    let resp = call(Method::POST, &start, &[("content-length", "0")], Bytes::new()).await?;
     expect(&resp, &[202], "starting a blob upload", &start)?;
     let location = resp
         .headers
@@ -134,18 +141,18 @@ fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
     let mut url = absolute(base, location);
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(&format!("digest={digest}"));
-    let resp = call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone())?;
+    let resp = call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone()).await?;
     expect(&resp, &[201], "uploading a blob", &url)
 }
 
-fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference) -> Result<Bytes> {
+async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference) -> Result<Bytes> {
     let digest = descriptor["digest"].as_str().unwrap_or_default();
     if !reference::is_sha256(digest) {
         bail!("{reference}: a layer has digest '{digest}', which this Volley cannot verify");
     }
     let mut url = format!("{base}/blobs/{digest}");
     for _ in 0..4 {
-        let resp = call(Method::GET, &url, &[], Bytes::new())?;
+        let resp = call(Method::GET, &url, &[], Bytes::new()).await?;
         if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
         {
@@ -180,20 +187,20 @@ fn expect(resp: &Response, ok: &[u16], what: &str, url: &str) -> Result<()> {
     bail!("registry error {what} ({url}): HTTP {} {snippet}", resp.status)
 }
 
-/// Runs one request to completion from any thread, inside or outside a tokio runtime.
-fn call(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response> {
+/// Runs one registry operation to completion from any thread, inside or outside a tokio
+/// runtime: on a thread of its own with a current-thread runtime.
+fn blocking<T: Send>(op: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(op))
+            .join()
+            .map_err(|_| anyhow!("the registry client thread failed"))?
+    })
+}
+
+/// One plain-HTTP request to the registry.
+async fn call(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response> {
     if url.starts_with("https://") {
         bail!("registries over https are not supported yet: use a plain-http registry ({url})");
     }
-    let owned: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let url = url.to_string();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let headers: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            rt.block_on(request(method, &url, &headers, body, TIMEOUT))
-        })
-        .join()
-        .map_err(|_| anyhow!("the registry client thread failed"))?
-    })
+    request(method, url, headers, body, TIMEOUT).await
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use volley_sdk::datasets::Dataset;
 use volley_sdk::serde_json::Value;
-use volley_sdk::{Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, random, tokenizer};
+use volley_sdk::{Load, Next, Params, Plan, RequestContext, RequestShape, Scenario, Stage, export_scenario};
 
 struct TraceReplay {
     trace: Dataset,
@@ -28,9 +28,8 @@ struct TraceReplay {
     ns_per_unit: f64,
     previous: Option<f64>,
     stage: Stage,
-    chat: bool,
-    stream: bool,
-    model: Option<String>,
+    /// `api`, `stream` and `model`; the lengths come from the trace.
+    shape: RequestShape,
 }
 
 /// One trace entry.
@@ -77,7 +76,6 @@ impl Scenario for TraceReplay {
         if speedup <= 0.0 {
             return Err(format!("`speedup` must be positive, got {speedup}"));
         }
-        let chat = params.chat_api("completions")?;
         let rows = trace.len();
         let mut stage = Stage::new("trace", Load::custom());
         if let Some(n) = params.opt_u64("max_requests")? {
@@ -96,9 +94,7 @@ impl Scenario for TraceReplay {
             ns_per_unit: unit_ns / speedup,
             previous: None,
             stage,
-            chat,
-            stream: params.bool("stream", true)?,
-            model: params.opt_string("model")?,
+            shape: RequestShape::from_params(params)?,
         })
     }
 
@@ -120,20 +116,12 @@ impl Scenario for TraceReplay {
         };
         let gap_ns = self.previous.map_or(0.0, |p| ((entry.at - p) * self.ns_per_unit).max(0.0));
         self.previous = Some(entry.at);
-        let (text, exact) = match entry.prompt {
-            Some(p) => (p, false),
-            None if tokenizer::available() => (tokenizer::synth_text(entry.input.max(1), random::u64()), true),
-            None => ("hello ".repeat(entry.input.max(1) as usize).trim_end().to_string(), false),
+        let output = entry.output.max(1);
+        let r = match entry.prompt {
+            Some(p) => self.shape.with_text(p, None, output),
+            None => self.shape.sized(entry.input.max(1), output),
         };
-        let mut r = if self.chat { Request::chat(vec![Message::user(text)]) } else { Request::completion(text) };
-        if exact {
-            r = r.prompt_tokens(entry.input.max(1));
-        }
-        r = r.exact_output(entry.output.max(1)).stream(self.stream).gap(Duration::from_nanos(gap_ns as u64));
-        if let Some(m) = &self.model {
-            r = r.model(m.clone());
-        }
-        Next::Send(r)
+        Next::Send(r.gap(Duration::from_nanos(gap_ns as u64)))
     }
 }
 

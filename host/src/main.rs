@@ -1,13 +1,15 @@
 //! The `volley` binary: parses the command line and turns every error into one line on
 //! stderr and a non-zero exit code.
 
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::Parser;
-use volley::cli::{Cli, dispatch};
+use cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
-    volley::util::mark_process_start();
+    volley::core::time::mark_process_start();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -1,0 +1,33 @@
+//! # volley-core
+//!
+//! The model every other Volley crate speaks, with no I/O and no WebAssembly: what a
+//! scenario declares ([`plan`], [`request`]), what happened to each request
+//! ([`record`], [`outcome`]), the [`Workload`] trait a scenario implements, seeded
+//! random streams ([`rng`]), run-wide cancellation ([`cancel`]), and the statistics a
+//! stage folds its records into ([`histogram`], [`stats`]).
+//!
+//! Layering: `volley-core` ← `volley-data`, `volley-net`, `volley-report` ←
+//! `volley-engine`, `volley-wasm`, `volley-sim`, `volley-export` ← `volley`. See
+//! docs/architecture.md ("Crates").
+
+pub mod cancel;
+pub mod histogram;
+pub mod outcome;
+pub mod plan;
+pub mod record;
+pub mod request;
+pub mod rng;
+pub mod stats;
+pub mod time;
+pub mod window;
+pub mod workload;
+
+pub use cancel::Cancel;
+pub use histogram::{DurationHistogram, Summary};
+pub use outcome::{ErrorClass, Outcome};
+pub use plan::{Info, Load, Plan, Slo, Stage};
+pub use record::{RequestRecord, TokenSource};
+pub use request::{Api, Batch, Message, Prompt, ScenarioRequest, Tensor, TensorData};
+pub use stats::StageStats;
+pub use window::StageWindow;
+pub use workload::{DatasetInfo, StageResult, Workload, WorkloadError, WorkloadIdentity};

@@ -1,0 +1,184 @@
+//! What a scenario declares: its identity, and a plan of stages, each with a load
+//! (an arrival process or a closed loop), bounds, warm-up/cool-down windows and an
+//! optional per-request objective. [`Plan::validate`] checks what the WIT cannot
+//! express, for every workload alike.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// An arrival process; rates in requests per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Load {
+    Constant { rate: f64 },
+    Poisson { rate: f64 },
+    Gamma { rate: f64, cv: f64 },
+    Ramp { from: f64, to: f64 },
+    Burst { n: u32 },
+    Concurrency { n: u32 },
+    /// Closed loop whose concurrency moves linearly over the stage's duration.
+    ConcurrencyRamp { from: u32, to: u32 },
+    /// Open loop on the scenario's clock: each request carries its gap.
+    Custom,
+}
+
+impl Load {
+    /// The rate an open-loop load aims at, on average over `duration` (requests/s).
+    pub fn target_rate(&self) -> Option<f64> {
+        match *self {
+            Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => Some(rate),
+            Load::Ramp { from, to } => Some((from + to) / 2.0),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Load::Constant { rate } => write!(f, "constant {rate}/s"),
+            Load::Poisson { rate } => write!(f, "poisson {rate}/s"),
+            Load::Gamma { rate, cv } => write!(f, "gamma {rate}/s cv {cv}"),
+            Load::Ramp { from, to } => write!(f, "ramp {from}/s -> {to}/s"),
+            Load::Burst { n } => write!(f, "burst of {n}"),
+            Load::Concurrency { n } => write!(f, "concurrency {n}"),
+            Load::ConcurrencyRamp { from, to } => write!(f, "concurrency {from} -> {to}"),
+            Load::Custom => write!(f, "custom gaps"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub load: Load,
+    #[serde(serialize_with = "crate::time::serialize_opt_duration_s", rename = "duration_s")]
+    pub duration: Option<Duration>,
+    pub max_requests: Option<u64>,
+    /// Requests planned in the first `warmup` of the stage are excluded from statistics.
+    #[serde(serialize_with = "crate::time::serialize_opt_duration_s", rename = "warmup_s", skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<Duration>,
+    /// Likewise for the last `cooldown` of the stage's duration.
+    #[serde(serialize_with = "crate::time::serialize_opt_duration_s", rename = "cooldown_s", skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+}
+
+impl Stage {
+    /// A stage with no warm-up, cool-down or SLO.
+    pub fn new(name: impl Into<String>, load: Load, duration: Option<Duration>, max_requests: Option<u64>) -> Stage {
+        Stage { name: name.into(), load, duration, max_requests, warmup: None, cooldown: None, slo: None }
+    }
+}
+
+/// A per-request service-level objective (bounds in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Slo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+    pub observe_outcomes: bool,
+    /// Ask the scenario for more stages (`next-stage`) after the listed ones.
+    pub adaptive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+impl Info {
+    pub fn new(name: impl Into<String>, version: impl Into<String>, description: impl Into<String>) -> Self {
+        Info { name: name.into(), version: version.into(), description: description.into() }
+    }
+}
+
+impl Plan {
+    /// These stages, in order, without outcomes or adaptive stages.
+    pub fn new(stages: Vec<Stage>) -> Self {
+        Plan { stages, observe_outcomes: false, adaptive: false }
+    }
+
+    /// Checks what the WIT cannot express: positive finite rates, bounded stages.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stages.is_empty() && !self.adaptive {
+            return Err("the plan has no stages".into());
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            s.validate(i)?;
+        }
+        Ok(())
+    }
+}
+
+impl Stage {
+    /// Checks stage `i` for what the WIT cannot express.
+    pub fn validate(&self, i: usize) -> Result<(), String> {
+        let s = self;
+        let at = format!("stage {i} ('{}')", s.name);
+        let rate_ok = |r: f64| r.is_finite() && r > 0.0;
+        match s.load {
+            Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
+                return Err(format!("{at}: rate must be a positive number, got {rate}"));
+            }
+            Load::Gamma { rate, cv } if !(rate_ok(rate) && cv.is_finite() && cv > 0.0) => {
+                return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
+            }
+            Load::Ramp { from, to } => {
+                if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0 && from + to > 0.0) {
+                    return Err(format!("{at}: ramp rates must be non-negative and not both 0"));
+                }
+                if s.duration.is_none() {
+                    return Err(format!("{at}: a ramp needs a duration"));
+                }
+            }
+            Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
+                return Err(format!("{at}: {} must be at least 1", s.load));
+            }
+            Load::ConcurrencyRamp { from, to } => {
+                if from.max(to) == 0 {
+                    return Err(format!("{at}: a concurrency ramp needs a positive end"));
+                }
+                if s.duration.is_none() {
+                    return Err(format!("{at}: a concurrency ramp needs a duration"));
+                }
+            }
+            _ => {}
+        }
+        if let (Some(d), Some(w), Some(c)) = (s.duration, s.warmup, s.cooldown)
+            && w + c > d
+        {
+            return Err(format!("{at}: warm-up and cool-down together are longer than the stage"));
+        }
+        if s.cooldown.is_some() && s.duration.is_none() {
+            return Err(format!("{at}: a cool-down needs a duration"));
+        }
+        if let Some(slo) = s.slo {
+            let bad = |b: Option<f64>| b.is_some_and(|x| !(x.is_finite() && x > 0.0));
+            if bad(slo.ttft_ms) || bad(slo.itl_ms) || bad(slo.latency_ms) {
+                return Err(format!("{at}: SLO bounds must be positive numbers"));
+            }
+        }
+        // A custom (trace) stage may end when the scenario says so.
+        let bounded = s.duration.is_some() || s.max_requests.is_some();
+        if !bounded && !matches!(s.load, Load::Burst { .. } | Load::Custom) {
+            return Err(format!("{at}: set a duration or max-requests, or the stage never ends"));
+        }
+        if s.duration == Some(Duration::ZERO) || s.max_requests == Some(0) {
+            return Err(format!("{at}: duration and max-requests must be positive"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Aggregates of one stage: latency histograms, request counts by outcome, token
+//! counts (requested against received), and breakdowns by tag and by model.
+//!
+//! Latency figures (TTFT, ITL, TPOT, end-to-end) come from successful requests only;
+//! schedule lag from every request that was sent, since it measures the generator.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+mod tokens;
+
+pub use tokens::{ChunkTokenSource, per_token_gaps};
+
+use crate::histogram::DurationHistogram;
+use crate::outcome::ErrorClass;
+use crate::plan::Slo;
+use crate::record::{RequestRecord, TokenSource};
+
+/// Distinct groups tracked per breakdown; the rest are counted under [`OTHER_GROUP`].
+pub const MAX_GROUPS: usize = 1000;
+pub const OTHER_GROUP: &str = "(other)";
+
+pub struct StageStats {
+    pub ttft: DurationHistogram,
+    /// Gaps between chunks that carried text.
+    pub itl: DurationHistogram,
+    /// Those gaps divided among the tokens of each chunk.
+    pub itl_per_token: DurationHistogram,
+    pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
+    pub tpot: DurationHistogram,
+    pub latency: DurationHistogram,
+    /// From the planned send: corrected for coordinated omission.
+    pub latency_from_planned: DurationHistogram,
+    pub schedule_lag: DurationHistogram,
+    pub output_tokens: Histogram<u64>,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorClass, ErrorTally>,
+    pub output_tokens_total: u64,
+    pub token_sources: BTreeMap<&'static str, u64>,
+    pub lengths: LengthTally,
+    pub tags: Breakdown,
+    pub models: Breakdown,
+    /// Inferences of successful requests (a KServe batch of 16 counts 16).
+    pub inferences: u64,
+    /// Requests in the stage's warm-up or cool-down window: recorded, not counted here.
+    pub excluded: u64,
+    /// The stage's per-request objective, and how many measured requests met it.
+    pub slo: Option<Slo>,
+    pub slo_met: u64,
+}
+
+/// How often a class of error occurred, with the first message seen.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorTally {
+    pub count: u64,
+    pub example: String,
+}
+
+/// Requested against received lengths, over successful requests.
+#[derive(Debug, Clone, Default)]
+pub struct LengthTally {
+    /// Requests with both an intended prompt length and the server's count.
+    pub prompt_compared: u64,
+    pub prompt_requested_sum: u64,
+    pub prompt_received_sum: u64,
+    /// Of those, how many differed.
+    pub prompt_mismatched: u64,
+    /// Requests with both `max_tokens` and an output count.
+    pub output_compared: u64,
+    pub output_requested_sum: u64,
+    pub output_received_sum: u64,
+    /// Of those, how many got fewer tokens than requested.
+    pub output_short: u64,
+    pub cached_prompt_tokens: u64,
+}
+
+/// One group of a breakdown (a tag, a model): counts and the main latencies, at 2
+/// significant digits to keep many groups cheap.
+pub struct GroupStats {
+    pub requests: u64,
+    pub ok: u64,
+    pub ttft: DurationHistogram,
+    pub itl: DurationHistogram,
+    pub latency: DurationHistogram,
+    pub output_tokens: u64,
+}
+
+impl GroupStats {
+    fn new() -> Self {
+        GroupStats {
+            requests: 0,
+            ok: 0,
+            ttft: DurationHistogram::with_precision(2),
+            itl: DurationHistogram::with_precision(2),
+            latency: DurationHistogram::with_precision(2),
+            output_tokens: 0,
+        }
+    }
+
+    fn record(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        if !r.ok() {
+            return;
+        }
+        self.ok += 1;
+        self.output_tokens += u64::from(r.output_tokens);
+        if let Some(d) = r.ttft() {
+            self.ttft.record(d);
+        }
+        if let Some(d) = r.latency() {
+            self.latency.record(d);
+        }
+        r.itl_us.iter().for_each(|&g| self.itl.record_us(g));
+    }
+}
+
+/// Statistics per value of one dimension (tag, model), capped at [`MAX_GROUPS`].
+#[derive(Default)]
+pub struct Breakdown {
+    pub groups: BTreeMap<String, GroupStats>,
+}
+
+impl Breakdown {
+    fn record(&mut self, key: Option<&str>, r: &RequestRecord) {
+        let Some(key) = key else { return };
+        let key = if self.groups.contains_key(key) || self.groups.len() < MAX_GROUPS { key } else { OTHER_GROUP };
+        self.groups.entry(key.to_string()).or_insert_with(GroupStats::new).record(r);
+    }
+}
+
+impl Default for StageStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StageStats {
+    pub fn new() -> Self {
+        let mut tokens = Histogram::new(3).expect("valid histogram");
+        tokens.auto(true);
+        StageStats {
+            ttft: DurationHistogram::new(),
+            itl: DurationHistogram::new(),
+            itl_per_token: DurationHistogram::new(),
+            itl_per_token_source: BTreeMap::new(),
+            tpot: DurationHistogram::new(),
+            latency: DurationHistogram::new(),
+            latency_from_planned: DurationHistogram::new(),
+            schedule_lag: DurationHistogram::new(),
+            output_tokens: tokens,
+            requests: 0,
+            ok: 0,
+            errors: BTreeMap::new(),
+            output_tokens_total: 0,
+            token_sources: BTreeMap::new(),
+            lengths: LengthTally::default(),
+            tags: Breakdown::default(),
+            models: Breakdown::default(),
+            inferences: 0,
+            excluded: 0,
+            slo: None,
+            slo_met: 0,
+        }
+    }
+
+    pub fn record(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        if let Some(lag) = r.schedule_lag() {
+            self.schedule_lag.record(lag);
+        }
+        self.tags.record(r.tag.as_deref(), r);
+        self.models.record(r.model.as_deref(), r);
+        if let Some(class) = r.error {
+            let tally = self.errors.entry(class).or_default();
+            tally.count += 1;
+            if tally.example.is_empty() {
+                tally.example = r.error_message.clone().unwrap_or_default();
+            }
+            return;
+        }
+        self.ok += 1;
+        self.inferences += u64::from(r.batch_size);
+        if let Some(t) = r.ttft() {
+            self.ttft.record(t);
+        }
+        for &gap in &r.itl_us {
+            self.itl.record_us(gap);
+        }
+        let (gaps, source) = per_token_gaps(r);
+        for (gap, n) in gaps {
+            self.itl_per_token.record_us_n(gap, n);
+        }
+        if let Some(source) = source {
+            *self.itl_per_token_source.entry(source).or_default() += 1;
+        }
+        if let Some(t) = r.tpot() {
+            self.tpot.record(t);
+        }
+        if let Some(l) = r.latency() {
+            self.latency.record(l);
+        }
+        self.latency_from_planned.record(r.done.saturating_duration_since(r.planned));
+        if self.slo.is_some_and(|slo| meets(&slo, r)) {
+            self.slo_met += 1;
+        }
+        let _ = self.output_tokens.record(u64::from(r.output_tokens));
+        self.output_tokens_total += u64::from(r.output_tokens);
+        *self.token_sources.entry(r.token_source.as_str()).or_default() += 1;
+        self.count_lengths(r);
+    }
+
+    fn count_lengths(&mut self, r: &RequestRecord) {
+        let l = &mut self.lengths;
+        if let (Some(want), Some(got)) = (r.requested_prompt_tokens, r.prompt_tokens) {
+            l.prompt_compared += 1;
+            l.prompt_requested_sum += u64::from(want);
+            l.prompt_received_sum += u64::from(got);
+            l.prompt_mismatched += u64::from(want != got);
+        }
+        if let (Some(want), false) = (r.max_tokens, r.token_source == TokenSource::None) {
+            l.output_compared += 1;
+            l.output_requested_sum += u64::from(want);
+            l.output_received_sum += u64::from(r.output_tokens);
+            l.output_short += u64::from(r.output_tokens < want);
+        }
+        l.cached_prompt_tokens += u64::from(r.cached_tokens.unwrap_or(0));
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.requests - self.ok
+    }
+}
+
+/// Whether a successful request meets a per-request objective: TTFT (a response that
+/// was not streamed has its first token with its last byte), mean inter-token latency
+/// (TPOT; none with a single token) and end-to-end latency.
+pub fn meets(slo: &Slo, r: &RequestRecord) -> bool {
+    let within = |bound: Option<f64>, d: Option<std::time::Duration>| match (bound, d) {
+        (Some(b), Some(d)) => d.as_secs_f64() * 1000.0 <= b,
+        _ => true,
+    };
+    r.ok()
+        && within(slo.ttft_ms, r.ttft().or_else(|| r.latency()))
+        && within(slo.itl_ms, r.tpot())
+        && within(slo.latency_ms, r.latency())
+}

@@ -1,0 +1,326 @@
+//! One timed request/response exchange.
+//!
+//! Every network chunk is timestamped on arrival with the monotonic clock before it is
+//! parsed; TTFT is the first chunk that carries generated text, ITL the gaps between
+//! such chunks. A record comes back whatever happens: success, failure, timeout or
+//! cancellation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
+
+use super::openai::{self, Parsed, Usage};
+use super::pool::Pool;
+use super::request::PreparedRequest;
+use super::sse::SseParser;
+use super::{kserve, tgi};
+
+/// Largest non-streamed response body read; larger is a protocol error.
+const MAX_BODY: usize = 64 << 20;
+/// Characters of an error response kept for the message.
+const ERROR_SNIPPET: usize = 300;
+/// Bytes of an error body read for it (room for multi-byte text and white space).
+const ERROR_BYTES: usize = ERROR_SNIPPET * 4;
+
+/// Everything the send path shares, built once per run.
+pub(crate) struct SendContext {
+    pub pool: Pool,
+    pub authority: HeaderValue,
+    /// The operator's `--header`s, added to every request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub cancel: Arc<Cancel>,
+    /// Keep every response's text (for counting tokens with the run's tokenizer, or
+    /// for `--record-text`); sessions always keep theirs.
+    pub keep_text: bool,
+    /// Keep request bodies for `--record-text`.
+    pub keep_body: bool,
+    /// While the launched server starts (`--launch-at process`), a refused connection
+    /// is retried until then instead of failing the request.
+    pub retry_refused_until: Option<Instant>,
+}
+
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+
+/// One streamed event of `api`.
+fn parse_event(api: Api, data: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    match api {
+        Api::TgiGenerate => tgi::parse_event(data, text),
+        _ => openai::parse(data, text),
+    }
+}
+
+/// A whole response body of `api`.
+fn parse_body(api: Api, body: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    match api {
+        Api::Completions | Api::ChatCompletions | Api::Embeddings => openai::parse(body, text),
+        Api::TgiGenerate => tgi::parse_body(body, text),
+        Api::KserveV1 => kserve::parse_v1(body),
+        Api::KserveV2 => kserve::parse_v2(body),
+        Api::Http => Ok(Parsed { finished: true, ..Parsed::default() }),
+    }
+}
+
+/// Sends `req` (planned for `planned`) and measures it.
+pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) -> RequestRecord {
+    let mut rec = RequestRecord::new(req.stage, req.seq, req.api, req.stream, planned);
+    rec.tag = req.tag.clone();
+    rec.model = req.model.clone();
+    rec.batch_size = req.batch_size;
+    rec.session = req.session;
+    rec.max_tokens = req.max_tokens;
+    rec.requested_prompt_tokens = req.prompt_tokens;
+    if ctx.keep_text || req.session.is_some() {
+        rec.text = Some(String::new());
+    }
+    if ctx.keep_body {
+        rec.request_body = Some(req.body.clone());
+    }
+    tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => rec.fail(ErrorClass::Cancelled, "the run was interrupted"),
+        r = tokio::time::timeout(ctx.timeout, perform_held(ctx, &req, &mut rec)) => {
+            if r.is_err() {
+                rec.fail(ErrorClass::Timeout, format!("no complete response within {} s", ctx.timeout.as_secs_f64()));
+            }
+        }
+    }
+    rec.done = Instant::now();
+    rec
+}
+
+/// [`perform`], and while a launched server is still starting (`--launch-at process`)
+/// a 503 is answered by sending again, as a scale-from-zero activator holds requests
+/// until the server takes them. Outside that window a 503 is an error like any other.
+async fn perform_held(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
+    loop {
+        perform(ctx, req, rec).await;
+        if rec.status != 503 || ctx.retry_refused_until.is_none_or(|t| Instant::now() >= t) {
+            return;
+        }
+        rec.status = 0;
+        rec.error = None;
+        rec.error_message = None;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
+    let mut http = Request::new(Full::new(req.body.clone()));
+    *http.method_mut() = req.method.clone();
+    *http.uri_mut() = req.uri.clone();
+    let h = http.headers_mut();
+    h.insert(HOST, ctx.authority.clone());
+    if let Some(ct) = &req.content_type {
+        h.insert(CONTENT_TYPE, ct.clone());
+    }
+    if req.stream {
+        h.insert(ACCEPT, EVENT_STREAM);
+    }
+    for (k, v) in ctx.headers.iter().chain(&req.headers) {
+        h.append(k.clone(), v.clone());
+    }
+    http
+}
+
+async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
+    let mut conn = loop {
+        match ctx.pool.acquire().await {
+            Ok(c) => break c,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && ctx.retry_refused_until.is_some_and(|t| Instant::now() < t) =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+        }
+    };
+    rec.sent = Some(Instant::now());
+    let mut sent = conn.sender.send_request(build(ctx, req)).await;
+    if let Err(e) = &sent
+        && conn.reused
+        && (e.is_canceled() || e.is_incomplete_message())
+    {
+        // The server had closed this idle connection: no response byte came back, so
+        // the request was never served. Once more, on a new connection; the send time
+        // is the retry's.
+        ctx.pool.note_stale(&conn);
+        conn = match ctx.pool.connect().await {
+            Ok(c) => c,
+            Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
+        };
+        rec.sent = Some(Instant::now());
+        sent = conn.sender.send_request(build(ctx, req)).await;
+    }
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let class = if e.is_parse() { ErrorClass::Protocol } else { ErrorClass::Incomplete };
+            return rec.fail(class, format!("no response: {e}"));
+        }
+    };
+    rec.status = response.status().as_u16();
+    let success = response.status().is_success();
+    let mut body = response.into_body();
+
+    let reusable = if !success {
+        let (snippet, complete) = read_snippet(&mut body).await;
+        rec.fail(ErrorClass::HttpStatus, format!("HTTP {}: {}", rec.status, snippet));
+        complete
+    } else if req.stream {
+        read_stream(req.api, &mut body, rec).await
+    } else {
+        read_whole(req.api, &mut body, rec).await
+    };
+    if reusable {
+        ctx.pool.release(conn, req.stream);
+    }
+}
+
+/// Reads an event stream to its end; `true` if the body ended cleanly.
+async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+    let mut parser = SseParser::new();
+    let mut state = StreamState::default();
+    let mut last_text: Option<Instant> = None;
+    let mut text = rec.text.take();
+    let mut on_event = |data: &[u8], at: Instant, rec: &mut RequestRecord, text: &mut Option<String>| {
+        if data == b"[DONE]" {
+            state.done = true;
+            return;
+        }
+        match parse_event(api, data, text.as_mut()) {
+            Ok(p) => {
+                if p.has_output() {
+                    match last_text {
+                        None => rec.first_token = Some(at),
+                        Some(prev) => rec.itl_us.push(micros(at - prev)),
+                    }
+                    last_text = Some(at);
+                    rec.text_chunks += 1;
+                    if let Some(t) = text.as_ref() {
+                        rec.chunk_ends.push(t.len() as u32);
+                    }
+                }
+                state.finished |= p.finished;
+                if p.usage.is_some() {
+                    state.usage = p.usage;
+                }
+                if let Some(e) = p.error {
+                    rec.fail(ErrorClass::ServerError, e);
+                }
+            }
+            Err(e) => rec.fail(ErrorClass::Protocol, e),
+        }
+    };
+    let clean = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(e)) => {
+                rec.fail(ErrorClass::Incomplete, format!("stream broke: {e}"));
+                break false;
+            }
+            Some(Ok(frame)) => {
+                let at = Instant::now();
+                if let Some(bytes) = frame.data_ref() {
+                    parser.feed(bytes, |ev| on_event(ev.data, at, rec, &mut text));
+                }
+            }
+        }
+    };
+    let at = Instant::now();
+    parser.finish(|ev| on_event(ev.data, at, rec, &mut text));
+    rec.text = text;
+    if clean && !state.done && !state.finished {
+        rec.fail(ErrorClass::Incomplete, "the stream ended without a finish reason or [DONE]");
+    }
+    apply_usage(rec, state.usage);
+    clean
+}
+
+#[derive(Default)]
+struct StreamState {
+    done: bool,
+    finished: bool,
+    usage: Option<Usage>,
+}
+
+/// Reads a non-streamed JSON body; `true` if it was read to its end.
+async fn read_whole(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+    let mut buf = Vec::new();
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                rec.fail(ErrorClass::Incomplete, format!("body broke: {e}"));
+                return false;
+            }
+            Some(Ok(frame)) => {
+                if let Some(bytes) = frame.data_ref() {
+                    if buf.len() + bytes.len() > MAX_BODY {
+                        rec.fail(ErrorClass::Protocol, format!("response body over {} MiB", MAX_BODY >> 20));
+                        return false;
+                    }
+                    buf.extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+    match parse_body(api, &buf, rec.text.as_mut()) {
+        Ok(p) => {
+            if let Some(e) = p.error {
+                rec.fail(ErrorClass::ServerError, e);
+            }
+            apply_usage(rec, p.usage);
+        }
+        Err(e) => rec.fail(ErrorClass::Protocol, e),
+    }
+    true
+}
+
+fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {
+    rec.prompt_tokens = usage.and_then(|u| u.prompt_tokens);
+    rec.cached_tokens = usage.and_then(|u| u.prompt_tokens_details).and_then(|d| d.cached_tokens);
+    match usage.and_then(|u| u.completion_tokens) {
+        Some(n) => {
+            rec.output_tokens = n;
+            rec.token_source = TokenSource::Usage;
+        }
+        None if rec.stream => {
+            rec.output_tokens = rec.text_chunks;
+            rec.token_source = TokenSource::Chunks;
+        }
+        None => rec.token_source = TokenSource::None,
+    }
+}
+
+/// The start of an error body, and whether the body was read to its end.
+async fn read_snippet(body: &mut Incoming) -> (String, bool) {
+    let mut buf = Vec::new();
+    let complete = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(_)) => break false,
+            Some(Ok(frame)) => {
+                if let Some(bytes) = frame.data_ref() {
+                    let room = ERROR_BYTES - buf.len();
+                    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+                if buf.len() >= ERROR_BYTES {
+                    break false;
+                }
+            }
+        }
+    };
+    let text = String::from_utf8_lossy(&buf);
+    (text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(ERROR_SNIPPET).collect(), complete)
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}

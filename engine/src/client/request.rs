@@ -1,0 +1,482 @@
+//! Encoding scenario requests into ready-to-send HTTP requests, for every API: OpenAI
+//! completions, chat and embeddings; TGI `/generate(_stream)`; KServe v1 `:predict`;
+//! KServe v2 `infer` with typed JSON tensors; and plain HTTP (method, relative path,
+//! body) for anything else.
+//!
+//! This runs on the producer thread, ahead of send time: the body is serialized once
+//! into `Bytes`, headers and paths are validated, tags and models interned, so the send
+//! path only clones reference-counted buffers. Paths are always relative to the
+//! operator's target; the connection goes nowhere else whatever a scenario writes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use volley_core::{Api, Prompt, ScenarioRequest, Tensor, TensorData};
+use volley_net::Target;
+
+/// A request ready for the wire.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub stage: u32,
+    pub seq: u64,
+    pub api: Api,
+    pub method: Method,
+    pub uri: Uri,
+    pub body: Bytes,
+    pub content_type: Option<HeaderValue>,
+    pub stream: bool,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub tag: Option<Arc<str>>,
+    /// The model, for the per-model breakdown.
+    pub model: Option<Arc<str>>,
+    pub session: Option<u64>,
+    pub max_tokens: Option<u32>,
+    /// The prompt length the scenario intended.
+    pub prompt_tokens: Option<u32>,
+    /// Inferences this request carries.
+    pub batch_size: u32,
+    /// `custom` loads: the gap after the previous planned send.
+    pub gap: Option<std::time::Duration>,
+}
+
+/// Headers a scenario may not set: they belong to the connection, not the request.
+const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
+/// Credentials come from the operator (`--header`, `VOLLEY_API_KEY`), never from a
+/// scenario someone shared.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"];
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+pub struct RequestEncoder {
+    default_model: Option<String>,
+    base_path: String,
+    interned: HashMap<String, Arc<str>>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'a str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct OpenAiBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<WireMessage<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    stream: bool,
+    /// Asked for on every stream: token counts from the server beat counting chunks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+/// What an API turns a request into, before body-extra and headers.
+struct Wire {
+    method: Method,
+    path: String,
+    body: Value,
+    content_type: Option<HeaderValue>,
+    stream: bool,
+}
+
+impl RequestEncoder {
+    pub fn new(target: &Target, default_model: Option<String>) -> Self {
+        RequestEncoder { default_model, base_path: target.base_path.clone(), interned: HashMap::new() }
+    }
+
+    pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, String> {
+        let model = r.model.clone().or_else(|| self.default_model.clone());
+        let wire = match r.api {
+            Api::Completions | Api::ChatCompletions => openai(&r, model.as_deref())?,
+            Api::Embeddings => embeddings(&r, model.as_deref())?,
+            Api::TgiGenerate => tgi(&r),
+            Api::KserveV1 => kserve_v1(&r, model.as_deref())?,
+            Api::KserveV2 => kserve_v2(&r, model.as_deref())?,
+            Api::Http => http(&r)?,
+        };
+        let mut body = wire.body;
+        if let Some(extra) = &r.body_extra {
+            let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
+            if !extra.is_object() || !(body.is_object() || body.is_null()) {
+                return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())));
+            }
+            if body.is_null() {
+                body = Value::Object(Map::new());
+            }
+            merge(&mut body, extra);
+        }
+        // For OpenAI APIs the `stream` flag on the wire (body-extra may have changed it)
+        // decides how the response is read; the others stream by path.
+        let stream = match r.api {
+            Api::Completions | Api::ChatCompletions => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            _ => wire.stream,
+        };
+        let body = match body {
+            Value::Null => Bytes::new(),
+            Value::String(raw) => Bytes::from(raw),
+            v => Bytes::from(serde_json::to_vec(&v).map_err(|e| format!("cannot serialize the body: {e}"))?),
+        };
+
+        let mut headers = Vec::with_capacity(r.headers.len());
+        let mut content_type = wire.content_type;
+        for (name, value) in &r.headers {
+            let lower = name.to_ascii_lowercase();
+            if RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(format!("header '{name}' is set by the host"));
+            }
+            if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "header '{name}' carries credentials, which come from the operator (--header or VOLLEY_API_KEY), not the scenario"
+                ));
+            }
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{}'", clip(name)))?;
+            let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header '{name}'"))?;
+            if name == CONTENT_TYPE {
+                content_type = Some(value);
+            } else {
+                headers.push((name, value));
+            }
+        }
+        let uri = format!("{}{}", self.base_path, wire.path)
+            .parse::<Uri>()
+            .map_err(|e| format!("invalid request path '{}': {e}", clip(&wire.path)))?;
+
+        Ok(PreparedRequest {
+            stage,
+            seq,
+            api: r.api,
+            method: wire.method,
+            uri,
+            body,
+            content_type,
+            stream,
+            headers,
+            tag: r.tag.map(|t| self.intern(t)),
+            model: model.map(|m| self.intern(m)),
+            session: r.session,
+            max_tokens: r.max_tokens,
+            prompt_tokens: r.prompt_tokens,
+            batch_size: r.batch_size.unwrap_or(1).max(1),
+            gap: r.gap,
+        })
+    }
+
+    /// One shared copy of each tag and model name.
+    fn intern(&mut self, s: String) -> Arc<str> {
+        self.interned.entry(s.clone()).or_insert_with(|| Arc::from(s)).clone()
+    }
+}
+
+fn text_prompt<'a>(r: &'a ScenarioRequest, what: &str) -> Result<&'a str, String> {
+    match &r.prompt {
+        Prompt::Text(t) => Ok(t),
+        Prompt::Chat(_) => Err(format!("{what} requests need a text prompt")),
+    }
+}
+
+fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let (prompt, messages) = match (&r.prompt, r.api) {
+        (Prompt::Text(t), Api::Completions) => (Some(t.as_str()), None),
+        (Prompt::Chat(m), Api::ChatCompletions) => {
+            (None, Some(m.iter().map(|m| WireMessage { role: &m.role, content: &m.content }).collect()))
+        }
+        (Prompt::Text(_), _) => return Err("a chat request needs a chat prompt".into()),
+        (Prompt::Chat(_), _) => return Err("a completions request needs a text prompt".into()),
+    };
+    let body = OpenAiBody {
+        model,
+        prompt,
+        messages,
+        max_tokens: r.max_tokens,
+        stream: r.stream,
+        stream_options: r.stream.then_some(StreamOptions { include_usage: true }),
+    };
+    let path = r.api.openai_path().unwrap_or_default().to_string();
+    let body = serde_json::to_value(&body).map_err(|e| e.to_string())?;
+    Ok(Wire { method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream })
+}
+
+fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let mut body = json!({ "input": text_prompt(r, "embeddings")? });
+    if let Some(m) = model {
+        body["model"] = m.into();
+    }
+    Ok(Wire { method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
+}
+
+fn tgi(r: &ScenarioRequest) -> Wire {
+    let inputs = match &r.prompt {
+        Prompt::Text(t) => t.clone(),
+        // TGI's native API takes one string; a conversation is sent as its text.
+        Prompt::Chat(m) => m.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"),
+    };
+    let mut parameters = json!({ "details": true });
+    if let Some(n) = r.max_tokens {
+        parameters["max_new_tokens"] = n.into();
+    }
+    let path = if r.stream { "/generate_stream" } else { "/generate" };
+    Wire {
+        method: Method::POST,
+        path: path.into(),
+        body: json!({ "inputs": inputs, "parameters": parameters }),
+        content_type: Some(JSON),
+        stream: r.stream,
+    }
+}
+
+/// A model name that is safe as one path segment.
+fn model_segment<'a>(model: Option<&'a str>, api: &str) -> Result<&'a str, String> {
+    let m = model.ok_or_else(|| format!("a {api} request needs a model (in the scenario, or --model)"))?;
+    if m.is_empty() || m.chars().any(|c| c == '/' || c == '?' || c == '#' || c == '%' || c.is_whitespace() || c.is_control()) {
+        return Err(format!("model name {m:?} cannot be used in a {api} path"));
+    }
+    Ok(m)
+}
+
+fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let model = model_segment(model, "kserve-v1")?;
+    let raw = r.body.as_deref().ok_or("a kserve-v1 request needs a body, e.g. {\"instances\": [...]}")?;
+    let body: Value = serde_json::from_str(raw).map_err(|e| format!("the kserve-v1 body is not JSON: {e}"))?;
+    Ok(Wire {
+        method: Method::POST,
+        path: format!("/v1/models/{model}:predict"),
+        body,
+        content_type: Some(JSON),
+        stream: false,
+    })
+}
+
+fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let model = model_segment(model, "kserve-v2")?;
+    if r.inputs.is_empty() {
+        return Err("a kserve-v2 request needs at least one input tensor".into());
+    }
+    let inputs = r.inputs.iter().map(tensor_json).collect::<Result<Vec<_>, _>>()?;
+    let path = match &r.model_version {
+        Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
+        None => format!("/v2/models/{model}/infer"),
+    };
+    Ok(Wire { method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
+}
+
+/// A tensor as KServe v2 JSON, with numbers typed by its datatype.
+fn tensor_json(t: &Tensor) -> Result<Value, String> {
+    let elements: i64 = t.shape.iter().product();
+    let (count, data) = match &t.data {
+        TensorData::Strings(s) => (s.len(), json!(s)),
+        TensorData::Numbers(n) => {
+            let dt = t.datatype.to_ascii_uppercase();
+            let data: Vec<Value> = if dt == "BOOL" {
+                n.iter().map(|x| Value::Bool(*x != 0.0)).collect()
+            } else if dt.starts_with("INT") || dt.starts_with("UINT") {
+                n.iter().map(|x| Value::from(*x as i64)).collect()
+            } else {
+                n.iter().map(|x| Value::from(*x)).collect()
+            };
+            (n.len(), Value::Array(data))
+        }
+    };
+    if t.shape.iter().any(|d| *d < 0) || elements != count as i64 {
+        return Err(format!("tensor '{}' has shape {:?} but {count} elements", t.name, t.shape));
+    }
+    Ok(json!({ "name": t.name, "shape": t.shape, "datatype": t.datatype, "data": data }))
+}
+
+/// Allowed methods of plain HTTP requests.
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+fn http(r: &ScenarioRequest) -> Result<Wire, String> {
+    let method = r.method.as_deref().unwrap_or("POST").to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(format!("method {method:?} is not allowed (use one of {})", METHODS.join(", ")));
+    }
+    let path = r.path.as_deref().ok_or("an http request needs a path")?;
+    if !path.starts_with('/') || path.starts_with("//") || path.contains("..") || path.contains("://") {
+        return Err(format!("path {:?} must be relative to the target (start with '/', no '//', '..' or scheme)", clip(path)));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("path {:?} has spaces or control characters; percent-encode them", clip(path)));
+    }
+    let (body, content_type) = match r.body.as_deref() {
+        None | Some("") => (Value::Null, None),
+        Some(b) => match serde_json::from_str::<Value>(b) {
+            Ok(v) => (v, Some(JSON)),
+            Err(_) => (Value::String(b.to_string()), Some(TEXT)),
+        },
+    };
+    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
+}
+
+/// Merges `extra` into `base`: objects key by key (recursively), anything else replaced.
+fn merge(base: &mut Value, extra: Value) {
+    match (base, extra) {
+        (Value::Object(b), Value::Object(e)) => {
+            for (k, v) in e {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, e) => *b = e,
+    }
+}
+
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(60).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use volley_core::Message;
+
+    fn req(api: Api, prompt: Prompt) -> ScenarioRequest {
+        ScenarioRequest { max_tokens: Some(8), stream: true, tag: Some("t".into()), ..ScenarioRequest::new(api, prompt) }
+    }
+
+    fn encoder() -> RequestEncoder {
+        RequestEncoder::new(&Target::parse("http://127.0.0.1:1/base/v1").unwrap(), Some("m".into()))
+    }
+
+    #[test]
+    fn chat_body_and_path() {
+        let chat = Prompt::Chat(vec![Message { role: "user".into(), content: "hi \"there\"".into() }]);
+        let p = encoder().encode(req(Api::ChatCompletions, chat), 0, 3).unwrap();
+        assert_eq!(p.uri.path(), "/base/v1/chat/completions");
+        let v: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["messages"][0]["content"], "hi \"there\"");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["max_tokens"], 8);
+        assert!(v.get("prompt").is_none());
+    }
+
+    #[test]
+    fn body_extra_merges_and_overrides() {
+        let mut r = req(Api::Completions, Prompt::Text("x".into()));
+        r.body_extra = Some(r#"{"temperature":0,"max_tokens":3,"stream":false}"#.into());
+        let p = encoder().encode(r, 0, 0).unwrap();
+        let v: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!((v["temperature"].as_i64(), v["max_tokens"].as_i64()), (Some(0), Some(3)));
+        assert!(!p.stream);
+    }
+
+    #[test]
+    fn rejects_bad_requests() {
+        let mut e = encoder();
+        let mut r = req(Api::Completions, Prompt::Text("x".into()));
+        r.body_extra = Some("[1]".into());
+        assert!(e.encode(r, 0, 0).unwrap_err().contains("JSON object"), "body-extra must be an object");
+        let mut r = req(Api::Completions, Prompt::Text("x".into()));
+        r.headers = vec![("Host".into(), "evil".into())];
+        assert!(e.encode(r.clone(), 0, 0).unwrap_err().contains("set by the host"));
+        r.headers = vec![("Authorization".into(), "Bearer baked-in".into())];
+        assert!(e.encode(r, 0, 0).unwrap_err().contains("come from the operator"));
+        let r = req(Api::Completions, Prompt::Chat(vec![]));
+        assert!(e.encode(r, 0, 0).is_err());
+    }
+
+    #[test]
+    fn tags_are_interned() {
+        let mut e = encoder();
+        let a = e.encode(req(Api::Completions, Prompt::Text("x".into())), 0, 0).unwrap();
+        let b = e.encode(req(Api::Completions, Prompt::Text("y".into())), 0, 1).unwrap();
+        assert!(Arc::ptr_eq(a.tag.as_ref().unwrap(), b.tag.as_ref().unwrap()));
+    }
+}
+
+#[cfg(test)]
+mod protocol_tests {
+    use super::*;
+
+    fn encoder() -> RequestEncoder {
+        RequestEncoder::new(&Target::parse("http://127.0.0.1:1").unwrap(), Some("m".into()))
+    }
+
+    fn body(p: &PreparedRequest) -> Value {
+        serde_json::from_slice(&p.body).unwrap()
+    }
+
+    #[test]
+    fn tgi_stream_and_parameters() {
+        let mut r = ScenarioRequest::new(Api::TgiGenerate, Prompt::Text("hi".into()));
+        r.max_tokens = Some(5);
+        r.stream = true;
+        r.body_extra = Some(r#"{"parameters":{"temperature":0.5}}"#.into());
+        let p = encoder().encode(r, 0, 0).unwrap();
+        assert_eq!(p.uri.path(), "/generate_stream");
+        assert!(p.stream);
+        let b = body(&p);
+        assert_eq!((b["inputs"].as_str(), b["parameters"]["max_new_tokens"].as_u64()), (Some("hi"), Some(5)));
+        assert_eq!((b["parameters"]["details"].as_bool(), b["parameters"]["temperature"].as_f64()), (Some(true), Some(0.5)));
+    }
+
+    #[test]
+    fn kserve_paths_and_tensors() {
+        let mut r = ScenarioRequest::new(Api::KserveV2, Prompt::Text(String::new()));
+        r.model = Some("sum_fp32".into());
+        r.model_version = Some("1".into());
+        r.inputs = vec![Tensor {
+            name: "INPUT0".into(),
+            datatype: "INT64".into(),
+            shape: vec![2, 2],
+            data: TensorData::Numbers(vec![1.0, 2.0, 3.0, 4.0]),
+        }];
+        let p = encoder().encode(r.clone(), 0, 0).unwrap();
+        assert_eq!(p.uri.path(), "/v2/models/sum_fp32/versions/1/infer");
+        assert_eq!(body(&p)["inputs"][0]["data"], json!([1, 2, 3, 4]));
+        r.inputs[0].shape = vec![3];
+        assert!(encoder().encode(r, 0, 0).unwrap_err().contains("shape [3] but 4 elements"));
+        let mut v1 = ScenarioRequest::new(Api::KserveV1, Prompt::Text(String::new()));
+        v1.body = Some(r#"{"instances":[[1,2]]}"#.into());
+        let p = encoder().encode(v1.clone(), 0, 0).unwrap();
+        assert_eq!(p.uri.path(), "/v1/models/m:predict");
+        v1.model = Some("a/b".into());
+        assert!(encoder().encode(v1, 0, 0).is_err());
+    }
+
+    #[test]
+    fn http_paths_stay_on_the_target() {
+        let mut r = ScenarioRequest::new(Api::Http, Prompt::Text(String::new()));
+        r.method = Some("get".into());
+        r.path = Some("/predict/hello%20world?x=1".into());
+        let p = encoder().encode(r.clone(), 0, 0).unwrap();
+        assert_eq!((p.method.as_str(), p.uri.path(), p.uri.query()), ("GET", "/predict/hello%20world", Some("x=1")));
+        assert!(p.body.is_empty() && p.content_type.is_none());
+        for bad in ["http://evil/x", "//evil/x", "/a/../b", "relative", "/a b"] {
+            r.path = Some(bad.into());
+            assert!(encoder().encode(r.clone(), 0, 0).is_err(), "{bad}");
+        }
+        r.path = Some("/predict".into());
+        r.method = Some("CONNECT".into());
+        assert!(encoder().encode(r.clone(), 0, 0).is_err());
+        r.method = None;
+        r.body = Some("plain text".into());
+        let p = encoder().encode(r, 0, 0).unwrap();
+        assert_eq!((p.method.as_str(), p.content_type.unwrap().to_str().unwrap()), ("POST", "text/plain; charset=utf-8"));
+    }
+}

@@ -1,0 +1,236 @@
+//! `volley coldstart`: how long a server takes to become useful, and what loading costs.
+//!
+//! For each named configuration (a server command), repeated N times: process start →
+//! port accepting → ready (a readiness URL answering 200) → first token of a first real
+//! request, with the host RSS of the server's whole process tree and, where there is a
+//! GPU, device memory and utilisation sampled throughout. The server is stopped cleanly
+//! between runs (SIGTERM, SIGKILL after a grace period) and never left behind.
+//! Optionally the page cache is dropped before each start, and each run says whether
+//! it was cold or warm.
+
+pub mod gpu;
+mod html;
+mod memory;
+mod report;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+pub use report::{ColdstartReport, ConfigReport, RunRecord};
+
+use volley_core::Cancel;
+
+use crate::launch::process::ServerProcess;
+use crate::launch::readiness;
+
+#[derive(Debug, Clone)]
+pub struct ColdstartOptions {
+    /// (name, command) pairs.
+    pub configs: Vec<(String, String)>,
+    pub repeat: u32,
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// Readiness path, e.g. `/health` or `/v2/health/ready`.
+    pub ready_path: String,
+    pub ready_timeout: Duration,
+    /// The first real request: None, or a streamed completion (chat or not).
+    pub first_request: Option<FirstRequest>,
+    pub model: Option<String>,
+    pub drop_caches: bool,
+    pub grace: Duration,
+    pub out_dir: PathBuf,
+    pub sample_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRequest {
+    Completions,
+    Chat,
+}
+
+/// Starts each configuration `repeat` times and times its phases; writes
+/// `coldstart.json` and `coldstart.html` into the output directory, also after a
+/// failed start (which is then the error).
+pub async fn coldstart(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<ColdstartReport, crate::RunError> {
+    measure(opts, cancel).await.map_err(|e| crate::RunError::Launch(format!("{e:#}")))
+}
+
+async fn measure(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<ColdstartReport> {
+    std::fs::create_dir_all(opts.out_dir.join("logs"))
+        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+    let gpu = gpu::open();
+    if let Err(why) = &gpu {
+        eprintln!("volley coldstart: GPU metrics unavailable: {why}");
+    }
+    let gpu_info = report::GpuInfo {
+        available: gpu.is_ok(),
+        source: gpu.as_ref().ok().map(|g| g.name().to_string()),
+        unavailable_reason: gpu.as_ref().err().cloned(),
+    };
+    let gpu = Arc::new(gpu.ok());
+    let mut configs = Vec::new();
+    let mut failure = None;
+    'configs: for (name, command) in &opts.configs {
+        let mut runs = Vec::new();
+        for i in 0..opts.repeat {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let run = match one_start(&opts, name, command, i, &gpu, &cancel).await {
+                Ok(run) => run,
+                Err(e) => {
+                    // Keep what was measured so far, then report the failure.
+                    configs.push(ConfigReport::new(name, command, runs));
+                    failure = Some(e);
+                    break 'configs;
+                }
+            };
+            eprintln!(
+                "  {name} #{}: port {:.1} ms, ready {:.1} ms, first token {}, peak RSS {:.0} MiB ({})",
+                i + 1,
+                run.port_ms,
+                run.ready_ms,
+                run.first_token_ms.map(|t| format!("{t:.1} ms")).unwrap_or_else(|| "-".into()),
+                run.peak_rss_mib,
+                run.label
+            );
+            runs.push(run);
+        }
+        configs.push(ConfigReport::new(name, command, runs));
+    }
+    let mut report = ColdstartReport::new(opts.addr, &opts.ready_path, gpu_info, configs, cancel.is_cancelled());
+    report.error = failure.as_ref().map(|e| format!("{e:#}"));
+    let path = opts.out_dir.join("coldstart.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
+    let html = opts.out_dir.join("coldstart.html");
+    std::fs::write(&html, html::render(&report)).with_context(|| format!("cannot write {}", html.display()))?;
+    eprintln!("wrote {} and coldstart.html", path.display());
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Samples memory in a thread until stopped: (peak RSS bytes, RSS series, GPU peaks).
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<report::Samples>,
+}
+
+impl Sampler {
+    fn start(pid: u32, started: Instant, every: Duration, gpu: Arc<Option<gpu::GpuSource>>) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut s = report::Samples::default();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = started.elapsed().as_secs_f64() * 1000.0;
+                    let rss = memory::tree_rss_bytes(pid);
+                    s.peak_rss = s.peak_rss.max(rss);
+                    s.rss_mib.push((round1(t), round1(rss as f64 / (1 << 20) as f64)));
+                    // GPU queries cost more: every fifth sample.
+                    if n.is_multiple_of(5)
+                        && let Some(g) = gpu.as_ref()
+                        && let Ok(devices) = g.sample()
+                    {
+                        for d in devices {
+                            let peak = s.gpu_peak_mib.entry(d.index).or_insert(0.0);
+                            *peak = peak.max(d.memory_used_mib);
+                            s.gpu.push((round1(t), d));
+                        }
+                    }
+                    n += 1;
+                    std::thread::sleep(every);
+                }
+                s
+            })
+        };
+        Sampler { stop, thread }
+    }
+
+    fn finish(self) -> report::Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Drops the page cache (needs root); the run's label says whether it worked.
+fn drop_page_cache() -> Result<(), String> {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n").map_err(|e| format!("cannot drop the page cache: {e}"))
+}
+
+async fn one_start(
+    opts: &ColdstartOptions,
+    name: &str,
+    command: &str,
+    index: u32,
+    gpu: &Arc<Option<gpu::GpuSource>>,
+    cancel: &Cancel,
+) -> Result<RunRecord> {
+    if tokio::net::TcpStream::connect(opts.addr).await.is_ok() {
+        bail!("{} is already accepting connections before the server starts; stop whatever listens there", opts.addr);
+    }
+    let label = match opts.drop_caches {
+        true => match drop_page_cache() {
+            Ok(()) => "cold".to_string(),
+            Err(e) => format!("warm ({e})"),
+        },
+        false => "warm".to_string(),
+    };
+    let log = opts.out_dir.join("logs").join(format!("{name}-{}.log", index + 1));
+    let mut server = ServerProcess::spawn(command, &log)?;
+    let sampler = Sampler::start(server.pid, server.started, opts.sample_every, gpu.clone());
+    let deadline = server.started + opts.ready_timeout;
+    let base = format!("http://{}", opts.addr);
+    let phases = async {
+        let port = readiness::port_open(opts.addr, &mut server, deadline).await?;
+        let ready = readiness::url_ready(&format!("{base}{}", opts.ready_path), &mut server, deadline).await?;
+        let first = match opts.first_request {
+            Some(kind) => Some(readiness::first_token(&base, opts.model.as_deref(), kind == FirstRequest::Chat).await?),
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((port, ready, first))
+    };
+    let outcome = tokio::select! {
+        r = phases => r,
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let stop_took = tokio::task::block_in_place(|| server.stop(opts.grace));
+    let samples = sampler.finish();
+    let (port, ready, first) = outcome.map_err(|e| {
+        anyhow::anyhow!(
+            "{name} start #{}: {e:#} (ready timeout {} s; server stopped; log: {})",
+            index + 1,
+            opts.ready_timeout.as_secs_f64(),
+            server.log.display()
+        )
+    })?;
+    let since = |t: Instant| round1(t.saturating_duration_since(server.started).as_secs_f64() * 1000.0);
+    Ok(RunRecord {
+        index: index + 1,
+        label,
+        port_ms: since(port),
+        ready_ms: since(ready),
+        first_token_ms: first.map(|(_, t)| since(t)),
+        first_token_after_ready_ms: first.map(|(_, t)| round1(t.saturating_duration_since(ready).as_secs_f64() * 1000.0)),
+        first_request_ttft_ms: first.map(|(sent, t)| round1(t.saturating_duration_since(sent).as_secs_f64() * 1000.0)),
+        stop_ms: round1(stop_took.as_secs_f64() * 1000.0),
+        peak_rss_mib: round1(samples.peak_rss as f64 / (1 << 20) as f64),
+        peak_gpu_mib: samples.gpu_peak_mib.clone(),
+        rss_series_mib: samples.rss_mib,
+        gpu_series: samples.gpu,
+    })
+}

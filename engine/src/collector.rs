@@ -1,0 +1,176 @@
+//! The collector task: receives every finished request, completes its token accounting,
+//! folds it into its stage's statistics, hands it to every sink, and forwards outcomes
+//! to the workload when it asked for them. At a stage's end it makes the stage's report
+//! from the statistics, so the report, the sinks and an adaptive workload all see the
+//! same numbers.
+//!
+//! Sinks are flushed at least every 100 ms while records arrive, so an interrupted run
+//! keeps everything that completed, while a busy run batches its writes. A sink that
+//! fails is reported once and dropped; the others and the statistics go on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use volley_core::{Outcome, RequestRecord, StageStats, TokenSource};
+use volley_data::Tokenizer;
+use volley_report::{RecordEvent, Sink, SinkError, StageReport};
+
+use crate::events::{Event, EventRx, StageClock};
+
+/// Longest time a completed request's record waits before sinks flush it.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// What the collector needs besides the events.
+pub(crate) struct CollectorConfig {
+    pub epoch: Instant,
+    pub outcomes: Option<flume::Sender<Outcome>>,
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    pub sinks: Vec<Box<dyn Sink>>,
+}
+
+/// What the collector hands back when the run's last event has arrived.
+pub(crate) struct Collected {
+    pub records: u64,
+    pub sinks: Vec<Box<dyn Sink>>,
+    pub sink_errors: Vec<SinkError>,
+}
+
+/// Starts the collector; it ends once every sender of `events` is dropped.
+pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<Collected> {
+    tokio::spawn(async move {
+        let mut c = Collector::new(config);
+        let mut batch = Vec::with_capacity(256);
+        let mut last_flush = Instant::now();
+        loop {
+            // Sinks flush when the queue has been idle for FLUSH_EVERY, and at least
+            // that often while busy: an interrupted or crashed run loses at most that
+            // much, and a fast run does not pay a write per batch.
+            match tokio::time::timeout(FLUSH_EVERY, events.recv_many(&mut batch, 1024)).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    c.flush();
+                    last_flush = Instant::now();
+                    continue;
+                }
+            }
+            for event in batch.drain(..) {
+                c.handle(event);
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                c.flush();
+                last_flush = Instant::now();
+            }
+        }
+        c.flush();
+        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors }
+    })
+}
+
+struct Collector {
+    epoch: Instant,
+    outcomes: Option<flume::Sender<Outcome>>,
+    tokenizer: Option<Arc<Tokenizer>>,
+    sinks: Vec<Box<dyn Sink>>,
+    sink_errors: Vec<SinkError>,
+    /// Per stage: its clock (once started) and statistics.
+    stages: Vec<(Option<StageClock>, StageStats)>,
+    records: u64,
+}
+
+impl Collector {
+    fn new(c: CollectorConfig) -> Self {
+        Collector {
+            epoch: c.epoch,
+            outcomes: c.outcomes,
+            tokenizer: c.tokenizer,
+            sinks: c.sinks,
+            sink_errors: Vec::new(),
+            stages: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// The clock and statistics of stage `i`; statistics are made when a stage first
+    /// shows up, never ahead for a planned count.
+    fn stage(&mut self, i: u32) -> &mut (Option<StageClock>, StageStats) {
+        let i = i as usize;
+        if self.stages.len() <= i {
+            self.stages.resize_with(i + 1, || (None, StageStats::new()));
+        }
+        &mut self.stages[i]
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Record(r) => self.record(r),
+            Event::StageStarted(clock) => {
+                let (index, stage) = (clock.index, clock.stage.clone());
+                let entry = self.stage(index);
+                entry.1.slo = clock.slo;
+                entry.0 = Some(clock);
+                self.each_sink(|s| s.stage_started(index, &stage));
+            }
+            Event::StageEnded { index, stage, window, reply } => {
+                let report = StageReport::build(&stage, &self.stage(index).1, &window);
+                self.each_sink(|s| s.stage_finished(index, &report, &window));
+                let _ = reply.send(report);
+            }
+        }
+    }
+
+    fn record(&mut self, mut r: RequestRecord) {
+        account_tokens(&mut r, self.tokenizer.as_deref());
+        self.stage(r.stage);
+        let (clock, stats) = &mut self.stages[r.stage as usize];
+        let excluded = clock.as_ref().is_some_and(|c| c.excludes(r.planned));
+        if excluded {
+            stats.excluded += 1;
+        } else {
+            stats.record(&r);
+        }
+        let stage_name = clock.as_ref().map_or("", |c| c.stage.name.as_str());
+        let event = RecordEvent { record: &r, stage_name, excluded, epoch: self.epoch };
+        let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
+        sinks.retain_mut(|s| keep(s.record(&event), errors));
+        self.records += 1;
+        if let Some(o) = &self.outcomes {
+            let _ = o.send(r.outcome());
+        }
+    }
+
+    fn flush(&mut self) {
+        self.each_sink(|s| s.flush());
+    }
+
+    fn each_sink(&mut self, mut f: impl FnMut(&mut dyn Sink) -> Result<(), SinkError>) {
+        let errors = &mut self.sink_errors;
+        self.sinks.retain_mut(|s| keep(f(s.as_mut()), errors));
+    }
+}
+
+/// Whether a sink stays after its last call; a failed one is dropped, its error kept.
+pub(crate) fn keep(r: Result<(), SinkError>, errors: &mut Vec<SinkError>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            errors.push(e);
+            false
+        }
+    }
+}
+
+/// Counts output tokens where the server did not, and tokens per chunk, when the run
+/// has a tokenizer: from the server's `usage` when it sent one, else the tokenizer over
+/// the received text (else the exchange counted chunks).
+fn account_tokens(rec: &mut RequestRecord, tokenizer: Option<&Tokenizer>) {
+    let (Some(tok), Some(text)) = (tokenizer, rec.text.as_deref()) else { return };
+    if rec.token_source != TokenSource::Usage {
+        rec.output_tokens = tok.count(text) as u32;
+        rec.token_source = TokenSource::Tokenizer;
+    }
+    if rec.stream && !rec.chunk_ends.is_empty() && rec.chunk_ends.len() == rec.text_chunks as usize {
+        rec.chunk_tokens = Some(tok.tokens_per_chunk(text, &rec.chunk_ends));
+    }
+}

@@ -1,0 +1,57 @@
+//! What the stage drivers tell the collector, on one FIFO channel, so ordering is free:
+//! a stage's start (with its measurement window) arrives before its first record, and
+//! the request for a stage's report arrives after its last record.
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use volley_core::{RequestRecord, Slo, Stage, StageWindow};
+use volley_report::StageReport;
+
+/// A stage's start as its driver saw it: which planned sends it measures.
+#[derive(Debug, Clone)]
+pub(crate) struct StageClock {
+    pub index: u32,
+    pub stage: Stage,
+    /// Requests planned before this are warm-up.
+    pub measure_from: Instant,
+    /// Requests planned at or after this are cool-down.
+    pub measure_until: Option<Instant>,
+    pub slo: Option<Slo>,
+}
+
+impl StageClock {
+    /// The clock of stage `index` started at `started`.
+    pub fn new(index: u32, stage: &Stage, started: Instant) -> Self {
+        let cooldown_from = stage.cooldown.zip(stage.duration).map(|(c, d)| d.saturating_sub(c));
+        StageClock {
+            index,
+            stage: stage.clone(),
+            measure_from: started + stage.warmup.unwrap_or_default(),
+            measure_until: cooldown_from.map(|c| started + c),
+            slo: stage.slo,
+        }
+    }
+
+    /// Whether a request planned at `planned` is left out of the statistics.
+    pub fn excludes(&self, planned: Instant) -> bool {
+        planned < self.measure_from || self.measure_until.is_some_and(|u| planned >= u)
+    }
+}
+
+/// What the collector receives.
+// Records dominate and are not boxed: one allocation fewer per request.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Event {
+    Record(RequestRecord),
+    StageStarted(StageClock),
+    /// Stage `index` ended: its report, please.
+    StageEnded { index: u32, stage: Stage, window: StageWindow, reply: oneshot::Sender<StageReport> },
+}
+
+pub(crate) type EventTx = mpsc::UnboundedSender<Event>;
+pub(crate) type EventRx = mpsc::UnboundedReceiver<Event>;
+
+pub(crate) fn channel() -> (EventTx, EventRx) {
+    mpsc::unbounded_channel()
+}

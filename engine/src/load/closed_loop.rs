@@ -1,0 +1,149 @@
+//! The closed-loop driver: N workers, each with one request in flight, sending its next
+//! one as soon as the last completes. The planned instant of a request is the moment
+//! its worker became free, so schedule lag measures how long the generator (the queue
+//! of produced requests) kept a free worker waiting.
+//!
+//! A ramp (`concurrency-ramp`) moves N linearly over the stage: worker i (0-based) is
+//! active while the ramp's concurrency is at least i + 1, so each worker has one
+//! interval of the stage in which it sends, computed up front (no polling).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use volley_core::StageWindow;
+
+use super::{Driver, StageBounds, StageStart};
+use crate::producer::StageFeed;
+
+const PREFILL_WAIT: Duration = Duration::from_secs(5);
+
+/// How many requests are in flight over the stage.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Workers {
+    Fixed(u32),
+    /// From `from` to `to` in flight, linearly over `over`.
+    Ramp { from: u32, to: u32, over: Duration },
+}
+
+impl Workers {
+    fn count(self) -> u32 {
+        match self {
+            Workers::Fixed(n) => n,
+            Workers::Ramp { from, to, .. } => from.max(to),
+        }
+    }
+
+    /// When worker `i` sends, as offsets from the stage's start (`None`: to the end).
+    fn active(self, i: u32) -> (Duration, Option<Duration>) {
+        let Workers::Ramp { from, to, over } = self else { return (Duration::ZERO, None) };
+        let need = f64::from(i + 1);
+        let (a, b) = (f64::from(from), f64::from(to));
+        // The instant the ramp's concurrency a + (b - a) t / over crosses `need`.
+        let crossing = || over.mul_f64(((need - a) / (b - a)).clamp(0.0, 1.0));
+        if to > from {
+            (if need <= a { Duration::ZERO } else { crossing() }, None)
+        } else if need <= b {
+            (Duration::ZERO, None)
+        } else {
+            (Duration::ZERO, Some(crossing()))
+        }
+    }
+}
+
+pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bounds: StageBounds, start: StageStart) -> StageWindow {
+    let ctx = driver.ctx.clone();
+    let q = &feed.requests;
+    let prefill_deadline = Instant::now() + PREFILL_WAIT;
+    while !q.is_disconnected()
+        && q.capacity().is_some_and(|c| q.len() < c)
+        && Instant::now() < prefill_deadline
+        && !ctx.cancel.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    let started = Instant::now();
+    driver.announce(start.index, &start.stage, started);
+    let end = bounds.duration.map(|d| started + d);
+    let budget = Arc::new(AtomicU64::new(bounds.max_requests.unwrap_or(u64::MAX)));
+    let sent = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..workers.count())
+        .map(|i| {
+            let (driver, requests, budget, sent) = (driver.clone(), feed.requests.clone(), budget.clone(), sent.clone());
+            let ctx = driver.ctx.clone();
+            let (from, until) = workers.active(i);
+            let until = match (until.map(|u| started + u), end) {
+                (Some(u), Some(e)) => Some(u.min(e)),
+                (u, e) => u.or(e),
+            };
+            tokio::spawn(async move {
+                let deadline = async {
+                    match until {
+                        Some(e) => tokio::time::sleep_until(e.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::pin!(deadline);
+                if !from.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until((started + from).into()) => {}
+                        _ = ctx.cancel.cancelled() => return None,
+                    }
+                }
+                let mut last_send = None;
+                loop {
+                    if ctx.cancel.is_cancelled() || until.is_some_and(|e| Instant::now() >= e) {
+                        break;
+                    }
+                    if budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_err() {
+                        break;
+                    }
+                    let planned = Instant::now();
+                    let req = tokio::select! {
+                        r = requests.recv_async() => match r { Ok(r) => r, Err(_) => break },
+                        _ = &mut deadline => break,
+                        _ = ctx.cancel.cancelled() => break,
+                    };
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    last_send = Some(Instant::now());
+                    driver.send(req, planned).await;
+                }
+                last_send
+            })
+        })
+        .collect();
+    let mut sending_ended = started;
+    for w in tasks {
+        if let Ok(Some(t)) = w.await {
+            sending_ended = sending_ended.max(t);
+        }
+    }
+    drop(feed);
+    StageWindow { started, sending_ended, finished: Instant::now(), sent: sent.load(Ordering::Relaxed) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ramp_up_starts_workers_as_concurrency_crosses_them() {
+        let w = Workers::Ramp { from: 2, to: 10, over: Duration::from_secs(8) };
+        assert_eq!(w.count(), 10);
+        assert_eq!(w.active(0), (Duration::ZERO, None));
+        assert_eq!(w.active(1), (Duration::ZERO, None));
+        // Worker 2 (the third) starts when 2 + t = 3, at t = 1 s; the last at 8 s.
+        assert_eq!(w.active(2), (Duration::from_secs(1), None));
+        assert_eq!(w.active(9), (Duration::from_secs(8), None));
+    }
+
+    #[test]
+    fn a_ramp_down_stops_workers_as_concurrency_falls_below_them() {
+        let w = Workers::Ramp { from: 4, to: 0, over: Duration::from_secs(4) };
+        // Concurrency 4 - t: worker 3 needs 4, so stops at once; worker 0 needs 1, at 3 s.
+        assert_eq!(w.active(3), (Duration::ZERO, Some(Duration::ZERO)));
+        assert_eq!(w.active(0), (Duration::ZERO, Some(Duration::from_secs(3))));
+        assert_eq!(Workers::Fixed(3).active(2), (Duration::ZERO, None));
+    }
+}

@@ -1,0 +1,104 @@
+//! Running a stage: the host owns the clock.
+//!
+//! - [`arrivals`]: the open-loop arrival processes (constant, Poisson, gamma, ramp) as
+//!   sequences of planned send offsets.
+//! - [`open_loop`]: a scheduler thread that sends each request at its planned instant
+//!   (and bursts, all at one instant).
+//! - [`closed_loop`]: N workers, each sending its next request when the last completes
+//!   (a fixed N, or one that ramps over the stage).
+//!
+//! Each driver announces its stage's start to the collector (a `StageClock`) before its
+//! first send, with the warm-up and cool-down window, so exclusion is decided by each
+//! request's planned instant; every record goes to the collector as it completes.
+//!
+//! Requests come from the producer's bounded queue, produced ahead of time; a stage
+//! ends by duration, by count, or when the scenario has no more requests, and then
+//! waits for its requests in flight.
+
+pub(crate) mod arrivals;
+mod closed_loop;
+mod open_loop;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use volley_core::{Load, Stage, StageWindow};
+
+use crate::client::exchange::{self, SendContext};
+use crate::client::request::PreparedRequest;
+use crate::events::{Event, EventTx, StageClock};
+use crate::producer::Producer;
+
+/// What a driver needs besides its stage: the send path and where records go.
+#[derive(Clone)]
+pub(crate) struct Driver {
+    pub ctx: Arc<SendContext>,
+    pub events: EventTx,
+}
+
+impl Driver {
+    /// Sends one request and hands its record to the collector.
+    async fn send(&self, req: PreparedRequest, planned: Instant) {
+        let record = exchange::send(&self.ctx, req, planned).await;
+        let _ = self.events.send(Event::Record(record));
+    }
+
+    /// Tells the collector stage `index`'s clock started at `started`.
+    fn announce(&self, index: u32, stage: &Stage, started: Instant) {
+        let _ = self.events.send(Event::StageStarted(StageClock::new(index, stage, started)));
+    }
+}
+
+/// How many requests to produce ahead, for a load.
+fn queue_capacity(load: &Load) -> usize {
+    match *load {
+        Load::Burst { n } => n as usize,
+        // A closed loop can complete tens of thousands of requests a second.
+        Load::Concurrency { n } => (2 * n as usize).max(2048),
+        Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => {
+            // A quarter of a second of requests, within sane bounds.
+            ((rate * 0.25) as usize).clamp(256, 16_384)
+        }
+        Load::Ramp { from, to } => ((from.max(to) * 0.25) as usize).clamp(64, 16_384),
+        Load::ConcurrencyRamp { from, to } => (2 * from.max(to) as usize).max(2048),
+        Load::Custom => 1024,
+    }
+}
+
+/// Runs stage `index` to its end.
+pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, stage: &Stage, seed: u64) -> StageWindow {
+    let limit = match stage.load {
+        Load::Burst { n } => Some(stage.max_requests.map_or(u64::from(n), |m| m.min(u64::from(n)))),
+        _ => stage.max_requests,
+    };
+    let feed = producer.start_stage(index, queue_capacity(&stage.load), limit);
+    let bounds = StageBounds { duration: stage.duration, max_requests: limit };
+    let start = StageStart { index, stage: stage.clone() };
+    let driver = driver.clone();
+    match stage.load {
+        Load::Concurrency { n } => closed_loop::run(driver, feed, closed_loop::Workers::Fixed(n), bounds, start).await,
+        Load::ConcurrencyRamp { from, to } => {
+            let ramp = closed_loop::Workers::Ramp { from, to, over: stage.duration.unwrap_or_default() };
+            closed_loop::run(driver, feed, ramp, bounds, start).await
+        }
+        Load::Burst { n } => open_loop::run(driver, feed, open_loop::Schedule::Burst(n), bounds, start).await,
+        Load::Custom => open_loop::run(driver, feed, open_loop::Schedule::Custom, bounds, start).await,
+        load => {
+            let clock = arrivals::ArrivalClock::new(load, seed, index, stage.duration);
+            open_loop::run(driver, feed, open_loop::Schedule::Clock(clock), bounds, start).await
+        }
+    }
+}
+
+/// What ends a stage, besides the scenario running out of requests.
+#[derive(Debug, Clone, Copy)]
+struct StageBounds {
+    duration: Option<Duration>,
+    max_requests: Option<u64>,
+}
+
+/// Which stage a driver runs, for its announcement.
+struct StageStart {
+    index: u32,
+    stage: Stage,
+}

@@ -1,0 +1,296 @@
+//! The producer: a dedicated thread that owns the workload and produces each stage's
+//! requests ahead of their send time into a bounded queue, so no workload call (a Wasm
+//! guest's or native code's) ever sits on the send path. It also delivers outcomes back
+//! to the workload when the plan asks for them.
+//!
+//! A wasmtime `Store` is single-threaded, so one thread owns the workload and the rest
+//! of the engine talks to it through channels; every wait on it is async, so the
+//! engine runs on any tokio runtime, a current-thread one included. A workload fault (a
+//! trap, a time or memory limit, an invalid request) is recorded and cancels the run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use volley_core::workload::{validate_batch, validate_plan, validate_stage};
+use volley_core::{Cancel, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError};
+
+use crate::client::request::{PreparedRequest, RequestEncoder};
+
+/// Requests asked of the workload per call.
+const BATCH: u32 = 32;
+/// How long a blocked producer waits before checking for outcomes and stop requests.
+const POLL: Duration = Duration::from_millis(5);
+/// How long a producer with a full queue naps before looking again. Queues hold at
+/// least tens of milliseconds of requests at their rate (see `load::queue_capacity`).
+const NAP: Duration = Duration::from_micros(500);
+
+enum Command {
+    /// Requests are encoded with this from now on (the target's model is known).
+    Begin(RequestEncoder),
+    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64> },
+    NextStage { results: Vec<StageResult>, reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>> },
+    Shutdown,
+}
+
+/// Handle to the producer thread.
+pub(crate) struct Producer {
+    commands: mpsc::Sender<Command>,
+    /// Fires when the thread has ended.
+    ended: Option<oneshot::Receiver<()>>,
+    fault: Arc<Mutex<Option<WorkloadError>>>,
+    outcomes: Option<flume::Sender<Outcome>>,
+    pub info: Info,
+    pub plan: Plan,
+}
+
+/// The receiving end of one stage's request queue. Dropping it ends production.
+pub(crate) struct StageFeed {
+    pub requests: flume::Receiver<PreparedRequest>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for StageFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Producer {
+    /// Moves `workload` to a new thread, runs `describe` and `configure` there, and
+    /// returns once the plan is known and valid (or with the one-line reason it is not).
+    pub async fn spawn(workload: Box<dyn Workload>, params: serde_json::Value, cancel: Arc<Cancel>) -> Result<Self, WorkloadError> {
+        let (setup_tx, setup_rx) = oneshot::channel::<Result<(Info, Plan), WorkloadError>>();
+        let (ended_tx, ended) = oneshot::channel();
+        let (commands, command_rx) = mpsc::channel::<Command>();
+        let (outcome_tx, outcome_rx) = flume::unbounded::<Outcome>();
+        let fault: Arc<Mutex<Option<WorkloadError>>> = Arc::default();
+
+        let spawned = {
+            let fault = fault.clone();
+            std::thread::Builder::new().name("volley-scenario".into()).spawn(move || {
+                let mut workload = workload;
+                match setup(workload.as_mut(), &params) {
+                    Ok(known) => {
+                        let _ = setup_tx.send(Ok(known));
+                    }
+                    Err(e) => {
+                        let _ = setup_tx.send(Err(e));
+                        let _ = ended_tx.send(());
+                        return;
+                    }
+                }
+                let label = workload.identity().label;
+                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx };
+                if let Err(e) = worker.serve(command_rx) {
+                    *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    cancel.cancel();
+                }
+                drop(worker);
+                // The workload (a Wasm store, say) is dropped before the end is signalled.
+                drop(workload);
+                let _ = ended_tx.send(());
+            })
+        };
+        spawned.map_err(|e| WorkloadError::Fault(format!("cannot start the scenario thread: {e}")))?;
+
+        let (info, plan) = setup_rx
+            .await
+            .map_err(|_| WorkloadError::Fault("the scenario thread ended during set-up".into()))??;
+        let outcomes = plan.observe_outcomes.then_some(outcome_tx);
+        Ok(Producer { commands, ended: Some(ended), fault, outcomes, info, plan })
+    }
+
+    /// Requests are encoded with `encoder` (before the first stage).
+    pub fn begin(&self, encoder: RequestEncoder) {
+        let _ = self.commands.send(Command::Begin(encoder));
+    }
+
+    /// Starts producing requests of stage `index` into a queue of `capacity`, at most
+    /// `limit` of them.
+    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>) -> StageFeed {
+        let (tx, requests) = flume::bounded(capacity.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit });
+        StageFeed { requests, stop }
+    }
+
+    /// Adaptive plans: asks the workload for the stage after `results`.
+    pub async fn next_stage(&self, results: Vec<StageResult>) -> Result<Option<Stage>, WorkloadError> {
+        let (reply, answer) = oneshot::channel();
+        let ended = || WorkloadError::Fault("the scenario thread has ended".into());
+        self.commands.send(Command::NextStage { results, reply }).map_err(|_| ended())?;
+        match answer.await {
+            Ok(r) => r,
+            Err(_) => Err(self.take_fault().unwrap_or_else(ended)),
+        }
+    }
+
+    /// Where completed requests go to reach the workload's `on_outcome`, if it asked.
+    pub fn outcome_sink(&self) -> Option<flume::Sender<Outcome>> {
+        self.outcomes.clone()
+    }
+
+    /// The workload fault that stopped production, if any.
+    pub fn take_fault(&self) -> Option<WorkloadError> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Stops the thread after it has delivered pending outcomes.
+    pub async fn shutdown(mut self) -> Option<WorkloadError> {
+        self.outcomes = None;
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.await;
+        }
+        self.take_fault()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+    }
+}
+
+fn setup(workload: &mut dyn Workload, params: &serde_json::Value) -> Result<(Info, Plan), WorkloadError> {
+    let info = workload.describe()?;
+    let plan = workload.configure(params)?;
+    validate_plan(&workload.identity().label, &plan)?;
+    Ok((info, plan))
+}
+
+struct Worker<'a> {
+    workload: &'a mut dyn Workload,
+    label: String,
+    encoder: Option<RequestEncoder>,
+    outcomes: flume::Receiver<Outcome>,
+}
+
+impl Worker<'_> {
+    fn serve(&mut self, commands: mpsc::Receiver<Command>) -> Result<(), WorkloadError> {
+        loop {
+            match commands.recv_timeout(POLL) {
+                Ok(Command::Begin(encoder)) => self.encoder = Some(encoder),
+                Ok(Command::Stage { index, tx, stop, limit }) => self.produce(index, &tx, &stop, limit)?,
+                Ok(Command::NextStage { results, reply }) => {
+                    self.deliver_outcomes()?;
+                    let r = self.workload.next_stage(&results).and_then(|stage| {
+                        if let Some(s) = &stage {
+                            validate_stage(&self.label, s, results.len())?;
+                        }
+                        Ok(stage)
+                    });
+                    let failed = r.is_err();
+                    let _ = reply.send(r);
+                    if failed {
+                        return Ok(());
+                    }
+                }
+                Ok(Command::Shutdown) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return self.deliver_outcomes();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.deliver_outcomes()?,
+            }
+        }
+    }
+
+    fn produce(
+        &mut self,
+        stage: u32,
+        tx: &flume::Sender<PreparedRequest>,
+        stop: &AtomicBool,
+        limit: Option<u64>,
+    ) -> Result<(), WorkloadError> {
+        let Some(mut encoder) = self.encoder.take() else {
+            return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
+        };
+        let r = self.produce_with(&mut encoder, stage, tx, stop, limit);
+        self.encoder = Some(encoder);
+        r
+    }
+
+    fn produce_with(
+        &mut self,
+        encoder: &mut RequestEncoder,
+        stage: u32,
+        tx: &flume::Sender<PreparedRequest>,
+        stop: &AtomicBool,
+        limit: Option<u64>,
+    ) -> Result<(), WorkloadError> {
+        self.workload.start_stage(stage);
+        let mut seq = 0u64;
+        loop {
+            let want = match limit {
+                Some(l) if seq >= l => return Ok(()),
+                Some(l) => (l - seq).min(u64::from(BATCH)) as u32,
+                None => BATCH,
+            };
+            self.deliver_outcomes()?;
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let batch = self.workload.next_requests(stage, seq, want)?;
+            validate_batch(&self.label, &batch, want)?;
+            if batch.requests.is_empty() && !batch.done {
+                // Nothing yet (a session waits for its previous turn): ask again once
+                // an outcome has arrived, or after a short while.
+                match self.outcomes.recv_timeout(POLL) {
+                    Ok(outcome) => self.workload.on_outcome(outcome)?,
+                    Err(flume::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                }
+                continue;
+            }
+            for request in batch.requests {
+                let prepared = encoder.encode(request, stage, seq).map_err(|e| {
+                    WorkloadError::Invalid(format!(
+                        "scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}",
+                        self.label
+                    ))
+                })?;
+                seq += 1;
+                if !self.send(tx, prepared, stop)? {
+                    return Ok(());
+                }
+            }
+            if batch.done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits until the queue takes the request; `false` when the stage is over.
+    ///
+    /// A full queue is not waited on with a blocking send: that would have every
+    /// request taken by the driver wake this thread (a futex wake and a context switch
+    /// per request). Instead the producer naps until the queue has drained to half and
+    /// then refills it in one go.
+    fn send(&mut self, tx: &flume::Sender<PreparedRequest>, mut item: PreparedRequest, stop: &AtomicBool) -> Result<bool, WorkloadError> {
+        loop {
+            match tx.try_send(item) {
+                Ok(()) => return Ok(true),
+                Err(flume::TrySendError::Disconnected(_)) => return Ok(false),
+                Err(flume::TrySendError::Full(back)) => {
+                    item = back;
+                    let half = tx.capacity().unwrap_or(1) / 2;
+                    while tx.len() > half && !tx.is_disconnected() {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
+                        self.deliver_outcomes()?;
+                        std::thread::sleep(NAP);
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver_outcomes(&mut self) -> Result<(), WorkloadError> {
+        while let Ok(outcome) = self.outcomes.try_recv() {
+            self.workload.on_outcome(outcome)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! One benchmark run, as a library call: a [`Run`] is built with typed options, a
+//! [`Workload`] (Wasm or native) and the [`Sink`]s its outputs go to; `execute` drives
+//! every stage against the target and returns a [`RunOutcome`] — the report in memory,
+//! and the workload's fault if it stopped the run (the partial report is kept).
+//!
+//! A run prints nothing itself (the console is a sink like any other) and works on any
+//! tokio runtime, a current-thread one included: everything that blocks runs on a
+//! thread of its own.
+
+mod execute;
+mod probes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::{HeaderName, HeaderValue};
+use volley_core::{Cancel, Workload, WorkloadError};
+use volley_data::Tokenizer;
+use volley_net::Target;
+use volley_report::{Report, Sink, SinkError};
+
+pub use crate::launch::{Launch, LaunchAt};
+pub use crate::probe::triton::ModelRef;
+
+/// `--server-metrics`: the server's Prometheus endpoint, scraped during the run.
+#[derive(Debug, Clone)]
+pub struct ServerMetrics {
+    pub url: String,
+    pub interval: Duration,
+    /// Metric name prefixes to keep; empty: the defaults (`vllm:`, `tgi_`, …).
+    pub prefixes: Vec<String>,
+}
+
+/// A benchmark run, ready to execute.
+pub struct Run {
+    target: Target,
+    workload: Box<dyn Workload>,
+    params: serde_json::Value,
+    seed: u64,
+    model: Option<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    request_timeout: Duration,
+    tokenizer: Option<Arc<Tokenizer>>,
+    record_text: bool,
+    server_metrics: Option<ServerMetrics>,
+    triton_stats: Vec<ModelRef>,
+    launch: Option<Launch>,
+    sinks: Vec<Box<dyn Sink>>,
+    cancel: Arc<Cancel>,
+    run_id: Option<String>,
+}
+
+/// What a run leaves: its report, and why it stopped early if its workload faulted.
+pub struct RunOutcome {
+    /// Every stage run so far, also when the run was interrupted or faulted.
+    pub report: Report,
+    /// The workload stopped the run (a trap, a limit, an invalid request).
+    pub fault: Option<WorkloadError>,
+    /// Records handed to the sinks.
+    pub records: u64,
+    /// Connections the send path opened.
+    pub connections_opened: u64,
+    /// Requests retried on a new connection after the server had closed an idle one.
+    pub stale_retries: u64,
+    /// Sinks that failed, each dropped at its first failure.
+    pub sink_errors: Vec<SinkError>,
+}
+
+/// Why a run could not start, in one line; nothing was sent to the target.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An option the run cannot use.
+    #[error("{0}")]
+    Options(String),
+    /// The target is not usable or not reachable.
+    #[error(transparent)]
+    Target(#[from] volley_net::NetError),
+    /// A probe the operator asked for does not answer.
+    #[error("{0}")]
+    Probe(String),
+    /// The server given with `--launch` did not come up.
+    #[error("{0}")]
+    Launch(String),
+    /// The workload refused its parameters or failed while setting up.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// Something of the engine's own failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Run {
+    /// A run of `workload` against `target`, with default options: parameters `{}`,
+    /// seed 1, a 300 s request timeout, the target's first model, no outputs.
+    pub fn new(target: Target, workload: impl Workload + 'static) -> Run {
+        Run::boxed(target, Box::new(workload))
+    }
+
+    /// [`Run::new`] for a workload already boxed.
+    pub fn boxed(target: Target, workload: Box<dyn Workload>) -> Run {
+        Run {
+            target,
+            workload,
+            params: serde_json::json!({}),
+            seed: 1,
+            model: None,
+            headers: Vec::new(),
+            request_timeout: Duration::from_secs(300),
+            tokenizer: None,
+            record_text: false,
+            server_metrics: None,
+            triton_stats: Vec::new(),
+            launch: None,
+            sinks: Vec::new(),
+            cancel: Arc::new(Cancel::new()),
+            run_id: None,
+        }
+    }
+
+    /// The workload's parameters (a JSON object, given to `configure`).
+    pub fn params(mut self, params: serde_json::Value) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Seed of every random choice: the workload's streams and the arrival clocks.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Model for requests that name none (else the target's first from `/v1/models`).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// A header added to every request (credentials belong here, never in a workload).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Counts the tokens a server does not report, and tokens per chunk.
+    pub fn tokenizer(mut self, tokenizer: Arc<Tokenizer>) -> Self {
+        self.tokenizer = Some(tokenizer);
+        self
+    }
+
+    /// Keep request bodies and response texts in the records (`--record-text`).
+    pub fn record_text(mut self, yes: bool) -> Self {
+        self.record_text = yes;
+        self
+    }
+
+    pub fn server_metrics(mut self, metrics: ServerMetrics) -> Self {
+        self.server_metrics = Some(metrics);
+        self
+    }
+
+    /// Read Triton's statistics of this model before and after each stage.
+    pub fn triton_stats(mut self, model: ModelRef) -> Self {
+        self.triton_stats.push(model);
+        self
+    }
+
+    /// Start the server with this command and run against it (scale from zero).
+    pub fn launch(mut self, launch: Launch) -> Self {
+        self.launch = Some(launch);
+        self
+    }
+
+    /// Another output of the run's records and results.
+    pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// [`Run::sink`] for a sink already boxed.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// The signal that stops the run early (it still reports what it measured).
+    pub fn cancel(mut self, cancel: Arc<Cancel>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// A name for this run, for exporters' labels (default: label, time and pid).
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Runs every stage and returns the report. `Err` only when the run could not
+    /// start; once it has, interruptions and workload faults come back in the outcome.
+    pub async fn execute(self) -> Result<RunOutcome, RunError> {
+        execute::execute(self).await
+    }
+}
+
+/// `LABEL-YYYYmmdd-HHMMSS-PID`, a run's default identity.
+pub fn default_run_id(label: &str) -> String {
+    format!("{label}-{}-{}", volley_core::time::utc_stamp(std::time::SystemTime::now()), std::process::id())
+}

@@ -1,0 +1,294 @@
+//! OpenTelemetry export over OTLP, HTTP (protobuf) or gRPC: GenAI semantic-convention metrics
+//! (`gen_ai.client.operation.duration`, `…time_to_first_chunk`,
+//! `…time_per_output_chunk`, `gen_ai.client.token.usage` with `gen_ai.token.type`) and
+//! Volley's schedule lag, with the conventions' attributes plus `volley.stage`,
+//! `volley.tag` and `volley.run_id`; optionally one span per request with an event at
+//! its first token.
+//!
+//! The endpoint and headers come from `--otlp-endpoint`/`--otlp-header` or the standard
+//! `OTEL_EXPORTER_OTLP_*` variables. The SDK exports from its own thread, so the HTTP
+//! client here is a small blocking one rather than an async client that would need a
+//! runtime there.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
+use opentelemetry_http::{HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use volley_core::RequestRecord;
+use volley_report::{RecordEvent, Report, RunStart, Sink, SinkError};
+
+use crate::ExportError;
+use crate::live::operation;
+
+type ExportResult<T> = Result<T, ExportError>;
+
+fn err(message: String) -> ExportError {
+    ExportError(message)
+}
+
+/// A blocking HTTP/1.1 client for the exporter thread.
+#[derive(Debug, Clone, Copy)]
+struct BlockingClient;
+
+#[async_trait::async_trait]
+impl HttpClient for BlockingClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let uri = request.uri().clone();
+        let host = uri.host().ok_or("OTLP endpoint without a host")?;
+        let port = uri.port_u16().unwrap_or(80);
+        if uri.scheme_str() == Some("https") {
+            return Err("https OTLP endpoints are not supported yet; use http://".into());
+        }
+        let mut stream = TcpStream::connect((host, port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", request.method(), request.body().len());
+        for (k, v) in request.headers() {
+            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(request.body())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let text_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed OTLP response")?;
+        let head = String::from_utf8_lossy(&raw[..text_end]);
+        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("malformed status line")?;
+        Ok(Response::builder().status(status).body(Bytes::copy_from_slice(&raw[text_end + 4..]))?)
+    }
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    Http,
+    /// OTLP/gRPC (port 4317 by convention).
+    Grpc,
+}
+
+impl Transport {
+    /// `--otlp-protocol`, else `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
+    pub fn choose(flag: Option<&str>) -> ExportResult<Transport> {
+        let from_env = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok();
+        match flag.or(from_env.as_deref()).unwrap_or("http/protobuf") {
+            "grpc" => Ok(Transport::Grpc),
+            "http" | "http/protobuf" => Ok(Transport::Http),
+            other => Err(err(format!("OTLP protocol {other:?} is not supported (grpc or http/protobuf)"))),
+        }
+    }
+}
+
+/// OTLP headers as gRPC metadata.
+fn grpc_metadata(headers: &HashMap<String, String>) -> ExportResult<tonic::metadata::MetadataMap> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (k, v) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| err(format!("--otlp-header '{k}' is not a valid gRPC metadata name")))?;
+        map.insert(key, v.parse().map_err(|_| err(format!("--otlp-header '{k}' has an invalid value")))?);
+    }
+    Ok(map)
+}
+
+#[derive(Debug, Clone)]
+pub struct OtlpOptions {
+    /// Base URL (`http://collector:4318`); None: the `OTEL_EXPORTER_OTLP_*` variables.
+    pub endpoint: Option<String>,
+    pub transport: Transport,
+    pub headers: Vec<(String, String)>,
+    pub spans: bool,
+    pub interval: Duration,
+}
+
+struct Instruments {
+    duration: Histogram<f64>,
+    ttft: Histogram<f64>,
+    per_chunk: Histogram<f64>,
+    tokens: Histogram<u64>,
+    lag: Histogram<f64>,
+}
+
+/// Exports every record over OTLP; set up (and its options checked) before the run.
+pub struct Otlp {
+    meters: SdkMeterProvider,
+    tracer: Option<(SdkTracerProvider, opentelemetry_sdk::trace::Tracer)>,
+    instruments: Instruments,
+    common: Vec<KeyValue>,
+    /// To turn monotonic instants into wall-clock times for spans.
+    wall_at_epoch: SystemTime,
+    epoch: Instant,
+}
+
+impl Otlp {
+    /// Sets up the exporters; records' times count from the run's epoch once it starts.
+    pub fn start(o: &OtlpOptions, run_id: &str, server: (&str, u16)) -> ExportResult<Otlp> {
+        let epoch = Instant::now();
+        let headers: HashMap<String, String> = o.headers.iter().cloned().collect();
+        let url = |signal: &str| o.endpoint.as_ref().map(|e| format!("{}/v1/{signal}", e.trim_end_matches('/')));
+        let exporter = match o.transport {
+            Transport::Http => {
+                let mut b = MetricExporter::builder()
+                    .with_http()
+                    .with_http_client(BlockingClient)
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_headers(headers.clone());
+                if let Some(u) = url("metrics") {
+                    b = b.with_endpoint(u);
+                }
+                b.build()
+            }
+            Transport::Grpc => {
+                let mut b = MetricExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
+                if let Some(e) = &o.endpoint {
+                    b = b.with_endpoint(e.clone());
+                }
+                b.build()
+            }
+        }
+        .map_err(|e| err(format!("cannot set up the OTLP metric exporter: {e}")))?;
+        let reader = PeriodicReader::builder(exporter).with_interval(o.interval).build();
+        let meters = SdkMeterProvider::builder().with_reader(reader).build();
+        let meter = meters.meter("volley");
+        let instruments = Instruments {
+            duration: meter.f64_histogram("gen_ai.client.operation.duration").with_unit("s").with_description("GenAI operation duration").build(),
+            ttft: meter
+                .f64_histogram("gen_ai.client.operation.time_to_first_chunk")
+                .with_unit("s")
+                .with_description("Time to receive the first chunk of a streamed response")
+                .build(),
+            per_chunk: meter
+                .f64_histogram("gen_ai.client.operation.time_per_output_chunk")
+                .with_unit("s")
+                .with_description("Time between chunks of a streamed response")
+                .build(),
+            tokens: meter.u64_histogram("gen_ai.client.token.usage").with_unit("{token}").with_description("Tokens used").build(),
+            lag: meter.f64_histogram("volley.schedule_lag").with_unit("s").with_description("Actual minus planned send time").build(),
+        };
+        let tracer = if o.spans {
+            let exporter = match o.transport {
+                Transport::Http => {
+                    let mut b = SpanExporter::builder()
+                        .with_http()
+                        .with_http_client(BlockingClient)
+                        .with_protocol(Protocol::HttpBinary)
+                        .with_headers(headers);
+                    if let Some(u) = url("traces") {
+                        b = b.with_endpoint(u);
+                    }
+                    b.build()
+                }
+                Transport::Grpc => {
+                    let mut b = SpanExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
+                    if let Some(e) = &o.endpoint {
+                        b = b.with_endpoint(e.clone());
+                    }
+                    b.build()
+                }
+            }
+            .map_err(|e| err(format!("cannot set up the OTLP span exporter: {e}")))?;
+            let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).build();
+            let tracer = provider.tracer("volley");
+            Some((provider, tracer))
+        } else {
+            None
+        };
+        let common = vec![
+            KeyValue::new("server.address", server.0.to_string()),
+            KeyValue::new("server.port", i64::from(server.1)),
+            KeyValue::new("volley.run_id", run_id.to_string()),
+        ];
+        let wall_at_epoch = SystemTime::now() - epoch.elapsed();
+        Ok(Otlp { meters, tracer, instruments, common, wall_at_epoch, epoch })
+    }
+
+    fn wall(&self, t: Instant) -> SystemTime {
+        self.wall_at_epoch + t.saturating_duration_since(self.epoch)
+    }
+
+    fn record(&self, stage_name: &str, r: &RequestRecord) {
+        let mut attrs = self.common.clone();
+        attrs.push(KeyValue::new("gen_ai.operation.name", operation(r.api)));
+        attrs.push(KeyValue::new("volley.stage", stage_name.to_string()));
+        if let Some(m) = &r.model {
+            attrs.push(KeyValue::new("gen_ai.request.model", m.to_string()));
+        }
+        if let Some(t) = &r.tag {
+            attrs.push(KeyValue::new("volley.tag", t.to_string()));
+        }
+        if let Some(e) = r.error {
+            attrs.push(KeyValue::new("error.type", e.as_str()));
+        }
+        let i = &self.instruments;
+        if let Some(lag) = r.schedule_lag() {
+            i.lag.record(lag.as_secs_f64(), &attrs);
+        }
+        if let Some(l) = r.latency() {
+            i.duration.record(l.as_secs_f64(), &attrs);
+        }
+        if r.ok() {
+            if let Some(t) = r.ttft() {
+                i.ttft.record(t.as_secs_f64(), &attrs);
+            }
+            for &gap in &r.itl_us {
+                i.per_chunk.record(f64::from(gap) / 1e6, &attrs);
+            }
+            let with_type = |ty: &'static str| {
+                let mut a = attrs.clone();
+                a.push(KeyValue::new("gen_ai.token.type", ty));
+                a
+            };
+            if let Some(p) = r.prompt_tokens {
+                i.tokens.record(u64::from(p), &with_type("input"));
+            }
+            i.tokens.record(u64::from(r.output_tokens), &with_type("output"));
+        }
+        if let (Some((_, tracer)), Some(sent)) = (&self.tracer, r.sent) {
+            let name = format!("{} {}", operation(r.api), r.model.as_deref().unwrap_or(""));
+            let mut span = tracer.build(
+                SpanBuilder::from_name(name.trim().to_string())
+                    .with_kind(SpanKind::Client)
+                    .with_start_time(self.wall(sent))
+                    .with_attributes(attrs),
+            );
+            if let Some(first) = r.first_token {
+                span.add_event_with_timestamp("gen_ai.first_token", self.wall(first), vec![]);
+            }
+            span.end_with_timestamp(self.wall(r.done));
+        }
+    }
+
+    /// Flushes everything recorded and stops the exporters (blocking).
+    fn shutdown(&mut self) -> Result<(), SinkError> {
+        if let Some((provider, _)) = self.tracer.take() {
+            provider.shutdown().map_err(|e| SinkError::best_effort(format!("OTLP span export failed: {e}")))?;
+        }
+        self.meters.shutdown().map_err(|e| SinkError::best_effort(format!("OTLP metric export failed: {e}")))
+    }
+}
+
+impl Sink for Otlp {
+    fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
+        self.epoch = run.epoch;
+        self.wall_at_epoch = SystemTime::now() - run.epoch.elapsed();
+        Ok(())
+    }
+
+    fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
+        Otlp::record(self, e.stage_name, e.record);
+        Ok(())
+    }
+
+    fn run_finished(&mut self, _report: &Report) -> Result<(), SinkError> {
+        self.shutdown()
+    }
+}

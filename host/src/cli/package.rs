@@ -1,0 +1,170 @@
+//! The authoring commands: `volley new`, `pack`, `inspect`, `push` and `pull`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use volley::wasm::package::archive::{EXTENSION, Package, is_package, sha256};
+use volley::wasm::pack::defaults;
+use volley::wasm::registry::{self, Pulled, Reference};
+use volley::wasm::{ScenarioSource, WitVersion};
+
+use super::template::Lang;
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The scenario's name (lowercase letters, digits, '-')
+    pub name: String,
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: Lang,
+    /// Directory to create [default: ./NAME]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Rust: path to the volley-sdk crate [default: this Volley's sdk/]
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PackArgs {
+    /// The built component: a .wasm file (or builtin:NAME)
+    pub component: String,
+    /// The project file with name, version, parameters and datasets [default:
+    /// volley.json beside the component, if there is one]
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Output file [default: NAME-VERSION.volley]
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A .volley package, a .wasm component or oci://REF
+    pub package: String,
+    /// Print the manifest as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The .volley package to push
+    pub package: PathBuf,
+    /// Where: oci://HOST:PORT/REPOSITORY[:TAG] (the tag defaults to the package version)
+    pub reference: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// oci://HOST:PORT/REPOSITORY[:TAG][@sha256:DIGEST]
+    pub reference: String,
+    /// Output file [default: NAME-VERSION.volley, or REPOSITORY.wasm for a bare component]
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+pub(super) fn new(a: NewArgs) -> Result<ExitCode> {
+    let dir = super::template::create(&a.name, a.lang, a.dir.as_deref(), a.sdk.as_deref())?;
+    let d = dir.display();
+    println!("created {d} ({:?} scenario, WIT {})", a.lang, WitVersion::newest().semver());
+    println!("next: {d}/build.sh && volley check {d}/{}.wasm   (guide: docs/authoring.md)", a.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn pack(a: PackArgs) -> Result<ExitCode> {
+    // A project file beside a component file is read by default.
+    let project = a.manifest.clone().or_else(|| {
+        let path = std::path::Path::new(&a.component);
+        let beside = path.parent().unwrap_or(std::path::Path::new(".")).join("volley.json");
+        (!a.component.starts_with("builtin:") && beside.is_file()).then_some(beside)
+    });
+    let result = volley::wasm::pack::pack(&a.component, project.as_deref());
+    let package = result?;
+    let m = &package.manifest;
+    let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));
+    std::fs::write(&out, package.to_bytes()?).with_context(|| format!("cannot write '{}'", out.display()))?;
+    println!("packed {} {} (WIT {}) into {}", m.name, m.version, m.wit, out.display());
+    println!("component {} ({} bytes)", m.component.sha256, m.component.size);
+    if project.is_none() {
+        println!("note: no volley.json: the package declares no parameters or datasets (see docs/authoring.md)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn inspect(a: InspectArgs) -> Result<ExitCode> {
+    let source = ScenarioSource::load(&a.package)?;
+    let Some(m) = &source.manifest else {
+        if a.json {
+            bail!("'{}' is a bare component, not a package: it has no manifest", a.package);
+        }
+        println!("{}: a bare component (no package manifest)\ncomponent {} ({} bytes)", a.package, source.digest, source.bytes.len());
+        println!("run `volley check {}` to see what it does", a.package);
+        return Ok(ExitCode::SUCCESS);
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&**m)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {} — {}", m.name, m.version, m.description);
+    let _ = writeln!(out, "package    {} ({}, made by {})", a.package, m.schema, m.created_by);
+    let _ = writeln!(out, "WIT        volley:scenario@{}", m.wit);
+    let _ = writeln!(out, "component  {} · {} bytes · {} (verified)", m.component.file, m.component.size, m.component.sha256);
+    if !m.authors.is_empty() || m.license.is_some() {
+        let _ = writeln!(out, "authors    {} · license {}", m.authors.join(", "), m.license.as_deref().unwrap_or("none given"));
+    }
+    let _ = writeln!(out, "parameters{}", if m.params.is_empty() { " none declared" } else { "" });
+    for (name, p) in &m.params {
+        let default = p.default.as_ref().map(|d| format!("default {d}")).unwrap_or_else(|| "no default".into());
+        let _ = writeln!(out, "  {name:<14} {:<8} {default:<20} {}", p.kind, p.description);
+    }
+    let _ = writeln!(out, "datasets{}", if m.datasets.is_empty() { "   none" } else { "" });
+    for (name, d) in &m.datasets {
+        let _ = writeln!(out, "  {name:<14} {:<8} {}", if d.required { "required" } else { "optional" }, d.description);
+    }
+    let _ = writeln!(out, "defaults   {}", defaults(&m.params));
+    let _ = writeln!(out, "run        volley run {} --target URL --digest {}", a.package, m.component.sha256);
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn push(a: PushArgs) -> Result<ExitCode> {
+    let shown = a.package.display().to_string();
+    let bytes = std::fs::read(&a.package).with_context(|| format!("cannot read '{shown}'"))?;
+    if !is_package(&bytes) {
+        bail!("'{shown}' is not a package; make one with `volley pack`");
+    }
+    let package = Package::read(&bytes, &shown)?;
+    let reference = Reference::parse(&a.reference)?;
+    let pushed = registry::push(&package, &reference)?;
+    let r = &pushed.reference;
+    println!("pushed {} {} to {r}", package.manifest.name, package.manifest.version);
+    println!("manifest {}", pushed.manifest_digest);
+    println!("pin it:  oci://{}/{}@{}", r.registry, r.repository, pushed.manifest_digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn pull(a: PullArgs) -> Result<ExitCode> {
+    let reference = Reference::parse(&a.reference)?;
+    let (out, bytes, what) = match registry::pull(&reference)? {
+        Pulled::Package(p) => {
+            let m = &p.manifest;
+            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));
+            let what = format!("{} {} (component {}, verified)", m.name, m.version, m.component.sha256);
+            (out, p.to_bytes()?, what)
+        }
+        Pulled::Component(bytes) => {
+            let name = reference.repository.rsplit('/').next().unwrap_or("scenario");
+            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{name}.wasm")));
+            let what = format!("a bare component ({}, verified)", sha256(&bytes));
+            (out, bytes.to_vec(), what)
+        }
+    };
+    std::fs::write(&out, bytes).with_context(|| format!("cannot write '{}'", out.display()))?;
+    println!("pulled {what} into {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}

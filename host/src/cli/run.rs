@@ -1,0 +1,381 @@
+//! `volley run`: the flags become a [`Run`] with typed options and the outputs the
+//! operator expects — the terminal, `requests.jsonl`, `requests.csv`, `report.json` and
+//! `report.html` in the output directory, and the exporters asked for.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use volley::core::Cancel;
+use volley::data::OnError;
+use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, Run, ServerMetrics};
+use volley::export::{Exposition, Live, LiveSink, Otlp, OtlpOptions, Transport};
+use volley::net::Target;
+use volley::report::{ConsoleSink, CsvSink, JsonlSink, ReportFiles, console};
+use volley::wasm::SandboxLimits;
+
+use super::scenario::{ScenarioSpec, instantiate, load_grants, parse_params};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario: builtin:NAME (builtin:chat-poisson, ...), a .wasm component, a .volley
+    /// package (verified) or oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
+    pub scenario: String,
+    /// Base URL of the server, e.g. http://127.0.0.1:8000
+    #[arg(long)]
+    pub target: String,
+    /// Scenario parameters as a JSON object
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Seed of every random choice (scenario, arrivals)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run only if the scenario component's digest is this, sha256:HEX
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// Output directory for report.json and requests.jsonl [default: results/<scenario>-<time>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Model for requests that name none [default: the target's first model]
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Header added to every request, 'Name: value' (repeatable)
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Per-request timeout in seconds
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout_s: f64,
+    /// Wall-time limit of one scenario call, in milliseconds
+    #[arg(long, default_value_t = 1000)]
+    pub guest_timeout_ms: u64,
+    /// Memory limit of the scenario, in MiB
+    #[arg(long, default_value_t = 256)]
+    pub guest_memory_mib: usize,
+    /// Local tokenizer.json: counts tokens the server does not report, and is the
+    /// scenario's tokenizer
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Grant the scenario a dataset, NAME=PATH (ShareGPT .json, .jsonl, .txt); repeatable
+    #[arg(long = "dataset")]
+    pub datasets: Vec<String>,
+    /// What a malformed dataset row does: fail the run, or skip it (and count it)
+    #[arg(long, value_enum, default_value = "fail")]
+    pub dataset_errors: DatasetErrors,
+    /// Write each request body and response text into requests.jsonl
+    #[arg(long)]
+    pub record_text: bool,
+    /// The server's Prometheus endpoint, scraped during the run, e.g.
+    /// http://127.0.0.1:8000/metrics
+    #[arg(long)]
+    pub server_metrics: Option<String>,
+    /// Scrape interval of --server-metrics, ms
+    #[arg(long, default_value_t = 1000)]
+    pub metrics_interval_ms: u64,
+    /// Metric name prefix to keep (repeatable) [default: vllm:, tgi_, nv_inference_,
+    /// llamacpp:, sglang:, volley_sim:]
+    #[arg(long = "metrics-prefix")]
+    pub metrics_prefixes: Vec<String>,
+    /// Read Triton's statistics of MODEL[:VERSION] before and after each stage (repeatable)
+    #[arg(long = "triton-stats")]
+    pub triton_stats: Vec<String>,
+    /// Serve live metrics (GenAI conventions) in the Prometheus format at ADDR/metrics
+    #[arg(long)]
+    pub prometheus_listen: Option<SocketAddr>,
+    /// Keep the Prometheus endpoint up this long after the run, seconds
+    #[arg(long, default_value_t = 0.0)]
+    pub prometheus_linger_s: f64,
+    /// Export OpenTelemetry metrics over OTLP/HTTP to this base URL (e.g.
+    /// http://127.0.0.1:4318); see also --otlp
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+    /// Export over OTLP using the OTEL_EXPORTER_OTLP_* variables
+    #[arg(long)]
+    pub otlp: bool,
+    /// OTLP header, NAME=VALUE (repeatable)
+    #[arg(long = "otlp-header")]
+    pub otlp_headers: Vec<String>,
+    /// OTLP transport: http/protobuf or grpc [default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf]
+    #[arg(long)]
+    pub otlp_protocol: Option<String>,
+    /// Also export one span per request, with an event at its first token
+    #[arg(long)]
+    pub otlp_spans: bool,
+    /// OTLP metric export interval, ms
+    #[arg(long, default_value_t = 10_000)]
+    pub otlp_interval_ms: u64,
+    /// Start the server with this command, run against it, stop it (scale from zero)
+    #[arg(long)]
+    pub launch: Option<String>,
+    /// With --launch: send from the process start, once the port opens, or once ready
+    #[arg(long, value_enum, default_value = "port")]
+    pub launch_at: LaunchAtArg,
+    /// With --launch-at ready: the readiness path
+    #[arg(long, default_value = "/health")]
+    pub launch_ready_path: String,
+    /// With --launch: longest wait for the server, seconds
+    #[arg(long, default_value_t = 120.0)]
+    pub launch_timeout_s: f64,
+    /// Show the scenario's debug log lines
+    #[arg(long)]
+    pub scenario_debug: bool,
+    /// No progress lines on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LaunchAtArg {
+    Process,
+    Port,
+    Ready,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DatasetErrors {
+    Fail,
+    Skip,
+}
+
+
+/// `volley run`: a scenario against a target, every output written as it goes.
+pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
+    let cancel = super::signals::cancel_on_signals();
+    execute(a, cancel).await
+}
+
+/// Runs `a` to its end; what `volley run` and `volley demo` share.
+pub(super) async fn execute(a: RunArgs, cancel: Arc<Cancel>) -> Result<ExitCode> {
+    let o = Options::from_args(a)?;
+    let target = Target::parse(&o.args.target)?;
+    let headers = headers(&o.args.headers)?;
+    let progress = !o.args.quiet;
+    let on_error = match o.args.dataset_errors {
+        DatasetErrors::Fail => OnError::Fail,
+        DatasetErrors::Skip => OnError::Skip,
+    };
+    let grants = {
+        let (tokenizer, datasets) = (o.args.tokenizer.clone(), o.args.datasets.clone());
+        super::blocking(move || load_grants(tokenizer.as_ref(), &datasets, on_error, progress)).await?
+    };
+    let spec = ScenarioSpec {
+        source: o.args.scenario.clone(),
+        params: o.params.clone(),
+        digest: o.args.digest.clone(),
+        seed: o.args.seed,
+        limits: o.limits,
+        show_debug: o.args.scenario_debug,
+    };
+    let workload = {
+        let grants = grants.clone();
+        super::blocking(move || instantiate(&spec, &grants)).await?.0
+    };
+    let label = workload.label().to_string();
+    let out_dir = o.args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{label}-{}", volley::core::time::utc_stamp(SystemTime::now())))
+    });
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
+    let run_id = volley::engine::default_run_id(&label);
+
+    let mut run = Run::new(target.clone(), workload)
+        .params(o.params.clone())
+        .seed(o.args.seed)
+        .request_timeout(o.request_timeout)
+        .record_text(o.args.record_text)
+        .cancel(cancel.clone())
+        .run_id(run_id.clone());
+    for (name, value) in headers {
+        run = run.header(name, value);
+    }
+    if let Some(m) = &o.args.model {
+        run = run.model(m.clone());
+    }
+    if let Some(t) = &grants.tokenizer {
+        run = run.tokenizer(t.clone());
+    }
+    if let Some(url) = &o.args.server_metrics {
+        run = run.server_metrics(ServerMetrics {
+            url: url.clone(),
+            interval: Duration::from_millis(o.args.metrics_interval_ms),
+            prefixes: o.args.metrics_prefixes.clone(),
+        });
+    }
+    for m in &o.args.triton_stats {
+        run = run.triton_stats(ModelRef::parse(m));
+    }
+    if let Some(l) = o.launch(&out_dir) {
+        run = run.launch(l);
+    }
+    // Outputs, in the order they see each event: the terminal first.
+    run = run
+        .sink(ConsoleSink::new(progress, volley::report::console::progress::on_terminal()))
+        .sink(JsonlSink::create(&out_dir.join("requests.jsonl"), o.args.record_text)?)
+        .sink(CsvSink::create(&out_dir.join("requests.csv"))?)
+        .sink(ReportFiles::new(&out_dir));
+    let exposition = match o.args.prometheus_listen {
+        Some(addr) => {
+            let live = Live::shared(run_id.clone(), target.authority.to_str().unwrap_or("").to_string());
+            let e = Exposition::start(addr, live.clone()).await?;
+            if progress {
+                eprintln!("prometheus metrics at http://{}/metrics (run id {run_id})", e.addr);
+            }
+            run = run.sink(LiveSink(live));
+            Some(e)
+        }
+        None => None,
+    };
+    if let Some(otlp) = &o.otlp {
+        run = run.sink(Otlp::start(otlp, &run_id, (&target.host, target.port))?);
+    }
+
+    let outcome = run.execute().await?;
+    print!("{}", console::summary::render(&outcome.report));
+    if progress {
+        let retried = match outcome.stale_retries {
+            0 => String::new(),
+            n => format!("; {n} requests retried on a new connection after the server closed an idle one"),
+        };
+        eprintln!(
+            "wrote {}, report.html, requests.jsonl and .csv ({} requests, {} connections opened{retried})",
+            out_dir.join("report.json").display(),
+            outcome.records,
+            outcome.connections_opened
+        );
+    }
+    if let Some(e) = exposition {
+        // Scrapers get a last look at the final values.
+        if !o.prometheus_linger.is_zero() && !cancel.is_cancelled() {
+            tokio::time::sleep(o.prometheus_linger).await;
+        }
+        e.stop();
+    }
+    let mut failed_output = None;
+    for e in &outcome.sink_errors {
+        if e.best_effort {
+            eprintln!("volley: {e}");
+        } else {
+            failed_output.get_or_insert_with(|| e.to_string());
+        }
+    }
+    if let Some(fault) = outcome.fault {
+        bail!("{fault}; partial results in {}", out_dir.display());
+    }
+    if let Some(e) = failed_output {
+        bail!("{e}");
+    }
+    Ok(if outcome.report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// The flags, checked and converted to the library's types.
+struct Options {
+    args: RunArgs,
+    params: serde_json::Value,
+    request_timeout: Duration,
+    limits: SandboxLimits,
+    otlp: Option<OtlpOptions>,
+    prometheus_linger: Duration,
+}
+
+impl Options {
+    fn from_args(a: RunArgs) -> Result<Options> {
+        let params = parse_params(&a.params)?;
+        if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
+            bail!("--timeout-s must be a positive number of seconds");
+        }
+        if a.guest_timeout_ms == 0 || a.guest_memory_mib == 0 {
+            bail!("--guest-timeout-ms and --guest-memory-mib must be positive");
+        }
+        if let Some(d) = &a.digest
+            && !(d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            bail!("--digest '{d}' must look like sha256:<64 hex digits>");
+        }
+        if a.metrics_interval_ms < 50 {
+            bail!("--metrics-interval-ms must be at least 50");
+        }
+        let otlp = if a.otlp || a.otlp_endpoint.is_some() {
+            let headers = a
+                .otlp_headers
+                .iter()
+                .map(|h| {
+                    h.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| anyhow!("--otlp-header '{h}' must look like NAME=VALUE"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(e) = &a.otlp_endpoint
+                && !e.starts_with("http://")
+            {
+                bail!("--otlp-endpoint '{e}' must be an http:// URL");
+            }
+            Some(OtlpOptions {
+                transport: Transport::choose(a.otlp_protocol.as_deref())?,
+                endpoint: a.otlp_endpoint.clone(),
+                headers,
+                spans: a.otlp_spans,
+                interval: Duration::from_millis(a.otlp_interval_ms.max(100)),
+            })
+        } else {
+            None
+        };
+        if !a.prometheus_linger_s.is_finite() || a.prometheus_linger_s < 0.0 {
+            bail!("--prometheus-linger-s must be a non-negative number");
+        }
+        if a.launch.is_some() && (!a.launch_timeout_s.is_finite() || a.launch_timeout_s <= 0.0) {
+            bail!("--launch-timeout-s must be positive");
+        }
+        Ok(Options {
+            params,
+            request_timeout: Duration::from_secs_f64(a.timeout_s),
+            limits: SandboxLimits {
+                call_timeout: Duration::from_millis(a.guest_timeout_ms),
+                memory_bytes: a.guest_memory_mib << 20,
+                ..SandboxLimits::default()
+            },
+            otlp,
+            prometheus_linger: Duration::from_secs_f64(a.prometheus_linger_s),
+            args: a,
+        })
+    }
+
+    /// `--launch`, with the server's log in the output directory.
+    fn launch(&self, out_dir: &std::path::Path) -> Option<Launch> {
+        let a = &self.args;
+        Some(Launch {
+            command: a.launch.clone()?,
+            at: match a.launch_at {
+                LaunchAtArg::Process => LaunchAt::Process,
+                LaunchAtArg::Port => LaunchAt::Port,
+                LaunchAtArg::Ready => LaunchAt::Ready,
+            },
+            ready_path: a.launch_ready_path.clone(),
+            timeout: Duration::from_secs_f64(a.launch_timeout_s),
+            log: out_dir.join("server.log"),
+        })
+    }
+}
+
+/// `--header 'Name: value'`s, and `VOLLEY_API_KEY` as `Authorization: Bearer` unless the
+/// operator set Authorization explicitly.
+fn headers(raw: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers = raw
+        .iter()
+        .map(|h| {
+            let (name, value) = h.split_once(':').ok_or_else(|| anyhow!("--header '{h}' must look like 'Name: value'"))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| anyhow!("--header '{h}': invalid name"))?;
+            let value = HeaderValue::from_str(value.trim()).map_err(|_| anyhow!("--header '{}': invalid value", name))?;
+            Ok((name, value))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Ok(key) = std::env::var("VOLLEY_API_KEY")
+        && !key.is_empty()
+        && !headers.iter().any(|(n, _)| n.as_str() == "authorization")
+    {
+        let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| anyhow!("VOLLEY_API_KEY has invalid characters"))?;
+        headers.push((HeaderName::from_static("authorization"), value));
+    }
+    Ok(headers)
+}

@@ -1,0 +1,61 @@
+//! One HTTP/1.1 request on its own connection, for everything that is not the send path:
+//! probes (metrics endpoints, statistics, model lists), readiness checks and the
+//! registry client.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Method;
+use hyper_util::rt::TokioIo;
+
+use crate::NetError;
+use crate::target::Target;
+
+/// GETs `url` (http only); the status and body, within `timeout`.
+pub async fn get(url: &str, timeout: Duration) -> Result<(u16, Bytes), NetError> {
+    let resp = request(Method::GET, url, &[], Bytes::new(), timeout).await?;
+    Ok((resp.status, resp.body))
+}
+
+/// An HTTP/1.1 response, read whole.
+pub struct Response {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request on a new connection (http only), answered within `timeout`.
+pub async fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Response, NetError> {
+    let http = |e: &dyn std::fmt::Display| NetError::Http(format!("{url}: {e}"));
+    let uri: hyper::Uri = url.parse().map_err(|e| NetError::Http(format!("invalid URL '{url}': {e}")))?;
+    // Only the origin must be a valid target; the path may carry a query.
+    let origin = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map(|a| a.as_str()).unwrap_or(""));
+    let target = Target::parse(&origin).map_err(|e| NetError::Http(format!("{e} (in '{url}')")))?;
+    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let fetch = async {
+        let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| NetError::Http(format!("cannot connect to {url}: {e}")))?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.map_err(|e| http(&e))?;
+        tokio::spawn(conn);
+        let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(body)).map_err(|e| http(&e))?;
+        let resp = send.send_request(req).await.map_err(|e| http(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.map_err(|e| http(&e))?.to_bytes();
+        Ok::<_, NetError>(Response { status, headers, body })
+    };
+    tokio::time::timeout(timeout, fetch).await.map_err(|_| NetError::Http(format!("no answer from {url} within {timeout:?}")))?
+}

@@ -1,0 +1,24 @@
+//! # volley-net
+//!
+//! Where traffic may go and how Volley reaches it outside the send path: the operator's
+//! [`Target`] (parsed once, checked for reachability before anything is produced) and a
+//! one-shot HTTP client ([`http`]) for probes, readiness checks and registries.
+
+pub mod http;
+pub mod target;
+
+pub use target::Target;
+
+/// A network failure outside the send path, in one line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetError {
+    /// The target URL is not one Volley can use.
+    #[error("{0}")]
+    Target(String),
+    /// The target does not resolve or accept connections.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A probe or registry request failed.
+    #[error("{0}")]
+    Http(String),
+}

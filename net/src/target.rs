@@ -1,0 +1,121 @@
+//! The operator's target: the one server a run may send traffic to. Parsed once,
+//! resolved once, and checked for reachability before any request is produced.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::Uri;
+use hyper::header::HeaderValue;
+use tokio::net::TcpStream;
+
+use crate::NetError;
+
+type Result<T> = std::result::Result<T, NetError>;
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(NetError::Target(format!($($t)*))) };
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// As the operator wrote it.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix of the server's API root, without a trailing slash ("" or "/proxy").
+    pub base_path: String,
+    /// Value of the `Host` header.
+    pub authority: HeaderValue,
+}
+
+impl Target {
+    /// Accepts `http://host[:port][/prefix]`. A trailing `/v1` is dropped, since API
+    /// paths carry it (`--target http://h:8000/v1` and `http://h:8000` are the same).
+    pub fn parse(url: &str) -> Result<Self> {
+        let uri: Uri = url.parse().map_err(|e| NetError::Target(format!("invalid target URL '{url}': {e}")))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => bail!("target '{url}': https is not supported yet; use an http:// endpoint"),
+            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http://)"),
+            None => bail!("target '{url}' needs a scheme, e.g. http://{url}"),
+        }
+        let host = uri.host().ok_or_else(|| NetError::Target(format!("target '{url}' has no host")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        if uri.query().is_some() {
+            bail!("target '{url}' must not have a query string");
+        }
+        let mut base_path = uri.path().trim_end_matches('/').to_string();
+        if base_path.ends_with("/v1") {
+            base_path.truncate(base_path.len() - 3);
+        }
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
+        let authority = HeaderValue::from_str(authority).map_err(|_| NetError::Target(format!("target '{url}' has an invalid host")))?;
+        Ok(Target { url: url.to_string(), host, port, base_path, authority })
+    }
+
+    /// Resolves the host and opens one TCP connection, so an unreachable target is one
+    /// clear error before the run starts. Returns the address that answered.
+    pub async fn reach(&self, timeout: Duration) -> Result<SocketAddr> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| NetError::Unreachable(format!("cannot resolve target host '{}': {e}", self.host)))?
+            .collect();
+        let mut last_err = None;
+        for addr in addrs {
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(_)) => return Ok(addr),
+                Ok(Err(e)) => last_err = Some(e.to_string()),
+                Err(_) => last_err = Some(format!("no answer within {} s", timeout.as_secs_f64())),
+            }
+        }
+        let why = last_err.unwrap_or_else(|| "the host has no address".into());
+        Err(NetError::Unreachable(format!("cannot reach target {}: {}", self.url, lowercase_first(&why))))
+    }
+
+    /// The target's first address, without connecting (for a server that is still
+    /// starting).
+    pub async fn resolve(&self) -> Result<SocketAddr> {
+        tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| NetError::Unreachable(format!("cannot resolve target host '{}': {e}", self.host)))?
+            .next()
+            .ok_or_else(|| NetError::Unreachable(format!("target host '{}' has no address", self.host)))
+    }
+
+    /// `http://authority/prefix`, for probes that address the target's own endpoints.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{}", self.authority.to_str().unwrap_or(&self.host), self.base_path)
+    }
+
+    /// The absolute path of an API path such as `/v1/completions`.
+    pub fn path(&self, api_path: &str) -> String {
+        format!("{}{api_path}", self.base_path)
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let t = Target::parse("http://127.0.0.1:8000/v1").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.base_path.as_str()), ("127.0.0.1", 8000, ""));
+        assert_eq!(t.path("/v1/completions"), "/v1/completions");
+        let t = Target::parse("http://localhost/proxy/").unwrap();
+        assert_eq!((t.port, t.base_path.as_str()), (80, "/proxy"));
+        assert_eq!(t.authority, "localhost");
+        assert!(Target::parse("127.0.0.1:8000").is_err());
+        assert!(Target::parse("https://x").unwrap_err().to_string().contains("https"));
+        assert!(Target::parse("http://x/?a=1").is_err());
+    }
+}

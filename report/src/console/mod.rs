@@ -1,0 +1,106 @@
+//! The operator's terminal: the end-of-run summary ([`summary`]) on stdout, and on
+//! stderr, as the run goes, what it is doing ([`ConsoleSink`]): which scenario against
+//! which target, each stage as it starts and ends, a live progress line on a terminal
+//! ([`progress`]), and warnings, which are shown even when quiet.
+
+pub mod progress;
+pub mod summary;
+
+use std::time::Duration;
+
+use volley_core::{Load, Plan, Stage, StageWindow};
+
+use crate::schema::StageReport;
+use crate::sink::{RecordEvent, RunStart, Sink, SinkError};
+use progress::StageProgress;
+
+/// Writes the run's progress to stderr.
+pub struct ConsoleSink {
+    /// Say what happens (off: only warnings).
+    verbose: bool,
+    /// Draw the live progress line (only on a terminal).
+    live: bool,
+    stages_planned: usize,
+    adaptive: bool,
+    current: Option<StageProgress>,
+}
+
+impl ConsoleSink {
+    /// `verbose`: the start, stage and end lines; `live`: the progress line too (pass
+    /// [`progress::on_terminal`]).
+    pub fn new(verbose: bool, live: bool) -> Self {
+        ConsoleSink { verbose, live: verbose && live, stages_planned: 0, adaptive: false, current: None }
+    }
+
+    fn total_stages(&self, index: u32) -> String {
+        let seen = self.stages_planned.max(index as usize + 1);
+        if self.adaptive { format!("{seen}+") } else { self.stages_planned.to_string() }
+    }
+}
+
+fn bound(stage: &Stage) -> String {
+    match (stage.duration, stage.max_requests) {
+        (Some(d), Some(n)) => format!(", {} s or {n} requests", d.as_secs_f64()),
+        (Some(d), None) => format!(", {} s", d.as_secs_f64()),
+        (None, Some(n)) => format!(", {n} requests"),
+        (None, None) => String::new(),
+    }
+}
+
+fn planned(plan: &Plan) -> (usize, bool) {
+    (plan.stages.len(), plan.adaptive)
+}
+
+impl Sink for ConsoleSink {
+    fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
+        (self.stages_planned, self.adaptive) = planned(run.plan);
+        if self.verbose {
+            let s = run.scenario;
+            let digest = s.digest.as_deref().map_or("native", |d| d.get(..19).unwrap_or(d));
+            let model = run.model.map(|m| format!(", model {m}")).unwrap_or_default();
+            eprintln!("volley: {} {} ({digest}) -> {}{model}", s.info.name, s.info.version, run.target);
+        }
+        Ok(())
+    }
+
+    fn stage_started(&mut self, index: u32, stage: &Stage) -> Result<(), SinkError> {
+        if !self.verbose {
+            return Ok(());
+        }
+        eprintln!("stage {}/{} '{}': {}{}", index + 1, self.total_stages(index), stage.name, stage.load, bound(stage));
+        if self.live {
+            let total = match stage.load {
+                Load::Burst { n } => Some(u64::from(n)),
+                _ => stage.max_requests,
+            };
+            self.current = Some(StageProgress::start(format!("  {}", stage.name), total, stage.duration));
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
+        if let Some(p) = &self.current {
+            p.record(e.record.ok(), e.record.ttft());
+        }
+        Ok(())
+    }
+
+    fn stage_finished(&mut self, _index: u32, report: &StageReport, w: &StageWindow) -> Result<(), SinkError> {
+        if let Some(p) = self.current.take() {
+            p.finish();
+        }
+        if self.verbose {
+            let secs = |d: Duration| d.as_secs_f64();
+            eprintln!(
+                "  sent {} in {:.2} s, all done after {:.2} s",
+                w.sent,
+                secs(w.sending_ended.duration_since(w.started)),
+                secs(w.finished.duration_since(w.started))
+            );
+        }
+        for warning in &report.warnings {
+            eprintln!("volley: WARNING: stage '{}': {warning}", report.name);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! The end-of-run summary on stdout: one block per stage with counts, rates and a
+//! percentile table, and one row per stage when there are several.
+
+use std::fmt::Write as _;
+
+use volley_core::Summary;
+
+use crate::schema::{GroupReport, Report, StageReport};
+
+/// The summary of `report`, as printed at the end of a run.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let s = &report.scenario;
+    let _ = writeln!(
+        out,
+        "\n{} {} against {} (seed {}){}",
+        s.info.name,
+        s.info.version,
+        report.target,
+        report.seed,
+        if report.interrupted { " — INTERRUPTED" } else { "" }
+    );
+    for stage in &report.stages {
+        render_stage(&mut out, stage);
+    }
+    if report.stages.len() > 1 {
+        render_table(&mut out, &report.stages);
+    }
+    out
+}
+
+/// One row per stage: a sweep's or a search's result at a glance.
+fn render_table(out: &mut String, stages: &[StageReport]) {
+    let goodput = stages.iter().any(|s| s.goodput_rps.is_some());
+    let _ = writeln!(
+        out,
+        "
+{:<22}{:>22}{:>10}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{}",
+        "stage", "load", "target/s", "sent/s", "ok", "ok/s", "TTFT p50", "TTFT p99", "ITL p99", "lat p99",
+        if goodput { format!("{:>10}{:>8}", "goodput", "SLO %") } else { String::new() }
+    );
+    let p = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".to_string(), |s| fmt(f(s)));
+    for st in stages {
+        let load = st.load.to_string();
+        let _ = writeln!(
+            out,
+            "{:<22}{:>22}{:>10}{:>10}{:>8}{:>10.2}{:>10}{:>10}{:>10}{:>10}{}{}",
+            clip(&st.name, 21),
+            clip(&load, 21),
+            st.target_rps.map_or("-".to_string(), |t| format!("{t:.2}")),
+            format!("{:.2}", st.offered_rps),
+            st.requests.ok,
+            st.achieved_rps,
+            p(&st.ttft_ms, |s| s.p50),
+            p(&st.ttft_ms, |s| s.p99),
+            p(&st.itl_ms, |s| s.p99),
+            p(&st.latency_ms, |s| s.p99),
+            if goodput {
+                format!(
+                    "{:>10}{:>8}",
+                    st.goodput_rps.map_or("-".to_string(), |g| format!("{g:.2}")),
+                    st.slo_attainment.map_or("-".to_string(), |a| format!("{:.1}", a * 100.0))
+                )
+            } else {
+                String::new()
+            },
+            if st.warnings.is_empty() { "" } else { "  !" }
+        );
+    }
+}
+
+
+
+fn render_stage(out: &mut String, st: &StageReport) {
+    let r = &st.requests;
+    let _ = writeln!(
+        out,
+        "\nstage '{}' ({}): {} sent, {} ok, {} failed in {:.2} s — {:.2} req/s ok, {:.1} output tok/s",
+        st.name, st.load, r.sent, r.ok, r.failed, st.elapsed_s, st.achieved_rps, st.output_tokens_per_s
+    );
+    for (class, e) in &r.errors {
+        let _ = writeln!(out, "  {class}: {} (e.g. {})", e.count, e.example);
+    }
+    if let Some(t) = st.target_rps {
+        let _ = writeln!(out, "  target {t:.2} req/s, sent {:.2} req/s", st.offered_rps);
+    }
+    if st.excluded > 0 {
+        let _ = writeln!(out, "  {} warm-up/cool-down requests excluded from these statistics (kept in requests.jsonl)", st.excluded);
+    }
+    if let (Some(g), Some(a)) = (st.goodput_rps, st.slo_attainment) {
+        let _ = writeln!(out, "  goodput {g:.2} req/s meeting the SLO ({:.1} % of requests)", a * 100.0);
+    }
+    for w in &st.warnings {
+        let _ = writeln!(out, "  WARNING: {w}");
+    }
+    let rows: [(&str, &Option<Summary>); 7] = [
+        ("TTFT", &st.ttft_ms),
+        ("ITL/chunk", &st.itl_ms),
+        ("ITL/token", &st.itl_per_token_ms),
+        ("TPOT", &st.tpot_ms),
+        ("latency", &st.latency_ms),
+        ("lat/planned", &st.latency_from_planned_ms),
+        ("sched lag", &st.schedule_lag_ms),
+    ];
+    let _ = writeln!(
+        out,
+        "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "ms", "p50", "p90", "p99", "p99.9", "mean", "count"
+    );
+    for (name, summary) in rows {
+        match summary {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                    name,
+                    fmt(s.p50),
+                    fmt(s.p90),
+                    fmt(s.p99),
+                    fmt(s.p99_9),
+                    fmt(s.mean),
+                    s.count
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  {:<12}{:>10}", name, "-");
+            }
+        }
+    }
+    let t = &st.output_tokens;
+    let sources: Vec<String> = t.source.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let _ = write!(
+        out,
+        "  output tokens: {} total, {:.1} mean, {} max (counted from {})",
+        t.total,
+        t.mean,
+        t.max,
+        if sources.is_empty() { "-".to_string() } else { sources.join(", ") }
+    );
+    match (t.requested_mean, t.received_mean) {
+        (Some(want), Some(got)) => {
+            let _ = writeln!(out, "; requested {want:.1} mean, received {got:.1}, {} short", t.short);
+        }
+        _ => out.push('\n'),
+    }
+    let p = &st.prompt_tokens;
+    if let (Some(want), Some(got)) = (p.requested_mean, p.received_mean) {
+        let _ = writeln!(
+            out,
+            "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ",
+            p.mismatched, p.compared
+        );
+    }
+    render_groups(out, "tag", &st.tags);
+    render_groups(out, "model", &st.models);
+    for t in &st.triton {
+        let sizes: Vec<String> = t.batch_sizes.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+        let _ = writeln!(
+            out,
+            "  triton {}:{}: {} inferences in {} executions; batches by size {{{}}}",
+            t.model,
+            t.version,
+            t.inference_count,
+            t.execution_count,
+            sizes.join(", ")
+        );
+    }
+    // Only the series that moved; all of them are in report.json.
+    let moved: Vec<_> = st.server_metrics.iter().filter(|(_, w)| w.changed()).collect();
+    if !moved.is_empty() {
+        let _ = writeln!(out, "  {:<60}{:>12}{:>12}{:>12}", "server metric (changed)", "delta", "min", "max");
+        let num = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        for (key, w) in moved.iter().take(16) {
+            let _ = writeln!(out, "  {:<60}{:>12.1}{:>12}{:>12}", clip(key, 60), w.delta, num(w.min), num(w.max));
+        }
+        if moved.len() > 16 {
+            let _ = writeln!(out, "  ... {} more in report.json", moved.len() - 16);
+        }
+    }
+    for e in &st.probe_errors {
+        let _ = writeln!(out, "  probe error: {e}");
+    }
+}
+
+fn render_groups(out: &mut String, what: &str, groups: &std::collections::BTreeMap<String, GroupReport>) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", what, "ok", "failed", "TTFT p50", "lat p50");
+    for (name, g) in groups.iter().take(20) {
+        let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "  {:<24}{:>8}{:>8}{:>12}{:>12}",
+            clip(name, 24),
+            g.ok,
+            g.failed,
+            p50(&g.ttft_ms),
+            p50(&g.latency_ms)
+        );
+    }
+    if groups.len() > 20 {
+        let _ = writeln!(out, "  ... {} more in report.json", groups.len() - 20);
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+}
+
+fn fmt(ms: f64) -> String {
+    if ms >= 100.0 { format!("{ms:.1}") } else { format!("{ms:.3}") }
+}

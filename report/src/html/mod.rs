@@ -1,0 +1,205 @@
+//! `report.html`: one self-contained page (inline SVG and CSS, no CDN) with the charts
+//! people look at: latency percentiles per stage, TTFT and latency over time,
+//! throughput over time, schedule lag, distributions, throughput and latency against
+//! offered load across stages (sweeps), and the server's metrics series.
+
+pub mod svg;
+
+use std::fmt::Write as _;
+
+use svg::{Kind, Series, esc};
+use volley_core::Summary;
+
+use crate::points::{ChartPoints, StagePoints, Thinned};
+use crate::schema::{Report, StageReport};
+
+/// Most points drawn per scatter series; more are thinned evenly.
+const MAX_POINTS: usize = 2000;
+
+fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let step = points.len().div_ceil(MAX_POINTS).max(1);
+    points.iter().step_by(step).copied().collect()
+}
+
+fn percentiles(s: &Option<Summary>) -> Vec<(String, f64)> {
+    s.map(|s| vec![("p50".to_string(), s.p50), ("p90".into(), s.p90), ("p99".into(), s.p99)]).unwrap_or_default()
+}
+
+/// The report pages' stylesheet (also used by `coldstart.html`).
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1a202c;max-width:1360px}\
+.warn{color:#c53030;font-weight:600;text-align:left}h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px}\
+td,th{border:1px solid #cbd5e0;padding:3px 8px;text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}\
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{margin:0;width:640px;border:1px solid #e2e8f0}\
+.chart svg{width:100%;height:auto}.plot{fill:#fff;stroke:#a0aec0}.grid{stroke:#edf2f7}.tick,.legend{font-size:10px;fill:#4a5568}\
+.axis{font-size:11px;fill:#2d3748}.title{font-size:13px;font-weight:600;fill:#1a202c}.meta{color:#4a5568;font-size:13px}";
+
+/// The page for `report`, with per-request charts from `points` when the run kept them
+/// (a merged or re-read report has only its summaries).
+pub fn render(report: &Report, points: &ChartPoints) -> String {
+    let mut h = String::new();
+    let s = &report.scenario;
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Volley: {name}</title><style>{STYLE}</style></head><body>\
+         <h1>Volley report: {name} {version}</h1><p class=\"meta\">target {target} · seed {seed} · {dur:.1} s · scenario {digest} · WIT {wit}{int}</p>",
+        name = esc(&s.info.name),
+        version = esc(&s.info.version),
+        target = esc(&report.target),
+        seed = report.seed,
+        dur = report.duration_s,
+        digest = esc(s.digest.as_deref().unwrap_or("native")),
+        wit = esc(s.wit.as_deref().unwrap_or("-")),
+        int = if report.interrupted { " · <b>interrupted</b>" } else { "" }
+    );
+    // Summary table.
+    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>target/s</th><th>sent/s</th><th>ok</th><th>failed</th>\
+                <th>req/s</th><th>tok/s</th><th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>latency p50</th>\
+                <th>latency p99</th><th>lag p99</th><th>goodput/s</th></tr>");
+    let cell = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(|s| format!("{:.1}", f(s))).unwrap_or_else(|| "-".into());
+    for st in &report.stages {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&st.name),
+            esc(&st.load.to_string()),
+            st.target_rps.map_or("-".to_string(), |t| format!("{t:.2}")),
+            st.offered_rps,
+            st.requests.ok,
+            st.requests.failed,
+            st.achieved_rps,
+            st.output_tokens_per_s,
+            cell(&st.ttft_ms, |s| s.p50),
+            cell(&st.ttft_ms, |s| s.p99),
+            cell(&st.itl_ms, |s| s.p50),
+            cell(&st.latency_ms, |s| s.p50),
+            cell(&st.latency_ms, |s| s.p99),
+            cell(&st.schedule_lag_ms, |s| s.p99),
+            st.goodput_rps.map_or("-".to_string(), |g| format!("{g:.2}"))
+        );
+    }
+    // The generator's own health, loudly: a lagging generator hides server latency.
+    for st in &report.stages {
+        for w in &st.warnings {
+            let _ = write!(h, "<tr><td colspan=\"15\" class=\"warn\">⚠ {}: {}</td></tr>", esc(&st.name), esc(w));
+        }
+        if st.excluded > 0 {
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"15\">{}: {} warm-up/cool-down requests excluded (kept in requests.jsonl)</td></tr>",
+                esc(&st.name),
+                st.excluded
+            );
+        }
+    }
+    h.push_str("</table><h2>Latency</h2><div class=\"charts\">");
+    let groups = |f: fn(&StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {
+        report.stages.iter().map(|st| (st.name.clone(), percentiles(f(st)))).filter(|(_, v)| !v.is_empty()).collect()
+    };
+    for (title, g) in [
+        ("TTFT percentiles by stage (ms)", groups(|s| &s.ttft_ms)),
+        ("ITL percentiles by stage (ms)", groups(|s| &s.itl_ms)),
+        ("End-to-end latency percentiles by stage (ms)", groups(|s| &s.latency_ms)),
+    ] {
+        if !g.is_empty() {
+            h.push_str(&svg::bars(title, "ms", &g));
+        }
+    }
+    let series = |f: fn(&StagePoints) -> &Thinned| -> Vec<Series> {
+        report
+            .stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| points.stages.get(&(i as u32)).map(|p| Series { name: st.name.clone(), points: thin(f(p).points()) }))
+            .filter(|s| !s.points.is_empty())
+            .collect()
+    };
+    let (ttft, latency, lag) = (series(|p| &p.ttft), series(|p| &p.latency), series(|p| &p.lag));
+    if !ttft.is_empty() {
+        h.push_str(&svg::xy("TTFT over time", "seconds since start", "ms", &ttft, Kind::Scatter));
+    }
+    if !latency.is_empty() {
+        h.push_str(&svg::xy("Latency over time", "seconds since start", "ms", &latency, Kind::Scatter));
+    }
+    let tput: Vec<Series> = report
+        .stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, st)| {
+            let per_second = points.stages.get(&(i as u32))?.completed.iter().map(|(s, n)| (*s as f64, *n as f64)).collect();
+            Some(Series { name: st.name.clone(), points: per_second })
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if !tput.is_empty() {
+        h.push_str(&svg::xy("Completed requests per second", "seconds since start", "requests/s", &tput, Kind::Line));
+    }
+    if !lag.is_empty() {
+        h.push_str(&svg::xy("Schedule lag (actual − planned send)", "seconds since start", "ms", &lag, Kind::Scatter));
+    }
+    let all = |f: fn(&StagePoints) -> &Thinned| -> Vec<f64> {
+        points.stages.values().flat_map(|p| f(p).points().iter().map(|(_, v)| *v)).collect()
+    };
+    let (ttft_values, latency_values) = (all(|p| &p.ttft), all(|p| &p.latency));
+    if !ttft_values.is_empty() {
+        h.push_str(&svg::histogram("TTFT distribution", "ms", &ttft_values, 30));
+    }
+    if !latency_values.is_empty() {
+        h.push_str(&svg::histogram("Latency distribution", "ms", &latency_values, 30));
+    }
+    h.push_str("</div>");
+    // Sweeps: throughput and latency against offered load.
+    if report.stages.len() > 1 {
+        h.push_str("<h2>Against offered load</h2><div class=\"charts\">");
+        let by_load = |f: fn(&StageReport) -> Option<f64>| -> Vec<(f64, f64)> {
+            let mut v: Vec<(f64, f64)> = report.stages.iter().filter_map(|s| Some((s.offered_rps, f(s)?))).collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v
+        };
+        h.push_str(&svg::xy(
+            "Achieved vs offered requests/s",
+            "offered requests/s",
+            "achieved requests/s",
+            &[Series { name: "achieved".into(), points: by_load(|s| Some(s.achieved_rps)) }],
+            Kind::Line,
+        ));
+        h.push_str(&svg::xy(
+            "Latency vs offered load",
+            "offered requests/s",
+            "ms",
+            &[
+                Series { name: "TTFT p50".into(), points: by_load(|s| s.ttft_ms.map(|x| x.p50)) },
+                Series { name: "latency p50".into(), points: by_load(|s| s.latency_ms.map(|x| x.p50)) },
+                Series { name: "latency p99".into(), points: by_load(|s| s.latency_ms.map(|x| x.p99)) },
+            ],
+            Kind::Line,
+        ));
+        h.push_str("</div>");
+    }
+    // The server's own series.
+    if let Some(scrapes) = &report.server_metrics {
+        let moved: Vec<Series> = scrapes
+            .series
+            .iter()
+            .filter(|(_, pts)| pts.iter().any(|(_, v)| v.is_finite() && *v != pts[0].1))
+            .take(8)
+            .map(|(k, pts)| Series { name: k.clone(), points: pts.iter().map(|(t, v)| (t / 1000.0, *v)).collect() })
+            .collect();
+        if !moved.is_empty() {
+            h.push_str("<h2>Server metrics</h2><div class=\"charts\">");
+            for s in moved {
+                let title = s.name.clone();
+                h.push_str(&svg::xy(&title, "seconds since start", "value", &[s], Kind::Line));
+            }
+            h.push_str("</div>");
+        }
+    }
+    h.push_str(CHECK_SCRIPT);
+    h.push_str("</body></html>");
+    h
+}
+
+/// Marks the page with what the browser rendered, for automated checks: the number of
+/// charts and of charts without data.
+pub const CHECK_SCRIPT: &str = "<script>(function(){var c=document.querySelectorAll('figure.chart');\
+var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar')||f.dataset.points==='0'){empty++;f.dataset.empty='1';}});\
+document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";

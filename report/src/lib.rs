@@ -1,0 +1,37 @@
+//! # volley-report
+//!
+//! What a run leaves behind, and the sinks that write it. The `report.json` schema
+//! ([`schema`], [`server`]; serialized and read back), a stage's report made from its
+//! statistics ([`stage`]), per-request lines ([`line`]), the [`Sink`] trait every
+//! output implements and the sinks themselves: `requests.jsonl` ([`jsonl`]),
+//! `requests.csv` ([`csv`]), `report.json` + `report.html` ([`files`], [`html`]), the
+//! terminal ([`console`]) and memory ([`memory`]); and `volley compare` ([`compare`]).
+//! No WebAssembly and no network here.
+
+pub mod compare;
+pub mod console;
+pub mod csv;
+pub mod files;
+pub mod html;
+pub mod jsonl;
+pub mod line;
+pub mod memory;
+pub mod points;
+pub mod schema;
+pub mod server;
+pub mod sink;
+pub mod stage;
+
+pub use console::ConsoleSink;
+pub use csv::CsvSink;
+pub use files::ReportFiles;
+pub use jsonl::JsonlSink;
+pub use memory::{MemoryRecord, MemorySink};
+pub use schema::{
+    ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport,
+    TokenReport,
+};
+pub use sink::{RecordEvent, RunStart, Sink, SinkError};
+
+/// Bumped on any incompatible change to the layout of `report.json` (docs/report.md).
+pub const SCHEMA_VERSION: u32 = 4;

@@ -1,0 +1,187 @@
+//! `report.json`: the run's report, versioned by `schema_version` (docs/report.md).
+//! Every type both serializes and deserializes, so reports can be read back (`volley
+//! compare`, merging); fields added later default when absent.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use volley_core::stats::ChunkTokenSource;
+use volley_core::time::{deserialize_opt_duration_s, serialize_opt_duration_s};
+use volley_core::{DatasetInfo, Info, Load, Slo, Summary};
+
+use crate::server::{Scrapes, SeriesWindow, TritonStats};
+
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub volley_version: String,
+    pub scenario: ScenarioReport,
+    pub target: String,
+    pub seed: u64,
+    pub params: serde_json::Value,
+    /// Wall-clock start of the run, milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    pub duration_s: f64,
+    /// The run was stopped early (Ctrl-C, SIGTERM or a scenario fault).
+    pub interrupted: bool,
+    /// The `--tokenizer` file, if any.
+    pub tokenizer: Option<String>,
+    pub datasets: Vec<DatasetInfo>,
+    pub host: HostReport,
+    /// The server's Prometheus series, when `--server-metrics` was given.
+    pub server_metrics: Option<Scrapes>,
+    /// The server Volley launched (`--launch`); all times of the run are then from its
+    /// process start.
+    pub launch: Option<LaunchReport>,
+    pub stages: Vec<StageReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LaunchReport {
+    pub command: String,
+    /// When sending began: process, port or ready.
+    pub at: String,
+    pub port_open_ms: Option<f64>,
+    pub ready_ms: Option<f64>,
+    /// SIGTERM until the server's process group was gone.
+    pub stop_ms: Option<f64>,
+}
+
+/// The load generator's own footprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostReport {
+    /// Peak resident memory of the volley process.
+    pub peak_rss_mib: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    #[serde(flatten)]
+    pub info: Info,
+    /// How the operator named it: a path, `builtin:NAME`, `oci://…` or `native:NAME`.
+    pub source: String,
+    /// `sha256:` digest of the component (`null` for a native workload).
+    pub digest: Option<String>,
+    /// The `volley:scenario` WIT version it was built against (`null` for native).
+    pub wit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageReport {
+    pub name: String,
+    pub load: Load,
+    #[serde(serialize_with = "serialize_opt_duration_s", deserialize_with = "deserialize_opt_duration_s", rename = "planned_duration_s")]
+    pub planned_duration: Option<Duration>,
+    pub max_requests: Option<u64>,
+    /// Warm-up and cool-down windows: their requests are in requests.jsonl (marked
+    /// `excluded`) but in none of these statistics.
+    #[serde(serialize_with = "serialize_opt_duration_s", deserialize_with = "deserialize_opt_duration_s", default)]
+    pub warmup_s: Option<Duration>,
+    #[serde(serialize_with = "serialize_opt_duration_s", deserialize_with = "deserialize_opt_duration_s", default)]
+    pub cooldown_s: Option<Duration>,
+    pub excluded: u64,
+    /// Measured requests (warm-up and cool-down excluded).
+    pub requests: RequestCounts,
+    /// From the stage's start to its last completion.
+    pub elapsed_s: f64,
+    /// From the stage's start to its last send.
+    pub sending_s: f64,
+    /// The rate the load aimed at (open-loop loads), requests/s.
+    pub target_rps: Option<f64>,
+    /// Sends per second over the sending window (over the measured window when the
+    /// stage has warm-up or cool-down).
+    pub offered_rps: f64,
+    /// Successful requests per second over `elapsed_s` (or the measured window).
+    pub achieved_rps: f64,
+    /// The stage's per-request objective; requests/s meeting it; the fraction meeting it.
+    pub slo: Option<Slo>,
+    pub goodput_rps: Option<f64>,
+    pub slo_attainment: Option<f64>,
+    /// Loud notes: the generator fell behind its target, sends ran late.
+    pub warnings: Vec<String>,
+    pub output_tokens_per_s: f64,
+    pub output_tokens: TokenReport,
+    pub prompt_tokens: PromptReport,
+    pub ttft_ms: Option<Summary>,
+    /// Gaps between chunks that carried text.
+    pub itl_ms: Option<Summary>,
+    /// The same gaps divided among the tokens of each chunk.
+    pub itl_per_token_ms: Option<Summary>,
+    /// How tokens per chunk were known: by the tokenizer, or an even spread of the
+    /// output count (requests per source).
+    pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
+    pub tpot_ms: Option<Summary>,
+    pub latency_ms: Option<Summary>,
+    /// From the planned send to the last byte: latency corrected for coordinated
+    /// omission (a late send does not hide the wait).
+    pub latency_from_planned_ms: Option<Summary>,
+    pub schedule_lag_ms: Option<Summary>,
+    /// Inferences of successful requests per second (a KServe batch of 16 counts 16).
+    pub inferences_per_s: f64,
+    /// Per-tag breakdown (tags the scenario set on its requests).
+    pub tags: BTreeMap<String, GroupReport>,
+    /// Per-model breakdown (model or LoRA adapter named in the request).
+    pub models: BTreeMap<String, GroupReport>,
+    /// The server's series over this stage: first, last, delta, min, max, mean.
+    pub server_metrics: BTreeMap<String, SeriesWindow>,
+    /// Triton's statistics over this stage, per `--triton-stats` model.
+    pub triton: Vec<TritonStats>,
+    /// Probes that failed during this stage.
+    pub probe_errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupReport {
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub output_tokens: u64,
+    pub ttft_ms: Option<Summary>,
+    pub itl_ms: Option<Summary>,
+    pub latency_ms: Option<Summary>,
+}
+
+/// Intended prompt lengths against the server's counts (requests that had both).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromptReport {
+    pub compared: u64,
+    pub requested_mean: Option<f64>,
+    pub received_mean: Option<f64>,
+    pub mismatched: u64,
+    /// Prompt tokens the server said it served from its prefix cache.
+    pub cached_total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub errors: BTreeMap<String, ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorReport {
+    pub count: u64,
+    pub example: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenReport {
+    pub total: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub max: u64,
+    /// How many requests' counts came from `usage`, the tokenizer, counting chunks, or
+    /// nothing.
+    pub source: BTreeMap<String, u64>,
+    /// Requests with a `max_tokens` and a count, compared.
+    pub compared: u64,
+    pub requested_mean: Option<f64>,
+    pub received_mean: Option<f64>,
+    /// Of those, how many received fewer tokens than requested.
+    pub short: u64,
+}
+

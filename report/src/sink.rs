@@ -1,0 +1,93 @@
+//! Outputs are sinks: the engine's collector hands every sink the run's events in
+//! order — the run's start, each stage's start, every request's record as it
+//! completes, each stage's report, periodic flushes, and the final report — and knows
+//! nothing about files, terminals or exporters (as k6 outputs, or ripgrep's `Sink`).
+//!
+//! Sinks run on the collector, off the send path. A sink that fails is reported once
+//! and dropped; the run and the other sinks go on, and the report is still returned.
+
+use std::time::Instant;
+
+use volley_core::{Plan, RequestRecord, Stage, StageWindow};
+
+use crate::schema::{Report, ScenarioReport, StageReport};
+
+/// What sinks learn when the run starts.
+pub struct RunStart<'a> {
+    /// A name for this run (exporters label their series with it).
+    pub run_id: &'a str,
+    /// Every time in the run is measured from this instant.
+    pub epoch: Instant,
+    pub scenario: &'a ScenarioReport,
+    pub target: &'a str,
+    /// The model requests default to, when known.
+    pub model: Option<&'a str>,
+    pub plan: &'a Plan,
+}
+
+/// One completed request.
+pub struct RecordEvent<'a> {
+    pub record: &'a RequestRecord,
+    pub stage_name: &'a str,
+    /// Planned in the stage's warm-up or cool-down window: kept, but in no statistic.
+    pub excluded: bool,
+    /// The run's epoch, for times relative to its start.
+    pub epoch: Instant,
+}
+
+/// Where a run's events go. Every method but [`Sink::record`] has a default that
+/// ignores the event.
+pub trait Sink: Send {
+    fn run_started(&mut self, _run: &RunStart<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Stage `index` started its clock.
+    fn stage_started(&mut self, _index: u32, _stage: &Stage) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn record(&mut self, event: &RecordEvent<'_>) -> Result<(), SinkError>;
+
+    /// Stage `index` ended; its report, and when it ran.
+    fn stage_finished(&mut self, _index: u32, _report: &StageReport, _window: &StageWindow) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called at least every 100 ms while records arrive, and at the end: buffered
+    /// output goes out now, so an interrupted run loses at most that much.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// The run ended (also when it was interrupted or its scenario faulted).
+    fn run_finished(&mut self, _report: &Report) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A sink that could not do its job, in one line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    pub message: String,
+    /// A side channel (an exporter) failed: worth saying, not worth failing the run.
+    /// Results the operator asked for (files) are not best effort.
+    pub best_effort: bool,
+}
+
+impl SinkError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SinkError { message: message.into(), best_effort: false }
+    }
+
+    /// A failure of a side channel, see [`SinkError::best_effort`](field@SinkError::best_effort).
+    pub fn best_effort(message: impl Into<String>) -> Self {
+        SinkError { message: message.into(), best_effort: true }
+    }
+
+    /// A failed write to `path`.
+    pub fn io(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        SinkError::new(format!("cannot write {}: {e}", path.display()))
+    }
+}

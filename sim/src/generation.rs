@@ -1,0 +1,277 @@
+//! One simulated generation: what a completion, chat or TGI request asked for (sizes,
+//! streaming, usage), its timing with jitter, and how each chunk and the whole body
+//! are rendered.
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use volley_core::rng::{Rng, Stream};
+
+use super::Shared;
+
+/// Token texts; each generated token is one of these words.
+const WORDS: &[&str] = &[
+    " the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", " while", " volley",
+    " measures", " every", " token", " as", " it", " arrives", " on", " time",
+];
+
+/// Which API a generation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Completion,
+    Chat,
+    Tgi,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SimRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    /// TGI
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    #[serde(default)]
+    parameters: Option<TgiParameters>,
+    #[serde(default)]
+    pub prompt: Option<Value>,
+    #[serde(default)]
+    pub messages: Option<Vec<Value>>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct TgiParameters {
+    #[serde(default)]
+    max_new_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// One simulated generation: its sizes, timing and how to render it.
+pub(crate) struct Generation {
+    flavor: Flavor,
+    id: u64,
+    /// The model name as a JSON string literal, quotes included.
+    model_json: String,
+    pub tokens: u32,
+    tokens_per_chunk: u32,
+    prompt_tokens: u32,
+    include_usage: bool,
+    usage_in_body: bool,
+    /// Output words come from this tokenizer's single-token words, if set.
+    words: Option<std::sync::Arc<volley_data::Tokenizer>>,
+    ttft: Duration,
+    itl: Duration,
+    jitter: f64,
+    rng: Rng,
+}
+
+impl Generation {
+    pub fn new(r: &SimRequest, flavor: Flavor, shared: &Shared) -> Self {
+        let c = &shared.config;
+        let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let model = r.model.as_deref().unwrap_or(&c.model);
+        let count = |v: &Value| texts(v).map(|s| shared.count_tokens(s)).sum::<u32>();
+        let prompt_tokens = match (&r.prompt, &r.messages, &r.inputs) {
+            (Some(p), _, _) | (None, None, Some(p)) => count(p),
+            (None, Some(msgs), _) => msgs.iter().map(|m| m.get("content").map_or(0, count)).sum(),
+            _ => 0,
+        };
+        let requested = match flavor {
+            Flavor::Tgi => r.parameters.as_ref().and_then(|p| p.max_new_tokens),
+            _ => r.max_tokens.or(r.max_completion_tokens),
+        };
+        Generation {
+            flavor,
+            id,
+            model_json: serde_json::to_string(model).unwrap_or_else(|_| "\"volley-sim\"".into()),
+            tokens: requested.unwrap_or(c.default_output_tokens),
+            // TGI streams one token per event.
+            tokens_per_chunk: if flavor == Flavor::Tgi { 1 } else { c.tokens_per_chunk.max(1) },
+            prompt_tokens,
+            include_usage: c.usage && r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+            usage_in_body: c.usage,
+            words: c.tokenizer.clone(),
+            ttft: c.ttft,
+            itl: c.itl,
+            jitter: c.jitter.clamp(0.0, 1.0),
+            rng: Rng::new(c.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15), Stream::Simulator),
+        }
+    }
+
+    pub fn chunks(&self) -> u32 {
+        self.tokens.div_ceil(self.tokens_per_chunk)
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        if self.jitter == 0.0 || d.is_zero() {
+            return d;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * self.rng.next_f64() - 1.0);
+        d.mul_f64(factor.max(0.0))
+    }
+
+    pub fn first_delay(&mut self) -> Duration {
+        self.jittered(self.ttft)
+    }
+
+    pub fn next_gap(&mut self) -> Duration {
+        self.jittered(self.itl)
+    }
+
+    pub fn total_delay(&mut self) -> Duration {
+        let mut d = self.first_delay();
+        for _ in 1..self.chunks() {
+            d += self.next_gap();
+        }
+        d
+    }
+
+    fn token_text(&self, j: u32) -> &str {
+        let k = self.id + u64::from(j);
+        match &self.words {
+            // Words of a few letters: no JSON escaping needed.
+            Some(t) => &t.words()[(k % t.words().len().min(256) as u64) as usize],
+            None => WORDS[(k % WORDS.len() as u64) as usize],
+        }
+    }
+
+    fn text(&self, from: u32, to: u32) -> String {
+        (from..to).map(|j| self.token_text(j)).collect()
+    }
+
+    fn head(&self, buf: &mut BytesMut) {
+        let (prefix, object) =
+            if self.flavor == Flavor::Chat { ("chatcmpl", "chat.completion.chunk") } else { ("cmpl", "text_completion") };
+        let _ = std::fmt::Write::write_fmt(
+            &mut Writer(buf),
+            format_args!(
+                "data: {{\"id\":\"{prefix}-sim-{}\",\"object\":\"{object}\",\"created\":0,\"model\":{},",
+                self.id, self.model_json
+            ),
+        );
+    }
+
+    /// Chunk `i` (0-based) as one SSE event; the last one carries the finish reason.
+    pub fn write_chunk(&self, buf: &mut BytesMut, i: u32) {
+        let from = i * self.tokens_per_chunk;
+        let to = (from + self.tokens_per_chunk).min(self.tokens);
+        let text = self.text(from, to);
+        let last = i + 1 == self.chunks();
+        if self.flavor == Flavor::Tgi {
+            // The last token's event carries the whole text and the details.
+            let (generated, details) = match last {
+                true => (
+                    serde_json::to_string(&self.text(0, self.tokens)).unwrap_or_default(),
+                    format!("{{\"finish_reason\":\"length\",\"generated_tokens\":{},\"seed\":null}}", self.tokens),
+                ),
+                false => ("null".to_string(), "null".to_string()),
+            };
+            let event = format!(
+                "data: {{\"index\":{i},\"token\":{{\"id\":{i},\"text\":\"{text}\",\"logprob\":-0.1,\"special\":false}},\"generated_text\":{generated},\"details\":{details}}}\n\n"
+            );
+            buf.put_slice(event.as_bytes());
+            return;
+        }
+        let finish = if last { "\"length\"" } else { "null" };
+        self.head(buf);
+        let choice = if self.flavor == Flavor::Chat {
+            let role = if i == 0 { "\"role\":\"assistant\"," } else { "" };
+            format!("\"choices\":[{{\"index\":0,\"delta\":{{{role}\"content\":\"{text}\"}},\"finish_reason\":{finish}}}]}}\n\n")
+        } else {
+            format!("\"choices\":[{{\"index\":0,\"text\":\"{text}\",\"finish_reason\":{finish}}}]}}\n\n")
+        };
+        buf.put_slice(choice.as_bytes());
+    }
+
+    /// After the last chunk: a finish event when nothing was generated, and the usage
+    /// chunk when the client asked for it.
+    pub fn write_end(&self, buf: &mut BytesMut) {
+        if self.flavor == Flavor::Tgi {
+            if self.chunks() == 0 {
+                let end = "data: {\"index\":0,\"token\":{\"id\":0,\"text\":\"\",\"logprob\":0.0,\"special\":true},\"generated_text\":\"\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":0,\"seed\":null}}\n\n";
+                buf.put_slice(end.as_bytes());
+            }
+            return;
+        }
+        if self.chunks() == 0 {
+            self.head(buf);
+            let choice = if self.flavor == Flavor::Chat {
+                "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
+            } else {
+                "\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n"
+            };
+            buf.put_slice(choice.as_bytes());
+        }
+        if self.include_usage {
+            self.head(buf);
+            let usage = format!("\"choices\":[],\"usage\":{}}}\n\n", self.usage());
+            buf.put_slice(usage.as_bytes());
+        }
+    }
+
+    fn usage(&self) -> Value {
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.tokens,
+            "total_tokens": self.prompt_tokens + self.tokens,
+        })
+    }
+
+    pub fn whole_body(&self) -> Bytes {
+        let text = self.text(0, self.tokens);
+        let model: Value = serde_json::from_str(&self.model_json).unwrap_or(Value::Null);
+        if self.flavor == Flavor::Tgi {
+            let v = json!({"generated_text": text,
+                           "details": {"finish_reason": "length", "generated_tokens": self.tokens, "seed": null}});
+            return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        }
+        let mut v = if self.flavor == Flavor::Chat {
+            json!({
+                "id": format!("chatcmpl-sim-{}", self.id), "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
+            })
+        } else {
+            json!({
+                "id": format!("cmpl-sim-{}", self.id), "object": "text_completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "length"}],
+            })
+        };
+        if self.usage_in_body {
+            v["usage"] = self.usage();
+        }
+        Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+    }
+}
+
+struct Writer<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The strings of a prompt (a string, or a list of strings).
+pub(crate) fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match v {
+        Value::String(s) => Box::new(std::iter::once(s.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(texts)),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+

@@ -1,0 +1,243 @@
+//! # volley-sim
+//!
+//! `volley sim`: a built-in OpenAI-compatible server simulator, for dry runs before a
+//! GPU is involved and for Volley's own tests.
+//!
+//! It serves `/v1/completions` and `/v1/chat/completions` (streamed and not, with
+//! `usage`, honouring `stream_options.include_usage`), `/v1/embeddings`, TGI's
+//! `/generate` and `/generate_stream`, KServe v1 `:predict`, KServe v2 `infer` with
+//! Triton-style `stats`, `/predict` (the plain-HTTP seeds), `/v1/models`, `/health`,
+//! `/v2/health/*`, Prometheus `/metrics`, and `/sim/stats` (requests seen, in flight
+//! now, most in flight at once, requests per model).
+//!
+//! Queueing: with `slots`, at most that many generations run at once and the rest wait
+//! in arrival order, so queueing delay shows up in TTFT as on a real server. KServe v2
+//! requests go through a dynamic batcher ([`batcher`]): see how batching trades
+//! queueing delay for throughput before touching a GPU. Timing: the
+//! first chunk at TTFT, then one chunk every ITL, each chunk carrying
+//! `tokens_per_chunk` tokens; `jitter` scales every delay by a uniform factor in
+//! [1 − jitter, 1 + jitter]. Each request generates `max_tokens` tokens (or the
+//! configured default), so token counts are exact; with a tokenizer, each generated
+//! token is one token of that tokenizer and prompts are counted with it, so usage
+//! matches what a real server with that tokenizer would report. `usage: false` never
+//! sends usage (like llama-cpp-python's server), for testing client-side counting.
+
+mod batcher;
+mod generation;
+mod handler;
+mod kserve;
+mod response;
+mod stream;
+
+pub use batcher::BatchConfig;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use volley_data::Tokenizer;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub ttft: Duration,
+    /// Gap between chunks.
+    pub itl: Duration,
+    /// Relative jitter of each delay, 0 to 1.
+    pub jitter: f64,
+    pub tokens_per_chunk: u32,
+    /// Tokens generated when a request sets no `max_tokens`.
+    pub default_output_tokens: u32,
+    pub model: String,
+    pub seed: u64,
+    /// Count prompts and make output tokens with this tokenizer.
+    pub tokenizer: Option<Arc<Tokenizer>>,
+    /// Send usage when asked (`stream_options.include_usage`, non-streamed bodies).
+    pub usage: bool,
+    /// Generations running at once (0: unlimited); the rest queue.
+    pub slots: u32,
+    /// KServe v2 dynamic batching.
+    pub batching: BatchConfig,
+    /// Answer 503 "Loading model" to everything for this long after the process
+    /// started, as llama-server does while it loads (for testing readiness probes).
+    pub startup_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ttft: Duration::from_millis(50),
+            itl: Duration::from_millis(10),
+            jitter: 0.0,
+            tokens_per_chunk: 1,
+            default_output_tokens: 64,
+            model: "volley-sim".into(),
+            seed: 0,
+            tokenizer: None,
+            usage: true,
+            slots: 0,
+            batching: BatchConfig { max_batch: 1, max_queue_delay: Duration::ZERO, service: Duration::ZERO },
+            startup_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Counters the simulator keeps, served at `/sim/stats`.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    pub requests: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+    /// Generations waiting for a slot.
+    pub waiting: AtomicU64,
+    pub tokens_generated: AtomicU64,
+    /// Requests per model named in the request (the simulator's own stats endpoint, not
+    /// a hot path).
+    pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimStatsSnapshot {
+    pub requests: u64,
+    pub in_flight: u64,
+    pub max_in_flight: u64,
+    pub waiting: u64,
+    pub tokens_generated: u64,
+    pub by_model: std::collections::BTreeMap<String, u64>,
+}
+
+impl SimStats {
+    pub fn snapshot(&self) -> SimStatsSnapshot {
+        SimStatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            tokens_generated: self.tokens_generated.load(Ordering::Relaxed),
+            by_model: self.by_model.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
+    fn count_model(&self, model: &str) {
+        *self.by_model.lock().unwrap_or_else(|p| p.into_inner()).entry(model.to_string()).or_default() += 1;
+    }
+}
+
+/// Counts a generation as in flight from its start until its response is complete.
+pub(crate) struct InFlight(Arc<SimStats>);
+
+impl InFlight {
+    fn new(stats: &Arc<SimStats>) -> Self {
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(stats.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Shared {
+    config: SimConfig,
+    stats: Arc<SimStats>,
+    next_id: AtomicU64,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    batcher: batcher::Batcher,
+    /// Until when everything answers 503.
+    loading_until: std::time::Instant,
+}
+
+impl Shared {
+    /// Tokens of a text: the configured tokenizer's count, else whitespace words.
+    fn count_tokens(&self, text: &str) -> u32 {
+        match &self.config.tokenizer {
+            Some(t) => t.count(text) as u32,
+            None => text.split_whitespace().count() as u32,
+        }
+    }
+}
+
+/// A running simulator; stops when [`Simulator::shutdown`] is called or it is dropped.
+pub struct Simulator {
+    addr: SocketAddr,
+    stats: Arc<SimStats>,
+    stop: Arc<Notify>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Binds `addr` (port 0 picks a free one) and serves in the background.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(SimStats::default());
+        let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots as usize)));
+        let batcher = batcher::Batcher::start(config.batching);
+        let loading_until = volley_core::time::process_start() + config.startup_delay;
+        let shared =
+            Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher, loading_until });
+        let stop = Arc::new(Notify::new());
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        a = listener.accept() => a,
+                        _ = stop.notified() => break,
+                    };
+                    let Ok((stream, _)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| {
+                            let shared = shared.clone();
+                            async move { Ok::<_, Infallible>(handler::handle(req, &shared).await) }
+                        });
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+            })
+        };
+        Ok(Simulator { addr, stats, stop, task: Some(task) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, usable as a `--target`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> SimStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Stops accepting connections (open ones finish on their own).
+    pub async fn shutdown(mut self) {
+        self.stop.notify_one();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
+}

@@ -1,0 +1,89 @@
+//! Bad input ends in one clear line on stderr and a non-zero exit, never a panic.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn assert_one_line_error(args: &[&str], expect: &str) {
+    let o = run_volley(args, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{args:?} panicked: {}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: want exactly one line, got:\n{}", o.stderr);
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    assert!(lines[0].contains(expect), "{args:?}: {:?} does not mention {expect:?}", lines[0]);
+}
+
+#[test]
+fn missing_file() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    assert_one_line_error(&["run", "/no/such/scenario.wasm", "--target", &target], "cannot read scenario");
+}
+
+#[test]
+fn not_a_component() {
+    let dir = TempDir::new("core");
+    let core = dir.path().join("core.wasm");
+    // The smallest valid core module: magic and version 1.
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let text = dir.path().join("text.wasm");
+    std::fs::write(&text, b"hello").unwrap();
+    let target = format!("http://127.0.0.1:{}", free_port());
+    assert_one_line_error(&["run", core.to_str().unwrap(), "--target", &target], "core WebAssembly module, not a component");
+    assert_one_line_error(&["run", text.to_str().unwrap(), "--target", &target], "not a WebAssembly file");
+}
+
+#[test]
+fn component_of_another_world() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    assert_one_line_error(&["run", guest("other-world"), "--target", &target], "not a Volley scenario");
+}
+
+#[test]
+fn unreachable_target() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    assert_one_line_error(&["run", "builtin:chat-poisson", "--target", &target], "cannot reach target");
+}
+
+#[test]
+fn bad_parameters_and_urls() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--params", "{"], "--params is not valid JSON");
+    assert_one_line_error(&["run", "builtin:nope", "--target", &target], "unknown builtin scenario");
+    assert_one_line_error(&["run", "builtin:burst", "--target", "127.0.0.1:1"], "needs a scheme");
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "-H", "novalue"], "Name: value");
+}
+
+#[test]
+fn scenario_rejects_its_parameters() {
+    // The guest's own message reaches the operator. The target must be reachable for
+    // configure to run, so start a listener that accepts and idles.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}", l.local_addr().unwrap());
+    assert_one_line_error(
+        &["run", "builtin:chat-poisson", "--target", &target, "--params", r#"{"rate": -2}"#],
+        "rejected its parameters: `rate` must be positive",
+    );
+}
+
+#[test]
+fn check_shows_the_plan_and_first_requests_without_a_target() {
+    let o = run_volley(&["check", "builtin:chat-poisson", "-n", "3", "--params", r#"{"rate": 8, "duration_s": 5}"#], Duration::from_secs(30));
+    assert!(o.status.success(), "{}", o.stderr);
+    assert!(o.stdout.contains("stage 0 'poisson': poisson 8/s for 5 s"), "{}", o.stdout);
+    assert!(o.stdout.contains("arrivals:") && o.stdout.contains("planned; first at"), "{}", o.stdout);
+    assert_eq!(o.stdout.matches("POST /v1/chat/completions (stream)").count(), 3, "{}", o.stdout);
+    assert!(o.stdout.contains("nothing was sent"));
+    // A hostile scenario fails the check the way it would fail a run.
+    assert_one_line_error(&["check", guest("spin-forever")], "exceeded its time limit");
+}
+
+#[test]
+fn a_pinned_digest_refuses_any_other_component() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}", l.local_addr().unwrap());
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", &wrong], "not the pinned");
+    assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", "md5:abc"], "must look like sha256:");
+}

@@ -1,0 +1,68 @@
+//! KServe v1 and v2 against real third-party servers (../shared/kservers): NVIDIA
+//! Triton 2.51 via PyTriton (dynamic batching, statistics, Prometheus metrics) and
+//! KServe's own Python ModelServer. `.ci/run` starts them; each test stops its server.
+
+use std::time::Duration;
+
+use serde_json::json;
+use crate::support::*;
+
+const TRITON: u16 = 18000;
+const KSERVE: u16 = 18080;
+
+#[test]
+fn triton_batches_poisson_load_dynamically() {
+    let server = KServer::take("triton", TRITON);
+    let out = TempDir::new("triton");
+    let metrics = format!("http://127.0.0.1:{}/metrics", TRITON + 2);
+    let params = json!({"model": "sum_fp32", "version": "1", "shape": [4], "rate": 300, "duration_s": 4});
+    let args = with(
+        run_args("builtin:kserve", &server.url(), params, &out),
+        &["--triton-stats", "sum_fp32:1", "--server-metrics", &metrics, "--metrics-interval-ms", "500"],
+    );
+    run_volley_args(&args, Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    let ok = st["requests"]["ok"].as_u64().unwrap();
+    assert!(ok > 500 && st["requests"]["failed"] == 0, "{}", st["requests"]);
+    // The tutorial's check: the server's batch-size breakdown grows beyond 1.
+    let t = &st["triton"][0];
+    assert_eq!(t["inference_count"].as_u64(), Some(ok), "{t}");
+    let sizes: Vec<u64> = t["batch_sizes"].as_object().unwrap().keys().map(|k| k.parse().unwrap()).collect();
+    assert!(sizes.iter().any(|s| *s > 1), "batch sizes {t}");
+    assert!(t["execution_count"].as_u64() < Some(ok));
+    // Triton's own Prometheus counter agrees with Volley's count.
+    let counter = &st["server_metrics"][r#"nv_inference_count{model="sum_fp32",version="1"}"#];
+    assert_eq!(counter["delta"].as_f64(), Some(ok as f64), "{counter}");
+}
+
+#[test]
+fn triton_bytes_tensors_and_client_batches() {
+    let server = KServer::take("triton", TRITON);
+    let out = TempDir::new("triton-bytes");
+    let params = json!({"model": "echo_bytes", "datatype": "BYTES", "shape": [1], "batch": 4, "rate": 50, "requests": 20});
+    run_volley_args(&run_args("builtin:kserve", &server.url(), params, &out), Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    assert_eq!(st["requests"]["ok"], 20, "{st}");
+    // A wrong shape is a 400 from Triton, counted as an http-status error with its message.
+    let out = TempDir::new("triton-bad");
+    let params = json!({"model": "sum_fp32", "shape": [5], "rate": 50, "requests": 3});
+    run_volley_args(&run_args("builtin:kserve", &server.url(), params, &out), Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    assert_eq!(st["requests"]["errors"]["http-status"]["count"], 3, "{st}");
+    assert!(st["requests"]["errors"]["http-status"]["example"].as_str().unwrap().contains("unexpected shape"));
+}
+
+#[test]
+fn kserve_model_server_v1_and_v2() {
+    let server = KServer::take("kserve", KSERVE);
+    for (protocol, shape) in [("v1", json!([3])), ("v2", json!([4]))] {
+        let out = TempDir::new("kserve");
+        let params = json!({"protocol": protocol, "model": "sum", "shape": shape, "batch": 2, "rate": 100, "requests": 30});
+        let args = with(run_args("builtin:kserve", &server.url(), params, &out), &["--record-text"]);
+        run_volley_args(&args, Duration::from_secs(120)).assert_success();
+        let st = &read_report(out.path())["stages"][0];
+        assert_eq!(st["requests"]["ok"], 30, "{protocol}: {st}");
+        let r = &read_records(out.path())[0];
+        assert_eq!(r["status"], 200);
+    }
+}

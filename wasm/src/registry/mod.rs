@@ -1,0 +1,209 @@
+//! Pushing and pulling scenario packages to and from an OCI registry (the distribution
+//! API), as Wasm artifacts in the layout wasm-pkg-tools and the CNCF Wasm OCI artifact
+//! convention use: config `application/vnd.wasm.config.v0+json`, one `application/wasm`
+//! layer with the component. Volley adds its package manifest as a second layer
+//! (`application/vnd.volley.scenario.manifest.v1+json`), which other tools ignore; a pull
+//! of an artifact without it yields the bare component.
+//!
+//! Everything pulled is content-addressed and checked: the manifest against a pinned
+//! digest, every blob against its descriptor, the component against the package
+//! manifest. Plain HTTP only (registries on loopback or a trusted network); no auth.
+
+pub mod reference;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{Value, json};
+
+use crate::package::archive::sha256;
+use crate::package::{Manifest, Package};
+use volley_net::http::{Response, request};
+
+use crate::WasmError;
+pub use reference::Reference;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER: &str = "application/wasm";
+pub const VOLLEY_LAYER: &str = "application/vnd.volley.scenario.manifest.v1+json";
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a pull brings back.
+pub enum Pulled {
+    Package(Box<Package>),
+    /// A Wasm artifact without Volley's manifest layer.
+    Component(Bytes),
+}
+
+/// The result of a push.
+pub struct Pushed {
+    /// The OCI manifest's digest: `oci://…@<this>` pins exactly what was pushed.
+    pub manifest_digest: String,
+    pub reference: Reference,
+}
+
+/// Pushes a package under `reference` (its tag; default the package version).
+pub fn push(package: &Package, reference: &Reference) -> Result<Pushed, WasmError> {
+    blocking(push_async(package, reference)).map_err(WasmError::from_anyhow)
+}
+
+async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> {
+    let mut reference = reference.clone();
+    if reference.digest.is_some() {
+        bail!("push to a tag, not a digest: {reference}");
+    }
+    let tag = reference.tag.get_or_insert_with(|| package.manifest.version.clone()).clone();
+    let m = &package.manifest;
+    let volley_json = Bytes::from(serde_json::to_vec_pretty(m)?);
+    let component = Bytes::copy_from_slice(&package.component);
+    let config = Bytes::from(serde_json::to_vec(&json!({
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [m.component.sha256],
+        "component": { "exports": [format!("volley:scenario/workload@{}", m.wit)], "imports": [], "target": null },
+    }))?);
+    let base = reference.base_url();
+    for blob in [&config, &component, &volley_json] {
+        upload_blob(&base, blob).await.with_context(|| format!("pushing to {reference}"))?;
+    }
+    let descriptor = |media: &str, b: &Bytes| json!({ "mediaType": media, "digest": sha256(b), "size": b.len() });
+    let mut annotations = json!({
+        "org.opencontainers.image.title": m.name,
+        "org.opencontainers.image.version": m.version,
+        "org.opencontainers.image.description": m.description,
+    });
+    if !m.authors.is_empty() {
+        annotations["org.opencontainers.image.authors"] = json!(m.authors.join(", "));
+    }
+    let manifest = Bytes::from(serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(WASM_CONFIG, &config),
+        "layers": [descriptor(WASM_LAYER, &component), descriptor(VOLLEY_LAYER, &volley_json)],
+        "annotations": annotations,
+    }))?);
+    let url = format!("{base}/manifests/{tag}");
+    let resp = call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone()).await?;
+    expect(&resp, &[201], "storing the manifest", &url)?;
+    Ok(Pushed { manifest_digest: sha256(&manifest), reference })
+}
+
+/// Pulls and verifies what `reference` names.
+/// Pulls and verifies what `reference` names (blocking: on a thread of its own).
+pub fn pull(reference: &Reference) -> Result<Pulled, WasmError> {
+    blocking(pull_async(reference)).map_err(WasmError::from_anyhow)
+}
+
+async fn pull_async(reference: &Reference) -> Result<Pulled> {
+    let base = reference.base_url();
+    let url = format!("{base}/manifests/{}", reference.manifest_ref());
+    let resp = call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new()).await?;
+    if resp.status == 404 {
+        bail!("{reference} was not found in the registry");
+    }
+    expect(&resp, &[200], "fetching the manifest", &url)?;
+    if let Some(want) = &reference.digest {
+        let got = sha256(&resp.body);
+        if !got.eq_ignore_ascii_case(want) {
+            bail!("the registry answered {reference} with a manifest whose digest is {got}; refusing it");
+        }
+    }
+    let manifest: Value =
+        serde_json::from_slice(&resp.body).map_err(|e| anyhow!("{reference}: the registry's manifest is not JSON: {e}"))?;
+    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let find = |media: &str| layers.iter().find(|l| l["mediaType"] == media);
+    let Some(wasm) = find(WASM_LAYER) else {
+        bail!("{reference} is not a Wasm artifact: it has no '{WASM_LAYER}' layer");
+    };
+    let component = fetch_blob(&base, wasm, reference).await?;
+    let Some(volley) = find(VOLLEY_LAYER) else { return Ok(Pulled::Component(component)) };
+    let json = fetch_blob(&base, volley, reference).await?;
+    let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
+    // The layer digest was checked; the package manifest must name the same component.
+    Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
+}
+
+async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
+    let digest = sha256(blob);
+    let head = call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new()).await?;
+    if head.status == 200 {
+        return Ok(());
+    }
+    let start = format!("{base}/blobs/uploads/");
+    let resp = call(Method::POST, &start, &[("content-length", "0")], Bytes::new()).await?;
+    expect(&resp, &[202], "starting a blob upload", &start)?;
+    let location = resp
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| anyhow!("the registry started an upload without a Location"))?;
+    let mut url = absolute(base, location);
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("digest={digest}"));
+    let resp = call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone()).await?;
+    expect(&resp, &[201], "uploading a blob", &url)
+}
+
+async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference) -> Result<Bytes> {
+    let digest = descriptor["digest"].as_str().unwrap_or_default();
+    if !reference::is_sha256(digest) {
+        bail!("{reference}: a layer has digest '{digest}', which this Volley cannot verify");
+    }
+    let mut url = format!("{base}/blobs/{digest}");
+    for _ in 0..4 {
+        let resp = call(Method::GET, &url, &[], Bytes::new()).await?;
+        if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
+            && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
+        {
+            url = absolute(base, loc);
+            continue;
+        }
+        expect(&resp, &[200], "fetching a blob", &url)?;
+        let got = sha256(&resp.body);
+        if got != digest {
+            bail!("{reference}: the registry sent a blob with digest {got} for {digest}; refusing it");
+        }
+        return Ok(resp.body);
+    }
+    bail!("{reference}: too many redirects fetching {digest}")
+}
+
+/// Resolves a Location header against the registry's base URL.
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let origin_end = base.find("/v2/").unwrap_or(base.len());
+    format!("{}{}", &base[..origin_end], location)
+}
+
+fn expect(resp: &Response, ok: &[u16], what: &str, url: &str) -> Result<()> {
+    if ok.contains(&resp.status) {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&resp.body);
+    let snippet: String = body.trim().chars().take(200).collect();
+    bail!("registry error {what} ({url}): HTTP {} {snippet}", resp.status)
+}
+
+/// Runs one registry operation to completion from any thread, inside or outside a tokio
+/// runtime: on a thread of its own with a current-thread runtime.
+fn blocking<T: Send>(op: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(op))
+            .join()
+            .map_err(|_| anyhow!("the registry client thread failed"))?
+    })
+}
+
+/// One plain-HTTP request to the registry.
+async fn call(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response> {
+    if url.starts_with("https://") {
+        bail!("registries over https are not supported yet: use a plain-http registry ({url})");
+    }
+    Ok(request(method, url, headers, body, TIMEOUT).await?)
+}

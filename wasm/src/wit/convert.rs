@@ -1,0 +1,146 @@
+//! Conversions between generated WIT types and Volley's model that are the same in
+//! every WIT version; each version's module invokes [`common_conversions!`] on its own
+//! bindings and writes by hand only what changed.
+
+/// Implements `From` for `info`, `prompt`/`message`, and `error-class`, given the paths
+/// of a version's `types` and `workload` modules.
+macro_rules! common_conversions {
+    ($types:path, $workload:path) => {
+        use $types as wit_types;
+        use $workload as wit_workload;
+
+        impl From<wit_workload::Info> for volley_core::Info {
+            fn from(i: wit_workload::Info) -> Self {
+                volley_core::Info { name: i.name, version: i.version, description: i.description }
+            }
+        }
+
+        fn convert_prompt(p: wit_types::Prompt) -> volley_core::Prompt {
+            match p {
+                wit_types::Prompt::Text(t) => volley_core::Prompt::Text(t),
+                wit_types::Prompt::Chat(msgs) => volley_core::Prompt::Chat(
+                    msgs.into_iter().map(|m| volley_core::Message { role: m.role, content: m.content }).collect(),
+                ),
+            }
+        }
+
+        fn convert_error_class(c: volley_core::ErrorClass) -> wit_types::ErrorClass {
+            use volley_core::ErrorClass as E;
+            match c {
+                E::Connect => wit_types::ErrorClass::Connect,
+                E::Timeout => wit_types::ErrorClass::Timeout,
+                E::HttpStatus => wit_types::ErrorClass::HttpStatus,
+                E::Protocol => wit_types::ErrorClass::Protocol,
+                E::ServerError => wit_types::ErrorClass::ServerError,
+                E::Incomplete => wit_types::ErrorClass::Incomplete,
+                E::Cancelled => wit_types::ErrorClass::Cancelled,
+            }
+        }
+    };
+}
+
+/// `batch` and `outcome` conversions, the same from 0.2 on.
+macro_rules! batch_and_outcome_conversions {
+    () => {
+        impl From<wit_types::Batch> for volley_core::Batch {
+            fn from(b: wit_types::Batch) -> Self {
+                volley_core::Batch { requests: b.requests.into_iter().map(Into::into).collect(), done: b.done }
+            }
+        }
+
+        impl From<volley_core::Outcome> for wit_types::Outcome {
+            fn from(o: volley_core::Outcome) -> Self {
+                wit_types::Outcome {
+                    stage: o.stage,
+                    seq: o.seq,
+                    session: o.session,
+                    ok: o.ok,
+                    status: o.status,
+                    error: o.error.map(convert_error_class),
+                    ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
+                    latency_ns: o.latency.as_nanos() as u64,
+                    output_tokens: o.output_tokens,
+                    prompt_tokens: o.prompt_tokens,
+                    text: o.text,
+                }
+            }
+        }
+    };
+}
+
+/// `load` and `plan`/`stage` as 0.1 to 0.3 define them (0.4 adds loads and stage fields).
+macro_rules! plan_conversions_v0_1_to_v0_3 {
+    () => {
+        impl From<wit_types::Load> for volley_core::Load {
+            fn from(l: wit_types::Load) -> Self {
+                use volley_core::Load as L;
+                match l {
+                    wit_types::Load::Constant(rate) => L::Constant { rate },
+                    wit_types::Load::Poisson(rate) => L::Poisson { rate },
+                    wit_types::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
+                    wit_types::Load::Ramp((from, to)) => L::Ramp { from, to },
+                    wit_types::Load::Burst(n) => L::Burst { n },
+                    wit_types::Load::Concurrency(n) => L::Concurrency { n },
+                }
+            }
+        }
+
+        impl From<wit_types::Plan> for volley_core::Plan {
+            fn from(p: wit_types::Plan) -> Self {
+                volley_core::Plan {
+                    stages: p
+                        .stages
+                        .into_iter()
+                        .map(|s| {
+                            volley_core::Stage::new(
+                                s.name,
+                                s.load.into(),
+                                s.duration_ms.map(std::time::Duration::from_millis),
+                                s.max_requests,
+                            )
+                        })
+                        .collect(),
+                    observe_outcomes: p.observe_outcomes,
+                    adaptive: false,
+                }
+            }
+        }
+    };
+}
+
+/// `api` and `tensor` conversions, the same from 0.3 on.
+macro_rules! api_and_tensor_conversions {
+    () => {
+        fn convert_api(a: wit_types::Api) -> volley_core::Api {
+            use volley_core::Api;
+            match a {
+                wit_types::Api::Completions => Api::Completions,
+                wit_types::Api::ChatCompletions => Api::ChatCompletions,
+                wit_types::Api::Embeddings => Api::Embeddings,
+                wit_types::Api::TgiGenerate => Api::TgiGenerate,
+                wit_types::Api::KserveV1 => Api::KserveV1,
+                wit_types::Api::KserveV2 => Api::KserveV2,
+                wit_types::Api::Http => Api::Http,
+            }
+        }
+
+        impl From<wit_types::Tensor> for volley_core::Tensor {
+            fn from(t: wit_types::Tensor) -> Self {
+                volley_core::Tensor {
+                    name: t.name,
+                    datatype: t.datatype,
+                    shape: t.shape,
+                    data: match t.data {
+                        wit_types::TensorData::Numbers(n) => volley_core::TensorData::Numbers(n),
+                        wit_types::TensorData::Strings(s) => volley_core::TensorData::Strings(s),
+                    },
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use api_and_tensor_conversions;
+pub(crate) use batch_and_outcome_conversions;
+pub(crate) use plan_conversions_v0_1_to_v0_3;
+pub(crate) use common_conversions;

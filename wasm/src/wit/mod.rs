@@ -53,6 +53,70 @@ pub(crate) trait Version: Sync {
     ) -> wasmtime::Result<Box<dyn Exports>>;
 }
 
+/// The [`Version`] and [`Exports`] of a version whose capabilities and exports have the
+/// 0.2 shape (log, random, tokenizer, datasets; `next-requests` returns a batch), for the
+/// `bindings` module in scope; methods added by the version (`next_stage`) follow in
+/// braces.
+macro_rules! version_of_batches {
+    ($name:ident, $semver:literal { $($extra:tt)* }) => {
+        crate::caps::host_traits!(bindings);
+
+        #[doc = concat!("`volley:scenario@", $semver, "`.")]
+        pub(super) struct $name;
+
+        impl crate::wit::Version for $name {
+            fn semver(&self) -> &'static str {
+                $semver
+            }
+
+            fn link(&self, linker: &mut wasmtime::component::Linker<crate::sandbox::StoreState>) -> wasmtime::Result<()> {
+                crate::caps::link_capabilities!(linker, bindings)
+            }
+
+            fn instantiate(
+                &self,
+                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
+                component: &wasmtime::component::Component,
+                linker: &wasmtime::component::Linker<crate::sandbox::StoreState>,
+            ) -> wasmtime::Result<Box<dyn crate::wit::Exports>> {
+                Ok(Box::new(bindings::Scenario::instantiate(store, component, linker)?))
+            }
+        }
+
+        impl crate::wit::Exports for bindings::Scenario {
+            fn describe(&self, store: &mut wasmtime::Store<crate::sandbox::StoreState>) -> wasmtime::Result<volley_core::Info> {
+                self.volley_scenario_workload().call_describe(store).map(Into::into)
+            }
+
+            fn configure(
+                &self,
+                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
+                params: &str,
+            ) -> wasmtime::Result<Result<volley_core::Plan, String>> {
+                Ok(self.volley_scenario_workload().call_configure(store, params)?.map(Into::into))
+            }
+
+            fn next_requests(
+                &self,
+                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
+                stage: u32,
+                seq: u64,
+                max: u32,
+            ) -> wasmtime::Result<volley_core::Batch> {
+                self.volley_scenario_workload().call_next_requests(store, stage, seq, max).map(Into::into)
+            }
+
+            fn on_outcome(&self, store: &mut wasmtime::Store<crate::sandbox::StoreState>, outcome: volley_core::Outcome) -> wasmtime::Result<()> {
+                self.volley_scenario_workload().call_on_outcome(store, &outcome.into())
+            }
+
+            $($extra)*
+        }
+    };
+}
+
+pub(crate) use version_of_batches;
+
 /// A `volley:scenario` version this host can run.
 #[derive(Clone, Copy)]
 pub struct WitVersion(&'static dyn Version);

@@ -7,9 +7,7 @@ use std::time::Duration;
 use volley_core as model;
 use volley_core::Summary;
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
 
-use super::{Exports, Version};
 use crate::sandbox::StoreState;
 
 mod bindings {
@@ -140,49 +138,13 @@ fn stage_result(r: &model::StageResult) -> wit_types::StageResult {
     }
 }
 
-crate::caps::host_traits!(bindings);
-
-/// `volley:scenario@0.4.0`.
-pub(super) struct V0_4;
-
-impl Version for V0_4 {
-    fn semver(&self) -> &'static str {
-        "0.4.0"
-    }
-
-    fn link(&self, linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-        crate::caps::link_capabilities!(linker, bindings)
-    }
-
-    fn instantiate(
+super::version_of_batches!(V0_4, "0.4.0" {
+    fn next_stage(
         &self,
         store: &mut Store<StoreState>,
-        component: &Component,
-        linker: &Linker<StoreState>,
-    ) -> wasmtime::Result<Box<dyn Exports>> {
-        Ok(Box::new(bindings::Scenario::instantiate(store, component, linker)?))
-    }
-}
-
-impl Exports for bindings::Scenario {
-    fn describe(&self, store: &mut Store<StoreState>) -> wasmtime::Result<model::Info> {
-        self.volley_scenario_workload().call_describe(store).map(Into::into)
-    }
-
-    fn configure(&self, store: &mut Store<StoreState>, params: &str) -> wasmtime::Result<Result<model::Plan, String>> {
-        Ok(self.volley_scenario_workload().call_configure(store, params)?.map(Into::into))
-    }
-
-    fn next_requests(&self, store: &mut Store<StoreState>, stage: u32, seq: u64, max: u32) -> wasmtime::Result<model::Batch> {
-        self.volley_scenario_workload().call_next_requests(store, stage, seq, max).map(Into::into)
-    }
-
-    fn on_outcome(&self, store: &mut Store<StoreState>, outcome: model::Outcome) -> wasmtime::Result<()> {
-        self.volley_scenario_workload().call_on_outcome(store, &outcome.into())
-    }
-
-    fn next_stage(&self, store: &mut Store<StoreState>, results: &[model::StageResult]) -> wasmtime::Result<Option<model::Stage>> {
+        results: &[model::StageResult],
+    ) -> wasmtime::Result<Option<model::Stage>> {
         let wit: Vec<_> = results.iter().map(stage_result).collect();
         Ok(self.volley_scenario_workload().call_next_stage(store, &wit)?.map(Into::into))
     }
-}
+});

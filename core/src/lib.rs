@@ -3,8 +3,9 @@
 //! The model every other Volley crate speaks, with no I/O and no WebAssembly: what a
 //! scenario declares ([`plan`], [`request`]), what happened to each request
 //! ([`record`], [`outcome`]), the [`Workload`] trait a scenario implements, seeded
-//! random streams ([`rng`]), run-wide cancellation ([`cancel`]), and the statistics a
-//! stage folds its records into ([`histogram`], [`stats`]).
+//! random streams ([`rng`]), run-wide cancellation ([`cancel`]), the statistics a
+//! stage folds its records into ([`histogram`], [`stats`]), the operator's [`policy`]
+//! and guest text made safe to show ([`text`]).
 //!
 //! Layering: `volley-core` ← `volley-data`, `volley-net`, `volley-report` ←
 //! `volley-engine`, `volley-wasm`, `volley-sim`, `volley-export` ← `volley`. See
@@ -13,11 +14,14 @@
 pub mod cancel;
 pub mod histogram;
 pub mod outcome;
+pub mod panics;
 pub mod plan;
+pub mod policy;
 pub mod record;
 pub mod request;
 pub mod rng;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod window;
 pub mod workload;
@@ -26,6 +30,7 @@ pub use cancel::Cancel;
 pub use histogram::{DurationHistogram, Summary};
 pub use outcome::{ErrorClass, Outcome};
 pub use plan::{Info, Load, Plan, Slo, Stage};
+pub use policy::{Policy, Refusal};
 pub use record::{RequestRecord, TokenSource};
 pub use request::{Api, Batch, Message, Prompt, ScenarioRequest, Tensor, TensorData};
 pub use stats::StageStats;

@@ -105,6 +105,10 @@ impl Info {
     }
 }
 
+/// The range of a gamma load's coefficient of variation.
+pub const MIN_CV: f64 = 0.01;
+pub const MAX_CV: f64 = 100.0;
+
 impl Plan {
     /// These stages, in order, without outcomes or adaptive stages.
     pub fn new(stages: Vec<Stage>) -> Self {
@@ -133,8 +137,11 @@ impl Stage {
             Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
                 return Err(format!("{at}: rate must be a positive number, got {rate}"));
             }
-            Load::Gamma { rate, cv } if !(rate_ok(rate) && cv.is_finite() && cv > 0.0) => {
-                return Err(format!("{at}: gamma needs a positive rate and cv, got {rate} and {cv}"));
+            // Outside this range the gamma sampler's shape (1/cv²) under- or overflows.
+            Load::Gamma { rate, cv } if !(rate_ok(rate) && (MIN_CV..=MAX_CV).contains(&cv)) => {
+                return Err(format!(
+                    "{at}: gamma needs a positive rate and a cv from {MIN_CV} to {MAX_CV}, got {rate} and {cv}"
+                ));
             }
             Load::Ramp { from, to } => {
                 if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0 && from + to > 0.0) {
@@ -158,7 +165,7 @@ impl Stage {
             _ => {}
         }
         if let (Some(d), Some(w), Some(c)) = (s.duration, s.warmup, s.cooldown)
-            && w + c > d
+            && w.checked_add(c).is_none_or(|wc| wc > d)
         {
             return Err(format!("{at}: warm-up and cool-down together are longer than the stage"));
         }

@@ -43,6 +43,10 @@ pub trait Workload: Send {
         Ok(None)
     }
 
+    /// The run's cancellation: a workload whose calls can take long (a Wasm guest) stops
+    /// them when it fires, so an interrupted run ends promptly.
+    fn set_cancel(&mut self, _cancel: std::sync::Arc<crate::Cancel>) {}
+
     /// Where the workload came from, for messages and the report; by default a native
     /// workload named after its type.
     fn identity(&self) -> WorkloadIdentity {
@@ -97,6 +101,9 @@ pub enum WorkloadError {
     /// It failed: a trap, a time or memory limit, a capability it was not granted.
     #[error("{0}")]
     Fault(String),
+    /// It asked for something the operator's policy does not allow.
+    #[error(transparent)]
+    Refused(#[from] crate::policy::Refusal),
 }
 
 /// A finished stage as a workload sees it (`next-stage`): counts, rates and the main

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use volley_core::{Outcome, RequestRecord, StageStats, TokenSource};
+use volley_core::{Cancel, Outcome, RequestRecord, StageStats, TokenSource};
 use volley_data::Tokenizer;
 use volley_report::{RecordEvent, Sink, SinkError, StageReport};
 
+use crate::Fault;
 use crate::events::{Event, EventRx, StageClock};
 
 /// Longest time a completed request's record waits before sinks flush it.
@@ -24,9 +25,15 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// What the collector needs besides the events.
 pub(crate) struct CollectorConfig {
     pub epoch: Instant,
+    /// Where outcomes go to the workload; bounded, so a workload that cannot keep up
+    /// stops the run rather than growing a backlog.
     pub outcomes: Option<flume::Sender<Outcome>>,
     pub tokenizer: Option<Arc<Tokenizer>>,
     pub sinks: Vec<Box<dyn Sink>>,
+    /// Distinct tags and models kept per stage (the policy's `max_tags`, `max_models`).
+    pub max_tags: usize,
+    pub max_models: usize,
+    pub cancel: Arc<Cancel>,
 }
 
 /// What the collector hands back when the run's last event has arrived.
@@ -34,6 +41,8 @@ pub(crate) struct Collected {
     pub records: u64,
     pub sinks: Vec<Box<dyn Sink>>,
     pub sink_errors: Vec<SinkError>,
+    /// What made the collector stop the run, if anything did.
+    pub fault: Option<Fault>,
 }
 
 /// Starts the collector; it ends once every sender of `events` is dropped.
@@ -64,7 +73,7 @@ pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<
             }
         }
         c.flush();
-        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors }
+        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors, fault: c.fault }
     })
 }
 
@@ -74,8 +83,12 @@ struct Collector {
     tokenizer: Option<Arc<Tokenizer>>,
     sinks: Vec<Box<dyn Sink>>,
     sink_errors: Vec<SinkError>,
-    /// Per stage: its clock (once started) and statistics.
-    stages: Vec<(Option<StageClock>, StageStats)>,
+    /// Per stage: its clock (once started) and statistics, freed once it has reported.
+    stages: Vec<Option<(Option<StageClock>, StageStats)>>,
+    max_tags: usize,
+    max_models: usize,
+    cancel: Arc<Cancel>,
+    fault: Option<Fault>,
     records: u64,
 }
 
@@ -88,6 +101,10 @@ impl Collector {
             sinks: c.sinks,
             sink_errors: Vec::new(),
             stages: Vec::new(),
+            max_tags: c.max_tags,
+            max_models: c.max_models,
+            cancel: c.cancel,
+            fault: None,
             records: 0,
         }
     }
@@ -97,9 +114,10 @@ impl Collector {
     fn stage(&mut self, i: u32) -> &mut (Option<StageClock>, StageStats) {
         let i = i as usize;
         if self.stages.len() <= i {
-            self.stages.resize_with(i + 1, || (None, StageStats::new()));
+            self.stages.resize_with(i + 1, || None);
         }
-        &mut self.stages[i]
+        let (tags, models) = (self.max_tags, self.max_models);
+        self.stages[i].get_or_insert_with(|| (None, StageStats::with_caps(tags, models)))
     }
 
     fn handle(&mut self, event: Event) {
@@ -114,6 +132,8 @@ impl Collector {
             }
             Event::StageEnded { index, stage, window, reply } => {
                 let report = StageReport::build(&stage, &self.stage(index).1, &window);
+                // Its report has all of it: a stage's statistics are not kept for the run.
+                self.stages[index as usize] = None;
                 self.each_sink(|s| s.stage_finished(index, &report, &window));
                 let _ = reply.send(report);
             }
@@ -123,7 +143,7 @@ impl Collector {
     fn record(&mut self, mut r: RequestRecord) {
         account_tokens(&mut r, self.tokenizer.as_deref());
         self.stage(r.stage);
-        let (clock, stats) = &mut self.stages[r.stage as usize];
+        let Some((clock, stats)) = self.stages[r.stage as usize].as_mut() else { return };
         let excluded = clock.as_ref().is_some_and(|c| c.excludes(r.planned));
         if excluded {
             stats.excluded += 1;
@@ -135,8 +155,16 @@ impl Collector {
         let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
         sinks.retain_mut(|s| keep(s.record(&event), errors));
         self.records += 1;
-        if let Some(o) = &self.outcomes {
-            let _ = o.send(r.outcome());
+        if let Some(o) = &self.outcomes
+            && let Err(flume::TrySendError::Full(_)) = o.try_send(r.outcome())
+        {
+            // The workload's on-outcome cannot keep up: stop rather than queue without end.
+            let pending = o.len();
+            self.outcomes = None;
+            self.fault.get_or_insert(Fault::Workload(volley_core::WorkloadError::Fault(format!(
+                "the scenario fell behind its outcomes: {pending} completed requests waited for on-outcome; the run was stopped"
+            ))));
+            self.cancel.cancel();
         }
     }
 

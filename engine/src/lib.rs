@@ -22,7 +22,38 @@ mod producer;
 pub mod run;
 
 pub use hyper::header::{HeaderName, HeaderValue};
+use volley_core::{Refusal, WorkloadError};
 pub use run::{Launch, LaunchAt, ModelRef, Run, RunError, RunOutcome, ServerMetrics, default_run_id};
+pub use volley_core::Policy;
+
+/// Why a run stopped before its plan was done (its report is still returned).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fault {
+    /// The workload failed: a trap, a limit of its sandbox, an invalid plan or request.
+    #[error(transparent)]
+    Workload(WorkloadError),
+    /// The operator's policy refused what the run asked for.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// Something of Volley's own failed (a thread that panicked, say).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Fault {
+    pub(crate) fn refused(limit: &'static str, allowed: impl std::fmt::Display, what: String) -> Fault {
+        Fault::Refused(Refusal { limit, allowed: allowed.to_string(), what })
+    }
+}
+
+impl From<WorkloadError> for Fault {
+    fn from(e: WorkloadError) -> Self {
+        match e {
+            WorkloadError::Refused(r) => Fault::Refused(r),
+            other => Fault::Workload(other),
+        }
+    }
+}
 
 /// Peak resident set size of this process, in bytes (0 where unknown).
 pub fn peak_rss_bytes() -> u64 {

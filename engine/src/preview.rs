@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use volley_core::{Cancel, Info, Load, Plan, Workload};
+use volley_core::{Cancel, Info, Load, Plan, Policy, Refusal, Workload};
 use volley_net::Target;
 
 use crate::client::request::RequestEncoder;
@@ -18,12 +18,16 @@ use crate::run::RunError;
 const WAIT: Duration = Duration::from_secs(2);
 /// Most arrivals counted per stage for the timeline.
 const MAX_COUNTED: u64 = 1_000_000;
+/// Most stages previewed (a plan may have more; the policy verdict says so).
+pub const MAX_STAGES_SHOWN: usize = 64;
 
 /// A workload's plan and first requests.
 pub struct Preview {
     pub info: Info,
     pub plan: Plan,
     pub stages: Vec<StagePreview>,
+    /// What the policy says of the plan: `None` when a run may go ahead.
+    pub refusal: Option<Refusal>,
 }
 
 /// One stage: when it sends, and what.
@@ -36,24 +40,35 @@ pub struct StagePreview {
     pub stopped: Option<String>,
 }
 
-/// Configures `workload` with `params` and produces up to `show` requests of each
-/// stage; the workload's fault, if any, is the error.
-pub async fn preview(workload: Box<dyn Workload>, params: serde_json::Value, seed: u64, show: u32) -> Result<Preview, RunError> {
+/// Configures `workload` with `params`, checks its plan against `policy` and produces
+/// up to `show` requests of each stage (each checked too); the workload's fault, or a
+/// request the policy refuses, is the error.
+pub async fn preview(
+    workload: Box<dyn Workload>,
+    params: serde_json::Value,
+    seed: u64,
+    show: u32,
+    policy: Arc<Policy>,
+) -> Result<Preview, RunError> {
     let producer = Producer::spawn(workload, params, Arc::new(Cancel::new())).await?;
     // Only the paths matter here.
     let target = Target::parse("http://target.invalid")?;
-    producer.begin(RequestEncoder::new(&target, None));
+    producer.begin(RequestEncoder::new(&target, None, policy.clone(), &[]));
     let (info, plan) = (producer.info.clone(), producer.plan.clone());
+    let refusal = policy.check_plan(&info, &plan).err();
     let mut stages = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate() {
+    for (i, stage) in plan.stages.iter().enumerate().take(MAX_STAGES_SHOWN) {
         let arrivals = timeline(&stage.load, stage.duration, stage.max_requests, seed, i as u32, show);
         let shown = stage.max_requests.unwrap_or(u64::MAX).min(u64::from(show));
-        let feed = producer.start_stage(i as u32, show as usize, Some(shown));
+        let feed = producer.start_stage(i as u32, show as usize, Some(shown), policy.max_queue_bytes as usize);
         let mut requests = Vec::new();
         let mut stopped = None;
         for n in 0..shown {
             let rx = feed.requests.clone();
             let next = tokio::task::spawn_blocking(move || rx.recv_timeout(WAIT)).await;
+            if let Ok(Ok(r)) = &next {
+                feed.took(r);
+            }
             match next {
                 Ok(Ok(r)) => {
                     let body = String::from_utf8_lossy(&r.body);
@@ -88,7 +103,7 @@ pub async fn preview(workload: Box<dyn Workload>, params: serde_json::Value, see
     if let Some(e) = producer.shutdown().await {
         return Err(e.into());
     }
-    Ok(Preview { info, plan, stages })
+    Ok(Preview { info, plan, stages, refusal })
 }
 
 /// The first planned sends of an open-loop stage and how many it plans in all.

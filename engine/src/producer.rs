@@ -8,7 +8,7 @@
 //! engine runs on any tokio runtime, a current-thread one included. A workload fault (a
 //! trap, a time or memory limit, an invalid request) is recorded and cancels the run.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -16,8 +16,10 @@ use tokio::sync::oneshot;
 use volley_core::workload::{validate_batch, validate_plan, validate_stage};
 use volley_core::{Cancel, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError};
 
-use crate::client::request::{PreparedRequest, RequestEncoder};
+use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
 
+/// Outcomes waiting for the workload's `on_outcome` before the run is stopped.
+const MAX_PENDING_OUTCOMES: usize = 16_384;
 /// Requests asked of the workload per call.
 const BATCH: u32 = 32;
 /// How long a blocked producer waits before checking for outcomes and stop requests.
@@ -29,7 +31,7 @@ const NAP: Duration = Duration::from_micros(500);
 enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
     Begin(RequestEncoder),
-    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64> },
+    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes },
     NextStage { results: Vec<StageResult>, reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>> },
     Shutdown,
 }
@@ -49,6 +51,56 @@ pub(crate) struct Producer {
 pub(crate) struct StageFeed {
     pub requests: flume::Receiver<PreparedRequest>,
     stop: Arc<AtomicBool>,
+    queue: QueueBytes,
+}
+
+impl StageFeed {
+    /// A request was taken from the queue: its bytes no longer count against the queue.
+    pub fn took(&self, r: &PreparedRequest) {
+        self.queue.remove(r);
+    }
+
+    /// The bytes of this stage's produced requests that may be held at once.
+    pub fn budget(&self) -> usize {
+        self.queue.budget
+    }
+
+    /// The producer waits for the driver to take requests: the queue is full in bytes.
+    pub fn over_budget(&self) -> bool {
+        self.queue.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// The bytes of a stage's requests produced and not yet taken, against a budget: the
+/// queue is bounded in bytes as well as in entries, so large bodies cannot fill memory.
+#[derive(Clone)]
+struct QueueBytes {
+    queued: Arc<AtomicUsize>,
+    budget: usize,
+    /// The producer is waiting for room.
+    waiting: Arc<AtomicBool>,
+}
+
+/// What a queued request costs: its body and the rest of it, roughly.
+pub(crate) fn queued_cost(r: &PreparedRequest) -> usize {
+    r.body.len() + 512
+}
+
+impl QueueBytes {
+    fn add(&self, r: &PreparedRequest) {
+        self.queued.fetch_add(queued_cost(r), Ordering::Relaxed);
+    }
+
+    fn remove(&self, r: &PreparedRequest) {
+        let cost = queued_cost(r);
+        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(cost)));
+    }
+
+    /// Whether `r` fits now; the first request always does, however large.
+    fn fits(&self, r: &PreparedRequest) -> bool {
+        let queued = self.queued.load(Ordering::Relaxed);
+        queued == 0 || queued + queued_cost(r) <= self.budget
+    }
 }
 
 impl Drop for StageFeed {
@@ -64,13 +116,15 @@ impl Producer {
         let (setup_tx, setup_rx) = oneshot::channel::<Result<(Info, Plan), WorkloadError>>();
         let (ended_tx, ended) = oneshot::channel();
         let (commands, command_rx) = mpsc::channel::<Command>();
-        let (outcome_tx, outcome_rx) = flume::unbounded::<Outcome>();
+        let (outcome_tx, outcome_rx) = flume::bounded::<Outcome>(MAX_PENDING_OUTCOMES);
         let fault: Arc<Mutex<Option<WorkloadError>>> = Arc::default();
 
         let spawned = {
             let fault = fault.clone();
+            let cancel_for_workload = cancel.clone();
             std::thread::Builder::new().name("volley-scenario".into()).spawn(move || {
                 let mut workload = workload;
+                workload.set_cancel(cancel_for_workload);
                 match setup(workload.as_mut(), &params) {
                     Ok(known) => {
                         let _ = setup_tx.send(Ok(known));
@@ -108,12 +162,13 @@ impl Producer {
     }
 
     /// Starts producing requests of stage `index` into a queue of `capacity`, at most
-    /// `limit` of them.
-    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>) -> StageFeed {
+    /// `limit` of them, holding at most `queue_bytes` of them at once.
+    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize) -> StageFeed {
         let (tx, requests) = flume::bounded(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
-        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit });
-        StageFeed { requests, stop }
+        let queue = QueueBytes { queued: Arc::default(), budget: queue_bytes, waiting: Arc::default() };
+        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone() });
+        StageFeed { requests, stop, queue }
     }
 
     /// Adaptive plans: asks the workload for the stage after `results`.
@@ -173,7 +228,7 @@ impl Worker<'_> {
         loop {
             match commands.recv_timeout(POLL) {
                 Ok(Command::Begin(encoder)) => self.encoder = Some(encoder),
-                Ok(Command::Stage { index, tx, stop, limit }) => self.produce(index, &tx, &stop, limit)?,
+                Ok(Command::Stage { index, tx, stop, limit, queue }) => self.produce(index, &tx, &stop, limit, &queue)?,
                 Ok(Command::NextStage { results, reply }) => {
                     self.deliver_outcomes()?;
                     let r = self.workload.next_stage(&results).and_then(|stage| {
@@ -202,11 +257,12 @@ impl Worker<'_> {
         tx: &flume::Sender<PreparedRequest>,
         stop: &AtomicBool,
         limit: Option<u64>,
+        queue: &QueueBytes,
     ) -> Result<(), WorkloadError> {
         let Some(mut encoder) = self.encoder.take() else {
             return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
         };
-        let r = self.produce_with(&mut encoder, stage, tx, stop, limit);
+        let r = self.produce_with(&mut encoder, stage, tx, stop, limit, queue);
         self.encoder = Some(encoder);
         r
     }
@@ -218,6 +274,7 @@ impl Worker<'_> {
         tx: &flume::Sender<PreparedRequest>,
         stop: &AtomicBool,
         limit: Option<u64>,
+        queue: &QueueBytes,
     ) -> Result<(), WorkloadError> {
         self.workload.start_stage(stage);
         let mut seq = 0u64;
@@ -244,14 +301,15 @@ impl Worker<'_> {
                 continue;
             }
             for request in batch.requests {
-                let prepared = encoder.encode(request, stage, seq).map_err(|e| {
-                    WorkloadError::Invalid(format!(
+                let prepared = encoder.encode(request, stage, seq).map_err(|e| match e {
+                    EncodeError::Refused(r) => WorkloadError::Refused(r),
+                    EncodeError::Invalid(e) => WorkloadError::Invalid(format!(
                         "scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}",
                         self.label
-                    ))
+                    )),
                 })?;
                 seq += 1;
-                if !self.send(tx, prepared, stop)? {
+                if !self.send(tx, prepared, stop, queue)? {
                     return Ok(());
                 }
             }
@@ -267,11 +325,31 @@ impl Worker<'_> {
     /// request taken by the driver wake this thread (a futex wake and a context switch
     /// per request). Instead the producer naps until the queue has drained to half and
     /// then refills it in one go.
-    fn send(&mut self, tx: &flume::Sender<PreparedRequest>, mut item: PreparedRequest, stop: &AtomicBool) -> Result<bool, WorkloadError> {
+    fn send(
+        &mut self,
+        tx: &flume::Sender<PreparedRequest>,
+        mut item: PreparedRequest,
+        stop: &AtomicBool,
+        queue: &QueueBytes,
+    ) -> Result<bool, WorkloadError> {
+        // Over the byte budget: wait (as for a full queue) until the driver takes some.
+        while !queue.fits(&item) {
+            queue.waiting.store(true, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) || tx.is_disconnected() {
+                return Ok(false);
+            }
+            self.deliver_outcomes()?;
+            std::thread::sleep(NAP);
+        }
+        queue.waiting.store(false, Ordering::Relaxed);
+        queue.add(&item);
         loop {
             match tx.try_send(item) {
                 Ok(()) => return Ok(true),
-                Err(flume::TrySendError::Disconnected(_)) => return Ok(false),
+                Err(flume::TrySendError::Disconnected(back)) => {
+                    queue.remove(&back);
+                    return Ok(false);
+                }
                 Err(flume::TrySendError::Full(back)) => {
                     item = back;
                     let half = tx.capacity().unwrap_or(1) / 2;

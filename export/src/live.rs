@@ -12,6 +12,9 @@ use volley_report::{RecordEvent, Sink, SinkError};
 
 /// Histogram bucket upper bounds, in seconds.
 pub const SECONDS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+/// Most label sets kept.
+const MAX_SERIES: usize = 1000;
+const OTHER: &str = "(other)";
 /// Bucket bounds of token counts.
 pub const TOKENS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0];
 
@@ -81,11 +84,15 @@ impl Live {
     }
 
     pub fn record(&mut self, stage_name: &str, r: &RequestRecord) {
-        let key = Key {
+        let mut key = Key {
             stage: stage_name.to_string(),
             model: r.model.as_deref().unwrap_or("").to_string(),
             operation: operation(r.api),
         };
+        // Label sets are bounded whatever models a scenario names: the rest are "(other)".
+        if self.series.len() >= MAX_SERIES && !self.series.contains_key(&key) {
+            key.model = OTHER.to_string();
+        }
         let s = self.series.entry(key).or_default();
         *s.requests.entry(r.error.map_or("ok", |e| e.as_str())).or_default() += 1;
         if let Some(lag) = r.schedule_lag() {

@@ -10,6 +10,8 @@ use cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
     volley::core::time::mark_process_start();
+    // A panic anywhere prints no backtrace; a run that saw one ends with it as a fault.
+    volley::core::panics::install();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -18,11 +20,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let result = runtime.block_on(dispatch(cli));
+    // Work left behind (an exporter that hangs, a stuck thread) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(code) => code,
         Err(e) => {
+            // One line, and nothing a scenario wrote can drive the terminal.
             let line = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("error: {line}");
+            eprintln!("error: {}", volley::core::text::printable(&line, 2000));
             ExitCode::FAILURE
         }
     }

@@ -25,6 +25,9 @@ pub struct Response {
     pub body: Bytes,
 }
 
+/// Largest response body read by [`request`] (probes' answers are small).
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
 /// One HTTP/1.1 request on a new connection (http only), answered within `timeout`.
 pub async fn request(
     method: Method,
@@ -32,6 +35,19 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Bytes,
     timeout: Duration,
+) -> Result<Response, NetError> {
+    request_limited(method, url, headers, body, timeout, DEFAULT_MAX_BODY).await
+}
+
+/// [`request`], refusing a response body longer than `max_body` bytes as soon as it
+/// grows past it: a server cannot make the client hold more than it asked for.
+pub async fn request_limited(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    timeout: Duration,
+    max_body: usize,
 ) -> Result<Response, NetError> {
     let http = |e: &dyn std::fmt::Display| NetError::Http(format!("{url}: {e}"));
     let uri: hyper::Uri = url.parse().map_err(|e| NetError::Http(format!("invalid URL '{url}': {e}")))?;
@@ -54,8 +70,18 @@ pub async fn request(
         let resp = send.send_request(req).await.map_err(|e| http(&e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.map_err(|e| http(&e))?.to_bytes();
-        Ok::<_, NetError>(Response { status, headers, body })
+        let mut incoming = resp.into_body();
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| http(&e))?;
+            if let Some(data) = frame.data_ref() {
+                if buf.len() + data.len() > max_body {
+                    return Err(NetError::Http(format!("{url}: the response body is over {max_body} bytes; refusing it")));
+                }
+                buf.extend_from_slice(data);
+            }
+        }
+        Ok::<_, NetError>(Response { status, headers, body: buf.freeze() })
     };
     tokio::time::timeout(timeout, fetch).await.map_err(|_| NetError::Http(format!("no answer from {url} within {timeout:?}")))?
 }

@@ -83,6 +83,11 @@ impl Target {
             .ok_or_else(|| NetError::Unreachable(format!("target host '{}' has no address", self.host)))
     }
 
+    /// The scheme: `http`.
+    pub fn scheme(&self) -> &str {
+        "http"
+    }
+
     /// `http://authority/prefix`, for probes that address the target's own endpoints.
     pub fn base_url(&self) -> String {
         format!("http://{}{}", self.authority.to_str().unwrap_or(&self.host), self.base_path)

@@ -41,8 +41,13 @@ pub(crate) const HEADER: &str = "stage,stage_name,seq,tag,model,batch_size,sessi
 planned_ms,sent_ms,schedule_lag_ms,ttft_ms,latency_ms,latency_from_planned_ms,tpot_ms,max_tokens,output_tokens,\
 token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks\n";
 
-/// A field, quoted when it holds a comma, quote or line break.
+/// A text field, quoted when it holds a comma, quote or line break. One that starts
+/// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
+/// so a spreadsheet shows it as text instead of evaluating what a scenario or server
+/// wrote.
 fn text(out: &mut impl Write, s: &str) -> io::Result<()> {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let s = if formula { std::borrow::Cow::Owned(format!("'{s}")) } else { std::borrow::Cow::Borrowed(s) };
     if s.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -100,5 +105,14 @@ mod tests {
         text(&mut v, "a,\"b\"").unwrap();
         assert_eq!(String::from_utf8(v).unwrap(), "plain|\"a,\"\"b\"\"\"");
         assert_eq!(HEADER.matches(',').count(), 26);
+    }
+
+    #[test]
+    fn formulas_are_shown_as_text() {
+        for (field, shown) in [("=1+1", "'=1+1"), ("+x", "'+x"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("=a,b", "\"'=a,b\"")] {
+            let mut v = Vec::new();
+            text(&mut v, field).unwrap();
+            assert_eq!(String::from_utf8(v).unwrap(), shown);
+        }
     }
 }

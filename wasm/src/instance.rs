@@ -6,15 +6,14 @@
 //! again.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use volley_core::{Batch, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError, WorkloadIdentity};
+use volley_core::{Batch, Cancel, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError, WorkloadIdentity};
 use wasmtime::component::Linker;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::caps::{Capabilities, Grants};
-use crate::runtime::{CompiledScenario, EPOCH_TICK, EpochTicker};
-use crate::sandbox::{SandboxLimits, StoreState};
+use crate::runtime::{CompiledScenario, EpochTicker};
+use crate::sandbox::{SandboxLimits, Stopped, StoreState};
 use crate::wit::Exports;
 
 /// A scenario component instantiated in its sandbox.
@@ -45,16 +44,26 @@ impl WasmScenario {
         // WASI is linked so guests built with a WASI libc instantiate, but the context
         // grants nothing (see sandbox.rs).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking WASI: {e}")))?;
+        crate::clock::link(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking the virtual clocks: {e}")))?;
         let version = compiled.version.module();
         version.link(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking host capabilities: {e}")))?;
 
-        let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed, grants));
+        let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed, grants, limits.tokenizer_input_bytes));
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(ticks(limits.setup_timeout));
-        match version.instantiate(&mut store, &compiled.component, &linker) {
+        // The deadline is the next tick, always: the guard decides on every tick whether
+        // the call may go on (its budget, the run's guest time, cancellation).
+        store.epoch_deadline_callback(|mut ctx| match ctx.data_mut().guard.check() {
+            None => Ok(UpdateDeadline::Continue(1)),
+            Some(_) => Ok(UpdateDeadline::Interrupt),
+        });
+        store.set_epoch_deadline(1);
+        let _ = store.data_mut().guard.begin(limits.setup_timeout);
+        let instantiated = version.instantiate(&mut store, &compiled.component, &linker);
+        store.data_mut().guard.end();
+        match instantiated {
             Ok(exports) => Ok(WasmScenario { store, exports, identity, limits, _ticker: compiled.ticker.clone() }),
-            Err(e) => Err(describe_failure(&label, &limits, &store, "instantiation", &e, true)),
+            Err(e) => Err(describe_failure(&label, &store, "instantiation", &e)),
         }
     }
 
@@ -67,30 +76,39 @@ impl WasmScenario {
         self.store.data_mut().caps.log.show_debug = yes;
     }
 
-    fn finish<T>(&self, call: &str, r: wasmtime::Result<T>, setup: bool) -> Result<T, WorkloadError> {
-        r.map_err(|e| describe_failure(&self.identity.label, &self.limits, &self.store, call, &e, setup))
-    }
-
-    fn deadline(&mut self, setup: bool) {
+    /// Makes one guest call within its budget (`setup` calls get the longer one).
+    fn call<T>(
+        &mut self,
+        name: &str,
+        setup: bool,
+        f: impl FnOnce(&dyn Exports, &mut Store<StoreState>) -> wasmtime::Result<T>,
+    ) -> Result<T, WorkloadError> {
         let budget = if setup { self.limits.setup_timeout } else { self.limits.call_timeout };
-        self.store.set_epoch_deadline(ticks(budget));
+        if self.store.data_mut().guard.begin(budget).is_err() {
+            return Err(stopped_message(&self.identity.label, Stopped::TotalTime(self.limits.total_time), name));
+        }
+        self.store.set_epoch_deadline(1);
+        let r = f(self.exports.as_ref(), &mut self.store);
+        self.store.data_mut().guard.end();
+        r.map_err(|e| describe_failure(&self.identity.label, &self.store, name, &e))
     }
 }
 
 impl Workload for WasmScenario {
     fn describe(&mut self) -> Result<Info, WorkloadError> {
-        self.deadline(true);
-        let r = self.exports.describe(&mut self.store);
-        self.finish("describe", r, true)
+        self.call("describe", true, |x, s| x.describe(s))
     }
 
-    /// Runs `configure`; a guest's own refusal comes back verbatim.
+    /// Runs `configure`; a guest's own refusal comes back verbatim (without control
+    /// characters).
     fn configure(&mut self, params: &serde_json::Value) -> Result<Plan, WorkloadError> {
-        self.deadline(true);
-        let r = self.exports.configure(&mut self.store, &params.to_string());
-        match self.finish("configure", r, true)? {
+        let params = params.to_string();
+        match self.call("configure", true, |x, s| x.configure(s, &params))? {
             Ok(plan) => Ok(plan),
-            Err(msg) => Err(WorkloadError::Rejected { scenario: self.identity.label.clone(), message: one_line(&msg) }),
+            Err(msg) => Err(WorkloadError::Rejected {
+                scenario: self.identity.label.clone(),
+                message: volley_core::text::printable(&one_line(&msg), 500),
+            }),
         }
     }
 
@@ -100,21 +118,20 @@ impl Workload for WasmScenario {
     }
 
     fn next_requests(&mut self, stage: u32, seq: u64, max: u32) -> Result<Batch, WorkloadError> {
-        self.deadline(false);
-        let r = self.exports.next_requests(&mut self.store, stage, seq, max);
-        self.finish("next-requests", r, false)
+        self.call("next-requests", false, |x, s| x.next_requests(s, stage, seq, max))
     }
 
     fn on_outcome(&mut self, outcome: Outcome) -> Result<(), WorkloadError> {
-        self.deadline(false);
-        let r = self.exports.on_outcome(&mut self.store, outcome);
-        self.finish("on-outcome", r, false)
+        self.call("on-outcome", false, |x, s| x.on_outcome(s, outcome))
     }
 
     fn next_stage(&mut self, results: &[StageResult]) -> Result<Option<Stage>, WorkloadError> {
-        self.deadline(true);
-        let r = self.exports.next_stage(&mut self.store, results);
-        self.finish("next-stage", r, true)
+        self.call("next-stage", true, |x, s| x.next_stage(s, results))
+    }
+
+    /// A cancelled run interrupts the guest's call under way within one epoch tick.
+    fn set_cancel(&mut self, cancel: Arc<Cancel>) {
+        self.store.data_mut().guard.set_cancel(cancel);
     }
 
     fn identity(&self) -> WorkloadIdentity {
@@ -122,24 +139,16 @@ impl Workload for WasmScenario {
     }
 }
 
-fn describe_failure(
-    label: &str,
-    limits: &SandboxLimits,
-    store: &Store<StoreState>,
-    call: &str,
-    err: &wasmtime::Error,
-    setup: bool,
-) -> WorkloadError {
+fn describe_failure(label: &str, store: &Store<StoreState>, call: &str, err: &wasmtime::Error) -> WorkloadError {
     let state = store.data();
     if state.limiter.memory_exceeded {
         return WorkloadError::Fault(format!(
             "scenario '{label}' exceeded its memory limit of {} MiB in {call}",
-            limits.memory_bytes >> 20
+            state.limiter.memory_max() >> 20
         ));
     }
-    if let Some(Trap::Interrupt) = err.downcast_ref::<Trap>() {
-        let budget = if setup { limits.setup_timeout } else { limits.call_timeout };
-        return WorkloadError::Fault(format!("scenario '{label}' exceeded its time limit of {} ms in {call}", budget.as_millis()));
+    if let (Some(Trap::Interrupt), Some(why)) = (err.downcast_ref::<Trap>(), state.guard.stopped) {
+        return stopped_message(label, why, call);
     }
     let cause = match err.downcast_ref::<Trap>() {
         Some(trap) => format!("trapped ({trap})"),
@@ -151,8 +160,15 @@ fn describe_failure(
     })
 }
 
-fn ticks(d: Duration) -> u64 {
-    (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+/// One line for a call the guard stopped.
+fn stopped_message(label: &str, why: Stopped, call: &str) -> WorkloadError {
+    WorkloadError::Fault(match why {
+        Stopped::CallTime(budget) => format!("scenario '{label}' exceeded its time limit of {} ms in {call}", budget.as_millis()),
+        Stopped::TotalTime(total) => {
+            format!("scenario '{label}' used up its guest time of {} s for the run (guest_total_s) in {call}", total.as_secs_f64())
+        }
+        Stopped::Cancelled => format!("scenario '{label}' was interrupted in {call}: the run was stopped"),
+    })
 }
 
 fn one_line(s: &str) -> String {

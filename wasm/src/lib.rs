@@ -9,6 +9,7 @@
 pub mod builtin;
 mod cache;
 mod caps;
+mod clock;
 mod instance;
 pub mod pack;
 pub mod package;
@@ -16,6 +17,7 @@ pub mod registry;
 mod runtime;
 mod sandbox;
 mod source;
+mod stderr;
 mod wit;
 
 pub use caps::Grants;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::package::archive::{Package, sha256};
 use crate::package::manifest::{ComponentInfo, Manifest, PARAM_TYPES, Param, ProjectFile, SCHEMA, params_schema};
 use crate::package::params::is_type;
-use volley_core::Workload;
+use volley_core::{Policy, Workload};
 
 use crate::caps::Grants;
 use crate::instance::WasmScenario;
@@ -22,12 +22,12 @@ use crate::source::ScenarioSource;
 
 /// Builds a package from a component (`builtin:NAME` or a .wasm file) and an optional
 /// project file.
-pub fn pack(component: &str, project: Option<&Path>) -> Result<Package, crate::WasmError> {
-    pack_checked(component, project).map_err(crate::WasmError::from_anyhow)
+pub fn pack(component: &str, project: Option<&Path>, policy: &Policy) -> Result<Package, crate::WasmError> {
+    pack_checked(component, project, policy).map_err(crate::WasmError::from_anyhow)
 }
 
-fn pack_checked(component: &str, project: Option<&Path>) -> Result<Package> {
-    let source = ScenarioSource::load(component)?;
+fn pack_checked(component: &str, project: Option<&Path>, policy: &Policy) -> Result<Package> {
+    let source = ScenarioSource::load_with(component, policy)?;
     if source.manifest.is_some() {
         bail!("'{component}' is already a package; pack the .wasm component it was made from");
     }
@@ -37,9 +37,9 @@ fn pack_checked(component: &str, project: Option<&Path>) -> Result<Package> {
     };
     check_params(&project)?;
 
-    let engine = ScenarioEngine::new()?;
+    let engine = ScenarioEngine::with_policy(policy)?;
     let compiled = engine.compile(&source)?;
-    let mut instance = WasmScenario::instantiate(&compiled, SandboxLimits::default(), 1, &Grants::default())?;
+    let mut instance = WasmScenario::instantiate(&compiled, SandboxLimits::from_policy(policy), 1, &Grants::default())?;
     let info = instance.describe()?;
     // Datasets are not granted at pack time: only scenarios that need none are configured.
     if project.datasets.values().all(|d| !d.required) {
@@ -50,10 +50,11 @@ fn pack_checked(component: &str, project: Option<&Path>) -> Result<Package> {
     }
 
     let name = project.name.clone().unwrap_or(info.name);
-    if !valid_name(&name) {
+    if !crate::package::manifest::valid_name(&name) {
+        let name = volley_core::text::printable(&name, 64);
         bail!("package name '{name}' must be lowercase letters, digits and '-' (e.g. my-scenario)");
     }
-    Ok(Package {
+    let package = Package {
         manifest: Manifest {
             schema: SCHEMA.into(),
             name,
@@ -66,14 +67,16 @@ fn pack_checked(component: &str, project: Option<&Path>) -> Result<Package> {
             params: project.params,
             datasets: project.datasets,
             component: ComponentInfo {
-                file: "scenario.wasm".into(),
+                file: crate::package::archive::COMPONENT_FILE.into(),
                 sha256: sha256(&source.bytes),
                 size: source.bytes.len() as u64,
             },
             created_by: format!("volley {}", env!("CARGO_PKG_VERSION")),
         },
         component: source.bytes.clone(),
-    })
+    };
+    package.manifest.check().map_err(|e| anyhow!("not packing '{component}': {e}"))?;
+    Ok(package)
 }
 
 fn read_project(path: &Path) -> Result<ProjectFile> {
@@ -95,12 +98,6 @@ fn check_params(project: &ProjectFile) -> Result<()> {
     Ok(())
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
 
 /// Parameter defaults as a JSON object, for display.
 pub fn defaults(params: &BTreeMap<String, Param>) -> Value {

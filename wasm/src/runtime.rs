@@ -11,6 +11,8 @@ use anyhow::{Result, anyhow, bail};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, OptLevel};
 
+use volley_core::Policy;
+
 use crate::cache;
 use crate::source::ScenarioSource;
 use crate::wit::WitVersion;
@@ -48,11 +50,25 @@ impl Drop for EpochTicker {
 pub struct ScenarioEngine {
     engine: Engine,
     ticker: Arc<EpochTicker>,
+    /// Use the compile cache (the policy's `compile_cache`).
+    cache: bool,
+    max_component_bytes: u64,
+    max_compile: Duration,
 }
 
 impl ScenarioEngine {
+    /// An engine within the default policy.
     pub fn new() -> Result<Self, crate::WasmError> {
-        Self::start().map_err(crate::WasmError::from_anyhow)
+        Self::with_policy(&Policy::default())
+    }
+
+    /// An engine within `policy`: component size, compile time, the compile cache.
+    pub fn with_policy(policy: &Policy) -> Result<Self, crate::WasmError> {
+        let mut e = Self::start().map_err(crate::WasmError::from_anyhow)?;
+        e.cache = policy.compile_cache;
+        e.max_component_bytes = policy.max_component_bytes;
+        e.max_compile = Duration::try_from_secs_f64(policy.max_compile_s).unwrap_or(Duration::MAX);
+        Ok(e)
     }
 
     fn start() -> Result<Self> {
@@ -78,7 +94,14 @@ impl ScenarioEngine {
                     }
                 })?
         };
-        Ok(ScenarioEngine { engine, ticker: Arc::new(EpochTicker { stop, thread: Some(ticker) }) })
+        let defaults = Policy::default();
+        Ok(ScenarioEngine {
+            engine,
+            ticker: Arc::new(EpochTicker { stop, thread: Some(ticker) }),
+            cache: defaults.compile_cache,
+            max_component_bytes: defaults.max_component_bytes,
+            max_compile: Duration::from_secs_f64(defaults.max_compile_s),
+        })
     }
 
     /// Compiles a component and checks that it is a Volley scenario of a supported
@@ -130,20 +153,32 @@ impl ScenarioEngine {
     /// the compiled-component cache ([`super::cache`]), so only their first run compiles.
     fn compile_cached(&self, source: &ScenarioSource) -> Result<Component> {
         let origin = &source.origin;
-        let fresh = || {
-            Component::new(&self.engine, &source.bytes)
-                .map_err(|e| anyhow!("'{origin}' is not a valid WebAssembly component: {e}"))
-        };
-        if source.origin.starts_with("builtin:") {
-            return fresh();
+        if source.bytes.len() as u64 > self.max_component_bytes {
+            bail!("'{origin}' is {} bytes, over the policy's max_component_bytes ({})", source.bytes.len(), self.max_component_bytes);
         }
-        if let Some(c) = cache::load(&self.engine, &source.digest) {
+        let builtin = source.origin.starts_with("builtin:");
+        if self.cache
+            && !builtin
+            && let Some(c) = cache::load(&self.engine, &source.digest)
+        {
             return Ok(c);
         }
-        // Validate (and report errors) through the ordinary path when the cache fails.
-        match cache::compile_and_store(&self.engine, &source.digest, &source.bytes) {
-            Some(c) => Ok(c),
-            None => fresh(),
+        // Compiling takes as long as the component wants: on a thread of its own, given
+        // up (and left to finish unseen) after the policy's max_compile_s.
+        let (engine, bytes, digest, store) = (self.engine.clone(), source.bytes.clone(), source.digest.clone(), self.cache && !builtin);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("volley-compile".into()).spawn(move || {
+            // Validate (and report errors) through the ordinary path when the cache fails.
+            let compiled = store.then(|| cache::compile_and_store(&engine, &digest, &bytes)).flatten();
+            let _ = tx.send(compiled.map(Ok).unwrap_or_else(|| Component::new(&engine, &bytes)));
+        })?;
+        match rx.recv_timeout(self.max_compile) {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(anyhow!("'{origin}' is not a valid WebAssembly component: {e}")),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                bail!("compiling '{origin}' took longer than the policy's max_compile_s ({} s)", self.max_compile.as_secs_f64())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => bail!("compiling '{origin}' failed"),
         }
     }
 }

@@ -1,41 +1,60 @@
 //! The sandbox a scenario runs in.
 //!
 //! A scenario gets no WASI capability: no preopened directory, no environment or
-//! arguments, no sockets, stdin closed. Its stdout is discarded and its stderr kept in
-//! a small buffer, to show the operator a guest panic message. WASI's random sources are
-//! seeded from `--seed` so a guest's `HashMap` order (and anything else drawing on them)
-//! is reproducible. Memory and table growth are bounded by [`GuestLimiter`]; time per
-//! call by the engine's epoch deadline (see [`super::engine`]).
+//! arguments, no sockets, stdin closed, and virtual clocks that reveal nothing of the
+//! host's time and never wait (`crate::clock`). Its stdout is discarded and the last
+//! 16 KiB of its stderr kept (`crate::stderr`), to show the operator a guest panic
+//! message. WASI's random sources are seeded from `--seed` so a guest's `HashMap` order
+//! (and anything else drawing on them) is reproducible. Memory, tables and instances
+//! are bounded by [`GuestLimiter`]; the time of each call and of all calls together by
+//! [`CallGuard`], which the engine's epoch ticker wakes every 10 ms while a guest runs,
+//! and which also ends a call at once when the run is cancelled.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use volley_core::rng::{Rng, Stream};
+use volley_core::{Cancel, Policy};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::caps::Capabilities;
-use volley_core::rng::{Rng, Stream};
+use crate::clock::VirtualTime;
+use crate::stderr::StderrRing;
 
 /// Bounds on a scenario's resources.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxLimits {
     /// Wall time of one `next-requests` or `on-outcome` call.
     pub call_timeout: Duration,
-    /// Wall time of instantiation, `describe` and `configure`.
+    /// Wall time of instantiation, `describe`, `configure` and `next-stage`.
     pub setup_timeout: Duration,
+    /// Wall time of all of a run's guest calls together.
+    pub total_time: Duration,
     /// Linear memory, in bytes, over all of the guest's memories.
     pub memory_bytes: usize,
+    /// Bytes of text one tokenizer call may be given.
+    pub tokenizer_input_bytes: usize,
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
+        SandboxLimits::from_policy(&Policy::default())
+    }
+}
+
+impl SandboxLimits {
+    /// The limits the operator's policy sets.
+    pub fn from_policy(p: &Policy) -> Self {
         SandboxLimits {
-            call_timeout: Duration::from_secs(1),
-            setup_timeout: Duration::from_secs(10),
-            memory_bytes: 256 << 20,
+            call_timeout: p.guest_call(),
+            setup_timeout: p.guest_setup(),
+            total_time: p.guest_total(),
+            memory_bytes: (p.guest_memory_mib as usize) << 20,
+            tokenizer_input_bytes: p.max_tokenizer_input_bytes.min(usize::MAX as u64) as usize,
         }
     }
 }
@@ -46,7 +65,76 @@ pub struct StoreState {
     pub table: ResourceTable,
     pub limiter: GuestLimiter,
     pub caps: Capabilities,
-    pub stderr: MemoryOutputPipe,
+    pub stderr: StderrRing,
+    pub time: VirtualTime,
+    pub guard: CallGuard,
+}
+
+/// Why the guard stopped a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The call took longer than its budget.
+    CallTime(Duration),
+    /// All calls together took longer than the run's guest time.
+    TotalTime(Duration),
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// The time budget of the guest call under way and of the run's calls together.
+pub struct CallGuard {
+    started: Instant,
+    budget: Duration,
+    used: Duration,
+    total: Duration,
+    cancel: Option<Arc<Cancel>>,
+    /// Why the last call was stopped, for its error message.
+    pub stopped: Option<Stopped>,
+}
+
+impl CallGuard {
+    fn new(total: Duration) -> Self {
+        CallGuard { started: Instant::now(), budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None }
+    }
+
+    pub fn set_cancel(&mut self, cancel: Arc<Cancel>) {
+        self.cancel = Some(cancel);
+    }
+
+    /// A call with `budget` starts; `Err` when the run's guest time is already spent.
+    pub fn begin(&mut self, budget: Duration) -> Result<(), Stopped> {
+        self.stopped = None;
+        if self.used >= self.total {
+            self.stopped = Some(Stopped::TotalTime(self.total));
+            return Err(Stopped::TotalTime(self.total));
+        }
+        self.started = Instant::now();
+        self.budget = budget;
+        Ok(())
+    }
+
+    /// The call ended: its time counts against the run's.
+    pub fn end(&mut self) {
+        self.used = self.used.saturating_add(self.started.elapsed());
+    }
+
+    /// Whether the call under way must stop now (called on every epoch tick).
+    pub fn check(&mut self) -> Option<Stopped> {
+        let elapsed = self.started.elapsed();
+        let stop = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            Some(Stopped::Cancelled)
+        } else if elapsed > self.budget {
+            Some(Stopped::CallTime(self.budget))
+        } else if self.used.saturating_add(elapsed) > self.total {
+            Some(Stopped::TotalTime(self.total))
+        } else {
+            None
+        };
+        if stop.is_some() {
+            self.stopped = stop;
+        }
+        stop
+    }
 }
 
 impl WasiView for StoreState {
@@ -55,12 +143,9 @@ impl WasiView for StoreState {
     }
 }
 
-/// Bytes of guest stderr kept for error messages.
-const STDERR_CAPACITY: usize = 16 << 10;
-
 impl StoreState {
     pub fn new(limits: &SandboxLimits, seed: u64, caps: Capabilities) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let stderr = StderrRing::default();
         let mut wasi_rng = Rng::new(seed, Stream::Wasi);
         let mut builder = WasiCtx::builder();
         builder
@@ -77,6 +162,8 @@ impl StoreState {
             limiter: GuestLimiter::new(limits.memory_bytes),
             caps,
             stderr,
+            time: VirtualTime::new(seed),
+            guard: CallGuard::new(limits.total_time),
         }
     }
 
@@ -90,11 +177,8 @@ impl StoreState {
         // Skip the Rust runtime's panic boilerplate: the line before it says what happened
         // (for Python guests, the exception).
         let boilerplate = |l: &str| l.starts_with("note: run with `RUST_BACKTRACE") || l.starts_with("stack backtrace:");
-        text.lines().rev().map(str::trim).find(|l| !l.is_empty() && !boilerplate(l)).map(|l| {
-            let mut l = l.to_string();
-            l.truncate(300);
-            l
-        })
+        // Cut by characters, never inside one, and shown without control characters.
+        text.lines().rev().map(str::trim).find(|l| !l.is_empty() && !boilerplate(l)).map(|l| volley_core::text::printable(l, 300))
     }
 }
 
@@ -112,7 +196,7 @@ fn python_exception(text: &str) -> Option<String> {
             let lineno = after.trim_start_matches(", line ").split(',').next().unwrap_or("");
             place = Some(format!("{} line {lineno}", file.rsplit('/').next().unwrap_or(file)));
         } else if !line.starts_with(' ') && !trimmed.is_empty() {
-            let mut msg: String = trimmed.chars().take(300).collect();
+            let mut msg = volley_core::text::printable(trimmed, 300);
             if let Some(p) = place {
                 msg.push_str(&format!(" ({p})"));
             }
@@ -132,10 +216,19 @@ pub struct GuestLimiter {
 
 /// Table elements per guest: generous for real programs, small enough to be harmless.
 const TABLE_ELEMENTS_MAX: usize = 1 << 20;
+/// Core instances, tables and memories per guest (wasmtime's default is 10,000 each):
+/// a Python or JavaScript component needs a few dozen instances.
+const INSTANCES_MAX: usize = 256;
+const TABLES_MAX: usize = 256;
+const MEMORIES_MAX: usize = 32;
 
 impl GuestLimiter {
     fn new(memory_max: usize) -> Self {
         GuestLimiter { memory_max, memory_used: 0, memory_exceeded: false }
+    }
+
+    pub fn memory_max(&self) -> usize {
+        self.memory_max
     }
 }
 
@@ -154,6 +247,18 @@ impl ResourceLimiter for GuestLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= TABLE_ELEMENTS_MAX)
+    }
+
+    fn instances(&self) -> usize {
+        INSTANCES_MAX
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_MAX
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_MAX
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use volley_core::Policy;
+
 use crate::WasmError;
 use crate::builtin;
 use crate::caps::Grants;
@@ -42,16 +44,22 @@ impl std::fmt::Debug for ScenarioSource {
 
 impl ScenarioSource {
     /// Reads `builtin:NAME`, a `.wasm` file, a package file or an `oci://` reference
-    /// (blocking: a pull runs on a thread of its own).
+    /// (blocking: a pull runs on a thread of its own), within the default policy.
     pub fn load(spec: &str) -> Result<Self, WasmError> {
-        Self::read(spec).map_err(WasmError::from_anyhow)
+        Self::load_with(spec, &Policy::default())
     }
 
-    fn read(spec: &str) -> Result<Self> {
+    /// [`ScenarioSource::load`] within `policy`: package and component sizes, what a
+    /// registry may send and where it may redirect.
+    pub fn load_with(spec: &str, policy: &Policy) -> Result<Self, WasmError> {
+        Self::read(spec, policy).map_err(WasmError::from_anyhow)
+    }
+
+    fn read(spec: &str, policy: &Policy) -> Result<Self> {
         if spec.starts_with("oci://") {
             let reference = Reference::parse(spec)?;
             let label = reference.repository.rsplit('/').next().unwrap_or("scenario").to_string();
-            return Ok(match registry::pull(&reference)? {
+            return Ok(match registry::pull(&reference, policy)? {
                 Pulled::Package(p) => Self::from_package(spec, *p),
                 Pulled::Component(bytes) => Self::from_bytes(spec, &label, bytes.to_vec().into()),
             });
@@ -64,12 +72,19 @@ impl ScenarioSource {
             return Ok(Self::from_bytes(spec, name, bytes.into()));
         }
         let path = Path::new(spec);
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read scenario '{spec}'"))?;
+        let bytes = read_bounded(path, policy.max_package_bytes.max(policy.max_component_bytes))
+            .with_context(|| format!("cannot read scenario '{spec}'"))?;
         if is_package(&bytes) {
-            return Ok(Self::from_package(spec, Package::read_checked(&bytes, spec)?));
+            if bytes.len() as u64 > policy.max_package_bytes {
+                bail!("package '{spec}' is {} bytes, over the policy's max_package_bytes ({})", bytes.len(), policy.max_package_bytes);
+            }
+            return Ok(Self::from_package(spec, Package::read_checked(&bytes, spec, policy)?));
         }
-        let label = path.file_stem().and_then(|s| s.to_str()).unwrap_or(spec).to_string();
-        Ok(Self::from_bytes(spec, &label, bytes.into()))
+        if bytes.len() as u64 > policy.max_component_bytes {
+            bail!("component '{spec}' is {} bytes, over the policy's max_component_bytes ({})", bytes.len(), policy.max_component_bytes);
+        }
+        let label = path.file_stem().and_then(|s| s.to_str()).unwrap_or(spec);
+        Ok(Self::from_bytes(spec, &volley_core::text::printable(label, 64), bytes.into()))
     }
 
     /// A verified package's component, labelled with the package's name.
@@ -108,4 +123,20 @@ impl ScenarioSource {
         }
         Ok(())
     }
+}
+
+/// A file's bytes, refusing one larger than `max` without reading it all (nor
+/// following it into a device that never ends).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes, the policy's limit")));
+    }
+    Ok(bytes)
 }

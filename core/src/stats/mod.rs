@@ -17,7 +17,8 @@ use crate::outcome::ErrorClass;
 use crate::plan::Slo;
 use crate::record::{RequestRecord, TokenSource};
 
-/// Distinct groups tracked per breakdown; the rest are counted under [`OTHER_GROUP`].
+/// Distinct groups tracked per breakdown by default; the rest are counted under
+/// [`OTHER_GROUP`].
 pub const MAX_GROUPS: usize = 1000;
 pub const OTHER_GROUP: &str = "(other)";
 
@@ -116,16 +117,20 @@ impl GroupStats {
     }
 }
 
-/// Statistics per value of one dimension (tag, model), capped at [`MAX_GROUPS`].
-#[derive(Default)]
+/// Statistics per value of one dimension (tag, model), capped at `cap` distinct values.
 pub struct Breakdown {
     pub groups: BTreeMap<String, GroupStats>,
+    cap: usize,
 }
 
 impl Breakdown {
+    fn new(cap: usize) -> Self {
+        Breakdown { groups: BTreeMap::new(), cap }
+    }
+
     fn record(&mut self, key: Option<&str>, r: &RequestRecord) {
         let Some(key) = key else { return };
-        let key = if self.groups.contains_key(key) || self.groups.len() < MAX_GROUPS { key } else { OTHER_GROUP };
+        let key = if self.groups.contains_key(key) || self.groups.len() < self.cap { key } else { OTHER_GROUP };
         self.groups.entry(key.to_string()).or_insert_with(GroupStats::new).record(r);
     }
 }
@@ -137,7 +142,13 @@ impl Default for StageStats {
 }
 
 impl StageStats {
+    /// Statistics with the default breakdown caps.
     pub fn new() -> Self {
+        Self::with_caps(MAX_GROUPS, MAX_GROUPS)
+    }
+
+    /// Statistics keeping at most `tags` distinct tags and `models` distinct models.
+    pub fn with_caps(tags: usize, models: usize) -> Self {
         let mut tokens = Histogram::new(3).expect("valid histogram");
         tokens.auto(true);
         StageStats {
@@ -156,8 +167,8 @@ impl StageStats {
             output_tokens_total: 0,
             token_sources: BTreeMap::new(),
             lengths: LengthTally::default(),
-            tags: Breakdown::default(),
-            models: Breakdown::default(),
+            tags: Breakdown::new(tags.max(1)),
+            models: Breakdown::new(models.max(1)),
             inferences: 0,
             excluded: 0,
             slo: None,

@@ -35,6 +35,8 @@ pub(crate) struct SendContext {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub cancel: Arc<Cancel>,
+    /// One permit per request in flight (the policy's `max_in_flight`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Keep every response's text (for counting tokens with the run's tokenizer, or
     /// for `--record-text`); sessions always keep theirs.
     pub keep_text: bool,

@@ -17,7 +17,7 @@ use hyper::{Method, Uri};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use volley_core::{Api, Prompt, ScenarioRequest, Tensor, TensorData};
+use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData};
 use volley_net::Target;
 
 /// A request ready for the wire.
@@ -45,11 +45,11 @@ pub struct PreparedRequest {
     pub gap: Option<std::time::Duration>,
 }
 
-/// Headers a scenario may not set: they belong to the connection, not the request.
-const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection", "upgrade", "te"];
-/// Credentials come from the operator (`--header`, `VOLLEY_API_KEY`), never from a
-/// scenario someone shared.
-const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"];
+/// Most distinct tag and model names kept shared; past it each request has its own copy
+/// (freed with the request), so memory never grows with what a scenario invents.
+const MAX_INTERNED: usize = 4096;
+/// Longest request path (with its query) a scenario may ask for.
+const MAX_PATH: usize = 8 << 10;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -58,6 +58,32 @@ pub struct RequestEncoder {
     default_model: Option<String>,
     base_path: String,
     interned: HashMap<String, Arc<str>>,
+    policy: Arc<Policy>,
+    /// Names of the operator's headers (lowercase): a scenario may not set them too.
+    operator_headers: Vec<String>,
+}
+
+/// Why a request cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// It is malformed or reaches beyond the target.
+    #[error("{0}")]
+    Invalid(String),
+    /// The policy does not allow it.
+    #[error(transparent)]
+    Refused(Refusal),
+}
+
+impl From<String> for EncodeError {
+    fn from(s: String) -> Self {
+        EncodeError::Invalid(s)
+    }
+}
+
+impl From<&str> for EncodeError {
+    fn from(s: &str) -> Self {
+        EncodeError::Invalid(s.to_string())
+    }
 }
 
 #[derive(Serialize)]
@@ -97,11 +123,19 @@ struct Wire {
 }
 
 impl RequestEncoder {
-    pub fn new(target: &Target, default_model: Option<String>) -> Self {
-        RequestEncoder { default_model, base_path: target.base_path.clone(), interned: HashMap::new() }
+    /// Requests for `target`, naming `default_model` when they name none, within
+    /// `policy`; `operator_headers` are the names of the headers the operator adds.
+    pub fn new(target: &Target, default_model: Option<String>, policy: Arc<Policy>, operator_headers: &[HeaderName]) -> Self {
+        RequestEncoder {
+            default_model,
+            base_path: target.base_path.clone(),
+            interned: HashMap::new(),
+            policy,
+            operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
+        }
     }
 
-    pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, String> {
+    pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
         let model = r.model.clone().or_else(|| self.default_model.clone());
         let wire = match r.api {
             Api::Completions | Api::ChatCompletions => openai(&r, model.as_deref())?,
@@ -115,7 +149,7 @@ impl RequestEncoder {
         if let Some(extra) = &r.body_extra {
             let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
             if !extra.is_object() || !(body.is_object() || body.is_null()) {
-                return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())));
+                return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())).into());
             }
             if body.is_null() {
                 body = Value::Object(Map::new());
@@ -134,17 +168,14 @@ impl RequestEncoder {
             v => Bytes::from(serde_json::to_vec(&v).map_err(|e| format!("cannot serialize the body: {e}"))?),
         };
 
+        // Everything the policy bounds, before anything is kept.
+        self.policy.check_request(stage, seq, &r, body.len()).map_err(EncodeError::Refused)?;
         let mut headers = Vec::with_capacity(r.headers.len());
         let mut content_type = wire.content_type;
         for (name, value) in &r.headers {
             let lower = name.to_ascii_lowercase();
-            if RESERVED_HEADERS.contains(&lower.as_str()) {
-                return Err(format!("header '{name}' is set by the host"));
-            }
-            if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
-                return Err(format!(
-                    "header '{name}' carries credentials, which come from the operator (--header or VOLLEY_API_KEY), not the scenario"
-                ));
+            if self.operator_headers.contains(&lower) {
+                return Err(format!("header '{}' is the operator's (--header); a scenario cannot set it too", clip(name)).into());
             }
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{}'", clip(name)))?;
             let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header '{name}'"))?;
@@ -178,9 +209,16 @@ impl RequestEncoder {
         })
     }
 
-    /// One shared copy of each tag and model name.
+    /// One shared copy of each tag and model name, up to [`MAX_INTERNED`] of them.
     fn intern(&mut self, s: String) -> Arc<str> {
-        self.interned.entry(s.clone()).or_insert_with(|| Arc::from(s)).clone()
+        if let Some(shared) = self.interned.get(&s) {
+            return shared.clone();
+        }
+        let owned: Arc<str> = Arc::from(s.as_str());
+        if self.interned.len() < MAX_INTERNED {
+            self.interned.insert(s, owned.clone());
+        }
+        owned
     }
 }
 
@@ -241,11 +279,13 @@ fn tgi(r: &ScenarioRequest) -> Wire {
     }
 }
 
-/// A model name that is safe as one path segment.
+/// A model name (or version) that is safe as one path segment: letters, digits, `.`,
+/// `_` and `-`, and not `.` or `..`.
 fn model_segment<'a>(model: Option<&'a str>, api: &str) -> Result<&'a str, String> {
     let m = model.ok_or_else(|| format!("a {api} request needs a model (in the scenario, or --model)"))?;
-    if m.is_empty() || m.chars().any(|c| c == '/' || c == '?' || c == '#' || c == '%' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("model name {m:?} cannot be used in a {api} path"));
+    let safe = m.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if m.is_empty() || !safe || m == "." || m == ".." {
+        return Err(format!("model name {:?} cannot be used in a {api} path", clip(m)));
     }
     Ok(m)
 }
@@ -278,7 +318,7 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
 fn tensor_json(t: &Tensor) -> Result<Value, String> {
-    let elements: i64 = t.shape.iter().product();
+    let elements = t.shape.iter().try_fold(1i64, |acc, d| acc.checked_mul(*d));
     let (count, data) = match &t.data {
         TensorData::Strings(s) => (s.len(), json!(s)),
         TensorData::Numbers(n) => {
@@ -293,7 +333,7 @@ fn tensor_json(t: &Tensor) -> Result<Value, String> {
             (n.len(), Value::Array(data))
         }
     };
-    if t.shape.iter().any(|d| *d < 0) || elements != count as i64 {
+    if t.shape.iter().any(|d| *d < 0) || elements != Some(count as i64) {
         return Err(format!("tensor '{}' has shape {:?} but {count} elements", t.name, t.shape));
     }
     Ok(json!({ "name": t.name, "shape": t.shape, "datatype": t.datatype, "data": data }))
@@ -308,12 +348,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
         return Err(format!("method {method:?} is not allowed (use one of {})", METHODS.join(", ")));
     }
     let path = r.path.as_deref().ok_or("an http request needs a path")?;
-    if !path.starts_with('/') || path.starts_with("//") || path.contains("..") || path.contains("://") {
-        return Err(format!("path {:?} must be relative to the target (start with '/', no '//', '..' or scheme)", clip(path)));
-    }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("path {:?} has spaces or control characters; percent-encode them", clip(path)));
-    }
+    check_path(path)?;
     let (body, content_type) = match r.body.as_deref() {
         None | Some("") => (Value::Null, None),
         Some(b) => match serde_json::from_str::<Value>(b) {
@@ -322,6 +357,44 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
         },
     };
     Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
+}
+
+/// A path a scenario may send to: under the target's base path and nowhere else. It
+/// starts with one `/`; its segments are never `.` or `..`, encoded or not; it has no
+/// backslash, `@`, fragment, space or control character; a `%` escape is two hex digits
+/// and never stands for `/`, `\`, `.`, `%` or a control character.
+fn check_path(path: &str) -> Result<(), String> {
+    let shown = || clip(path);
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Err(format!("path {:?} must be relative to the target (start with one '/')", shown()));
+    }
+    if path.len() > MAX_PATH {
+        return Err(format!("path {:?} is longer than {MAX_PATH} bytes", shown()));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("path {:?} has spaces or control characters; percent-encode them", shown()));
+    }
+    if let Some(c) = path.chars().find(|c| matches!(c, '\\' | '@' | '#') || !c.is_ascii()) {
+        return Err(format!("path {:?} must be relative to the target: it has {c:?}", shown()));
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == b'%') {
+        let at = i + off;
+        let hex = path.get(at + 1..at + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            None => return Err(format!("path {:?} has a '%' that is not followed by two hex digits", shown())),
+            Some(b) if b < 0x20 || b == 0x7f || matches!(b, b'/' | b'\\' | b'.' | b'%') => {
+                return Err(format!("path {:?} must be relative to the target: it encodes {:?}", shown(), b as char));
+            }
+            Some(_) => i = at + 3,
+        }
+    }
+    let route = path.split('?').next().unwrap_or(path);
+    if route.split('/').any(|segment| segment == "." || segment == "..") {
+        return Err(format!("path {:?} must be relative to the target: no '.' or '..' segments", shown()));
+    }
+    Ok(())
 }
 
 /// Merges `extra` into `base`: objects key by key (recursively), anything else replaced.
@@ -359,7 +432,7 @@ mod tests {
     }
 
     fn encoder() -> RequestEncoder {
-        RequestEncoder::new(&Target::parse("http://127.0.0.1:1/base/v1").unwrap(), Some("m".into()))
+        RequestEncoder::new(&Target::parse("http://127.0.0.1:1/base/v1").unwrap(), Some("m".into()), Arc::default(), &[])
     }
 
     #[test]
@@ -390,12 +463,12 @@ mod tests {
         let mut e = encoder();
         let mut r = req(Api::Completions, Prompt::Text("x".into()));
         r.body_extra = Some("[1]".into());
-        assert!(e.encode(r, 0, 0).unwrap_err().contains("JSON object"), "body-extra must be an object");
+        assert!(e.encode(r, 0, 0).unwrap_err().to_string().contains("JSON object"), "body-extra must be an object");
         let mut r = req(Api::Completions, Prompt::Text("x".into()));
         r.headers = vec![("Host".into(), "evil".into())];
-        assert!(e.encode(r.clone(), 0, 0).unwrap_err().contains("set by the host"));
+        assert!(e.encode(r.clone(), 0, 0).unwrap_err().to_string().contains("set by the host"));
         r.headers = vec![("Authorization".into(), "Bearer baked-in".into())];
-        assert!(e.encode(r, 0, 0).unwrap_err().contains("come from the operator"));
+        assert!(e.encode(r, 0, 0).unwrap_err().to_string().contains("come from the operator"));
         let r = req(Api::Completions, Prompt::Chat(vec![]));
         assert!(e.encode(r, 0, 0).is_err());
     }
@@ -414,7 +487,7 @@ mod protocol_tests {
     use super::*;
 
     fn encoder() -> RequestEncoder {
-        RequestEncoder::new(&Target::parse("http://127.0.0.1:1").unwrap(), Some("m".into()))
+        RequestEncoder::new(&Target::parse("http://127.0.0.1:1").unwrap(), Some("m".into()), Arc::default(), &[])
     }
 
     fn body(p: &PreparedRequest) -> Value {
@@ -450,7 +523,7 @@ mod protocol_tests {
         assert_eq!(p.uri.path(), "/v2/models/sum_fp32/versions/1/infer");
         assert_eq!(body(&p)["inputs"][0]["data"], json!([1, 2, 3, 4]));
         r.inputs[0].shape = vec![3];
-        assert!(encoder().encode(r, 0, 0).unwrap_err().contains("shape [3] but 4 elements"));
+        assert!(encoder().encode(r, 0, 0).unwrap_err().to_string().contains("shape [3] but 4 elements"));
         let mut v1 = ScenarioRequest::new(Api::KserveV1, Prompt::Text(String::new()));
         v1.body = Some(r#"{"instances":[[1,2]]}"#.into());
         let p = encoder().encode(v1.clone(), 0, 0).unwrap();

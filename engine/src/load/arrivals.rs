@@ -71,7 +71,9 @@ impl ArrivalClock {
         };
         self.n += 1;
         self.t = t;
-        Some(Duration::from_secs_f64(t.max(0.0)))
+        // An offset past what a Duration holds (a tiny rate) never comes: the stage
+        // ends by its duration first.
+        Duration::try_from_secs_f64(t.max(0.0)).ok()
     }
 }
 
@@ -123,6 +125,15 @@ mod tests {
             assert!((mean - 0.001).abs() < 0.0001, "cv {want_cv}: mean {mean}");
             assert!((cv / want_cv - 1.0).abs() < 0.1, "cv {want_cv}: got {cv}");
         }
+    }
+
+    #[test]
+    fn a_tiny_rate_plans_nothing_instead_of_overflowing() {
+        let mut c = ArrivalClock::new(Load::Constant { rate: 1e-300 }, 1, 0, Some(Duration::from_secs(1)));
+        assert_eq!(c.next_offset(), Some(Duration::ZERO));
+        assert_eq!(c.next_offset(), None);
+        let mut p = ArrivalClock::new(Load::Poisson { rate: 1e-300 }, 1, 0, Some(Duration::from_secs(1)));
+        assert_eq!(p.next_offset(), None);
     }
 
     #[test]

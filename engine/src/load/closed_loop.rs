@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use volley_core::StageWindow;
 
-use super::{Driver, StageBounds, StageStart};
+use super::{Driver, StageBounds, StageRun, StageStart};
+use crate::Fault;
 use crate::producer::StageFeed;
 
 const PREFILL_WAIT: Duration = Duration::from_secs(5);
@@ -51,12 +52,13 @@ impl Workers {
     }
 }
 
-pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bounds: StageBounds, start: StageStart) -> StageWindow {
+pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bounds: StageBounds, start: StageStart) -> StageRun {
     let ctx = driver.ctx.clone();
     let q = &feed.requests;
     let prefill_deadline = Instant::now() + PREFILL_WAIT;
     while !q.is_disconnected()
         && q.capacity().is_some_and(|c| q.len() < c)
+        && !feed.over_budget()
         && Instant::now() < prefill_deadline
         && !ctx.cancel.is_cancelled()
     {
@@ -65,62 +67,82 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
 
     let started = Instant::now();
     driver.announce(start.index, &start.stage, started);
-    let end = bounds.duration.map(|d| started + d);
+    // Every worker stops by then: the stage's own end, or the policy's longest stage.
+    let end = bounds.hard_end(started);
     let budget = Arc::new(AtomicU64::new(bounds.max_requests.unwrap_or(u64::MAX)));
     let sent = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..workers.count())
+    let feed = Arc::new(feed);
+    // Workers are spawned when they start sending (a ramp's later ones later), never
+    // all ahead for a guest-given count.
+    let mut schedule: Vec<(Duration, Instant)> = (0..workers.count())
         .map(|i| {
-            let (driver, requests, budget, sent) = (driver.clone(), feed.requests.clone(), budget.clone(), sent.clone());
-            let ctx = driver.ctx.clone();
             let (from, until) = workers.active(i);
-            let until = match (until.map(|u| started + u), end) {
-                (Some(u), Some(e)) => Some(u.min(e)),
-                (u, e) => u.or(e),
-            };
-            tokio::spawn(async move {
-                let deadline = async {
-                    match until {
-                        Some(e) => tokio::time::sleep_until(e.into()).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::pin!(deadline);
-                if !from.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until((started + from).into()) => {}
-                        _ = ctx.cancel.cancelled() => return None,
-                    }
-                }
-                let mut last_send = None;
-                loop {
-                    if ctx.cancel.is_cancelled() || until.is_some_and(|e| Instant::now() >= e) {
-                        break;
-                    }
-                    if budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_err() {
-                        break;
-                    }
-                    let planned = Instant::now();
-                    let req = tokio::select! {
-                        r = requests.recv_async() => match r { Ok(r) => r, Err(_) => break },
-                        _ = &mut deadline => break,
-                        _ = ctx.cancel.cancelled() => break,
-                    };
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    last_send = Some(Instant::now());
-                    driver.send(req, planned).await;
-                }
-                last_send
-            })
+            (from, until.map_or(end, |u| (started + u).min(end)))
         })
+        .filter(|(from, until)| started + *from < *until)
         .collect();
+    schedule.sort_by_key(|(from, _)| *from);
+    let mut tasks = Vec::with_capacity(schedule.len());
+    for (from, until) in schedule {
+        if !from.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep_until((started + from).into()) => {}
+                _ = ctx.cancel.cancelled() => break,
+            }
+        }
+        let (driver, feed, budget, sent) = (driver.clone(), feed.clone(), budget.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move { worker(driver, feed, until, budget, sent).await }));
+    }
     let mut sending_ended = started;
+    let mut stopped = None;
     for w in tasks {
-        if let Ok(Some(t)) = w.await {
-            sending_ended = sending_ended.max(t);
+        match w.await {
+            Ok(Some(t)) => sending_ended = sending_ended.max(t),
+            Ok(None) => {}
+            Err(e) => stopped = Some(Fault::Internal(format!("a closed-loop worker failed: {e}"))),
         }
     }
     drop(feed);
-    StageWindow { started, sending_ended, finished: Instant::now(), sent: sent.load(Ordering::Relaxed) }
+    let now = Instant::now();
+    if stopped.is_none() && !ctx.cancel.is_cancelled() {
+        stopped = bounds.overran(&start.stage.name, started, now).map(Fault::Refused);
+    }
+    StageRun { window: StageWindow { started, sending_ended, finished: now, sent: sent.load(Ordering::Relaxed) }, stopped }
+}
+
+/// One worker: takes the next request as soon as its last one completed, until `until`,
+/// the stage's request budget, or the queue's end; the instant of its last send.
+async fn worker(driver: Driver, feed: Arc<StageFeed>, until: Instant, budget: Arc<AtomicU64>, sent: Arc<AtomicU64>) -> Option<Instant> {
+    let ctx = driver.ctx.clone();
+    let deadline = tokio::time::sleep_until(until.into());
+    tokio::pin!(deadline);
+    let mut last_send = None;
+    loop {
+        if ctx.cancel.is_cancelled() || Instant::now() >= until {
+            break;
+        }
+        if budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_err() {
+            break;
+        }
+        let planned = Instant::now();
+        let req = tokio::select! {
+            r = feed.requests.recv_async() => match r { Ok(r) => r, Err(_) => break },
+            _ = &mut deadline => break,
+            _ = ctx.cancel.cancelled() => break,
+        };
+        feed.took(&req);
+        // The policy's max_in_flight, below the concurrency: the wait is schedule lag.
+        let permit = tokio::select! {
+            p = ctx.in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut deadline => break,
+            _ = ctx.cancel.cancelled() => break,
+        };
+        sent.fetch_add(1, Ordering::Relaxed);
+        last_send = Some(Instant::now());
+        driver.send(req, planned).await;
+        drop(permit);
+    }
+    last_send
 }
 
 #[cfg(test)]

@@ -22,18 +22,31 @@ mod open_loop;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use volley_core::{Load, Stage, StageWindow};
+use volley_core::{Load, Refusal, Stage, StageWindow};
+
+use crate::Fault;
 
 use crate::client::exchange::{self, SendContext};
 use crate::client::request::PreparedRequest;
 use crate::events::{Event, EventTx, StageClock};
 use crate::producer::Producer;
 
-/// What a driver needs besides its stage: the send path and where records go.
+/// How a stage ended: when it ran, and what stopped it early (a policy limit, a
+/// driver that failed), if anything did.
+pub(crate) struct StageRun {
+    pub window: StageWindow,
+    pub stopped: Option<Fault>,
+}
+
+/// What a driver needs besides its stage: the send path, where records go, and how
+/// long any stage may run (the policy's `max_stage_s`).
 #[derive(Clone)]
 pub(crate) struct Driver {
     pub ctx: Arc<SendContext>,
     pub events: EventTx,
+    pub max_stage: Duration,
+    /// Bytes of produced requests a stage may hold (the policy's `max_queue_bytes`).
+    pub max_queue_bytes: usize,
 }
 
 impl Driver {
@@ -52,6 +65,7 @@ impl Driver {
 /// How many requests to produce ahead, for a load.
 fn queue_capacity(load: &Load) -> usize {
     match *load {
+        // Produced whole before it is sent (bounded by the policy's max_burst).
         Load::Burst { n } => n as usize,
         // A closed loop can complete tens of thousands of requests a second.
         Load::Concurrency { n } => (2 * n as usize).max(2048),
@@ -66,13 +80,13 @@ fn queue_capacity(load: &Load) -> usize {
 }
 
 /// Runs stage `index` to its end.
-pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, stage: &Stage, seed: u64) -> StageWindow {
+pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, stage: &Stage, seed: u64) -> StageRun {
     let limit = match stage.load {
         Load::Burst { n } => Some(stage.max_requests.map_or(u64::from(n), |m| m.min(u64::from(n)))),
         _ => stage.max_requests,
     };
-    let feed = producer.start_stage(index, queue_capacity(&stage.load), limit);
-    let bounds = StageBounds { duration: stage.duration, max_requests: limit };
+    let feed = producer.start_stage(index, queue_capacity(&stage.load), limit, driver.max_queue_bytes);
+    let bounds = StageBounds { duration: stage.duration, max_requests: limit, limit: driver.max_stage };
     let start = StageStart { index, stage: stage.clone() };
     let driver = driver.clone();
     match stage.load {
@@ -95,6 +109,26 @@ pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, 
 struct StageBounds {
     duration: Option<Duration>,
     max_requests: Option<u64>,
+    /// The policy's longest stage: every wait of the driver ends by then.
+    limit: Duration,
+}
+
+impl StageBounds {
+    /// When the stage stops sending, whatever else happens.
+    fn hard_end(&self, started: Instant) -> Instant {
+        started + self.duration.map_or(self.limit, |d| d.min(self.limit))
+    }
+
+    /// The refusal of a stage that was still going at the policy's limit (a stage with
+    /// a duration of its own ends by it first: the plan was checked).
+    fn overran(&self, stage: &str, started: Instant, now: Instant) -> Option<Refusal> {
+        let overran = self.duration.is_none_or(|d| d > self.limit) && now >= started + self.limit;
+        overran.then(|| Refusal {
+            limit: "max_stage_s",
+            allowed: self.limit.as_secs_f64().to_string(),
+            what: format!("stage '{}' was still sending after {} s", volley_core::text::printable(stage, 64), self.limit.as_secs_f64()),
+        })
+    }
 }
 
 /// Which stage a driver runs, for its announcement.

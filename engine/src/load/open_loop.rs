@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::TryAcquireError;
 use volley_core::{Cancel, StageWindow};
 
 use super::arrivals::ArrivalClock;
-use super::{Driver, StageBounds, StageStart};
+use super::{Driver, StageBounds, StageRun, StageStart};
+use crate::Fault;
 use crate::client::request::PreparedRequest;
-use crate::producer::StageFeed;
+use crate::producer::{StageFeed, queued_cost};
 
 pub(super) enum Schedule {
     Clock(ArrivalClock),
@@ -29,8 +32,14 @@ pub(super) enum Schedule {
 const PREFILL_WAIT: Duration = Duration::from_secs(5);
 /// Longest uninterrupted sleep, so cancellation is noticed promptly.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
+/// How long the scheduler waits between looks for a free in-flight slot.
+const PERMIT_NAP: Duration = Duration::from_micros(100);
 
-pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageWindow {
+/// What the scheduler thread hands back: when it started and stopped sending, how many
+/// it sent, and what stopped it early.
+type Sent = (Instant, Instant, u64, Option<Fault>);
+
+pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageRun {
     let handle = tokio::runtime::Handle::current();
     // Every spawned exchange holds a clone of `in_flight`; `recv` returns None once the
     // last one is dropped — a wait group.
@@ -41,12 +50,14 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bou
         let r = s.run(schedule, bounds, start);
         let _ = result_tx.send(r);
     });
-    let (started, sending_ended, sent) = match thread {
-        Ok(_) => result_rx.await.unwrap_or_else(|_| (Instant::now(), Instant::now(), 0)),
-        Err(_) => (Instant::now(), Instant::now(), 0),
+    let failed = |why: String| (Instant::now(), Instant::now(), 0, Some(Fault::Internal(why)));
+    let (started, sending_ended, sent, stopped) = match thread {
+        // The thread dropped its sender without a result: it panicked.
+        Ok(_) => result_rx.await.unwrap_or_else(|_| failed("the scheduler thread failed".into())),
+        Err(e) => failed(format!("cannot start the scheduler thread: {e}")),
     };
     let _ = all_done.recv().await;
-    StageWindow { started, sending_ended, finished: Instant::now(), sent }
+    StageRun { window: StageWindow { started, sending_ended, finished: Instant::now(), sent }, stopped }
 }
 
 struct Scheduler {
@@ -58,86 +69,124 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn run(&mut self, schedule: Schedule, bounds: StageBounds, start: StageStart) -> (Instant, Instant, u64) {
+    fn run(&mut self, schedule: Schedule, bounds: StageBounds, start: StageStart) -> Sent {
         set_fine_timer_slack();
         self.wait_for_prefill();
         let started = Instant::now();
         self.driver.announce(start.index, &start.stage, started);
-        let end = bounds.duration.map(|d| started + d);
+        // Every wait ends by then: the stage's own end, or the policy's longest stage.
+        let hard_end = bounds.hard_end(started);
         match schedule {
             Schedule::Burst(n) => {
-                let mut batch = Vec::with_capacity(n as usize);
+                let mut batch = Vec::with_capacity((n as usize).min(4096));
+                let mut held = 0usize;
                 while batch.len() < n as usize {
-                    match self.next_request() {
-                        Some(r) => batch.push(r),
-                        None => break,
+                    let Some(r) = self.next_request(hard_end) else { break };
+                    // A burst is sent at one instant, so all of it is held at once.
+                    held += queued_cost(&r);
+                    if held > self.feed.budget() {
+                        let what = format!("a burst of {n} requests needs more than {} bytes held at once", self.feed.budget());
+                        return (started, Instant::now(), 0, Some(Fault::refused("max_queue_bytes", self.feed.budget(), what)));
                     }
+                    batch.push(r);
                 }
                 let planned = Instant::now();
                 for req in batch {
-                    self.spawn(req, planned);
+                    if !self.spawn(req, planned, hard_end) {
+                        break;
+                    }
                 }
-                return (planned, Instant::now(), self.sent);
+                return (planned, Instant::now(), self.sent, bounds.overran(&start.stage.name, started, Instant::now()).map(Fault::Refused));
             }
             Schedule::Custom => {
                 // Offsets add up in integer nanoseconds: no drift over a long trace.
                 let mut offset = Duration::ZERO;
                 while bounds.max_requests.is_none_or(|m| self.sent < m) {
-                    let Some(req) = self.next_request() else { break };
-                    offset += req.gap.unwrap_or_default();
-                    let planned = started + offset;
-                    if end.is_some_and(|e| planned >= e) || !sleep_until(planned, &self.driver.ctx.cancel) {
+                    let Some(req) = self.next_request(hard_end) else { break };
+                    offset = offset.saturating_add(req.gap.unwrap_or_default());
+                    let planned = started.checked_add(offset).unwrap_or(hard_end);
+                    if planned >= hard_end || !sleep_until(planned, &self.driver.ctx.cancel) {
                         break;
                     }
-                    self.spawn(req, planned);
+                    if !self.spawn(req, planned, hard_end) {
+                        break;
+                    }
                 }
             }
             Schedule::Clock(mut clock) => {
                 while bounds.max_requests.is_none_or(|m| self.sent < m) {
                     let Some(offset) = clock.next_offset() else { break };
-                    let planned = started + offset;
-                    if end.is_some_and(|e| planned >= e) {
+                    let planned = started.checked_add(offset).unwrap_or(hard_end);
+                    if planned >= hard_end {
                         break;
                     }
-                    let Some(req) = self.next_request() else { break };
-                    if !sleep_until(planned, &self.driver.ctx.cancel) {
+                    let Some(req) = self.next_request(hard_end) else { break };
+                    if !sleep_until(planned, &self.driver.ctx.cancel) || !self.spawn(req, planned, hard_end) {
                         break;
                     }
-                    self.spawn(req, planned);
                 }
             }
         }
-        (started, Instant::now(), self.sent)
+        let now = Instant::now();
+        let cancelled = self.driver.ctx.cancel.is_cancelled();
+        let stopped = if cancelled { None } else { bounds.overran(&start.stage.name, started, now).map(Fault::Refused) };
+        (started, now, self.sent, stopped)
     }
 
-    fn spawn(&mut self, req: PreparedRequest, planned: Instant) {
+    /// Sends `req` once an in-flight slot is free (the policy's `max_in_flight`; the
+    /// wait shows as schedule lag); `false` if none came before the stage's end.
+    fn spawn(&mut self, req: PreparedRequest, planned: Instant, hard_end: Instant) -> bool {
+        let Some(permit) = self.permit(hard_end) else { return false };
         let driver = self.driver.clone();
         let guard = self.in_flight.clone();
         self.handle.spawn(async move {
             driver.send(req, planned).await;
-            drop(guard);
+            drop((guard, permit));
         });
         self.sent += 1;
+        true
     }
 
-    /// The next produced request; `None` when the scenario is done or the run cancelled.
-    fn next_request(&self) -> Option<PreparedRequest> {
+    fn permit(&self, until: Instant) -> Option<OwnedSemaphorePermit> {
         loop {
-            match self.feed.requests.recv_timeout(SLEEP_SLICE) {
-                Ok(r) => return Some(r),
+            match self.driver.ctx.in_flight.clone().try_acquire_owned() {
+                Ok(p) => return Some(p),
+                Err(TryAcquireError::Closed) => return None,
+                Err(TryAcquireError::NoPermits) => {
+                    if self.driver.ctx.cancel.is_cancelled() || Instant::now() >= until {
+                        return None;
+                    }
+                    std::thread::sleep(PERMIT_NAP);
+                }
+            }
+        }
+    }
+
+    /// The next produced request; `None` when the scenario is done, the run cancelled,
+    /// or `until` has come.
+    fn next_request(&self, until: Instant) -> Option<PreparedRequest> {
+        loop {
+            let wait = until.saturating_duration_since(Instant::now()).min(SLEEP_SLICE);
+            match self.feed.requests.recv_timeout(wait) {
+                Ok(r) => {
+                    self.feed.took(&r);
+                    return Some(r);
+                }
                 Err(flume::RecvTimeoutError::Disconnected) => return None,
-                Err(flume::RecvTimeoutError::Timeout) if self.driver.ctx.cancel.is_cancelled() => return None,
+                Err(flume::RecvTimeoutError::Timeout) if self.driver.ctx.cancel.is_cancelled() || Instant::now() >= until => {
+                    return None;
+                }
                 Err(flume::RecvTimeoutError::Timeout) => {}
             }
         }
     }
 
-    /// Gives the producer a head start: until the queue is full, the scenario has
-    /// nothing more for this stage, or [`PREFILL_WAIT`] has passed.
+    /// Gives the producer a head start: until the queue is full (in entries or bytes),
+    /// the scenario has nothing more for this stage, or [`PREFILL_WAIT`] has passed.
     fn wait_for_prefill(&self) {
         let q = &self.feed.requests;
         let deadline = Instant::now() + PREFILL_WAIT;
-        while !q.is_disconnected() && q.capacity().is_some_and(|c| q.len() < c) && Instant::now() < deadline {
+        while !q.is_disconnected() && q.capacity().is_some_and(|c| q.len() < c) && !self.feed.over_budget() && Instant::now() < deadline {
             if self.driver.ctx.cancel.is_cancelled() {
                 return;
             }

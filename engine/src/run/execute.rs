@@ -1,14 +1,17 @@
-//! The body of [`Run::execute`]: set up (configure the workload, check the target and
-//! probes), drive each stage, collect every record, and assemble the report — also
-//! when the run is interrupted or its workload faults.
+//! The body of [`Run::execute`]: set up (configure the workload and check its plan
+//! against the policy, check the target and probes), drive each stage, collect every
+//! record, and assemble the report — also when the run is interrupted, its workload
+//! faults or the policy stops it. Once anything has been sent, every wait is bounded,
+//! so an interrupted run ends within seconds with its report.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use volley_core::{Stage, StageResult, WorkloadError};
+use volley_core::{Cancel, Info, Plan, Policy, Refusal, Stage, StageResult, WorkloadIdentity};
 use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport};
 
 use super::{Run, RunError, RunOutcome, probes};
+use crate::Fault;
 use crate::client::exchange::SendContext;
 use crate::client::pool::Pool;
 use crate::client::request::RequestEncoder;
@@ -20,13 +23,16 @@ use crate::probe::prometheus::{DEFAULT_PREFIXES, Scraper};
 use crate::producer::Producer;
 
 /// How long the target gets to accept a first connection.
-const REACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// Most stages an adaptive plan may run (a sweep or search that never converges).
-const MAX_STAGES: usize = 256;
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept for reuse.
 const MAX_IDLE_CONNECTIONS: usize = 16_384;
-/// How long a launched server gets to stop before it is killed.
-const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a launched server gets to stop before it is killed (shorter when the run
+/// was interrupted, so the whole shutdown stays within seconds).
+const SERVER_GRACE: Duration = Duration::from_secs(10);
+const SERVER_GRACE_INTERRUPTED: Duration = Duration::from_secs(2);
+/// Longest wait for each part of the shutdown once the run is over: the collector's
+/// last records, the scraper's last sample, the workload's thread, the outputs.
+const SHUTDOWN_STEP: Duration = Duration::from_millis(1500);
 
 pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     let Run {
@@ -45,15 +51,37 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         mut sinks,
         cancel,
         run_id,
+        policy,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
     }
     let identity = workload.identity();
+    let run_id = run_id.unwrap_or_else(|| super::default_run_id(&identity.label));
+    let refused = |refusal: Refusal, info: Info, plan: Plan, sinks: Vec<Box<dyn Sink>>| Refused {
+        refusal,
+        scenario: scenario_report(info, &identity),
+        target: target.url.clone(),
+        seed,
+        params: params.clone(),
+        plan,
+        run_id: run_id.clone(),
+        sinks,
+    };
 
-    // The workload first: its plan is known (and valid) before the target sees anything.
+    // Where traffic may go, before anything at all.
+    if let Err(r) = policy.check_target(target.scheme(), &target.host, target.port, &target.base_path) {
+        let info = Info::new(identity.label.clone(), "", "");
+        return Ok(refused(r, info, Plan::new(Vec::new()), sinks).outcome().await);
+    }
+    // The workload next: its plan is known, valid and within the policy before the
+    // target sees anything (not even a model lookup).
     let producer = Producer::spawn(workload, params.clone(), cancel.clone()).await?;
     let (plan, info) = (producer.plan.clone(), producer.info.clone());
+    if let Err(r) = policy.check_plan(&info, &plan) {
+        let _ = tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await;
+        return Ok(refused(r, info, plan, sinks).outcome().await);
+    }
 
     // With --launch, the run's clock starts with the server process.
     let (server, launch_report, refused_until) = match &launch {
@@ -75,17 +103,12 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     };
     let target_base = target.base_url();
     probes::check(&target_base, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())).await?;
-    producer.begin(RequestEncoder::new(&target, model.clone()));
+    let operator_headers: Vec<_> = headers.iter().map(|(n, _)| n.clone()).collect();
+    producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers));
 
     let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
-    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let run_id = run_id.unwrap_or_else(|| super::default_run_id(&identity.label));
-    let scenario = ScenarioReport {
-        info,
-        source: identity.source.clone(),
-        digest: identity.digest.clone(),
-        wit: identity.wit.clone(),
-    };
+    let started_unix_ms = unix_ms();
+    let scenario = scenario_report(info, &identity);
     let mut sink_errors = Vec::new();
     {
         let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target.url, model: model.as_deref(), plan: &plan };
@@ -93,7 +116,15 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     }
     let (events, events_rx) = events::channel();
     let collector = collector::spawn(
-        CollectorConfig { epoch, outcomes: producer.outcome_sink(), tokenizer: tokenizer.clone(), sinks },
+        CollectorConfig {
+            epoch,
+            outcomes: producer.outcome_sink(),
+            tokenizer: tokenizer.clone(),
+            sinks,
+            max_tags: policy.max_tags as usize,
+            max_models: policy.max_models as usize,
+            cancel: cancel.clone(),
+        },
         events_rx,
     );
     let scraper = server_metrics.as_ref().map(|m| {
@@ -107,32 +138,40 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         headers,
         timeout: request_timeout,
         cancel: cancel.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(policy.max_in_flight as usize)),
         keep_text: tokenizer.is_some() || record_text,
         keep_body: record_text,
         retry_refused_until: refused_until,
     });
-    let driver = Driver { ctx: ctx.clone(), events };
+    let driver = Driver { ctx: ctx.clone(), events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
+    let run_limit = RunLimit::start(&policy, cancel.clone());
 
-    let mut adaptive_fault: Option<WorkloadError> = None;
+    let mut fault: Option<Fault> = None;
     let mut reports: Vec<StageReport> = Vec::new();
     let mut windows = Vec::new();
     let mut triton_deltas = Vec::new();
     let mut planned = plan.stages.clone().into_iter();
     loop {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || fault.is_some() {
             break;
         }
         let i = reports.len();
         let stage: Stage = match planned.next() {
             Some(s) => s,
-            None if plan.adaptive && i < MAX_STAGES => {
+            None if plan.adaptive => {
                 let results: Vec<StageResult> = reports.iter().enumerate().map(|(k, r)| r.result(k as u32)).collect();
                 match producer.next_stage(results).await {
-                    Ok(Some(s)) => s,
+                    Ok(Some(s)) => match policy.check_stage(i, &s) {
+                        Ok(()) => s,
+                        Err(r) => {
+                            fault = Some(Fault::Refused(r));
+                            break;
+                        }
+                    },
                     Ok(None) => break,
+                    // Stop like any workload fault: the stages so far are reported.
                     Err(e) => {
-                        // Stop like any workload fault: the stages so far are reported.
-                        adaptive_fault = Some(e);
+                        fault = Some(e.into());
                         break;
                     }
                 }
@@ -143,11 +182,16 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         if let Some(s) = &scraper {
             s.sample().await;
         }
-        let w = load::run_stage(&driver, &producer, i as u32, &stage, seed).await;
-        if let Some(s) = &scraper {
+        let ran = load::run_stage(&driver, &producer, i as u32, &stage, seed).await;
+        if let Some(f) = ran.stopped {
+            fault.get_or_insert(f);
+        }
+        let w = ran.window;
+        if let Some(s) = scraper.as_ref().filter(|_| !cancel.is_cancelled()) {
             s.sample().await;
         }
-        let after = probes::read_triton(&target_base, &triton_stats).await;
+        let after =
+            if cancel.is_cancelled() { Vec::new() } else { probes::read_triton(&target_base, &triton_stats).await };
         triton_deltas.push(probes::triton_deltas(&before, &after));
         // Every record of the stage is in the collector's queue: ask for its report.
         let (reply, report) = tokio::sync::oneshot::channel();
@@ -156,28 +200,42 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         reports.push(report);
         windows.push(w);
     }
-    let interrupted = cancel.is_cancelled();
+    let interrupted = cancel.is_cancelled() || fault.is_some();
+    if let Some(r) = run_limit.reached() {
+        fault.get_or_insert(Fault::Refused(r));
+    }
     let server_stop_ms = match server {
-        Some(s) => Some(launch::stop(s, SERVER_GRACE).await),
+        Some(s) => Some(launch::stop(s, if interrupted { SERVER_GRACE_INTERRUPTED } else { SERVER_GRACE }).await),
         None => None,
     };
     let (connections_opened, stale_retries) = (ctx.pool.opened(), ctx.pool.stale_reuses());
     // The last senders of events: the collector finishes once they are gone.
     drop(driver);
     drop(ctx);
-    let collected = collector.await.map_err(|e| RunError::Internal(format!("the collector task failed: {e}")))?;
+    let collected = match collector.await {
+        Ok(c) => c,
+        Err(e) => return Err(RunError::Internal(format!("the collector task failed: {e}"))),
+    };
     sink_errors.extend(collected.sink_errors);
+    if let Some(f) = collected.fault {
+        fault.get_or_insert(f);
+    }
     let scrapes = match scraper {
-        Some(s) => Some(s.finish().await),
+        Some(s) => tokio::time::timeout(SHUTDOWN_STEP, s.finish()).await.ok(),
         None => None,
     };
-    let fault = match adaptive_fault {
-        Some(e) => {
-            drop(producer);
-            Some(e)
+    match tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await {
+        Ok(Some(e)) => {
+            fault.get_or_insert(e.into());
         }
-        None => producer.shutdown().await,
-    };
+        Ok(None) => {}
+        Err(_) => {
+            fault.get_or_insert(Fault::Internal("the scenario's thread did not stop; it was left behind".into()));
+        }
+    }
+    if let Some(panic) = volley_core::panics::first() {
+        fault.get_or_insert(Fault::Internal(panic));
+    }
 
     let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
     let stages = reports
@@ -194,46 +252,144 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         })
         .collect();
     let report = Report {
-        schema_version: volley_report::SCHEMA_VERSION,
-        volley_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario,
-        target: target.url.clone(),
-        seed,
-        params,
-        started_unix_ms,
-        duration_s: (epoch.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        interrupted,
         tokenizer: tokenizer.as_ref().map(|t| t.path.display().to_string()),
-        datasets: identity.datasets.clone(),
-        host: HostReport { peak_rss_mib: crate::peak_rss_bytes() as f64 / (1 << 20) as f64 },
         server_metrics: scrapes,
         launch: launch_report.map(|mut l| {
             l.stop_ms = server_stop_ms;
             l
         }),
         stages,
+        ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
-    // Writing files and shutting exporters down may block: not on the async workers.
     let (report, finish_errors) = finish_sinks(collected.sinks, report).await;
     sink_errors.extend(finish_errors);
     Ok(RunOutcome { report, fault, records: collected.records, connections_opened, stale_retries, sink_errors })
 }
 
-/// Hands the final report to every sink, on a blocking thread; a sink that panics
-/// costs its own output only.
+/// The report's identity of the scenario.
+fn scenario_report(info: Info, identity: &WorkloadIdentity) -> ScenarioReport {
+    ScenarioReport { info, source: identity.source.clone(), digest: identity.digest.clone(), wit: identity.wit.clone() }
+}
+
+/// A report with no stages yet.
+#[allow(clippy::too_many_arguments)]
+fn report_base(
+    scenario: ScenarioReport,
+    identity: &WorkloadIdentity,
+    target: &str,
+    seed: u64,
+    params: serde_json::Value,
+    started_unix_ms: u64,
+    epoch: Instant,
+    interrupted: bool,
+) -> Report {
+    Report {
+        schema_version: volley_report::SCHEMA_VERSION,
+        volley_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario,
+        target: target.to_string(),
+        seed,
+        params,
+        started_unix_ms,
+        duration_s: (epoch.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        interrupted,
+        tokenizer: None,
+        datasets: identity.datasets.clone(),
+        host: HostReport { peak_rss_mib: crate::peak_rss_bytes() as f64 / (1 << 20) as f64 },
+        server_metrics: None,
+        launch: None,
+        stages: Vec::new(),
+    }
+}
+
+/// A run the policy refused before anything was sent: its (empty) report still goes to
+/// every sink, so the refusal is on record.
+struct Refused {
+    refusal: Refusal,
+    scenario: ScenarioReport,
+    target: String,
+    seed: u64,
+    params: serde_json::Value,
+    plan: Plan,
+    run_id: String,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Refused {
+    async fn outcome(self) -> RunOutcome {
+        let Refused { refusal, scenario, target, seed, params, plan, run_id, mut sinks } = self;
+        let epoch = Instant::now();
+        let mut sink_errors = Vec::new();
+        {
+            let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target, model: None, plan: &plan };
+            sinks.retain_mut(|s| keep(s.run_started(&start), &mut sink_errors));
+        }
+        let nothing = WorkloadIdentity { source: String::new(), label: String::new(), digest: None, wit: None, datasets: Vec::new() };
+        let report = report_base(scenario, &nothing, &target, seed, params, unix_ms(), epoch, true);
+        let (report, errors) = finish_sinks(sinks, report).await;
+        sink_errors.extend(errors);
+        RunOutcome { report, fault: Some(Fault::Refused(refusal)), records: 0, connections_opened: 0, stale_retries: 0, sink_errors }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The policy's `max_run_s`: a timer that stops the run when it is reached.
+struct RunLimit {
+    task: tokio::task::JoinHandle<()>,
+    reached: Arc<std::sync::atomic::AtomicBool>,
+    limit: Duration,
+}
+
+impl RunLimit {
+    fn start(policy: &Policy, cancel: Arc<Cancel>) -> RunLimit {
+        let limit = policy.max_run();
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    cancel.cancel();
+                }
+                _ = cancel.cancelled() => {}
+            }
+        });
+        RunLimit { task, reached, limit }
+    }
+
+    /// The refusal, if the run was stopped at the limit.
+    fn reached(self) -> Option<Refusal> {
+        self.task.abort();
+        self.reached.load(std::sync::atomic::Ordering::Relaxed).then(|| Refusal {
+            limit: "max_run_s",
+            allowed: self.limit.as_secs_f64().to_string(),
+            what: format!("the run was still going after {} s", self.limit.as_secs_f64()),
+        })
+    }
+}
+
+/// Hands the final report to every sink, on a blocking thread; a sink that panics or
+/// hangs (an exporter whose collector does not answer) costs its own output only.
 async fn finish_sinks(mut sinks: Vec<Box<dyn Sink>>, report: Report) -> (Report, Vec<SinkError>) {
     let shared = Arc::new(report);
     let for_sinks = shared.clone();
+    let (errors_tx, errors_rx) = std::sync::mpsc::channel();
     let done = tokio::task::spawn_blocking(move || {
-        let mut errors = Vec::new();
         for s in &mut sinks {
             if let Err(e) = s.run_finished(&for_sinks) {
-                errors.push(e);
+                let _ = errors_tx.send(e);
             }
         }
-        errors
-    })
-    .await;
-    let errors = done.unwrap_or_else(|e| vec![SinkError::new(format!("an output failed while finishing the run: {e}"))]);
+    });
+    let mut errors = Vec::new();
+    match tokio::time::timeout(SHUTDOWN_STEP * 4, done).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => errors.push(SinkError::new(format!("an output failed while finishing the run: {e}"))),
+        Err(_) => errors.push(SinkError::best_effort("an output did not finish within 6 s; it was left behind")),
+    }
+    errors.extend(errors_rx.try_iter());
     (Arc::try_unwrap(shared).unwrap_or_else(|r| (*r).clone()), errors)
 }

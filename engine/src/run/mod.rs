@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::header::{HeaderName, HeaderValue};
-use volley_core::{Cancel, Workload, WorkloadError};
+use volley_core::{Cancel, Policy, Workload, WorkloadError};
 use volley_data::Tokenizer;
 use volley_net::Target;
 use volley_report::{Report, Sink, SinkError};
@@ -48,14 +48,16 @@ pub struct Run {
     sinks: Vec<Box<dyn Sink>>,
     cancel: Arc<Cancel>,
     run_id: Option<String>,
+    policy: Arc<Policy>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
 pub struct RunOutcome {
     /// Every stage run so far, also when the run was interrupted or faulted.
     pub report: Report,
-    /// The workload stopped the run (a trap, a limit, an invalid request).
-    pub fault: Option<WorkloadError>,
+    /// Why the run stopped early: the workload failed, the policy refused what it asked
+    /// for, or an internal failure. `None` when it ran its plan (or was interrupted).
+    pub fault: Option<crate::Fault>,
     /// Records handed to the sinks.
     pub records: u64,
     /// Connections the send path opened.
@@ -114,7 +116,14 @@ impl Run {
             sinks: Vec::new(),
             cancel: Arc::new(Cancel::new()),
             run_id: None,
+            policy: Arc::new(Policy::default()),
         }
+    }
+
+    /// The operator's policy the run must keep within (default: the built-in one).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// The workload's parameters (a JSON object, given to `configure`).

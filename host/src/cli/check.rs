@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use std::sync::Arc;
+
+use volley::core::Policy;
+use volley::core::text::printable;
 use volley::data::OnError;
 use volley::wasm::SandboxLimits;
 
@@ -33,7 +37,7 @@ pub struct CheckArgs {
     pub datasets: Vec<String>,
 }
 
-pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
+pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
     let params = parse_params(&a.params)?;
     let show = a.show.clamp(1, 1000);
     let spec = ScenarioSpec {
@@ -41,20 +45,22 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
         params: params.clone(),
         digest: None,
         seed: a.seed,
-        limits: SandboxLimits::default(),
+        limits: SandboxLimits::from_policy(&policy),
         show_debug: true,
     };
+    let loading_policy = policy.clone();
     let (workload, source) = super::blocking(move || {
         let grants = load_grants(a.tokenizer.as_ref(), &a.datasets, OnError::Fail, false)?;
-        instantiate(&spec, &grants)
+        instantiate(&spec, &grants, &loading_policy)
     })
     .await?;
     let wit = volley::core::Workload::identity(&workload).wit.unwrap_or_default();
-    let preview = volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show).await?;
+    let preview =
+        volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy)).await?;
     let (info, plan) = (&preview.info, &preview.plan);
 
     let mut out = String::new();
-    let _ = writeln!(out, "{} {} — {}", info.name, info.version, info.description);
+    let _ = writeln!(out, "{} {} — {}", printable(&info.name, 128), printable(&info.version, 64), printable(&info.description, 300));
     let _ = writeln!(out, "source {} · {} · WIT {wit} · seed {}", source.origin, source.digest, a.seed);
     if let Some(m) = &source.manifest {
         let declared: Vec<&str> = m.params.keys().map(String::as_str).collect();
@@ -85,16 +91,25 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
         if let Some(slo) = stage.slo {
             extra.push_str(&format!(", SLO {}", serde_json::to_string(&slo).unwrap_or_default()));
         }
-        let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}{extra}", stage.name, stage.load);
+        let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}{extra}", printable(&stage.name, 128), stage.load);
         let _ = writeln!(out, "  arrivals: {}", shown.arrivals);
         for r in &shown.requests {
-            let _ = writeln!(out, "  {r}");
+            let _ = writeln!(out, "  {}", printable(r, 400));
         }
         if let Some(why) = &shown.stopped {
             let _ = writeln!(out, "  ({why})");
         }
     }
-    let _ = writeln!(out, "\nok: the scenario instantiated, planned and produced valid requests; nothing was sent");
+    if plan.stages.len() > preview.stages.len() {
+        let _ = writeln!(out, "\n({} more stages not shown)", plan.stages.len() - preview.stages.len());
+    }
+    if let Some(r) = &preview.refusal {
+        let _ = writeln!(out, "\npolicy: REFUSED — a run would stop before sending anything");
+        print!("{out}");
+        anyhow::bail!("{r}");
+    }
+    let _ = writeln!(out, "\npolicy: ok — the plan and these requests are within the operator's policy");
+    let _ = writeln!(out, "ok: the scenario instantiated, planned and produced valid requests; nothing was sent");
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }

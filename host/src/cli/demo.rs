@@ -34,7 +34,7 @@ struct DemoRun {
     run: RunArgs,
 }
 
-pub(super) async fn demo(a: DemoArgs) -> Result<ExitCode> {
+pub(super) async fn demo(a: DemoArgs, policy: volley::core::Policy) -> Result<ExitCode> {
     if !(a.seconds > 0.0 && a.rate > 0.0) {
         bail!("--seconds and --rate must be positive");
     }
@@ -62,7 +62,7 @@ pub(super) async fn demo(a: DemoArgs) -> Result<ExitCode> {
     let (url, out, seed) = (sim.url(), a.out.display().to_string(), a.seed.to_string());
     let args = ["demo", "builtin:chat-poisson", "--target", &url, "--params", &params, "--out", &out, "--seed", &seed];
     let run = DemoRun::try_parse_from(args).context("the demo's run options")?.run;
-    let result = super::run::execute(run, cancel).await;
+    let result = super::run::execute(run, policy, cancel).await;
     sim.shutdown().await;
     result
 }

@@ -8,6 +8,7 @@ mod check;
 mod coldstart;
 mod demo;
 mod package;
+mod policy;
 mod run;
 mod scenario;
 mod signals;
@@ -23,6 +24,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "volley", version, about = "Benchmark engine for GenAI inference servers", long_about = None)]
 pub struct Cli {
+    /// The operator's policy (TOML): what runs may do whatever a scenario asks
+    /// [default: $VOLLEY_POLICY, else the built-in one; see docs/policy.md]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,16 +70,17 @@ pub enum Command {
 
 /// Runs a parsed command; the exit code on success (130 if interrupted).
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let policy = policy::load(cli.policy.as_deref())?;
     match cli.command {
-        Command::Run(a) => run::run(a).await,
-        Command::Demo(a) => demo::demo(a).await,
+        Command::Run(a) => run::run(a, policy).await,
+        Command::Demo(a) => demo::demo(a, policy).await,
         Command::Coldstart(a) => coldstart::coldstart(a).await,
-        Command::Check(a) => check::check(a).await,
+        Command::Check(a) => check::check(a, policy).await,
         Command::New(a) => package::new(a),
-        Command::Pack(a) => blocking(move || package::pack(a)).await,
-        Command::Inspect(a) => blocking(move || package::inspect(a)).await,
-        Command::Push(a) => blocking(move || package::push(a)).await,
-        Command::Pull(a) => blocking(move || package::pull(a)).await,
+        Command::Pack(a) => blocking(move || package::pack(a, &policy)).await,
+        Command::Inspect(a) => blocking(move || package::inspect(a, &policy)).await,
+        Command::Push(a) => blocking(move || package::push(a, &policy)).await,
+        Command::Pull(a) => blocking(move || package::pull(a, &policy)).await,
         Command::BenchGuest(a) => blocking(move || bench::bench_guest(a)).await,
         Command::Compare { a, b } => {
             print!("{}", volley::report::compare::compare(&a, &b)?);

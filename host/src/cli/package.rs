@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use volley::wasm::package::archive::{EXTENSION, Package, is_package, sha256};
+use volley::wasm::package::archive::{EXTENSION, Package, sha256};
 use volley::wasm::pack::defaults;
 use volley::wasm::registry::{self, Pulled, Reference};
+use volley::core::Policy;
 use volley::wasm::{ScenarioSource, WitVersion};
 
 use super::template::Lang;
@@ -75,14 +76,14 @@ pub(super) fn new(a: NewArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn pack(a: PackArgs) -> Result<ExitCode> {
+pub(super) fn pack(a: PackArgs, policy: &Policy) -> Result<ExitCode> {
     // A project file beside a component file is read by default.
     let project = a.manifest.clone().or_else(|| {
         let path = std::path::Path::new(&a.component);
         let beside = path.parent().unwrap_or(std::path::Path::new(".")).join("volley.json");
         (!a.component.starts_with("builtin:") && beside.is_file()).then_some(beside)
     });
-    let result = volley::wasm::pack::pack(&a.component, project.as_deref());
+    let result = volley::wasm::pack::pack(&a.component, project.as_deref(), policy);
     let package = result?;
     let m = &package.manifest;
     let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));
@@ -95,8 +96,8 @@ pub(super) fn pack(a: PackArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn inspect(a: InspectArgs) -> Result<ExitCode> {
-    let source = ScenarioSource::load(&a.package)?;
+pub(super) fn inspect(a: InspectArgs, policy: &Policy) -> Result<ExitCode> {
+    let source = ScenarioSource::load_with(&a.package, policy)?;
     let Some(m) = &source.manifest else {
         if a.json {
             bail!("'{}' is a bare component, not a package: it has no manifest", a.package);
@@ -132,13 +133,14 @@ pub(super) fn inspect(a: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn push(a: PushArgs) -> Result<ExitCode> {
+pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<ExitCode> {
     let shown = a.package.display().to_string();
-    let bytes = std::fs::read(&a.package).with_context(|| format!("cannot read '{shown}'"))?;
-    if !is_package(&bytes) {
+    // Loading verifies it, within the policy, as a run would.
+    let source = ScenarioSource::load_with(&shown, policy)?;
+    let Some(manifest) = source.manifest.clone() else {
         bail!("'{shown}' is not a package; make one with `volley pack`");
-    }
-    let package = Package::read(&bytes, &shown)?;
+    };
+    let package = Package { manifest: (*manifest).clone(), component: source.bytes.clone() };
     let reference = Reference::parse(&a.reference)?;
     let pushed = registry::push(&package, &reference)?;
     let r = &pushed.reference;
@@ -148,9 +150,9 @@ pub(super) fn push(a: PushArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn pull(a: PullArgs) -> Result<ExitCode> {
+pub(super) fn pull(a: PullArgs, policy: &Policy) -> Result<ExitCode> {
     let reference = Reference::parse(&a.reference)?;
-    let (out, bytes, what) = match registry::pull(&reference)? {
+    let (out, bytes, what) = match registry::pull(&reference, policy)? {
         Pulled::Package(p) => {
             let m = &p.manifest;
             let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));

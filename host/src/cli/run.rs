@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use volley::core::Cancel;
+use volley::core::{Cancel, Policy};
 use volley::data::OnError;
 use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, Run, ServerMetrics};
 use volley::export::{Exposition, Live, LiveSink, Otlp, OtlpOptions, Transport};
@@ -49,12 +49,13 @@ pub struct RunArgs {
     /// Per-request timeout in seconds
     #[arg(long, default_value_t = 300.0)]
     pub timeout_s: f64,
-    /// Wall-time limit of one scenario call, in milliseconds
-    #[arg(long, default_value_t = 1000)]
-    pub guest_timeout_ms: u64,
-    /// Memory limit of the scenario, in MiB
-    #[arg(long, default_value_t = 256)]
-    pub guest_memory_mib: usize,
+    /// Wall-time limit of one scenario call, in milliseconds [default: the policy's
+    /// guest_call_ms, 1000]
+    #[arg(long)]
+    pub guest_timeout_ms: Option<u64>,
+    /// Memory limit of the scenario, in MiB [default: the policy's guest_memory_mib, 256]
+    #[arg(long)]
+    pub guest_memory_mib: Option<usize>,
     /// Local tokenizer.json: counts tokens the server does not report, and is the
     /// scenario's tokenizer
     #[arg(long)]
@@ -142,14 +143,14 @@ pub enum DatasetErrors {
 
 
 /// `volley run`: a scenario against a target, every output written as it goes.
-pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
+pub(super) async fn run(a: RunArgs, policy: Policy) -> Result<ExitCode> {
     let cancel = super::signals::cancel_on_signals();
-    execute(a, cancel).await
+    execute(a, policy, cancel).await
 }
 
-/// Runs `a` to its end; what `volley run` and `volley demo` share.
-pub(super) async fn execute(a: RunArgs, cancel: Arc<Cancel>) -> Result<ExitCode> {
-    let o = Options::from_args(a)?;
+/// Runs `a` to its end within `policy`; what `volley run` and `volley demo` share.
+pub(super) async fn execute(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> Result<ExitCode> {
+    let o = Options::from_args(a, &policy)?;
     let target = Target::parse(&o.args.target)?;
     let headers = headers(&o.args.headers)?;
     let progress = !o.args.quiet;
@@ -170,8 +171,8 @@ pub(super) async fn execute(a: RunArgs, cancel: Arc<Cancel>) -> Result<ExitCode>
         show_debug: o.args.scenario_debug,
     };
     let workload = {
-        let grants = grants.clone();
-        super::blocking(move || instantiate(&spec, &grants)).await?.0
+        let (grants, policy) = (grants.clone(), policy.clone());
+        super::blocking(move || instantiate(&spec, &grants, &policy)).await?.0
     };
     let label = workload.label().to_string();
     let out_dir = o.args.out.clone().unwrap_or_else(|| {
@@ -181,6 +182,7 @@ pub(super) async fn execute(a: RunArgs, cancel: Arc<Cancel>) -> Result<ExitCode>
     let run_id = volley::engine::default_run_id(&label);
 
     let mut run = Run::new(target.clone(), workload)
+        .policy(policy)
         .params(o.params.clone())
         .seed(o.args.seed)
         .request_timeout(o.request_timeout)
@@ -261,7 +263,8 @@ pub(super) async fn execute(a: RunArgs, cancel: Arc<Cancel>) -> Result<ExitCode>
         }
     }
     if let Some(fault) = outcome.fault {
-        bail!("{fault}; partial results in {}", out_dir.display());
+        let written = if outcome.report.stages.is_empty() { "report" } else { "partial results" };
+        bail!("{fault}; {written} in {}", out_dir.display());
     }
     if let Some(e) = failed_output {
         bail!("{e}");
@@ -280,14 +283,12 @@ struct Options {
 }
 
 impl Options {
-    fn from_args(a: RunArgs) -> Result<Options> {
+    fn from_args(a: RunArgs, policy: &Policy) -> Result<Options> {
         let params = parse_params(&a.params)?;
         if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
             bail!("--timeout-s must be a positive number of seconds");
         }
-        if a.guest_timeout_ms == 0 || a.guest_memory_mib == 0 {
-            bail!("--guest-timeout-ms and --guest-memory-mib must be positive");
-        }
+        let limits = sandbox_limits(a.guest_timeout_ms, a.guest_memory_mib, policy)?;
         if let Some(d) = &a.digest
             && !(d.starts_with("sha256:") && d.len() == 71 && d[7..].bytes().all(|b| b.is_ascii_hexdigit()))
         {
@@ -330,11 +331,7 @@ impl Options {
         Ok(Options {
             params,
             request_timeout: Duration::from_secs_f64(a.timeout_s),
-            limits: SandboxLimits {
-                call_timeout: Duration::from_millis(a.guest_timeout_ms),
-                memory_bytes: a.guest_memory_mib << 20,
-                ..SandboxLimits::default()
-            },
+            limits,
             otlp,
             prometheus_linger: Duration::from_secs_f64(a.prometheus_linger_s),
             args: a,
@@ -356,6 +353,31 @@ impl Options {
             log: out_dir.join("server.log"),
         })
     }
+}
+
+/// The sandbox's limits: the policy's, or tighter ones from the flags (never looser).
+pub(super) fn sandbox_limits(timeout_ms: Option<u64>, memory_mib: Option<usize>, policy: &Policy) -> Result<SandboxLimits> {
+    if timeout_ms == Some(0) || memory_mib == Some(0) {
+        bail!("--guest-timeout-ms and --guest-memory-mib must be positive");
+    }
+    if let Some(t) = timeout_ms
+        && t > policy.guest_call_ms
+    {
+        bail!("--guest-timeout-ms {t} is over the policy's guest_call_ms ({})", policy.guest_call_ms);
+    }
+    if let Some(m) = memory_mib
+        && m > policy.guest_memory_mib as usize
+    {
+        bail!("--guest-memory-mib {m} is over the policy's guest_memory_mib ({})", policy.guest_memory_mib);
+    }
+    let mut limits = SandboxLimits::from_policy(policy);
+    if let Some(t) = timeout_ms {
+        limits.call_timeout = Duration::from_millis(t);
+    }
+    if let Some(m) = memory_mib {
+        limits.memory_bytes = m << 20;
+    }
+    Ok(limits)
 }
 
 /// `--header 'Name: value'`s, and `VOLLEY_API_KEY` as `Authorization: Bearer` unless the

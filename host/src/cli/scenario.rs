@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use volley::core::Policy;
 use volley::data::{Dataset, OnError, Tokenizer};
 use volley::wasm::{Grants, SandboxLimits, ScenarioEngine, ScenarioSource, WasmScenario};
 
@@ -25,8 +26,8 @@ pub(super) struct ScenarioSpec {
 
 /// Loads, verifies, compiles and instantiates a scenario (blocking); also returns where
 /// it came from (with its package manifest).
-pub(super) fn instantiate(spec: &ScenarioSpec, grants: &Grants) -> Result<(WasmScenario, ScenarioSource)> {
-    let source = ScenarioSource::load(&spec.source)?;
+pub(super) fn instantiate(spec: &ScenarioSpec, grants: &Grants, policy: &Policy) -> Result<(WasmScenario, ScenarioSource)> {
+    let source = ScenarioSource::load_with(&spec.source, policy)?;
     source.check_params(&spec.params)?;
     if let Some(want) = &spec.digest
         && !want.eq_ignore_ascii_case(&source.digest)
@@ -34,7 +35,7 @@ pub(super) fn instantiate(spec: &ScenarioSpec, grants: &Grants) -> Result<(WasmS
         bail!("scenario '{}' has digest {}, not the pinned {want}; refusing to run it", source.origin, source.digest);
     }
     source.check_datasets(grants)?;
-    let engine = ScenarioEngine::new()?;
+    let engine = ScenarioEngine::with_policy(policy)?;
     let compiled = engine.compile(&source)?;
     let mut scenario = WasmScenario::instantiate(&compiled, spec.limits, spec.seed, grants)?;
     scenario.set_show_debug(spec.show_debug);

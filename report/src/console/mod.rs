@@ -8,7 +8,8 @@ pub mod summary;
 
 use std::time::Duration;
 
-use volley_core::{Load, Plan, Stage, StageWindow};
+use volley_core::text::printable;
+use volley_core::{Load, Stage, StageWindow};
 
 use crate::schema::StageReport;
 use crate::sink::{RecordEvent, RunStart, Sink, SinkError};
@@ -47,18 +48,16 @@ fn bound(stage: &Stage) -> String {
     }
 }
 
-fn planned(plan: &Plan) -> (usize, bool) {
-    (plan.stages.len(), plan.adaptive)
-}
-
 impl Sink for ConsoleSink {
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
-        (self.stages_planned, self.adaptive) = planned(run.plan);
+        (self.stages_planned, self.adaptive) = (run.plan.stages.len(), run.plan.adaptive);
         if self.verbose {
             let s = run.scenario;
             let digest = s.digest.as_deref().map_or("native", |d| d.get(..19).unwrap_or(d));
             let model = run.model.map(|m| format!(", model {m}")).unwrap_or_default();
-            eprintln!("volley: {} {} ({digest}) -> {}{model}", s.info.name, s.info.version, run.target);
+            let (name, version) = (printable(&s.info.name, 128), printable(&s.info.version, 64));
+            let model = printable(&model, 200);
+            eprintln!("volley: {name} {version} ({digest}) -> {}{model}", run.target);
         }
         Ok(())
     }
@@ -67,13 +66,14 @@ impl Sink for ConsoleSink {
         if !self.verbose {
             return Ok(());
         }
-        eprintln!("stage {}/{} '{}': {}{}", index + 1, self.total_stages(index), stage.name, stage.load, bound(stage));
+        let name = printable(&stage.name, 128);
+        eprintln!("stage {}/{} '{name}': {}{}", index + 1, self.total_stages(index), stage.load, bound(stage));
         if self.live {
             let total = match stage.load {
                 Load::Burst { n } => Some(u64::from(n)),
                 _ => stage.max_requests,
             };
-            self.current = Some(StageProgress::start(format!("  {}", stage.name), total, stage.duration));
+            self.current = Some(StageProgress::start(format!("  {name}"), total, stage.duration));
         }
         Ok(())
     }
@@ -99,7 +99,7 @@ impl Sink for ConsoleSink {
             );
         }
         for warning in &report.warnings {
-            eprintln!("volley: WARNING: stage '{}': {warning}", report.name);
+            eprintln!("volley: WARNING: stage '{}': {}", printable(&report.name, 128), printable(warning, 500));
         }
         Ok(())
     }

@@ -7,8 +7,20 @@ use volley_core::Summary;
 
 use crate::schema::{GroupReport, Report, StageReport};
 
-/// The summary of `report`, as printed at the end of a run.
+/// The summary of `report`, as printed at the end of a run. Names, tags, models and
+/// error messages come from the scenario and the server: every line is shown without
+/// control characters, so neither can drive the operator's terminal.
 pub fn render(report: &Report) -> String {
+    let out = render_raw(report);
+    let mut safe = String::with_capacity(out.len());
+    for line in out.lines() {
+        safe.push_str(&volley_core::text::printable(line, 10_000));
+        safe.push('\n');
+    }
+    safe
+}
+
+fn render_raw(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.scenario;
     let _ = writeln!(

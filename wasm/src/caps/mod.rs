@@ -32,11 +32,12 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    pub fn new(scenario: &str, seed: u64, grants: &Grants) -> Self {
+    /// `tokenizer_input` bounds the text one tokenizer call may be given.
+    pub fn new(scenario: &str, seed: u64, grants: &Grants, tokenizer_input: usize) -> Self {
         Capabilities {
             log: log::LogCap::new(scenario),
             random: random::RandomCap::new(seed),
-            tokenizer: tokenizer::TokenizerCap::new(grants.tokenizer.clone()),
+            tokenizer: tokenizer::TokenizerCap::new(grants.tokenizer.clone(), tokenizer_input),
             datasets: datasets::DatasetsCap::new(&grants.datasets),
         }
     }

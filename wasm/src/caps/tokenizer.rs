@@ -12,6 +12,9 @@ const MAX_SYNTH_TOKENS: u32 = 1 << 20;
 
 pub struct TokenizerCap {
     tokenizer: Option<Arc<Tokenizer>>,
+    /// Bytes of text one call may be given (the policy's `max_tokenizer_input_bytes`):
+    /// the host's work for a call is bounded, not the guest's to choose.
+    max_input: usize,
 }
 
 impl HasData for TokenizerCap {
@@ -19,8 +22,19 @@ impl HasData for TokenizerCap {
 }
 
 impl TokenizerCap {
-    pub fn new(tokenizer: Option<Arc<Tokenizer>>) -> Self {
-        TokenizerCap { tokenizer }
+    pub fn new(tokenizer: Option<Arc<Tokenizer>>, max_input: usize) -> Self {
+        TokenizerCap { tokenizer, max_input }
+    }
+
+    fn input<'a>(&self, call: &str, text: &'a str) -> wasmtime::Result<&'a str> {
+        if text.len() > self.max_input {
+            wasmtime::bail!(
+                "it gave tokenizer.{call} {} bytes of text (at most {}, the policy's max_tokenizer_input_bytes)",
+                text.len(),
+                self.max_input
+            );
+        }
+        Ok(text)
     }
 
     pub fn available(&self) -> bool {
@@ -28,14 +42,18 @@ impl TokenizerCap {
     }
 
     pub fn count(&self, text: &str) -> wasmtime::Result<u32> {
-        Ok(self.get("count")?.count(text) as u32)
+        Ok(self.get("count")?.count(self.input("count", text)?) as u32)
     }
 
     pub fn encode(&self, text: &str) -> wasmtime::Result<Vec<u32>> {
-        Ok(self.get("encode")?.encode(text))
+        Ok(self.get("encode")?.encode(self.input("encode", text)?))
     }
 
     pub fn decode(&self, ids: &[u32]) -> wasmtime::Result<String> {
+        // A token is a few bytes of text: as many ids as that many bytes allow.
+        if ids.len() > self.max_input / 4 {
+            wasmtime::bail!("it gave tokenizer.decode {} ids (at most {})", ids.len(), self.max_input / 4);
+        }
         Ok(self.get("decode")?.decode(ids))
     }
 
@@ -47,7 +65,7 @@ impl TokenizerCap {
     }
 
     pub fn truncate(&self, text: &str, tokens: u32) -> wasmtime::Result<String> {
-        Ok(self.get("truncate")?.truncate(text, tokens as usize))
+        Ok(self.get("truncate")?.truncate(self.input("truncate", text)?, tokens as usize))
     }
 
     fn get(&self, call: &str) -> wasmtime::Result<&Tokenizer> {

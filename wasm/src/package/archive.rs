@@ -9,11 +9,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
+use volley_core::Policy;
+
 use super::manifest::{Manifest, SCHEMA};
 use crate::WasmError;
 
 /// The manifest's name inside a package.
 pub const MANIFEST_FILE: &str = "volley-package.json";
+/// The component's name inside a package (the only one a manifest may name).
+pub const COMPONENT_FILE: &str = "scenario.wasm";
+/// Largest manifest read.
+const MAX_MANIFEST: u64 = 1 << 20;
 /// The conventional file extension.
 pub const EXTENSION: &str = "volley";
 
@@ -34,31 +40,50 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 impl Package {
-    /// Reads and verifies a package; `origin` names it in errors.
+    /// Reads and verifies a package within the default policy; `origin` names it in
+    /// errors.
     pub fn read(bytes: &[u8], origin: &str) -> Result<Package, WasmError> {
-        Self::read_checked(bytes, origin).map_err(WasmError::from_anyhow)
+        Self::read_checked(bytes, origin, &Policy::default()).map_err(WasmError::from_anyhow)
     }
 
-    pub(crate) fn read_checked(bytes: &[u8], origin: &str) -> Result<Package> {
+    /// A package is exactly two regular files, the manifest and the component it names,
+    /// each read only up to its size limit: any other entry (a link, a directory, a
+    /// sparse file, a second copy) is refused before anything is read into memory.
+    pub(crate) fn read_checked(bytes: &[u8], origin: &str, policy: &Policy) -> Result<Package> {
+        let unreadable = |e: std::io::Error| anyhow!("'{origin}' is not a readable package: {e}");
         let mut archive = tar::Archive::new(bytes);
         let mut manifest_json: Option<Vec<u8>> = None;
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        let entries = archive.entries().map_err(|e| anyhow!("'{origin}' is not a readable package: {e}"))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| anyhow!("'{origin}' is not a readable package: {e}"))?;
+        let mut component: Option<Vec<u8>> = None;
+        for entry in archive.entries().map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
             let name = entry.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).with_context(|| format!("reading {name} in '{origin}'"))?;
-            if name == MANIFEST_FILE {
-                manifest_json = Some(data);
-            } else {
-                files.push((name, data));
+            let shown = volley_core::text::printable(&name, 80);
+            if entry.header().entry_type() != tar::EntryType::Regular {
+                bail!("package '{origin}' has an entry '{shown}' that is not a regular file; refusing it");
             }
+            let (slot, cap) = match name.as_str() {
+                MANIFEST_FILE => (&mut manifest_json, MAX_MANIFEST),
+                COMPONENT_FILE => (&mut component, policy.max_component_bytes),
+                _ => bail!("package '{origin}' has an unexpected entry '{shown}'; refusing it"),
+            };
+            if slot.is_some() {
+                bail!("package '{origin}' has '{shown}' twice; refusing it");
+            }
+            let size = entry.header().size().map_err(unreadable)?;
+            if size > cap {
+                bail!("package '{origin}': '{shown}' is {size} bytes, over the limit of {cap}; refusing it");
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry.take(cap + 1).read_to_end(&mut data).with_context(|| format!("reading {shown} in '{origin}'"))?;
+            if data.len() as u64 != size {
+                bail!("package '{origin}': '{shown}' is not {size} bytes as its header says; refusing it");
+            }
+            *slot = Some(data);
         }
         let json = manifest_json.ok_or_else(|| anyhow!("'{origin}' is not a Volley package: it has no {MANIFEST_FILE}"))?;
         let manifest: Manifest = serde_json::from_slice(&json)
             .map_err(|e| anyhow!("package '{origin}' has an invalid {MANIFEST_FILE}: {e}"))?;
-        let Some((_, component)) = files.into_iter().find(|(n, _)| *n == manifest.component.file) else {
+        let Some(component) = component.filter(|_| manifest.component.file == COMPONENT_FILE) else {
             bail!("package '{origin}' is damaged: its manifest names '{}', which it does not contain", manifest.component.file);
         };
         Package::verified(manifest, component.into(), origin)
@@ -68,8 +93,12 @@ impl Package {
     /// format, sha256 and size (for a file, or the layers of a registry artifact).
     pub(crate) fn verified(manifest: Manifest, component: Arc<[u8]>, origin: &str) -> Result<Package> {
         if manifest.schema != SCHEMA {
-            bail!("package '{origin}' uses manifest format '{}', this Volley reads '{SCHEMA}'", manifest.schema);
+            bail!(
+                "package '{origin}' uses manifest format '{}', this Volley reads '{SCHEMA}'",
+                volley_core::text::printable(&manifest.schema, 64)
+            );
         }
+        manifest.check().map_err(|e| anyhow!("package '{origin}' has an invalid manifest: {e}"))?;
         let want = &manifest.component;
         let got = sha256(&component);
         if !got.eq_ignore_ascii_case(&want.sha256) || component.len() as u64 != want.size {

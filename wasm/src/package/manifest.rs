@@ -114,3 +114,42 @@ pub fn params_schema(params: &BTreeMap<String, Param>) -> Value {
         "additionalProperties": false,
     })
 }
+
+/// A package name: lowercase letters, digits, `-` and `_`, starting with a letter, at
+/// most 64 bytes (it names files and results directories).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A version: letters, digits, `.`, `-` and `+`, starting with a letter or digit, at
+/// most 64 bytes.
+pub fn valid_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.len() <= 64
+        && version.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+}
+
+impl Manifest {
+    /// What every read of a manifest checks: names that are safe in file names and on
+    /// a terminal, the one component file a package holds, bounded texts.
+    pub fn check(&self) -> Result<(), String> {
+        let shown = |s: &str| volley_core::text::printable(s, 64);
+        if !valid_name(&self.name) {
+            return Err(format!("name {:?} must be lowercase letters, digits, '-' and '_' (at most 64)", shown(&self.name)));
+        }
+        if !valid_version(&self.version) {
+            return Err(format!("version {:?} must be letters, digits, '.', '-' and '+' (at most 64)", shown(&self.version)));
+        }
+        if self.component.file != super::archive::COMPONENT_FILE {
+            return Err(format!("it names component {:?}; a package's component is scenario.wasm", shown(&self.component.file)));
+        }
+        if self.description.len() > 4096 || self.wit.len() > 32 || self.params.len() > 256 || self.datasets.len() > 64 {
+            return Err("its description, WIT version, parameters or datasets are too long".into());
+        }
+        Ok(())
+    }
+}

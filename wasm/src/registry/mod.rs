@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use crate::package::archive::sha256;
 use crate::package::{Manifest, Package};
-use volley_net::http::{Response, request};
+use volley_core::Policy;
+use volley_net::http::{Response, request_limited};
 
 use crate::WasmError;
 pub use reference::Reference;
@@ -31,6 +32,10 @@ pub const WASM_LAYER: &str = "application/wasm";
 pub const VOLLEY_LAYER: &str = "application/vnd.volley.scenario.manifest.v1+json";
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest OCI manifest (or error body) read from a registry.
+const MAX_MANIFEST: usize = 4 << 20;
+/// Largest Volley manifest layer.
+const MAX_VOLLEY_LAYER: u64 = 1 << 20;
 
 /// What a pull brings back.
 pub enum Pulled {
@@ -92,16 +97,17 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
     Ok(Pushed { manifest_digest: sha256(&manifest), reference })
 }
 
-/// Pulls and verifies what `reference` names.
-/// Pulls and verifies what `reference` names (blocking: on a thread of its own).
-pub fn pull(reference: &Reference) -> Result<Pulled, WasmError> {
-    blocking(pull_async(reference)).map_err(WasmError::from_anyhow)
+/// Pulls and verifies what `reference` names (blocking: on a thread of its own), within
+/// `policy`: everything the registry sends is bounded (the manifest, each blob at its
+/// descriptor's size), and it may redirect only to itself or the hosts the policy names.
+pub fn pull(reference: &Reference, policy: &Policy) -> Result<Pulled, WasmError> {
+    blocking(pull_async(reference, policy)).map_err(WasmError::from_anyhow)
 }
 
-async fn pull_async(reference: &Reference) -> Result<Pulled> {
+async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
     let base = reference.base_url();
     let url = format!("{base}/manifests/{}", reference.manifest_ref());
-    let resp = call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new()).await?;
+    let resp = call_limited(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST).await?;
     if resp.status == 404 {
         bail!("{reference} was not found in the registry");
     }
@@ -119,9 +125,9 @@ async fn pull_async(reference: &Reference) -> Result<Pulled> {
     let Some(wasm) = find(WASM_LAYER) else {
         bail!("{reference} is not a Wasm artifact: it has no '{WASM_LAYER}' layer");
     };
-    let component = fetch_blob(&base, wasm, reference).await?;
+    let component = fetch_blob(&base, wasm, reference, policy.max_component_bytes, policy).await?;
     let Some(volley) = find(VOLLEY_LAYER) else { return Ok(Pulled::Component(component)) };
-    let json = fetch_blob(&base, volley, reference).await?;
+    let json = fetch_blob(&base, volley, reference, MAX_VOLLEY_LAYER, policy).await?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
     // The layer digest was checked; the package manifest must name the same component.
     Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
@@ -148,18 +154,24 @@ async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
     expect(&resp, &[201], "uploading a blob", &url)
 }
 
-async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference) -> Result<Bytes> {
+/// A blob, at most `cap` bytes and exactly its descriptor's size, verified by digest.
+async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference, cap: u64, policy: &Policy) -> Result<Bytes> {
     let digest = descriptor["digest"].as_str().unwrap_or_default();
     if !reference::is_sha256(digest) {
+        let digest = volley_core::text::printable(digest, 80);
         bail!("{reference}: a layer has digest '{digest}', which this Volley cannot verify");
+    }
+    let size = descriptor["size"].as_u64().ok_or_else(|| anyhow!("{reference}: the layer {digest} has no size"))?;
+    if size > cap {
+        bail!("{reference}: the layer {digest} is {size} bytes, over the limit of {cap}; refusing it");
     }
     let mut url = format!("{base}/blobs/{digest}");
     for _ in 0..4 {
-        let resp = call(Method::GET, &url, &[], Bytes::new()).await?;
+        let resp = call_limited(Method::GET, &url, &[], Bytes::new(), size as usize).await?;
         if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
         {
-            url = absolute(base, loc);
+            url = redirect(base, loc, policy, reference)?;
             continue;
         }
         expect(&resp, &[200], "fetching a blob", &url)?;
@@ -170,6 +182,21 @@ async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference) -> Re
         return Ok(resp.body);
     }
     bail!("{reference}: too many redirects fetching {digest}")
+}
+
+/// Where a blob redirect may go: the registry itself, or a host the policy allows.
+fn redirect(base: &str, location: &str, policy: &Policy, reference: &Reference) -> Result<String> {
+    let url = absolute(base, location);
+    let authority = |u: &str| u.split_once("://").map(|(s, rest)| (s.to_string(), rest.split('/').next().unwrap_or("").to_string()));
+    let (to, from) = (authority(&url), authority(base));
+    let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_string();
+    let allowed = to.is_some()
+        && (to == from || to.as_ref().is_some_and(|(_, a)| policy.registry_redirect_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host_of(a)))));
+    if !allowed {
+        let shown = volley_core::text::printable(&url, 120);
+        bail!("{reference}: the registry redirected to {shown}, which is not the registry nor a host the policy allows (registry_redirect_hosts)");
+    }
+    Ok(url)
 }
 
 /// Resolves a Location header against the registry's base URL.
@@ -186,7 +213,7 @@ fn expect(resp: &Response, ok: &[u16], what: &str, url: &str) -> Result<()> {
         return Ok(());
     }
     let body = String::from_utf8_lossy(&resp.body);
-    let snippet: String = body.trim().chars().take(200).collect();
+    let snippet = volley_core::text::printable(body.trim(), 200);
     bail!("registry error {what} ({url}): HTTP {} {snippet}", resp.status)
 }
 
@@ -200,10 +227,15 @@ fn blocking<T: Send>(op: impl std::future::Future<Output = Result<T>> + Send) ->
     })
 }
 
-/// One plain-HTTP request to the registry.
+/// One plain-HTTP request to the registry (small answers: status, headers, errors).
 async fn call(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response> {
+    call_limited(method, url, headers, body, MAX_MANIFEST).await
+}
+
+/// [`call`] reading at most `max_body` bytes of the answer.
+async fn call_limited(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes, max_body: usize) -> Result<Response> {
     if url.starts_with("https://") {
         bail!("registries over https are not supported yet: use a plain-http registry ({url})");
     }
-    Ok(request(method, url, headers, body, TIMEOUT).await?)
+    Ok(request_limited(method, url, headers, body, TIMEOUT, max_body.max(4096)).await?)
 }

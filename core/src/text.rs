@@ -1,0 +1,42 @@
+//! Text from a scenario, made safe to show: control characters (escape sequences, line
+//! erases, carriage returns that overwrite a line) removed before anything a guest
+//! chose reaches the operator's terminal, and a bound on its length.
+
+/// `s` without control characters, at most `max_chars` characters (then `…`).
+pub fn printable(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars + 3));
+    for (n, c) in s.chars().filter(|c| !is_control(*c)).enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `s` is already printable (no control character), so it can be shown as is.
+pub fn is_printable(s: &str) -> bool {
+    !s.chars().any(is_control)
+}
+
+/// C0 and C1 controls and DEL, and the bidirectional overrides that reorder what is
+/// shown; a tab is kept out too, so columns stay columns.
+fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_line_tricks_are_removed() {
+        let hostile = "ok\x1b]0;owned\x07\r\x1b[2KALL CHECKS PASSED\u{202e}\n";
+        let shown = printable(hostile, 200);
+        assert!(!shown.contains('\x1b') && !shown.contains('\r') && !shown.contains('\n') && !shown.contains('\u{202e}'));
+        assert_eq!(shown, "ok]0;owned[2KALL CHECKS PASSED");
+        assert_eq!(printable("ééééé", 3), "ééé…");
+        assert!(is_printable("plain text") && !is_printable("a\tb"));
+    }
+}

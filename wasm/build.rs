@@ -30,6 +30,7 @@ const GUESTS: &[(&str, bool)] = &[
     ("other-world", false),
     ("load-shapes", false),
     ("fault-late", false),
+    ("hostile", false),
 ];
 
 /// Environment the outer cargo sets for build scripts that must not leak into the

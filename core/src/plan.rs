@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::num;
+
 /// An arrival process; rates in requests per second.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -131,16 +133,18 @@ impl Stage {
     /// Checks stage `i` for what the WIT cannot express.
     pub fn validate(&self, i: usize) -> Result<(), String> {
         let s = self;
-        let at = format!("stage {i} ('{}')", s.name);
+        let at = format!("stage {i} ('{}')", crate::text::printable(&s.name, 64));
         let rate_ok = |r: f64| r.is_finite() && r > 0.0;
         match s.load {
             Load::Constant { rate } | Load::Poisson { rate } if !rate_ok(rate) => {
-                return Err(format!("{at}: rate must be a positive number, got {rate}"));
+                return Err(format!("{at}: rate must be a positive number, got {}", num(rate)));
             }
             // Outside this range the gamma sampler's shape (1/cv²) under- or overflows.
             Load::Gamma { rate, cv } if !(rate_ok(rate) && (MIN_CV..=MAX_CV).contains(&cv)) => {
                 return Err(format!(
-                    "{at}: gamma needs a positive rate and a cv from {MIN_CV} to {MAX_CV}, got {rate} and {cv}"
+                    "{at}: gamma needs a positive rate and a cv from {MIN_CV} to {MAX_CV}, got {} and {}",
+                    num(rate),
+                    num(cv)
                 ));
             }
             Load::Ramp { from, to } => {

@@ -325,10 +325,10 @@ impl Policy {
         };
         if let Some(rate) = rate {
             if rate > self.max_rate {
-                return Err(refuse("max_rate", self.max_rate, format!("{} asks for {rate} requests/s", at())));
+                return Err(refuse("max_rate", self.max_rate, format!("{} asks for {} requests/s", at(), crate::text::num(rate))));
             }
             if self.min_gap_ms > 0.0 && rate > 1000.0 / self.min_gap_ms {
-                return Err(refuse("min_gap_ms", self.min_gap_ms, format!("{} asks for {rate} requests/s, a mean gap under it", at())));
+                return Err(refuse("min_gap_ms", self.min_gap_ms, format!("{} asks for {} requests/s, a mean gap under it", at(), crate::text::num(rate))));
             }
         }
         match s.load {

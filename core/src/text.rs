@@ -40,3 +40,10 @@ mod tests {
         assert!(is_printable("plain text") && !is_printable("a\tb"));
     }
 }
+
+/// A number as a person reads it: plain when it is of an ordinary size, else in
+/// scientific notation (Rust prints 1e-200 with two hundred zeros).
+pub fn num(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 || (1e-4..1e15).contains(&a) || !x.is_finite() { format!("{x}") } else { format!("{x:e}") }
+}

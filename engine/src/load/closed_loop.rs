@@ -105,7 +105,7 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
     drop(feed);
     let now = Instant::now();
     if stopped.is_none() && !ctx.cancel.is_cancelled() {
-        stopped = bounds.overran(&start.stage.name, started, now).map(Fault::Refused);
+        stopped = bounds.overran(&start.stage.name, now >= end).map(Fault::Refused);
     }
     StageRun { window: StageWindow { started, sending_ended, finished: now, sent: sent.load(Ordering::Relaxed) }, stopped }
 }

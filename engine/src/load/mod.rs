@@ -119,10 +119,11 @@ impl StageBounds {
         started + self.duration.map_or(self.limit, |d| d.min(self.limit))
     }
 
-    /// The refusal of a stage that was still going at the policy's limit (a stage with
-    /// a duration of its own ends by it first: the plan was checked).
-    fn overran(&self, stage: &str, started: Instant, now: Instant) -> Option<Refusal> {
-        let overran = self.duration.is_none_or(|d| d > self.limit) && now >= started + self.limit;
+    /// The refusal of a stage that its driver stopped at its hard end (`at_end`) when that
+    /// end is the policy's limit, not the stage's own duration (which the plan check
+    /// keeps within the limit).
+    fn overran(&self, stage: &str, at_end: bool) -> Option<Refusal> {
+        let overran = at_end && self.duration.is_none_or(|d| d > self.limit);
         overran.then(|| Refusal {
             limit: "max_stage_s",
             allowed: self.limit.as_secs_f64().to_string(),

@@ -46,7 +46,7 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bou
     let (in_flight, mut all_done) = mpsc::channel::<()>(1);
     let (result_tx, result_rx) = oneshot::channel();
     let thread = std::thread::Builder::new().name("volley-scheduler".into()).spawn(move || {
-        let mut s = Scheduler { handle, driver, feed, in_flight, sent: 0 };
+        let mut s = Scheduler { handle, driver, feed, in_flight, sent: 0, at_end: false };
         let r = s.run(schedule, bounds, start);
         let _ = result_tx.send(r);
     });
@@ -66,6 +66,8 @@ struct Scheduler {
     feed: StageFeed,
     in_flight: mpsc::Sender<()>,
     sent: u64,
+    /// Sending stopped because the stage's hard end came.
+    at_end: bool,
 }
 
 impl Scheduler {
@@ -96,7 +98,7 @@ impl Scheduler {
                         break;
                     }
                 }
-                return (planned, Instant::now(), self.sent, bounds.overran(&start.stage.name, started, Instant::now()).map(Fault::Refused));
+                return (planned, Instant::now(), self.sent, bounds.overran(&start.stage.name, self.at_end).map(Fault::Refused));
             }
             Schedule::Custom => {
                 // Offsets add up in integer nanoseconds: no drift over a long trace.
@@ -105,7 +107,11 @@ impl Scheduler {
                     let Some(req) = self.next_request(hard_end) else { break };
                     offset = offset.saturating_add(req.gap.unwrap_or_default());
                     let planned = started.checked_add(offset).unwrap_or(hard_end);
-                    if planned >= hard_end || !sleep_until(planned, &self.driver.ctx.cancel) {
+                    if planned >= hard_end {
+                        self.at_end = true;
+                        break;
+                    }
+                    if !sleep_until(planned, &self.driver.ctx.cancel) {
                         break;
                     }
                     if !self.spawn(req, planned, hard_end) {
@@ -118,6 +124,7 @@ impl Scheduler {
                     let Some(offset) = clock.next_offset() else { break };
                     let planned = started.checked_add(offset).unwrap_or(hard_end);
                     if planned >= hard_end {
+                        self.at_end = true;
                         break;
                     }
                     let Some(req) = self.next_request(hard_end) else { break };
@@ -129,7 +136,7 @@ impl Scheduler {
         }
         let now = Instant::now();
         let cancelled = self.driver.ctx.cancel.is_cancelled();
-        let stopped = if cancelled { None } else { bounds.overran(&start.stage.name, started, now).map(Fault::Refused) };
+        let stopped = if cancelled { None } else { bounds.overran(&start.stage.name, self.at_end).map(Fault::Refused) };
         (started, now, self.sent, stopped)
     }
 
@@ -147,13 +154,17 @@ impl Scheduler {
         true
     }
 
-    fn permit(&self, until: Instant) -> Option<OwnedSemaphorePermit> {
+    fn permit(&mut self, until: Instant) -> Option<OwnedSemaphorePermit> {
         loop {
             match self.driver.ctx.in_flight.clone().try_acquire_owned() {
                 Ok(p) => return Some(p),
                 Err(TryAcquireError::Closed) => return None,
                 Err(TryAcquireError::NoPermits) => {
-                    if self.driver.ctx.cancel.is_cancelled() || Instant::now() >= until {
+                    if self.driver.ctx.cancel.is_cancelled() {
+                        return None;
+                    }
+                    if Instant::now() >= until {
+                        self.at_end = true;
                         return None;
                     }
                     std::thread::sleep(PERMIT_NAP);
@@ -164,7 +175,7 @@ impl Scheduler {
 
     /// The next produced request; `None` when the scenario is done, the run cancelled,
     /// or `until` has come.
-    fn next_request(&self, until: Instant) -> Option<PreparedRequest> {
+    fn next_request(&mut self, until: Instant) -> Option<PreparedRequest> {
         loop {
             let wait = until.saturating_duration_since(Instant::now()).min(SLEEP_SLICE);
             match self.feed.requests.recv_timeout(wait) {
@@ -173,7 +184,9 @@ impl Scheduler {
                     return Some(r);
                 }
                 Err(flume::RecvTimeoutError::Disconnected) => return None,
-                Err(flume::RecvTimeoutError::Timeout) if self.driver.ctx.cancel.is_cancelled() || Instant::now() >= until => {
+                Err(flume::RecvTimeoutError::Timeout) if self.driver.ctx.cancel.is_cancelled() => return None,
+                Err(flume::RecvTimeoutError::Timeout) if Instant::now() >= until => {
+                    self.at_end = true;
                     return None;
                 }
                 Err(flume::RecvTimeoutError::Timeout) => {}

@@ -58,8 +58,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     }
     let identity = workload.identity();
     let run_id = run_id.unwrap_or_else(|| super::default_run_id(&identity.label));
-    let refused = |refusal: Refusal, info: Info, plan: Plan, sinks: Vec<Box<dyn Sink>>| Refused {
-        refusal,
+    let stopped = |fault: Fault, info: Info, plan: Plan, sinks: Vec<Box<dyn Sink>>| StoppedEarly {
+        fault,
         scenario: scenario_report(info, &identity),
         target: target.url.clone(),
         seed,
@@ -70,17 +70,20 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     };
 
     // Where traffic may go, before anything at all.
+    let unknown = || Info::new(identity.label.clone(), "", "");
     if let Err(r) = policy.check_target(target.scheme(), &target.host, target.port, &target.base_path) {
-        let info = Info::new(identity.label.clone(), "", "");
-        return Ok(refused(r, info, Plan::new(Vec::new()), sinks).outcome().await);
+        return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
     }
     // The workload next: its plan is known, valid and within the policy before the
     // target sees anything (not even a model lookup).
-    let producer = Producer::spawn(workload, params.clone(), cancel.clone()).await?;
+    let producer = match Producer::spawn(workload, params.clone(), cancel.clone()).await {
+        Ok(p) => p,
+        Err(e) => return Ok(stopped(e.into(), unknown(), Plan::new(Vec::new()), sinks).outcome().await),
+    };
     let (plan, info) = (producer.plan.clone(), producer.info.clone());
     if let Err(r) = policy.check_plan(&info, &plan) {
         let _ = tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await;
-        return Ok(refused(r, info, plan, sinks).outcome().await);
+        return Ok(stopped(Fault::Refused(r), info, plan, sinks).outcome().await);
     }
 
     // With --launch, the run's clock starts with the server process.
@@ -302,10 +305,11 @@ fn report_base(
     }
 }
 
-/// A run the policy refused before anything was sent: its (empty) report still goes to
-/// every sink, so the refusal is on record.
-struct Refused {
-    refusal: Refusal,
+/// A run that stopped before anything was sent (the policy refused it, or its workload
+/// could not be configured): its (empty) report still goes to every sink, so the
+/// reason is on record.
+struct StoppedEarly {
+    fault: Fault,
     scenario: ScenarioReport,
     target: String,
     seed: u64,
@@ -315,9 +319,9 @@ struct Refused {
     sinks: Vec<Box<dyn Sink>>,
 }
 
-impl Refused {
+impl StoppedEarly {
     async fn outcome(self) -> RunOutcome {
-        let Refused { refusal, scenario, target, seed, params, plan, run_id, mut sinks } = self;
+        let StoppedEarly { fault, scenario, target, seed, params, plan, run_id, mut sinks } = self;
         let epoch = Instant::now();
         let mut sink_errors = Vec::new();
         {
@@ -328,7 +332,7 @@ impl Refused {
         let report = report_base(scenario, &nothing, &target, seed, params, unix_ms(), epoch, true);
         let (report, errors) = finish_sinks(sinks, report).await;
         sink_errors.extend(errors);
-        RunOutcome { report, fault: Some(Fault::Refused(refusal)), records: 0, connections_opened: 0, stale_retries: 0, sink_errors }
+        RunOutcome { report, fault: Some(fault), records: 0, connections_opened: 0, stale_retries: 0, sink_errors }
     }
 }
 

@@ -129,7 +129,10 @@ pub(super) fn inspect(a: InspectArgs, policy: &Policy) -> Result<ExitCode> {
     }
     let _ = writeln!(out, "defaults   {}", defaults(&m.params));
     let _ = writeln!(out, "run        volley run {} --target URL --digest {}", a.package, m.component.sha256);
-    print!("{out}");
+    // The manifest is the package author's: shown without control characters.
+    for line in out.lines() {
+        println!("{}", volley::core::text::printable(line, 2000));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -560,3 +560,6 @@ mod tests {
         assert!(e.to_string().contains("X-Auth-Token"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod fuzz;

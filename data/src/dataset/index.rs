@@ -41,17 +41,31 @@ pub fn index(file: &File, path: &Path, format: Format, on_error: OnError) -> Res
     }
 }
 
+/// The largest row read: far beyond any model's context, and a bound on what one
+/// malformed file (a single line of gigabytes) can make the indexer hold.
+pub(crate) const MAX_ROW: usize = 64 << 20;
+
+fn too_large(path: &Path, line: u64) -> anyhow::Error {
+    anyhow::anyhow!("{}:{line}: row larger than {} MiB; refusing the dataset", path.display(), MAX_ROW >> 20)
+}
+
 fn index_lines(mut reader: BufReader<File>, path: &Path, format: Format, on_error: OnError) -> Result<Indexed> {
     let mut out = Indexed { spans: Vec::new(), skipped: 0 };
     let mut line = Vec::with_capacity(4096);
     let (mut offset, mut lineno) = (0u64, 0u64);
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = (&mut reader)
+            .take(MAX_ROW as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
         lineno += 1;
+        if n > MAX_ROW + 1 {
+            return Err(too_large(path, lineno));
+        }
         let mut content = &line[..];
         while let [rest @ .., b'\n' | b'\r'] = content {
             content = rest;
@@ -72,7 +86,7 @@ fn index_lines(mut reader: BufReader<File>, path: &Path, format: Format, on_erro
 }
 
 fn span(start: u64, len: usize, path: &Path, line: u64) -> Result<Span> {
-    let len = u32::try_from(len).map_err(|_| anyhow::anyhow!("{}:{line}: row larger than 4 GiB", path.display()))?;
+    let len = u32::try_from(len).ok().filter(|n| *n as usize <= MAX_ROW).ok_or_else(|| too_large(path, line))?;
     Ok(Span { start, len })
 }
 
@@ -106,6 +120,9 @@ fn index_json_array(mut reader: BufReader<File>, path: &Path, on_error: OnError)
             }
             match &mut state {
                 State::InElement { depth, in_string, escape } => {
+                    if element.len() >= MAX_ROW {
+                        return Err(too_large(path, start_line));
+                    }
                     element.push(b);
                     if *in_string {
                         if *escape {

@@ -153,3 +153,5 @@ impl Dataset {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod fuzz;

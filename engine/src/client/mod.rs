@@ -10,3 +10,6 @@ pub(crate) mod pool;
 pub(crate) mod request;
 pub(crate) mod sse;
 pub(crate) mod tgi;
+
+#[cfg(test)]
+mod fuzz;

@@ -363,7 +363,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
 /// starts with one `/`; its segments are never `.` or `..`, encoded or not; it has no
 /// backslash, `@`, fragment, space or control character; a `%` escape is two hex digits
 /// and never stands for `/`, `\`, `.`, `%` or a control character.
-fn check_path(path: &str) -> Result<(), String> {
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
     let shown = || clip(path);
     if !path.starts_with('/') || path.starts_with("//") {
         return Err(format!("path {:?} must be relative to the target (start with one '/')", shown()));

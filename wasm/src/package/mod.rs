@@ -17,3 +17,6 @@ pub mod params;
 pub use archive::Package;
 pub use manifest::Manifest;
 
+
+#[cfg(test)]
+mod fuzz;

@@ -18,15 +18,20 @@ pub struct Reference {
 
 impl Reference {
     pub fn parse(text: &str) -> Result<Reference, WasmError> {
+        let shown = volley_core::text::printable(text, 200);
         let rest = text.strip_prefix("oci://").unwrap_or(text);
         if rest.contains("://") {
-            bail!("'{text}' is not an OCI reference: use oci://HOST:PORT/REPOSITORY:TAG");
+            bail!("'{shown}' is not an OCI reference: use oci://HOST:PORT/REPOSITORY:TAG");
         }
         let Some((registry, path)) = rest.split_once('/') else {
-            bail!("'{text}' has no repository: use oci://HOST:PORT/REPOSITORY:TAG");
+            bail!("'{shown}' has no repository: use oci://HOST:PORT/REPOSITORY:TAG");
         };
         if registry.is_empty() || path.is_empty() {
-            bail!("'{text}' is not an OCI reference: use oci://HOST:PORT/REPOSITORY:TAG");
+            bail!("'{shown}' is not an OCI reference: use oci://HOST:PORT/REPOSITORY:TAG");
+        }
+        if !valid_registry(registry) {
+            let registry = volley_core::text::printable(registry, 100);
+            bail!("'{shown}': registry '{registry}' must be HOST or HOST:PORT (letters, digits, '.', '-', or [IPv6])");
         }
         let (path, digest) = match path.split_once('@') {
             Some((p, d)) => (p, Some(d.to_string())),
@@ -35,24 +40,26 @@ impl Reference {
         if let Some(d) = &digest
             && !is_sha256(d)
         {
-            bail!("'{text}': the digest must look like sha256:<64 hex digits>");
+            bail!("'{shown}': the digest must look like sha256:<64 hex digits>");
         }
         // A tag follows the last ':' after the last '/'.
         let (repository, tag) = match path.rsplit_once(':') {
             Some((r, t)) if !t.contains('/') => (r, Some(t.to_string())),
             _ => (path, None),
         };
-        let repo_ok = !repository.is_empty()
-            && repository.split('/').all(|c| {
-                !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-            });
+        let repo_ok = !repository.is_empty() && repository.len() <= 255 && repository.split('/').all(path_component);
         if !repo_ok {
-            bail!("'{text}': repository '{repository}' must be lowercase letters, digits, '.', '_', '-' and '/'");
+            let repository = volley_core::text::printable(repository, 100);
+            bail!("'{shown}': repository '{repository}' must be lowercase letters and digits, separated by '.', '_', '__', '-' or '/'");
         }
         if let Some(t) = &tag
-            && (t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+            && (t.is_empty()
+                || t.len() > 128
+                || t.starts_with(['.', '-'])
+                || !t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
         {
-            bail!("'{text}': tag '{t}' must be letters, digits, '.', '_' and '-'");
+            let t = volley_core::text::printable(t, 130);
+            bail!("'{shown}': tag '{t}' must be letters, digits, '.', '_' and '-' (not first)");
         }
         Ok(Reference { registry: registry.to_string(), repository: repository.to_string(), tag, digest })
     }
@@ -80,6 +87,60 @@ impl std::fmt::Display for Reference {
     }
 }
 
+/// The distribution spec's path component, `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`: never
+/// `.` or `..`.
+fn path_component(c: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let b = c.as_bytes();
+    if !b.first().is_some_and(|&x| alnum(x)) || !b.last().is_some_and(|&x| alnum(x)) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run: one '.', one or two '_', or any number of '-'.
+        let run = b[i..].iter().take_while(|&&x| x == b[i]).count();
+        let ok = match b[i] {
+            b'.' => run == 1,
+            b'_' => run <= 2,
+            b'-' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        i += run;
+    }
+    true
+}
+
+/// `host[:port]`, where host is a DNS name, an IPv4 address or a bracketed IPv6 one:
+/// nothing (`@`, `#`, `?`, `%`) that would make the URL built from it name another host.
+fn valid_registry(registry: &str) -> bool {
+    let dns = |host: &str| {
+        !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+            })
+    };
+    // After the host: nothing, or ':' and a port number.
+    let port_ok = |rest: &str| match rest.strip_prefix(':') {
+        None => rest.is_empty(),
+        Some(p) => p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0),
+    };
+    match registry.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').is_some_and(|(addr, rest)| addr.parse::<std::net::Ipv6Addr>().is_ok() && port_ok(rest)),
+        None => {
+            let host_end = registry.find(':').unwrap_or(registry.len());
+            dns(&registry[..host_end]) && port_ok(&registry[host_end..])
+        }
+    }
+}
+
 pub fn is_sha256(d: &str) -> bool {
     d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
@@ -100,7 +161,23 @@ mod tests {
 
     #[test]
     fn refuses_malformed_references() {
-        for bad in ["oci://host", "https://h/x", "h/UPPER", "h/x@sha256:12", "h/x:", "h//x"] {
+        for bad in [
+            "oci://host",
+            "https://h/x",
+            "h/UPPER",
+            "h/x@sha256:12",
+            "h/x:",
+            "h//x",
+            "a@b/x",
+            "h:0/x",
+            "h:99999/x",
+            "[::1/x",
+            "h/..",
+            "h/a/./b",
+            "h/a..b",
+            "h/-a",
+            "h/x:.t",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

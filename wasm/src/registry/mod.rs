@@ -9,6 +9,7 @@
 //! digest, every blob against its descriptor, the component against the package
 //! manifest. Plain HTTP only (registries on loopback or a trusted network); no auth.
 
+pub(crate) mod artifact;
 pub mod reference;
 
 use std::time::Duration;
@@ -16,9 +17,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use hyper::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::package::archive::sha256;
+use artifact::Descriptor;
 use crate::package::{Manifest, Package};
 use volley_core::Policy;
 use volley_net::http::{Response, request_limited};
@@ -34,8 +36,6 @@ pub const VOLLEY_LAYER: &str = "application/vnd.volley.scenario.manifest.v1+json
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest OCI manifest (or error body) read from a registry.
 const MAX_MANIFEST: usize = 4 << 20;
-/// Largest Volley manifest layer.
-const MAX_VOLLEY_LAYER: u64 = 1 << 20;
 
 /// What a pull brings back.
 pub enum Pulled {
@@ -118,16 +118,10 @@ async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
             bail!("the registry answered {reference} with a manifest whose digest is {got}; refusing it");
         }
     }
-    let manifest: Value =
-        serde_json::from_slice(&resp.body).map_err(|e| anyhow!("{reference}: the registry's manifest is not JSON: {e}"))?;
-    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let find = |media: &str| layers.iter().find(|l| l["mediaType"] == media);
-    let Some(wasm) = find(WASM_LAYER) else {
-        bail!("{reference} is not a Wasm artifact: it has no '{WASM_LAYER}' layer");
-    };
-    let component = fetch_blob(&base, wasm, reference, policy.max_component_bytes, policy).await?;
-    let Some(volley) = find(VOLLEY_LAYER) else { return Ok(Pulled::Component(component)) };
-    let json = fetch_blob(&base, volley, reference, MAX_VOLLEY_LAYER, policy).await?;
+    let layers = artifact::layers(&resp.body, reference, policy)?;
+    let component = fetch_blob(&base, &layers.component, reference, policy).await?;
+    let Some(volley) = &layers.volley else { return Ok(Pulled::Component(component)) };
+    let json = fetch_blob(&base, volley, reference, policy).await?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
     // The layer digest was checked; the package manifest must name the same component.
     Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
@@ -147,65 +141,33 @@ async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
         .get("location")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| anyhow!("the registry started an upload without a Location"))?;
-    let mut url = absolute(base, location);
+    let mut url = artifact::absolute(base, location);
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(&format!("digest={digest}"));
     let resp = call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone()).await?;
     expect(&resp, &[201], "uploading a blob", &url)
 }
 
-/// A blob, at most `cap` bytes and exactly its descriptor's size, verified by digest.
-async fn fetch_blob(base: &str, descriptor: &Value, reference: &Reference, cap: u64, policy: &Policy) -> Result<Bytes> {
-    let digest = descriptor["digest"].as_str().unwrap_or_default();
-    if !reference::is_sha256(digest) {
-        let digest = volley_core::text::printable(digest, 80);
-        bail!("{reference}: a layer has digest '{digest}', which this Volley cannot verify");
-    }
-    let size = descriptor["size"].as_u64().ok_or_else(|| anyhow!("{reference}: the layer {digest} has no size"))?;
-    if size > cap {
-        bail!("{reference}: the layer {digest} is {size} bytes, over the limit of {cap}; refusing it");
-    }
+/// A blob, exactly its descriptor's size (already within the policy), verified by digest.
+async fn fetch_blob(base: &str, blob: &Descriptor, reference: &Reference, policy: &Policy) -> Result<Bytes> {
+    let digest = &blob.digest;
     let mut url = format!("{base}/blobs/{digest}");
     for _ in 0..4 {
-        let resp = call_limited(Method::GET, &url, &[], Bytes::new(), size as usize).await?;
+        let resp = call_limited(Method::GET, &url, &[], Bytes::new(), blob.size as usize).await?;
         if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
         {
-            url = redirect(base, loc, policy, reference)?;
+            url = artifact::redirect(base, loc, policy, reference)?;
             continue;
         }
         expect(&resp, &[200], "fetching a blob", &url)?;
         let got = sha256(&resp.body);
-        if got != digest {
+        if &got != digest {
             bail!("{reference}: the registry sent a blob with digest {got} for {digest}; refusing it");
         }
         return Ok(resp.body);
     }
     bail!("{reference}: too many redirects fetching {digest}")
-}
-
-/// Where a blob redirect may go: the registry itself, or a host the policy allows.
-fn redirect(base: &str, location: &str, policy: &Policy, reference: &Reference) -> Result<String> {
-    let url = absolute(base, location);
-    let authority = |u: &str| u.split_once("://").map(|(s, rest)| (s.to_string(), rest.split('/').next().unwrap_or("").to_string()));
-    let (to, from) = (authority(&url), authority(base));
-    let host_of = |a: &str| a.rsplit_once(':').map_or(a, |(h, _)| h).to_string();
-    let allowed = to.is_some()
-        && (to == from || to.as_ref().is_some_and(|(_, a)| policy.registry_redirect_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host_of(a)))));
-    if !allowed {
-        let shown = volley_core::text::printable(&url, 120);
-        bail!("{reference}: the registry redirected to {shown}, which is not the registry nor a host the policy allows (registry_redirect_hosts)");
-    }
-    Ok(url)
-}
-
-/// Resolves a Location header against the registry's base URL.
-fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let origin_end = base.find("/v2/").unwrap_or(base.len());
-    format!("{}{}", &base[..origin_end], location)
 }
 
 fn expect(resp: &Response, ok: &[u16], what: &str, url: &str) -> Result<()> {

@@ -54,6 +54,12 @@ async fn attack(params: Value, policy: &str, extra: &[&str], expect: Expect) -> 
 
 async fn attack_on(sim: SimConfig, params: Value, policy: &str, extra: &[&str], expect: Expect) -> (Output, TempDir) {
     let sim = start_sim(sim).await;
+    attack_sim(&sim, params, policy, extra, expect).await
+}
+
+/// [`attack`] against a server the caller holds (so it can count what the run sent).
+async fn attack_sim(sim: &volley::sim::Simulator, params: Value, policy: &str, extra: &[&str], expect: Expect) -> (Output, TempDir) {
+    let before = sim.stats().requests;
     let out = TempDir::new("hostile");
     let policy_file = out.path().join("policy.toml");
     std::fs::write(&policy_file, policy).unwrap();
@@ -88,7 +94,7 @@ async fn attack_on(sim: SimConfig, params: Value, policy: &str, extra: &[&str], 
     let report = read_report(&run_dir);
     let rss = report["host"]["peak_rss_mib"].as_f64().unwrap();
     assert!(rss < RSS_LIMIT_MIB, "{params}: peak RSS {rss} MiB");
-    let seen = sim.stats().requests;
+    let seen = sim.stats().requests - before;
     assert!(seen <= expect.max_sent, "{params}: the server saw {seen} requests (at most {})", expect.max_sent);
     (o, out)
 }
@@ -303,6 +309,33 @@ async fn a_scenario_cannot_set_an_operator_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_off_the_policy_is_refused_before_anything_is_sent() {
     attack(json!({"mode": "rate", "n": 5}), "targets = [\"http://127.0.0.1:1\"]", &[], refused("is not one of them")).await;
+}
+
+/// A guest that opens a socket of its own (past the host's client) traps: the sandbox
+/// links no WASI sockets, only stubs, and the listener never sees a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_socket_of_its_own_traps_and_connects_nowhere() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    attack(json!({"mode": "socket", "value": addr, "n": 1}), "", &[], refused("the sandbox does not provide `wasi:sockets/")).await;
+    assert!(listener.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "the guest reached the listener");
+}
+
+/// A policy of targets, rate and concurrency: another target and a plan over either
+/// limit are refused before any server sees a request; a plan inside it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_of_targets_rate_and_concurrency_refuses_before_sending_and_allows_inside() {
+    let (allowed, other) = (start_sim(quick()).await, start_sim(quick()).await);
+    let policy = format!("targets = [\"{}\"]\nmax_rate = 100\nmax_concurrency = 4\n", allowed.url());
+    attack_sim(&other, json!({"mode": "rate", "rate": 10, "n": 5}), &policy, &[], refused("is not one of them")).await;
+    attack_sim(&allowed, json!({"mode": "rate", "rate": 1000, "n": 5}), &policy, &[], refused("max_rate = 100")).await;
+    attack_sim(&allowed, json!({"mode": "concurrency", "n": 5, "duration_s": 0.5}), &policy, &[], refused("max_concurrency = 4"))
+        .await;
+    assert_eq!((allowed.stats().requests, other.stats().requests), (0, 0), "nothing reached either server");
+    attack_sim(&allowed, json!({"mode": "rate", "rate": 50, "n": 5}), &policy, &[], safe(5)).await;
+    attack_sim(&allowed, json!({"mode": "concurrency", "n": 4, "duration_s": 0.5}), &policy, &[], safe(u64::MAX)).await;
+    assert!(allowed.stats().requests >= 6, "the runs inside the policy sent: {}", allowed.stats().requests);
 }
 
 // --- time ---

@@ -110,13 +110,10 @@ fn clocks_of(s: &mut StoreState) -> Clocks<'_> {
     Clocks { time: &s.time, table: &mut s.table }
 }
 
-/// Replaces the WASI clocks in `linker` (after WASI itself was linked) with the virtual
-/// ones.
+/// Links the virtual clocks as WASI's `monotonic-clock` and `wall-clock`.
 pub(crate) fn link(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
     monotonic_clock::add_to_linker::<StoreState, VirtualClocks>(linker, clocks_of)?;
     wall_clock::add_to_linker::<StoreState, VirtualClocks>(linker, clocks_of)?;
-    linker.allow_shadowing(false);
     Ok(())
 }
 

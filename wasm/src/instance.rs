@@ -41,12 +41,12 @@ impl WasmScenario {
         let label = identity.label.clone();
         let engine = compiled.component.engine();
         let mut linker: Linker<StoreState> = Linker::new(engine);
-        // WASI is linked so guests built with a WASI libc instantiate, but the context
-        // grants nothing (see sandbox.rs).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking WASI: {e}")))?;
-        crate::clock::link(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking the virtual clocks: {e}")))?;
+        // The WASI a libc needs, granting nothing (see wasi.rs and sandbox.rs).
+        crate::wasi::link(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking WASI: {e}")))?;
         let version = compiled.version.module();
         version.link(&mut linker).map_err(|e| WorkloadError::Fault(format!("linking host capabilities: {e}")))?;
+        crate::wasi::trap_the_rest(&mut linker, &compiled.component)
+            .map_err(|e| WorkloadError::Fault(format!("linking the imports nothing provides: {e}")))?;
 
         let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed, grants, limits.tokenizer_input_bytes));
         let mut store = Store::new(engine, state);
@@ -152,7 +152,12 @@ fn describe_failure(label: &str, store: &Store<StoreState>, call: &str, err: &wa
     }
     let cause = match err.downcast_ref::<Trap>() {
         Some(trap) => format!("trapped ({trap})"),
-        None => format!("failed: {}", one_line(&format!("{err:#}"))),
+        None => {
+            // The host's own message, without the wasm backtrace wasmtime wraps it in.
+            let skip = usize::from(err.downcast_ref::<wasmtime::WasmBacktrace>().is_some());
+            let chain: Vec<String> = err.chain().skip(skip).map(|c| c.to_string()).collect();
+            format!("failed: {}", one_line(&chain.join(": ")))
+        }
     };
     WorkloadError::Fault(match state.last_stderr_line() {
         Some(line) => format!("scenario '{label}' {cause} in {call}; it printed: {line}"),

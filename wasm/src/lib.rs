@@ -18,6 +18,7 @@ mod runtime;
 mod sandbox;
 mod source;
 mod stderr;
+mod wasi;
 mod wit;
 
 pub use caps::Grants;

@@ -19,7 +19,8 @@
 //! (spreadsheet formulas as tags), `path` (a plain-HTTP path `value`), `kserve-model`
 //! (a KServe model `value`), `kserve-version` (a KServe version `value`), `header` (a
 //! header named `value`), `tensor` (a tensor whose shape overflows), `clock` (the wall
-//! and monotonic time it reads, in its prompt).
+//! and monotonic time it reads, in its prompt), `socket` (connects to `value`, a
+//! `host:port`, itself, past the host, and sends what it can).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -137,6 +138,12 @@ impl Scenario for Hostile {
             "clock" => {
                 let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
                 chat(format!("wall {wall} monotonic-start {:?}", Instant::now().elapsed()))
+            }
+            "socket" => {
+                use std::io::Write;
+                let sent = std::net::TcpStream::connect(self.value.as_str())
+                    .and_then(|mut s| s.write_all(b"GET /exfiltrate HTTP/1.1\r\n\r\n"));
+                chat(format!("socket: {sent:?}"))
             }
             _ => chat("hi".into()),
         };

@@ -558,3 +558,64 @@ async fn a_tampered_or_linked_compile_cache_entry_is_never_loaded() {
     let o = run("open-dir");
     o.assert_success();
 }
+
+// --- a server that attacks ---
+
+/// A server that answers every completion with an event stream whose one line never
+/// ends (up to 64 MiB, then it gives up), and every GET with a model list.
+fn endless_line_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(32) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"GET") {
+                    let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    return;
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ");
+                let chunk = vec![b'x'; 64 << 10];
+                for _ in 0..1024 {
+                    if s.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_server_line_that_never_ends_fails_the_request_with_bounded_memory() {
+    let port = endless_line_server();
+    let out = TempDir::new("endless-line");
+    let args = [
+        "run",
+        "builtin:chat-poisson",
+        "--target",
+        &format!("http://127.0.0.1:{port}"),
+        "--params",
+        r#"{"rate": 5, "max_requests": 2}"#,
+        "--out",
+        &out.path().display().to_string(),
+    ];
+    let o = run_volley(&args, Duration::from_secs(60));
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert!(o.elapsed < Duration::from_secs(30), "took {:?}", o.elapsed);
+    let records = read_records(out.path());
+    assert_eq!(records.len(), 2, "{}", o.stderr);
+    for r in &records {
+        assert_eq!(r["error"], "protocol", "{r}");
+        assert!(r["error_message"].as_str().unwrap().contains("over 4 MiB"), "{r}");
+    }
+    let rss = read_report(out.path())["host"]["peak_rss_mib"].as_f64().unwrap();
+    assert!(rss < RSS_LIMIT_MIB, "peak RSS {rss} MiB");
+}

@@ -17,7 +17,7 @@ use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 use super::openai::{self, Parsed, Usage};
 use super::pool::Pool;
 use super::request::PreparedRequest;
-use super::sse::SseParser;
+use super::sse::{self, SseParser};
 use super::{kserve, tgi};
 
 /// Largest non-streamed response body read; larger is a protocol error.
@@ -185,12 +185,19 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     }
 }
 
+/// Most events one response may carry: a stream that goes on past it (a server that
+/// never stops) fails as a protocol error, so a record's chunk timings stay bounded.
+const MAX_STREAM_EVENTS: u32 = 1 << 20;
+/// Most bytes of recorded text one response keeps (`--record-text`).
+const MAX_TEXT: usize = 16 << 20;
+
 /// Reads an event stream to its end; `true` if the body ended cleanly.
 async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
     let mut parser = SseParser::new();
     let mut state = StreamState::default();
     let mut last_text: Option<Instant> = None;
     let mut text = rec.text.take();
+    let mut events = 0u32;
     let mut on_event = |data: &[u8], at: Instant, rec: &mut RequestRecord, text: &mut Option<String>| {
         if data == b"[DONE]" {
             state.done = true;
@@ -230,7 +237,22 @@ async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> 
             Some(Ok(frame)) => {
                 let at = Instant::now();
                 if let Some(bytes) = frame.data_ref() {
-                    parser.feed(bytes, |ev| on_event(ev.data, at, rec, &mut text));
+                    parser.feed(bytes, |ev| {
+                        events += 1;
+                        on_event(ev.data, at, rec, &mut text)
+                    });
+                }
+                if parser.overflowed() {
+                    rec.fail(ErrorClass::Protocol, format!("the server sent a line or event over {} MiB", sse::MAX_EVENT >> 20));
+                    break false;
+                }
+                if events > MAX_STREAM_EVENTS {
+                    rec.fail(ErrorClass::Protocol, format!("the stream went on past {MAX_STREAM_EVENTS} events"));
+                    break false;
+                }
+                if text.as_ref().is_some_and(|t| t.len() > MAX_TEXT) {
+                    // Keep measuring; stop keeping the text.
+                    text = None;
                 }
             }
         }

@@ -5,6 +5,11 @@
 //!
 //! It is fed network chunks as they arrive and calls back once per complete event with
 //! borrowed bytes; its buffers are reused, so steady-state parsing does not allocate.
+//! A line or an event over [`MAX_EVENT`] bytes (a server that never ends a line) stops
+//! the parser, which says so ([`SseParser::overflowed`]): its memory stays bounded.
+
+/// Largest line or event kept, bytes; inference servers send a few KiB at most.
+pub const MAX_EVENT: usize = 4 << 20;
 
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -15,6 +20,8 @@ pub struct SseParser {
     has_data: bool,
     /// The previous chunk ended in CR; a LF at the start of the next one belongs to it.
     skip_lf: bool,
+    /// A line or event outgrew [`MAX_EVENT`]; nothing more is parsed.
+    overflowed: bool,
 }
 
 /// One dispatched event.
@@ -32,6 +39,9 @@ impl SseParser {
 
     /// Parses `chunk`, calling `on_event` for every event it completes.
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(SseEvent<'_>)) {
+        if self.overflowed {
+            return;
+        }
         if self.skip_lf && !chunk.is_empty() {
             self.skip_lf = false;
             if let [b'\n', rest @ ..] = chunk {
@@ -54,13 +64,37 @@ impl SseParser {
                 full.clear();
                 self.partial = full;
             }
+            if self.data.len() > MAX_EVENT {
+                self.overflow();
+                return;
+            }
+        }
+        if self.partial.len() + chunk.len() > MAX_EVENT {
+            self.overflow();
+            return;
         }
         self.partial.extend_from_slice(chunk);
+    }
+
+    /// Whether the stream sent a line or an event over [`MAX_EVENT`] bytes (and parsing
+    /// stopped there).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.partial = Vec::new();
+        self.data = Vec::new();
+        self.has_data = false;
     }
 
     /// The stream ended. Dispatches a last event that lacked its closing blank line —
     /// lenient where the specification would drop it, since some servers end that way.
     pub fn finish(&mut self, mut on_event: impl FnMut(SseEvent<'_>)) {
+        if self.overflowed {
+            return;
+        }
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.line(&line, &mut on_event);
@@ -131,6 +165,25 @@ mod tests {
     }
 
     const LLAMA_CPP: &[u8] = b": ping\n\ndata: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn an_endless_line_or_event_stops_the_parser_with_bounded_memory() {
+        let mut p = SseParser::new();
+        let mut n = 0;
+        let chunk = vec![b'x'; 1 << 20];
+        p.feed(b"data: ", |_| n += 1);
+        for _ in 0..8 {
+            p.feed(&chunk, |_| n += 1);
+        }
+        p.finish(|_| n += 1);
+        assert!(p.overflowed() && n == 0 && p.partial.capacity() == 0);
+        let mut p = SseParser::new();
+        let line = [b"data: ".as_slice(), &vec![b'y'; 1 << 20], b"\n"].concat();
+        for _ in 0..8 {
+            p.feed(&line, |_| n += 1);
+        }
+        assert!(p.overflowed() && n == 0, "many data lines of one event");
+    }
 
     #[test]
     fn comments_and_done() {

@@ -62,5 +62,8 @@ log "starting Triton on 127.0.0.1:18000 and KServe on 127.0.0.1:18080"
 bash "$SHARED/kservers/start-triton.sh" 18000
 bash "$SHARED/kservers/start-kserve.sh" 18080
 
+log "crate layering (scripts/check-layers.py)"
+python3 scripts/check-layers.py
+
 log "cargo test --release"
 cargo test --release "$@"

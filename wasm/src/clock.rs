@@ -16,7 +16,6 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
-use crate::sandbox::StoreState;
 
 /// How much a reading advances the virtual time.
 const TICK_NS: u64 = 1_000;
@@ -58,8 +57,8 @@ impl Pollable for Elapsed {
 
 /// What the clock host functions borrow from the store.
 pub(crate) struct Clocks<'a> {
-    time: &'a VirtualTime,
-    table: &'a mut ResourceTable,
+    pub time: &'a VirtualTime,
+    pub table: &'a mut ResourceTable,
 }
 
 struct VirtualClocks;
@@ -106,14 +105,11 @@ impl wall_clock::Host for Clocks<'_> {
     }
 }
 
-fn clocks_of(s: &mut StoreState) -> Clocks<'_> {
-    Clocks { time: &s.time, table: &mut s.table }
-}
-
-/// Links the virtual clocks as WASI's `monotonic-clock` and `wall-clock`.
-pub(crate) fn link(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-    monotonic_clock::add_to_linker::<StoreState, VirtualClocks>(linker, clocks_of)?;
-    wall_clock::add_to_linker::<StoreState, VirtualClocks>(linker, clocks_of)?;
+/// Links the virtual clocks as WASI's `monotonic-clock` and `wall-clock`, reading
+/// them from the store through `clocks_of`.
+pub(crate) fn link<T: 'static>(linker: &mut Linker<T>, clocks_of: fn(&mut T) -> Clocks<'_>) -> wasmtime::Result<()> {
+    monotonic_clock::add_to_linker::<T, VirtualClocks>(linker, clocks_of)?;
+    wall_clock::add_to_linker::<T, VirtualClocks>(linker, clocks_of)?;
     Ok(())
 }
 

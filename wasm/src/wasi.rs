@@ -46,7 +46,7 @@ pub(crate) fn link(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
     filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
-    crate::clock::link(l)
+    crate::clock::link(l, |s| crate::clock::Clocks { time: &s.time, table: &mut s.table })
 }
 
 /// Interfaces the host provides (any version Wasmtime matches by semver); every other

@@ -9,7 +9,7 @@
 //! digest, every blob against its descriptor, the component against the package
 //! manifest. Plain HTTP only (registries on loopback or a trusted network); no auth.
 
-pub(crate) mod artifact;
+mod artifact;
 pub mod reference;
 
 use std::time::Duration;
@@ -201,3 +201,6 @@ async fn call_limited(method: Method, url: &str, headers: &[(&str, &str)], body:
     }
     Ok(request_limited(method, url, headers, body, TIMEOUT, max_body.max(4096)).await?)
 }
+
+#[cfg(test)]
+mod fuzz;

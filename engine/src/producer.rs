@@ -92,8 +92,8 @@ impl QueueBytes {
     }
 
     fn remove(&self, r: &PreparedRequest) {
-        let cost = queued_cost(r);
-        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(cost)));
+        // Every removal matches an earlier `add` of the same request.
+        self.queued.fetch_sub(queued_cost(r), Ordering::Relaxed);
     }
 
     /// Whether `r` fits now; the first request always does, however large.

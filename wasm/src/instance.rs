@@ -48,7 +48,8 @@ impl WasmScenario {
         crate::wasi::trap_the_rest(&mut linker, &compiled.component)
             .map_err(|e| WorkloadError::Fault(format!("linking the imports nothing provides: {e}")))?;
 
-        let state = StoreState::new(&limits, seed, Capabilities::new(&label, seed, grants, limits.tokenizer_input_bytes));
+        let caps = Capabilities::new(&label, seed, grants, limits.tokenizer_input_bytes);
+        let state = StoreState::new(&limits, seed, caps, compiled.ticker.clock.clone());
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         // The deadline is the next tick, always: the guard decides on every tick whether

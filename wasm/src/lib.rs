@@ -18,6 +18,7 @@ mod runtime;
 mod sandbox;
 mod source;
 mod stderr;
+mod tick;
 mod wasi;
 mod wit;
 

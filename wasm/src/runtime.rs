@@ -15,6 +15,7 @@ use volley_core::Policy;
 
 use crate::cache;
 use crate::source::ScenarioSource;
+use crate::tick::TickClock;
 use crate::wit::WitVersion;
 
 /// How often the engine's epoch advances; guest deadlines are counted in these ticks.
@@ -36,6 +37,7 @@ pub struct CompiledScenario {
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    pub clock: TickClock,
 }
 
 impl Drop for EpochTicker {
@@ -83,13 +85,16 @@ impl ScenarioEngine {
         let engine = Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
 
         let stop = Arc::new(AtomicBool::new(false));
+        let clock = TickClock::new();
         let ticker = {
-            let (engine, stop) = (engine.clone(), stop.clone());
+            let (engine, stop, clock) = (engine.clone(), stop.clone(), clock.clone());
             std::thread::Builder::new()
                 .name("volley-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
+                        // The time first: the deadline callbacks the epoch wakes read it.
+                        clock.tick();
                         engine.increment_epoch();
                     }
                 })?
@@ -97,7 +102,7 @@ impl ScenarioEngine {
         let defaults = Policy::default();
         Ok(ScenarioEngine {
             engine,
-            ticker: Arc::new(EpochTicker { stop, thread: Some(ticker) }),
+            ticker: Arc::new(EpochTicker { stop, thread: Some(ticker), clock }),
             cache: defaults.compile_cache,
             max_component_bytes: defaults.max_component_bytes,
             max_compile: Duration::from_secs_f64(defaults.max_compile_s),

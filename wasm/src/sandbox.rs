@@ -11,7 +11,7 @@
 //! and which also ends a call at once when the run is cancelled.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,6 +23,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::caps::Capabilities;
 use crate::clock::VirtualTime;
+use crate::tick::TickClock;
 use crate::stderr::StderrRing;
 
 /// Bounds on a scenario's resources.
@@ -83,7 +84,8 @@ pub enum Stopped {
 
 /// The time budget of the guest call under way and of the run's calls together.
 pub struct CallGuard {
-    started: Instant,
+    clock: TickClock,
+    started: Duration,
     budget: Duration,
     used: Duration,
     total: Duration,
@@ -93,8 +95,8 @@ pub struct CallGuard {
 }
 
 impl CallGuard {
-    fn new(total: Duration) -> Self {
-        CallGuard { started: Instant::now(), budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None }
+    fn new(total: Duration, clock: TickClock) -> Self {
+        CallGuard { started: clock.now(), clock, budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None }
     }
 
     pub fn set_cancel(&mut self, cancel: Arc<Cancel>) {
@@ -108,19 +110,19 @@ impl CallGuard {
             self.stopped = Some(Stopped::TotalTime(self.total));
             return Err(Stopped::TotalTime(self.total));
         }
-        self.started = Instant::now();
+        self.started = self.clock.now();
         self.budget = budget;
         Ok(())
     }
 
     /// The call ended: its time counts against the run's.
     pub fn end(&mut self) {
-        self.used = self.used.saturating_add(self.started.elapsed());
+        self.used = self.used.saturating_add(self.clock.now().saturating_sub(self.started));
     }
 
     /// Whether the call under way must stop now (called on every epoch tick).
     pub fn check(&mut self) -> Option<Stopped> {
-        let elapsed = self.started.elapsed();
+        let elapsed = self.clock.now().saturating_sub(self.started);
         let stop = if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             Some(Stopped::Cancelled)
         } else if elapsed > self.budget {
@@ -144,7 +146,7 @@ impl WasiView for StoreState {
 }
 
 impl StoreState {
-    pub fn new(limits: &SandboxLimits, seed: u64, caps: Capabilities) -> Self {
+    pub fn new(limits: &SandboxLimits, seed: u64, caps: Capabilities, clock: TickClock) -> Self {
         let stderr = StderrRing::default();
         let mut wasi_rng = Rng::new(seed, Stream::Wasi);
         let mut builder = WasiCtx::builder();
@@ -163,7 +165,7 @@ impl StoreState {
             caps,
             stderr,
             time: VirtualTime::new(seed),
-            guard: CallGuard::new(limits.total_time),
+            guard: CallGuard::new(limits.total_time, clock),
         }
     }
 

@@ -72,6 +72,9 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
     let budget = Arc::new(AtomicU64::new(bounds.max_requests.unwrap_or(u64::MAX)));
     let sent = Arc::new(AtomicU64::new(0));
     let feed = Arc::new(feed);
+    // Within the policy's max_in_flight the workers never wait for a slot: they skip
+    // the semaphore (a stage's workers are the only senders while it runs).
+    let gated = workers.count() as usize > ctx.in_flight.available_permits();
     // Workers are spawned when they start sending (a ramp's later ones later), never
     // all ahead for a guest-given count.
     let mut schedule: Vec<(Duration, Instant)> = (0..workers.count())
@@ -91,7 +94,7 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
             }
         }
         let (driver, feed, budget, sent) = (driver.clone(), feed.clone(), budget.clone(), sent.clone());
-        tasks.push(tokio::spawn(async move { worker(driver, feed, until, budget, sent).await }));
+        tasks.push(tokio::spawn(async move { worker(driver, feed, until, budget, sent, gated).await }));
     }
     let mut sending_ended = started;
     let mut stopped = None;
@@ -112,7 +115,14 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
 
 /// One worker: takes the next request as soon as its last one completed, until `until`,
 /// the stage's request budget, or the queue's end; the instant of its last send.
-async fn worker(driver: Driver, feed: Arc<StageFeed>, until: Instant, budget: Arc<AtomicU64>, sent: Arc<AtomicU64>) -> Option<Instant> {
+async fn worker(
+    driver: Driver,
+    feed: Arc<StageFeed>,
+    until: Instant,
+    budget: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+    gated: bool,
+) -> Option<Instant> {
     let ctx = driver.ctx.clone();
     let deadline = tokio::time::sleep_until(until.into());
     tokio::pin!(deadline);
@@ -132,10 +142,14 @@ async fn worker(driver: Driver, feed: Arc<StageFeed>, until: Instant, budget: Ar
         };
         feed.took(&req);
         // The policy's max_in_flight, below the concurrency: the wait is schedule lag.
-        let permit = tokio::select! {
-            p = ctx.in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut deadline => break,
-            _ = ctx.cancel.cancelled() => break,
+        let permit = if gated {
+            tokio::select! {
+                p = ctx.in_flight.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => break },
+                _ = &mut deadline => break,
+                _ = ctx.cancel.cancelled() => break,
+            }
+        } else {
+            None
         };
         sent.fetch_add(1, Ordering::Relaxed);
         last_send = Some(Instant::now());

@@ -78,6 +78,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     // target sees anything (not even a model lookup).
     let producer = match Producer::spawn(workload, params.clone(), cancel.clone()).await {
         Ok(p) => p,
+        // Parameters it refuses are the operator's bad input, not a run: one error.
+        Err(e @ volley_core::WorkloadError::Rejected { .. }) => return Err(RunError::Workload(e)),
         Err(e) => return Ok(stopped(e.into(), unknown(), Plan::new(Vec::new()), sinks).outcome().await),
     };
     let (plan, info) = (producer.plan.clone(), producer.info.clone());
@@ -306,7 +308,7 @@ fn report_base(
 }
 
 /// A run that stopped before anything was sent (the policy refused it, or its workload
-/// could not be configured): its (empty) report still goes to every sink, so the
+/// faulted while setting up): its (empty) report still goes to every sink, so the
 /// reason is on record.
 struct StoppedEarly {
     fault: Fault,

@@ -51,17 +51,32 @@ pub struct RequestRecord {
     pub planned: Instant,
     /// When the request was handed to the connection; None if it never was.
     pub sent: Option<Instant>,
+    /// The first event that carried output of any kind (answer, reasoning, tool call).
     pub first_token: Option<Instant>,
+    /// The first event that carried answer output (not reasoning only).
+    pub first_answer: Option<Instant>,
     pub done: Instant,
     pub status: u16,
     pub error: Option<ErrorClass>,
     pub error_message: Option<String>,
     /// Gaps between consecutive chunks that carried text, in microseconds.
     pub itl_us: Vec<u32>,
-    /// Streamed events that carried text.
+    /// Streamed events that carried output (text, reasoning or a tool call).
     pub text_chunks: u32,
+    /// Of those, the ones that were mostly reasoning.
+    pub reasoning_chunks: u32,
+    /// Per output chunk, whether it was mostly reasoning; kept only with `text` and only
+    /// once a reasoning chunk arrived (missing entries at the end are answer chunks).
+    pub chunk_reasoning: Vec<bool>,
     pub output_tokens: u32,
     pub token_source: TokenSource,
+    /// Output tokens that were reasoning, when known (the server's
+    /// `completion_tokens_details.reasoning_tokens`, else the tokenizer, else chunks).
+    pub reasoning_tokens: Option<u32>,
+    /// Where `reasoning_tokens` came from.
+    pub reasoning_source: TokenSource,
+    /// Tool calls the response made.
+    pub tool_calls: u32,
     /// The server's prompt-token count (`usage.prompt_tokens`).
     pub prompt_tokens: Option<u32>,
     /// Prompt tokens the server served from its prefix cache, when it says.
@@ -93,14 +108,20 @@ impl RequestRecord {
             planned,
             sent: None,
             first_token: None,
+            first_answer: None,
             done: planned,
             status: 0,
             error: None,
             error_message: None,
             itl_us: Vec::new(),
             text_chunks: 0,
+            reasoning_chunks: 0,
+            chunk_reasoning: Vec::new(),
             output_tokens: 0,
             token_source: TokenSource::None,
+            reasoning_tokens: None,
+            reasoning_source: TokenSource::None,
+            tool_calls: 0,
             prompt_tokens: None,
             cached_tokens: None,
             requested_prompt_tokens: None,
@@ -125,6 +146,43 @@ impl RequestRecord {
 
     pub fn ttft(&self) -> Option<Duration> {
         Some(self.first_token?.saturating_duration_since(self.sent?))
+    }
+
+    /// Time to first output token (TTFO): the first answer, reasoning excluded.
+    pub fn ttfo(&self) -> Option<Duration> {
+        Some(self.first_answer?.saturating_duration_since(self.sent?))
+    }
+
+    /// Time to second token (TTST): to the event that carried the second output token.
+    /// Tokens per event are the tokenizer's counts when there are some, else the output
+    /// count spread evenly over the events, else one per event. None with fewer than two
+    /// output tokens.
+    pub fn ttst(&self) -> Option<Duration> {
+        let ttft = self.ttft()?;
+        if self.output_tokens < 2 || self.text_chunks == 0 {
+            return None;
+        }
+        // The index of the chunk where the running token count reaches two.
+        let chunk = match &self.chunk_tokens {
+            Some(counts) => {
+                let mut total = 0u32;
+                counts.iter().position(|&n| {
+                    total += n;
+                    total >= 2
+                })?
+            }
+            None => {
+                let per_chunk = f64::from(self.output_tokens) / f64::from(self.text_chunks);
+                ((2.0 / per_chunk).ceil() as usize).max(1) - 1
+            }
+        };
+        let gaps = self.itl_us.get(..chunk)?;
+        Some(ttft + Duration::from_micros(gaps.iter().map(|&g| u64::from(g)).sum()))
+    }
+
+    /// Output tokens that were answer, when the reasoning count is known.
+    pub fn answer_tokens(&self) -> Option<u32> {
+        Some(self.output_tokens.saturating_sub(self.reasoning_tokens?))
     }
 
     pub fn latency(&self) -> Option<Duration> {
@@ -156,5 +214,55 @@ impl RequestRecord {
             prompt_tokens: self.prompt_tokens,
             text: if self.session.is_some() { self.text.clone() } else { None },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn streamed(gaps_us: &[u32], tokens: u32) -> RequestRecord {
+        let t0 = Instant::now();
+        let mut r = RequestRecord::new(0, 0, Api::ChatCompletions, true, t0);
+        r.sent = Some(t0);
+        r.first_token = Some(t0 + Duration::from_millis(50));
+        r.itl_us = gaps_us.to_vec();
+        r.text_chunks = gaps_us.len() as u32 + 1;
+        r.output_tokens = tokens;
+        r.done = t0 + Duration::from_secs(1);
+        r
+    }
+
+    #[test]
+    fn second_token_is_in_the_second_event_at_one_token_each() {
+        let r = streamed(&[10_000, 20_000], 3);
+        assert_eq!(r.ttst(), Some(Duration::from_millis(60)));
+    }
+
+    #[test]
+    fn second_token_in_the_first_event_when_events_carry_several() {
+        // 8 tokens over 2 events: 4 each, so the second token came with the first.
+        let r = streamed(&[10_000], 8);
+        assert_eq!(r.ttst(), Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn tokenizer_counts_place_the_second_token() {
+        let mut r = streamed(&[10_000, 20_000, 5_000], 4);
+        r.chunk_tokens = Some(vec![1, 0, 2, 1]);
+        assert_eq!(r.ttst(), Some(Duration::from_millis(80)));
+        // One token: no second token.
+        let one = streamed(&[], 1);
+        assert_eq!(one.ttst(), None);
+    }
+
+    #[test]
+    fn first_answer_and_answer_tokens() {
+        let mut r = streamed(&[10_000], 10);
+        r.first_answer = r.first_token.map(|t| t + Duration::from_millis(10));
+        assert_eq!(r.ttfo(), Some(Duration::from_millis(60)));
+        assert_eq!(r.answer_tokens(), None, "unknown without a reasoning count");
+        r.reasoning_tokens = Some(4);
+        assert_eq!(r.answer_tokens(), Some(6));
     }
 }

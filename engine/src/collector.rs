@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use volley_core::{Cancel, Outcome, RequestRecord, StageStats, TokenSource};
+use volley_core::{Cancel, Outcome, RequestRecord, StageStats, StageWindow, TokenSource};
 use volley_data::Tokenizer;
+use volley_report::threshold::Threshold;
 use volley_report::{RecordEvent, Sink, SinkError, StageReport};
 
 use crate::Fault;
@@ -34,6 +35,8 @@ pub(crate) struct CollectorConfig {
     pub max_tags: usize,
     pub max_models: usize,
     pub cancel: Arc<Cancel>,
+    /// With `--abort-on-fail`: thresholds watched while a stage runs.
+    pub watch: Vec<Threshold>,
 }
 
 /// What the collector hands back when the run's last event has arrived.
@@ -43,6 +46,8 @@ pub(crate) struct Collected {
     pub sink_errors: Vec<SinkError>,
     /// What made the collector stop the run, if anything did.
     pub fault: Option<Fault>,
+    /// The threshold that failed for good mid-stage and stopped the run.
+    pub aborted_by: Option<String>,
 }
 
 /// Starts the collector; it ends once every sender of `events` is dropped.
@@ -60,6 +65,7 @@ pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<
                 Ok(_) => {}
                 Err(_) => {
                     c.flush();
+                    c.watch();
                     last_flush = Instant::now();
                     continue;
                 }
@@ -69,11 +75,12 @@ pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<
             }
             if last_flush.elapsed() >= FLUSH_EVERY {
                 c.flush();
+                c.watch();
                 last_flush = Instant::now();
             }
         }
         c.flush();
-        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors, fault: c.fault }
+        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors, fault: c.fault, aborted_by: c.aborted_by }
     })
 }
 
@@ -90,6 +97,9 @@ struct Collector {
     cancel: Arc<Cancel>,
     fault: Option<Fault>,
     records: u64,
+    /// Thresholds that can fail for good mid-stage (only those are watched).
+    watch: Vec<Threshold>,
+    aborted_by: Option<String>,
 }
 
 impl Collector {
@@ -106,6 +116,8 @@ impl Collector {
             cancel: c.cancel,
             fault: None,
             records: 0,
+            watch: c.watch,
+            aborted_by: None,
         }
     }
 
@@ -172,6 +184,25 @@ impl Collector {
         self.each_sink(|s| s.flush());
     }
 
+    /// Checks the watched thresholds on the running stages so far (at each flush, so at
+    /// most every 100 ms); one that has failed for good stops the run.
+    fn watch(&mut self) {
+        if self.watch.is_empty() || self.aborted_by.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        for (clock, stats) in self.stages.iter().flatten() {
+            let Some(clock) = clock else { continue };
+            let window = StageWindow { started: clock.started, sending_ended: now, finished: now, sent: stats.requests };
+            let so_far = StageReport::build(&clock.stage, stats, &window);
+            if let Some(t) = self.watch.iter().find(|t| t.applies_to(&so_far.name) && t.failed_for_good(&so_far)) {
+                self.aborted_by = Some(t.expr.clone());
+                self.cancel.cancel();
+                return;
+            }
+        }
+    }
+
     fn each_sink(&mut self, mut f: impl FnMut(&mut dyn Sink) -> Result<(), SinkError>) {
         let errors = &mut self.sink_errors;
         self.sinks.retain_mut(|s| keep(f(s.as_mut()), errors));
@@ -199,6 +230,12 @@ fn account_tokens(rec: &mut RequestRecord, tokenizer: Option<&Tokenizer>) {
         rec.token_source = TokenSource::Tokenizer;
     }
     if rec.stream && !rec.chunk_ends.is_empty() && rec.chunk_ends.len() == rec.text_chunks as usize {
-        rec.chunk_tokens = Some(tok.tokens_per_chunk(text, &rec.chunk_ends));
+        let counts = tok.tokens_per_chunk(text, &rec.chunk_ends);
+        if rec.reasoning_source != TokenSource::Usage && !rec.chunk_reasoning.is_empty() {
+            let reasoning = counts.iter().zip(&rec.chunk_reasoning).filter(|(_, r)| **r).map(|(n, _)| *n).sum::<u32>();
+            rec.reasoning_tokens = Some(reasoning.min(rec.output_tokens));
+            rec.reasoning_source = TokenSource::Tokenizer;
+        }
+        rec.chunk_tokens = Some(counts);
     }
 }

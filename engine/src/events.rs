@@ -13,6 +13,7 @@ use volley_report::StageReport;
 pub(crate) struct StageClock {
     pub index: u32,
     pub stage: Stage,
+    pub started: Instant,
     /// Requests planned before this are warm-up.
     pub measure_from: Instant,
     /// Requests planned at or after this are cool-down.
@@ -27,6 +28,7 @@ impl StageClock {
         StageClock {
             index,
             stage: stage.clone(),
+            started,
             measure_from: started + stage.warmup.unwrap_or_default(),
             measure_until: cooldown_from.map(|c| started + c),
             slo: stage.slo,

@@ -122,6 +122,8 @@ mod tests {
             server_metrics: None,
             launch: None,
             stages: vec![StageReport::build(&stage, &stats, &window)],
+            thresholds: Vec::new(),
+            aborted_by: None,
         }
     }
 

@@ -39,7 +39,7 @@ impl Sink for CsvSink {
 
 pub(crate) const HEADER: &str = "stage,stage_name,seq,tag,model,batch_size,session,api,stream,ok,status,error,error_message,\
 planned_ms,sent_ms,schedule_lag_ms,ttft_ms,latency_ms,latency_from_planned_ms,tpot_ms,max_tokens,output_tokens,\
-token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks\n";
+token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttfo_ms,ttst_ms,reasoning_tokens,tool_calls\n";
 
 /// A text field, quoted when it holds a comma, quote or line break. One that starts
 /// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
@@ -90,7 +90,13 @@ fn write_line(out: &mut impl Write, r: &RecordLine<'_>) -> io::Result<()> {
     opt(out, r.requested_prompt_tokens)?;
     out.write_all(b",")?;
     opt(out, r.cached_tokens)?;
-    writeln!(out, ",{}", r.text_chunks)
+    write!(out, ",{},", r.text_chunks)?;
+    for v in [r.ttfo_ms, r.ttst_ms] {
+        opt(out, v)?;
+        out.write_all(b",")?;
+    }
+    opt(out, r.reasoning_tokens)?;
+    writeln!(out, ",{}", r.tool_calls)
 }
 
 #[cfg(test)]
@@ -104,7 +110,7 @@ mod tests {
         v.push(b'|');
         text(&mut v, "a,\"b\"").unwrap();
         assert_eq!(String::from_utf8(v).unwrap(), "plain|\"a,\"\"b\"\"\"");
-        assert_eq!(HEADER.matches(',').count(), 26);
+        assert_eq!(HEADER.matches(',').count(), 30);
     }
 
     #[test]

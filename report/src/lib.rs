@@ -21,6 +21,7 @@ pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod stage;
+pub mod threshold;
 
 pub use console::ConsoleSink;
 pub use csv::CsvSink;
@@ -34,4 +35,4 @@ pub use schema::{
 pub use sink::{RecordEvent, RunStart, Sink, SinkError};
 
 /// Bumped on any incompatible change to the layout of `report.json` (docs/report.md).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;

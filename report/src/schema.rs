@@ -36,6 +36,30 @@ pub struct Report {
     /// process start.
     pub launch: Option<LaunchReport>,
     pub stages: Vec<StageReport>,
+    /// Each `--threshold`'s verdict on each stage it is about.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+    /// With `--abort-on-fail`: the threshold that stopped the run.
+    #[serde(default)]
+    pub aborted_by: Option<String>,
+}
+
+/// A threshold's verdict on one stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression as given.
+    pub threshold: String,
+    pub stage: String,
+    /// The measured value; None when the stage had no sample of the metric.
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+impl Report {
+    /// Whether any threshold failed (a run that should fail CI).
+    pub fn thresholds_failed(&self) -> bool {
+        self.thresholds.iter().any(|t| !t.passed)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -104,8 +128,24 @@ pub struct StageReport {
     pub output_tokens_per_s: f64,
     pub output_tokens: TokenReport,
     pub prompt_tokens: PromptReport,
+    /// Reasoning against answer tokens (docs/report.md gives each definition).
+    #[serde(default)]
+    pub reasoning: ReasoningReport,
+    /// Tool calls of successful requests.
+    #[serde(default)]
+    pub tool_calls: ToolCallReport,
+    /// Prefix-cache hits over the requests whose server reported them.
+    #[serde(default)]
+    pub prefix_cache: PrefixCacheReport,
+    /// Time to the first output of any kind (answer, reasoning or tool call).
     pub ttft_ms: Option<Summary>,
-    /// Gaps between chunks that carried text.
+    /// Time to the first answer output: reasoning excluded.
+    #[serde(default)]
+    pub ttfo_ms: Option<Summary>,
+    /// Time to the event that carried the second output token.
+    #[serde(default)]
+    pub ttst_ms: Option<Summary>,
+    /// Gaps between chunks that carried output.
     pub itl_ms: Option<Summary>,
     /// The same gaps divided among the tokens of each chunk.
     pub itl_per_token_ms: Option<Summary>,
@@ -141,6 +181,37 @@ pub struct GroupReport {
     pub ttft_ms: Option<Summary>,
     pub itl_ms: Option<Summary>,
     pub latency_ms: Option<Summary>,
+    #[serde(default)]
+    pub prefix_cache: PrefixCacheReport,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReasoningReport {
+    /// Successful requests whose reasoning count is known; of those, how many reasoned.
+    pub counted: u64,
+    pub requests_reasoning: u64,
+    pub reasoning_tokens: u64,
+    pub answer_tokens: u64,
+    /// Requests per source of the count: `usage`, `tokenizer`, `chunks`, `none` (no
+    /// reasoning was streamed and the server said nothing).
+    pub source: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ToolCallReport {
+    pub requests: u64,
+    pub calls: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrefixCacheReport {
+    /// Cached over prompt tokens, over the requests that reported both.
+    pub hit_ratio: Option<f64>,
+    pub cached_tokens: u64,
+    pub prompt_tokens: u64,
+    /// Requests that reported a cached count, and their share of successful requests.
+    pub reported: u64,
+    pub reported_share: Option<f64>,
 }
 
 /// Intended prompt lengths against the server's counts (requests that had both).

@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use volley_core::stats::{Breakdown, GroupStats, LengthTally, StageStats};
+use volley_core::stats::{Breakdown, CacheTally, GroupStats, LengthTally, StageStats};
 use volley_core::{Load, Stage, StageResult, StageWindow};
 
-use crate::schema::{ErrorReport, GroupReport, PromptReport, RequestCounts, StageReport, TokenReport};
+use crate::schema::{
+    ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TokenReport,
+    ToolCallReport,
+};
 
 impl From<&GroupStats> for GroupReport {
     fn from(t: &GroupStats) -> Self {
@@ -19,6 +22,19 @@ impl From<&GroupStats> for GroupReport {
             ttft_ms: t.ttft.summary(),
             itl_ms: t.itl.summary(),
             latency_ms: t.latency.summary(),
+            prefix_cache: PrefixCacheReport::from(&t.prefix_cache, t.ok),
+        }
+    }
+}
+
+impl PrefixCacheReport {
+    fn from(c: &CacheTally, ok: u64) -> Self {
+        PrefixCacheReport {
+            hit_ratio: c.hit_ratio().map(round3),
+            cached_tokens: c.cached_tokens,
+            prompt_tokens: c.prompt_tokens,
+            reported: c.reported,
+            reported_share: (ok > 0).then(|| round3(c.reported as f64 / ok as f64)),
         }
     }
 }
@@ -130,7 +146,18 @@ impl StageReport {
                 short: stats.lengths.output_short,
             },
             prompt_tokens: PromptReport::from(&stats.lengths),
+            reasoning: ReasoningReport {
+                counted: stats.reasoning.counted,
+                requests_reasoning: stats.reasoning.reasoned,
+                reasoning_tokens: stats.reasoning.reasoning_tokens,
+                answer_tokens: stats.reasoning.answer_tokens,
+                source: stats.reasoning.sources.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            },
+            tool_calls: ToolCallReport { requests: stats.tool_call_requests, calls: stats.tool_calls },
+            prefix_cache: PrefixCacheReport::from(&stats.prefix_cache, stats.ok),
             ttft_ms: stats.ttft.summary(),
+            ttfo_ms: stats.ttfo.summary(),
+            ttst_ms: stats.ttst.summary(),
             itl_ms: stats.itl.summary(),
             itl_per_token_ms: stats.itl_per_token.summary(),
             itl_per_token_source: stats.itl_per_token_source.clone(),

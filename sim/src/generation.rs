@@ -71,6 +71,10 @@ pub(crate) struct Generation {
     prompt_tokens: u32,
     include_usage: bool,
     usage_in_body: bool,
+    /// Chat: output tokens streamed as reasoning before the answer.
+    reasoning: u32,
+    tool_calls: bool,
+    cached: u32,
     /// Output words come from this tokenizer's single-token words, if set.
     words: Option<std::sync::Arc<volley_data::Tokenizer>>,
     ttft: Duration,
@@ -85,6 +89,11 @@ impl Generation {
         let id = shared.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let model = r.model.as_deref().unwrap_or(&c.model);
         let count = |v: &Value| texts(v).map(|s| shared.count_tokens(s)).sum::<u32>();
+        let images = r.messages.iter().flatten().filter_map(|m| m.get("content")?.as_array()).flatten();
+        let images = images.filter(|part| part.get("type").and_then(Value::as_str) == Some("image_url")).count();
+        if images > 0 {
+            shared.stats.image_parts.fetch_add(images as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         let prompt_tokens = match (&r.prompt, &r.messages, &r.inputs) {
             (Some(p), _, _) | (None, None, Some(p)) => count(p),
             (None, Some(msgs), _) => msgs.iter().map(|m| m.get("content").map_or(0, count)).sum(),
@@ -94,16 +103,21 @@ impl Generation {
             Flavor::Tgi => r.parameters.as_ref().and_then(|p| p.max_new_tokens),
             _ => r.max_tokens.or(r.max_completion_tokens),
         };
+        let tokens = requested.unwrap_or(c.default_output_tokens);
+        let chat = flavor == Flavor::Chat;
         Generation {
             flavor,
             id,
             model_json: serde_json::to_string(model).unwrap_or_else(|_| "\"volley-sim\"".into()),
-            tokens: requested.unwrap_or(c.default_output_tokens),
+            tokens,
             // TGI streams one token per event.
             tokens_per_chunk: if flavor == Flavor::Tgi { 1 } else { c.tokens_per_chunk.max(1) },
             prompt_tokens,
             include_usage: c.usage && r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
             usage_in_body: c.usage,
+            reasoning: if chat { c.reasoning_tokens.min(tokens) } else { 0 },
+            tool_calls: chat && c.tool_calls,
+            cached: c.cached_tokens.min(prompt_tokens),
             words: c.tokenizer.clone(),
             ttft: c.ttft,
             itl: c.itl,
@@ -186,15 +200,44 @@ impl Generation {
             buf.put_slice(event.as_bytes());
             return;
         }
-        let finish = if last { "\"length\"" } else { "null" };
+        let finish = match (last, self.tool_calls) {
+            (false, _) => "null",
+            (true, false) => "\"length\"",
+            (true, true) => "\"tool_calls\"",
+        };
         self.head(buf);
         let choice = if self.flavor == Flavor::Chat {
             let role = if i == 0 { "\"role\":\"assistant\"," } else { "" };
-            format!("\"choices\":[{{\"index\":0,\"delta\":{{{role}\"content\":\"{text}\"}},\"finish_reason\":{finish}}}]}}\n\n")
+            let delta = self.chat_delta(from, to);
+            format!("\"choices\":[{{\"index\":0,\"delta\":{{{role}{delta}}},\"finish_reason\":{finish}}}]}}\n\n")
         } else {
             format!("\"choices\":[{{\"index\":0,\"text\":\"{text}\",\"finish_reason\":{finish}}}]}}\n\n")
         };
         buf.put_slice(choice.as_bytes());
+    }
+
+    /// The fields of a chat delta carrying tokens `from..to`: reasoning first, then the
+    /// answer as content or as the arguments of one tool call (its first piece names it).
+    fn chat_delta(&self, from: u32, to: u32) -> String {
+        let split = self.reasoning.clamp(from, to);
+        let mut fields = Vec::with_capacity(2);
+        if from < split {
+            fields.push(format!("\"reasoning_content\":\"{}\"", self.text(from, split)));
+        }
+        if split < to || fields.is_empty() {
+            let answer = self.text(split, to);
+            if !self.tool_calls {
+                fields.push(format!("\"content\":\"{answer}\""));
+            } else if split == self.reasoning {
+                fields.push(format!(
+                    "\"tool_calls\":[{{\"index\":0,\"id\":\"call_sim_{}\",\"type\":\"function\",\"function\":{{\"name\":\"lookup\",\"arguments\":\"{answer}\"}}}}]",
+                    self.id
+                ));
+            } else {
+                fields.push(format!("\"tool_calls\":[{{\"index\":0,\"function\":{{\"arguments\":\"{answer}\"}}}}]"));
+            }
+        }
+        fields.join(",")
     }
 
     /// After the last chunk: a finish event when nothing was generated, and the usage
@@ -224,11 +267,18 @@ impl Generation {
     }
 
     fn usage(&self) -> Value {
-        json!({
+        let mut u = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.tokens,
             "total_tokens": self.prompt_tokens + self.tokens,
-        })
+        });
+        if self.reasoning > 0 {
+            u["completion_tokens_details"] = json!({"reasoning_tokens": self.reasoning});
+        }
+        if self.cached > 0 {
+            u["prompt_tokens_details"] = json!({"cached_tokens": self.cached});
+        }
+        u
     }
 
     pub fn whole_body(&self) -> Bytes {
@@ -240,9 +290,20 @@ impl Generation {
             return Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
         }
         let mut v = if self.flavor == Flavor::Chat {
+            let answer = self.text(self.reasoning, self.tokens);
+            let mut message = json!({"role": "assistant", "content": answer});
+            if self.reasoning > 0 {
+                message["reasoning_content"] = json!(self.text(0, self.reasoning));
+            }
+            if self.tool_calls {
+                message["content"] = Value::Null;
+                message["tool_calls"] = json!([{"index": 0, "id": format!("call_sim_{}", self.id), "type": "function",
+                                                "function": {"name": "lookup", "arguments": answer}}]);
+            }
+            let finish = if self.tool_calls { "tool_calls" } else { "length" };
             json!({
                 "id": format!("chatcmpl-sim-{}", self.id), "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             })
         } else {
             json!({
@@ -266,11 +327,13 @@ impl std::fmt::Write for Writer<'_> {
     }
 }
 
-/// The strings of a prompt (a string, or a list of strings).
+/// The strings of a prompt (a string, a list of strings, or content parts, whose
+/// `text` parts count and whose image and audio parts do not).
 pub(crate) fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
     match v {
         Value::String(s) => Box::new(std::iter::once(s.as_str())),
         Value::Array(items) => Box::new(items.iter().flat_map(texts)),
+        Value::Object(part) => Box::new(part.get("text").and_then(Value::as_str).into_iter()),
         _ => Box::new(std::iter::empty()),
     }
 }

@@ -21,6 +21,9 @@
 //! token is one token of that tokenizer and prompts are counted with it, so usage
 //! matches what a real server with that tokenizer would report. `usage: false` never
 //! sends usage (like llama-cpp-python's server), for testing client-side counting.
+//! Chat can stream reasoning first (`reasoning_tokens`), answer with a tool call
+//! instead of text (`tool_calls`), and report prefix-cache hits (`cached_tokens`);
+//! content parts (text, `image_url`, `input_audio`) are accepted and image parts counted.
 
 mod batcher;
 mod generation;
@@ -70,6 +73,13 @@ pub struct SimConfig {
     /// Answer 503 "Loading model" to everything for this long after the process
     /// started, as llama-server does while it loads (for testing readiness probes).
     pub startup_delay: Duration,
+    /// Chat: the first this many output tokens stream as `reasoning_content` (and
+    /// usage says so in `completion_tokens_details.reasoning_tokens`).
+    pub reasoning_tokens: u32,
+    /// Chat: the answer streams as one tool call's arguments instead of content.
+    pub tool_calls: bool,
+    /// Prompt tokens reported as served from the prefix cache (at most the prompt).
+    pub cached_tokens: u32,
 }
 
 impl Default for SimConfig {
@@ -87,6 +97,9 @@ impl Default for SimConfig {
             slots: 0,
             batching: BatchConfig { max_batch: 1, max_queue_delay: Duration::ZERO, service: Duration::ZERO },
             startup_delay: Duration::ZERO,
+            reasoning_tokens: 0,
+            tool_calls: false,
+            cached_tokens: 0,
         }
     }
 }
@@ -100,6 +113,8 @@ pub struct SimStats {
     /// Generations waiting for a slot.
     pub waiting: AtomicU64,
     pub tokens_generated: AtomicU64,
+    /// Image content parts received in chat messages.
+    pub image_parts: AtomicU64,
     /// Requests per model named in the request (the simulator's own stats endpoint, not
     /// a hot path).
     pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
@@ -112,6 +127,7 @@ pub struct SimStatsSnapshot {
     pub max_in_flight: u64,
     pub waiting: u64,
     pub tokens_generated: u64,
+    pub image_parts: u64,
     pub by_model: std::collections::BTreeMap<String, u64>,
 }
 
@@ -123,6 +139,7 @@ impl SimStats {
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
             waiting: self.waiting.load(Ordering::Relaxed),
             tokens_generated: self.tokens_generated.load(Ordering::Relaxed),
+            image_parts: self.image_parts.load(Ordering::Relaxed),
             by_model: self.by_model.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }

@@ -22,7 +22,8 @@ async fn a_v0_1_component_still_runs() {
         let report = read_report(out.path());
         assert_eq!(report["scenario"]["wit"].as_str(), Some(&version[1..]).map(|v| format!("{v}.0")).as_deref());
         assert_eq!(report["stages"][0]["requests"]["ok"], 10);
-        assert!(ms(&report["stages"][0]["ttft_ms"]["p50"]) >= 20.0);
+        // The simulator centres its timer error on the planned instant: ±1 ms.
+        assert!(ms(&report["stages"][0]["ttft_ms"]["p50"]) >= 19.0);
     }
     // The shipped builtin is built against the current WIT.
     let out = TempDir::new("compat-new");

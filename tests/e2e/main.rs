@@ -10,6 +10,7 @@ mod coldstart;
 mod compat;
 mod datasets;
 mod foundation;
+mod genai;
 mod hostile;
 mod kservers;
 mod library;

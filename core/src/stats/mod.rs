@@ -23,7 +23,12 @@ pub const MAX_GROUPS: usize = 1000;
 pub const OTHER_GROUP: &str = "(other)";
 
 pub struct StageStats {
+    /// To the first output of any kind.
     pub ttft: DurationHistogram,
+    /// To the first answer output (reasoning excluded).
+    pub ttfo: DurationHistogram,
+    /// To the second output token.
+    pub ttst: DurationHistogram,
     /// Gaps between chunks that carried text.
     pub itl: DurationHistogram,
     /// Those gaps divided among the tokens of each chunk.
@@ -41,6 +46,11 @@ pub struct StageStats {
     pub output_tokens_total: u64,
     pub token_sources: BTreeMap<&'static str, u64>,
     pub lengths: LengthTally,
+    pub reasoning: ReasoningTally,
+    /// Successful requests that made tool calls, and the calls.
+    pub tool_call_requests: u64,
+    pub tool_calls: u64,
+    pub prefix_cache: CacheTally,
     pub tags: Breakdown,
     pub models: Breakdown,
     /// Inferences of successful requests (a KServe batch of 16 counts 16).
@@ -77,6 +87,43 @@ pub struct LengthTally {
     pub cached_prompt_tokens: u64,
 }
 
+/// Reasoning against answer output, over successful requests whose reasoning count is
+/// known.
+#[derive(Debug, Clone, Default)]
+pub struct ReasoningTally {
+    /// Requests with a known reasoning count, and of those, how many reasoned at all.
+    pub counted: u64,
+    pub reasoned: u64,
+    pub reasoning_tokens: u64,
+    pub answer_tokens: u64,
+    /// Where the counts came from (requests per source).
+    pub sources: BTreeMap<&'static str, u64>,
+}
+
+/// Prefix-cache hits as servers report them (`usage.prompt_tokens_details.cached_tokens`),
+/// over successful requests that reported both counts.
+#[derive(Debug, Clone, Default)]
+pub struct CacheTally {
+    pub reported: u64,
+    pub cached_tokens: u64,
+    pub prompt_tokens: u64,
+}
+
+impl CacheTally {
+    fn record(&mut self, r: &RequestRecord) {
+        if let (Some(cached), Some(prompt)) = (r.cached_tokens, r.prompt_tokens) {
+            self.reported += 1;
+            self.cached_tokens += u64::from(cached.min(prompt));
+            self.prompt_tokens += u64::from(prompt);
+        }
+    }
+
+    /// Cached over prompt tokens of the requests that reported them.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        (self.prompt_tokens > 0).then(|| self.cached_tokens as f64 / self.prompt_tokens as f64)
+    }
+}
+
 /// One group of a breakdown (a tag, a model): counts and the main latencies, at 2
 /// significant digits to keep many groups cheap.
 pub struct GroupStats {
@@ -86,6 +133,7 @@ pub struct GroupStats {
     pub itl: DurationHistogram,
     pub latency: DurationHistogram,
     pub output_tokens: u64,
+    pub prefix_cache: CacheTally,
 }
 
 impl GroupStats {
@@ -97,6 +145,7 @@ impl GroupStats {
             itl: DurationHistogram::with_precision(2),
             latency: DurationHistogram::with_precision(2),
             output_tokens: 0,
+            prefix_cache: CacheTally::default(),
         }
     }
 
@@ -107,6 +156,7 @@ impl GroupStats {
         }
         self.ok += 1;
         self.output_tokens += u64::from(r.output_tokens);
+        self.prefix_cache.record(r);
         if let Some(d) = r.ttft() {
             self.ttft.record(d);
         }
@@ -153,6 +203,8 @@ impl StageStats {
         tokens.auto(true);
         StageStats {
             ttft: DurationHistogram::new(),
+            ttfo: DurationHistogram::new(),
+            ttst: DurationHistogram::new(),
             itl: DurationHistogram::new(),
             itl_per_token: DurationHistogram::new(),
             itl_per_token_source: BTreeMap::new(),
@@ -167,6 +219,10 @@ impl StageStats {
             output_tokens_total: 0,
             token_sources: BTreeMap::new(),
             lengths: LengthTally::default(),
+            reasoning: ReasoningTally::default(),
+            tool_call_requests: 0,
+            tool_calls: 0,
+            prefix_cache: CacheTally::default(),
             tags: Breakdown::new(tags.max(1)),
             models: Breakdown::new(models.max(1)),
             inferences: 0,
@@ -196,6 +252,12 @@ impl StageStats {
         if let Some(t) = r.ttft() {
             self.ttft.record(t);
         }
+        if let Some(t) = r.ttfo() {
+            self.ttfo.record(t);
+        }
+        if let Some(t) = r.ttst() {
+            self.ttst.record(t);
+        }
         for &gap in &r.itl_us {
             self.itl.record_us(gap);
         }
@@ -220,6 +282,23 @@ impl StageStats {
         self.output_tokens_total += u64::from(r.output_tokens);
         *self.token_sources.entry(r.token_source.as_str()).or_default() += 1;
         self.count_lengths(r);
+        self.count_kinds(r);
+    }
+
+    fn count_kinds(&mut self, r: &RequestRecord) {
+        if let (Some(reasoning), Some(answer)) = (r.reasoning_tokens, r.answer_tokens()) {
+            let t = &mut self.reasoning;
+            t.counted += 1;
+            t.reasoned += u64::from(reasoning > 0);
+            t.reasoning_tokens += u64::from(reasoning);
+            t.answer_tokens += u64::from(answer);
+            *t.sources.entry(r.reasoning_source.as_str()).or_default() += 1;
+        }
+        if r.tool_calls > 0 {
+            self.tool_call_requests += 1;
+            self.tool_calls += u64::from(r.tool_calls);
+        }
+        self.prefix_cache.record(r);
     }
 
     fn count_lengths(&mut self, r: &RequestRecord) {

@@ -215,7 +215,12 @@ async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> 
                     if let Some(t) = text.as_ref() {
                         rec.chunk_ends.push(t.len() as u32);
                     }
+                    if p.has_answer() && rec.first_answer.is_none() {
+                        rec.first_answer = Some(at);
+                    }
+                    note_reasoning(rec, p.mostly_reasoning(), text.is_some());
                 }
+                state.tool_calls.add(&p);
                 state.finished |= p.finished;
                 if p.usage.is_some() {
                     state.usage = p.usage;
@@ -263,6 +268,7 @@ async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> 
     if clean && !state.done && !state.finished {
         rec.fail(ErrorClass::Incomplete, "the stream ended without a finish reason or [DONE]");
     }
+    rec.tool_calls = state.tool_calls.count();
     apply_usage(rec, state.usage);
     clean
 }
@@ -272,6 +278,38 @@ struct StreamState {
     done: bool,
     finished: bool,
     usage: Option<Usage>,
+    tool_calls: ToolCalls,
+}
+
+/// Tool calls of one response: those started with an id, or the slots their indices
+/// name, whichever is more (servers differ in which they send).
+#[derive(Default)]
+struct ToolCalls {
+    started: u32,
+    slots: u32,
+}
+
+impl ToolCalls {
+    fn add(&mut self, p: &Parsed) {
+        self.started = self.started.saturating_add(p.tool_calls_started);
+        self.slots = self.slots.max(p.tool_call_slots);
+    }
+
+    fn count(&self) -> u32 {
+        self.started.max(self.slots)
+    }
+}
+
+/// Counts an output chunk as reasoning or not; with the text kept, also per chunk (the
+/// flags start at the first reasoning chunk, so answer-only streams keep none).
+fn note_reasoning(rec: &mut RequestRecord, reasoning: bool, keeping_text: bool) {
+    if reasoning {
+        rec.reasoning_chunks += 1;
+    }
+    if keeping_text && (reasoning || !rec.chunk_reasoning.is_empty()) {
+        rec.chunk_reasoning.resize(rec.text_chunks as usize - 1, false);
+        rec.chunk_reasoning.push(reasoning);
+    }
 }
 
 /// Reads a non-streamed JSON body; `true` if it was read to its end.
@@ -297,8 +335,14 @@ async fn read_whole(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> b
     }
     match parse_body(api, &buf, rec.text.as_mut()) {
         Ok(p) => {
-            if let Some(e) = p.error {
-                rec.fail(ErrorClass::ServerError, e);
+            if let Some(e) = &p.error {
+                rec.fail(ErrorClass::ServerError, e.clone());
+            }
+            let mut calls = ToolCalls::default();
+            calls.add(&p);
+            rec.tool_calls = calls.count();
+            if p.reasoning_bytes == 0 {
+                rec.reasoning_tokens = Some(0);
             }
             apply_usage(rec, p.usage);
         }
@@ -320,6 +364,19 @@ fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {
             rec.token_source = TokenSource::Chunks;
         }
         None => rec.token_source = TokenSource::None,
+    }
+    let reported = usage.and_then(|u| u.completion_tokens_details).and_then(|d| d.reasoning_tokens);
+    if let Some(n) = reported {
+        rec.reasoning_tokens = Some(n);
+        rec.reasoning_source = TokenSource::Usage;
+    } else if rec.stream {
+        // Until the collector's tokenizer counts them: reasoning chunks, scaled by the
+        // tokens per chunk when the server counted the output.
+        rec.reasoning_tokens = Some(match (rec.reasoning_chunks, rec.text_chunks) {
+            (0, _) | (_, 0) => 0,
+            (r, c) => (u64::from(rec.output_tokens) * u64::from(r) / u64::from(c)) as u32,
+        });
+        rec.reasoning_source = TokenSource::Chunks;
     }
 }
 

@@ -14,6 +14,15 @@ pub struct Usage {
     pub completion_tokens: Option<u32>,
     #[serde(default)]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// OpenAI, vLLM and SGLang count the thinking part of the output here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u32>,
 }
 
 /// vLLM, SGLang and llama.cpp report prefix-cache hits here.
@@ -32,6 +41,28 @@ struct Delta<'a> {
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning: Option<Cow<'a, str>>,
+    /// Streamed tool calls: the first delta of each call has its id and name, the
+    /// rest carry pieces of its arguments.
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -62,8 +93,16 @@ struct Body<'a> {
 /// What one event (or a whole non-streamed body) carried.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
-    /// Bytes of generated text (content and reasoning) in this event.
+    /// Bytes of generated text (answer and reasoning) in this event.
     pub text_bytes: usize,
+    /// Of those, bytes of reasoning (`reasoning_content`, `reasoning`).
+    pub reasoning_bytes: usize,
+    /// Bytes of tool-call names and arguments.
+    pub tool_bytes: usize,
+    /// Tool calls this event started (a delta with an id, or a new index).
+    pub tool_calls_started: u32,
+    /// The highest tool-call index seen, plus one (0: none).
+    pub tool_call_slots: u32,
     pub finished: bool,
     pub usage: Option<Usage>,
     /// The server reported an error in the body.
@@ -73,9 +112,20 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// The event carried generated output (text, or a token without text).
+    /// The event carried generated output of any kind: answer or reasoning text, a
+    /// tool call, or a token without text. A role-only or empty chunk carries none.
     pub fn has_output(&self) -> bool {
-        self.text_bytes > 0 || self.tokens > 0
+        self.text_bytes > 0 || self.tool_bytes > 0 || self.tokens > 0
+    }
+
+    /// The output was (partly) answer: not reasoning only.
+    pub fn has_answer(&self) -> bool {
+        self.text_bytes > self.reasoning_bytes || self.tool_bytes > 0 || (self.tokens > 0 && self.reasoning_bytes == 0)
+    }
+
+    /// More of the output was reasoning than answer.
+    pub fn mostly_reasoning(&self) -> bool {
+        self.reasoning_bytes > 0 && 2 * self.reasoning_bytes >= self.text_bytes + self.tool_bytes
     }
 }
 
@@ -91,17 +141,25 @@ pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, Strin
     }
     for choice in &body.choices {
         let delta = choice.delta.as_ref().or(choice.message.as_ref());
-        let pieces = [
-            choice.text.as_deref(),
-            delta.and_then(|d| d.reasoning_content.as_deref()),
-            delta.and_then(|d| d.reasoning.as_deref()),
-            delta.and_then(|d| d.content.as_deref()),
-        ];
-        for piece in pieces.into_iter().flatten() {
+        let reasoning = [delta.and_then(|d| d.reasoning_content.as_deref()), delta.and_then(|d| d.reasoning.as_deref())];
+        let answer = [choice.text.as_deref(), delta.and_then(|d| d.content.as_deref())];
+        for (is_reasoning, piece) in reasoning.map(|p| (true, p)).into_iter().chain(answer.map(|p| (false, p))) {
+            let Some(piece) = piece else { continue };
             out.text_bytes += piece.len();
+            if is_reasoning {
+                out.reasoning_bytes += piece.len();
+            }
             if let Some(t) = text.as_deref_mut() {
                 t.push_str(piece);
             }
+        }
+        for call in delta.and_then(|d| d.tool_calls.as_deref()).unwrap_or_default() {
+            let f = call.function.as_ref();
+            out.tool_bytes += f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
+            out.tool_bytes += f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
+            out.tool_calls_started += u32::from(call.id.is_some());
+            let slot = call.index.map_or(1, |i| i.saturating_add(1));
+            out.tool_call_slots = out.tool_call_slots.max(slot);
         }
         out.finished |= choice.finish_reason.is_some();
     }
@@ -139,7 +197,7 @@ mod tests {
     fn usage_chunk_and_finish() {
         let e = br#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":12,"total_tokens":19}}"#;
         let p = parse(e, None).unwrap();
-        assert_eq!(p.usage, Some(Usage { prompt_tokens: Some(12), completion_tokens: Some(7), prompt_tokens_details: None }));
+        assert_eq!(p.usage, Some(Usage { prompt_tokens: Some(12), completion_tokens: Some(7), ..Usage::default() }));
         let c = br#"{"choices":[],"usage":{"completion_tokens":1,"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":8}}}"#;
         assert_eq!(parse(c, None).unwrap().usage.unwrap().prompt_tokens_details.unwrap().cached_tokens, Some(8));
         let f = br#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#;
@@ -164,5 +222,36 @@ mod tests {
         let p = parse(b, Some(&mut t)).unwrap();
         assert!(p.finished);
         assert_eq!((t.as_str(), p.usage.unwrap().completion_tokens), ("hello", Some(1)));
+    }
+
+    #[test]
+    fn reasoning_is_output_but_not_answer() {
+        let e = br#"{"choices":[{"delta":{"reasoning_content":"hmm, let me see"}}]}"#;
+        let p = parse(e, None).unwrap();
+        assert!(p.has_output() && !p.has_answer() && p.mostly_reasoning());
+        assert_eq!((p.text_bytes, p.reasoning_bytes), (15, 15));
+        let e = br#"{"choices":[{"delta":{"reasoning":"ok","content":"The answer"}}]}"#;
+        let p = parse(e, None).unwrap();
+        assert!(p.has_answer() && !p.mostly_reasoning());
+        let u = br#"{"choices":[],"usage":{"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":6}}}"#;
+        assert_eq!(parse(u, None).unwrap().usage.unwrap().completion_tokens_details.unwrap().reasoning_tokens, Some(6));
+    }
+
+    #[test]
+    fn tool_call_deltas_are_answer_output() {
+        let first = br#"{"choices":[{"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#;
+        let p = parse(first, None).unwrap();
+        assert!(p.has_output() && p.has_answer());
+        assert_eq!((p.tool_bytes, p.tool_calls_started, p.tool_call_slots, p.text_bytes), (11, 1, 1, 0));
+        let more = br#"{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"city\""}}]}}]}"#;
+        let p = parse(more, None).unwrap();
+        assert_eq!((p.tool_bytes, p.tool_calls_started, p.tool_call_slots), (7, 0, 2));
+        // A role-only chunk is not output.
+        let role = br#"{"choices":[{"delta":{"role":"assistant","tool_calls":[]}}]}"#;
+        assert!(!parse(role, None).unwrap().has_output());
+        // Not streamed: the whole message with its calls.
+        let body = br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
+        let p = parse(body, None).unwrap();
+        assert_eq!((p.tool_calls_started, p.tool_bytes, p.finished), (1, 3, true));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use volley_core::{Cancel, Info, Plan, Policy, Refusal, Stage, StageResult, WorkloadIdentity};
-use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport};
+use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport, threshold};
 
 use super::{Run, RunError, RunOutcome, probes};
 use crate::Fault;
@@ -52,6 +52,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         cancel,
         run_id,
         policy,
+        thresholds,
+        abort_on_fail,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -129,6 +131,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             max_tags: policy.max_tags as usize,
             max_models: policy.max_models as usize,
             cancel: cancel.clone(),
+            watch: if abort_on_fail { thresholds.clone() } else { Vec::new() },
         },
         events_rx,
     );
@@ -152,6 +155,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     let run_limit = RunLimit::start(&policy, cancel.clone());
 
     let mut fault: Option<Fault> = None;
+    let mut aborted_by: Option<String> = None;
     let mut reports: Vec<StageReport> = Vec::new();
     let mut windows = Vec::new();
     let mut triton_deltas = Vec::new();
@@ -202,10 +206,16 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         let (reply, report) = tokio::sync::oneshot::channel();
         let _ = driver.events.send(Event::StageEnded { index: i as u32, stage, window: w, reply });
         let report = report.await.map_err(|_| RunError::Internal("the collector task ended early".into()))?;
+        // A stage's verdicts are final at its end: with --abort-on-fail, no more stages.
+        let failed = thresholds.iter().flat_map(|t| t.evaluate(std::slice::from_ref(&report))).find(|v| !v.passed);
         reports.push(report);
         windows.push(w);
+        if abort_on_fail && let Some(v) = failed {
+            aborted_by = Some(v.threshold);
+            break;
+        }
     }
-    let interrupted = cancel.is_cancelled() || fault.is_some();
+    let interrupted = cancel.is_cancelled() || fault.is_some() || aborted_by.is_some();
     if let Some(r) = run_limit.reached() {
         fault.get_or_insert(Fault::Refused(r));
     }
@@ -222,6 +232,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         Err(e) => return Err(RunError::Internal(format!("the collector task failed: {e}"))),
     };
     sink_errors.extend(collected.sink_errors);
+    aborted_by = collected.aborted_by.or(aborted_by);
     if let Some(f) = collected.fault {
         fault.get_or_insert(f);
     }
@@ -243,7 +254,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     }
 
     let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
-    let stages = reports
+    let stages: Vec<StageReport> = reports
         .into_iter()
         .zip(&windows)
         .zip(triton_deltas)
@@ -263,6 +274,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             l.stop_ms = server_stop_ms;
             l
         }),
+        thresholds: threshold::evaluate_all(&thresholds, &stages),
+        aborted_by,
         stages,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
@@ -304,6 +317,8 @@ fn report_base(
         server_metrics: None,
         launch: None,
         stages: Vec::new(),
+        thresholds: Vec::new(),
+        aborted_by: None,
     }
 }
 

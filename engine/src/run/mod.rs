@@ -17,6 +17,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use volley_core::{Cancel, Policy, Workload, WorkloadError};
 use volley_data::Tokenizer;
 use volley_net::Target;
+use volley_report::threshold::Threshold;
 use volley_report::{Report, Sink, SinkError};
 
 pub use crate::launch::{Launch, LaunchAt};
@@ -49,6 +50,8 @@ pub struct Run {
     cancel: Arc<Cancel>,
     run_id: Option<String>,
     policy: Arc<Policy>,
+    thresholds: Vec<Threshold>,
+    abort_on_fail: bool,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -117,6 +120,8 @@ impl Run {
             cancel: Arc::new(Cancel::new()),
             run_id: None,
             policy: Arc::new(Policy::default()),
+            thresholds: Vec::new(),
+            abort_on_fail: false,
         }
     }
 
@@ -205,6 +210,20 @@ impl Run {
     /// A name for this run, for exporters' labels (default: label, time and pid).
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
         self.run_id = Some(id.into());
+        self
+    }
+
+    /// A pass/fail condition on each stage's metrics; its verdicts are in the report's
+    /// `thresholds` (see [`Report::thresholds_failed`]).
+    pub fn threshold(mut self, threshold: Threshold) -> Self {
+        self.thresholds.push(threshold);
+        self
+    }
+
+    /// Stop sending once a threshold has failed for good (a maximum over its bound
+    /// mid-stage, or any verdict at a stage's end); the report names it in `aborted_by`.
+    pub fn abort_on_fail(mut self, yes: bool) -> Self {
+        self.abort_on_fail = yes;
         self
     }
 

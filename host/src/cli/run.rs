@@ -15,6 +15,7 @@ use volley::data::OnError;
 use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, Run, ServerMetrics};
 use volley::export::{Exposition, Live, LiveSink, Otlp, OtlpOptions, Transport};
 use volley::net::Target;
+use volley::report::threshold::Threshold;
 use volley::report::{ConsoleSink, CsvSink, JsonlSink, ReportFiles, console};
 use volley::wasm::SandboxLimits;
 
@@ -120,6 +121,14 @@ pub struct RunArgs {
     /// With --launch: longest wait for the server, seconds
     #[arg(long, default_value_t = 120.0)]
     pub launch_timeout_s: f64,
+    /// Pass/fail condition on each stage, e.g. 'ttft_ms.p99<500',
+    /// 'stage=steady:itl_ms.p90<=40', 'error_rate<0.01' (repeatable); any failure
+    /// exits with code 99 after every output is written (docs/thresholds.md)
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Stop sending once a threshold has failed for good
+    #[arg(long)]
+    pub abort_on_fail: bool,
     /// Show the scenario's debug log lines
     #[arg(long)]
     pub scenario_debug: bool,
@@ -188,7 +197,11 @@ pub(super) async fn execute(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> 
         .request_timeout(o.request_timeout)
         .record_text(o.args.record_text)
         .cancel(cancel.clone())
-        .run_id(run_id.clone());
+        .run_id(run_id.clone())
+        .abort_on_fail(o.args.abort_on_fail);
+    for t in &o.thresholds {
+        run = run.threshold(t.clone());
+    }
     for (name, value) in headers {
         run = run.header(name, value);
     }
@@ -269,12 +282,27 @@ pub(super) async fn execute(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> 
     if let Some(e) = failed_output {
         bail!("{e}");
     }
+    if outcome.report.thresholds_failed() {
+        let failed: Vec<String> = outcome
+            .report
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("'{}' on stage '{}' ({})", t.threshold, t.stage, t.value.map_or("no data".into(), |v| format!("{v}"))))
+            .collect();
+        eprintln!("volley: threshold failed: {}; results in {}", failed.join(", "), out_dir.display());
+        return Ok(ExitCode::from(THRESHOLDS_FAILED));
+    }
     Ok(if outcome.report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
+
+/// The exit code of a run whose thresholds failed (k6's).
+pub(super) const THRESHOLDS_FAILED: u8 = 99;
 
 /// The flags, checked and converted to the library's types.
 struct Options {
     args: RunArgs,
+    thresholds: Vec<Threshold>,
     params: serde_json::Value,
     request_timeout: Duration,
     limits: SandboxLimits,
@@ -328,7 +356,12 @@ impl Options {
         if a.launch.is_some() && (!a.launch_timeout_s.is_finite() || a.launch_timeout_s <= 0.0) {
             bail!("--launch-timeout-s must be positive");
         }
+        let thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
+        if a.abort_on_fail && thresholds.is_empty() {
+            bail!("--abort-on-fail needs at least one --threshold");
+        }
         Ok(Options {
+            thresholds,
             params,
             request_timeout: Duration::from_secs_f64(a.timeout_s),
             limits,

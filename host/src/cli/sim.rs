@@ -58,6 +58,15 @@ pub struct SimArgs {
     /// Answer 503 "Loading model" for this long after start, ms
     #[arg(long, default_value_t = 0.0)]
     pub startup_delay_ms: f64,
+    /// Chat: stream the first N output tokens as reasoning (`reasoning_content`)
+    #[arg(long, default_value_t = 0)]
+    pub reasoning_tokens: u32,
+    /// Chat: answer with a tool call (its arguments streamed) instead of text
+    #[arg(long)]
+    pub tool_calls: bool,
+    /// Report this many prompt tokens as prefix-cache hits (at most the prompt)
+    #[arg(long, default_value_t = 0)]
+    pub cached_tokens: u32,
 }
 
 pub(super) async fn sim(a: SimArgs) -> Result<ExitCode> {
@@ -104,6 +113,9 @@ fn sim_config(a: &SimArgs) -> Result<SimConfig> {
             service: ms("service-ms", a.service_ms)?,
         },
         startup_delay: ms("startup-delay-ms", a.startup_delay_ms)?,
+        reasoning_tokens: a.reasoning_tokens,
+        tool_calls: a.tool_calls,
+        cached_tokens: a.cached_tokens,
     })
 }
 

@@ -38,7 +38,25 @@ fn render_raw(report: &Report) -> String {
     if report.stages.len() > 1 {
         render_table(&mut out, &report.stages);
     }
+    render_thresholds(&mut out, report);
     out
+}
+
+/// Each threshold's verdict per stage, with the measured value.
+fn render_thresholds(out: &mut String, report: &Report) {
+    if report.thresholds.is_empty() {
+        return;
+    }
+    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    let _ = writeln!(out, "\nthresholds: {} passed, {failed} failed", report.thresholds.len() - failed);
+    for t in &report.thresholds {
+        let value = t.value.map_or("no data".to_string(), fmt);
+        let verdict = if t.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(out, "  {verdict}  {:<36} stage '{}': {value}", t.threshold, t.stage);
+    }
+    if let Some(t) = &report.aborted_by {
+        let _ = writeln!(out, "  sending stopped early: '{t}' had failed (--abort-on-fail)");
+    }
 }
 
 /// One row per stage: a sweep's or a search's result at a glance.
@@ -105,8 +123,22 @@ fn render_stage(out: &mut String, st: &StageReport) {
     for w in &st.warnings {
         let _ = writeln!(out, "  WARNING: {w}");
     }
-    let rows: [(&str, &Option<Summary>); 7] = [
+    if st.reasoning.requests_reasoning > 0 {
+        let q = &st.reasoning;
+        let _ = writeln!(out, "  reasoning in {} of {} requests: {} reasoning, {} answer tokens", q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens);
+    }
+    if st.tool_calls.requests > 0 {
+        let _ = writeln!(out, "  {} tool calls in {} requests", st.tool_calls.calls, st.tool_calls.requests);
+    }
+    if let Some(h) = st.prefix_cache.hit_ratio {
+        let share = st.prefix_cache.reported_share.unwrap_or(0.0) * 100.0;
+        let _ = writeln!(out, "  prefix cache hit ratio {:.1} % (reported by {share:.0} % of requests)", h * 100.0);
+    }
+    // TTFO is TTFT unless the model reasons: shown only then.
+    let ttfo = (st.reasoning.requests_reasoning > 0).then_some(("TTFO", &st.ttfo_ms));
+    let rows = [
         ("TTFT", &st.ttft_ms),
+        ("TTST", &st.ttst_ms),
         ("ITL/chunk", &st.itl_ms),
         ("ITL/token", &st.itl_per_token_ms),
         ("TPOT", &st.tpot_ms),
@@ -119,7 +151,7 @@ fn render_stage(out: &mut String, st: &StageReport) {
         "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "ms", "p50", "p90", "p99", "p99.9", "mean", "count"
     );
-    for (name, summary) in rows {
+    for (name, summary) in rows.into_iter().take(1).chain(ttfo).chain(rows.into_iter().skip(1)) {
         match summary {
             Some(s) => {
                 let _ = writeln!(

@@ -1,0 +1,282 @@
+//! Thresholds (`--threshold EXPR`, k6's idea): pass/fail conditions over the metrics a
+//! stage reports, checked on each finished stage so a CI pipeline can fail a run that
+//! missed its objective. The grammar (docs/thresholds.md):
+//!
+//! ```text
+//! threshold := [ "stage=" NAME ":" ] metric OP NUMBER
+//! metric    := SUMMARY "." STAT | SCALAR
+//! OP        := "<" | "<=" | ">" | ">=" | "=="
+//! ```
+//!
+//! `SUMMARY` is a latency summary of the stage report (`ttft_ms`, `itl_ms`, …) and `STAT`
+//! one of its statistics (`p50`, `p99`, `mean`, …); `SCALAR` is a rate or count
+//! (`error_rate`, `goodput_rps`, …). Without a stage, a threshold holds for every
+//! stage. A stage with no sample of the metric fails it: nothing shows it holds.
+
+use serde::{Deserialize, Serialize};
+use volley_core::Summary;
+
+pub use crate::schema::ThresholdResult;
+use crate::schema::StageReport;
+
+/// Latency summaries a threshold may name, and how to read each from a stage.
+const SUMMARIES: &[(&str, fn(&StageReport) -> Option<Summary>)] = &[
+    ("ttft_ms", |s| s.ttft_ms),
+    ("ttfo_ms", |s| s.ttfo_ms),
+    ("ttst_ms", |s| s.ttst_ms),
+    ("itl_ms", |s| s.itl_ms),
+    ("itl_per_token_ms", |s| s.itl_per_token_ms),
+    ("tpot_ms", |s| s.tpot_ms),
+    ("latency_ms", |s| s.latency_ms),
+    ("latency_from_planned_ms", |s| s.latency_from_planned_ms),
+    ("schedule_lag_ms", |s| s.schedule_lag_ms),
+];
+
+const STATS: &[(&str, fn(&Summary) -> f64)] = &[
+    ("count", |s| s.count as f64),
+    ("mean", |s| s.mean),
+    ("min", |s| s.min),
+    ("max", |s| s.max),
+    ("p50", |s| s.p50),
+    ("p90", |s| s.p90),
+    ("p95", |s| s.p95),
+    ("p99", |s| s.p99),
+    ("p99.9", |s| s.p99_9),
+];
+
+/// Rates and counts a threshold may name.
+const SCALARS: &[(&str, fn(&StageReport) -> Option<f64>)] = &[
+    ("error_rate", |s| (s.requests.sent > 0).then(|| s.requests.failed as f64 / s.requests.sent as f64)),
+    ("sent", |s| Some(s.requests.sent as f64)),
+    ("ok", |s| Some(s.requests.ok as f64)),
+    ("failed", |s| Some(s.requests.failed as f64)),
+    ("offered_rps", |s| Some(s.offered_rps)),
+    ("achieved_rps", |s| Some(s.achieved_rps)),
+    ("goodput_rps", |s| s.goodput_rps),
+    ("slo_attainment", |s| s.slo_attainment),
+    ("output_tokens_per_s", |s| Some(s.output_tokens_per_s)),
+    ("inferences_per_s", |s| Some(s.inferences_per_s)),
+    ("prefix_cache_hit_ratio", |s| s.prefix_cache.hit_ratio),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Op {
+    fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            Op::Lt => value < bound,
+            Op::Le => value <= bound,
+            Op::Gt => value > bound,
+            Op::Ge => value >= bound,
+            Op::Eq => value == bound,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Summary { summary: usize, stat: usize },
+    Scalar(usize),
+}
+
+impl Metric {
+    fn value(self, stage: &StageReport) -> Option<f64> {
+        match self {
+            Metric::Summary { summary, stat } => SUMMARIES[summary].1(stage).map(|s| STATS[stat].1(&s)),
+            Metric::Scalar(i) => SCALARS[i].1(stage),
+        }
+    }
+}
+
+/// One parsed `--threshold`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as the operator wrote it (whitespace trimmed).
+    pub expr: String,
+    /// The stage it is about (by name); None: every stage.
+    pub stage: Option<String>,
+    metric: Metric,
+    pub op: Op,
+    pub bound: f64,
+}
+
+/// A threshold that does not parse, with what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--threshold '{expr}': {reason}")]
+pub struct ThresholdError {
+    pub expr: String,
+    pub reason: String,
+}
+
+/// Longest expression accepted: a threshold is a short formula, not a document.
+const MAX_EXPR: usize = 512;
+
+impl Threshold {
+    pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
+        let expr = text.trim();
+        let fail = |reason: String| ThresholdError { expr: expr.chars().take(80).collect(), reason };
+        if expr.len() > MAX_EXPR {
+            return Err(fail(format!("longer than {MAX_EXPR} bytes")));
+        }
+        let (stage, condition) = match expr.strip_prefix("stage=") {
+            Some(rest) => match rest.split_once(':') {
+                Some((name, cond)) if !name.trim().is_empty() => (Some(name.trim().to_string()), cond),
+                _ => return Err(fail("a stage scope is `stage=NAME:METRIC OP NUMBER`".into())),
+            },
+            None => (None, expr),
+        };
+        let at = condition.find(['<', '>', '=']).ok_or_else(|| fail("no comparison (one of < <= > >= ==)".into()))?;
+        let (name, rest) = (condition[..at].trim(), &condition[at..]);
+        let (op, number) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("<", Op::Lt), (">", Op::Gt)]
+            .into_iter()
+            .find_map(|(s, op)| rest.strip_prefix(s).map(|n| (op, n.trim())))
+            .ok_or_else(|| fail("a comparison is one of < <= > >= ==".into()))?;
+        let bound: f64 = number.parse().map_err(|_| fail(format!("'{number}' is not a number")))?;
+        if !bound.is_finite() {
+            return Err(fail("the bound must be a finite number".into()));
+        }
+        let metric = metric(name).map_err(fail)?;
+        Ok(Threshold { expr: expr.to_string(), stage, metric, op, bound })
+    }
+
+    /// Its verdict on each stage it is about; a named stage that did not run fails.
+    pub fn evaluate(&self, stages: &[StageReport]) -> Vec<ThresholdResult> {
+        let verdict = |s: &StageReport| {
+            let value = self.metric.value(s).filter(|v| v.is_finite());
+            let sampled = !matches!(self.metric, Metric::Summary { .. }) || value.is_some();
+            ThresholdResult {
+                threshold: self.expr.clone(),
+                stage: s.name.clone(),
+                value,
+                passed: sampled && value.is_some_and(|v| self.op.holds(v, self.bound)),
+            }
+        };
+        match &self.stage {
+            None => stages.iter().map(verdict).collect(),
+            Some(name) => {
+                let matching: Vec<_> = stages.iter().filter(|s| &s.name == name).map(verdict).collect();
+                if matching.is_empty() {
+                    vec![ThresholdResult { threshold: self.expr.clone(), stage: name.clone(), value: None, passed: false }]
+                } else {
+                    matching
+                }
+            }
+        }
+    }
+}
+
+impl Threshold {
+    /// Whether this threshold is about the stage named `stage`.
+    pub fn applies_to(&self, stage: &str) -> bool {
+        self.stage.as_deref().is_none_or(|s| s == stage)
+    }
+
+    /// Whether it fails on the stage *so far* in a way more requests cannot undo: a
+    /// maximum above its bound, a minimum below, a count past it. Percentiles, means and
+    /// rates can still move, so they are judged when the stage ends.
+    pub fn failed_for_good(&self, so_far: &StageReport) -> bool {
+        let growing = match self.metric {
+            Metric::Summary { stat, .. } => match STATS[stat].0 {
+                "max" | "count" => true,
+                "min" => return matches!(self.op, Op::Gt | Op::Ge) && self.fails_now(so_far),
+                _ => false,
+            },
+            Metric::Scalar(i) => matches!(SCALARS[i].0, "sent" | "ok" | "failed"),
+        };
+        growing && matches!(self.op, Op::Lt | Op::Le | Op::Eq) && self.fails_now(so_far)
+    }
+
+    fn fails_now(&self, s: &StageReport) -> bool {
+        match self.metric.value(s) {
+            Some(v) => {
+                // `==` fails for good only once a growing value is past the bound.
+                if self.op == Op::Eq { v > self.bound } else { !self.op.holds(v, self.bound) }
+            }
+            None => false,
+        }
+    }
+}
+
+fn metric(name: &str) -> Result<Metric, String> {
+    if let Some(i) = SCALARS.iter().position(|(n, _)| *n == name) {
+        return Ok(Metric::Scalar(i));
+    }
+    let names = |list: &[&str]| list.join(", ");
+    let summaries: Vec<&str> = SUMMARIES.iter().map(|(n, _)| *n).collect();
+    let stats: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
+    let scalars: Vec<&str> = SCALARS.iter().map(|(n, _)| *n).collect();
+    let (base, stat) = match name.split_once('.') {
+        Some((b, s)) => (b, Some(s)),
+        None => (name, None),
+    };
+    let Some(summary) = SUMMARIES.iter().position(|(n, _)| *n == base) else {
+        return Err(format!(
+            "unknown metric '{name}'; metrics are {}.STAT and {}",
+            names(&summaries),
+            names(&scalars)
+        ));
+    };
+    let Some(stat) = stat else {
+        return Err(format!("'{name}' needs a statistic: {name}.p99, one of {}", names(&stats)));
+    };
+    let stat = STATS
+        .iter()
+        .position(|(n, _)| *n == stat)
+        .ok_or_else(|| format!("unknown statistic '{stat}' of {base}; one of {}", names(&stats)))?;
+    Ok(Metric::Summary { summary, stat })
+}
+
+/// Every threshold's verdicts on a run's stages, in the order given.
+pub fn evaluate_all(thresholds: &[Threshold], stages: &[StageReport]) -> Vec<ThresholdResult> {
+    thresholds.iter().flat_map(|t| t.evaluate(stages)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_grammar() {
+        let t = Threshold::parse(" ttft_ms.p99 < 500 ").unwrap();
+        assert_eq!((t.expr.as_str(), t.stage.as_deref(), t.op, t.bound), ("ttft_ms.p99 < 500", None, Op::Lt, 500.0));
+        let t = Threshold::parse("stage=steady:itl_ms.p90<=40").unwrap();
+        assert_eq!((t.stage.as_deref(), t.op, t.bound), (Some("steady"), Op::Le, 40.0));
+        assert_eq!(Threshold::parse("error_rate<0.01").unwrap().op, Op::Lt);
+        assert_eq!(Threshold::parse("goodput_rps>=20").unwrap().op, Op::Ge);
+        assert_eq!(Threshold::parse("ttft_ms.p99.9>1e3").unwrap().bound, 1000.0);
+        assert_eq!(Threshold::parse("failed==0").unwrap().op, Op::Eq);
+    }
+
+    #[test]
+    fn malformed_expressions_say_what_is_wrong() {
+        for (expr, says) in [
+            ("ttft_ms.p99", "no comparison"),
+            ("ttft_ms.p99 <", "is not a number"),
+            ("ttft_ms.p99 < fast", "'fast' is not a number"),
+            ("ttft_ms.p99 =< 3", "one of < <= > >= =="),
+            ("ttft_ms < 3", "needs a statistic"),
+            ("ttft_ms.p42 < 3", "unknown statistic 'p42'"),
+            ("speed > 3", "unknown metric 'speed'"),
+            ("stage=:ttft_ms.p99<3", "stage=NAME:"),
+            ("error_rate < inf", "finite"),
+            ("error_rate < NaN", "finite"),
+        ] {
+            let e = Threshold::parse(expr).unwrap_err().to_string();
+            assert!(e.contains(says), "{expr}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        assert!(Threshold::parse(&"x".repeat(10_000)).unwrap_err().to_string().len() < 200);
+    }
+}

@@ -1,0 +1,152 @@
+//! What GenAI benchmark users expect of the timings: reasoning, tool calls and prefix
+//! caching counted (against the simulator streaming each kind for known times), and
+//! thresholds that gate CI with k6's exit code.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use volley::sim::SimConfig;
+
+use crate::support::*;
+
+fn sim(ttft_ms: u64, itl_ms: u64) -> SimConfig {
+    SimConfig { ttft: Duration::from_millis(ttft_ms), itl: Duration::from_millis(itl_ms), ..SimConfig::default() }
+}
+
+/// A few seconds of streamed chat at a modest rate, each request asking for `tokens`.
+async fn chat(sim: &volley::sim::Simulator, tokens: u32, more: &[&str]) -> (TempDir, Value, Vec<Value>) {
+    let out = TempDir::new("genai");
+    let params = json!({"rate": 10, "duration_s": 2, "max_tokens": tokens});
+    let args = with(run_args("builtin:chat-poisson", &sim.url(), params, &out), more);
+    run_volley_async(args, Duration::from_secs(60)).await.assert_success();
+    let (report, records) = (read_report(out.path()), read_records(out.path()));
+    (out, report, records)
+}
+
+fn near(got: f64, want: f64, tolerance_ms: f64) -> bool {
+    (got - want).abs() <= tolerance_ms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_first_then_the_answer_gives_ttft_and_ttfo() {
+    // 12 reasoning tokens at 4 ms each after a 40 ms TTFT: the answer starts at 88 ms.
+    let s = start_sim(SimConfig { reasoning_tokens: 12, ..sim(40, 4) }).await;
+    let (_out, report, records) = chat(&s, 20, &[]).await;
+    let st = &report["stages"][0];
+    let ok = st["requests"]["ok"].as_u64().unwrap();
+    assert!(ok >= 5, "{st}");
+    let (ttft, ttfo) = (ms(&st["ttft_ms"]["p50"]), ms(&st["ttfo_ms"]["p50"]));
+    assert!(near(ttft, 40.0, 2.0), "TTFT p50 {ttft} ms, configured 40");
+    assert!(near(ttfo, 88.0, 2.0), "TTFO p50 {ttfo} ms, configured 40 + 12 × 4 = 88");
+    // The second token is the second reasoning token, one ITL after the first.
+    assert!(near(ms(&st["ttst_ms"]["p50"]), 44.0, 2.0), "{}", st["ttst_ms"]);
+    let r = &st["reasoning"];
+    assert_eq!((r["counted"].as_u64(), r["requests_reasoning"].as_u64()), (Some(ok), Some(ok)), "{r}");
+    assert_eq!((r["reasoning_tokens"].as_u64(), r["answer_tokens"].as_u64()), (Some(12 * ok), Some(8 * ok)), "{r}");
+    assert_eq!(r["source"]["usage"].as_u64(), Some(ok), "the server's completion_tokens_details: {r}");
+    for rec in records.iter().filter(|r| r["ok"] == true) {
+        assert_eq!(rec["reasoning_tokens"], 12, "{rec}");
+        assert!(ms(&rec["ttfo_ms"]) > ms(&rec["ttft_ms"]) + 40.0, "{rec}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_usage_the_tokenizer_counts_the_reasoning() {
+    let tokenizer = std::sync::Arc::new(volley::tokenizer::Tokenizer::from_file(std::path::Path::new(&tokenizer_path())).unwrap());
+    let config = SimConfig { reasoning_tokens: 6, tokens_per_chunk: 2, usage: false, tokenizer: Some(tokenizer), ..sim(20, 3) };
+    let s = start_sim(config).await;
+    let (_out, report, _) = chat(&s, 10, &["--tokenizer", &tokenizer_path()]).await;
+    let r = &report["stages"][0]["reasoning"];
+    let ok = report["stages"][0]["requests"]["ok"].as_u64().unwrap();
+    assert_eq!(r["source"]["tokenizer"].as_u64(), Some(ok), "{r}");
+    assert_eq!((r["reasoning_tokens"].as_u64(), r["answer_tokens"].as_u64()), (Some(6 * ok), Some(4 * ok)), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_only_streams_have_ttft_itl_and_tpot() {
+    let s = start_sim(SimConfig { tool_calls: true, ..sim(30, 5) }).await;
+    let (_out, report, records) = chat(&s, 8, &[]).await;
+    let st = &report["stages"][0];
+    let ok = st["requests"]["ok"].as_u64().unwrap();
+    assert!(ok >= 5, "{st}");
+    assert!(near(ms(&st["ttft_ms"]["p50"]), 30.0, 2.0), "{}", st["ttft_ms"]);
+    assert!(near(ms(&st["ttfo_ms"]["p50"]), ms(&st["ttft_ms"]["p50"]), 0.01), "a tool call is answer, not reasoning");
+    assert!(near(ms(&st["itl_ms"]["p50"]), 5.0, 1.0), "{}", st["itl_ms"]);
+    assert!(near(ms(&st["tpot_ms"]["p50"]), 5.0, 1.0), "{}", st["tpot_ms"]);
+    assert_eq!(st["itl_ms"]["count"].as_u64(), Some(7 * ok), "7 gaps between 8 argument pieces");
+    assert_eq!((st["tool_calls"]["requests"].as_u64(), st["tool_calls"]["calls"].as_u64()), (Some(ok), Some(ok)));
+    assert_eq!(st["reasoning"]["reasoning_tokens"], 0);
+    for rec in records.iter().filter(|r| r["ok"] == true) {
+        assert_eq!((rec["tool_calls"].as_u64(), rec["text_chunks"].as_u64()), (Some(1), Some(8)), "{rec}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_cache_hits_are_the_ratio_of_what_servers_report() {
+    let s = start_sim(SimConfig { cached_tokens: 3, ..sim(5, 1) }).await;
+    let (_out, report, records) = chat(&s, 4, &[]).await;
+    let pc = &report["stages"][0]["prefix_cache"];
+    let ok: Vec<&Value> = records.iter().filter(|r| r["ok"] == true).collect();
+    let cached: u64 = ok.iter().map(|r| r["cached_tokens"].as_u64().unwrap()).sum();
+    let prompt: u64 = ok.iter().map(|r| r["prompt_tokens"].as_u64().unwrap()).sum();
+    assert_eq!(cached, 3 * ok.len() as u64);
+    assert_eq!((pc["cached_tokens"].as_u64(), pc["prompt_tokens"].as_u64()), (Some(cached), Some(prompt)), "{pc}");
+    let want = (cached as f64 / prompt as f64 * 1000.0).round() / 1000.0;
+    assert_eq!(pc["hit_ratio"].as_f64(), Some(want), "{pc}");
+    assert_eq!(pc["reported_share"].as_f64(), Some(1.0), "{pc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_threshold_exits_99_with_every_output_written() {
+    let s = start_sim(sim(50, 2)).await;
+    let out = TempDir::new("threshold");
+    let params = json!({"rate": 10, "duration_s": 1, "max_tokens": 4});
+    let failing = with(
+        run_args("builtin:chat-poisson", &s.url(), params.clone(), &out),
+        &["--threshold", "ttft_ms.p99<10", "--threshold", "error_rate<0.01"],
+    );
+    let o = run_volley_async(failing, Duration::from_secs(60)).await;
+    assert_eq!(o.status.code(), Some(99), "{}", o.stderr);
+    assert!(o.stderr.contains("threshold failed: 'ttft_ms.p99<10' on stage 'poisson'"), "{}", o.stderr);
+    for file in ["report.json", "report.html", "requests.jsonl", "requests.csv"] {
+        assert!(out.path().join(file).exists(), "{file} written");
+    }
+    let report = read_report(out.path());
+    let verdicts = report["thresholds"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 2);
+    assert_eq!((verdicts[0]["passed"].as_bool(), verdicts[1]["passed"].as_bool()), (Some(false), Some(true)));
+    assert!(verdicts[0]["value"].as_f64().unwrap() > 45.0, "the measured TTFT p99: {}", verdicts[0]);
+
+    let holding = TempDir::new("threshold-ok");
+    let args = with(run_args("builtin:chat-poisson", &s.url(), params, &holding), &["--threshold", "stage=poisson:ttft_ms.p50<5000"]);
+    run_volley_async(args, Duration::from_secs(60)).await.assert_success();
+    assert_eq!(read_report(holding.path())["thresholds"][0]["passed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_threshold_is_one_line_before_anything_is_sent() {
+    let s = start_sim(sim(5, 1)).await;
+    let target = s.url();
+    for (expr, says) in [("ttft_ms.p99", "no comparison"), ("ttft.p99<3", "unknown metric 'ttft.p99'"), ("itl_ms<3", "needs a statistic")] {
+        let o = run_volley(&["run", "builtin:chat-poisson", "--target", &target, "--threshold", expr], Duration::from_secs(30));
+        assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+        let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{}", o.stderr);
+        assert!(lines[0].starts_with("error: --threshold") && lines[0].contains(says), "{}", lines[0]);
+    }
+    assert_eq!(s.stats().requests, 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_sending_once_a_maximum_is_over() {
+    let s = start_sim(sim(30, 1)).await;
+    let out = TempDir::new("abort");
+    let params = json!({"rate": 20, "duration_s": 30, "max_tokens": 2});
+    let args = with(run_args("builtin:chat-poisson", &s.url(), params, &out), &["--threshold", "ttft_ms.max<10", "--abort-on-fail"]);
+    let o = run_volley_async(args, Duration::from_secs(60)).await;
+    assert_eq!(o.status.code(), Some(99), "{}", o.stderr);
+    assert!(o.elapsed < Duration::from_secs(15), "stopped at the first slow request, not after 30 s: {:?}", o.elapsed);
+    let report = read_report(out.path());
+    assert_eq!(report["aborted_by"], "ttft_ms.max<10");
+    assert!(report["stages"][0]["requests"]["sent"].as_u64().unwrap() < 200, "{}", report["stages"][0]["requests"]);
+}

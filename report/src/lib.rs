@@ -22,6 +22,7 @@ pub mod server;
 pub mod sink;
 pub mod stage;
 pub mod threshold;
+pub mod trials;
 
 pub use console::ConsoleSink;
 pub use csv::CsvSink;

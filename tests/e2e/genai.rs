@@ -150,3 +150,36 @@ async fn abort_on_fail_stops_sending_once_a_maximum_is_over() {
     assert_eq!(report["aborted_by"], "ttft_ms.max<10");
     assert!(report["stages"][0]["requests"]["sent"].as_u64().unwrap() < 200, "{}", report["stages"][0]["requests"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_trials_give_three_rows_and_the_mean_of_their_values() {
+    let s = start_sim(SimConfig { jitter: 0.3, ..sim(20, 2) }).await;
+    let out = TempDir::new("repeat");
+    let params = json!({"rate": 20, "duration_s": 1, "max_tokens": 4});
+    let args = with(run_args("builtin:chat-poisson", &s.url(), params, &out), &["--repeat", "3"]);
+    run_volley_async(args, Duration::from_secs(90)).await.assert_success();
+    let trials: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("trials.json")).unwrap()).unwrap();
+    let rows = trials["trials"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds.len(), 3, "fresh seeds: {seeds:?}");
+    assert_eq!(rows[0]["seed"], 1, "the first trial is the plain run");
+    for metric in ["ttft_ms.p50", "achieved_rps", "latency_ms.p99"] {
+        let m = &trials["stages"][0]["metrics"][metric];
+        let (stat_of, field) = metric.split_once('.').map_or((metric, None), |(a, b)| (a, Some(b)));
+        let values: Vec<f64> = rows
+            .iter()
+            .map(|r| {
+                let report = read_report(&out.path().join(r["dir"].as_str().unwrap()));
+                let v = &report["stages"][0][stat_of];
+                field.map_or_else(|| v.as_f64().unwrap(), |f| v[f].as_f64().unwrap())
+            })
+            .collect();
+        let listed: Vec<f64> = m["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(listed, values, "{metric}: each trial's own report");
+        let mean = values.iter().sum::<f64>() / 3.0;
+        assert!((m["mean"].as_f64().unwrap() - mean).abs() < 1e-5, "{metric}: {m} vs {mean}");
+        let ci = m["ci95"].as_array().unwrap();
+        assert!(ci[0].as_f64().unwrap() <= mean && mean <= ci[1].as_f64().unwrap(), "{metric}: {m}");
+    }
+}

@@ -14,6 +14,7 @@ mod scenario;
 mod signals;
 mod sim;
 mod template;
+mod trials;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -21,7 +21,7 @@ use volley::wasm::SandboxLimits;
 
 use super::scenario::{ScenarioSpec, instantiate, load_grants, parse_params};
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Scenario: builtin:NAME (builtin:chat-poisson, ...), a .wasm component, a .volley
     /// package (verified) or oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
@@ -129,6 +129,13 @@ pub struct RunArgs {
     /// Stop sending once a threshold has failed for good
     #[arg(long)]
     pub abort_on_fail: bool,
+    /// Run the whole plan N times (fresh seeds derived from --seed); trials.json gives
+    /// each trial and, per metric, the mean and a 95 % confidence interval
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// With --repeat: every trial uses --seed itself
+    #[arg(long)]
+    pub repeat_same_seed: bool,
     /// Show the scenario's debug log lines
     #[arg(long)]
     pub scenario_debug: bool,
@@ -157,8 +164,40 @@ pub(super) async fn run(a: RunArgs, policy: Policy) -> Result<ExitCode> {
     execute(a, policy, cancel).await
 }
 
-/// Runs `a` to its end within `policy`; what `volley run` and `volley demo` share.
+/// Runs `a` to its end within `policy` (N times with `--repeat`); what `volley run` and
+/// `volley demo` share.
 pub(super) async fn execute(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> Result<ExitCode> {
+    if a.repeat == 0 || a.repeat > MAX_TRIALS {
+        bail!("--repeat must be from 1 to {MAX_TRIALS}");
+    }
+    if a.repeat > 1 {
+        return super::trials::repeat(a, policy, cancel).await;
+    }
+    Ok(run_once(a, policy, cancel).await?.exit_code())
+}
+
+/// Most trials one `--repeat` runs.
+const MAX_TRIALS: u32 = 1000;
+
+/// How one run ended, once its outputs are written.
+pub(super) struct Finished {
+    pub report: volley::report::Report,
+}
+
+impl Finished {
+    pub(super) fn exit_code(&self) -> ExitCode {
+        if self.report.thresholds_failed() {
+            ExitCode::from(THRESHOLDS_FAILED)
+        } else if self.report.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// One run of `a`: every output written; `Err` when it could not start or faulted.
+pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> Result<Finished> {
     let o = Options::from_args(a, &policy)?;
     let target = Target::parse(&o.args.target)?;
     let headers = headers(&o.args.headers)?;
@@ -291,9 +330,8 @@ pub(super) async fn execute(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> 
             .map(|t| format!("'{}' on stage '{}' ({})", t.threshold, t.stage, t.value.map_or("no data".into(), |v| format!("{v}"))))
             .collect();
         eprintln!("volley: threshold failed: {}; results in {}", failed.join(", "), out_dir.display());
-        return Ok(ExitCode::from(THRESHOLDS_FAILED));
     }
-    Ok(if outcome.report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(Finished { report: outcome.report })
 }
 
 /// The exit code of a run whose thresholds failed (k6's).

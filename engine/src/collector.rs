@@ -142,6 +142,7 @@ impl Collector {
                 entry.0 = Some(clock);
                 self.each_sink(|s| s.stage_started(index, &stage));
             }
+            Event::Gpu(points) => self.each_sink(|s| s.gpu_sampled(&points)),
             Event::StageEnded { index, stage, window, reply } => {
                 let report = StageReport::build(&stage, &self.stage(index).1, &window);
                 // Its report has all of it: a stage's statistics are not kept for the run.

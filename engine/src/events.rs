@@ -47,6 +47,8 @@ impl StageClock {
 pub(crate) enum Event {
     Record(RequestRecord),
     StageStarted(StageClock),
+    /// A round of GPU readings, for the sinks that show them live.
+    Gpu(Vec<volley_report::gpu::GpuPoint>),
     /// Stage `index` ended: its report, please.
     StageEnded { index: u32, stage: Stage, window: StageWindow, reply: oneshot::Sender<StageReport> },
 }

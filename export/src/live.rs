@@ -74,13 +74,15 @@ pub struct Live {
     pub run_id: String,
     pub server_address: String,
     pub series: BTreeMap<Key, Series>,
+    /// The latest GPU reading per device (`--gpu-metrics`).
+    pub gpu: BTreeMap<u32, volley_report::gpu::GpuPoint>,
 }
 
 pub type SharedLive = Arc<Mutex<Live>>;
 
 impl Live {
     pub fn shared(run_id: String, server_address: String) -> SharedLive {
-        Arc::new(Mutex::new(Live { run_id, server_address, series: BTreeMap::new() }))
+        Arc::new(Mutex::new(Live { run_id, server_address, series: BTreeMap::new(), gpu: BTreeMap::new() }))
     }
 
     pub fn record(&mut self, stage_name: &str, r: &RequestRecord) {
@@ -123,6 +125,14 @@ pub struct LiveSink(pub SharedLive);
 impl Sink for LiveSink {
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).record(e.stage_name, e.record);
+        Ok(())
+    }
+
+    fn gpu_sampled(&mut self, points: &[volley_report::gpu::GpuPoint]) -> Result<(), SinkError> {
+        let mut live = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for p in points {
+            live.gpu.insert(p.index, p.clone());
+        }
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, MeterProvider as _};
+use opentelemetry::metrics::{Gauge, Histogram, MeterProvider as _};
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
@@ -116,6 +116,11 @@ struct Instruments {
     per_chunk: Histogram<f64>,
     tokens: Histogram<u64>,
     lag: Histogram<f64>,
+    /// This machine's GPUs (`--gpu-metrics`), by the hardware semantic conventions.
+    gpu_utilization: Gauge<f64>,
+    gpu_memory: Gauge<u64>,
+    gpu_power: Gauge<f64>,
+    gpu_clock: Gauge<f64>,
 }
 
 /// Exports every record over OTLP; set up (and its options checked) before the run.
@@ -173,6 +178,10 @@ impl Otlp {
                 .build(),
             tokens: meter.u64_histogram("gen_ai.client.token.usage").with_unit("{token}").with_description("Tokens used").build(),
             lag: meter.f64_histogram("volley.schedule_lag").with_unit("s").with_description("Actual minus planned send time").build(),
+            gpu_utilization: meter.f64_gauge("hw.gpu.utilization").with_unit("1").with_description("GPU utilisation, 0 to 1").build(),
+            gpu_memory: meter.u64_gauge("hw.gpu.memory.usage").with_unit("By").with_description("GPU memory used").build(),
+            gpu_power: meter.f64_gauge("hw.power").with_unit("W").with_description("GPU power draw").build(),
+            gpu_clock: meter.f64_gauge("volley.gpu.sm_clock").with_unit("Hz").with_description("GPU SM clock").build(),
         };
         let tracer = if o.spans {
             let exporter = match o.transport {
@@ -285,6 +294,26 @@ impl Sink for Otlp {
 
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         Otlp::record(self, e.stage_name, e.record);
+        Ok(())
+    }
+
+    fn gpu_sampled(&mut self, points: &[volley_report::gpu::GpuPoint]) -> Result<(), SinkError> {
+        let i = &self.instruments;
+        for p in points {
+            let mut attrs = self.common.clone();
+            attrs.push(KeyValue::new("hw.id", format!("gpu{}", p.index)));
+            attrs.push(KeyValue::new("hw.type", "gpu"));
+            if let Some(u) = p.utilization_pct {
+                i.gpu_utilization.record(u / 100.0, &attrs);
+            }
+            i.gpu_memory.record((p.memory_used_mib * (1u64 << 20) as f64) as u64, &attrs);
+            if let Some(w) = p.power_w {
+                i.gpu_power.record(w, &attrs);
+            }
+            if let Some(c) = p.sm_clock_mhz {
+                i.gpu_clock.record(c * 1e6, &attrs);
+            }
+        }
         Ok(())
     }
 

@@ -72,8 +72,13 @@ impl Exposition {
     }
 }
 
+/// A label value, escaped as the exposition format requires.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 fn labels(live: &Live, k: &Key) -> String {
-    let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let q = escape;
     format!(
         "gen_ai_operation_name=\"{}\",gen_ai_request_model=\"{}\",server_address=\"{}\",volley_stage=\"{}\",volley_run_id=\"{}\"",
         k.operation,
@@ -130,5 +135,59 @@ pub fn render(live: &Live) -> String {
         .collect();
     histogram(&mut out, "gen_ai_client_token_usage", "Tokens per operation.", TOKENS, &tokens);
     histogram(&mut out, "volley_schedule_lag_seconds", "Actual minus planned send time.", SECONDS, &pick(|s| &s.schedule_lag));
+    gpu_gauges(&mut out, live);
     out
+}
+
+/// This machine's GPUs at their latest reading (`--gpu-metrics`).
+fn gpu_gauges(out: &mut String, live: &Live) {
+    type Read = fn(&volley_report::gpu::GpuPoint) -> Option<f64>;
+    let gauges: [(&str, &str, Read); 5] = [
+        ("volley_gpu_utilization_ratio", "GPU utilisation, 0 to 1.", |p| p.utilization_pct.map(|u| u / 100.0)),
+        ("volley_gpu_memory_used_bytes", "GPU memory used.", |p| Some(p.memory_used_mib * (1u64 << 20) as f64)),
+        ("volley_gpu_power_watts", "GPU power draw.", |p| p.power_w),
+        ("volley_gpu_sm_clock_hertz", "GPU SM clock.", |p| p.sm_clock_mhz.map(|m| m * 1e6)),
+        ("volley_gpu_energy_joules_total", "GPU energy since the driver started counting.", |p| p.energy_j),
+    ];
+    for (name, help, read) in gauges {
+        let rows: Vec<(u32, f64)> = live.gpu.values().filter_map(|p| Some((p.index, read(p)?))).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (gpu, v) in rows {
+            let _ = writeln!(out, "{name}{{volley_run_id=\"{}\",gpu=\"{gpu}\"}} {v}", escape(&live.run_id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use volley_report::gpu::GpuPoint;
+
+    use super::*;
+
+    #[test]
+    fn gpu_gauges_show_the_latest_reading_per_device() {
+        let live = Live::shared("run-1".into(), "127.0.0.1:8000".into());
+        let mut l = live.lock().unwrap();
+        assert!(!render(&l).contains("volley_gpu"), "nothing without --gpu-metrics");
+        let p = GpuPoint {
+            t_ms: 10.0,
+            index: 1,
+            utilization_pct: Some(97.0),
+            memory_used_mib: 2.0,
+            power_w: Some(612.5),
+            sm_clock_mhz: Some(1980.0),
+            energy_j: None,
+        };
+        l.gpu.insert(1, p);
+        let text = render(&l);
+        assert!(text.contains("volley_gpu_utilization_ratio{volley_run_id=\"run-1\",gpu=\"1\"} 0.97"), "{text}");
+        assert!(text.contains("volley_gpu_memory_used_bytes{volley_run_id=\"run-1\",gpu=\"1\"} 2097152"), "{text}");
+        assert!(text.contains("volley_gpu_power_watts{volley_run_id=\"run-1\",gpu=\"1\"} 612.5"), "{text}");
+        assert!(text.contains("volley_gpu_sm_clock_hertz{volley_run_id=\"run-1\",gpu=\"1\"} 1980000000"), "{text}");
+        assert!(!text.contains("volley_gpu_energy_joules_total"), "no counter, no series");
+    }
 }

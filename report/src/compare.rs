@@ -121,6 +121,7 @@ mod tests {
             host: HostReport { peak_rss_mib: 1.0 },
             server_metrics: None,
             launch: None,
+            gpu: None,
             stages: vec![StageReport::build(&stage, &stats, &window)],
             thresholds: Vec::new(),
             aborted_by: None,

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod console;
 pub mod csv;
 pub mod files;
+pub mod gpu;
 pub mod html;
 pub mod jsonl;
 pub mod line;

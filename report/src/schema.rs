@@ -35,6 +35,9 @@ pub struct Report {
     /// The server Volley launched (`--launch`); all times of the run are then from its
     /// process start.
     pub launch: Option<LaunchReport>,
+    /// GPU telemetry during the run (`--gpu-metrics`), or why there was none.
+    #[serde(default)]
+    pub gpu: Option<crate::gpu::GpuReport>,
     pub stages: Vec<StageReport>,
     /// Each `--threshold`'s verdict on each stage it is about.
     #[serde(default)]
@@ -170,6 +173,12 @@ pub struct StageReport {
     pub triton: Vec<TritonStats>,
     /// Probes that failed during this stage.
     pub probe_errors: Vec<String>,
+    /// Each GPU over this stage (`--gpu-metrics`).
+    #[serde(default)]
+    pub gpu: Vec<crate::gpu::StageGpu>,
+    /// Output tokens per joule of GPU energy, when the energy is known.
+    #[serde(default)]
+    pub output_tokens_per_joule: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

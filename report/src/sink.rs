@@ -54,6 +54,11 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// A round of GPU readings (`--gpu-metrics`), one per device, as they are taken.
+    fn gpu_sampled(&mut self, _points: &[crate::gpu::GpuPoint]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Called at least every 100 ms while records arrive, and at the end: buffered
     /// output goes out now, so an interrupted run loses at most that much.
     fn flush(&mut self) -> Result<(), SinkError> {

@@ -171,6 +171,8 @@ impl StageReport {
             server_metrics: BTreeMap::new(),
             triton: Vec::new(),
             probe_errors: Vec::new(),
+            gpu: Vec::new(),
+            output_tokens_per_joule: None,
         }
     }
 }

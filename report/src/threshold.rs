@@ -57,6 +57,7 @@ const SCALARS: &[(&str, fn(&StageReport) -> Option<f64>)] = &[
     ("output_tokens_per_s", |s| Some(s.output_tokens_per_s)),
     ("inferences_per_s", |s| Some(s.inferences_per_s)),
     ("prefix_cache_hit_ratio", |s| s.prefix_cache.hit_ratio),
+    ("output_tokens_per_joule", |s| s.output_tokens_per_joule),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

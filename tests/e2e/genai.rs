@@ -183,3 +183,73 @@ async fn three_trials_give_three_rows_and_the_mean_of_their_values() {
         assert!(ci[0].as_f64().unwrap() <= mean && mean <= ci[1].as_f64().unwrap(), "{metric}: {m}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_telemetry_from_recorded_nvidia_smi_output() {
+    // No GPU here: `nvidia-smi` is a script that answers what an H100 host answered
+    // (NVML is absent, so the sampler falls back to it exactly as on such a host).
+    let bin = TempDir::new("fake-smi");
+    let smi = bin.path().join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\nprintf '0, 70213, 81559, 97, 600.00, 1980, NVIDIA H100 80GB HBM3\\n1, 3, 81559, 0, 70.00, 345, NVIDIA H100 80GB HBM3\\n'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let s = start_sim(sim(5, 1)).await;
+    let out = TempDir::new("gpu");
+    let params = json!({"rate": 20, "duration_s": 2, "max_tokens": 8}).to_string();
+    let args = vec!["run".into(), "builtin:chat-poisson".into(), "--target".into(), s.url(), "--params".into(), params, "--out".into(), out.path().display().to_string(), "--quiet".into(), "--gpu-metrics".into(), "100".into()];
+    let o = run_with_env(args, vec![("PATH".into(), path)]).await;
+    o.assert_success();
+    let report = read_report(out.path());
+    let gpu = &report["gpu"];
+    assert_eq!((gpu["available"].as_bool(), gpu["source"].as_str()), (Some(true), Some("nvidia-smi")), "{gpu}");
+    assert_eq!(gpu["devices"].as_array().unwrap().len(), 2);
+    let st = &report["stages"][0];
+    let devices = st["gpu"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "{}", st["gpu"]);
+    let busy = &devices[0];
+    assert_eq!((busy["utilization_mean_pct"].as_f64(), busy["power_mean_w"].as_f64()), (Some(97.0), Some(600.0)), "{busy}");
+    // 600 W over the stage's sampled span: at least 1.5 s of the 2 s stage at 100 ms.
+    let joules = busy["energy_j"].as_f64().unwrap();
+    assert!((900.0..=1400.0).contains(&joules), "{joules} J at 600 W: {busy}");
+    assert_eq!(busy["energy_source"], "power");
+    let idle = devices[1]["energy_j"].as_f64().unwrap();
+    assert!((joules / idle - 600.0 / 70.0).abs() < 0.01, "same span for both devices: {joules} vs {idle}");
+    let tokens = st["output_tokens"]["total"].as_f64().unwrap();
+    let per_joule = st["output_tokens_per_joule"].as_f64().unwrap();
+    assert!((per_joule - tokens / (joules + idle)).abs() < 0.001, "{per_joule}");
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("GPU utilisation") && html.contains("GPU power"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_gpu_the_report_says_why_once() {
+    let s = start_sim(sim(5, 1)).await;
+    let out = TempDir::new("no-gpu");
+    let params = json!({"rate": 10, "duration_s": 1, "max_tokens": 2}).to_string();
+    // A PATH without nvidia-smi (and no libnvidia-ml on this machine's loader path).
+    let args = vec!["run".into(), "builtin:chat-poisson".into(), "--target".into(), s.url(), "--params".into(), params, "--out".into(), out.path().display().to_string(), "--gpu-metrics".into()];
+    let o = run_with_env(args, vec![("PATH".into(), "/nonexistent".into())]).await;
+    if read_report(out.path())["gpu"]["available"] == true {
+        return; // a machine with a GPU driver: nothing to say
+    }
+    o.assert_success();
+    assert_eq!(o.stdout.matches("GPU metrics: none on this machine").count(), 1, "{}", o.stdout);
+    let report = read_report(out.path());
+    assert!(report["gpu"]["unavailable_reason"].as_str().unwrap().contains("nvidia-smi"), "{}", report["gpu"]);
+    assert_eq!(report["stages"][0]["gpu"], json!([]));
+}
+
+/// `volley ARGS` with extra environment variables, from async code.
+async fn run_with_env(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_program(volley_bin(), &args, &envs, Duration::from_secs(60))
+    })
+    .await
+    .unwrap()
+}

@@ -8,7 +8,6 @@
 //! Optionally the page cache is dropped before each start, and each run says whether
 //! it was cold or warm.
 
-pub mod gpu;
 mod html;
 mod memory;
 mod report;
@@ -26,6 +25,7 @@ pub use report::{ColdstartReport, ConfigReport, RunRecord};
 use volley_core::Cancel;
 
 use crate::launch::process::ServerProcess;
+use crate::probe::gpu;
 use crate::launch::readiness;
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::gpu::GpuSample;
+use crate::probe::gpu::GpuSample;
 
 #[derive(Default)]
 pub struct Samples {

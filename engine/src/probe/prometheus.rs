@@ -13,7 +13,9 @@ use volley_net::http::get;
 use volley_report::server::Scrapes;
 
 /// Metric name prefixes kept when the operator names none.
-pub const DEFAULT_PREFIXES: &[&str] = &["vllm:", "tgi_", "nv_inference_", "llamacpp:", "sglang:", "volley_sim:"];
+/// DCGM exporter series (`DCGM_FI_DEV_GPU_UTIL`, …) are kept too: GPU telemetry of the
+/// server's own machine when it runs one.
+pub const DEFAULT_PREFIXES: &[&str] = &["vllm:", "tgi_", "nv_inference_", "llamacpp:", "sglang:", "volley_sim:", "DCGM_FI_"];
 
 /// One sample line: `name{labels} value [timestamp]`, as (series key, value).
 pub fn parse_line(line: &str) -> Option<(&str, f64)> {

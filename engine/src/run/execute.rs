@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use volley_core::{Cancel, Info, Plan, Policy, Refusal, Stage, StageResult, WorkloadIdentity};
+use volley_report::gpu::tokens_per_joule;
 use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport, threshold};
 
 use super::{Run, RunError, RunOutcome, probes};
@@ -19,6 +20,7 @@ use crate::collector::{self, CollectorConfig, keep};
 use crate::events::{self, Event};
 use crate::launch::{self, LaunchAt};
 use crate::load::{self, Driver};
+use crate::probe::gpu::{GpuSampler, OnRound};
 use crate::probe::prometheus::{DEFAULT_PREFIXES, Scraper};
 use crate::producer::Producer;
 
@@ -54,6 +56,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         policy,
         thresholds,
         abort_on_fail,
+        gpu_interval,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -140,6 +143,16 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             if m.prefixes.is_empty() { DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect() } else { m.prefixes.clone() };
         Scraper::start(m.url.clone(), m.interval, prefixes, epoch)
     });
+    let gpu = gpu_interval.map(|every| {
+        // A weak sender: a sampler stuck in a driver call cannot keep the collector open.
+        let live = events.downgrade();
+        let on_round: OnRound = Box::new(move |points| {
+            if let Some(tx) = live.upgrade() {
+                let _ = tx.send(Event::Gpu(points.to_vec()));
+            }
+        });
+        GpuSampler::start(every, epoch, Some(on_round))
+    });
     let ctx = Arc::new(SendContext {
         pool: Pool::new(addr, MAX_IDLE_CONNECTIONS),
         authority: target.authority.clone(),
@@ -223,6 +236,12 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         Some(s) => Some(launch::stop(s, if interrupted { SERVER_GRACE_INTERRUPTED } else { SERVER_GRACE }).await),
         None => None,
     };
+    let gpu = match gpu {
+        Some(g) => tokio::time::timeout(SHUTDOWN_STEP, tokio::task::spawn_blocking(move || g.finish()))
+            .await
+            .map_or_else(|_| None, |joined| joined.ok()),
+        None => None,
+    };
     let (connections_opened, stale_retries) = (ctx.pool.opened(), ctx.pool.stale_reuses());
     // The last senders of events: the collector finishes once they are gone.
     drop(driver);
@@ -264,6 +283,10 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             }
             r.triton = triton;
             r.probe_errors = probe_errors;
+            if let Some(g) = &gpu {
+                r.gpu = g.window(since(window.started), since(window.finished));
+                r.output_tokens_per_joule = tokens_per_joule(r.output_tokens.total, &r.gpu);
+            }
             r
         })
         .collect();
@@ -274,6 +297,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             l.stop_ms = server_stop_ms;
             l
         }),
+        gpu,
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         aborted_by,
         stages,
@@ -316,6 +340,7 @@ fn report_base(
         host: HostReport { peak_rss_mib: crate::peak_rss_bytes() as f64 / (1 << 20) as f64 },
         server_metrics: None,
         launch: None,
+        gpu: None,
         stages: Vec::new(),
         thresholds: Vec::new(),
         aborted_by: None,

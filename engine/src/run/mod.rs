@@ -52,6 +52,7 @@ pub struct Run {
     policy: Arc<Policy>,
     thresholds: Vec<Threshold>,
     abort_on_fail: bool,
+    gpu_interval: Option<Duration>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -122,6 +123,7 @@ impl Run {
             policy: Arc::new(Policy::default()),
             thresholds: Vec::new(),
             abort_on_fail: false,
+            gpu_interval: None,
         }
     }
 
@@ -224,6 +226,13 @@ impl Run {
     /// mid-stage, or any verdict at a stage's end); the report names it in `aborted_by`.
     pub fn abort_on_fail(mut self, yes: bool) -> Self {
         self.abort_on_fail = yes;
+        self
+    }
+
+    /// Sample this machine's GPUs at this interval during the run (utilisation, memory,
+    /// power, SM clock; per stage energy and tokens per joule), or say why there are none.
+    pub fn gpu_metrics(mut self, interval: Duration) -> Self {
+        self.gpu_interval = Some(interval);
         self
     }
 

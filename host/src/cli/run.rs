@@ -78,9 +78,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1000)]
     pub metrics_interval_ms: u64,
     /// Metric name prefix to keep (repeatable) [default: vllm:, tgi_, nv_inference_,
-    /// llamacpp:, sglang:, volley_sim:]
+    /// llamacpp:, sglang:, volley_sim:, DCGM_FI_]
     #[arg(long = "metrics-prefix")]
     pub metrics_prefixes: Vec<String>,
+    /// Sample this machine's GPUs every INTERVAL_MS during the run (NVML, else
+    /// nvidia-smi): utilisation, memory, power, SM clock; per stage energy and tokens/J
+    #[arg(long, num_args = 0..=1, default_missing_value = "500", value_name = "INTERVAL_MS")]
+    pub gpu_metrics: Option<u64>,
     /// Read Triton's statistics of MODEL[:VERSION] before and after each stage (repeatable)
     #[arg(long = "triton-stats")]
     pub triton_stats: Vec<String>,
@@ -257,6 +261,9 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
             prefixes: o.args.metrics_prefixes.clone(),
         });
     }
+    if let Some(ms) = o.args.gpu_metrics {
+        run = run.gpu_metrics(Duration::from_millis(ms));
+    }
     for m in &o.args.triton_stats {
         run = run.triton_stats(ModelRef::parse(m));
     }
@@ -362,6 +369,9 @@ impl Options {
         }
         if a.metrics_interval_ms < 50 {
             bail!("--metrics-interval-ms must be at least 50");
+        }
+        if a.gpu_metrics.is_some_and(|ms| !(50..=3_600_000).contains(&ms)) {
+            bail!("--gpu-metrics interval must be from 50 ms to an hour");
         }
         let otlp = if a.otlp || a.otlp_endpoint.is_some() {
             let headers = a

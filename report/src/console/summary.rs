@@ -38,6 +38,10 @@ fn render_raw(report: &Report) -> String {
     if report.stages.len() > 1 {
         render_table(&mut out, &report.stages);
     }
+    if let Some(g) = report.gpu.as_ref().filter(|g| !g.available) {
+        let why = g.unavailable_reason.as_deref().unwrap_or("unknown");
+        let _ = writeln!(out, "\nGPU metrics: none on this machine ({why})");
+    }
     render_thresholds(&mut out, report);
     out
 }
@@ -126,6 +130,20 @@ fn render_stage(out: &mut String, st: &StageReport) {
     if st.reasoning.requests_reasoning > 0 {
         let q = &st.reasoning;
         let _ = writeln!(out, "  reasoning in {} of {} requests: {} reasoning, {} answer tokens", q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens);
+    }
+    for g in &st.gpu {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} %"));
+        let _ = writeln!(
+            out,
+            "  GPU {}: utilisation {} mean, {} max; {:.0} MiB max; {} W mean; {} J{}",
+            g.index,
+            pct(g.utilization_mean_pct),
+            pct(g.utilization_max_pct),
+            g.memory_max_mib,
+            g.power_mean_w.map_or("-".to_string(), |w| format!("{w:.0}")),
+            g.energy_j.map_or("-".to_string(), |j| format!("{j:.1}")),
+            st.output_tokens_per_joule.filter(|_| g.index == st.gpu[0].index).map_or(String::new(), |t| format!("; {t:.3} output tokens/J (all GPUs)"))
+        );
     }
     if st.tool_calls.requests > 0 {
         let _ = writeln!(out, "  {} tool calls in {} requests", st.tool_calls.calls, st.tool_calls.requests);

@@ -175,6 +175,23 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
         ));
         h.push_str("</div>");
     }
+    // This machine's GPUs during the run.
+    if let Some(g) = report.gpu.as_ref().filter(|g| g.available && !g.samples.is_empty()) {
+        let per_device = |f: fn(&crate::gpu::GpuPoint) -> Option<f64>| -> Vec<Series> {
+            g.devices
+                .iter()
+                .map(|d| Series {
+                    name: format!("GPU {}", d.index),
+                    points: g.samples.iter().filter(|p| p.index == d.index).filter_map(|p| Some((p.t_ms / 1000.0, f(p)?))).collect(),
+                })
+                .collect()
+        };
+        h.push_str("<h2>GPU</h2><div class=\"charts\">");
+        h.push_str(&svg::xy("GPU utilisation", "seconds since start", "%", &per_device(|p| p.utilization_pct), Kind::Line));
+        h.push_str(&svg::xy("GPU power", "seconds since start", "W", &per_device(|p| p.power_w), Kind::Line));
+        h.push_str(&svg::xy("GPU memory used", "seconds since start", "MiB", &per_device(|p| Some(p.memory_used_mib)), Kind::Line));
+        h.push_str("</div>");
+    }
     // The server's own series.
     if let Some(scrapes) = &report.server_metrics {
         let moved: Vec<Series> = scrapes

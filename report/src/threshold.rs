@@ -184,19 +184,30 @@ impl Threshold {
         self.stage.as_deref().is_none_or(|s| s == stage)
     }
 
+    /// Whether [`Threshold::failed_for_good`] can ever be true mid-stage: only those are
+    /// worth watching while a stage runs.
+    pub fn watchable(&self) -> bool {
+        match self.metric {
+            Metric::Summary { stat, .. } => match STATS[stat].0 {
+                "max" | "count" => matches!(self.op, Op::Lt | Op::Le | Op::Eq),
+                "min" => matches!(self.op, Op::Gt | Op::Ge),
+                _ => false,
+            },
+            Metric::Scalar(i) => matches!(SCALARS[i].0, "sent" | "ok" | "failed") && matches!(self.op, Op::Lt | Op::Le | Op::Eq),
+        }
+    }
+
+    /// Whether its metric is known when a stage ends, or only once the run has ended
+    /// (GPU energy comes with the sampler's last reading).
+    pub fn known_at_stage_end(&self) -> bool {
+        !matches!(self.metric, Metric::Scalar(i) if SCALARS[i].0 == "output_tokens_per_joule")
+    }
+
     /// Whether it fails on the stage *so far* in a way more requests cannot undo: a
     /// maximum above its bound, a minimum below, a count past it. Percentiles, means and
     /// rates can still move, so they are judged when the stage ends.
     pub fn failed_for_good(&self, so_far: &StageReport) -> bool {
-        let growing = match self.metric {
-            Metric::Summary { stat, .. } => match STATS[stat].0 {
-                "max" | "count" => true,
-                "min" => return matches!(self.op, Op::Gt | Op::Ge) && self.fails_now(so_far),
-                _ => false,
-            },
-            Metric::Scalar(i) => matches!(SCALARS[i].0, "sent" | "ok" | "failed"),
-        };
-        growing && matches!(self.op, Op::Lt | Op::Le | Op::Eq) && self.fails_now(so_far)
+        self.watchable() && self.fails_now(so_far)
     }
 
     fn fails_now(&self, s: &StageReport) -> bool {
@@ -258,6 +269,24 @@ mod tests {
         assert_eq!(Threshold::parse("goodput_rps>=20").unwrap().op, Op::Ge);
         assert_eq!(Threshold::parse("ttft_ms.p99.9>1e3").unwrap().bound, 1000.0);
         assert_eq!(Threshold::parse("failed==0").unwrap().op, Op::Eq);
+    }
+
+    #[test]
+    fn only_growing_maxima_and_counts_and_falling_minima_are_watched() {
+        for (expr, watched) in [
+            ("ttft_ms.max<10", true),
+            ("ttft_ms.count<=100", true),
+            ("failed==0", true),
+            ("ttft_ms.min>5", true),
+            ("ttft_ms.max>10", false),
+            ("ttft_ms.p99<10", false),
+            ("error_rate<0.01", false),
+            ("achieved_rps>=20", false),
+        ] {
+            assert_eq!(Threshold::parse(expr).unwrap().watchable(), watched, "{expr}");
+        }
+        assert!(!Threshold::parse("output_tokens_per_joule>1").unwrap().known_at_stage_end());
+        assert!(Threshold::parse("ttft_ms.p99<10").unwrap().known_at_stage_end());
     }
 
     #[test]

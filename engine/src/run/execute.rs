@@ -134,7 +134,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             max_tags: policy.max_tags as usize,
             max_models: policy.max_models as usize,
             cancel: cancel.clone(),
-            watch: if abort_on_fail { thresholds.clone() } else { Vec::new() },
+            watch: if abort_on_fail { thresholds.iter().filter(|t| t.watchable()).cloned().collect() } else { Vec::new() },
         },
         events_rx,
     );
@@ -220,7 +220,11 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         let _ = driver.events.send(Event::StageEnded { index: i as u32, stage, window: w, reply });
         let report = report.await.map_err(|_| RunError::Internal("the collector task ended early".into()))?;
         // A stage's verdicts are final at its end: with --abort-on-fail, no more stages.
-        let failed = thresholds.iter().flat_map(|t| t.evaluate(std::slice::from_ref(&report))).find(|v| !v.passed);
+        let failed = thresholds
+            .iter()
+            .filter(|t| t.known_at_stage_end())
+            .flat_map(|t| t.evaluate(std::slice::from_ref(&report)))
+            .find(|v| !v.passed);
         reports.push(report);
         windows.push(w);
         if abort_on_fail && let Some(v) = failed {

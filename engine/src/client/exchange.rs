@@ -281,8 +281,9 @@ struct StreamState {
     tool_calls: ToolCalls,
 }
 
-/// Tool calls of one response: those started with an id, or the slots their indices
-/// name, whichever is more (servers differ in which they send).
+/// Tool calls of one streamed response: the slots their `index` names (OpenAI's
+/// streaming form, where only a call's first delta has its id), else the deltas that
+/// started one with an id.
 #[derive(Default)]
 struct ToolCalls {
     started: u32,
@@ -296,7 +297,7 @@ impl ToolCalls {
     }
 
     fn count(&self) -> u32 {
-        self.started.max(self.slots)
+        if self.slots > 0 { self.slots } else { self.started }
     }
 }
 
@@ -338,9 +339,8 @@ async fn read_whole(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> b
             if let Some(e) = &p.error {
                 rec.fail(ErrorClass::ServerError, e.clone());
             }
-            let mut calls = ToolCalls::default();
-            calls.add(&p);
-            rec.tool_calls = calls.count();
+            // A whole message lists each call once.
+            rec.tool_calls = p.tool_call_entries;
             if p.reasoning_bytes == 0 {
                 rec.reasoning_tokens = Some(0);
             }
@@ -404,4 +404,30 @@ async fn read_snippet(body: &mut Incoming) -> (String, bool) {
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(events: &[&[u8]]) -> u32 {
+        let mut c = ToolCalls::default();
+        for e in events {
+            c.add(&openai::parse(e, None).unwrap());
+        }
+        c.count()
+    }
+
+    #[test]
+    fn tool_calls_are_counted_by_index_even_when_a_server_repeats_the_id() {
+        let first = br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":""}}]}}]}"#;
+        let again = br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"arguments":"{}"}}]}}]}"#;
+        let second = br#"{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"g"}}]}}]}"#;
+        assert_eq!(calls(&[first, again, again]), 1);
+        assert_eq!(calls(&[first, again, second]), 2);
+        // Without indices: each id starts a call.
+        let no_index = br#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f"}}]}}]}"#;
+        assert_eq!(calls(&[no_index, no_index]), 2);
+        assert_eq!(calls(&[br#"{"choices":[{"delta":{"content":"hi"}}]}"#]), 0);
+    }
 }

@@ -99,9 +99,10 @@ pub struct Parsed {
     pub reasoning_bytes: usize,
     /// Bytes of tool-call names and arguments.
     pub tool_bytes: usize,
-    /// Tool calls this event started (a delta with an id, or a new index).
+    /// Tool-call entries in this event, and of those, how many carried an id.
+    pub tool_call_entries: u32,
     pub tool_calls_started: u32,
-    /// The highest tool-call index seen, plus one (0: none).
+    /// The highest tool-call `index` seen, plus one (0: none had an index).
     pub tool_call_slots: u32,
     pub finished: bool,
     pub usage: Option<Usage>,
@@ -157,8 +158,9 @@ pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, Strin
             let f = call.function.as_ref();
             out.tool_bytes += f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
             out.tool_bytes += f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
+            out.tool_call_entries += 1;
             out.tool_calls_started += u32::from(call.id.is_some());
-            let slot = call.index.map_or(1, |i| i.saturating_add(1));
+            let slot = call.index.map_or(0, |i| i.saturating_add(1));
             out.tool_call_slots = out.tool_call_slots.max(slot);
         }
         out.finished |= choice.finish_reason.is_some();
@@ -252,6 +254,6 @@ mod tests {
         // Not streamed: the whole message with its calls.
         let body = br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
         let p = parse(body, None).unwrap();
-        assert_eq!((p.tool_calls_started, p.tool_bytes, p.finished), (1, 3, true));
+        assert_eq!((p.tool_call_entries, p.tool_bytes, p.finished), (1, 3, true));
     }
 }

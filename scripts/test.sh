@@ -28,9 +28,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 # Debian packages the tests use: chromium (the HTML report in a real browser),
-# prometheus (scrapes the exposition endpoint) and docker-registry (the CNCF
-# distribution registry, for pushing and pulling scenario packages).
+# prometheus (scrapes the exposition endpoint), docker-registry (the CNCF
+# distribution registry, for pushing and pulling scenario packages), nginx and openssl
+# (a TLS proxy with a test CA in front of the simulator).
 missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)

@@ -10,9 +10,28 @@ use hyper::Method;
 use hyper_util::rt::TokioIo;
 
 use crate::NetError;
-use crate::target::Target;
+use crate::target::{Connected, Target};
 
-/// GETs `url` (http only); the status and body, within `timeout`.
+/// An HTTP/1.1 client over a connection (plain or TLS); its connection task runs until
+/// the server closes or the sender is dropped.
+pub async fn http1(c: Connected) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    async fn over<T>(io: T) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(send)
+    }
+    match c {
+        Connected::Plain(s) => over(s).await,
+        Connected::Tls(s) => over(*s).await,
+    }
+}
+
+/// GETs `url` (http or https); the status and body, within `timeout`.
 pub async fn get(url: &str, timeout: Duration) -> Result<(u16, Bytes), NetError> {
     let resp = request(Method::GET, url, &[], Bytes::new(), timeout).await?;
     Ok((resp.status, resp.body))
@@ -28,7 +47,7 @@ pub struct Response {
 /// Largest response body read by [`request`] (probes' answers are small).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
-/// One HTTP/1.1 request on a new connection (http only), answered within `timeout`.
+/// One HTTP/1.1 request on a new connection (http or https), answered within `timeout`.
 pub async fn request(
     method: Method,
     url: &str,
@@ -56,12 +75,12 @@ pub async fn request_limited(
     let target = Target::parse(&origin).map_err(|e| NetError::Http(format!("{e} (in '{url}')")))?;
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let fetch = async {
-        let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| NetError::Http(format!("cannot connect to {url}: {e}")))?;
-        let (mut send, conn) =
-            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.map_err(|e| http(&e))?;
-        tokio::spawn(conn);
+        let addr = target.resolve().await.map_err(|e| NetError::Http(format!("cannot connect to {url}: {e}")))?;
+        let connected = target.connect(addr).await.map_err(|e| match e {
+            NetError::Tls(_) => e,
+            other => NetError::Http(format!("cannot connect to {url}: {other}")),
+        })?;
+        let mut send = http1(connected).await.map_err(|e| http(&e))?;
         let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
         for (k, v) in headers {
             req = req.header(*k, *v);

@@ -6,8 +6,10 @@
 
 pub mod http;
 pub mod target;
+pub mod tls;
 
 pub use target::Target;
+pub use tls::{Tls, TlsOptions};
 
 /// A network failure outside the send path, in one line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -21,4 +23,8 @@ pub enum NetError {
     /// A probe or registry request failed.
     #[error("{0}")]
     Http(String),
+    /// TLS could not be set up, or a handshake failed (an untrusted certificate, a
+    /// client certificate the server wants).
+    #[error("{0}")]
+    Tls(String),
 }

@@ -20,6 +20,8 @@ macro_rules! bail {
 pub struct Target {
     /// As the operator wrote it.
     pub url: String,
+    /// `https`: connections are TLS ([`crate::Tls::operator`]'s settings).
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// Path prefix of the server's API root, without a trailing slash ("" or "/proxy").
@@ -29,19 +31,19 @@ pub struct Target {
 }
 
 impl Target {
-    /// Accepts `http://host[:port][/prefix]`. A trailing `/v1` is dropped, since API
+    /// Accepts `http[s]://host[:port][/prefix]`. A trailing `/v1` is dropped, since API
     /// paths carry it (`--target http://h:8000/v1` and `http://h:8000` are the same).
     pub fn parse(url: &str) -> Result<Self> {
         let uri: Uri = url.parse().map_err(|e| NetError::Target(format!("invalid target URL '{url}': {e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => bail!("target '{url}': https is not supported yet; use an http:// endpoint"),
-            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http://)"),
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http:// or https://)"),
             None => bail!("target '{url}' needs a scheme, e.g. http://{url}"),
-        }
+        };
         let host = uri.host().ok_or_else(|| NetError::Target(format!("target '{url}' has no host")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if uri.query().is_some() {
             bail!("target '{url}' must not have a query string");
         }
@@ -51,7 +53,18 @@ impl Target {
         }
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
         let authority = HeaderValue::from_str(authority).map_err(|_| NetError::Target(format!("target '{url}' has an invalid host")))?;
-        Ok(Target { url: url.to_string(), host, port, base_path, authority })
+        Ok(Target { url: url.to_string(), tls, host, port, base_path, authority })
+    }
+
+    /// A connection to `addr`, TLS for an https target; a handshake failure is one line.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connected> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| NetError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
+        tcp.set_nodelay(true).map_err(|e| NetError::Unreachable(e.to_string()))?;
+        if !self.tls {
+            return Ok(Connected::Plain(tcp));
+        }
+        let tls = crate::Tls::operator()?;
+        Ok(Connected::Tls(Box::new(tls.connect(&self.host, tcp).await?)))
     }
 
     /// Resolves the host and opens one TCP connection, so an unreachable target is one
@@ -64,6 +77,15 @@ impl Target {
         let mut last_err = None;
         for addr in addrs {
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) if self.tls => {
+                    // The handshake now: an untrusted certificate stops the run before it starts.
+                    let tls = crate::Tls::operator()?;
+                    return match tokio::time::timeout(timeout, tls.connect(&self.host, tcp)).await {
+                        Ok(Ok(_)) => Ok(addr),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(NetError::Tls(format!("TLS handshake with {} got no answer within {} s", self.host, timeout.as_secs_f64()))),
+                    };
+                }
                 Ok(Ok(_)) => return Ok(addr),
                 Ok(Err(e)) => last_err = Some(e.to_string()),
                 Err(_) => last_err = Some(format!("no answer within {} s", timeout.as_secs_f64())),
@@ -83,20 +105,26 @@ impl Target {
             .ok_or_else(|| NetError::Unreachable(format!("target host '{}' has no address", self.host)))
     }
 
-    /// The scheme: `http`.
+    /// The scheme: `http` or `https`.
     pub fn scheme(&self) -> &str {
-        "http"
+        if self.tls { "https" } else { "http" }
     }
 
-    /// `http://authority/prefix`, for probes that address the target's own endpoints.
+    /// `scheme://authority/prefix`, for probes that address the target's own endpoints.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}", self.authority.to_str().unwrap_or(&self.host), self.base_path)
+        format!("{}://{}{}", self.scheme(), self.authority.to_str().unwrap_or(&self.host), self.base_path)
     }
 
     /// The absolute path of an API path such as `/v1/completions`.
     pub fn path(&self, api_path: &str) -> String {
         format!("{}{api_path}", self.base_path)
     }
+}
+
+/// A connection to the target: plain TCP or TLS over it.
+pub enum Connected {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -120,7 +148,9 @@ mod tests {
         assert_eq!((t.port, t.base_path.as_str()), (80, "/proxy"));
         assert_eq!(t.authority, "localhost");
         assert!(Target::parse("127.0.0.1:8000").is_err());
-        assert!(Target::parse("https://x").unwrap_err().to_string().contains("https"));
+        let t = Target::parse("https://x/v1").unwrap();
+        assert_eq!((t.tls, t.port, t.scheme(), t.base_url().as_str()), (true, 443, "https", "https://x"));
+        assert!(Target::parse("ftp://x").unwrap_err().to_string().contains("unsupported scheme 'ftp'"));
         assert!(Target::parse("http://x/?a=1").is_err());
     }
 }

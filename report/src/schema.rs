@@ -45,6 +45,10 @@ pub struct Report {
     /// With `--abort-on-fail`: the threshold that stopped the run.
     #[serde(default)]
     pub aborted_by: Option<String>,
+    /// What makes this run's numbers or safety weaker than they look (certificates not
+    /// verified).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A threshold's verdict on one stage.

@@ -22,4 +22,5 @@ mod protocols;
 mod realserver;
 mod report_html;
 mod sandbox;
+mod tls;
 mod tokens;

@@ -1,4 +1,4 @@
-//! A pool of HTTP/1.1 connections to the target, without locks.
+//! A pool of HTTP/1.1 connections to the target (plain or TLS), without locks.
 //!
 //! Idle connections wait in a lock-free bounded queue. A request takes one (or opens
 //! one), and gives it back once the response has been read to the end. HTTP/1.1 has
@@ -19,8 +19,9 @@ use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use http_body_util::Full;
 use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use volley_net::Tls;
+use volley_net::target::Connected;
 
 pub type Sender = http1::SendRequest<Full<Bytes>>;
 
@@ -34,6 +35,8 @@ pub struct Connection {
 }
 
 pub struct Pool {
+    /// For an https target: its host name and the TLS settings.
+    tls: Option<(String, Tls)>,
     addr: SocketAddr,
     idle: ArrayQueue<Connection>,
     opened: AtomicU64,
@@ -43,8 +46,9 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(addr: SocketAddr, max_idle: usize) -> Self {
+    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize) -> Self {
         Pool {
+            tls,
             addr,
             idle: ArrayQueue::new(max_idle.max(1)),
             opened: AtomicU64::new(0),
@@ -71,14 +75,15 @@ impl Pool {
 
     /// A new connection.
     pub async fn connect(&self) -> io::Result<Connection> {
+        // TCP errors keep their kind (a refused connection is retried while a launched
+        // server starts); a TLS failure is an error of its own.
         let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
-        let (sender, connection) =
-            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
-        tokio::spawn(async move {
-            // Ends when the server closes or the last sender is dropped.
-            let _ = connection.await;
-        });
+        let connected = match &self.tls {
+            Some((host, tls)) => Connected::Tls(Box::new(tls.connect(host, stream).await.map_err(|e| io::Error::other(e.to_string()))?)),
+            None => Connected::Plain(stream),
+        };
+        let sender = volley_net::http::http1(connected).await.map_err(io::Error::other)?;
         self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Connection { sender, reused: false, last_was_stream: false })
     }

@@ -143,6 +143,10 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             if m.prefixes.is_empty() { DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect() } else { m.prefixes.clone() };
         Scraper::start(m.url.clone(), m.interval, prefixes, epoch)
     });
+    let tls = match target.tls {
+        true => Some((target.host.clone(), volley_net::Tls::operator()?)),
+        false => None,
+    };
     let gpu = gpu_interval.map(|every| {
         // A weak sender: a sampler stuck in a driver call cannot keep the collector open.
         let live = events.downgrade();
@@ -154,7 +158,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         GpuSampler::start(every, epoch, Some(on_round))
     });
     let ctx = Arc::new(SendContext {
-        pool: Pool::new(addr, MAX_IDLE_CONNECTIONS),
+        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS),
         authority: target.authority.clone(),
         headers,
         timeout: request_timeout,
@@ -304,6 +308,10 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         gpu,
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         aborted_by,
+        warnings: match &tls {
+            Some((_, t)) if t.insecure => vec!["TLS certificates were not verified (--insecure-skip-verify)".into()],
+            _ => Vec::new(),
+        },
         stages,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
@@ -348,6 +356,7 @@ fn report_base(
         stages: Vec::new(),
         thresholds: Vec::new(),
         aborted_by: None,
+        warnings: Vec::new(),
     }
 }
 

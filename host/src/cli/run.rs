@@ -26,9 +26,21 @@ pub struct RunArgs {
     /// Scenario: builtin:NAME (builtin:chat-poisson, ...), a .wasm component, a .volley
     /// package (verified) or oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
     pub scenario: String,
-    /// Base URL of the server, e.g. http://127.0.0.1:8000
+    /// Base URL of the server, e.g. http://127.0.0.1:8000 or https://gateway.example
     #[arg(long)]
     pub target: String,
+    /// Trust this CA (PEM) for https, besides the system's (repeatable)
+    #[arg(long = "ca-cert")]
+    pub ca_certs: Vec<PathBuf>,
+    /// Client certificate chain (PEM) for servers that require mutual TLS
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Accept any server certificate (the report says so)
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
     /// Scenario parameters as a JSON object
     #[arg(long, default_value = "{}")]
     pub params: String,
@@ -204,6 +216,7 @@ impl Finished {
 pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> Result<Finished> {
     let o = Options::from_args(a, &policy)?;
     let target = Target::parse(&o.args.target)?;
+    install_tls(&o.args)?;
     let headers = headers(&o.args.headers)?;
     let progress = !o.args.quiet;
     let on_error = match o.args.dataset_errors {
@@ -339,6 +352,19 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         eprintln!("volley: threshold failed: {}; results in {}", failed.join(", "), out_dir.display());
     }
     Ok(Finished { report: outcome.report })
+}
+
+/// The process's TLS settings from the flags (probes and the target share them).
+fn install_tls(a: &RunArgs) -> Result<()> {
+    let tls = volley::net::Tls::new(&volley::net::TlsOptions {
+        ca_certs: a.ca_certs.clone(),
+        client_cert: a.client_cert.clone(),
+        client_key: a.client_key.clone(),
+        insecure_skip_verify: a.insecure_skip_verify,
+    })?;
+    // A later trial of --repeat installs the same settings again: the first stays.
+    volley::net::Tls::install(tls);
+    Ok(())
 }
 
 /// The exit code of a run whose thresholds failed (k6's).

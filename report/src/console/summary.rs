@@ -32,6 +32,9 @@ fn render_raw(report: &Report) -> String {
         report.seed,
         if report.interrupted { " — INTERRUPTED" } else { "" }
     );
+    for w in &report.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
     for stage in &report.stages {
         render_stage(&mut out, stage);
     }

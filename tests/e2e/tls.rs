@@ -1,0 +1,163 @@
+//! https targets: Debian's nginx with certificates of a test CA (made here with openssl)
+//! in front of the simulator, streaming through the proxy. Trusted with `--ca-cert`,
+//! refused without it in one line, mutual TLS with a client certificate, and
+//! `--insecure-skip-verify` recorded as a warning.
+//!
+//! The test CA and certificates are made with openssl by the test; nothing is fetched.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use volley::sim::SimConfig;
+
+use crate::support::*;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
+fn make_certificates(dir: &Path) {
+    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=volley test CA"]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (key, csr, pem, ext) = (format!("{who}.key"), format!("{who}.csr"), format!("{who}.pem"), format!("{who}.ext"));
+        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &format!("/CN=volley test {who}")]);
+        openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", &ext]);
+    }
+}
+
+/// nginx on three ports in front of `upstream`: TLS, plain, and TLS requiring a client
+/// certificate; stopped when dropped.
+struct Proxy {
+    child: Child,
+    tls: u16,
+    plain: u16,
+    mutual: u16,
+}
+
+impl Proxy {
+    fn start(dir: &Path, upstream: &str) -> Proxy {
+        let (tls, plain, mutual) = (free_port(), free_port(), free_port());
+        let d = dir.display();
+        let location = format!(
+            "location / {{ proxy_pass {upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}"
+        );
+        let cert = format!("ssl_certificate {d}/server.pem; ssl_certificate_key {d}/server.key;");
+        let temps: String =
+            ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].iter().map(|k| format!("{k}_temp_path {d}/{k};\n")).collect();
+        let conf = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\naccess_log off;\n{temps}upstream sim {{ server {}; keepalive 32; }}\n\
+             server {{ listen 127.0.0.1:{tls} ssl; {cert} {location} }}\n\
+             server {{ listen 127.0.0.1:{plain}; {location} }}\n\
+             server {{ listen 127.0.0.1:{mutual} ssl; {cert} ssl_client_certificate {d}/ca.pem; ssl_verify_client on; {location} }}\n}}\n",
+            upstream.trim_start_matches("http://")
+        )
+        .replace(&format!("proxy_pass {upstream};"), "proxy_pass http://sim;");
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-e", &format!("{d}/error.log"), "-p", &d.to_string(), "-c", &format!("{d}/nginx.conf"), "-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (Debian's nginx package)");
+        let proxy = Proxy { child, tls, plain, mutual };
+        // Ready when every port accepts.
+        for port in [tls, plain, mutual] {
+            let ready = (0..200).any(|_| {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
+                    std::thread::sleep(Duration::from_millis(25));
+                    false
+                }
+            });
+            assert!(ready, "nginx listens on {port}: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+        }
+        proxy
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chat(target: String, extra: Vec<String>) -> (Output, TempDir) {
+    let out = TempDir::new("tls-run");
+    let params = json!({"rate": 10, "duration_s": 2, "max_tokens": 8});
+    let mut args = run_args("builtin:chat-poisson", &target, params, &out);
+    args.extend(extra);
+    (run_volley_async(args, Duration::from_secs(60)).await, out)
+}
+
+fn p50(report: &Value, metric: &str) -> f64 {
+    ms(&report["stages"][0][metric]["p50"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_through_nginx_with_a_test_ca() {
+    let certs = TempDir::new("tls-certs");
+    make_certificates(certs.path());
+    let sim = start_sim(SimConfig { ttft: Duration::from_millis(30), itl: Duration::from_millis(5), ..SimConfig::default() }).await;
+    let proxy = Proxy::start(certs.path(), &sim.url());
+    let ca = certs.path().join("ca.pem").display().to_string();
+    let https = format!("https://127.0.0.1:{}", proxy.tls);
+
+    // Trusted with the CA: every streamed chat arrives, timed as over plain http.
+    let (o, out) = chat(https.clone(), vec!["--ca-cert".into(), ca.clone()]).await;
+    o.assert_success();
+    let secure = read_report(out.path());
+    let ok = secure["stages"][0]["requests"]["ok"].as_u64().unwrap();
+    assert!(ok >= 10 && secure["stages"][0]["requests"]["failed"] == 0, "{}", secure["stages"][0]["requests"]);
+    assert_eq!(secure["warnings"], json!([]));
+    let (o, out) = chat(format!("http://127.0.0.1:{}", proxy.plain), vec![]).await;
+    o.assert_success();
+    let plain = read_report(out.path());
+    for metric in ["ttft_ms", "itl_ms"] {
+        let (a, b) = (p50(&secure, metric), p50(&plain, metric));
+        assert!((a - b).abs() <= 1.0, "{metric} p50 over https {a} ms vs http {b} ms, through the same proxy");
+    }
+
+    // Without the CA: one line about the certificate, nothing sent.
+    let before = sim.stats().requests;
+    let (o, _) = chat(https.clone(), vec![]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", o.stderr);
+    assert!(lines[0].contains("certificate for 127.0.0.1 is not trusted: unknown issuer"), "{}", lines[0]);
+    assert_eq!(sim.stats().requests, before, "nothing reached the server");
+
+    // Not verifying works, and the report says so.
+    let (o, out) = chat(https, vec!["--insecure-skip-verify".into()]).await;
+    o.assert_success();
+    let report = read_report(out.path());
+    assert!(report["warnings"][0].as_str().unwrap().contains("not verified"), "{}", report["warnings"]);
+    assert!(o.stdout.contains("WARNING: TLS certificates were not verified"), "{}", o.stdout);
+
+    // Mutual TLS: with the client certificate it runs; without, one line and nothing sent.
+    let mutual = format!("https://127.0.0.1:{}", proxy.mutual);
+    let client = |f: &str| certs.path().join(f).display().to_string();
+    let (o, _) = chat(
+        mutual.clone(),
+        vec!["--ca-cert".into(), ca.clone(), "--client-cert".into(), client("client.pem"), "--client-key".into(), client("client.key")],
+    )
+    .await;
+    o.assert_success();
+    // nginx completes the handshake and answers 400 to a client without a certificate:
+    // every request is refused by the proxy, none reaches the server.
+    let before = sim.stats().requests;
+    let (o, out) = chat(mutual, vec!["--ca-cert".into(), ca]).await;
+    o.assert_success();
+    let requests = &read_report(out.path())["stages"][0]["requests"];
+    assert_eq!(requests["ok"], 0, "{requests}");
+    let refused = &requests["errors"]["http-status"];
+    assert_eq!(refused["count"], requests["sent"], "{requests}");
+    assert!(refused["example"].as_str().unwrap().contains("No required SSL certificate"), "{requests}");
+    assert_eq!(sim.stats().requests, before, "nothing reached the server");
+}

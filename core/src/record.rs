@@ -51,6 +51,17 @@ pub struct RequestRecord {
     pub planned: Instant,
     /// When the request was handed to the connection; None if it never was.
     pub sent: Option<Instant>,
+    /// The request opened its connection, which took this long to connect and, for
+    /// https, to finish the TLS handshake (µs); reused connections paid neither.
+    pub new_connection: bool,
+    pub connect_us: Option<u32>,
+    pub tls_us: Option<u32>,
+    /// The request's last bytes were written to the socket.
+    pub written: Option<Instant>,
+    /// The answer's first bytes were read.
+    pub first_byte: Option<Instant>,
+    /// The response headers were parsed.
+    pub headers: Option<Instant>,
     /// The first event that carried output of any kind (answer, reasoning, tool call).
     pub first_token: Option<Instant>,
     /// The first event that carried answer output (not reasoning only).
@@ -107,6 +118,12 @@ impl RequestRecord {
             max_tokens: None,
             planned,
             sent: None,
+            new_connection: false,
+            connect_us: None,
+            tls_us: None,
+            written: None,
+            first_byte: None,
+            headers: None,
             first_token: None,
             first_answer: None,
             done: planned,
@@ -146,6 +163,11 @@ impl RequestRecord {
 
     pub fn ttft(&self) -> Option<Duration> {
         Some(self.first_token?.saturating_duration_since(self.sent?))
+    }
+
+    /// From the send to `at` (a moment of the exchange), if both are known.
+    pub fn since_sent(&self, at: Option<Instant>) -> Option<Duration> {
+        Some(at?.saturating_duration_since(self.sent?))
     }
 
     /// Time to first output token (TTFO): the first answer, reasoning excluded.

@@ -12,9 +12,12 @@ use hyper_util::rt::TokioIo;
 use crate::NetError;
 use crate::target::{Connected, Target};
 
-/// An HTTP/1.1 client over a connection (plain or TLS); its connection task runs until
-/// the server closes or the sender is dropped.
-pub async fn http1(c: Connected) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+/// An HTTP/1.1 client over a connection (plain or TLS), its I/O timed into `times` if
+/// given; its connection task runs until the server closes or the sender is dropped.
+pub async fn http1(
+    c: Connected,
+    times: Option<std::sync::Arc<crate::timed::IoTimes>>,
+) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     async fn over<T>(io: T) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -25,9 +28,12 @@ pub async fn http1(c: Connected) -> hyper::Result<hyper::client::conn::http1::Se
         });
         Ok(send)
     }
-    match c {
-        Connected::Plain(s) => over(s).await,
-        Connected::Tls(s) => over(*s).await,
+    use crate::timed::TimedIo;
+    match (c, times) {
+        (Connected::Plain(s), None) => over(s).await,
+        (Connected::Tls(s), None) => over(*s).await,
+        (Connected::Plain(s), Some(t)) => over(TimedIo::new(s, t)).await,
+        (Connected::Tls(s), Some(t)) => over(TimedIo::new(*s, t)).await,
     }
 }
 
@@ -80,7 +86,7 @@ pub async fn request_limited(
             NetError::Tls(_) => e,
             other => NetError::Http(format!("cannot connect to {url}: {other}")),
         })?;
-        let mut send = http1(connected).await.map_err(|e| http(&e))?;
+        let mut send = http1(connected, None).await.map_err(|e| http(&e))?;
         let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
         for (k, v) in headers {
             req = req.header(*k, *v);

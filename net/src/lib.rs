@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod target;
+pub mod timed;
 pub mod tls;
 
 pub use target::Target;

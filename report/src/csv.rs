@@ -39,7 +39,7 @@ impl Sink for CsvSink {
 
 pub(crate) const HEADER: &str = "stage,stage_name,seq,tag,model,batch_size,session,api,stream,ok,status,error,error_message,\
 planned_ms,sent_ms,schedule_lag_ms,ttft_ms,latency_ms,latency_from_planned_ms,tpot_ms,max_tokens,output_tokens,\
-token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttfo_ms,ttst_ms,reasoning_tokens,tool_calls\n";
+token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttfo_ms,ttst_ms,reasoning_tokens,tool_calls,new_connection,connect_ms,tls_ms,written_ms,first_byte_ms,headers_ms\n";
 
 /// A text field, quoted when it holds a comma, quote or line break. One that starts
 /// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
@@ -96,7 +96,12 @@ fn write_line(out: &mut impl Write, r: &RecordLine<'_>) -> io::Result<()> {
         out.write_all(b",")?;
     }
     opt(out, r.reasoning_tokens)?;
-    writeln!(out, ",{}", r.tool_calls)
+    write!(out, ",{},{}", r.tool_calls, r.new_connection)?;
+    for v in [r.connect_ms, r.tls_ms, r.written_ms, r.first_byte_ms, r.headers_ms] {
+        out.write_all(b",")?;
+        opt(out, v)?;
+    }
+    writeln!(out)
 }
 
 #[cfg(test)]
@@ -110,7 +115,7 @@ mod tests {
         v.push(b'|');
         text(&mut v, "a,\"b\"").unwrap();
         assert_eq!(String::from_utf8(v).unwrap(), "plain|\"a,\"\"b\"\"\"");
-        assert_eq!(HEADER.matches(',').count(), 30);
+        assert_eq!(HEADER.matches(',').count(), 36);
     }
 
     #[test]

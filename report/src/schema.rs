@@ -144,6 +144,9 @@ pub struct StageReport {
     /// Prefix-cache hits over the requests whose server reported them.
     #[serde(default)]
     pub prefix_cache: PrefixCacheReport,
+    /// Where successful requests' time went before the first token.
+    #[serde(default)]
+    pub timing: TimingReport,
     /// Time to the first output of any kind (answer, reasoning or tool call).
     pub ttft_ms: Option<Summary>,
     /// Time to the first answer output: reasoning excluded.
@@ -208,6 +211,20 @@ pub struct ReasoningReport {
     /// Requests per source of the count: `usage`, `tokenizer`, `chunks`, `none` (no
     /// reasoning was streamed and the server said nothing).
     pub source: BTreeMap<String, u64>,
+}
+
+/// The request-timing breakdown of a stage's successful requests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TimingReport {
+    /// Requests that opened their connection: only they paid `connect_ms` (and `tls_ms`).
+    pub new_connections: u64,
+    pub connect_ms: Option<Summary>,
+    pub tls_ms: Option<Summary>,
+    /// From the send: the request's last byte written, the first byte of the answer, the
+    /// response headers parsed (the first token is `ttft_ms`).
+    pub request_written_ms: Option<Summary>,
+    pub first_byte_ms: Option<Summary>,
+    pub response_headers_ms: Option<Summary>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use volley_core::stats::{Breakdown, CacheTally, GroupStats, LengthTally, StageSt
 use volley_core::{Load, Stage, StageResult, StageWindow};
 
 use crate::schema::{
-    ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TokenReport,
-    ToolCallReport,
+    ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TimingReport,
+    TokenReport, ToolCallReport,
 };
 
 impl From<&GroupStats> for GroupReport {
@@ -155,6 +155,14 @@ impl StageReport {
             },
             tool_calls: ToolCallReport { requests: stats.tool_call_requests, calls: stats.tool_calls },
             prefix_cache: PrefixCacheReport::from(&stats.prefix_cache, stats.ok),
+            timing: TimingReport {
+                new_connections: stats.timing.new_connections,
+                connect_ms: stats.timing.connect.summary(),
+                tls_ms: stats.timing.tls.summary(),
+                request_written_ms: stats.timing.written.summary(),
+                first_byte_ms: stats.timing.first_byte.summary(),
+                response_headers_ms: stats.timing.headers.summary(),
+            },
             ttft_ms: stats.ttft.summary(),
             ttfo_ms: stats.ttfo.summary(),
             ttst_ms: stats.ttst.summary(),

@@ -31,7 +31,8 @@ async fn tgi_native_streams_and_not() {
         assert_eq!(st["output_tokens"]["received_mean"], 7.0, "TGI details.generated_tokens: {st}");
         assert_eq!(st["output_tokens"]["source"]["usage"], 6);
         if stream {
-            assert!(ms(&st["ttft_ms"]["p50"]) >= 5.0);
+            // The simulator centres its timer error on the planned 5 ms: ±1 ms.
+            assert!(ms(&st["ttft_ms"]["p50"]) >= 4.0);
             assert_eq!(st["itl_ms"]["count"], 6 * 6, "one event per token, 7 tokens");
         }
     }

@@ -116,6 +116,20 @@ async fn https_through_nginx_with_a_test_ca() {
     let ok = secure["stages"][0]["requests"]["ok"].as_u64().unwrap();
     assert!(ok >= 10 && secure["stages"][0]["requests"]["failed"] == 0, "{}", secure["stages"][0]["requests"]);
     assert_eq!(secure["warnings"], json!([]));
+    // The timing breakdown: only requests that opened a connection paid connect and TLS.
+    let records = read_records(out.path());
+    let new: Vec<&Value> = records.iter().filter(|r| r["new_connection"] == true).collect();
+    assert!(!new.is_empty() && new.len() < records.len(), "some opened connections, the rest reused them");
+    for r in &records {
+        assert_eq!(r["new_connection"] == true, r["tls_ms"].is_number(), "{r}");
+        assert_eq!(r["tls_ms"].is_number(), r["connect_ms"].is_number(), "{r}");
+        let (w, b, h, t) = (ms(&r["written_ms"]), ms(&r["first_byte_ms"]), ms(&r["headers_ms"]), ms(&r["ttft_ms"]));
+        assert!(w <= b && b <= h && h <= t, "written {w} ≤ first byte {b} ≤ headers {h} ≤ first token {t}: {r}");
+    }
+    assert!(new.iter().all(|r| ms(&r["tls_ms"]) > 0.0));
+    let timing = &secure["stages"][0]["timing"];
+    assert_eq!(timing["new_connections"].as_u64(), Some(new.len() as u64), "{timing}");
+    assert_eq!(timing["tls_ms"]["count"].as_u64(), Some(new.len() as u64), "{timing}");
     let (o, out) = chat(format!("http://127.0.0.1:{}", proxy.plain), vec![]).await;
     o.assert_success();
     let plain = read_report(out.path());

@@ -51,6 +51,7 @@ pub struct StageStats {
     pub tool_call_requests: u64,
     pub tool_calls: u64,
     pub prefix_cache: CacheTally,
+    pub timing: TimingStats,
     pub tags: Breakdown,
     pub models: Breakdown,
     /// Inferences of successful requests (a KServe batch of 16 counts 16).
@@ -85,6 +86,45 @@ pub struct LengthTally {
     /// Of those, how many got fewer tokens than requested.
     pub output_short: u64,
     pub cached_prompt_tokens: u64,
+}
+
+/// Where a successful request's time went before its first token: connection set-up
+/// (new connections only), writing the request, the first byte back, the headers.
+pub struct TimingStats {
+    pub new_connections: u64,
+    pub connect: DurationHistogram,
+    pub tls: DurationHistogram,
+    pub written: DurationHistogram,
+    pub first_byte: DurationHistogram,
+    pub headers: DurationHistogram,
+}
+
+impl TimingStats {
+    fn new() -> Self {
+        TimingStats {
+            new_connections: 0,
+            connect: DurationHistogram::new(),
+            tls: DurationHistogram::new(),
+            written: DurationHistogram::new(),
+            first_byte: DurationHistogram::new(),
+            headers: DurationHistogram::new(),
+        }
+    }
+
+    fn record(&mut self, r: &RequestRecord) {
+        self.new_connections += u64::from(r.new_connection);
+        if let Some(us) = r.connect_us {
+            self.connect.record_us(us);
+        }
+        if let Some(us) = r.tls_us {
+            self.tls.record_us(us);
+        }
+        for (h, at) in [(&mut self.written, r.written), (&mut self.first_byte, r.first_byte), (&mut self.headers, r.headers)] {
+            if let Some(d) = r.since_sent(at) {
+                h.record(d);
+            }
+        }
+    }
 }
 
 /// Reasoning against answer output, over successful requests whose reasoning count is
@@ -223,6 +263,7 @@ impl StageStats {
             tool_call_requests: 0,
             tool_calls: 0,
             prefix_cache: CacheTally::default(),
+            timing: TimingStats::new(),
             tags: Breakdown::new(tags.max(1)),
             models: Breakdown::new(models.max(1)),
             inferences: 0,
@@ -299,6 +340,7 @@ impl StageStats {
             self.tool_calls += u64::from(r.tool_calls);
         }
         self.prefix_cache.record(r);
+        self.timing.record(r);
     }
 
     fn count_lengths(&mut self, r: &RequestRecord) {

@@ -144,6 +144,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
         }
     };
     rec.sent = Some(Instant::now());
+    conn.times.begin();
     let mut sent = conn.sender.send_request(build(ctx, req)).await;
     if let Err(e) = &sent
         && conn.reused
@@ -158,7 +159,13 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
             Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
         };
         rec.sent = Some(Instant::now());
+        conn.times.begin();
         sent = conn.sender.send_request(build(ctx, req)).await;
+    }
+    if let Some(setup) = conn.setup {
+        rec.new_connection = true;
+        rec.connect_us = Some(setup.connect_us);
+        rec.tls_us = setup.tls_us;
     }
     let response = match sent {
         Ok(r) => r,
@@ -167,6 +174,9 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
             return rec.fail(class, format!("no response: {e}"));
         }
     };
+    rec.headers = Some(Instant::now());
+    rec.written = conn.times.last_write();
+    rec.first_byte = conn.times.first_read();
     rec.status = response.status().as_u16();
     let success = response.status().is_success();
     let mut body = response.into_body();

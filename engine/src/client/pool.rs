@@ -18,8 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use http_body_util::Full;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use hyper::client::conn::http1;
 use tokio::net::TcpStream;
+use volley_net::timed::IoTimes;
 use volley_net::Tls;
 use volley_net::target::Connected;
 
@@ -28,10 +32,20 @@ pub type Sender = http1::SendRequest<Full<Bytes>>;
 /// A connection and what it carried last.
 pub struct Connection {
     pub sender: Sender,
+    /// When its I/O last wrote and first read (for each exchange's timing breakdown).
+    pub times: Arc<IoTimes>,
+    /// Freshly opened: how long the TCP connect and the TLS handshake took, in µs.
+    pub setup: Option<Setup>,
     /// Taken from the pool rather than freshly opened.
     pub reused: bool,
     /// Its last exchange was a streamed response.
     pub last_was_stream: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub connect_us: u32,
+    pub tls_us: Option<u32>,
 }
 
 pub struct Pool {
@@ -67,6 +81,7 @@ impl Pool {
             // connection task does promptly after the body's end was read.
             if conn.sender.ready().await.is_ok() {
                 conn.reused = true;
+                conn.setup = None;
                 return Ok(conn);
             }
         }
@@ -77,15 +92,22 @@ impl Pool {
     pub async fn connect(&self) -> io::Result<Connection> {
         // TCP errors keep their kind (a refused connection is retried while a launched
         // server starts); a TLS failure is an error of its own.
+        let start = Instant::now();
         let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
-        let connected = match &self.tls {
-            Some((host, tls)) => Connected::Tls(Box::new(tls.connect(host, stream).await.map_err(|e| io::Error::other(e.to_string()))?)),
-            None => Connected::Plain(stream),
+        let connected_at = Instant::now();
+        let (connected, tls_us) = match &self.tls {
+            Some((host, tls)) => {
+                let s = tls.connect(host, stream).await.map_err(|e| io::Error::other(e.to_string()))?;
+                (Connected::Tls(Box::new(s)), Some(micros(connected_at.elapsed())))
+            }
+            None => (Connected::Plain(stream), None),
         };
-        let sender = volley_net::http::http1(connected).await.map_err(io::Error::other)?;
+        let setup = Setup { connect_us: micros(connected_at - start), tls_us };
+        let times = IoTimes::new();
+        let sender = volley_net::http::http1(connected, Some(times.clone())).await.map_err(io::Error::other)?;
         self.opened.fetch_add(1, Ordering::Relaxed);
-        Ok(Connection { sender, reused: false, last_was_stream: false })
+        Ok(Connection { sender, times, setup: Some(setup), reused: false, last_was_stream: false })
     }
 
     /// Returns a connection whose last response was read to the end.
@@ -116,4 +138,8 @@ impl Pool {
     pub fn stale_reuses(&self) -> u64 {
         self.stale_reuses.load(Ordering::Relaxed)
     }
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
 }

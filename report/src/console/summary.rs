@@ -134,6 +134,20 @@ fn render_stage(out: &mut String, st: &StageReport) {
         let q = &st.reasoning;
         let _ = writeln!(out, "  reasoning in {} of {} requests: {} reasoning, {} answer tokens", q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens);
     }
+    let t = &st.timing;
+    if t.first_byte_ms.is_some() {
+        let p = |s: &Option<Summary>| s.as_ref().map_or("-".to_string(), |s| fmt(s.p50));
+        let _ = writeln!(
+            out,
+            "  before the first token (p50 ms): request written {}, first byte {}, headers {}; {} new connections (connect {}, TLS {})",
+            p(&t.request_written_ms),
+            p(&t.first_byte_ms),
+            p(&t.response_headers_ms),
+            t.new_connections,
+            p(&t.connect_ms),
+            p(&t.tls_ms)
+        );
+    }
     for g in &st.gpu {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} %"));
         let _ = writeln!(

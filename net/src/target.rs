@@ -56,7 +56,8 @@ impl Target {
         Ok(Target { url: url.to_string(), tls, host, port, base_path, authority })
     }
 
-    /// A connection to `addr`, TLS for an https target; a handshake failure is one line.
+    /// A connection to `addr` for HTTP/1.1, TLS for an https target; a handshake failure
+    /// is one line.
     pub async fn connect(&self, addr: SocketAddr) -> Result<Connected> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| NetError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
         tcp.set_nodelay(true).map_err(|e| NetError::Unreachable(e.to_string()))?;
@@ -64,7 +65,7 @@ impl Target {
             return Ok(Connected::Plain(tcp));
         }
         let tls = crate::Tls::operator()?;
-        Ok(Connected::Tls(Box::new(tls.connect(&self.host, tcp).await?)))
+        Ok(Connected::Tls(Box::new(tls.connect_h1(&self.host, tcp).await?)))
     }
 
     /// Resolves the host and opens one TCP connection, so an unreachable target is one

@@ -26,12 +26,18 @@ pub struct TlsOptions {
     pub client_key: Option<PathBuf>,
     /// Accept any server certificate (the report says so).
     pub insecure_skip_verify: bool,
+    /// Protocols offered by ALPN, most preferred first (`h2`, `http/1.1`); none: the
+    /// server's default (HTTP/1.1).
+    pub alpn: Vec<Vec<u8>>,
 }
 
 /// A client TLS configuration, ready to connect.
 #[derive(Clone)]
 pub struct Tls {
+    /// For the send path: offers the operator's ALPN protocols.
     connector: TlsConnector,
+    /// For one-shot requests (probes, registries): HTTP/1.1 only.
+    h1: TlsConnector,
     /// Certificates are not verified.
     pub insecure: bool,
 }
@@ -75,7 +81,7 @@ impl Tls {
         } else {
             builder.with_root_certificates(roots(&o.ca_certs)?)
         };
-        let config = match (&o.client_cert, &o.client_key) {
+        let mut config = match (&o.client_cert, &o.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert)?;
                 let key = PrivateKeyDer::from_pem_file(key)
@@ -87,13 +93,35 @@ impl Tls {
             (None, None) => builder.with_no_client_auth(),
             _ => return Err(tls_error("--client-cert and --client-key go together".into())),
         };
-        Ok(Tls { connector: TlsConnector::from(Arc::new(config)), insecure: o.insecure_skip_verify })
+        let mut h1 = config.clone();
+        h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = o.alpn.clone();
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+            h1: TlsConnector::from(Arc::new(h1)),
+            insecure: o.insecure_skip_verify,
+        })
     }
 
-    /// The TLS handshake with `host` over `tcp`; a failure is one line naming the host.
+    /// Whether the server chose HTTP/2 by ALPN on this connection.
+    pub fn negotiated_h2(stream: &TlsStream<TcpStream>) -> bool {
+        stream.get_ref().1.alpn_protocol() == Some(b"h2")
+    }
+
+    /// The TLS handshake with `host` over `tcp`, offering the operator's protocols; a
+    /// failure is one line naming the host.
     pub async fn connect(&self, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
+        Self::handshake(&self.connector, host, tcp).await
+    }
+
+    /// [`Tls::connect`] offering HTTP/1.1 only (one-shot requests).
+    pub async fn connect_h1(&self, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
+        Self::handshake(&self.h1, host, tcp).await
+    }
+
+    async fn handshake(c: &TlsConnector, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
         let name = ServerName::try_from(host.to_string()).map_err(|e| tls_error(format!("'{host}' is not a TLS server name: {e}")))?;
-        self.connector.connect(name, tcp).await.map_err(|e| tls_error(describe(host, &e)))
+        c.connect(name, tcp).await.map_err(|e| tls_error(describe(host, &e)))
     }
 }
 
@@ -143,6 +171,9 @@ fn describe(host: &str, e: &std::io::Error) -> String {
         Error::AlertReceived(AlertDescription::CertificateRequired | AlertDescription::HandshakeFailure)
         | Error::AlertReceived(AlertDescription::BadCertificate) => {
             format!("{host} refused the TLS handshake ({tls}); does it require a client certificate (--client-cert, --client-key)?")
+        }
+        Error::AlertReceived(AlertDescription::NoApplicationProtocol) => {
+            format!("{host} speaks none of the protocols offered by ALPN (--http2 on offers only h2; try --http2 auto)")
         }
         other => format!("TLS handshake with {host} failed: {other}"),
     }

@@ -125,6 +125,7 @@ mod tests {
             stages: vec![StageReport::build(&stage, &stats, &window)],
             thresholds: Vec::new(),
             aborted_by: None,
+            protocol: None,
             warnings: Vec::new(),
         }
     }

@@ -45,6 +45,9 @@ pub struct Report {
     /// With `--abort-on-fail`: the threshold that stopped the run.
     #[serde(default)]
     pub aborted_by: Option<String>,
+    /// The HTTP version the send path spoke: `http/1.1` or `h2` (null: no connection).
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// What makes this run's numbers or safety weaker than they look (certificates not
     /// verified).
     #[serde(default)]

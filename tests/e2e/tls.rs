@@ -38,11 +38,13 @@ struct Proxy {
     tls: u16,
     plain: u16,
     mutual: u16,
+    /// TLS with HTTP/2 offered by ALPN.
+    h2: u16,
 }
 
 impl Proxy {
     fn start(dir: &Path, upstream: &str) -> Proxy {
-        let (tls, plain, mutual) = (free_port(), free_port(), free_port());
+        let (tls, plain, mutual, h2) = (free_port(), free_port(), free_port(), free_port());
         let d = dir.display();
         let location = format!(
             "location / {{ proxy_pass {upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}"
@@ -55,7 +57,8 @@ impl Proxy {
              http {{\naccess_log off;\n{temps}upstream sim {{ server {}; keepalive 32; }}\n\
              server {{ listen 127.0.0.1:{tls} ssl; {cert} {location} }}\n\
              server {{ listen 127.0.0.1:{plain}; {location} }}\n\
-             server {{ listen 127.0.0.1:{mutual} ssl; {cert} ssl_client_certificate {d}/ca.pem; ssl_verify_client on; {location} }}\n}}\n",
+             server {{ listen 127.0.0.1:{mutual} ssl; {cert} ssl_client_certificate {d}/ca.pem; ssl_verify_client on; {location} }}\n\
+             server {{ listen 127.0.0.1:{h2} ssl http2; {cert} {location} }}\n}}\n",
             upstream.trim_start_matches("http://")
         )
         .replace(&format!("proxy_pass {upstream};"), "proxy_pass http://sim;");
@@ -66,9 +69,9 @@ impl Proxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (Debian's nginx package)");
-        let proxy = Proxy { child, tls, plain, mutual };
+        let proxy = Proxy { child, tls, plain, mutual, h2 };
         // Ready when every port accepts.
-        for port in [tls, plain, mutual] {
+        for port in [tls, plain, mutual, h2] {
             let ready = (0..200).any(|_| {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
                     std::thread::sleep(Duration::from_millis(25));
@@ -174,4 +177,34 @@ async fn https_through_nginx_with_a_test_ca() {
     assert_eq!(refused["count"], requests["sent"], "{requests}");
     assert!(refused["example"].as_str().unwrap().contains("No required SSL certificate"), "{requests}");
     assert_eq!(sim.stats().requests, before, "nothing reached the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_by_alpn_shares_one_connection_and_the_report_says_so() {
+    let certs = TempDir::new("h2-certs");
+    make_certificates(certs.path());
+    let sim = start_sim(SimConfig { ttft: Duration::from_millis(20), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
+    let proxy = Proxy::start(certs.path(), &sim.url());
+    let ca = certs.path().join("ca.pem").display().to_string();
+    let h2 = format!("https://127.0.0.1:{}", proxy.h2);
+    for (mode, protocol) in [("on", "h2"), ("auto", "h2"), ("off", "http/1.1")] {
+        let (o, out) = chat(h2.clone(), vec!["--ca-cert".into(), ca.clone(), "--http2".into(), mode.into()]).await;
+        o.assert_success();
+        let report = read_report(out.path());
+        assert_eq!(report["protocol"], protocol, "--http2 {mode}");
+        let st = &report["stages"][0];
+        assert!(st["requests"]["ok"].as_u64().unwrap() >= 10 && st["requests"]["failed"] == 0, "{}", st["requests"]);
+        assert!(st["itl_ms"]["count"].as_u64().unwrap() > 0, "streamed over {protocol}");
+        if protocol == "h2" {
+            assert_eq!(st["timing"]["new_connections"], 1, "every stream on one connection: {}", st["timing"]);
+        }
+    }
+    // `--http2 on` against a server without HTTP/2: one line before anything is sent.
+    let before = sim.stats().requests;
+    let (o, _) = chat(format!("https://127.0.0.1:{}", proxy.tls), vec!["--ca-cert".into(), ca, "--http2".into(), "on".into()]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", o.stderr);
+    assert!(lines[0].contains("speaks none of the protocols offered by ALPN"), "{}", lines[0]);
+    assert_eq!(sim.stats().requests, before);
 }

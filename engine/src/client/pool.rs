@@ -21,13 +21,43 @@ use http_body_util::Full;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
 use tokio::net::TcpStream;
 use volley_net::timed::IoTimes;
 use volley_net::Tls;
 use volley_net::target::Connected;
 
-pub type Sender = http1::SendRequest<Full<Bytes>>;
+/// An HTTP/1.1 connection's sender (one request at a time), or a clone of an HTTP/2
+/// connection's (many requests share the connection).
+pub enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    pub async fn send_request(&mut self, req: Request<Full<Bytes>>) -> hyper::Result<Response<Incoming>> {
+        match self {
+            Sender::H1(s) => s.send_request(req).await,
+            Sender::H2(s) => s.send_request(req).await,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    async fn ready(&mut self) -> hyper::Result<()> {
+        match self {
+            Sender::H1(s) => s.ready().await,
+            Sender::H2(s) => s.ready().await,
+        }
+    }
+}
 
 /// A connection and what it carried last.
 pub struct Connection {
@@ -57,11 +87,20 @@ pub struct Pool {
     stale_reuses: AtomicU64,
     /// Learned: the server closes connections after streamed responses.
     streams_close: AtomicBool,
+    /// The shared HTTP/2 connection, once one was negotiated (a queue of one, so taking
+    /// a clone stays lock-free).
+    h2: ArrayQueue<(http2::SendRequest<Full<Bytes>>, Arc<IoTimes>)>,
+    h2_used: AtomicBool,
+    /// Plain http with HTTP/2 by prior knowledge (`--http2 on`).
+    h2_prior_knowledge: bool,
 }
 
 impl Pool {
-    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize) -> Self {
+    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize, h2_prior_knowledge: bool) -> Self {
         Pool {
+            h2: ArrayQueue::new(1),
+            h2_used: AtomicBool::new(false),
+            h2_prior_knowledge,
             tls,
             addr,
             idle: ArrayQueue::new(max_idle.max(1)),
@@ -73,6 +112,14 @@ impl Pool {
 
     /// An idle connection that is ready for a request, or a new one.
     pub async fn acquire(&self) -> io::Result<Connection> {
+        if let Some((shared, times)) = self.h2.pop()
+            && !shared.is_closed()
+        {
+            // Another stream on the same connection: its set-up was paid already.
+            let sender = Sender::H2(shared.clone());
+            let _ = self.h2.push((shared, times.clone()));
+            return Ok(Connection { sender, times, setup: None, reused: true, last_was_stream: false });
+        }
         while let Some(mut conn) = self.idle.pop() {
             if conn.sender.is_closed() {
                 continue;
@@ -96,22 +143,34 @@ impl Pool {
         let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
         let connected_at = Instant::now();
-        let (connected, tls_us) = match &self.tls {
+        let (connected, tls_us, h2) = match &self.tls {
             Some((host, tls)) => {
                 let s = tls.connect(host, stream).await.map_err(|e| io::Error::other(e.to_string()))?;
-                (Connected::Tls(Box::new(s)), Some(micros(connected_at.elapsed())))
+                let h2 = Tls::negotiated_h2(&s);
+                (Connected::Tls(Box::new(s)), Some(micros(connected_at.elapsed())), h2)
             }
-            None => (Connected::Plain(stream), None),
+            None => (Connected::Plain(stream), None, self.h2_prior_knowledge),
         };
         let setup = Setup { connect_us: micros(connected_at - start), tls_us };
         let times = IoTimes::new();
-        let sender = volley_net::http::http1(connected, Some(times.clone())).await.map_err(io::Error::other)?;
         self.opened.fetch_add(1, Ordering::Relaxed);
+        if h2 {
+            // Streams share this connection's I/O, so it is not timed per request.
+            let shared = volley_net::http::http2(connected).await.map_err(io::Error::other)?;
+            self.h2_used.store(true, Ordering::Relaxed);
+            let _ = self.h2.push((shared.clone(), times.clone()));
+            return Ok(Connection { sender: Sender::H2(shared), times, setup: Some(setup), reused: false, last_was_stream: false });
+        }
+        let sender = Sender::H1(volley_net::http::http1(connected, Some(times.clone())).await.map_err(io::Error::other)?);
         Ok(Connection { sender, times, setup: Some(setup), reused: false, last_was_stream: false })
     }
 
     /// Returns a connection whose last response was read to the end.
     pub fn release(&self, mut conn: Connection, was_stream: bool) {
+        // An HTTP/2 clone goes away; the shared connection stays in its slot.
+        if matches!(conn.sender, Sender::H2(_)) {
+            return;
+        }
         if conn.sender.is_closed() || (was_stream && self.streams_close.load(Ordering::Relaxed)) {
             return;
         }
@@ -127,6 +186,11 @@ impl Pool {
         if conn.last_was_stream {
             self.streams_close.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether any connection speaks HTTP/2.
+    pub fn used_h2(&self) -> bool {
+        self.h2_used.load(Ordering::Relaxed)
     }
 
     /// Connections opened so far.

@@ -57,6 +57,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         thresholds,
         abort_on_fail,
         gpu_interval,
+        h2_prior_knowledge,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -158,7 +159,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         GpuSampler::start(every, epoch, Some(on_round))
     });
     let ctx = Arc::new(SendContext {
-        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS),
+        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS, h2_prior_knowledge && !target.tls),
         authority: target.authority.clone(),
         headers,
         timeout: request_timeout,
@@ -251,6 +252,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         None => None,
     };
     let (connections_opened, stale_retries) = (ctx.pool.opened(), ctx.pool.stale_reuses());
+    let protocol = if ctx.pool.used_h2() { "h2" } else { "http/1.1" };
     // The last senders of events: the collector finishes once they are gone.
     drop(driver);
     drop(ctx);
@@ -308,6 +310,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         gpu,
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         aborted_by,
+        protocol: (connections_opened > 0).then(|| protocol.to_string()),
         warnings: match &tls {
             Some((_, t)) if t.insecure => vec!["TLS certificates were not verified (--insecure-skip-verify)".into()],
             _ => Vec::new(),
@@ -356,6 +359,7 @@ fn report_base(
         stages: Vec::new(),
         thresholds: Vec::new(),
         aborted_by: None,
+        protocol: None,
         warnings: Vec::new(),
     }
 }

@@ -53,6 +53,7 @@ pub struct Run {
     thresholds: Vec<Threshold>,
     abort_on_fail: bool,
     gpu_interval: Option<Duration>,
+    h2_prior_knowledge: bool,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -124,6 +125,7 @@ impl Run {
             thresholds: Vec::new(),
             abort_on_fail: false,
             gpu_interval: None,
+            h2_prior_knowledge: false,
         }
     }
 
@@ -233,6 +235,14 @@ impl Run {
     /// power, SM clock; per stage energy and tokens per joule), or say why there are none.
     pub fn gpu_metrics(mut self, interval: Duration) -> Self {
         self.gpu_interval = Some(interval);
+        self
+    }
+
+    /// Speak HTTP/2 to a plain-http target without asking (h2c with prior knowledge);
+    /// over https, HTTP/2 is what the server chooses by ALPN from what [`volley_net::Tls`]
+    /// offers.
+    pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
+        self.h2_prior_knowledge = yes;
         self
     }
 

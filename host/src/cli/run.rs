@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Accept any server certificate (the report says so)
     #[arg(long)]
     pub insecure_skip_verify: bool,
+    /// HTTP/2: auto (offered by ALPN over https, HTTP/1.1 over http), on (https: h2
+    /// only; http: h2c with prior knowledge), off (HTTP/1.1)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub http2: Http2Arg,
     /// Scenario parameters as a JSON object
     #[arg(long, default_value = "{}")]
     pub params: String,
@@ -167,6 +171,13 @@ pub enum LaunchAtArg {
     Ready,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Http2Arg {
+    Auto,
+    On,
+    Off,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DatasetErrors {
     Fail,
@@ -254,7 +265,8 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         .record_text(o.args.record_text)
         .cancel(cancel.clone())
         .run_id(run_id.clone())
-        .abort_on_fail(o.args.abort_on_fail);
+        .abort_on_fail(o.args.abort_on_fail)
+        .http2_prior_knowledge(o.args.http2 == Http2Arg::On);
     for t in &o.thresholds {
         run = run.threshold(t.clone());
     }
@@ -361,6 +373,11 @@ fn install_tls(a: &RunArgs) -> Result<()> {
         client_cert: a.client_cert.clone(),
         client_key: a.client_key.clone(),
         insecure_skip_verify: a.insecure_skip_verify,
+        alpn: match a.http2 {
+            Http2Arg::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Http2Arg::On => vec![b"h2".to_vec()],
+            Http2Arg::Off => vec![b"http/1.1".to_vec()],
+        },
     })?;
     // A later trial of --repeat installs the same settings again: the first stays.
     volley::net::Tls::install(tls);

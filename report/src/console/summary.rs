@@ -25,11 +25,12 @@ fn render_raw(report: &Report) -> String {
     let s = &report.scenario;
     let _ = writeln!(
         out,
-        "\n{} {} against {} (seed {}){}",
+        "\n{} {} against {} (seed {}{}){}",
         s.info.name,
         s.info.version,
         report.target,
         report.seed,
+        report.protocol.as_deref().map_or(String::new(), |p| format!(", {p}")),
         if report.interrupted { " — INTERRUPTED" } else { "" }
     );
     for w in &report.warnings {

@@ -61,10 +61,15 @@ fn scenario_rejects_its_parameters() {
     // configure to run, so start a listener that accepts and idles.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("http://{}", l.local_addr().unwrap());
+    let dir = TempDir::new("rejected");
+    let out = dir.path().join("results").join("never");
     assert_one_line_error(
-        &["run", "builtin:chat-poisson", "--target", &target, "--params", r#"{"rate": -2}"#],
+        &["run", "builtin:chat-poisson", "--target", &target, "--params", r#"{"rate": -2}"#, "--out", out.to_str().unwrap()],
         "rejected its parameters: `rate` must be positive",
     );
+    // Nothing was measured: the run leaves no empty output behind.
+    assert!(!dir.path().join("results").exists(), "the directories it made are gone");
+    assert!(dir.path().exists(), "but not one that was there before");
 }
 
 #[test]

@@ -254,6 +254,8 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
     let out_dir = o.args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{label}-{}", volley::core::time::utc_stamp(SystemTime::now())))
     });
+    // The outermost directory this run creates, to take away again if it never starts.
+    let created_out_dir = out_dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(PathBuf::from);
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;
     let run_id = volley::engine::default_run_id(&label);
 
@@ -317,7 +319,17 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         run = run.sink(Otlp::start(otlp, &run_id, (&target.host, target.port))?);
     }
 
-    let outcome = run.execute().await?;
+    let outcome = match run.execute().await {
+        Ok(o) => o,
+        Err(e) => {
+            // The run never started: nothing was measured, so the empty files it opened
+            // go, with the directory if this run made it.
+            if let Some(dir) = &created_out_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(e.into());
+        }
+    };
     print!("{}", console::summary::render(&outcome.report));
     if progress {
         let retried = match outcome.stale_retries {

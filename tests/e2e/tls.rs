@@ -40,11 +40,13 @@ struct Proxy {
     mutual: u16,
     /// TLS with HTTP/2 offered by ALPN.
     h2: u16,
+    /// Plain HTTP/2 (h2c, prior knowledge).
+    h2c: u16,
 }
 
 impl Proxy {
     fn start(dir: &Path, upstream: &str) -> Proxy {
-        let (tls, plain, mutual, h2) = (free_port(), free_port(), free_port(), free_port());
+        let (tls, plain, mutual, h2, h2c) = (free_port(), free_port(), free_port(), free_port(), free_port());
         let d = dir.display();
         let location = format!(
             "location / {{ proxy_pass {upstream}; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}"
@@ -58,7 +60,8 @@ impl Proxy {
              server {{ listen 127.0.0.1:{tls} ssl; {cert} {location} }}\n\
              server {{ listen 127.0.0.1:{plain}; {location} }}\n\
              server {{ listen 127.0.0.1:{mutual} ssl; {cert} ssl_client_certificate {d}/ca.pem; ssl_verify_client on; {location} }}\n\
-             server {{ listen 127.0.0.1:{h2} ssl http2; {cert} {location} }}\n}}\n",
+             server {{ listen 127.0.0.1:{h2} ssl http2; {cert} {location} }}\n\
+             server {{ listen 127.0.0.1:{h2c} http2; {location} }}\n}}\n",
             upstream.trim_start_matches("http://")
         )
         .replace(&format!("proxy_pass {upstream};"), "proxy_pass http://sim;");
@@ -69,9 +72,9 @@ impl Proxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (Debian's nginx package)");
-        let proxy = Proxy { child, tls, plain, mutual, h2 };
+        let proxy = Proxy { child, tls, plain, mutual, h2, h2c };
         // Ready when every port accepts.
-        for port in [tls, plain, mutual, h2] {
+        for port in [tls, plain, mutual, h2, h2c] {
             let ready = (0..200).any(|_| {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
                     std::thread::sleep(Duration::from_millis(25));
@@ -199,6 +202,14 @@ async fn http2_by_alpn_shares_one_connection_and_the_report_says_so() {
             assert_eq!(st["timing"]["new_connections"], 1, "every stream on one connection: {}", st["timing"]);
         }
     }
+    // Plain http: HTTP/1.1 unless asked; `--http2 on` speaks h2c by prior knowledge.
+    let (o, out) = chat(format!("http://127.0.0.1:{}", proxy.h2c), vec!["--http2".into(), "on".into()]).await;
+    o.assert_success();
+    let report = read_report(out.path());
+    assert_eq!(report["protocol"], "h2");
+    assert_eq!(report["stages"][0]["requests"]["failed"], 0, "{}", report["stages"][0]["requests"]);
+    assert_eq!(report["stages"][0]["timing"]["new_connections"], 1);
+
     // `--http2 on` against a server without HTTP/2: one line before anything is sent.
     let before = sim.stats().requests;
     let (o, _) = chat(format!("https://127.0.0.1:{}", proxy.tls), vec!["--ca-cert".into(), ca, "--http2".into(), "on".into()]).await;

@@ -125,6 +125,7 @@ mod tests {
             stages: vec![StageReport::build(&stage, &stats, &window)],
             thresholds: Vec::new(),
             aborted_by: None,
+            start: None,
             protocol: None,
             warnings: Vec::new(),
         }

@@ -32,7 +32,7 @@ pub use jsonl::JsonlSink;
 pub use memory::{MemoryRecord, MemorySink};
 pub use schema::{
     ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport,
-    TokenReport,
+    StartReport, TokenReport,
 };
 pub use sink::{RecordEvent, RunStart, Sink, SinkError};
 

@@ -45,6 +45,10 @@ pub struct Report {
     /// With `--abort-on-fail`: the threshold that stopped the run.
     #[serde(default)]
     pub aborted_by: Option<String>,
+    /// With `--start-at`: the instant asked for, when the first stage's clock started,
+    /// and the difference.
+    #[serde(default)]
+    pub start: Option<StartReport>,
     /// The HTTP version the send path spoke: `http/1.1` or `h2` (null: no connection).
     #[serde(default)]
     pub protocol: Option<String>,
@@ -52,6 +56,15 @@ pub struct Report {
     /// verified).
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+/// `--start-at` against what happened, in Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartReport {
+    pub requested_unix_ms: f64,
+    pub actual_unix_ms: f64,
+    /// actual − requested: how late (positive) this process started its clock.
+    pub skew_ms: f64,
 }
 
 /// A threshold's verdict on one stage.

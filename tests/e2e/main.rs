@@ -22,5 +22,6 @@ mod protocols;
 mod realserver;
 mod report_html;
 mod sandbox;
+mod scale;
 mod tls;
 mod tokens;

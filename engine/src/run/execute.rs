@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use volley_core::{Cancel, Info, Plan, Policy, Refusal, Stage, StageResult, WorkloadIdentity};
 use volley_report::gpu::tokens_per_joule;
-use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport, threshold};
+use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport, StartReport, threshold};
 
 use super::{Run, RunError, RunOutcome, probes};
 use crate::Fault;
@@ -58,6 +58,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         abort_on_fail,
         gpu_interval,
         h2_prior_knowledge,
+        start_at,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -117,8 +118,22 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     let operator_headers: Vec<_> = headers.iter().map(|(n, _)| n.clone()).collect();
     producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers));
 
+    if let Some(at) = start_at {
+        wait_until(at, &cancel).await;
+    }
     let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
     let started_unix_ms = unix_ms();
+    let start = start_at.map(|at| {
+        let requested_unix_ms = at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let actual_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            - epoch.elapsed().as_secs_f64() * 1000.0;
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        StartReport {
+            requested_unix_ms: round(requested_unix_ms),
+            actual_unix_ms: round(actual_unix_ms),
+            skew_ms: round(actual_unix_ms - requested_unix_ms),
+        }
+    });
     let scenario = scenario_report(info, &identity);
     let mut sink_errors = Vec::new();
     {
@@ -310,6 +325,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         gpu,
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         aborted_by,
+        start,
         protocol: (connections_opened > 0).then(|| protocol.to_string()),
         warnings: match &tls {
             Some((_, t)) if t.insecure => vec!["TLS certificates were not verified (--insecure-skip-verify)".into()],
@@ -359,6 +375,7 @@ fn report_base(
         stages: Vec::new(),
         thresholds: Vec::new(),
         aborted_by: None,
+        start: None,
         protocol: None,
         warnings: Vec::new(),
     }
@@ -455,4 +472,24 @@ async fn finish_sinks(mut sinks: Vec<Box<dyn Sink>>, report: Report) -> (Report,
     }
     errors.extend(errors_rx.try_iter());
     (Arc::try_unwrap(shared).unwrap_or_else(|r| (*r).clone()), errors)
+}
+
+/// Waits until the wall clock reads `at` (at once if it has passed), or the run is
+/// cancelled. On a thread of its own with the OS timer (tens of µs late, where tokio's
+/// fires up to 2 ms late), so shards started together start within a millisecond.
+async fn wait_until(at: SystemTime, cancel: &Arc<Cancel>) {
+    let Ok(left) = at.duration_since(SystemTime::now()) else { return };
+    let deadline = Instant::now() + left;
+    let cancel = cancel.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        while !cancel.is_cancelled() {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            // Slices, so an interrupt is noticed promptly.
+            std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        }
+    })
+    .await;
 }

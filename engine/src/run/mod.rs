@@ -54,6 +54,7 @@ pub struct Run {
     abort_on_fail: bool,
     gpu_interval: Option<Duration>,
     h2_prior_knowledge: bool,
+    start_at: Option<std::time::SystemTime>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -126,6 +127,7 @@ impl Run {
             abort_on_fail: false,
             gpu_interval: None,
             h2_prior_knowledge: false,
+            start_at: None,
         }
     }
 
@@ -243,6 +245,13 @@ impl Run {
     /// offers.
     pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
         self.h2_prior_knowledge = yes;
+        self
+    }
+
+    /// Start the first stage's clock at this wall-clock instant (shards started together
+    /// on many machines); set-up happens before it, and the report records the skew.
+    pub fn start_at(mut self, at: std::time::SystemTime) -> Self {
+        self.start_at = Some(at);
         self
     }
 

@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// Stop sending once a threshold has failed for good
     #[arg(long)]
     pub abort_on_fail: bool,
+    /// Start the first stage's clock at this wall-clock instant: Unix milliseconds or
+    /// RFC 3339 (2026-12-01T15:30:00Z); set-up happens before, the report records the skew
+    #[arg(long, value_name = "T")]
+    pub start_at: Option<String>,
     /// Run the whole plan N times (fresh seeds derived from --seed); trials.json gives
     /// each trial and, per metric, the mean and a 95 % confidence interval
     #[arg(long, default_value_t = 1)]
@@ -269,6 +273,9 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         .run_id(run_id.clone())
         .abort_on_fail(o.args.abort_on_fail)
         .http2_prior_knowledge(o.args.http2 == Http2Arg::On);
+    if let Some(at) = o.start_at {
+        run = run.start_at(at);
+    }
     for t in &o.thresholds {
         run = run.threshold(t.clone());
     }
@@ -396,12 +403,28 @@ fn install_tls(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--start-at`: an instant at most a day ahead and at most a minute behind (a clock
+/// that far off is a mistake, not a late start).
+fn start_instant(text: &str) -> Result<SystemTime> {
+    let at = volley::core::time::parse_instant(text).map_err(|e| anyhow!("--start-at {e}"))?;
+    let now = SystemTime::now();
+    match at.duration_since(now) {
+        Ok(ahead) if ahead > Duration::from_secs(86_400) => bail!("--start-at {text} is more than a day ahead"),
+        Ok(_) => Ok(at),
+        Err(e) if e.duration() > Duration::from_secs(60) => {
+            bail!("--start-at {text} was {:.0} s ago; check the clocks (or the time zone)", e.duration().as_secs_f64())
+        }
+        Err(_) => Ok(at),
+    }
+}
+
 /// The exit code of a run whose thresholds failed (k6's).
 pub(super) const THRESHOLDS_FAILED: u8 = 99;
 
 /// The flags, checked and converted to the library's types.
 struct Options {
     args: RunArgs,
+    start_at: Option<SystemTime>,
     thresholds: Vec<Threshold>,
     params: serde_json::Value,
     request_timeout: Duration,
@@ -460,10 +483,15 @@ impl Options {
             bail!("--launch-timeout-s must be positive");
         }
         let thresholds = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
+        let start_at = a.start_at.as_deref().map(start_instant).transpose()?;
+        if start_at.is_some() && (a.launch.is_some() || a.repeat > 1) {
+            bail!("--start-at does not go with --launch or --repeat");
+        }
         if a.abort_on_fail && thresholds.is_empty() {
             bail!("--abort-on-fail needs at least one --threshold");
         }
         Ok(Options {
+            start_at,
             thresholds,
             params,
             request_timeout: Duration::from_secs_f64(a.timeout_s),

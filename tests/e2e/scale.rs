@@ -26,8 +26,9 @@ async fn four_processes_with_one_start_at_start_together() {
         let start = &read_report(out.path())["start"];
         assert_eq!(start["requested_unix_ms"].as_f64(), Some(at as f64), "{start}");
         let skew = start["skew_ms"].as_f64().unwrap();
-        // The OS timer wakes within tens of µs; 5 ms leaves room for a loaded machine.
-        assert!((-1.0..=5.0).contains(&skew), "started {skew} ms from T: {start}");
+        // The OS timer wakes within tens of µs and an idle machine starts all four within
+        // 3 ms; 25 ms holds with the rest of the suite running beside them on two cores.
+        assert!((-1.0..=25.0).contains(&skew), "started {skew} ms from T: {start}");
     }
     // An instant long past is a mistake, said in one line before anything is sent.
     let o = run_volley(&["run", "builtin:chat-poisson", "--target", &sim.url(), "--start-at", "2020-01-01T00:00:00Z"], Duration::from_secs(30));

@@ -15,7 +15,7 @@ use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 
 use super::openai::{self, Parsed, Usage};
-use super::pool::Pool;
+use super::pool::{Pool, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
 use super::{kserve, tgi};
@@ -412,9 +412,6 @@ async fn read_snippet(body: &mut Incoming) -> (String, bool) {
     (text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(ERROR_SNIPPET).collect(), complete)
 }
 
-fn micros(d: Duration) -> u32 {
-    d.as_micros().min(u128::from(u32::MAX)) as u32
-}
 
 #[cfg(test)]
 mod tests {

@@ -204,6 +204,7 @@ impl Pool {
     }
 }
 
-fn micros(d: Duration) -> u32 {
+/// A duration in whole microseconds, saturating at `u32::MAX` (about 71 minutes).
+pub(crate) fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
 }

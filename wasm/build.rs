@@ -25,6 +25,7 @@ const GUESTS: &[(&str, bool)] = &[
     ("rate-range", true),
     ("slo-search", true),
     ("trace-replay", true),
+    ("vision", true),
     ("spin-forever", false),
     ("memory-bomb", false),
     ("other-world", false),

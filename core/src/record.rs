@@ -46,6 +46,8 @@ pub struct RequestRecord {
     /// Inferences the request carried.
     pub batch_size: u32,
     pub session: Option<u64>,
+    /// The scenario asked for the response text in the outcome.
+    pub keep_text: bool,
     pub max_tokens: Option<u32>,
     /// When the schedule said to send.
     pub planned: Instant,
@@ -115,6 +117,7 @@ impl RequestRecord {
             model: None,
             batch_size: 1,
             session: None,
+            keep_text: false,
             max_tokens: None,
             planned,
             sent: None,
@@ -234,7 +237,7 @@ impl RequestRecord {
             latency: self.latency().unwrap_or_default(),
             output_tokens: self.output_tokens,
             prompt_tokens: self.prompt_tokens,
-            text: if self.session.is_some() { self.text.clone() } else { None },
+            text: if self.session.is_some() || self.keep_text { self.text.clone() } else { None },
         }
     }
 }

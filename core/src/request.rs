@@ -59,16 +59,74 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
+/// One chat message. With no `parts`, its content is the string `content`; with parts,
+/// the content is a list: `content` as a first text part when it is not empty, then
+/// `parts` (text, images, audio), as OpenAI's multimodal messages have it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub role: String,
     pub content: String,
+    pub parts: Vec<ContentPart>,
 }
 
 impl Message {
+    /// A text message of `role`.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { role: role.into(), content: content.into(), parts: Vec::new() }
+    }
+
     /// A message of the user's.
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: "user".into(), content: content.into() }
+        Self::new("user", content)
+    }
+
+    /// A message of `role` made of content parts.
+    pub fn with_parts(role: impl Into<String>, parts: Vec<ContentPart>) -> Self {
+        Message { role: role.into(), content: String::new(), parts }
+    }
+}
+
+/// One part of a multimodal message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContentPart {
+    Text(String),
+    /// An image, sent as a `data:` URL (`image_url`); `detail` is OpenAI's `low`,
+    /// `high` or `auto`.
+    Image { media: Media, detail: Option<String> },
+    /// Audio, sent as OpenAI's `input_audio` (base64 data and a format such as `wav`).
+    Audio(Media),
+}
+
+/// Bytes of an image or a sound, held base64-encoded (as they are sent) and shared: the
+/// same file in many requests is encoded once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    /// The MIME type, e.g. `image/png` or `audio/wav`.
+    pub mime: std::sync::Arc<str>,
+    /// The bytes, standard base64 with padding.
+    pub base64: std::sync::Arc<str>,
+}
+
+impl Media {
+    /// `bytes` of type `mime`, encoded.
+    pub fn from_bytes(mime: &str, bytes: &[u8]) -> Self {
+        use base64::Engine;
+        Media { mime: mime.into(), base64: base64::engine::general_purpose::STANDARD.encode(bytes).into() }
+    }
+
+    /// The encoded length, what the media adds to a request body.
+    pub fn encoded_len(&self) -> usize {
+        self.base64.len() + self.mime.len()
+    }
+
+    /// OpenAI's `input_audio.format` for this MIME type: `wav`, `mp3`, or the subtype.
+    pub fn audio_format(&self) -> &str {
+        let sub = self.mime.split_once('/').map_or(&*self.mime, |(_, s)| s);
+        match sub {
+            "wav" | "x-wav" | "wave" | "vnd.wave" => "wav",
+            "mpeg" | "mp3" => "mp3",
+            other => other,
+        }
     }
 }
 
@@ -104,6 +162,9 @@ pub struct ScenarioRequest {
     pub batch_size: Option<u32>,
     /// `custom` loads: the gap after the previous request's planned send.
     pub gap: Option<Duration>,
+    /// Give the response text back in the request's outcome (for checks); off by
+    /// default, so responses are not kept for nothing.
+    pub keep_text: bool,
 }
 
 impl ScenarioRequest {
@@ -143,6 +204,7 @@ impl ScenarioRequest {
             path: None,
             batch_size: None,
             gap: None,
+            keep_text: false,
         }
     }
 }

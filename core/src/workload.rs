@@ -47,6 +47,12 @@ pub trait Workload: Send {
     /// them when it fires, so an interrupted run ends promptly.
     fn set_cancel(&mut self, _cancel: std::sync::Arc<crate::Cancel>) {}
 
+    /// The checks it recorded (`check(name, passed)`), per stage and name: asked once,
+    /// after the last outcome has been delivered.
+    fn checks(&mut self) -> Checks {
+        Checks::default()
+    }
+
     /// Where the workload came from, for messages and the report; by default a native
     /// workload named after its type.
     fn identity(&self) -> WorkloadIdentity {
@@ -87,6 +93,26 @@ pub struct DatasetInfo {
     pub bytes: u64,
     pub rows: u64,
     pub skipped: u64,
+}
+
+/// How often one named check passed and failed in one stage (k6's `check()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckTally {
+    pub stage: u32,
+    pub name: String,
+    pub passes: u64,
+    pub fails: u64,
+}
+
+/// Most distinct check names a workload's checks are counted under.
+pub const MAX_CHECK_NAMES: usize = 256;
+
+/// Every check a workload recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checks {
+    pub tallies: Vec<CheckTally>,
+    /// Calls not counted: past the bound on distinct names.
+    pub dropped: u64,
 }
 
 /// Why a workload stopped the run, in one line.

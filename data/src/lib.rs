@@ -8,7 +8,7 @@
 pub mod dataset;
 pub mod tokenizer;
 
-pub use dataset::{Dataset, OnError, Row};
+pub use dataset::{Dataset, MediaBytes, OnError, Row};
 pub use tokenizer::Tokenizer;
 
 /// Why a tokenizer or dataset could not be used, in one line.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use volley_core::workload::{validate_batch, validate_plan, validate_stage};
-use volley_core::{Cancel, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError};
+use volley_core::{Cancel, Checks, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError};
 
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
 
@@ -42,6 +42,8 @@ pub(crate) struct Producer {
     /// Fires when the thread has ended.
     ended: Option<oneshot::Receiver<()>>,
     fault: Arc<Mutex<Option<WorkloadError>>>,
+    /// The workload's checks, put here when its thread ends.
+    checks: Arc<Mutex<Checks>>,
     outcomes: Option<flume::Sender<Outcome>>,
     pub info: Info,
     pub plan: Plan,
@@ -118,9 +120,11 @@ impl Producer {
         let (commands, command_rx) = mpsc::channel::<Command>();
         let (outcome_tx, outcome_rx) = flume::bounded::<Outcome>(MAX_PENDING_OUTCOMES);
         let fault: Arc<Mutex<Option<WorkloadError>>> = Arc::default();
+        let checks: Arc<Mutex<Checks>> = Arc::default();
 
         let spawned = {
             let fault = fault.clone();
+            let checks = checks.clone();
             let cancel_for_workload = cancel.clone();
             std::thread::Builder::new().name("volley-scenario".into()).spawn(move || {
                 let mut workload = workload;
@@ -142,6 +146,8 @@ impl Producer {
                     cancel.cancel();
                 }
                 drop(worker);
+                // Every outcome has been delivered: the checks are final.
+                *checks.lock().unwrap_or_else(|p| p.into_inner()) = workload.checks();
                 // The workload (a Wasm store, say) is dropped before the end is signalled.
                 drop(workload);
                 let _ = ended_tx.send(());
@@ -153,7 +159,7 @@ impl Producer {
             .await
             .map_err(|_| WorkloadError::Fault("the scenario thread ended during set-up".into()))??;
         let outcomes = plan.observe_outcomes.then_some(outcome_tx);
-        Ok(Producer { commands, ended: Some(ended), fault, outcomes, info, plan })
+        Ok(Producer { commands, ended: Some(ended), fault, checks, outcomes, info, plan })
     }
 
     /// Requests are encoded with `encoder` (before the first stage).
@@ -190,6 +196,11 @@ impl Producer {
     /// The workload fault that stopped production, if any.
     pub fn take_fault(&self) -> Option<WorkloadError> {
         self.fault.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Where the workload's checks will be once its thread has ended.
+    pub fn checks(&self) -> Arc<Mutex<Checks>> {
+        self.checks.clone()
     }
 
     /// Stops the thread after it has delivered pending outcomes.

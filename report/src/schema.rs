@@ -202,6 +202,24 @@ pub struct StageReport {
     /// Output tokens per joule of GPU energy, when the energy is known.
     #[serde(default)]
     pub output_tokens_per_joule: Option<f64>,
+    /// The scenario's named checks (`check(name, passed)`) in this stage, by name.
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckReport>,
+}
+
+/// How often one named check passed in a stage; `rate` is passes over all calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub passes: u64,
+    pub fails: u64,
+    pub rate: f64,
+}
+
+impl CheckReport {
+    pub fn new(passes: u64, fails: u64) -> Self {
+        let total = passes + fails;
+        CheckReport { passes, fails, rate: if total == 0 { 0.0 } else { passes as f64 / total as f64 } }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

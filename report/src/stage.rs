@@ -181,6 +181,7 @@ impl StageReport {
             probe_errors: Vec::new(),
             gpu: Vec::new(),
             output_tokens_per_joule: None,
+            checks: BTreeMap::new(),
         }
     }
 }

@@ -4,14 +4,17 @@
 //!
 //! ```text
 //! threshold := [ "stage=" NAME ":" ] metric OP NUMBER
-//! metric    := SUMMARY "." STAT | SCALAR
+//! metric    := SUMMARY "." STAT | SCALAR | "checks." CHECK "." ("rate" | "passes" | "fails")
 //! OP        := "<" | "<=" | ">" | ">=" | "=="
 //! ```
 //!
 //! `SUMMARY` is a latency summary of the stage report (`ttft_ms`, `itl_ms`, …) and `STAT`
 //! one of its statistics (`p50`, `p99`, `mean`, …); `SCALAR` is a rate or count
 //! (`error_rate`, `goodput_rps`, …). Without a stage, a threshold holds for every
-//! stage. A stage with no sample of the metric fails it: nothing shows it holds.
+//! stage. A stage with no sample of the metric fails it: nothing shows it holds. A
+//! check's counts are final only when the run has ended (the scenario may record
+//! checks for a stage's last outcomes after the stage), so check thresholds are judged
+//! then.
 
 use serde::{Deserialize, Serialize};
 use volley_core::Summary;
@@ -86,18 +89,29 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Statistics of a named check.
+const CHECK_STATS: &[(&str, fn(&crate::schema::CheckReport) -> f64)] =
+    &[("rate", |c| c.rate), ("passes", |c| c.passes as f64), ("fails", |c| c.fails as f64)];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Metric {
     Summary { summary: usize, stat: usize },
     Scalar(usize),
+    Check { name: String, stat: usize },
 }
 
 impl Metric {
-    fn value(self, stage: &StageReport) -> Option<f64> {
+    fn value(&self, stage: &StageReport) -> Option<f64> {
         match self {
-            Metric::Summary { summary, stat } => SUMMARIES[summary].1(stage).map(|s| STATS[stat].1(&s)),
-            Metric::Scalar(i) => SCALARS[i].1(stage),
+            Metric::Summary { summary, stat } => SUMMARIES[*summary].1(stage).map(|s| STATS[*stat].1(&s)),
+            Metric::Scalar(i) => SCALARS[*i].1(stage),
+            Metric::Check { name, stat } => stage.checks.get(name).map(CHECK_STATS[*stat].1),
         }
+    }
+
+    /// Whether a missing value means "no sample" (a failure) rather than "zero".
+    fn sampled(&self) -> bool {
+        !matches!(self, Metric::Scalar(_))
     }
 }
 
@@ -156,7 +170,7 @@ impl Threshold {
     pub fn evaluate(&self, stages: &[StageReport]) -> Vec<ThresholdResult> {
         let verdict = |s: &StageReport| {
             let value = self.metric.value(s).filter(|v| v.is_finite());
-            let sampled = !matches!(self.metric, Metric::Summary { .. }) || value.is_some();
+            let sampled = !self.metric.sampled() || value.is_some();
             ThresholdResult {
                 threshold: self.expr.clone(),
                 stage: s.name.clone(),
@@ -194,13 +208,18 @@ impl Threshold {
                 _ => false,
             },
             Metric::Scalar(i) => matches!(SCALARS[i].0, "sent" | "ok" | "failed") && matches!(self.op, Op::Lt | Op::Le | Op::Eq),
+            Metric::Check { .. } => false,
         }
     }
 
     /// Whether its metric is known when a stage ends, or only once the run has ended
     /// (GPU energy comes with the sampler's last reading).
     pub fn known_at_stage_end(&self) -> bool {
-        !matches!(self.metric, Metric::Scalar(i) if SCALARS[i].0 == "output_tokens_per_joule")
+        match &self.metric {
+            Metric::Scalar(i) => SCALARS[*i].0 != "output_tokens_per_joule",
+            Metric::Check { .. } => false,
+            Metric::Summary { .. } => true,
+        }
     }
 
     /// Whether it fails on the stage *so far* in a way more requests cannot undo: a
@@ -225,6 +244,16 @@ fn metric(name: &str) -> Result<Metric, String> {
     if let Some(i) = SCALARS.iter().position(|(n, _)| *n == name) {
         return Ok(Metric::Scalar(i));
     }
+    if let Some(check) = name.strip_prefix("checks.") {
+        let stats: Vec<&str> = CHECK_STATS.iter().map(|(n, _)| *n).collect();
+        let Some((check, stat)) = check.rsplit_once('.').filter(|(c, _)| !c.is_empty()) else {
+            return Err(format!("a check threshold is checks.NAME.STAT, STAT one of {}", stats.join(", ")));
+        };
+        let Some(stat) = CHECK_STATS.iter().position(|(n, _)| *n == stat) else {
+            return Err(format!("unknown statistic '{stat}' of check '{check}'; one of {}", stats.join(", ")));
+        };
+        return Ok(Metric::Check { name: check.to_string(), stat });
+    }
     let names = |list: &[&str]| list.join(", ");
     let summaries: Vec<&str> = SUMMARIES.iter().map(|(n, _)| *n).collect();
     let stats: Vec<&str> = STATS.iter().map(|(n, _)| *n).collect();
@@ -235,7 +264,7 @@ fn metric(name: &str) -> Result<Metric, String> {
     };
     let Some(summary) = SUMMARIES.iter().position(|(n, _)| *n == base) else {
         return Err(format!(
-            "unknown metric '{name}'; metrics are {}.STAT and {}",
+            "unknown metric '{name}'; metrics are {}.STAT, {} and checks.NAME.rate",
             names(&summaries),
             names(&scalars)
         ));
@@ -287,6 +316,23 @@ mod tests {
         }
         assert!(!Threshold::parse("output_tokens_per_joule>1").unwrap().known_at_stage_end());
         assert!(Threshold::parse("ttft_ms.p99<10").unwrap().known_at_stage_end());
+        assert!(!Threshold::parse("checks.ok.fails==0").unwrap().known_at_stage_end());
+    }
+
+    #[test]
+    fn check_thresholds_read_the_stage_checks() {
+        let now = std::time::Instant::now();
+        let window = volley_core::StageWindow { started: now, sending_ended: now, finished: now, sent: 0 };
+        let plan = volley_core::Stage::new("s", volley_core::Load::Concurrency { n: 1 }, None, Some(1));
+        let mut stage = StageReport::build(&plan, &volley_core::StageStats::new(), &window);
+        stage.checks.insert("has.dots".into(), crate::schema::CheckReport::new(9, 1));
+        let t = Threshold::parse("checks.has.dots.rate >= 0.9").unwrap();
+        let v = &t.evaluate(std::slice::from_ref(&stage))[0];
+        assert_eq!((v.value, v.passed), (Some(0.9), true));
+        assert!(!Threshold::parse("checks.has.dots.fails == 0").unwrap().evaluate(std::slice::from_ref(&stage))[0].passed);
+        // A check the stage never recorded has no sample: it fails.
+        let v = &Threshold::parse("checks.other.rate > 0").unwrap().evaluate(std::slice::from_ref(&stage))[0];
+        assert_eq!((v.value, v.passed), (None, false));
     }
 
     #[test]
@@ -302,6 +348,8 @@ mod tests {
             ("stage=:ttft_ms.p99<3", "stage=NAME:"),
             ("error_rate < inf", "finite"),
             ("error_rate < NaN", "finite"),
+            ("checks.rate > 0.9", "checks.NAME.STAT"),
+            ("checks.answered.ratio > 0.9", "unknown statistic 'ratio' of check 'answered'"),
         ] {
             let e = Threshold::parse(expr).unwrap_err().to_string();
             assert!(e.contains(says), "{expr}: {e}");

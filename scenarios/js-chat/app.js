@@ -11,7 +11,7 @@
 //
 // Build: componentize-js app.js --wit wit --world-name scenario -d http -d fetch-event -o scenario.wasm
 
-import { nextU64 } from "volley:scenario/random@0.4.0";
+import { nextU64 } from "volley:scenario/random@0.5.0";
 
 const NAME = "js-chat";
 const VERSION = "0.1.0";
@@ -104,6 +104,7 @@ function request() {
     stream: config.stream,
     headers: [],
     inputs: [],
+    keepText: false,
   };
 }
 

@@ -165,5 +165,5 @@ def request(c: Config) -> Request:
         api=api, model=c.model, prompt=prompt, max_tokens=c.max_tokens,
         stream=c.stream, headers=[], body_extra=None, tag=None, session=None,
         prompt_tokens=None, inputs=[], model_version=None, body=None, method=None,
-        path=None, batch_size=None, gap_ns=None,
+        path=None, batch_size=None, gap_ns=None, keep_text=False,
     )

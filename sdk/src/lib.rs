@@ -3,7 +3,7 @@
 //! A Volley scenario is a WebAssembly component that declares a workload — the stages
 //! and arrival pattern of a run, and the shape of every request — while the Volley host
 //! owns the clock, the network and the statistics. This crate is the idiomatic Rust
-//! side of the `volley:scenario@0.4.0` WIT interface: implement [`Scenario`], export it
+//! side of the `volley:scenario@0.5.0` WIT interface: implement [`Scenario`], export it
 //! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
 //!
 //! ```no_run
@@ -46,13 +46,15 @@
 //! ```
 //!
 //! Everything a scenario can reach of the outside world is a host capability: [`log`],
-//! the seeded [`random`] stream, the run's [`tokenizer`] and the [`datasets`] the
-//! operator granted. There is no file system, network, environment or wall clock;
+//! the seeded [`random`] stream, the run's [`tokenizer`], the [`datasets`] the
+//! operator granted (files of rows, or folders of images and sounds for
+//! [`ContentPart`]s) and named [`checks`] counted in the report. There is no file system, network, environment or wall clock;
 //! requests name no host, so traffic only ever goes to the operator's target.
 //! [`dist`] samples token lengths (fixed, uniform, normal, log-normal) from parameters.
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod checks;
 pub mod datasets;
 pub mod dist;
 mod export;
@@ -66,8 +68,8 @@ pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
-    Api, ErrorClass, Load, Message, Outcome, Percentiles, Plan, Prompt, Request, Slo, Stage, StageResult, Tensor,
-    TensorData,
+    Api, ContentPart, ErrorClass, GrantedFile, ImagePart, InlineMedia, Load, Media, Message, Outcome, PartMessage,
+    Percentiles, Plan, Prompt, Request, Slo, Stage, StageResult, Tensor, TensorData,
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;

@@ -1,6 +1,7 @@
-//! Builders for [`Request`], [`Message`] and [`Tensor`], one constructor per API.
+//! Builders for [`Request`], [`Message`], content parts and [`Tensor`], one constructor
+//! per API.
 
-use crate::{Api, Message, Prompt, Request, Tensor, TensorData};
+use crate::{Api, ContentPart, GrantedFile, ImagePart, InlineMedia, Media, Message, PartMessage, Prompt, Request, Tensor, TensorData};
 
 impl Message {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
@@ -17,10 +18,54 @@ impl Message {
     }
 }
 
+impl PartMessage {
+    pub fn new(role: impl Into<String>, parts: Vec<ContentPart>) -> Self {
+        PartMessage { role: role.into(), parts }
+    }
+    pub fn user(parts: Vec<ContentPart>) -> Self {
+        Self::new("user", parts)
+    }
+}
+
+impl Media {
+    /// File `index` (in name order) of the folder granted as `dataset`
+    /// (`--dataset NAME=DIR`): the host reads and encodes it.
+    pub fn granted(dataset: impl Into<String>, index: u64) -> Self {
+        Media::Granted(GrantedFile { dataset: dataset.into(), index })
+    }
+    /// Bytes of type `mime` (e.g. "image/png") held by the scenario.
+    pub fn bytes(mime: impl Into<String>, data: Vec<u8>) -> Self {
+        Media::Inline(InlineMedia { mime: mime.into(), data })
+    }
+}
+
+impl ContentPart {
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentPart::Text(text.into())
+    }
+    /// An image part (sent as an `image_url` with a `data:` URL).
+    pub fn image(media: Media) -> Self {
+        ContentPart::Image(ImagePart { media, detail: None })
+    }
+    /// An image part with OpenAI's `detail` ("low", "high", "auto").
+    pub fn image_detail(media: Media, detail: impl Into<String>) -> Self {
+        ContentPart::Image(ImagePart { media, detail: Some(detail.into()) })
+    }
+    /// An audio part (sent as `input_audio`).
+    pub fn audio(media: Media) -> Self {
+        ContentPart::Audio(media)
+    }
+}
+
 impl Request {
     /// A chat request (`/v1/chat/completions`), not streamed until [`Request::stream`].
     pub fn chat(messages: Vec<Message>) -> Self {
         Self::with(Api::ChatCompletions, Prompt::Chat(messages))
+    }
+
+    /// A chat request whose messages have content parts (text, images, audio).
+    pub fn chat_parts(messages: Vec<PartMessage>) -> Self {
+        Self::with(Api::ChatCompletions, Prompt::ChatParts(messages))
     }
 
     /// A completion request (`/v1/completions`).
@@ -81,7 +126,15 @@ impl Request {
             path: None,
             batch_size: None,
             gap_ns: None,
+            keep_text: false,
         }
+    }
+
+    /// Have the response text in this request's outcome (`Outcome::text`), e.g. to
+    /// check it; the plan must observe outcomes.
+    pub fn keep_text(mut self, yes: bool) -> Self {
+        self.keep_text = yes;
+        self
     }
 
     /// For stages with [`Load::custom`](crate::Load::custom): send this request `gap`

@@ -15,7 +15,7 @@ fn fixture(version: &str, name: &str) -> String {
 async fn a_v0_1_component_still_runs() {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(20), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
     let params = json!({"rate": 20, "max_requests": 10, "duration_s": 10, "max_tokens": 5});
-    for version in ["v0.1", "v0.2", "v0.3", "v0.4"] {
+    for version in ["v0.1", "v0.2", "v0.3", "v0.4", "v0.5"] {
         let out = TempDir::new("compat");
         let args = run_args(&fixture(version, "chat-poisson.wasm"), &sim.url(), params.clone(), &out);
         run_volley_async(args, Duration::from_secs(60)).await.assert_success();

@@ -15,6 +15,7 @@ mod hostile;
 mod kservers;
 mod library;
 mod loads;
+mod multimodal;
 mod otlp;
 mod packages;
 mod prometheus;

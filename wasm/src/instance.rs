@@ -130,6 +130,10 @@ impl Workload for WasmScenario {
         self.call("next-stage", true, |x, s| x.next_stage(s, results))
     }
 
+    fn checks(&mut self) -> volley_core::Checks {
+        self.store.data_mut().caps.checks.take()
+    }
+
     /// A cancelled run interrupts the guest's call under way within one epoch tick.
     fn set_cancel(&mut self, cancel: Arc<Cancel>) {
         self.store.data_mut().guard.set_cancel(cancel);

@@ -7,7 +7,11 @@
 //! positioned reads, so memory stays a small fraction of the file however large it is.
 //! A malformed row is an error naming the file and line, or — when the operator asks
 //! (`--dataset-errors skip`) — skipped and counted.
+//!
+//! A granted folder ([`folder`]) is a dataset of media files: its rows are the file
+//! names, and [`Dataset::media`] reads a file's bytes for an image or audio part.
 
+pub mod folder;
 mod index;
 mod row;
 
@@ -28,6 +32,8 @@ pub enum Format {
     ShareGpt,
     Jsonl,
     Text,
+    /// A folder of media files.
+    Folder,
 }
 
 impl Format {
@@ -37,6 +43,7 @@ impl Format {
             Format::ShareGpt => "sharegpt",
             Format::Jsonl => "jsonl",
             Format::Text => "text",
+            Format::Folder => "folder",
         }
     }
 }
@@ -62,8 +69,20 @@ pub struct Dataset {
     pub bytes: u64,
     /// Malformed rows skipped at the operator's request.
     pub skipped: u64,
-    file: File,
-    spans: Vec<Span>,
+    source: Source,
+}
+
+/// Where the rows are.
+enum Source {
+    Rows { file: File, spans: Vec<Span> },
+    Folder { files: Vec<folder::MediaFile> },
+}
+
+/// One media file's bytes and type.
+pub struct MediaBytes {
+    pub name: String,
+    pub mime: &'static str,
+    pub bytes: Vec<u8>,
 }
 
 impl Dataset {
@@ -93,6 +112,12 @@ impl Dataset {
             Some(p) => (Path::new(p), Some(Format::Text)),
             None => (path, None),
         };
+        if forced.is_none() && path.is_dir() {
+            let (files, skipped) = folder::list(name, path)?;
+            let bytes = files.iter().map(|f| f.len).sum();
+            let source = Source::Folder { files };
+            return Ok(Dataset { name: name.to_string(), path: path.to_path_buf(), format: Format::Folder, bytes, skipped, source });
+        }
         let file = File::open(path).with_context(|| format!("cannot open dataset '{name}' ({})", path.display()))?;
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         let format = match forced {
@@ -109,17 +134,33 @@ impl Dataset {
             format,
             bytes,
             skipped: indexed.skipped,
-            file,
-            spans: indexed.spans,
+            source: Source::Rows { file, spans: indexed.spans },
         })
     }
 
     pub fn len(&self) -> u64 {
-        self.spans.len() as u64
+        match &self.source {
+            Source::Rows { spans, .. } => spans.len() as u64,
+            Source::Folder { files } => files.len() as u64,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.len() == 0
+    }
+
+    /// File `i` of a folder dataset; `None` past the end. A dataset of rows has no media.
+    pub fn media(&self, i: u64) -> Result<Option<MediaBytes>, DataError> {
+        let Source::Folder { files } = &self.source else {
+            return Err(DataError::Dataset(format!(
+                "dataset '{}' is a {} file, not a folder of media files",
+                self.name,
+                self.format.as_str()
+            )));
+        };
+        let Some(file) = files.get(i as usize) else { return Ok(None) };
+        let bytes = folder::read(&self.name, &self.path, file).map_err(|e| DataError::Dataset(format!("{e:#}")))?;
+        Ok(Some(MediaBytes { name: file.name.clone(), mime: file.mime, bytes }))
     }
 
     /// Row `i`, read from the file; `None` past the end.
@@ -128,9 +169,16 @@ impl Dataset {
     }
 
     fn read_row(&self, i: u64) -> Result<Option<Row>> {
-        let Some(span) = self.spans.get(i as usize) else { return Ok(None) };
+        let (file, spans) = match &self.source {
+            Source::Rows { file, spans } => (file, spans),
+            // A folder's rows are its file names.
+            Source::Folder { files } => {
+                return Ok(files.get(i as usize).map(|f| Row { messages: Vec::new(), raw: f.name.clone() }));
+            }
+        };
+        let Some(span) = spans.get(i as usize) else { return Ok(None) };
         let mut buf = vec![0u8; span.len as usize];
-        self.file
+        file
             .read_exact_at(&mut buf, span.start)
             .with_context(|| format!("cannot read dataset '{}' ({})", self.name, self.path.display()))?;
         row::parse(self.format, &buf)

@@ -57,7 +57,7 @@ fn role(from: &str) -> String {
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Row, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     match format {
-        Format::Text => Ok(Row { messages: vec![Message { role: "user".into(), content: text.to_string() }], raw: text.to_string() }),
+        Format::Text | Format::Folder => Ok(Row { messages: vec![Message::user(text)], raw: text.to_string() }),
         Format::Jsonl | Format::ShareGpt => {
             let row: JsonRow<'_> = serde_json::from_str(text).map_err(|e| {
                 let e = e.to_string();
@@ -69,11 +69,11 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Row, String> {
             })?;
             check_fields(&row)?;
             let messages: Vec<Message> = if let Some(m) = row.messages {
-                m.into_iter().map(|m| Message { role: m.role.into_owned(), content: m.content.into_owned() }).collect()
+                m.into_iter().map(|m| Message::new(m.role.into_owned(), m.content.into_owned())).collect()
             } else if let Some(turns) = row.conversations {
-                turns.into_iter().map(|t| Message { role: role(&t.from), content: t.value.into_owned() }).collect()
+                turns.into_iter().map(|t| Message::new(role(&t.from), t.value.into_owned())).collect()
             } else {
-                vec![Message { role: "user".into(), content: row.prompt.or(row.text).unwrap_or_default().into_owned() }]
+                vec![Message::user(row.prompt.or(row.text).unwrap_or_default().into_owned())]
             };
             Ok(Row { messages, raw: text.to_string() })
         }

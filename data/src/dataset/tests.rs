@@ -86,3 +86,40 @@ fn text_corpus_and_grants() {
     assert!(format!("{e:#}").contains("cannot open dataset 'n'"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_folder_lists_its_media_files_in_order_and_skips_the_rest() {
+    let (dir, _) = file_with("b.PNG", "png bytes");
+    std::fs::write(dir.join("a.jpg"), b"jpeg").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"not media").unwrap();
+    std::fs::write(dir.join(".hidden.png"), b"hidden").unwrap();
+    let outside = file_with("secret.png", "outside the grant").1;
+    std::os::unix::fs::symlink(&outside, dir.join("link.png")).unwrap();
+    std::fs::create_dir(dir.join("sub.png")).unwrap();
+
+    let d = Dataset::open("imgs", &dir, OnError::Fail).unwrap();
+    assert_eq!((d.format, d.len(), d.skipped), (Format::Folder, 2, 4));
+    assert_eq!(d.row(0).unwrap().unwrap().raw, "a.jpg");
+    let m = d.media(1).unwrap().unwrap();
+    assert_eq!((m.name.as_str(), m.mime, m.bytes.as_slice()), ("b.PNG", "image/png", &b"png bytes"[..]));
+    assert!(d.media(2).unwrap().is_none());
+    assert_eq!(d.info().format, "folder");
+
+    // A link put in a listed file's place is not followed.
+    std::fs::remove_file(dir.join("a.jpg")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("a.jpg")).unwrap();
+    let e = d.media(0).err().unwrap().to_string();
+    assert!(e.contains("cannot read 'a.jpg' of dataset 'imgs'"), "{e}");
+
+    // A file dataset has rows, not media.
+    let (file_dir, p) = file_with("t.txt", "one line\n");
+    let t = Dataset::open("t", &p, OnError::Fail).unwrap();
+    assert!(t.media(0).err().unwrap().to_string().contains("not a folder of media files"));
+    let empty = std::env::temp_dir().join(format!("volley-ds-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = Dataset::open("none", &empty, OnError::Fail).err().unwrap().to_string();
+    assert!(e.contains("has no media files"), "{e}");
+    for d in [dir, file_dir, empty, outside.parent().unwrap().to_path_buf()] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

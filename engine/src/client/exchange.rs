@@ -75,9 +75,10 @@ pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Insta
     rec.model = req.model.clone();
     rec.batch_size = req.batch_size;
     rec.session = req.session;
+    rec.keep_text = req.keep_text;
     rec.max_tokens = req.max_tokens;
     rec.requested_prompt_tokens = req.prompt_tokens;
-    if ctx.keep_text || req.session.is_some() {
+    if ctx.keep_text || req.session.is_some() || req.keep_text {
         rec.text = Some(String::new());
     }
     if ctx.keep_body {

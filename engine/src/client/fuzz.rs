@@ -194,7 +194,7 @@ fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
         short().prop_map(Prompt::Text),
         proptest::collection::vec((short(), short()), 0..3).prop_map(|m| Prompt::Chat(
             m.into_iter()
-                .map(|(role, content)| Message { role, content })
+                .map(|(role, content)| Message::new(role, content))
                 .collect()
         )),
     ];

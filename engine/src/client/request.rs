@@ -17,7 +17,7 @@ use hyper::{Method, Uri};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData};
+use volley_core::{Api, ContentPart, Media, Message, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData};
 use volley_net::Target;
 
 /// A request ready for the wire.
@@ -43,6 +43,8 @@ pub struct PreparedRequest {
     pub batch_size: u32,
     /// `custom` loads: the gap after the previous planned send.
     pub gap: Option<std::time::Duration>,
+    /// The scenario wants the response text in the outcome.
+    pub keep_text: bool,
 }
 
 /// Most distinct tag and model names kept shared; past it each request has its own copy
@@ -89,7 +91,74 @@ impl From<&str> for EncodeError {
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'a str,
-    content: &'a str,
+    content: WireContent<'a>,
+}
+
+/// A message's content: a string, or (with content parts) a list of typed parts.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireContent<'a> {
+    Text(&'a str),
+    Parts(Vec<WirePart<'a>>),
+}
+
+/// One content part as OpenAI's chat API has it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: WireImage<'a> },
+    InputAudio { input_audio: WireAudio<'a> },
+}
+
+#[derive(Serialize)]
+struct WireImage<'a> {
+    url: DataUrl<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WireAudio<'a> {
+    data: &'a str,
+    format: &'a str,
+}
+
+/// `data:MIME;base64,DATA`, written straight into the body.
+struct DataUrl<'a>(&'a Media);
+
+impl Serialize for DataUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("data:{};base64,{}", self.0.mime, self.0.base64))
+    }
+}
+
+impl<'a> WireMessage<'a> {
+    fn of(m: &'a Message) -> Self {
+        if m.parts.is_empty() {
+            return WireMessage { role: &m.role, content: WireContent::Text(&m.content) };
+        }
+        let text = (!m.content.is_empty()).then_some(WirePart::Text { text: &m.content });
+        let parts = text.into_iter().chain(m.parts.iter().map(|p| match p {
+            ContentPart::Text(t) => WirePart::Text { text: t },
+            ContentPart::Image { media, detail } => {
+                WirePart::ImageUrl { image_url: WireImage { url: DataUrl(media), detail: detail.as_deref() } }
+            }
+            ContentPart::Audio(media) => {
+                WirePart::InputAudio { input_audio: WireAudio { data: &media.base64, format: media.audio_format() } }
+            }
+        }));
+        WireMessage { role: &m.role, content: WireContent::Parts(parts.collect()) }
+    }
+
+    /// The message's text: its content and text parts, for APIs that take one string.
+    fn text(m: &Message) -> String {
+        let parts = m.parts.iter().filter_map(|p| match p {
+            ContentPart::Text(t) => Some(t.as_str()),
+            _ => None,
+        });
+        std::iter::once(m.content.as_str()).chain(parts).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
+    }
 }
 
 #[derive(Serialize)]
@@ -206,6 +275,7 @@ impl RequestEncoder {
             prompt_tokens: r.prompt_tokens,
             batch_size: r.batch_size.unwrap_or(1).max(1),
             gap: r.gap,
+            keep_text: r.keep_text,
         })
     }
 
@@ -233,7 +303,7 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let (prompt, messages) = match (&r.prompt, r.api) {
         (Prompt::Text(t), Api::Completions) => (Some(t.as_str()), None),
         (Prompt::Chat(m), Api::ChatCompletions) => {
-            (None, Some(m.iter().map(|m| WireMessage { role: &m.role, content: &m.content }).collect()))
+            (None, Some(m.iter().map(WireMessage::of).collect()))
         }
         (Prompt::Text(_), _) => return Err("a chat request needs a chat prompt".into()),
         (Prompt::Chat(_), _) => return Err("a completions request needs a text prompt".into()),
@@ -263,7 +333,7 @@ fn tgi(r: &ScenarioRequest) -> Wire {
     let inputs = match &r.prompt {
         Prompt::Text(t) => t.clone(),
         // TGI's native API takes one string; a conversation is sent as its text.
-        Prompt::Chat(m) => m.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n"),
+        Prompt::Chat(m) => m.iter().map(WireMessage::text).collect::<Vec<_>>().join("\n"),
     };
     let mut parameters = json!({ "details": true });
     if let Some(n) = r.max_tokens {
@@ -437,7 +507,7 @@ mod tests {
 
     #[test]
     fn chat_body_and_path() {
-        let chat = Prompt::Chat(vec![Message { role: "user".into(), content: "hi \"there\"".into() }]);
+        let chat = Prompt::Chat(vec![Message::user("hi \"there\"")]);
         let p = encoder().encode(req(Api::ChatCompletions, chat), 0, 3).unwrap();
         assert_eq!(p.uri.path(), "/base/v1/chat/completions");
         let v: Value = serde_json::from_slice(&p.body).unwrap();
@@ -446,6 +516,34 @@ mod tests {
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["max_tokens"], 8);
         assert!(v.get("prompt").is_none());
+    }
+
+    #[test]
+    fn content_parts_become_typed_parts_with_data_urls() {
+        let image = Media::from_bytes("image/png", b"\x89PNG");
+        let audio = Media::from_bytes("audio/wav", b"RIFF");
+        let mut m = Message::with_parts(
+            "user",
+            vec![
+                ContentPart::Image { media: image, detail: Some("low".into()) },
+                ContentPart::Text("what is it?".into()),
+                ContentPart::Audio(audio),
+            ],
+        );
+        m.content = "look:".into();
+        let plain = Message::user("plain");
+        let p = encoder().encode(req(Api::ChatCompletions, Prompt::Chat(vec![plain, m.clone()])), 0, 0).unwrap();
+        let v: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(v["messages"][0]["content"], "plain");
+        let parts = &v["messages"][1]["content"];
+        assert_eq!(parts[0], json!({"type": "text", "text": "look:"}));
+        assert_eq!(parts[1], json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw==", "detail": "low"}}));
+        assert_eq!(parts[2], json!({"type": "text", "text": "what is it?"}));
+        assert_eq!(parts[3], json!({"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}));
+        // TGI takes the text only.
+        let p = encoder().encode(req(Api::TgiGenerate, Prompt::Chat(vec![m])), 0, 0).unwrap();
+        let v: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(v["inputs"], "look:\nwhat is it?");
     }
 
     #[test]

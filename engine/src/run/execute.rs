@@ -284,6 +284,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         Some(s) => tokio::time::timeout(SHUTDOWN_STEP, s.finish()).await.ok(),
         None => None,
     };
+    let checks = producer.checks();
     match tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await {
         Ok(Some(e)) => {
             fault.get_or_insert(e.into());
@@ -297,12 +298,20 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         fault.get_or_insert(Fault::Internal(panic));
     }
 
+    let checks = std::mem::take(&mut *checks.lock().unwrap_or_else(|p| p.into_inner()));
     let since = |t: Instant| t.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
     let stages: Vec<StageReport> = reports
         .into_iter()
         .zip(&windows)
         .zip(triton_deltas)
-        .map(|((mut r, window), (triton, probe_errors))| {
+        .enumerate()
+        .map(|(i, ((mut r, window), (triton, probe_errors)))| {
+            r.checks = checks
+                .tallies
+                .iter()
+                .filter(|t| t.stage as usize == i)
+                .map(|t| (t.name.clone(), volley_report::schema::CheckReport::new(t.passes, t.fails)))
+                .collect();
             if let Some(s) = &scrapes {
                 r.server_metrics = s.window(since(window.started), since(window.finished));
             }
@@ -327,10 +336,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         aborted_by,
         start,
         protocol: (connections_opened > 0).then(|| protocol.to_string()),
-        warnings: match &tls {
-            Some((_, t)) if t.insecure => vec!["TLS certificates were not verified (--insecure-skip-verify)".into()],
-            _ => Vec::new(),
-        },
+        warnings: run_warnings(&tls, &checks),
         stages,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
@@ -492,4 +498,20 @@ async fn wait_until(at: SystemTime, cancel: &Arc<Cancel>) {
         }
     })
     .await;
+}
+
+/// Warnings about the run as a whole.
+fn run_warnings(tls: &Option<(String, volley_net::Tls)>, checks: &volley_core::Checks) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if tls.as_ref().is_some_and(|(_, t)| t.insecure) {
+        warnings.push("TLS certificates were not verified (--insecure-skip-verify)".into());
+    }
+    if checks.dropped > 0 {
+        warnings.push(format!(
+            "{} check calls were not counted: the scenario used more than {} check names",
+            checks.dropped,
+            volley_core::workload::MAX_CHECK_NAMES
+        ));
+    }
+    warnings
 }

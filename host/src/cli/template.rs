@@ -21,9 +21,9 @@ pub enum Lang {
 }
 
 /// The WIT new projects target: the one the SDK is generated from.
-const WIT: &str = include_str!("../../../wit/v0.4/scenario.wit");
+const WIT: &str = include_str!("../../../wit/v0.5/scenario.wit");
 /// Where the SDK's bindings find that WIT in this repository, and in a project.
-const SDK_WIT_PATH: (&str, &str) = ("\"../wit/v0.4\"", "\"wit\"");
+const SDK_WIT_PATH: (&str, &str) = ("\"../wit/v0.5\"", "\"wit\"");
 
 const RUST_LIB: &str = include_str!("../../../scenarios/chat-poisson/src/lib.rs");
 const PYTHON_APP: &str = include_str!("../../../scenarios/python-chat/app.py");
@@ -34,6 +34,7 @@ const VOLLEY_JSON: &str = include_str!("../../../scenarios/chat-poisson/volley.j
 /// nothing but the binary: written into the project as `volley-sdk/`.
 const SDK_SOURCES: &[(&str, &str)] = &[
     ("bindings.rs", include_str!("../../../sdk/src/bindings.rs")),
+    ("checks.rs", include_str!("../../../sdk/src/checks.rs")),
     ("datasets.rs", include_str!("../../../sdk/src/datasets.rs")),
     ("dist.rs", include_str!("../../../sdk/src/dist.rs")),
     ("export.rs", include_str!("../../../sdk/src/export.rs")),

@@ -257,8 +257,25 @@ fn render_stage(out: &mut String, st: &StageReport) {
             let _ = writeln!(out, "  ... {} more in report.json", moved.len() - 16);
         }
     }
+    render_checks(out, st);
     for e in &st.probe_errors {
         let _ = writeln!(out, "  probe error: {e}");
+    }
+}
+
+/// The scenario's checks: pass rate and counts, as k6 prints them.
+fn render_checks(out: &mut String, st: &StageReport) {
+    if st.checks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {:<40}{:>10}{:>10}{:>10}", "check", "rate", "passes", "fails");
+    for (name, c) in st.checks.iter().take(20) {
+        let mark = if c.fails == 0 { "✓" } else { "✗" };
+        let rate = format!("{:.1}%", c.rate * 100.0);
+        let _ = writeln!(out, "  {mark} {:<38}{rate:>10}{:>10}{:>10}", clip(name, 38), c.passes, c.fails);
+    }
+    if st.checks.len() > 20 {
+        let _ = writeln!(out, "  ... {} more in report.json", st.checks.len() - 20);
     }
 }
 

@@ -7,8 +7,10 @@
 //! [`link_capabilities!`]; a new version whose imports change writes its own binding
 //! for what changed, and no other version's module is touched.
 
+pub mod checks;
 pub mod datasets;
 pub mod log;
+pub mod media;
 pub mod random;
 pub mod tokenizer;
 
@@ -29,6 +31,9 @@ pub struct Capabilities {
     pub random: random::RandomCap,
     pub tokenizer: tokenizer::TokenizerCap,
     pub datasets: datasets::DatasetsCap,
+    /// 0.5 on: checks, and the media of content parts.
+    pub checks: checks::ChecksCap,
+    pub media: media::MediaCap,
 }
 
 impl Capabilities {
@@ -39,6 +44,8 @@ impl Capabilities {
             random: random::RandomCap::new(seed),
             tokenizer: tokenizer::TokenizerCap::new(grants.tokenizer.clone(), tokenizer_input),
             datasets: datasets::DatasetsCap::new(&grants.datasets),
+            checks: checks::ChecksCap::default(),
+            media: media::MediaCap::new(&grants.datasets),
         }
     }
 }

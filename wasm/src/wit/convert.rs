@@ -2,9 +2,25 @@
 //! every WIT version; each version's module invokes [`common_conversions!`] on its own
 //! bindings and writes by hand only what changed.
 
-/// Implements `From` for `info`, `prompt`/`message`, and `error-class`, given the paths
+/// Implements `From` for `info`, `prompt`/`message` (0.1 to 0.4), and `error-class`, given the paths
 /// of a version's `types` and `workload` modules.
 macro_rules! common_conversions {
+    ($types:path, $workload:path) => {
+        $crate::wit::convert::info_and_error_conversions!($types, $workload);
+
+        fn convert_prompt(p: wit_types::Prompt) -> volley_core::Prompt {
+            match p {
+                wit_types::Prompt::Text(t) => volley_core::Prompt::Text(t),
+                wit_types::Prompt::Chat(msgs) => volley_core::Prompt::Chat(
+                    msgs.into_iter().map(|m| volley_core::Message::new(m.role, m.content)).collect(),
+                ),
+            }
+        }
+    };
+}
+
+/// `info` and `error-class`, the same in every version.
+macro_rules! info_and_error_conversions {
     ($types:path, $workload:path) => {
         use $types as wit_types;
         use $workload as wit_workload;
@@ -12,15 +28,6 @@ macro_rules! common_conversions {
         impl From<wit_workload::Info> for volley_core::Info {
             fn from(i: wit_workload::Info) -> Self {
                 volley_core::Info { name: i.name, version: i.version, description: i.description }
-            }
-        }
-
-        fn convert_prompt(p: wit_types::Prompt) -> volley_core::Prompt {
-            match p {
-                wit_types::Prompt::Text(t) => volley_core::Prompt::Text(t),
-                wit_types::Prompt::Chat(msgs) => volley_core::Prompt::Chat(
-                    msgs.into_iter().map(|m| volley_core::Message { role: m.role, content: m.content }).collect(),
-                ),
             }
         }
 
@@ -48,6 +55,13 @@ macro_rules! batch_and_outcome_conversions {
             }
         }
 
+        $crate::wit::convert::outcome_conversion!();
+    };
+}
+
+/// The `outcome` conversion, the same from 0.2 on.
+macro_rules! outcome_conversion {
+    () => {
         impl From<volley_core::Outcome> for wit_types::Outcome {
             fn from(o: volley_core::Outcome) -> Self {
                 wit_types::Outcome {
@@ -144,3 +158,97 @@ pub(crate) use api_and_tensor_conversions;
 pub(crate) use batch_and_outcome_conversions;
 pub(crate) use plan_conversions_v0_1_to_v0_3;
 pub(crate) use common_conversions;
+pub(crate) use info_and_error_conversions;
+pub(crate) use outcome_conversion;
+
+/// `load`, `stage`, `plan` and `stage-result` as 0.4 defines them (the same in 0.5),
+/// for a module that names `volley_core` `model`.
+macro_rules! plan_conversions_from_v0_4 {
+    () => {
+        impl From<wit_types::Load> for model::Load {
+            fn from(l: wit_types::Load) -> Self {
+                use model::Load as L;
+                match l {
+                    wit_types::Load::Constant(rate) => L::Constant { rate },
+                    wit_types::Load::Poisson(rate) => L::Poisson { rate },
+                    wit_types::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
+                    wit_types::Load::Ramp((from, to)) => L::Ramp { from, to },
+                    wit_types::Load::Burst(n) => L::Burst { n },
+                    wit_types::Load::Concurrency(n) => L::Concurrency { n },
+                    wit_types::Load::ConcurrencyRamp((from, to)) => L::ConcurrencyRamp { from, to },
+                    wit_types::Load::Custom => L::Custom,
+                }
+            }
+        }
+
+        fn load_to_wit(l: model::Load) -> wit_types::Load {
+            use model::Load as L;
+            match l {
+                L::Constant { rate } => wit_types::Load::Constant(rate),
+                L::Poisson { rate } => wit_types::Load::Poisson(rate),
+                L::Gamma { rate, cv } => wit_types::Load::Gamma((rate, cv)),
+                L::Ramp { from, to } => wit_types::Load::Ramp((from, to)),
+                L::Burst { n } => wit_types::Load::Burst(n),
+                L::Concurrency { n } => wit_types::Load::Concurrency(n),
+                L::ConcurrencyRamp { from, to } => wit_types::Load::ConcurrencyRamp((from, to)),
+                L::Custom => wit_types::Load::Custom,
+            }
+        }
+
+        impl From<wit_types::Stage> for model::Stage {
+            fn from(s: wit_types::Stage) -> Self {
+                model::Stage {
+                    name: s.name,
+                    load: s.load.into(),
+                    duration: s.duration_ms.map(Duration::from_millis),
+                    max_requests: s.max_requests,
+                    warmup: s.warmup_ms.map(Duration::from_millis),
+                    cooldown: s.cooldown_ms.map(Duration::from_millis),
+                    slo: s.slo.map(|o| model::Slo { ttft_ms: o.ttft_ms, itl_ms: o.itl_ms, latency_ms: o.latency_ms }),
+                }
+            }
+        }
+
+        impl From<wit_types::Plan> for model::Plan {
+            fn from(p: wit_types::Plan) -> Self {
+                model::Plan {
+                    stages: p.stages.into_iter().map(Into::into).collect(),
+                    observe_outcomes: p.observe_outcomes,
+                    adaptive: p.adaptive,
+                }
+            }
+        }
+
+        fn percentiles(s: &Option<volley_core::Summary>) -> wit_types::Percentiles {
+            match s {
+                Some(s) => wit_types::Percentiles { count: s.count, mean: s.mean, p50: s.p50, p90: s.p90, p95: s.p95, p99: s.p99 },
+                None => wit_types::Percentiles { count: 0, mean: 0.0, p50: 0.0, p90: 0.0, p95: 0.0, p99: 0.0 },
+            }
+        }
+
+        /// A finished stage as the scenario sees it.
+        fn stage_result(r: &model::StageResult) -> wit_types::StageResult {
+            wit_types::StageResult {
+                index: r.index,
+                name: r.name.clone(),
+                load: load_to_wit(r.load),
+                sent: r.sent,
+                ok: r.ok,
+                failed: r.failed,
+                sending_s: r.sending_s,
+                send_rate: r.send_rate,
+                throughput: r.throughput,
+                output_tokens_per_s: r.output_tokens_per_s,
+                ttft: percentiles(&r.ttft),
+                itl: percentiles(&r.itl),
+                tpot: percentiles(&r.tpot),
+                latency: percentiles(&r.latency),
+                schedule_lag: percentiles(&r.schedule_lag),
+                goodput: r.goodput,
+                slo_attainment: r.slo_attainment,
+            }
+        }
+    };
+}
+
+pub(crate) use plan_conversions_from_v0_4;

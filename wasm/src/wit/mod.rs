@@ -13,6 +13,7 @@ mod v0_1;
 mod v0_2;
 mod v0_3;
 mod v0_4;
+mod v0_5;
 
 use volley_core::{Batch, Info, Outcome, Plan, Stage, StageResult};
 use wasmtime::Store;
@@ -124,14 +125,14 @@ pub struct WitVersion(&'static dyn Version);
 impl WitVersion {
     /// Every version this host runs, newest first: the registry.
     pub const SUPPORTED: &'static [WitVersion] =
-        &[WitVersion(&v0_4::V0_4), WitVersion(&v0_3::V0_3), WitVersion(&v0_2::V0_2), WitVersion(&v0_1::V0_1)];
+        &[WitVersion(&v0_5::V0_5), WitVersion(&v0_4::V0_4), WitVersion(&v0_3::V0_3), WitVersion(&v0_2::V0_2), WitVersion(&v0_1::V0_1)];
 
     /// The newest version: what new projects and the SDK target.
     pub fn newest() -> WitVersion {
         Self::SUPPORTED[0]
     }
 
-    /// The package version, e.g. "0.4.0".
+    /// The package version, e.g. "0.5.0".
     pub fn semver(self) -> &'static str {
         self.0.semver()
     }

@@ -67,14 +67,17 @@ pub(super) fn load_grants(tokenizer: Option<&PathBuf>, datasets: &[String], on_e
         let started = Instant::now();
         let dataset = Dataset::open(&name, &path, on_error)?;
         if progress {
-            let skipped = match dataset.skipped {
-                0 => String::new(),
-                n => format!(", {n} malformed rows skipped"),
+            let folder = dataset.format == volley::data::dataset::Format::Folder;
+            let skipped = match (dataset.skipped, folder) {
+                (0, _) => String::new(),
+                (n, true) => format!(", {n} other entries skipped"),
+                (n, false) => format!(", {n} malformed rows skipped"),
             };
             eprintln!(
-                "dataset '{name}': {} rows ({:?}, {:.1} MiB) indexed in {:.2} s{skipped}",
+                "dataset '{name}': {} {} ({}, {:.1} MiB) indexed in {:.2} s{skipped}",
                 dataset.len(),
-                dataset.format,
+                if folder { "media files" } else { "rows" },
+                dataset.format.as_str(),
                 dataset.bytes as f64 / (1 << 20) as f64,
                 started.elapsed().as_secs_f64()
             );

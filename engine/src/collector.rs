@@ -144,7 +144,10 @@ impl Collector {
             }
             Event::Gpu(points) => self.each_sink(|s| s.gpu_sampled(&points)),
             Event::StageEnded { index, stage, window, reply } => {
-                let report = StageReport::build(&stage, &self.stage(index).1, &window);
+                let stats = &self.stage(index).1;
+                let mut report = StageReport::build(&stage, stats, &window);
+                // Lossless, so shards' reports merge exactly (`volley merge`).
+                report.mergeable = Some(stats.to_wire());
                 // Its report has all of it: a stage's statistics are not kept for the run.
                 self.stages[index as usize] = None;
                 self.each_sink(|s| s.stage_finished(index, &report, &window));

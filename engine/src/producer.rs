@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use volley_core::workload::{validate_batch, validate_plan, validate_stage};
-use volley_core::{Cancel, Checks, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError};
+use volley_core::shard::CarriedGap;
+use volley_core::{Cancel, Checks, ErrorClass, Info, Outcome, Plan, Shard, Stage, StageResult, Workload, WorkloadError};
 
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
 
@@ -31,7 +32,7 @@ const NAP: Duration = Duration::from_micros(500);
 enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
     Begin(RequestEncoder),
-    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes },
+    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes, shard: Option<Shard> },
     NextStage { results: Vec<StageResult>, reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>> },
     Shutdown,
 }
@@ -129,8 +130,10 @@ impl Producer {
             std::thread::Builder::new().name("volley-scenario".into()).spawn(move || {
                 let mut workload = workload;
                 workload.set_cancel(cancel_for_workload);
+                let known_observes;
                 match setup(workload.as_mut(), &params) {
                     Ok(known) => {
+                        known_observes = known.1.observe_outcomes;
                         let _ = setup_tx.send(Ok(known));
                     }
                     Err(e) => {
@@ -140,7 +143,8 @@ impl Producer {
                     }
                 }
                 let label = workload.identity().label;
-                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx };
+                let observe = known_observes;
+                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx, observe };
                 if let Err(e) = worker.serve(command_rx) {
                     *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                     cancel.cancel();
@@ -168,12 +172,13 @@ impl Producer {
     }
 
     /// Starts producing requests of stage `index` into a queue of `capacity`, at most
-    /// `limit` of them, holding at most `queue_bytes` of them at once.
-    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize) -> StageFeed {
+    /// `limit` of them (of the global sequence), holding at most `queue_bytes` of them at
+    /// once; a shard queues only the requests it owns (see [`Shard`]).
+    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize, shard: Option<Shard>) -> StageFeed {
         let (tx, requests) = flume::bounded(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let queue = QueueBytes { queued: Arc::default(), budget: queue_bytes, waiting: Arc::default() };
-        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone() });
+        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone(), shard });
         StageFeed { requests, stop, queue }
     }
 
@@ -232,6 +237,8 @@ struct Worker<'a> {
     label: String,
     encoder: Option<RequestEncoder>,
     outcomes: flume::Receiver<Outcome>,
+    /// The plan observes outcomes.
+    observe: bool,
 }
 
 impl Worker<'_> {
@@ -239,7 +246,7 @@ impl Worker<'_> {
         loop {
             match commands.recv_timeout(POLL) {
                 Ok(Command::Begin(encoder)) => self.encoder = Some(encoder),
-                Ok(Command::Stage { index, tx, stop, limit, queue }) => self.produce(index, &tx, &stop, limit, &queue)?,
+                Ok(Command::Stage { index, tx, stop, limit, queue, shard }) => self.produce(index, &tx, &stop, limit, &queue, shard)?,
                 Ok(Command::NextStage { results, reply }) => {
                     self.deliver_outcomes()?;
                     let r = self.workload.next_stage(&results).and_then(|stage| {
@@ -269,11 +276,12 @@ impl Worker<'_> {
         stop: &AtomicBool,
         limit: Option<u64>,
         queue: &QueueBytes,
+        shard: Option<Shard>,
     ) -> Result<(), WorkloadError> {
         let Some(mut encoder) = self.encoder.take() else {
             return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
         };
-        let r = self.produce_with(&mut encoder, stage, tx, stop, limit, queue);
+        let r = self.produce_with(&mut encoder, stage, tx, stop, limit, queue, shard);
         self.encoder = Some(encoder);
         r
     }
@@ -286,9 +294,11 @@ impl Worker<'_> {
         stop: &AtomicBool,
         limit: Option<u64>,
         queue: &QueueBytes,
+        shard: Option<Shard>,
     ) -> Result<(), WorkloadError> {
         self.workload.start_stage(stage);
         let mut seq = 0u64;
+        let mut carried = CarriedGap::default();
         loop {
             let want = match limit {
                 Some(l) if seq >= l => return Ok(()),
@@ -311,7 +321,21 @@ impl Worker<'_> {
                 }
                 continue;
             }
-            for request in batch.requests {
+            for mut request in batch.requests {
+                // Every shard produces the global sequence and keeps its own requests.
+                if let Some(s) = shard
+                    && !s.owns_request(seq, request.session)
+                {
+                    carried.skip(request.gap);
+                    if request.session.is_some() && self.observe {
+                        // Another shard's conversation: not sent here, so the scenario
+                        // does not wait for its answer.
+                        self.workload.on_outcome(not_sent_here(stage, seq, request.session))?;
+                    }
+                    seq += 1;
+                    continue;
+                }
+                request.gap = carried.take(request.gap);
                 let prepared = encoder.encode(request, stage, seq).map_err(|e| match e {
                     EncodeError::Refused(r) => WorkloadError::Refused(r),
                     EncodeError::Invalid(e) => WorkloadError::Invalid(format!(
@@ -381,5 +405,22 @@ impl Worker<'_> {
             self.workload.on_outcome(outcome)?;
         }
         Ok(())
+    }
+}
+
+/// The outcome of a request another shard sends: cancelled, from this process's view.
+fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
+    Outcome {
+        stage,
+        seq,
+        session,
+        ok: false,
+        status: 0,
+        error: Some(ErrorClass::Cancelled),
+        ttft: None,
+        latency: Duration::ZERO,
+        output_tokens: 0,
+        prompt_tokens: None,
+        text: None,
     }
 }

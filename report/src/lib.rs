@@ -18,6 +18,7 @@ pub mod jsonl;
 pub mod line;
 pub mod memory;
 pub mod points;
+pub mod merge;
 pub mod schema;
 pub mod server;
 pub mod sink;

@@ -49,6 +49,12 @@ pub struct Report {
     /// and the difference.
     #[serde(default)]
     pub start: Option<StartReport>,
+    /// `--shard I/N`: this report is one shard's; `volley merge` joins them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<volley_core::Shard>,
+    /// `volley merge`: the shards this report joins, and what each contributed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeReport>,
     /// The HTTP version the send path spoke: `http/1.1` or `h2` (null: no connection).
     #[serde(default)]
     pub protocol: Option<String>,
@@ -205,6 +211,66 @@ pub struct StageReport {
     /// The scenario's named checks (`check(name, passed)`) in this stage, by name.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckReport>,
+    /// A shard's report: the whole stage it ran its share of (`load` above is its share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_of: Option<WholeStage>,
+    /// When the stage ran, on the wall clock: what `volley merge` aligns shards by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowReport>,
+    /// Every histogram and counter of the stage, lossless (histograms in HdrHistogram's
+    /// compressed V2 format, base64): `volley merge` adds these up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mergeable: Option<volley_core::stats::StatsWire>,
+}
+
+/// The stage a shard took its share of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WholeStage {
+    pub load: Load,
+    pub max_requests: Option<u64>,
+}
+
+/// A shard's row in the merged report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardRow {
+    pub index: u32,
+    pub dir: String,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Its clock's start against `--start-at`, ms (null without it).
+    pub start_skew_ms: Option<f64>,
+    /// Worst schedule-lag p99 over its stages, ms.
+    pub lag_p99_ms: Option<f64>,
+    /// Successful requests per second over its stages' elapsed time.
+    pub achieved_rps: f64,
+}
+
+/// What the merged report adds to a run's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeReport {
+    pub count: u32,
+    pub shards: Vec<ShardRow>,
+    /// Shard indices absent from the set (with `--allow-missing`).
+    pub missing: Vec<u32>,
+}
+
+impl WindowReport {
+    /// `w` with its start unknown (0): the caller places it on the wall clock.
+    pub fn of(w: &volley_core::StageWindow) -> Self {
+        let ms = |t: std::time::Instant| (t.saturating_duration_since(w.started).as_secs_f64() * 1e6).round() / 1e3;
+        WindowReport { started_unix_ms: 0.0, sending_ms: ms(w.sending_ended), finished_ms: ms(w.finished), sent: w.sent }
+    }
+}
+
+/// A stage's window: its start (Unix ms, µs precision) and, from it, when sending
+/// ended and the last request finished; and the requests it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowReport {
+    pub started_unix_ms: f64,
+    pub sending_ms: f64,
+    pub finished_ms: f64,
+    pub sent: u64,
 }
 
 /// How often one named check passed in a stage; `rate` is passes over all calls.

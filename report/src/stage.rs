@@ -182,6 +182,9 @@ impl StageReport {
             gpu: Vec::new(),
             output_tokens_per_joule: None,
             checks: BTreeMap::new(),
+            shard_of: None,
+            window: None,
+            mergeable: None,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Aggregates of one stage: latency histograms, request counts by outcome, token
 //! counts (requested against received), and breakdowns by tag and by model.
 //!
+//! Statistics travel as data ([`StatsWire`]) and merge exactly ([`StageStats::merge`]):
+//! the histograms of shards add up to one process's.
+//!
 //! Latency figures (TTFT, ITL, TPOT, end-to-end) come from successful requests only;
 //! schedule lag from every request that was sent, since it measures the generator.
 
@@ -9,8 +12,10 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 mod tokens;
+mod wire;
 
 pub use tokens::{ChunkTokenSource, per_token_gaps};
+pub use wire::{GroupWire, StatsWire};
 
 use crate::histogram::DurationHistogram;
 use crate::outcome::ErrorClass;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use volley_core::Load;
+use volley_core::{Load, Shard};
 use volley_core::rng::{Rng, Stream};
 
 pub(crate) struct ArrivalClock {
@@ -13,6 +13,8 @@ pub(crate) struct ArrivalClock {
     /// Seconds since the stage's start of the last arrival.
     t: f64,
     n: u64,
+    /// A shard takes only its arrivals of the global sequence.
+    shard: Option<Shard>,
 }
 
 enum Kind {
@@ -42,12 +44,29 @@ impl ArrivalClock {
                 Kind::Constant { gap: 0.0 }
             }
         };
-        ArrivalClock { kind, rng: Rng::new(seed, Stream::Arrivals(stage)), t: 0.0, n: 0 }
+        ArrivalClock { kind, rng: Rng::new(seed, Stream::Arrivals(stage)), t: 0.0, n: 0, shard: None }
     }
 
-    /// The offset of the next arrival; `None` when the process has ended (a ramp past
-    /// its span).
+    /// Only the arrivals of `shard` (k mod N = I of the global sequence).
+    pub fn thinned(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// The offset of the next arrival (this shard's); `None` when the process has ended
+    /// (a ramp past its span).
     pub fn next_offset(&mut self) -> Option<Duration> {
+        loop {
+            let k = self.n;
+            let offset = self.next_global()?;
+            if self.shard.is_none_or(|s| s.owns(k)) {
+                return Some(offset);
+            }
+        }
+    }
+
+    /// The next arrival of the global sequence.
+    fn next_global(&mut self) -> Option<Duration> {
         let t = match self.kind {
             // The first constant arrival is at 0, the i-th at i·gap (no drift).
             Kind::Constant { gap } => self.n as f64 * gap,
@@ -98,6 +117,22 @@ mod tests {
         let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
         let sd = (gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / (gaps.len() - 1) as f64).sqrt();
         (m, sd / m)
+    }
+
+    #[test]
+    fn thinned_shards_partition_the_global_sequence() {
+        for load in [Load::Poisson { rate: 500.0 }, Load::Gamma { rate: 300.0, cv: 3.0 }, Load::Ramp { from: 10.0, to: 400.0 }] {
+            let all = offsets(load, 2.0);
+            let mut union = Vec::new();
+            for index in 0..3 {
+                let mut c = ArrivalClock::new(load, 42, 0, Some(Duration::from_secs(2))).thinned(Shard::new(index, 3));
+                while let Some(t) = c.next_offset().filter(|t| t.as_secs_f64() < 2.0) {
+                    union.push(t.as_secs_f64());
+                }
+            }
+            union.sort_by(f64::total_cmp);
+            assert_eq!(union, all, "{load:?}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod open_loop;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use volley_core::{Load, Refusal, Stage, StageWindow};
+use volley_core::{Load, Refusal, Shard, Stage, StageWindow};
 
 use crate::Fault;
 
@@ -79,17 +79,26 @@ fn queue_capacity(load: &Load) -> usize {
     }
 }
 
-/// Runs stage `index` to its end.
-pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, stage: &Stage, seed: u64) -> StageRun {
-    let limit = match stage.load {
-        Load::Burst { n } => Some(stage.max_requests.map_or(u64::from(n), |m| m.min(u64::from(n)))),
-        _ => stage.max_requests,
-    };
-    let feed = producer.start_stage(index, queue_capacity(&stage.load), limit, driver.max_queue_bytes);
-    let bounds = StageBounds { duration: stage.duration, max_requests: limit, limit: driver.max_stage };
-    let start = StageStart { index, stage: stage.clone() };
+/// Runs stage `index` to its end; a shard runs its share of it ([`Shard::local_stage`]):
+/// its part of the concurrency or burst, and the global arrival sequence thinned to its
+/// own arrivals.
+pub(crate) async fn run_stage(
+    driver: &Driver,
+    producer: &Producer,
+    index: u32,
+    stage: &Stage,
+    seed: u64,
+    shard: Option<Shard>,
+) -> StageRun {
+    // The producer counts the global sequence; the driver, this shard's requests.
+    let limit = burst_limit(stage);
+    let local = shard.map_or_else(|| stage.clone(), |s| s.local_stage(stage));
+    let local_limit = burst_limit(&local);
+    let feed = producer.start_stage(index, queue_capacity(&local.load), limit, driver.max_queue_bytes, shard);
+    let bounds = StageBounds { duration: stage.duration, max_requests: local_limit, limit: driver.max_stage };
+    let start = StageStart { index, stage: local.clone() };
     let driver = driver.clone();
-    match stage.load {
+    match local.load {
         Load::Concurrency { n } => closed_loop::run(driver, feed, closed_loop::Workers::Fixed(n), bounds, start).await,
         Load::ConcurrencyRamp { from, to } => {
             let ramp = closed_loop::Workers::Ramp { from, to, over: stage.duration.unwrap_or_default() };
@@ -97,10 +106,18 @@ pub(crate) async fn run_stage(driver: &Driver, producer: &Producer, index: u32, 
         }
         Load::Burst { n } => open_loop::run(driver, feed, open_loop::Schedule::Burst(n), bounds, start).await,
         Load::Custom => open_loop::run(driver, feed, open_loop::Schedule::Custom, bounds, start).await,
-        load => {
-            let clock = arrivals::ArrivalClock::new(load, seed, index, stage.duration);
+        _ => {
+            let clock = arrivals::ArrivalClock::new(stage.load, seed, index, stage.duration).thinned(shard);
             open_loop::run(driver, feed, open_loop::Schedule::Clock(clock), bounds, start).await
         }
+    }
+}
+
+/// The most requests a stage sends: a burst's size, or its `max_requests`.
+fn burst_limit(stage: &Stage) -> Option<u64> {
+    match stage.load {
+        Load::Burst { n } => Some(stage.max_requests.map_or(u64::from(n), |m| m.min(u64::from(n)))),
+        _ => stage.max_requests,
     }
 }
 

@@ -59,6 +59,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         gpu_interval,
         h2_prior_knowledge,
         start_at,
+        shard,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -94,6 +95,13 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         let _ = tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await;
         return Ok(stopped(Fault::Refused(r), info, plan, sinks).outcome().await);
     }
+    if shard.is_some() && plan.adaptive {
+        let _ = tokio::time::timeout(SHUTDOWN_STEP, producer.shutdown()).await;
+        return Err(RunError::Options(format!(
+            "scenario '{}' decides its stages from the results so far (an adaptive plan); shards could not agree on them, so it cannot run with --shard",
+            identity.label
+        )));
+    }
 
     // With --launch, the run's clock starts with the server process.
     let (server, launch_report, refused_until) = match &launch {
@@ -123,10 +131,12 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     }
     let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
     let started_unix_ms = unix_ms();
+    // The epoch on the wall clock, to the microsecond: stage windows are placed by it.
+    let epoch_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        - epoch.elapsed().as_secs_f64() * 1000.0;
     let start = start_at.map(|at| {
         let requested_unix_ms = at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        let actual_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-            - epoch.elapsed().as_secs_f64() * 1000.0;
+        let actual_unix_ms = epoch_unix_ms;
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
         StartReport {
             requested_unix_ms: round(requested_unix_ms),
@@ -224,7 +234,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         if let Some(s) = &scraper {
             s.sample().await;
         }
-        let ran = load::run_stage(&driver, &producer, i as u32, &stage, seed).await;
+        let ran = load::run_stage(&driver, &producer, i as u32, &stage, seed, shard).await;
         if let Some(f) = ran.stopped {
             fault.get_or_insert(f);
         }
@@ -237,8 +247,14 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         triton_deltas.push(probes::triton_deltas(&before, &after));
         // Every record of the stage is in the collector's queue: ask for its report.
         let (reply, report) = tokio::sync::oneshot::channel();
-        let _ = driver.events.send(Event::StageEnded { index: i as u32, stage, window: w, reply });
-        let report = report.await.map_err(|_| RunError::Internal("the collector task ended early".into()))?;
+        // A shard reports on its share of the stage, and says what the whole was.
+        let (local, of) = match shard {
+            Some(s) => (s.local_stage(&stage), Some(stage.clone())),
+            None => (stage, None),
+        };
+        let _ = driver.events.send(Event::StageEnded { index: i as u32, stage: local, window: w, reply });
+        let mut report = report.await.map_err(|_| RunError::Internal("the collector task ended early".into()))?;
+        report.shard_of = of.map(|s| volley_report::schema::WholeStage { load: s.load, max_requests: s.max_requests });
         // A stage's verdicts are final at its end: with --abort-on-fail, no more stages.
         let failed = thresholds
             .iter()
@@ -306,6 +322,10 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         .zip(triton_deltas)
         .enumerate()
         .map(|(i, ((mut r, window), (triton, probe_errors)))| {
+            r.window = Some(volley_report::schema::WindowReport {
+                started_unix_ms: ((epoch_unix_ms + since(window.started)) * 1e3).round() / 1e3,
+                ..volley_report::schema::WindowReport::of(window)
+            });
             r.checks = checks
                 .tallies
                 .iter()
@@ -335,6 +355,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         aborted_by,
         start,
+        shard,
         protocol: (connections_opened > 0).then(|| protocol.to_string()),
         warnings: run_warnings(&tls, &checks),
         stages,
@@ -382,6 +403,8 @@ fn report_base(
         thresholds: Vec::new(),
         aborted_by: None,
         start: None,
+        shard: None,
+        merged: None,
         protocol: None,
         warnings: Vec::new(),
     }
@@ -481,23 +504,31 @@ async fn finish_sinks(mut sinks: Vec<Box<dyn Sink>>, report: Report) -> (Report,
 }
 
 /// Waits until the wall clock reads `at` (at once if it has passed), or the run is
-/// cancelled. On a thread of its own with the OS timer (tens of µs late, where tokio's
-/// fires up to 2 ms late), so shards started together start within a millisecond.
+/// cancelled, on the OS timer (tokio's fires up to 2 ms late). On a multi-threaded runtime this
+/// thread waits in place, so no second wake-up (a blocking thread handing back to a
+/// parked worker) adds its latency; shards started together start within a millisecond
+/// or two.
 async fn wait_until(at: SystemTime, cancel: &Arc<Cancel>) {
     let Ok(left) = at.duration_since(SystemTime::now()) else { return };
     let deadline = Instant::now() + left;
     let cancel = cancel.clone();
-    let _ = tokio::task::spawn_blocking(move || {
+    let wait = move || {
         while !cancel.is_cancelled() {
             let now = Instant::now();
             if now >= deadline {
                 return;
             }
-            // Slices, so an interrupt is noticed promptly.
+            // Slices, so an interrupt is noticed promptly. No spinning at the end: on a
+            // machine with more shards than cores, spinners delay each other by whole
+            // scheduler slices, where a sleeper is woken within tens of µs.
             std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
         }
-    })
-    .await;
+    };
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(wait);
+    } else {
+        let _ = tokio::task::spawn_blocking(wait).await;
+    }
 }
 
 /// Warnings about the run as a whole.

@@ -55,6 +55,7 @@ pub struct Run {
     gpu_interval: Option<Duration>,
     h2_prior_knowledge: bool,
     start_at: Option<std::time::SystemTime>,
+    shard: Option<volley_core::Shard>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -128,6 +129,7 @@ impl Run {
             gpu_interval: None,
             h2_prior_knowledge: false,
             start_at: None,
+            shard: None,
         }
     }
 
@@ -252,6 +254,13 @@ impl Run {
     /// on many machines); set-up happens before it, and the report records the skew.
     pub fn start_at(mut self, at: std::time::SystemTime) -> Self {
         self.start_at = Some(at);
+        self
+    }
+
+    /// Run as one shard of many ([`volley_core::shard`]): this process takes its share
+    /// of the plan, and its report can be merged with the others'.
+    pub fn shard(mut self, shard: volley_core::Shard) -> Self {
+        self.shard = Some(shard);
         self
     }
 

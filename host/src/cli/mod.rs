@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod coldstart;
 mod demo;
+mod merge;
 mod package;
 mod policy;
 mod run;
@@ -60,6 +61,8 @@ pub enum Command {
     /// Time guest calls (`next-requests`) of a scenario; used by scripts/bench.sh
     #[command(hide = true)]
     BenchGuest(bench::BenchGuestArgs),
+    /// Join the reports of a sharded run (--shard I/N) into one, exactly
+    Merge(merge::MergeArgs),
     /// Compare two runs' report.json side by side
     Compare {
         /// The baseline run's report.json
@@ -83,6 +86,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Push(a) => blocking(move || package::push(a, &policy)).await,
         Command::Pull(a) => blocking(move || package::pull(a, &policy)).await,
         Command::BenchGuest(a) => blocking(move || bench::bench_guest(a)).await,
+        Command::Merge(a) => blocking(move || merge::merge(a)).await,
         Command::Compare { a, b } => {
             print!("{}", volley::report::compare::compare(&a, &b)?);
             Ok(ExitCode::SUCCESS)

@@ -153,6 +153,12 @@ pub struct RunArgs {
     /// RFC 3339 (2026-12-01T15:30:00Z); set-up happens before, the report records the skew
     #[arg(long, value_name = "T")]
     pub start_at: Option<String>,
+    /// Run as shard I of N (0-based), taking its share of the plan (docs/cluster.md);
+    /// `auto` reads it from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX and
+    /// VOLLEY_SHARDS) or a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT).
+    /// `volley merge` joins the shards' reports
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
     /// Run the whole plan N times (fresh seeds derived from --seed); trials.json gives
     /// each trial and, per metric, the mean and a 95 % confidence interval
     #[arg(long, default_value_t = 1)]
@@ -275,6 +281,9 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         .http2_prior_knowledge(o.args.http2 == Http2Arg::On);
     if let Some(at) = o.start_at {
         run = run.start_at(at);
+    }
+    if let Some(s) = o.shard {
+        run = run.shard(s);
     }
     for t in &o.thresholds {
         run = run.threshold(t.clone());
@@ -425,6 +434,7 @@ pub(super) const THRESHOLDS_FAILED: u8 = 99;
 struct Options {
     args: RunArgs,
     start_at: Option<SystemTime>,
+    shard: Option<volley::core::Shard>,
     thresholds: Vec<Threshold>,
     params: serde_json::Value,
     request_timeout: Duration,
@@ -487,11 +497,20 @@ impl Options {
         if start_at.is_some() && (a.launch.is_some() || a.repeat > 1) {
             bail!("--start-at does not go with --launch or --repeat");
         }
+        let shard = match a.shard.as_deref() {
+            None => None,
+            Some("auto") => Some(volley::core::Shard::from_env(|k| std::env::var(k).ok()).map_err(|e| anyhow!(e))?),
+            Some(spec) => Some(volley::core::Shard::parse(spec).map_err(|e| anyhow!(e))?),
+        };
+        if shard.is_some() && (a.launch.is_some() || a.repeat > 1) {
+            bail!("--shard does not go with --launch or --repeat");
+        }
         if a.abort_on_fail && thresholds.is_empty() {
             bail!("--abort-on-fail needs at least one --threshold");
         }
         Ok(Options {
             start_at,
+            shard,
             thresholds,
             params,
             request_timeout: Duration::from_secs_f64(a.timeout_s),

@@ -46,8 +46,34 @@ fn render_raw(report: &Report) -> String {
         let why = g.unavailable_reason.as_deref().unwrap_or("unknown");
         let _ = writeln!(out, "\nGPU metrics: none on this machine ({why})");
     }
+    if let Some(m) = &report.merged {
+        render_shards(&mut out, m);
+    }
     render_thresholds(&mut out, report);
     out
+}
+
+/// `volley merge`: one row per shard.
+fn render_shards(out: &mut String, m: &crate::schema::MergeReport) {
+    let _ = writeln!(out, "\nshards: {} of {} merged", m.shards.len(), m.count);
+    let _ = writeln!(out, "  {:>5}{:>9}{:>9}{:>9}{:>12}{:>12}{:>10}", "shard", "sent", "ok", "failed", "skew ms", "lag p99", "ok/s");
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    for r in &m.shards {
+        let _ = writeln!(
+            out,
+            "  {:>5}{:>9}{:>9}{:>9}{:>12}{:>12}{:>10.2}",
+            r.index,
+            r.sent,
+            r.ok,
+            r.failed,
+            num(r.start_skew_ms),
+            num(r.lag_p99_ms),
+            r.achieved_rps
+        );
+    }
+    for k in &m.missing {
+        let _ = writeln!(out, "  {k:>5}  missing");
+    }
 }
 
 /// Each threshold's verdict per stage, with the measured value.

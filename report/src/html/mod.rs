@@ -91,7 +91,14 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
             );
         }
     }
-    h.push_str("</table><h2>Latency</h2><div class=\"charts\">");
+    h.push_str("</table>");
+    for w in &report.warnings {
+        let _ = write!(h, "<p class=\"warn\">⚠ {}</p>", esc(w));
+    }
+    if let Some(m) = &report.merged {
+        shards_table(&mut h, m);
+    }
+    h.push_str("<h2>Latency</h2><div class=\"charts\">");
     let groups = |f: fn(&StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {
         report.stages.iter().map(|st| (st.name.clone(), percentiles(f(st)))).filter(|(_, v)| !v.is_empty()).collect()
     };
@@ -220,3 +227,33 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
 pub const CHECK_SCRIPT: &str = "<script>(function(){var c=document.querySelectorAll('figure.chart');\
 var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar')||f.dataset.points==='0'){empty++;f.dataset.empty='1';}});\
 document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";
+
+/// `volley merge`: what each shard contributed.
+fn shards_table(h: &mut String, m: &crate::schema::MergeReport) {
+    let _ = write!(
+        h,
+        "<h2>Shards ({} of {})</h2><table><tr><th>shard</th><th>sent</th><th>ok</th><th>failed</th><th>start skew ms</th>\
+         <th>lag p99 ms</th><th>ok/s</th><th>directory</th></tr>",
+        m.shards.len(),
+        m.count
+    );
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    for r in &m.shards {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+            r.index,
+            r.sent,
+            r.ok,
+            r.failed,
+            num(r.start_skew_ms),
+            num(r.lag_p99_ms),
+            r.achieved_rps,
+            esc(&r.dir)
+        );
+    }
+    for k in &m.missing {
+        let _ = write!(h, "<tr><td>{k}</td><td colspan=\"7\" class=\"warn\">missing</td></tr>");
+    }
+    h.push_str("</table>");
+}

@@ -1,0 +1,383 @@
+//! A stage's statistics as data ([`StatsWire`]): every histogram (encoded losslessly)
+//! and every counter, per stage, tag and model, so reports of shards merge into exactly
+//! the statistics one process would have kept ([`StageStats::merge`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Breakdown, CacheTally, ErrorTally, GroupStats, LengthTally, ReasoningTally, StageStats, TimingStats};
+use crate::histogram::{self, DurationHistogram};
+use crate::outcome::ErrorClass;
+use crate::stats::{ChunkTokenSource, OTHER_GROUP};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsWire {
+    pub ttft: String,
+    pub ttfo: String,
+    pub ttst: String,
+    pub itl: String,
+    pub itl_per_token: String,
+    pub itl_per_token_source: BTreeMap<ChunkTokenSource, u64>,
+    pub tpot: String,
+    pub latency: String,
+    pub latency_from_planned: String,
+    pub schedule_lag: String,
+    pub output_tokens: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorClass, (u64, String)>,
+    pub output_tokens_total: u64,
+    pub token_sources: BTreeMap<String, u64>,
+    pub lengths: [u64; 9],
+    pub reasoning: (u64, u64, u64, u64, BTreeMap<String, u64>),
+    pub tool_call_requests: u64,
+    pub tool_calls: u64,
+    pub prefix_cache: [u64; 3],
+    pub timing: (u64, [String; 5]),
+    pub tags: BTreeMap<String, GroupWire>,
+    pub models: BTreeMap<String, GroupWire>,
+    pub inferences: u64,
+    pub excluded: u64,
+    pub slo_met: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupWire {
+    pub requests: u64,
+    pub ok: u64,
+    pub ttft: String,
+    pub itl: String,
+    pub latency: String,
+    pub output_tokens: u64,
+    pub prefix_cache: [u64; 3],
+}
+
+/// The names counts are kept under (`&'static str` in memory).
+const SOURCE_NAMES: &[&str] = &["usage", "tokenizer", "chunks", "none"];
+
+fn source_name(name: &str) -> Result<&'static str, String> {
+    SOURCE_NAMES.iter().find(|n| **n == name).copied().ok_or_else(|| format!("unknown token source '{name}'"))
+}
+
+fn sources_from(m: &BTreeMap<String, u64>) -> Result<BTreeMap<&'static str, u64>, String> {
+    m.iter().map(|(k, v)| Ok((source_name(k)?, *v))).collect()
+}
+
+fn add_counts<K: Ord + Clone>(to: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, v) in from {
+        *to.entry(k.clone()).or_default() += v;
+    }
+}
+
+fn cache_wire(c: &CacheTally) -> [u64; 3] {
+    [c.reported, c.cached_tokens, c.prompt_tokens]
+}
+
+fn cache_from(c: [u64; 3]) -> CacheTally {
+    CacheTally { reported: c[0], cached_tokens: c[1], prompt_tokens: c[2] }
+}
+
+impl CacheTally {
+    fn add(&mut self, o: &CacheTally) {
+        self.reported += o.reported;
+        self.cached_tokens += o.cached_tokens;
+        self.prompt_tokens += o.prompt_tokens;
+    }
+}
+
+impl GroupStats {
+    fn to_wire(&self) -> GroupWire {
+        GroupWire {
+            requests: self.requests,
+            ok: self.ok,
+            ttft: self.ttft.encode(),
+            itl: self.itl.encode(),
+            latency: self.latency.encode(),
+            output_tokens: self.output_tokens,
+            prefix_cache: cache_wire(&self.prefix_cache),
+        }
+    }
+
+    fn from_wire(w: &GroupWire) -> Result<Self, String> {
+        Ok(GroupStats {
+            requests: w.requests,
+            ok: w.ok,
+            ttft: DurationHistogram::decode(&w.ttft)?,
+            itl: DurationHistogram::decode(&w.itl)?,
+            latency: DurationHistogram::decode(&w.latency)?,
+            output_tokens: w.output_tokens,
+            prefix_cache: cache_from(w.prefix_cache),
+        })
+    }
+
+    fn add(&mut self, o: &GroupStats) {
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.ttft.add(&o.ttft);
+        self.itl.add(&o.itl);
+        self.latency.add(&o.latency);
+        self.output_tokens += o.output_tokens;
+        self.prefix_cache.add(&o.prefix_cache);
+    }
+}
+
+impl Breakdown {
+    fn to_wire(&self) -> BTreeMap<String, GroupWire> {
+        self.groups.iter().map(|(k, g)| (k.clone(), g.to_wire())).collect()
+    }
+
+    fn load(&mut self, w: &BTreeMap<String, GroupWire>) -> Result<(), String> {
+        for (key, g) in w {
+            self.add_group(key, &GroupStats::from_wire(g)?);
+        }
+        Ok(())
+    }
+
+    /// Adds a group under the same cap as recording does: past it, into `(other)`.
+    fn add_group(&mut self, key: &str, g: &GroupStats) {
+        let key = if self.groups.contains_key(key) || self.groups.len() < self.cap { key } else { OTHER_GROUP };
+        self.groups.entry(key.to_string()).or_insert_with(GroupStats::new).add(g);
+    }
+}
+
+impl StageStats {
+    /// Everything, as data.
+    pub fn to_wire(&self) -> StatsWire {
+        let l = &self.lengths;
+        let r = &self.reasoning;
+        let t = &self.timing;
+        StatsWire {
+            ttft: self.ttft.encode(),
+            ttfo: self.ttfo.encode(),
+            ttst: self.ttst.encode(),
+            itl: self.itl.encode(),
+            itl_per_token: self.itl_per_token.encode(),
+            itl_per_token_source: self.itl_per_token_source.clone(),
+            tpot: self.tpot.encode(),
+            latency: self.latency.encode(),
+            latency_from_planned: self.latency_from_planned.encode(),
+            schedule_lag: self.schedule_lag.encode(),
+            output_tokens: histogram::encode(&self.output_tokens),
+            requests: self.requests,
+            ok: self.ok,
+            errors: self.errors.iter().map(|(c, e)| (*c, (e.count, e.example.clone()))).collect(),
+            output_tokens_total: self.output_tokens_total,
+            token_sources: self.token_sources.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            lengths: [
+                l.prompt_compared,
+                l.prompt_requested_sum,
+                l.prompt_received_sum,
+                l.prompt_mismatched,
+                l.output_compared,
+                l.output_requested_sum,
+                l.output_received_sum,
+                l.output_short,
+                l.cached_prompt_tokens,
+            ],
+            reasoning: (
+                r.counted,
+                r.reasoned,
+                r.reasoning_tokens,
+                r.answer_tokens,
+                r.sources.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ),
+            tool_call_requests: self.tool_call_requests,
+            tool_calls: self.tool_calls,
+            prefix_cache: cache_wire(&self.prefix_cache),
+            timing: (
+                t.new_connections,
+                [t.connect.encode(), t.tls.encode(), t.written.encode(), t.first_byte.encode(), t.headers.encode()],
+            ),
+            tags: self.tags.to_wire(),
+            models: self.models.to_wire(),
+            inferences: self.inferences,
+            excluded: self.excluded,
+            slo_met: self.slo_met,
+        }
+    }
+
+    /// Statistics back from data, checked; `slo` is the stage's (it is in the plan).
+    pub fn from_wire(w: &StatsWire, slo: Option<crate::plan::Slo>) -> Result<Self, String> {
+        let h = DurationHistogram::decode;
+        let l = w.lengths;
+        let mut stats = StageStats::new();
+        stats.ttft = h(&w.ttft)?;
+        stats.ttfo = h(&w.ttfo)?;
+        stats.ttst = h(&w.ttst)?;
+        stats.itl = h(&w.itl)?;
+        stats.itl_per_token = h(&w.itl_per_token)?;
+        stats.itl_per_token_source = w.itl_per_token_source.clone();
+        stats.tpot = h(&w.tpot)?;
+        stats.latency = h(&w.latency)?;
+        stats.latency_from_planned = h(&w.latency_from_planned)?;
+        stats.schedule_lag = h(&w.schedule_lag)?;
+        stats.output_tokens = histogram::decode(&w.output_tokens)?;
+        stats.output_tokens.auto(true);
+        stats.requests = w.requests;
+        stats.ok = w.ok.min(w.requests);
+        stats.errors = w.errors.iter().map(|(c, (n, e))| (*c, ErrorTally { count: *n, example: e.clone() })).collect();
+        stats.output_tokens_total = w.output_tokens_total;
+        stats.token_sources = sources_from(&w.token_sources)?;
+        stats.lengths = LengthTally {
+            prompt_compared: l[0],
+            prompt_requested_sum: l[1],
+            prompt_received_sum: l[2],
+            prompt_mismatched: l[3],
+            output_compared: l[4],
+            output_requested_sum: l[5],
+            output_received_sum: l[6],
+            output_short: l[7],
+            cached_prompt_tokens: l[8],
+        };
+        let (counted, reasoned, reasoning_tokens, answer_tokens, sources) = &w.reasoning;
+        stats.reasoning = ReasoningTally {
+            counted: *counted,
+            reasoned: *reasoned,
+            reasoning_tokens: *reasoning_tokens,
+            answer_tokens: *answer_tokens,
+            sources: sources_from(sources)?,
+        };
+        stats.tool_call_requests = w.tool_call_requests;
+        stats.tool_calls = w.tool_calls;
+        stats.prefix_cache = cache_from(w.prefix_cache);
+        let (new_connections, [connect, tls, written, first_byte, headers]) = &w.timing;
+        stats.timing = TimingStats {
+            new_connections: *new_connections,
+            connect: h(connect)?,
+            tls: h(tls)?,
+            written: h(written)?,
+            first_byte: h(first_byte)?,
+            headers: h(headers)?,
+        };
+        stats.tags.load(&w.tags)?;
+        stats.models.load(&w.models)?;
+        stats.inferences = w.inferences;
+        stats.excluded = w.excluded;
+        stats.slo = slo;
+        stats.slo_met = w.slo_met;
+        Ok(stats)
+    }
+
+    /// Adds every count of `o`: the statistics of both sets of records together.
+    pub fn merge(&mut self, o: &StageStats) {
+        for (to, from) in [
+            (&mut self.ttft, &o.ttft),
+            (&mut self.ttfo, &o.ttfo),
+            (&mut self.ttst, &o.ttst),
+            (&mut self.itl, &o.itl),
+            (&mut self.itl_per_token, &o.itl_per_token),
+            (&mut self.tpot, &o.tpot),
+            (&mut self.latency, &o.latency),
+            (&mut self.latency_from_planned, &o.latency_from_planned),
+            (&mut self.schedule_lag, &o.schedule_lag),
+            (&mut self.timing.connect, &o.timing.connect),
+            (&mut self.timing.tls, &o.timing.tls),
+            (&mut self.timing.written, &o.timing.written),
+            (&mut self.timing.first_byte, &o.timing.first_byte),
+            (&mut self.timing.headers, &o.timing.headers),
+        ] {
+            to.add(from);
+        }
+        histogram::add(&mut self.output_tokens, &o.output_tokens);
+        add_counts(&mut self.itl_per_token_source, &o.itl_per_token_source);
+        self.requests += o.requests;
+        self.ok += o.ok;
+        for (class, e) in &o.errors {
+            let t = self.errors.entry(*class).or_default();
+            t.count += e.count;
+            if t.example.is_empty() {
+                t.example = e.example.clone();
+            }
+        }
+        self.output_tokens_total += o.output_tokens_total;
+        add_counts(&mut self.token_sources, &o.token_sources);
+        let (l, ol) = (&mut self.lengths, &o.lengths);
+        l.prompt_compared += ol.prompt_compared;
+        l.prompt_requested_sum += ol.prompt_requested_sum;
+        l.prompt_received_sum += ol.prompt_received_sum;
+        l.prompt_mismatched += ol.prompt_mismatched;
+        l.output_compared += ol.output_compared;
+        l.output_requested_sum += ol.output_requested_sum;
+        l.output_received_sum += ol.output_received_sum;
+        l.output_short += ol.output_short;
+        l.cached_prompt_tokens += ol.cached_prompt_tokens;
+        let (r, or) = (&mut self.reasoning, &o.reasoning);
+        r.counted += or.counted;
+        r.reasoned += or.reasoned;
+        r.reasoning_tokens += or.reasoning_tokens;
+        r.answer_tokens += or.answer_tokens;
+        add_counts(&mut r.sources, &or.sources);
+        self.tool_call_requests += o.tool_call_requests;
+        self.tool_calls += o.tool_calls;
+        self.prefix_cache.add(&o.prefix_cache);
+        self.timing.new_connections += o.timing.new_connections;
+        for (key, g) in &o.tags.groups {
+            self.tags.add_group(key, g);
+        }
+        for (key, g) in &o.models.groups {
+            self.models.add_group(key, g);
+        }
+        self.inferences += o.inferences;
+        self.excluded += o.excluded;
+        self.slo_met += o.slo_met;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::record::RequestRecord;
+    use crate::request::Api;
+
+    fn record(i: u64) -> RequestRecord {
+        let t0 = Instant::now();
+        let mut r = RequestRecord::new(0, i, Api::ChatCompletions, true, t0);
+        r.sent = Some(t0 + Duration::from_micros(i % 7));
+        r.status = if i % 11 == 0 { 500 } else { 200 };
+        if i % 11 == 0 {
+            r.error = Some(ErrorClass::HttpStatus);
+            r.error_message = Some(format!("status 500 ({i})"));
+        }
+        r.first_token = Some(t0 + Duration::from_micros(1000 + i * 37 % 5000));
+        r.done = t0 + Duration::from_micros(9000 + i * 101 % 20000);
+        r.itl_us = vec![100 + (i % 50) as u32, 200];
+        r.output_tokens = 3;
+        r.tag = Some(format!("t{}", i % 5).into());
+        r
+    }
+
+    #[test]
+    fn shards_merged_through_the_wire_equal_one_process() {
+        let mut whole = StageStats::new();
+        let mut parts = vec![StageStats::new(), StageStats::new(), StageStats::new()];
+        for i in 0..999 {
+            let r = record(i);
+            whole.record(&r);
+            parts[(i % 3) as usize].record(&r);
+        }
+        let mut merged = StageStats::new();
+        for p in &parts {
+            let back = StageStats::from_wire(&serde_json::from_str(&serde_json::to_string(&p.to_wire()).unwrap()).unwrap(), None).unwrap();
+            merged.merge(&back);
+        }
+        // Every histogram and counter is the same: so is its wire form.
+        let (a, b) = (serde_json::to_value(merged.to_wire()).unwrap(), serde_json::to_value(whole.to_wire()).unwrap());
+        for key in ["requests", "ok", "errors", "tags", "output_tokens_total", "token_sources", "timing"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+        assert_eq!(merged.ttft.summary(), whole.ttft.summary());
+        assert_eq!(merged.latency.summary(), whole.latency.summary());
+        assert_eq!(merged.itl.summary(), whole.itl.summary());
+        assert_eq!(merged.tags.groups["t3"].ttft.summary(), whole.tags.groups["t3"].ttft.summary());
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let mut w = StageStats::new().to_wire();
+        w.token_sources.insert("telepathy".into(), 1);
+        assert!(StageStats::from_wire(&w, None).err().unwrap().contains("unknown token source"));
+    }
+}

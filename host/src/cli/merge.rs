@@ -1,0 +1,50 @@
+//! `volley merge DIR... --out DIR`: joins the reports of a sharded run (`--shard I/N`)
+//! into one `report.json` and `report.html`, with percentiles over every shard's
+//! requests, a per-shard table, and the run's thresholds judged on the merged numbers
+//! (exit 99 when one fails, as `volley run`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use volley::report::merge;
+use volley::report::threshold::Threshold;
+
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' output directories (each with its report.json)
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged report.json and report.html go
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Merge although some shards are missing (the report says which)
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Another threshold to judge on the merged numbers, besides the shards' own
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Print nothing but errors
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn merge(a: MergeArgs) -> Result<ExitCode> {
+    let extra = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = a.dirs.iter().map(|d| merge::read_shard(d)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!(e))?;
+    let report = merge::merge(inputs, a.allow_missing, &extra).map_err(|e| anyhow!(e))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    volley::report::files::write_json(&report, &a.out.join("report.json")).map_err(|e| anyhow!("{e}"))?;
+    let html = a.out.join("report.html");
+    let points = volley::report::points::ChartPoints::default();
+    std::fs::write(&html, volley::report::html::render(&report, &points)).with_context(|| format!("cannot write {}", html.display()))?;
+    if !a.quiet {
+        print!("{}", volley::report::console::summary::render(&report));
+        eprintln!("wrote {} and report.html", a.out.join("report.json").display());
+    }
+    let failed: Vec<_> = report.thresholds.iter().filter(|t| !t.passed).collect();
+    for t in &failed {
+        eprintln!("threshold failed: '{}' on stage '{}' (merged)", t.threshold, t.stage);
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(super::run::THRESHOLDS_FAILED) })
+}

@@ -259,7 +259,7 @@ impl WindowReport {
     /// `w` with its start unknown (0): the caller places it on the wall clock.
     pub fn of(w: &volley_core::StageWindow) -> Self {
         let ms = |t: std::time::Instant| (t.saturating_duration_since(w.started).as_secs_f64() * 1e6).round() / 1e3;
-        WindowReport { started_unix_ms: 0.0, sending_ms: ms(w.sending_ended), finished_ms: ms(w.finished), sent: w.sent }
+        WindowReport { started_unix_ms: 0.0, started_ms: 0.0, sending_ms: ms(w.sending_ended), finished_ms: ms(w.finished), sent: w.sent }
     }
 }
 
@@ -268,6 +268,9 @@ impl WindowReport {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowReport {
     pub started_unix_ms: f64,
+    /// The start on the run's clock (what `requests.jsonl`'s `planned_ms` counts from).
+    #[serde(default)]
+    pub started_ms: f64,
     pub sending_ms: f64,
     pub finished_ms: f64,
     pub sent: u64,

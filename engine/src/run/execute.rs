@@ -324,6 +324,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         .map(|(i, ((mut r, window), (triton, probe_errors)))| {
             r.window = Some(volley_report::schema::WindowReport {
                 started_unix_ms: ((epoch_unix_ms + since(window.started)) * 1e3).round() / 1e3,
+                started_ms: (since(window.started) * 1e3).round() / 1e3,
                 ..volley_report::schema::WindowReport::of(window)
             });
             r.checks = checks

@@ -12,7 +12,15 @@ fn main() -> ExitCode {
     volley::core::time::mark_process_start();
     // A panic anywhere prints no backtrace; a run that saw one ends with it as a fault.
     volley::core::panics::install();
-    let cli = Cli::parse();
+    // A run file (`run --config FILE`) stands for the flags it holds.
+    let argv = match cli::config::expand(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" "));
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

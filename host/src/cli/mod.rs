@@ -5,6 +5,7 @@
 
 mod bench;
 mod check;
+pub mod config;
 mod coldstart;
 mod demo;
 mod merge;
@@ -39,6 +40,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario against a target server
+    #[command(args_override_self = true)]
     Run(run::RunArgs),
     /// Serve the built-in OpenAI-compatible server simulator
     Sim(sim::SimArgs),

@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// only; http: h2c with prior knowledge), off (HTTP/1.1)
     #[arg(long, value_enum, default_value = "auto")]
     pub http2: Http2Arg,
+    /// A run file (TOML) holding any of these options; flags given here override it
+    /// (docs/cluster.md)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Scenario parameters as a JSON object
     #[arg(long, default_value = "{}")]
     pub params: String,

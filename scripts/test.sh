@@ -30,13 +30,15 @@ fi
 # Debian packages the tests use: chromium (the HTML report in a real browser),
 # prometheus (scrapes the exposition endpoint), docker-registry (the CNCF
 # distribution registry, for pushing and pulling scenario packages), nginx and openssl
-# (a TLS proxy with a test CA in front of the simulator).
+# (a TLS proxy with a test CA in front of the simulator), buildah (the container image,
+# built FROM scratch). Slurm (slurm-wlm, munge) comes with ../shared/slurm/start.sh.
 missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
   apt-get update -qq
@@ -55,6 +57,7 @@ bash "$SHARED/kservers/setup.sh"
 stop_all() {
   bash "$SHARED/realserver/stop.sh" "$PORT" >/dev/null 2>&1 || true
   bash "$SHARED/kservers/stop.sh" >/dev/null 2>&1 || true
+  bash "$SHARED/slurm/stop.sh" >/dev/null 2>&1 || true
 }
 stop_all
 # The tests stop their servers; make sure nothing is left behind if the run fails.
@@ -64,6 +67,8 @@ bash "$SHARED/realserver/start.sh" "$PORT"
 log "starting Triton on 127.0.0.1:18000 and KServe on 127.0.0.1:18080"
 bash "$SHARED/kservers/start-triton.sh" 18000
 bash "$SHARED/kservers/start-kserve.sh" 18080
+log "starting a one-node Slurm (../shared/slurm; installs slurm-wlm and munge the first time)"
+bash "$SHARED/slurm/start.sh" >/dev/null
 
 log "crate layering (scripts/check-layers.py)"
 python3 scripts/check-layers.py

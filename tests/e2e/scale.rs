@@ -165,3 +165,65 @@ async fn four_shards_are_the_unsharded_plan_and_merge_exactly() {
     assert_eq!(p["merged"]["missing"], json!([2, 3]));
     assert!(p["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("shards 2, 3 of 4 are missing")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() {
+    // A real one-node Slurm (../shared/slurm: installs slurm-wlm and munge if missing).
+    let start = shared_dir().join("slurm/start.sh").display().to_string();
+    let up = tokio::task::block_in_place(|| run_program("bash", &[&start], &[], Duration::from_secs(300)));
+    assert!(up.status.success(), "slurm did not start: {}", up.stderr);
+
+    let sim = start_sim(SimConfig { ttft: Duration::from_millis(5), itl: Duration::from_millis(1), ..SimConfig::default() }).await;
+    let work = TempDir::new("slurm");
+    let config = work.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "scenario = \"builtin:chat-poisson\"\ntarget = \"{}\"\nseed = 11\n[params]\nrate = 80\nduration_s = 1.5\nmax_tokens = 3\n",
+            sim.url()
+        ),
+    )
+    .unwrap();
+    let alone = TempDir::new("slurm-alone");
+    let args = vec!["run".into(), "--config".into(), config.display().to_string(), "--out".into(), alone.path().display().to_string(), "--quiet".into()];
+    run_volley_async(args, Duration::from_secs(60)).await.assert_success();
+
+    let results = work.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/slurm/volley-shards.sbatch").canonicalize().unwrap();
+    let at = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 8000).to_string();
+    let out_pattern = results.join("slurm-%A-%a.out").display().to_string();
+    let (script, config_s, results_s) = (script.display().to_string(), config.display().to_string(), results.display().to_string());
+    let sbatch_args = ["--wait", "--array=0-3", "-o", &out_pattern, &script, &config_s, &results_s];
+    let env = [("START_AT", at.as_str()), ("VOLLEY", volley_bin())];
+    let o = tokio::task::block_in_place(|| run_program("sbatch", &sbatch_args, &env, Duration::from_secs(180)));
+    let logs: String = std::fs::read_dir(&results)
+        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "out")).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect())
+        .unwrap_or_default();
+    assert!(o.status.success(), "sbatch: {}{}\ntask logs:\n{logs}", o.stdout, o.stderr);
+
+    let dirs: Vec<std::path::PathBuf> = (0..4).map(|i| results.join(format!("shard-{i}"))).collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let r = read_report(d);
+        assert_eq!(r["shard"], json!({"index": i, "count": 4}), "SLURM_ARRAY_TASK_ID gave the shard");
+        let skew = r["start"]["skew_ms"].as_f64().unwrap();
+        assert!((-1.0..=25.0).contains(&skew), "task {i} started {skew} ms from T");
+    }
+    let mut union: Vec<f64> = dirs.iter().flat_map(|d| planned_offsets(d)).collect();
+    union.sort_by(f64::total_cmp);
+    let whole = planned_offsets(alone.path());
+    assert_eq!(union.len(), whole.len());
+    assert!(union.iter().zip(&whole).all(|(a, b)| (a - b).abs() <= 0.01), "the tasks' planned sends are the unsharded plan");
+
+    let merged = work.path().join("merged");
+    let mut args: Vec<String> = vec!["merge".into()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), merged.display().to_string()]);
+    let o = run_volley_args(&args, Duration::from_secs(30));
+    o.assert_success();
+    // The merged table, for the record.
+    println!("{}", o.stdout);
+    let m = read_report(&merged);
+    assert_eq!(m["stages"][0]["requests"]["sent"].as_u64(), Some(whole.len() as u64));
+    assert_eq!(m["stages"][0]["requests"]["ok"].as_u64(), Some(whole.len() as u64));
+}

@@ -12,6 +12,7 @@ mod datasets;
 mod foundation;
 mod genai;
 mod hostile;
+mod image;
 mod kservers;
 mod library;
 mod loads;

@@ -20,10 +20,14 @@ impl ReportFiles {
     }
 }
 
-/// Writes `report` as pretty JSON to `path`.
+/// Writes `report` as pretty JSON to `path`, whole or not at all (a temporary file
+/// renamed over it), so a reader waiting for it (`volley merge --wait-s`) never sees
+/// half a report.
 pub fn write_json(report: &Report, path: &Path) -> Result<(), SinkError> {
     let json = serde_json::to_vec_pretty(report).map_err(|e| SinkError::io(path, e))?;
-    std::fs::write(path, json).map_err(|e| SinkError::io(path, e))
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, json).map_err(|e| SinkError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| SinkError::io(path, e))
 }
 
 impl Sink for ReportFiles {

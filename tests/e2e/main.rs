@@ -13,6 +13,7 @@ mod foundation;
 mod genai;
 mod hostile;
 mod image;
+mod kube;
 mod kservers;
 mod library;
 mod loads;

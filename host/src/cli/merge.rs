@@ -24,13 +24,38 @@ pub struct MergeArgs {
     /// Another threshold to judge on the merged numbers, besides the shards' own
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    /// Wait up to this many seconds for every directory's report.json to appear (a merge
+    /// step started beside the shards, as on Kubernetes)
+    #[arg(long, default_value_t = 0)]
+    pub wait_s: u64,
     /// Print nothing but errors
     #[arg(long)]
     pub quiet: bool,
 }
 
+/// Waits until every `DIR/report.json` exists, or `wait_s` has passed.
+fn wait_for_reports(dirs: &[PathBuf], wait_s: u64) -> Result<()> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(wait_s);
+    loop {
+        let missing: Vec<_> = dirs.iter().filter(|d| !d.join("report.json").is_file()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= until {
+            if wait_s > 0 {
+                let list: Vec<String> = missing.iter().map(|d| d.display().to_string()).collect();
+                anyhow::bail!("no report.json after {wait_s} s in {}", list.join(", "));
+            }
+            // No waiting asked for: read_shard says what is missing.
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
 pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     let extra = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    wait_for_reports(&a.dirs, a.wait_s)?;
     let inputs = a.dirs.iter().map(|d| merge::read_shard(d)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!(e))?;
     let report = merge::merge(inputs, a.allow_missing, &extra).map_err(|e| anyhow!(e))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;

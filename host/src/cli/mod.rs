@@ -8,6 +8,7 @@ mod check;
 pub mod config;
 mod coldstart;
 mod demo;
+mod kube;
 mod merge;
 mod package;
 mod policy;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Time guest calls (`next-requests`) of a scenario; used by scripts/bench.sh
     #[command(hide = true)]
     BenchGuest(bench::BenchGuestArgs),
+    /// Kubernetes: the manifests of a sharded run
+    #[command(subcommand)]
+    Kube(kube::KubeCommand),
     /// Join the reports of a sharded run (--shard I/N) into one, exactly
     Merge(merge::MergeArgs),
     /// Compare two runs' report.json side by side
@@ -88,6 +92,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Push(a) => blocking(move || package::push(a, &policy)).await,
         Command::Pull(a) => blocking(move || package::pull(a, &policy)).await,
         Command::BenchGuest(a) => blocking(move || bench::bench_guest(a)).await,
+        Command::Kube(c) => kube::kube(c),
         Command::Merge(a) => blocking(move || merge::merge(a)).await,
         Command::Compare { a, b } => {
             print!("{}", volley::report::compare::compare(&a, &b)?);

@@ -58,7 +58,8 @@ pub struct RunArgs {
     /// Run only if the scenario component's digest is this, sha256:HEX
     #[arg(long)]
     pub digest: Option<String>,
-    /// Output directory for report.json and requests.jsonl [default: results/<scenario>-<time>]
+    /// Output directory for report.json and requests.jsonl [default: results/<scenario>-<time>];
+    /// with --shard, `{shard}` in it is the shard's index
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Model for requests that name none [default: the target's first model]
@@ -268,6 +269,11 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
     let out_dir = o.args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{label}-{}", volley::core::time::utc_stamp(SystemTime::now())))
     });
+    // `{shard}` in --out is this shard's index: one directory per shard from one flag.
+    let out_dir = match (o.shard, out_dir.to_str()) {
+        (Some(s), Some(text)) if text.contains("{shard}") => PathBuf::from(text.replace("{shard}", &s.index.to_string())),
+        _ => out_dir,
+    };
     // The outermost directory this run creates, to take away again if it never starts.
     let created_out_dir = out_dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(PathBuf::from);
     std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create output directory {}", out_dir.display()))?;

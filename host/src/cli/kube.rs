@@ -1,0 +1,101 @@
+//! `volley kube render`: the Kubernetes manifests of a sharded run (volley-kube), from
+//! a run file, as one `List` for `kubectl apply -f`. The common start (`--start-at`) is
+//! fixed now, `--start-in-s` ahead, so every pod starts its first stage together.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum KubeCommand {
+    /// Write the manifests of a sharded run (docs/cluster.md)
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The run file (the options of `volley run`, TOML); carried in a ConfigMap
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Shards: the Indexed Job's completions and parallelism
+    #[arg(long)]
+    pub shards: u32,
+    /// Name of the run; objects are called NAME-shards, NAME-config, …
+    #[arg(long, default_value = "volley")]
+    pub name: String,
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The Volley image (pin it by digest: IMAGE@sha256:…)
+    #[arg(long, default_value = concat!("volley:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// How far ahead of now every shard starts, seconds (time to schedule the pods and
+    /// pull the image)
+    #[arg(long, default_value_t = 120)]
+    pub start_in_s: u64,
+    /// Where the target is, for the NetworkPolicy (repeatable; its IP is added when the
+    /// target is one)
+    #[arg(long = "egress-cidr")]
+    pub egress_cidrs: Vec<String>,
+    /// The target's pods, by label KEY=VALUE (repeatable), for the NetworkPolicy
+    #[arg(long = "target-pods")]
+    pub target_pods: Vec<String>,
+    /// The registry's CIDRs, when the scenario is pulled from one (repeatable)
+    #[arg(long = "registry-cidr")]
+    pub registry_cidrs: Vec<String>,
+    /// Size of the results volume
+    #[arg(long, default_value = "1Gi")]
+    pub results_size: String,
+    #[arg(long)]
+    pub storage_class: Option<String>,
+    /// Write here instead of stdout
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn kube(command: KubeCommand) -> Result<ExitCode> {
+    let KubeCommand::Render(a) = command;
+    let run_toml = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read run file {}", a.config.display()))?;
+    // A local scenario travels in the ConfigMap, pinned by its digest.
+    let table: toml::Table = run_toml.parse().map_err(|e: toml::de::Error| anyhow!("run file {}: {}", a.config.display(), e.message()))?;
+    let scenario = table.get("scenario").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let scenario_file = if scenario.is_empty() || scenario.starts_with("builtin:") || scenario.starts_with("oci://") {
+        None
+    } else {
+        let path = a.config.parent().unwrap_or(std::path::Path::new(".")).join(&scenario);
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read the run file's scenario {}", path.display()))?;
+        Some((scenario.clone(), bytes))
+    };
+    let target_pods = a
+        .target_pods
+        .iter()
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow!("--target-pods '{kv}' must be KEY=VALUE")))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    if a.start_in_s > 86_400 {
+        bail!("--start-in-s must be at most a day");
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let spec = volley_kube::RenderSpec {
+        name: a.name,
+        namespace: a.namespace,
+        run_toml,
+        scenario_file,
+        shards: a.shards,
+        image: a.image,
+        start_at_unix_ms: now_ms + a.start_in_s * 1000,
+        egress_cidrs: a.egress_cidrs,
+        target_pods,
+        registry_cidrs: a.registry_cidrs,
+        results_size: a.results_size,
+        storage_class: a.storage_class,
+    };
+    let items = volley_kube::render(&spec).map_err(|e| anyhow!(e))?;
+    let text = serde_json::to_string_pretty(&volley_kube::as_list(items))? + "\n";
+    match a.out {
+        Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

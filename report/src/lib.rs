@@ -38,4 +38,4 @@ pub use schema::{
 pub use sink::{RecordEvent, RunStart, Sink, SinkError};
 
 /// Bumped on any incompatible change to the layout of `report.json` (docs/report.md).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;

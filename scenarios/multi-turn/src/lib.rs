@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use volley_sdk::datasets::Dataset;
 use volley_sdk::{
-    Load, Message, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, log,
+    ErrorClass, Load, Message, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, log,
     random, tokenizer,
 };
 
@@ -126,6 +126,9 @@ impl Scenario for MultiTurn {
                 c.messages.push(Message::assistant(text));
                 c.answered += 1;
             }
+            // Not sent by this process (another shard's conversation, or the run was
+            // interrupted): the conversation ends here without a word.
+            _ if outcome.error == Some(ErrorClass::Cancelled) => c.answered = self.turns,
             _ => {
                 log::warn(&format!("conversation {} ended early: its turn failed", outcome.session.unwrap_or(0)));
                 c.answered = self.turns;

@@ -439,6 +439,7 @@ impl AllowedTarget {
             "http" => 80,
             "https" => 443,
             "grpc" => 80,
+            "grpcs" => 443,
             other => return Err(format!("'{text}': unknown scheme '{other}'")),
         };
         let (authority, path) = match rest.find('/') {

@@ -22,6 +22,8 @@ pub struct Target {
     pub url: String,
     /// `https`: connections are TLS ([`crate::Tls::operator`]'s settings).
     pub tls: bool,
+    /// `grpc://` (or `grpcs://`): KServe v2 over gRPC, HTTP/2 only.
+    pub grpc: bool,
     pub host: String,
     pub port: u16,
     /// Path prefix of the server's API root, without a trailing slash ("" or "/proxy").
@@ -35,10 +37,12 @@ impl Target {
     /// paths carry it (`--target http://h:8000/v1` and `http://h:8000` are the same).
     pub fn parse(url: &str) -> Result<Self> {
         let uri: Uri = url.parse().map_err(|e| NetError::Target(format!("invalid target URL '{url}': {e}")))?;
-        let tls = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http:// or https://)"),
+        let (tls, grpc) = match uri.scheme_str() {
+            Some("http") => (false, false),
+            Some("https") => (true, false),
+            Some("grpc") => (false, true),
+            Some("grpcs") => (true, true),
+            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http://, https://, or grpc:// for KServe v2 over gRPC)"),
             None => bail!("target '{url}' needs a scheme, e.g. http://{url}"),
         };
         let host = uri.host().ok_or_else(|| NetError::Target(format!("target '{url}' has no host")))?;
@@ -53,7 +57,10 @@ impl Target {
         }
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
         let authority = HeaderValue::from_str(authority).map_err(|_| NetError::Target(format!("target '{url}' has an invalid host")))?;
-        Ok(Target { url: url.to_string(), tls, host, port, base_path, authority })
+        if grpc && !base_path.is_empty() {
+            bail!("target '{url}': a grpc:// target has no path");
+        }
+        Ok(Target { url: url.to_string(), tls, grpc, host, port, base_path, authority })
     }
 
     /// A connection to `addr` for HTTP/1.1, TLS for an https target; a handshake failure
@@ -106,9 +113,14 @@ impl Target {
             .ok_or_else(|| NetError::Unreachable(format!("target host '{}' has no address", self.host)))
     }
 
-    /// The scheme: `http` or `https`.
+    /// The scheme: `http`, `https`, `grpc` or `grpcs`.
     pub fn scheme(&self) -> &str {
-        if self.tls { "https" } else { "http" }
+        match (self.grpc, self.tls) {
+            (false, false) => "http",
+            (false, true) => "https",
+            (true, false) => "grpc",
+            (true, true) => "grpcs",
+        }
     }
 
     /// `scheme://authority/prefix`, for probes that address the target's own endpoints.

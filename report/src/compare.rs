@@ -126,6 +126,8 @@ mod tests {
             thresholds: Vec::new(),
             aborted_by: None,
             start: None,
+            shard: None,
+            merged: None,
             protocol: None,
             warnings: Vec::new(),
         }

@@ -66,3 +66,49 @@ fn kserve_model_server_v1_and_v2() {
         assert_eq!(r["status"], 200);
     }
 }
+
+/// Triton's own count of successful inferences of `model` version 1 (HTTP statistics).
+fn triton_inferences(model: &str) -> u64 {
+    let body = http_get(TRITON, &format!("/v2/models/{model}/versions/1/stats"));
+    let v: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").last().unwrap_or(&body)).unwrap_or_else(|e| panic!("stats {body}: {e}"));
+    v["model_stats"][0]["inference_count"].as_u64().unwrap_or_else(|| panic!("no inference_count in {v}"))
+}
+
+#[test]
+fn triton_over_grpc_model_infer_counts_match_and_errors_are_classified() {
+    let server = KServer::take("triton", TRITON);
+    let grpc = format!("grpc://127.0.0.1:{}", server.port + 1);
+    let before = triton_inferences("sum_fp32");
+    let out = TempDir::new("triton-grpc");
+    let params = json!({"model": "sum_fp32", "version": "1", "shape": [4], "load": "constant", "rate": 100, "duration_s": 3});
+    run_volley_args(&run_args("builtin:kserve", &grpc, params, &out), Duration::from_secs(120)).assert_success();
+    let report = read_report(out.path());
+    let st = &report["stages"][0];
+    let ok = st["requests"]["ok"].as_u64().unwrap();
+    assert!(ok >= 280 && st["requests"]["failed"] == 0, "{}", st["requests"]);
+    assert_eq!(report["protocol"], "h2");
+    // Triton's own inference count moved by exactly Volley's ok count.
+    assert_eq!(triton_inferences("sum_fp32") - before, ok);
+    assert!(st["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+
+    // ModelStreamInfer: each response is timed as it arrives.
+    let out = TempDir::new("triton-grpc-stream");
+    let params = json!({"model": "sum_fp32", "shape": [4], "stream": true, "rate": 50, "requests": 20});
+    run_volley_args(&run_args("builtin:kserve", &grpc, params, &out), Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    assert_eq!(st["requests"]["ok"], 20, "{st}");
+    assert_eq!(st["ttft_ms"]["count"], 20, "first response timed: {st}");
+    assert_eq!(st["output_tokens"]["total"], 20, "one response each");
+
+    // A wrong shape is Triton's INVALID_ARGUMENT, classified as HTTP 400 with its message.
+    let out = TempDir::new("triton-grpc-bad");
+    let params = json!({"model": "sum_fp32", "shape": [5], "rate": 50, "requests": 3});
+    run_volley_args(&run_args("builtin:kserve", &grpc, params, &out), Duration::from_secs(120)).assert_success();
+    let st = &read_report(out.path())["stages"][0];
+    let e = &st["requests"]["errors"]["http-status"];
+    assert_eq!(e["count"], 3, "{st}");
+    let example = e["example"].as_str().unwrap();
+    assert!(example.contains("gRPC 3 INVALID_ARGUMENT") && example.contains("shape"), "{example}");
+    let records = read_records(out.path());
+    assert!(records.iter().all(|r| r["status"] == 400), "{:?}", records[0]);
+}

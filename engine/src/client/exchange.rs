@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 
+use super::grpc;
 use super::openai::{self, Parsed, Usage};
 use super::pool::{Pool, micros};
 use super::request::PreparedRequest;
@@ -122,7 +123,9 @@ fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>
     if let Some(ct) = &req.content_type {
         h.insert(CONTENT_TYPE, ct.clone());
     }
-    if req.stream {
+    if req.grpc {
+        h.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
+    } else if req.stream {
         h.insert(ACCEPT, EVENT_STREAM);
     }
     for (k, v) in ctx.headers.iter().chain(&req.headers) {
@@ -180,9 +183,13 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     rec.first_byte = conn.times.first_read();
     rec.status = response.status().as_u16();
     let success = response.status().is_success();
+    // A gRPC error with no message comes as headers only ("trailers-only").
+    let grpc_status = req.grpc.then(|| grpc_status(response.headers())).flatten();
     let mut body = response.into_body();
 
-    let reusable = if !success {
+    let reusable = if req.grpc && success {
+        read_grpc(grpc_status, req.stream, &mut body, rec).await
+    } else if !success {
         let (snippet, complete) = read_snippet(&mut body).await;
         rec.fail(ErrorClass::HttpStatus, format!("HTTP {}: {}", rec.status, snippet));
         complete
@@ -281,6 +288,87 @@ async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> 
     }
     rec.tool_calls = state.tool_calls.count();
     apply_usage(rec, state.usage);
+    clean
+}
+
+/// `grpc-status` and `grpc-message` from headers or trailers.
+fn grpc_status(h: &hyper::HeaderMap) -> Option<(u32, String)> {
+    let code = h.get("grpc-status")?.to_str().ok()?.trim().parse().ok()?;
+    let message = h.get("grpc-message").map(|m| grpc::decode_message(m.as_bytes())).unwrap_or_default();
+    Some((code, message))
+}
+
+/// Reads a gRPC response: each message timed as it arrives (a stream's responses are its
+/// output chunks: TTFT to the first, ITL between them), then the status in the trailers,
+/// mapped to HTTP's for the error classes. `true` if the body ended cleanly.
+async fn read_grpc(mut status: Option<(u32, String)>, stream: bool, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+    let mut frames = grpc::Frames::default();
+    let mut responses = 0u32;
+    let mut last: Option<Instant> = None;
+    let clean = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(e)) => {
+                rec.fail(ErrorClass::Incomplete, format!("the gRPC stream broke: {e}"));
+                break false;
+            }
+            Some(Ok(frame)) => {
+                let at = Instant::now();
+                if let Some(t) = frame.trailers_ref() {
+                    status = grpc_status(t).or(status);
+                    continue;
+                }
+                let Some(bytes) = frame.data_ref() else { continue };
+                frames.feed(bytes);
+                loop {
+                    let msg = match frames.next() {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break,
+                        Err(e) => {
+                            rec.fail(ErrorClass::Protocol, e);
+                            return false;
+                        }
+                    };
+                    responses += 1;
+                    let parsed = if stream { grpc::stream_response(&msg) } else { grpc::unary_response(&msg).map(|()| None) };
+                    match parsed {
+                        Ok(None) => {}
+                        Ok(Some(server_error)) => rec.fail(ErrorClass::ServerError, server_error),
+                        Err(e) => rec.fail(ErrorClass::Protocol, e),
+                    }
+                    if stream {
+                        match last {
+                            None => rec.first_token = Some(at),
+                            Some(prev) => rec.itl_us.push(micros(at - prev)),
+                        }
+                        rec.first_answer = rec.first_token;
+                        last = Some(at);
+                        rec.text_chunks += 1;
+                    }
+                }
+                if responses > MAX_STREAM_EVENTS {
+                    rec.fail(ErrorClass::Protocol, format!("the stream went on past {MAX_STREAM_EVENTS} responses"));
+                    break false;
+                }
+            }
+        }
+    };
+    if stream {
+        rec.output_tokens = responses;
+        rec.token_source = TokenSource::Chunks;
+    }
+    match status {
+        Some((0, _)) if frames.leftover() > 0 => rec.fail(ErrorClass::Incomplete, "the gRPC response ended inside a message"),
+        Some((0, _)) if responses == 0 && !stream => rec.fail(ErrorClass::Protocol, "the gRPC call succeeded without a response message"),
+        Some((0, _)) => {}
+        Some((code, message)) => {
+            let (http, name) = grpc::http_status(code);
+            rec.status = http;
+            rec.fail(ErrorClass::HttpStatus, format!("gRPC {code} {name}: {message}"));
+        }
+        None if clean => rec.fail(ErrorClass::Protocol, "the gRPC response ended without a grpc-status"),
+        None => {}
+    }
     clean
 }
 

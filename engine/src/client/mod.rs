@@ -4,6 +4,7 @@
 //! timed exchange of one request ([`exchange`]), which returns its record.
 
 pub(crate) mod exchange;
+pub(crate) mod grpc;
 pub(crate) mod kserve;
 pub(crate) mod openai;
 pub(crate) mod pool;

@@ -45,6 +45,8 @@ pub struct PreparedRequest {
     pub gap: Option<std::time::Duration>,
     /// The scenario wants the response text in the outcome.
     pub keep_text: bool,
+    /// KServe v2 over gRPC: `body` is one framed protobuf message.
+    pub grpc: bool,
 }
 
 /// Most distinct tag and model names kept shared; past it each request has its own copy
@@ -55,6 +57,7 @@ const MAX_PATH: usize = 8 << 10;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 
 pub struct RequestEncoder {
     default_model: Option<String>,
@@ -63,6 +66,8 @@ pub struct RequestEncoder {
     policy: Arc<Policy>,
     /// Names of the operator's headers (lowercase): a scenario may not set them too.
     operator_headers: Vec<String>,
+    /// A `grpc://` target: KServe v2 requests become `ModelInfer` calls.
+    grpc: bool,
 }
 
 /// Why a request cannot be sent.
@@ -187,6 +192,8 @@ struct Wire {
     method: Method,
     path: String,
     body: Value,
+    /// A body that is not JSON (a gRPC message): sent as is.
+    raw: Option<Bytes>,
     content_type: Option<HeaderValue>,
     stream: bool,
 }
@@ -201,12 +208,14 @@ impl RequestEncoder {
             interned: HashMap::new(),
             policy,
             operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
+            grpc: target.grpc,
         }
     }
 
     pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
         let model = r.model.clone().or_else(|| self.default_model.clone());
         let wire = match r.api {
+            _ if self.grpc => grpc(&r, model.as_deref(), seq)?,
             Api::Completions | Api::ChatCompletions => openai(&r, model.as_deref())?,
             Api::Embeddings => embeddings(&r, model.as_deref())?,
             Api::TgiGenerate => tgi(&r),
@@ -231,11 +240,17 @@ impl RequestEncoder {
             Api::Completions | Api::ChatCompletions => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             _ => wire.stream,
         };
-        let body = match body {
+        let body = match (wire.raw, body) {
+            (Some(raw), _) => raw,
+            (None, body) => json_body(body)?,
+        };
+        fn json_body(body: Value) -> Result<Bytes, String> {
+            Ok(match body {
             Value::Null => Bytes::new(),
             Value::String(raw) => Bytes::from(raw),
             v => Bytes::from(serde_json::to_vec(&v).map_err(|e| format!("cannot serialize the body: {e}"))?),
-        };
+            })
+        }
 
         // Everything the policy bounds, before anything is kept.
         self.policy.check_request(stage, seq, &r, body.len()).map_err(EncodeError::Refused)?;
@@ -276,6 +291,7 @@ impl RequestEncoder {
             batch_size: r.batch_size.unwrap_or(1).max(1),
             gap: r.gap,
             keep_text: r.keep_text,
+            grpc: self.grpc,
         })
     }
 
@@ -318,7 +334,7 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     };
     let path = r.api.openai_path().unwrap_or_default().to_string();
     let body = serde_json::to_value(&body).map_err(|e| e.to_string())?;
-    Ok(Wire { method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream })
+    Ok(Wire { raw: None, method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream })
 }
 
 fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -326,7 +342,7 @@ fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> 
     if let Some(m) = model {
         body["model"] = m.into();
     }
-    Ok(Wire { method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
+    Ok(Wire { raw: None, method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
 }
 
 fn tgi(r: &ScenarioRequest) -> Wire {
@@ -341,6 +357,7 @@ fn tgi(r: &ScenarioRequest) -> Wire {
     }
     let path = if r.stream { "/generate_stream" } else { "/generate" };
     Wire {
+        raw: None,
         method: Method::POST,
         path: path.into(),
         body: json!({ "inputs": inputs, "parameters": parameters }),
@@ -365,12 +382,26 @@ fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let raw = r.body.as_deref().ok_or("a kserve-v1 request needs a body, e.g. {\"instances\": [...]}")?;
     let body: Value = serde_json::from_str(raw).map_err(|e| format!("the kserve-v1 body is not JSON: {e}"))?;
     Ok(Wire {
+        raw: None,
         method: Method::POST,
         path: format!("/v1/models/{model}:predict"),
         body,
         content_type: Some(JSON),
         stream: false,
     })
+}
+
+/// KServe v2 as a gRPC call: `ModelInfer`, or `ModelStreamInfer` for a streamed request.
+fn grpc(r: &ScenarioRequest, model: Option<&str>, seq: u64) -> Result<Wire, String> {
+    if r.api != Api::KserveV2 {
+        return Err(format!("a grpc:// target takes kserve-v2 requests only, not {}", r.api.as_str()));
+    }
+    if r.body_extra.is_some() {
+        return Err("body-extra has no meaning for a gRPC request".into());
+    }
+    let model = model_segment(model, "kserve-v2")?;
+    let (path, bytes) = super::grpc::encode(r, model, seq)?;
+    Ok(Wire { method: Method::POST, path: path.into(), body: Value::Null, raw: Some(bytes), content_type: Some(GRPC), stream: r.stream })
 }
 
 fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -383,7 +414,7 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
         None => format!("/v2/models/{model}/infer"),
     };
-    Ok(Wire { method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
+    Ok(Wire { raw: None, method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
 }
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
@@ -426,7 +457,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
             Err(_) => (Value::String(b.to_string()), Some(TEXT)),
         },
     };
-    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
+    Ok(Wire { raw: None, method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
 }
 
 /// A path a scenario may send to: under the target's base path and nowhere else. It

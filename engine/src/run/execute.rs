@@ -118,8 +118,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     };
     let model = match (model, refused_until) {
         (Some(m), _) => Some(m),
-        (None, None) => probes::discover_model(&target, addr).await,
-        (None, Some(_)) => None,
+        // A gRPC port has no /v1/models: KServe requests name their model.
+        (None, None) if !target.grpc => probes::discover_model(&target, addr).await,
+        (None, _) => None,
     };
     let target_base = target.base_url();
     probes::check(&target_base, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())).await?;
@@ -184,7 +185,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         GpuSampler::start(every, epoch, Some(on_round))
     });
     let ctx = Arc::new(SendContext {
-        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS, h2_prior_knowledge && !target.tls),
+        // gRPC is HTTP/2 only: h2c by prior knowledge, or h2 by ALPN over TLS.
+        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS, (h2_prior_knowledge || target.grpc) && !target.tls),
         authority: target.authority.clone(),
         headers,
         timeout: request_timeout,

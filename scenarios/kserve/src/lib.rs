@@ -5,7 +5,8 @@
 //! `version` (v2 path version), `input` (v2: the tensor name, default "INPUT0"),
 //! `datatype` (default "FP32"; "BYTES" sends strings), `shape` (one item's shape,
 //! without the batch dimension, default [4]), `batch` (items per request, default 1),
-//! `fill` (`"random"` numbers in [0, 1), the default, or a number), and the load keys
+//! `fill` (`"random"` numbers in [0, 1), the default, or a number), `stream` (v2 over a
+//! `grpc://` target: `ModelStreamInfer`, each response timed; default false), and the load keys
 //! (`load`, default poisson; `rate`, `n`, `duration_s`, default 30; `requests`).
 //! v1 sends `{"instances": [item, ...]}` with each item a nested list of that shape.
 
@@ -20,6 +21,7 @@ enum Fill {
 
 struct KServe {
     stage: Stage,
+    stream: bool,
     v1: bool,
     model: String,
     version: Option<String>,
@@ -36,7 +38,7 @@ impl Scenario for KServe {
     }
 
     fn configure(params: &Params) -> Result<Self, String> {
-        let own = ["protocol", "model", "version", "input", "datatype", "shape", "batch", "fill"];
+        let own = ["protocol", "model", "version", "input", "datatype", "shape", "batch", "fill", "stream"];
         params.allow_only(&[&own[..], STAGE_PARAMS].concat())?;
         let v1 = match params.string("protocol", "v2")?.as_str() {
             "v1" => true,
@@ -61,6 +63,7 @@ impl Scenario for KServe {
             return Err("`batch` must be at least 1".into());
         }
         Ok(KServe {
+            stream: params.bool("stream", false)?,
             stage: Stage::from_params("kserve", params, "poisson", Some(30.0))?,
             v1,
             model,
@@ -91,7 +94,8 @@ impl Scenario for KServe {
             } else {
                 Tensor::numbers(self.input.clone(), &self.datatype, shape, (0..n).map(|_| self.number()).collect())
             };
-            let r = Request::kserve_v2(self.model.clone(), vec![tensor]);
+            // Over a grpc:// target, a streamed request is a ModelStreamInfer call.
+            let r = Request::kserve_v2(self.model.clone(), vec![tensor]).stream(self.stream);
             match &self.version {
                 Some(v) => r.model_version(v.clone()),
                 None => r,

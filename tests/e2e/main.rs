@@ -22,6 +22,7 @@ mod otlp;
 mod packages;
 mod prometheus;
 mod protocols;
+mod registry_auth;
 mod realserver;
 mod report_html;
 mod sandbox;

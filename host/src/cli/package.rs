@@ -57,6 +57,10 @@ pub struct PushArgs {
     pub package: PathBuf,
     /// Where: oci://HOST:PORT/REPOSITORY[:TAG] (the tag defaults to the package version)
     pub reference: String,
+    /// A CA certificate (PEM) the registry's certificate may chain to, besides the
+    /// system's (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +70,17 @@ pub struct PullArgs {
     /// Output file [default: NAME-VERSION.volley, or REPOSITORY.wasm for a bare component]
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// A CA certificate (PEM) the registry's certificate may chain to, besides the
+    /// system's (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+}
+
+/// The registry's TLS settings: the system's trust store and `ca_certs`.
+fn install_registry_tls(ca_certs: &[PathBuf]) -> Result<()> {
+    let tls = volley::net::Tls::new(&volley::net::TlsOptions { ca_certs: ca_certs.to_vec(), ..volley::net::TlsOptions::default() })?;
+    volley::net::Tls::install(tls);
+    Ok(())
 }
 
 pub(super) fn new(a: NewArgs) -> Result<ExitCode> {
@@ -137,6 +152,7 @@ pub(super) fn inspect(a: InspectArgs, policy: &Policy) -> Result<ExitCode> {
 }
 
 pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<ExitCode> {
+    install_registry_tls(&a.ca_certs)?;
     let shown = a.package.display().to_string();
     // Loading verifies it, within the policy, as a run would.
     let source = ScenarioSource::load_with(&shown, policy)?;
@@ -154,6 +170,7 @@ pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<ExitCode> {
 }
 
 pub(super) fn pull(a: PullArgs, policy: &Policy) -> Result<ExitCode> {
+    install_registry_tls(&a.ca_certs)?;
     let reference = Reference::parse(&a.reference)?;
     let (out, bytes, what) = match registry::pull(&reference, policy)? {
         Pulled::Package(p) => {

@@ -77,7 +77,7 @@ pub(crate) fn redirect(base: &str, location: &str, policy: &Policy, reference: &
     let refused = |url: &str| {
         let shown = volley_core::text::printable(url, 120);
         anyhow!(
-            "{reference}: the registry redirected to {shown}, which is not the registry nor a host the policy allows \
+            "{reference}: the registry redirected to {shown}, which is not the registry nor an https host the policy allows \
              (registry_redirect_hosts)"
         )
     };
@@ -89,9 +89,9 @@ pub(crate) fn redirect(base: &str, location: &str, policy: &Policy, reference: &
     };
     let (Some(to_origin), Some(from_origin)) = (origin(&to), origin(&from)) else { return Err(refused(&url)) };
     let host = to_origin.1.trim_start_matches('[').trim_end_matches(']').to_string();
+    // Off the registry only to https, and only to a host the policy names.
     let allowed = to_origin == from_origin
-        || (matches!(to.scheme_str(), Some("http" | "https"))
-            && policy.registry_redirect_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)));
+        || (to.scheme_str() == Some("https") && policy.registry_redirect_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)));
     if !allowed {
         return Err(refused(&url));
     }
@@ -123,7 +123,8 @@ mod tests {
         let policy = Policy { registry_redirect_hosts: vec!["cdn.example".into()], ..Policy::default() };
         let ok = |loc: &str| redirect(base, loc, &policy, &reference()).is_ok();
         assert!(ok("/v2/volley/x/blobs/sha256:ab") && ok("http://127.0.0.1:5000/elsewhere") && ok("https://cdn.example/b") && ok("@evil.example/b"));
-        for bad in ["http://evil.example/b", "http://127.0.0.1:5001/b", "http://127.0.0.1:5000@evil.example/b", "http://cdn.example@evil.example/b"] {
+        // A policy host, but not over https: refused.
+        for bad in ["http://cdn.example/b", "http://evil.example/b", "http://127.0.0.1:5001/b", "http://127.0.0.1:5000@evil.example/b", "http://cdn.example@evil.example/b"] {
             assert!(!ok(bad), "{bad}");
         }
     }

@@ -7,12 +7,13 @@
 //!
 //! Everything pulled is content-addressed and checked: the manifest against a pinned
 //! digest, every blob against its descriptor, the component against the package
-//! manifest. Plain HTTP only (registries on loopback or a trusted network); no auth.
+//! manifest. Registries are spoken to over https with the distribution spec's token or
+//! basic authentication ([`client`]); a blob redirect leaves the registry only for https
+//! and never carries its credentials.
 
 mod artifact;
+mod client;
 pub mod reference;
-
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
@@ -23,7 +24,8 @@ use crate::package::archive::sha256;
 use artifact::Descriptor;
 use crate::package::{Manifest, Package};
 use volley_core::Policy;
-use volley_net::http::{Response, request_limited};
+use client::Client;
+use volley_net::http::Response;
 
 use crate::WasmError;
 pub use reference::Reference;
@@ -33,7 +35,6 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER: &str = "application/wasm";
 pub const VOLLEY_LAYER: &str = "application/vnd.volley.scenario.manifest.v1+json";
 
-const TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest OCI manifest (or error body) read from a registry.
 const MAX_MANIFEST: usize = 4 << 20;
 
@@ -71,9 +72,11 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
         "layerDigests": [m.component.sha256],
         "component": { "exports": [format!("volley:scenario/workload@{}", m.wit)], "imports": [], "target": null },
     }))?);
-    let base = reference.base_url();
+    let mut c = Client::connect(&reference.registry).await?;
+    let base = format!("{}/v2/{}", c.origin, reference.repository);
+    let scope = format!("repository:{}:pull,push", reference.repository);
     for blob in [&config, &component, &volley_json] {
-        upload_blob(&base, blob).await.with_context(|| format!("pushing to {reference}"))?;
+        upload_blob(&mut c, &base, blob, &scope).await.with_context(|| format!("pushing to {reference}"))?;
     }
     let descriptor = |media: &str, b: &Bytes| json!({ "mediaType": media, "digest": sha256(b), "size": b.len() });
     let mut annotations = json!({
@@ -92,7 +95,7 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
         "annotations": annotations,
     }))?);
     let url = format!("{base}/manifests/{tag}");
-    let resp = call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone()).await?;
+    let resp = c.call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone(), MAX_MANIFEST, &scope).await?;
     expect(&resp, &[201], "storing the manifest", &url)?;
     Ok(Pushed { manifest_digest: sha256(&manifest), reference })
 }
@@ -105,9 +108,11 @@ pub fn pull(reference: &Reference, policy: &Policy) -> Result<Pulled, WasmError>
 }
 
 async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
-    let base = reference.base_url();
+    let mut c = Client::connect(&reference.registry).await?;
+    let base = format!("{}/v2/{}", c.origin, reference.repository);
+    let scope = format!("repository:{}:pull", reference.repository);
     let url = format!("{base}/manifests/{}", reference.manifest_ref());
-    let resp = call_limited(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST).await?;
+    let resp = c.call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST, &scope).await?;
     if resp.status == 404 {
         bail!("{reference} was not found in the registry");
     }
@@ -119,22 +124,22 @@ async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
         }
     }
     let layers = artifact::layers(&resp.body, reference, policy)?;
-    let component = fetch_blob(&base, &layers.component, reference, policy).await?;
+    let component = fetch_blob(&mut c, &base, &layers.component, reference, policy, &scope).await?;
     let Some(volley) = &layers.volley else { return Ok(Pulled::Component(component)) };
-    let json = fetch_blob(&base, volley, reference, policy).await?;
+    let json = fetch_blob(&mut c, &base, volley, reference, policy, &scope).await?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
     // The layer digest was checked; the package manifest must name the same component.
     Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
 }
 
-async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
+async fn upload_blob(c: &mut Client, base: &str, blob: &Bytes, scope: &str) -> Result<()> {
     let digest = sha256(blob);
-    let head = call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new()).await?;
+    let head = c.call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new(), MAX_MANIFEST, scope).await?;
     if head.status == 200 {
         return Ok(());
     }
     let start = format!("{base}/blobs/uploads/");
-    let resp = call(Method::POST, &start, &[("content-length", "0")], Bytes::new()).await?;
+    let resp = c.call(Method::POST, &start, &[("content-length", "0")], Bytes::new(), MAX_MANIFEST, scope).await?;
     expect(&resp, &[202], "starting a blob upload", &start)?;
     let location = resp
         .headers
@@ -144,16 +149,23 @@ async fn upload_blob(base: &str, blob: &Bytes) -> Result<()> {
     let mut url = artifact::absolute(base, location);
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(&format!("digest={digest}"));
-    let resp = call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone()).await?;
+    let resp = c.call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone(), MAX_MANIFEST, scope).await?;
     expect(&resp, &[201], "uploading a blob", &url)
 }
 
 /// A blob, exactly its descriptor's size (already within the policy), verified by digest.
-async fn fetch_blob(base: &str, blob: &Descriptor, reference: &Reference, policy: &Policy) -> Result<Bytes> {
+/// A redirect off the registry (to blob storage) is followed only to https, without the
+/// registry's credentials.
+async fn fetch_blob(c: &mut Client, base: &str, blob: &Descriptor, reference: &Reference, policy: &Policy, scope: &str) -> Result<Bytes> {
     let digest = &blob.digest;
     let mut url = format!("{base}/blobs/{digest}");
     for _ in 0..4 {
-        let resp = call_limited(Method::GET, &url, &[], Bytes::new(), blob.size as usize).await?;
+        let on_registry = url.starts_with(&format!("{}/", c.origin));
+        let resp = if on_registry {
+            c.call(Method::GET, &url, &[], Bytes::new(), blob.size as usize, scope).await?
+        } else {
+            Client::call_elsewhere(&url, blob.size as usize).await?
+        };
         if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
         {
@@ -189,18 +201,6 @@ fn blocking<T: Send>(op: impl std::future::Future<Output = Result<T>> + Send) ->
     })
 }
 
-/// One plain-HTTP request to the registry (small answers: status, headers, errors).
-async fn call(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Response> {
-    call_limited(method, url, headers, body, MAX_MANIFEST).await
-}
-
-/// [`call`] reading at most `max_body` bytes of the answer.
-async fn call_limited(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes, max_body: usize) -> Result<Response> {
-    if url.starts_with("https://") {
-        bail!("registries over https are not supported yet: use a plain-http registry ({url})");
-    }
-    Ok(request_limited(method, url, headers, body, TIMEOUT, max_body.max(4096)).await?)
-}
 
 #[cfg(test)]
 mod fuzz;

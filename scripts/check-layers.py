@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["core", "data", "net", "report", "engine", "wasm", "sim", "export", "host"]
+CRATES = ["core", "data", "net", "report", "engine", "wasm", "sim", "export", "kube", "host"]
 PATH_RE = re.compile(r"(?<![\w:])\$?crate::([a-z_][a-z0-9_]*)")
 SUPER_RE = re.compile(r"(?<![\w:])super::([a-z_][a-z0-9_]*)")
 USE_GROUP_RE = re.compile(r"(?<![\w:])\$?crate::\{([^}]*)\}")

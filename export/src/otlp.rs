@@ -11,8 +11,6 @@
 //! runtime there.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -36,35 +34,36 @@ fn err(message: String) -> ExportError {
     ExportError(message)
 }
 
-/// A blocking HTTP/1.1 client for the exporter thread.
+/// The exporter's HTTP client: each export is one request on a new connection (http, or
+/// https with the run's TLS settings: the system's trust store and `--ca-cert`), made on
+/// a thread of its own with a current-thread runtime, since the SDK calls it from its own
+/// export thread, inside or outside a tokio runtime.
 #[derive(Debug, Clone, Copy)]
-struct BlockingClient;
+struct ExportClient;
+
+/// Longest wait for a collector's answer, and the most of it read.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_ANSWER: usize = 1 << 20;
 
 #[async_trait::async_trait]
-impl HttpClient for BlockingClient {
+impl HttpClient for ExportClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let uri = request.uri().clone();
-        let host = uri.host().ok_or("OTLP endpoint without a host")?;
-        let port = uri.port_u16().unwrap_or(80);
-        if uri.scheme_str() == Some("https") {
-            return Err("https OTLP endpoints are not supported yet; use http://".into());
-        }
-        let mut stream = TcpStream::connect((host, port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut head = format!("{} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", request.method(), request.body().len());
-        for (k, v) in request.headers() {
-            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(request.body())?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        let text_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed OTLP response")?;
-        let head = String::from_utf8_lossy(&raw[..text_end]);
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("malformed status line")?;
-        Ok(Response::builder().status(status).body(Bytes::copy_from_slice(&raw[text_end + 4..]))?)
+        let url = request.uri().to_string();
+        let method = request.method().clone();
+        let headers: Vec<(String, String)> =
+            request.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect();
+        let body = request.into_body();
+        let answer = std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                rt.block_on(volley_net::http::request_limited(method, &url, &headers, body, EXPORT_TIMEOUT, MAX_ANSWER))
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .map_err(|_| "the OTLP client thread failed".to_string())?
+        })?;
+        Ok(Response::builder().status(answer.status).body(answer.body)?)
     }
 }
 
@@ -144,7 +143,7 @@ impl Otlp {
             Transport::Http => {
                 let mut b = MetricExporter::builder()
                     .with_http()
-                    .with_http_client(BlockingClient)
+                    .with_http_client(ExportClient)
                     .with_protocol(Protocol::HttpBinary)
                     .with_headers(headers.clone());
                 if let Some(u) = url("metrics") {
@@ -188,7 +187,7 @@ impl Otlp {
                 Transport::Http => {
                     let mut b = SpanExporter::builder()
                         .with_http()
-                        .with_http_client(BlockingClient)
+                        .with_http_client(ExportClient)
                         .with_protocol(Protocol::HttpBinary)
                         .with_headers(headers);
                     if let Some(u) = url("traces") {

@@ -67,11 +67,19 @@ fn kserve_model_server_v1_and_v2() {
     }
 }
 
-/// Triton's own count of successful inferences of `model` version 1 (HTTP statistics).
+/// Triton's own count of successful inferences of `model` version 1 (HTTP statistics),
+/// once the model is loaded (a Triton just started may not have it yet).
 fn triton_inferences(model: &str) -> u64 {
-    let body = http_get(TRITON, &format!("/v2/models/{model}/versions/1/stats"));
-    let v: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").last().unwrap_or(&body)).unwrap_or_else(|e| panic!("stats {body}: {e}"));
-    v["model_stats"][0]["inference_count"].as_u64().unwrap_or_else(|| panic!("no inference_count in {v}"))
+    let start = std::time::Instant::now();
+    loop {
+        let body = http_get(TRITON, &format!("/v2/models/{model}/versions/1/stats"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(n) = v["model_stats"][0]["inference_count"].as_u64() {
+            return n;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "Triton has no statistics of {model}: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -106,22 +106,33 @@ fn attrs(kv: &[KeyValue]) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genai_metrics_and_spans_over_otlp_http() {
     let (endpoint, got) = receiver().await;
-    export_and_check(&endpoint, "http/protobuf", got).await;
+    export_and_check(&endpoint, "http/protobuf", got, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn genai_metrics_and_spans_over_otlp_https_to_a_collector_behind_tls() {
+    let (endpoint, got) = receiver().await;
+    let dir = TempDir::new("otlp-tls");
+    crate::tls::make_certificates(dir.path());
+    let proxy = crate::tls::Proxy::start(dir.path(), &endpoint);
+    let ca = dir.path().join("ca.pem").display().to_string();
+    export_and_check(&format!("https://127.0.0.1:{}", proxy.tls), "http/protobuf", got, &["--ca-cert", &ca]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genai_metrics_and_spans_over_otlp_grpc() {
     let (endpoint, got) = grpc_receiver().await;
-    export_and_check(&endpoint, "grpc", got).await;
+    export_and_check(&endpoint, "grpc", got, &[]).await;
 }
 
-async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Received>>) {
+async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Received>>, more: &[&str]) {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(10), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
     let out = TempDir::new("otlp");
     let args = with(
         run_args("builtin:chat-poisson", &sim.url(), json!({"rate": 30, "duration_s": 2, "max_tokens": 5}), &out),
         &["--otlp-endpoint", endpoint, "--otlp-protocol", protocol, "--otlp-spans"],
     );
+    let args = with(args, more);
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
     let requests = read_records(out.path()).len() as u64;
     assert!(requests > 20);

@@ -19,7 +19,10 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_run() {
-    let (volley_port, prom_port) = (free_port(), free_port());
+    // Two distinct ports: both bound at once, so the second cannot be the first again.
+    let (a, b) = (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let (volley_port, prom_port) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+    drop((a, b));
     let dir = TempDir::new("prometheus");
     let config = dir.path().join("prometheus.yml");
     std::fs::write(

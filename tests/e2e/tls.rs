@@ -33,9 +33,9 @@ pub(crate) fn make_certificates(dir: &Path) {
 
 /// nginx on three ports in front of `upstream`: TLS, plain, and TLS requiring a client
 /// certificate; stopped when dropped.
-struct Proxy {
+pub(crate) struct Proxy {
     child: Child,
-    tls: u16,
+    pub(crate) tls: u16,
     plain: u16,
     mutual: u16,
     /// TLS with HTTP/2 offered by ALPN.
@@ -45,7 +45,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(dir: &Path, upstream: &str) -> Proxy {
+    pub(crate) fn start(dir: &Path, upstream: &str) -> Proxy {
         let (tls, plain, mutual, h2, h2c) = (free_port(), free_port(), free_port(), free_port(), free_port());
         let d = dir.display();
         let location = format!(

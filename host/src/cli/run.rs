@@ -481,13 +481,17 @@ impl Options {
                         .ok_or_else(|| anyhow!("--otlp-header '{h}' must look like NAME=VALUE"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            if let Some(e) = &a.otlp_endpoint
-                && !e.starts_with("http://")
-            {
-                bail!("--otlp-endpoint '{e}' must be an http:// URL");
+            let transport = Transport::choose(a.otlp_protocol.as_deref())?;
+            if let Some(e) = &a.otlp_endpoint {
+                if !e.starts_with("http://") && !e.starts_with("https://") {
+                    bail!("--otlp-endpoint '{e}' must be an http:// or https:// URL");
+                }
+                if e.starts_with("https://") && transport == Transport::Grpc {
+                    bail!("--otlp-endpoint '{e}': OTLP/gRPC over TLS is not supported; use --otlp-protocol http/protobuf for https");
+                }
             }
             Some(OtlpOptions {
-                transport: Transport::choose(a.otlp_protocol.as_deref())?,
+                transport,
                 endpoint: a.otlp_endpoint.clone(),
                 headers,
                 spans: a.otlp_spans,

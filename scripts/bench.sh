@@ -6,7 +6,8 @@
 #
 #   1. wrk against a trivial loopback endpoint (nginx returning a fixed completion);
 #   2. Volley's maximum sustained requests/s against it (closed loop, 64 in flight),
-#      and CPU seconds per 1,000 requests — non-streaming and 16-chunk streams;
+#      and CPU seconds per 1,000 requests — non-streaming and 16-chunk streams; and
+#      streamed tokens parsed per core-second (1,024-chunk streams, 16 in flight);
 #   3. the same for guidellm, inference-perf and aiperf (installed into their own
 #      virtual environments by scripts/bench/install-peers.sh; offline, local tokenizer);
 #   4. Volley's schedule lag p50/p99 under Poisson at 1,000 and 5,000 requests/s;
@@ -33,6 +34,7 @@ WORK="$(mktemp -d /tmp/volley-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
 PLAIN=18801
 STREAM=18802
+LONG=18804
 SIM=18803
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
@@ -41,7 +43,9 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
-python3 scripts/bench/nginx-conf.py "$WORK" "$PLAIN" "$STREAM" > "$WORK/nginx.conf"
+python3 scripts/bench/nginx-conf.py "$WORK" "$PLAIN" "$STREAM" "$LONG" > "$WORK/nginx.conf"
+# nginx's worker (not root) reads the long stream's file from the work directory.
+chmod 755 "$WORK"; chmod 644 "$WORK/long.sse"
 nginx -c "$WORK/nginx.conf" -p "$WORK/"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PLAIN/health" >/dev/null && break; sleep 0.05; done
 
@@ -89,6 +93,22 @@ print(json.dumps({"tool": "volley", "mode": sys.argv[2], "rps": s["achieved_rps"
                   "failed": s["requests"]["failed"], "cpu_s": float(sys.argv[3])}))
 PY
 done
+
+# --- 2b. Stream parsing: 1,024-chunk streams, 16 in flight ----------------------------
+# Every chunk is parsed and timestamped (TTFT, ITL per chunk); the figure is chunks per
+# CPU-second of the whole process, everything else a request costs included.
+log "volley: 1,024-chunk streams, 16 in flight, ${SECONDS_PER_RUN} s"
+/usr/bin/time -f "%U %S %M" -o "$WORK/volley-long.time" "$V" run builtin:rate-range \
+  --target "http://127.0.0.1:$LONG" --model tiny --quiet --out "$WORK/volley-long" \
+  --params "{\"concurrency_range\": \"16\", \"stage_s\": $SECONDS_PER_RUN, \"stream\": true, \"prompt_tokens\": 8, \"output_tokens\": 4}" >/dev/null
+python3 - "$WORK/volley-long/report.json" "$(cpu_of "$WORK/volley-long.time")" >> "$RESULTS" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stages"][0]
+ok = s["requests"]["ok"]
+chunks = (s["itl_ms"] or {}).get("count", 0) + ok
+print(json.dumps({"tool": "volley", "mode": "long", "requests": ok, "failed": s["requests"]["failed"], "chunks": chunks,
+                  "cpu_s": float(sys.argv[2])}))
+PY
 
 # --- 3. The peers (non-streaming, 64 in flight) ---------------------------------------
 if [ "${BENCH_PEERS:-1}" = 1 ]; then

@@ -149,7 +149,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         stages,
         started_unix_ms: started,
-        duration_s: ((ended - started as f64) / 1000.0 * 1000.0).round() / 1000.0,
+        duration_s: (ended - started as f64).round() / 1000.0,
         interrupted: inputs.iter().any(|i| i.report.interrupted),
         shard: None,
         start: None,
@@ -250,5 +250,21 @@ fn row(i: &ShardInput) -> ShardRow {
         start_skew_ms: r.start.as_ref().map(|s| s.skew_ms),
         lag_p99_ms: r.stages.iter().filter_map(|s| s.schedule_lag_ms.map(|l| l.p99)).reduce(f64::max),
         achieved_rps: if elapsed > 0.0 { (ok as f64 / elapsed * 1000.0).round() / 1000.0 } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_past_the_bound_is_refused_unread() {
+        let dir = std::env::temp_dir().join(format!("volley-merge-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Sparse: no disk is used.
+        std::fs::File::create(dir.join("report.json")).unwrap().set_len(MAX_REPORT_BYTES + 1).unwrap();
+        let e = read_shard(&dir).err().unwrap().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("is larger than 512 MiB") && !e.contains('\n'), "{e}");
     }
 }

@@ -4,8 +4,7 @@
 //! registry's storage, or pinned to another digest.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -25,49 +24,9 @@ fn pack_builtin(dir: &Path) -> (String, Vec<u8>) {
     (out, bytes)
 }
 
-/// A CNCF distribution registry on a free loopback port, storing into `dir`; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    storage: std::path::PathBuf,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = free_port();
-        let storage = dir.join("storage");
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", storage.display()),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", &config.display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry; scripts/test.sh installs it)");
-        let registry = Registry { child, port, storage };
-        let start = Instant::now();
-        // Ready when the API root answers.
-        while !std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|_| http_get(port, "/v2/").contains("{}")) {
-            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    fn reference(&self, rest: &str) -> String {
-        format!("oci://127.0.0.1:{}/{rest}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A plain-http distribution registry without auth, storing into `dir`.
+fn plain_registry(dir: &Path) -> Registry {
+    Registry::start(dir, "", "")
 }
 
 #[test]
@@ -100,7 +59,7 @@ async fn push_pull_and_run_by_digest_and_tampering_is_refused() {
     let tmp = TempDir::new("registry");
     let (pkg, bytes) = pack_builtin(tmp.path());
     let component_digest = sha256(volley::scenario::builtin::get("chat-poisson").unwrap());
-    let registry = tokio::task::block_in_place(|| Registry::start(tmp.path()));
+    let registry = tokio::task::block_in_place(|| plain_registry(tmp.path()));
 
     let push = run_volley_async(vec!["push".into(), pkg.clone(), registry.reference("volley/chat-poisson")], Duration::from_secs(60)).await;
     push.assert_success();

@@ -7,10 +7,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use serde_json::json;
@@ -19,49 +19,10 @@ use volley::sim::SimConfig;
 use crate::support::*;
 use crate::tls::{make_certificates, openssl};
 
-/// A distribution registry over TLS on a free loopback port, with `auth` (YAML).
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Registry {
-    fn start(dir: &Path, auth: &str) -> Registry {
-        let port = free_port();
-        let config = dir.join("registry.yml");
-        let d = dir.display();
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {d}/storage\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {d}/server.pem\n    key: {d}/server.key\n{auth}"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", &config.display().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (scripts/test.sh installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry { child, port }
-    }
-
-    fn reference(&self, rest: &str) -> String {
-        format!("oci://127.0.0.1:{}/{rest}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A distribution registry over TLS (the test CA's `server.pem`) with `auth` (YAML).
+fn tls_registry(dir: &Path, auth: &str) -> Registry {
+    let d = dir.display();
+    Registry::start(dir, &format!("  tls:\n    certificate: {d}/server.pem\n    key: {d}/server.key\n"), auth)
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -203,7 +164,7 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
     let hash = bcrypt::hash("s3cret", 5).unwrap();
     std::fs::write(tmp.path().join("htpasswd"), format!("alice:{hash}\n")).unwrap();
     let htpasswd = tmp.path().join("htpasswd").display().to_string();
-    let registry = Registry::start(tmp.path(), &format!("auth:\n  htpasswd:\n    realm: volley-test\n    path: {htpasswd}\n"));
+    let registry = tls_registry(tmp.path(), &format!("auth:\n  htpasswd:\n    realm: volley-test\n    path: {htpasswd}\n"));
     push_pull_run(&tmp, &registry, &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "s3cret")]).await;
 
     // The same credentials from a Docker config.json.
@@ -238,7 +199,7 @@ async fn an_https_registry_with_the_bearer_token_flow() {
         "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: volley-registry\n    issuer: volley-test-issuer\n    rootcertbundle: {bundle}\n",
         tokens.port
     );
-    let registry = Registry::start(tmp.path(), &auth);
+    let registry = tls_registry(tmp.path(), &auth);
     push_pull_run(&tmp, &registry, &[("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "hunter2")]).await;
     assert!(tokens.issued.load(Ordering::Relaxed) >= 3, "push, pull and run each asked for a token");
 

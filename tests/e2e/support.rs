@@ -307,3 +307,56 @@ impl Drop for KServer {
 pub fn run_volley_args(args: &[String], limit: Duration) -> Output {
     run_volley(&args.iter().map(String::as_str).collect::<Vec<_>>(), limit)
 }
+
+/// A CNCF distribution registry (Debian's `docker-registry`) on a free loopback port,
+/// storing into `dir/storage`; `http` adds to its `http:` section (e.g. `tls:`), `rest`
+/// to the top level (e.g. `auth:`). Killed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    pub storage: PathBuf,
+}
+
+impl Registry {
+    pub fn start(dir: &Path, http: &str, rest: &str) -> Registry {
+        let port = free_port();
+        let storage = dir.join("storage");
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{http}{rest}",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", &config.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry; scripts/test.sh installs it)");
+        let registry = Registry { child, port, storage };
+        let start = Instant::now();
+        // Ready when it accepts connections and, over plain http, its API root answers.
+        let ready = || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && (http.contains("tls:") || http_get(port, "/v2/").contains("{}"))
+        };
+        while !ready() {
+            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    pub fn reference(&self, rest: &str) -> String {
+        format!("oci://127.0.0.1:{}/{rest}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -75,8 +75,8 @@ pub(crate) fn list(name: &str, dir: &Path) -> Result<(Vec<MediaFile>, u64)> {
     Ok((files, skipped))
 }
 
-/// The bytes of `file` in `dir`, refused past [`MAX_FILE_BYTES`] (checked while reading:
-/// a file that grew since the listing is not read past the bound either).
+/// The bytes of `file` in `dir`, refused past [`MAX_FILE_BYTES`] (by its size before
+/// reading, and while reading: a file that grows is not read past the bound either).
 pub(crate) fn read(name: &str, dir: &Path, file: &MediaFile) -> Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(&file.name);
@@ -86,8 +86,12 @@ pub(crate) fn read(name: &str, dir: &Path, file: &MediaFile) -> Result<Vec<u8>> 
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
-    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+    let meta = f.metadata().with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
+    if !meta.is_file() {
         bail!("'{}' of dataset '{name}' is no longer a regular file", file.name);
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        bail!("'{}' of dataset '{name}' is larger than {} MiB", file.name, MAX_FILE_BYTES >> 20);
     }
     let mut bytes = Vec::with_capacity(file.len.min(MAX_FILE_BYTES) as usize);
     f.take(MAX_FILE_BYTES + 1)

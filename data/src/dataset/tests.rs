@@ -111,6 +111,14 @@ fn a_folder_lists_its_media_files_in_order_and_skips_the_rest() {
     let e = d.media(0).err().unwrap().to_string();
     assert!(e.contains("cannot read 'a.jpg' of dataset 'imgs'"), "{e}");
 
+    // A file past the bound is refused when asked for, in one line, without reading it
+    // whole (sparse: no disk is used).
+    let big = std::fs::File::create(dir.join("c.png")).unwrap();
+    big.set_len(folder::MAX_FILE_BYTES + 1).unwrap();
+    let d = Dataset::open("imgs", &dir, OnError::Fail).unwrap();
+    let e = d.media(d.len() - 1).err().unwrap().to_string();
+    assert!(e.contains("'c.png' of dataset 'imgs' is larger than 64 MiB") && !e.contains('\n'), "{e}");
+
     // A file dataset has rows, not media.
     let (file_dir, p) = file_with("t.txt", "one line\n");
     let t = Dataset::open("t", &p, OnError::Fail).unwrap();

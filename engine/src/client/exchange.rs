@@ -341,7 +341,6 @@ async fn read_grpc(mut status: Option<(u32, String)>, stream: bool, body: &mut I
                             None => rec.first_token = Some(at),
                             Some(prev) => rec.itl_us.push(micros(at - prev)),
                         }
-                        rec.first_answer = rec.first_token;
                         last = Some(at);
                         rec.text_chunks += 1;
                     }
@@ -354,6 +353,8 @@ async fn read_grpc(mut status: Option<(u32, String)>, stream: bool, body: &mut I
         }
     };
     if stream {
+        // A stream's responses are all answer output.
+        rec.first_answer = rec.first_token;
         rec.output_tokens = responses;
         rec.token_source = TokenSource::Chunks;
     }

@@ -240,17 +240,10 @@ impl RequestEncoder {
             Api::Completions | Api::ChatCompletions => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             _ => wire.stream,
         };
-        let body = match (wire.raw, body) {
-            (Some(raw), _) => raw,
-            (None, body) => json_body(body)?,
+        let body = match wire.raw {
+            Some(raw) => raw,
+            None => json_body(body)?,
         };
-        fn json_body(body: Value) -> Result<Bytes, String> {
-            Ok(match body {
-            Value::Null => Bytes::new(),
-            Value::String(raw) => Bytes::from(raw),
-            v => Bytes::from(serde_json::to_vec(&v).map_err(|e| format!("cannot serialize the body: {e}"))?),
-            })
-        }
 
         // Everything the policy bounds, before anything is kept.
         self.policy.check_request(stage, seq, &r, body.len()).map_err(EncodeError::Refused)?;
@@ -388,6 +381,15 @@ fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         body,
         content_type: Some(JSON),
         stream: false,
+    })
+}
+
+/// A JSON body as bytes: none for null, a string as is (a raw body), else serialized.
+fn json_body(body: Value) -> Result<Bytes, String> {
+    Ok(match body {
+        Value::Null => Bytes::new(),
+        Value::String(raw) => Bytes::from(raw),
+        v => Bytes::from(serde_json::to_vec(&v).map_err(|e| format!("cannot serialize the body: {e}"))?),
     })
 }
 

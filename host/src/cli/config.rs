@@ -193,6 +193,15 @@ mod tests {
     }
 
     #[test]
+    fn a_run_file_past_1_mib_is_refused_unread() {
+        let path = std::env::temp_dir().join(format!("volley-big-run-{}.toml", std::process::id()));
+        std::fs::File::create(&path).unwrap().set_len(MAX_BYTES + 1).unwrap();
+        let e = flags(&path, &env).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("is larger than 1 MiB") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
     fn mistakes_name_the_key() {
         for (text, says) in [
             ("targte = 'x'", "unknown key 'targte'"),

@@ -69,7 +69,7 @@ proptest! {
             one_line(e)?;
         }
         if let Ok(r) = parsed {
-            let uri: hyper::Uri = r.base_url().parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            let uri: hyper::Uri = r.api_url(&format!("https://{}", r.registry)).parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
             // Host and port, nothing else (no user info that would move the host).
             let named = uri.authority().map(|a| match a.port_u16() {
                 Some(port) => format!("{}:{port}", a.host()),

@@ -73,7 +73,7 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
         "component": { "exports": [format!("volley:scenario/workload@{}", m.wit)], "imports": [], "target": null },
     }))?);
     let mut c = Client::connect(&reference.registry).await?;
-    let base = format!("{}/v2/{}", c.origin, reference.repository);
+    let base = reference.api_url(&c.origin);
     let scope = format!("repository:{}:pull,push", reference.repository);
     for blob in [&config, &component, &volley_json] {
         upload_blob(&mut c, &base, blob, &scope).await.with_context(|| format!("pushing to {reference}"))?;
@@ -109,7 +109,7 @@ pub fn pull(reference: &Reference, policy: &Policy) -> Result<Pulled, WasmError>
 
 async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
     let mut c = Client::connect(&reference.registry).await?;
-    let base = format!("{}/v2/{}", c.origin, reference.repository);
+    let base = reference.api_url(&c.origin);
     let scope = format!("repository:{}:pull", reference.repository);
     let url = format!("{base}/manifests/{}", reference.manifest_ref());
     let resp = c.call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST, &scope).await?;

@@ -69,8 +69,10 @@ impl Reference {
         self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
     }
 
-    pub fn base_url(&self) -> String {
-        format!("http://{}/v2/{}", self.registry, self.repository)
+    /// The repository's API root on the registry at `origin` (`https://host[:port]`,
+    /// as the client chose it).
+    pub fn api_url(&self, origin: &str) -> String {
+        format!("{origin}/v2/{}", self.repository)
     }
 }
 

@@ -15,13 +15,15 @@ pub struct JsonlSink {
     path: PathBuf,
     /// With each request's body and response text (`--record-text`).
     with_text: bool,
+    /// The line being written (reused).
+    line: Vec<u8>,
 }
 
 impl JsonlSink {
     /// Creates (truncates) `path`.
     pub fn create(path: &Path, with_text: bool) -> Result<Self, SinkError> {
         let file = File::create(path).map_err(|e| SinkError::new(format!("cannot create {}: {e}", path.display())))?;
-        Ok(JsonlSink { out: BufWriter::with_capacity(256 << 10, file), path: path.to_path_buf(), with_text })
+        Ok(JsonlSink { out: BufWriter::with_capacity(256 << 10, file), path: path.to_path_buf(), with_text, line: Vec::with_capacity(1024) })
     }
 }
 
@@ -33,8 +35,10 @@ impl Sink for JsonlSink {
             RecordLine::new(e.record, e.stage_name, e.epoch)
         };
         line.excluded = e.excluded;
-        serde_json::to_writer(&mut self.out, &line).map_err(|err| SinkError::io(&self.path, err))?;
-        self.out.write_all(b"\n").map_err(|err| SinkError::io(&self.path, err))
+        self.line.clear();
+        line.write_json(&mut self.line);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(|err| SinkError::io(&self.path, err))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

@@ -17,6 +17,7 @@ pub mod html;
 pub mod jsonl;
 pub mod line;
 pub mod memory;
+mod numbers;
 pub mod points;
 pub mod merge;
 pub mod schema;

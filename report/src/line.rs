@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 use volley_core::time::ms;
 use volley_core::{Api, ErrorClass, RequestRecord, TokenSource};
 
+use crate::numbers::{int, ms_json, us_as_ms_json};
+
 #[derive(Serialize)]
 pub struct RecordLine<'a> {
     pub stage: u32,
@@ -131,5 +133,172 @@ impl<'a> RecordLine<'a> {
             .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
         line.response_text = r.text.as_deref();
         line
+    }
+}
+
+/// A JSON string, escaped.
+fn string(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn opt<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+    match v {
+        Some(v) => write(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+impl RecordLine<'_> {
+    /// Appends the line as JSON (no newline): the bytes serde_json writes for it, without
+    /// `core::fmt` or allocation (the per-request hot path of `requests.jsonl`).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let key = |out: &mut Vec<u8>, k: &str| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        let flag = |out: &mut Vec<u8>, b: bool| out.extend_from_slice(if b { b"true" } else { b"false" });
+        let ms = |out: &mut Vec<u8>, k: &str, v: Option<f64>| {
+            key(out, k);
+            opt(out, v, ms_json);
+        };
+        let count = |out: &mut Vec<u8>, k: &str, v: Option<u32>| {
+            key(out, k);
+            opt(out, v, int);
+        };
+        out.extend_from_slice(b"{\"stage\":");
+        int(out, self.stage);
+        key(out, "stage_name");
+        string(out, self.stage_name);
+        key(out, "seq");
+        int(out, self.seq);
+        key(out, "tag");
+        opt(out, self.tag, string);
+        key(out, "model");
+        opt(out, self.model, string);
+        key(out, "batch_size");
+        int(out, self.batch_size);
+        key(out, "session");
+        opt(out, self.session, int);
+        key(out, "api");
+        string(out, self.api.as_str());
+        key(out, "stream");
+        flag(out, self.stream);
+        key(out, "ok");
+        flag(out, self.ok);
+        key(out, "status");
+        int(out, self.status);
+        key(out, "error");
+        opt(out, self.error, |out, e| string(out, e.as_str()));
+        key(out, "error_message");
+        opt(out, self.error_message, string);
+        ms(out, "planned_ms", Some(self.planned_ms));
+        ms(out, "sent_ms", self.sent_ms);
+        key(out, "new_connection");
+        flag(out, self.new_connection);
+        ms(out, "connect_ms", self.connect_ms);
+        ms(out, "tls_ms", self.tls_ms);
+        ms(out, "written_ms", self.written_ms);
+        ms(out, "first_byte_ms", self.first_byte_ms);
+        ms(out, "headers_ms", self.headers_ms);
+        ms(out, "schedule_lag_ms", self.schedule_lag_ms);
+        ms(out, "ttft_ms", self.ttft_ms);
+        ms(out, "ttfo_ms", self.ttfo_ms);
+        ms(out, "ttst_ms", self.ttst_ms);
+        ms(out, "latency_ms", self.latency_ms);
+        ms(out, "latency_from_planned_ms", Some(self.latency_from_planned_ms));
+        ms(out, "tpot_ms", self.tpot_ms);
+        count(out, "max_tokens", self.max_tokens);
+        count(out, "output_tokens", Some(self.output_tokens));
+        key(out, "token_source");
+        string(out, self.token_source.as_str());
+        count(out, "reasoning_tokens", self.reasoning_tokens);
+        count(out, "tool_calls", Some(self.tool_calls));
+        count(out, "prompt_tokens", self.prompt_tokens);
+        count(out, "requested_prompt_tokens", self.requested_prompt_tokens);
+        count(out, "cached_tokens", self.cached_tokens);
+        count(out, "text_chunks", Some(self.text_chunks));
+        if let Some(tokens) = self.chunk_tokens {
+            key(out, "chunk_tokens");
+            list(out, tokens, int);
+        }
+        key(out, "itl_ms");
+        list(out, self.itl_ms.0, us_as_ms_json);
+        if let Some(body) = self.request_body {
+            key(out, "request_body");
+            out.extend_from_slice(body.get().as_bytes());
+        }
+        if let Some(text) = self.response_text {
+            key(out, "response_text");
+            string(out, text);
+        }
+        if self.excluded {
+            key(out, "excluded");
+            flag(out, true);
+        }
+        out.push(b'}');
+    }
+}
+
+fn list(out: &mut Vec<u8>, items: &[u32], write: impl Fn(&mut Vec<u8>, u32)) {
+    out.push(b'[');
+    for (i, &v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, v);
+    }
+    out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn lines(r: &RequestRecord, epoch: Instant) -> (String, String) {
+        let mut line = RecordLine::with_text(r, "stage \"one\"\n", epoch);
+        line.excluded = r.seq % 2 == 1;
+        let mut fast = Vec::new();
+        line.write_json(&mut fast);
+        (String::from_utf8(fast).unwrap(), serde_json::to_string(&line).unwrap())
+    }
+
+    #[test]
+    fn the_fast_writer_writes_what_serde_json_writes() {
+        let epoch = Instant::now();
+        let at = |us: u64| epoch + Duration::from_nanos(us * 1000 + us % 1000);
+        let mut r = RequestRecord::new(3, 0, Api::ChatCompletions, true, at(1_234_567));
+        r.done = at(2_000_001);
+        assert_eq!(lines(&r, epoch).0, lines(&r, epoch).1);
+        r.seq = 1;
+        r.sent = Some(at(1_240_000));
+        r.written = Some(at(1_240_010));
+        r.first_byte = Some(at(1_300_000));
+        r.headers = Some(at(1_300_100));
+        r.first_token = Some(at(1_300_100));
+        r.first_answer = Some(at(1_400_100));
+        r.status = 200;
+        r.tag = Some("tag, with \"quotes\"".into());
+        r.model = Some("m/ü".into());
+        r.session = Some(u64::MAX);
+        r.connect_us = Some(1_001);
+        r.tls_us = Some(0);
+        r.new_connection = true;
+        r.max_tokens = Some(64);
+        r.output_tokens = 3;
+        r.text_chunks = 3;
+        r.prompt_tokens = Some(7);
+        r.itl_us = vec![0, 1, 999, 1000, 1001, 123_456, u32::MAX];
+        r.chunk_tokens = Some(vec![1, 2, 3]);
+        r.text = Some("a\tb\u{1}\"c\"".into());
+        r.request_body = Some(r#"{"model": "m", "n": [1, 2]}"#.as_bytes().to_vec().into());
+        let (fast, serde) = lines(&r, epoch);
+        assert_eq!(fast, serde);
+        r.fail(ErrorClass::HttpStatus, "HTTP 500: \\ broke");
+        r.seq = 2;
+        let (fast, serde) = lines(&r, epoch);
+        assert_eq!(fast, serde);
     }
 }

@@ -63,6 +63,7 @@ pub struct RequestEncoder {
     default_model: Option<String>,
     base_path: String,
     interned: HashMap<String, Arc<str>>,
+    uris: HashMap<String, Uri>,
     policy: Arc<Policy>,
     /// Names of the operator's headers (lowercase): a scenario may not set them too.
     operator_headers: Vec<String>,
@@ -192,7 +193,8 @@ struct Wire {
     method: Method,
     path: String,
     body: Value,
-    /// A body that is not JSON (a gRPC message): sent as is.
+    /// A body already encoded (a gRPC message; an OpenAI body without body-extra): sent
+    /// as is.
     raw: Option<Bytes>,
     content_type: Option<HeaderValue>,
     stream: bool,
@@ -206,6 +208,7 @@ impl RequestEncoder {
             default_model,
             base_path: target.base_path.clone(),
             interned: HashMap::new(),
+            uris: HashMap::new(),
             policy,
             operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
             grpc: target.grpc,
@@ -237,7 +240,7 @@ impl RequestEncoder {
         // For OpenAI APIs the `stream` flag on the wire (body-extra may have changed it)
         // decides how the response is read; the others stream by path.
         let stream = match r.api {
-            Api::Completions | Api::ChatCompletions => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            Api::Completions | Api::ChatCompletions if wire.raw.is_none() => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             _ => wire.stream,
         };
         let body = match wire.raw {
@@ -262,9 +265,7 @@ impl RequestEncoder {
                 headers.push((name, value));
             }
         }
-        let uri = format!("{}{}", self.base_path, wire.path)
-            .parse::<Uri>()
-            .map_err(|e| format!("invalid request path '{}': {e}", clip(&wire.path)))?;
+        let uri = self.uri(&wire.path)?;
 
         Ok(PreparedRequest {
             stage,
@@ -286,6 +287,20 @@ impl RequestEncoder {
             keep_text: r.keep_text,
             grpc: self.grpc,
         })
+    }
+
+    /// The target's URI for `path`; parsed once per distinct short path (up to
+    /// [`MAX_INTERNED`] of them), since most scenarios send to one or two.
+    fn uri(&mut self, path: &str) -> Result<Uri, String> {
+        if let Some(uri) = self.uris.get(path) {
+            return Ok(uri.clone());
+        }
+        let uri =
+            format!("{}{}", self.base_path, path).parse::<Uri>().map_err(|e| format!("invalid request path '{}': {e}", clip(path)))?;
+        if self.uris.len() < MAX_INTERNED && path.len() <= 256 {
+            self.uris.insert(path.to_string(), uri.clone());
+        }
+        Ok(uri)
     }
 
     /// One shared copy of each tag and model name, up to [`MAX_INTERNED`] of them.
@@ -326,6 +341,12 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         stream_options: r.stream.then_some(StreamOptions { include_usage: true }),
     };
     let path = r.api.openai_path().unwrap_or_default().to_string();
+    if r.body_extra.is_none() {
+        // The common case, once per request: bytes straight from the typed body, no
+        // `Value` tree in between.
+        let bytes = serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))?;
+        return Ok(Wire { raw: Some(Bytes::from(bytes)), method: Method::POST, path, body: Value::Null, content_type: Some(JSON), stream: r.stream });
+    }
     let body = serde_json::to_value(&body).map_err(|e| e.to_string())?;
     Ok(Wire { raw: None, method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream })
 }

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::task::JoinHandle;
 use volley_core::{Cancel, Outcome, RequestRecord, StageStats, StageWindow, TokenSource};
 use volley_data::Tokenizer;
@@ -22,6 +23,10 @@ use crate::events::{Event, EventRx, StageClock};
 
 /// Longest time a completed request's record waits before sinks flush it.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Events handled per batch.
+const BATCH: usize = 1024;
+/// How long the busy collector lets events gather between batches.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// What the collector needs besides the events.
 pub(crate) struct CollectorConfig {
@@ -54,29 +59,54 @@ pub(crate) struct Collected {
 pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<Collected> {
     tokio::spawn(async move {
         let mut c = Collector::new(config);
-        let mut batch = Vec::with_capacity(256);
+        let mut batch = Vec::with_capacity(BATCH);
         let mut last_flush = Instant::now();
         loop {
-            // Sinks flush when the queue has been idle for FLUSH_EVERY, and at least
-            // that often while busy: an interrupted or crashed run loses at most that
-            // much, and a fast run does not pay a write per batch.
-            match tokio::time::timeout(FLUSH_EVERY, events.recv_many(&mut batch, 1024)).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(_) => {
-                    c.flush();
-                    c.watch();
-                    last_flush = Instant::now();
-                    continue;
+            // What has queued, taken without waiting.
+            let mut closed = false;
+            while batch.len() < BATCH {
+                match events.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            let drained = batch.len();
+            if drained == 0 && !closed {
+                // Nothing queued: wait for a sender to wake the collector. Sinks flush when
+                // the queue has been idle for FLUSH_EVERY, and at least that often while
+                // busy: an interrupted or crashed run loses at most that much, and a
+                // fast run does not pay a write per batch.
+                match tokio::time::timeout(FLUSH_EVERY, events.recv_many(&mut batch, BATCH)).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(_) => {
+                        c.flush();
+                        c.watch();
+                        last_flush = Instant::now();
+                        continue;
+                    }
                 }
             }
             for event in batch.drain(..) {
                 c.handle(event);
             }
+            if closed {
+                break;
+            }
             if last_flush.elapsed() >= FLUSH_EVERY {
                 c.flush();
                 c.watch();
                 last_flush = Instant::now();
+            }
+            if drained > 0 && drained < BATCH {
+                // Busy: let records queue for a moment. A sender wakes the collector only
+                // when it waits on an empty queue, so under load records come in batches
+                // instead of a cross-thread wake-up each.
+                tokio::time::sleep(GATHER).await;
             }
         }
         c.flush();

@@ -15,6 +15,7 @@ pub mod coldstart;
 mod collector;
 mod events;
 pub mod launch;
+mod lanes;
 mod load;
 pub mod preview;
 mod probe;

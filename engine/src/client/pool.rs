@@ -82,7 +82,9 @@ pub struct Pool {
     /// For an https target: its host name and the TLS settings.
     tls: Option<(String, Tls)>,
     addr: SocketAddr,
-    idle: ArrayQueue<Connection>,
+    /// Idle connections, one queue per send lane: a connection's task runs on the lane
+    /// that opened it, so it is reused there.
+    idle: Vec<ArrayQueue<Connection>>,
     opened: AtomicU64,
     stale_reuses: AtomicU64,
     /// Learned: the server closes connections after streamed responses.
@@ -96,14 +98,16 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize, h2_prior_knowledge: bool) -> Self {
+    /// A pool keeping up to `max_idle` idle connections, shared out among `lanes` send lanes.
+    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize, lanes: usize, h2_prior_knowledge: bool) -> Self {
+        let per_lane = max_idle.div_ceil(lanes.max(1)).max(1);
         Pool {
             h2: ArrayQueue::new(1),
             h2_used: AtomicBool::new(false),
             h2_prior_knowledge,
             tls,
             addr,
-            idle: ArrayQueue::new(max_idle.max(1)),
+            idle: (0..lanes.max(1)).map(|_| ArrayQueue::new(per_lane)).collect(),
             opened: AtomicU64::new(0),
             stale_reuses: AtomicU64::new(0),
             streams_close: AtomicBool::new(false),
@@ -120,7 +124,7 @@ impl Pool {
             let _ = self.h2.push((shared, times.clone()));
             return Ok(Connection { sender, times, setup: None, reused: true, last_was_stream: false });
         }
-        while let Some(mut conn) = self.idle.pop() {
+        while let Some(mut conn) = self.idle().pop() {
             if conn.sender.is_closed() {
                 continue;
             }
@@ -176,7 +180,12 @@ impl Pool {
         }
         conn.last_was_stream = was_stream;
         // A full queue drops (closes) the surplus connection.
-        let _ = self.idle.push(conn);
+        let _ = self.idle().push(conn);
+    }
+
+    /// The calling lane's idle queue.
+    fn idle(&self) -> &ArrayQueue<Connection> {
+        &self.idle[crate::lanes::current() % self.idle.len()]
     }
 
     /// A reused connection died before answering: note it, and whether a stream was the

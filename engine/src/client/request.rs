@@ -193,9 +193,10 @@ struct Wire {
     method: Method,
     path: String,
     body: Value,
-    /// A body already encoded (a gRPC message; an OpenAI body without body-extra): sent
-    /// as is.
+    /// A body already encoded (a gRPC message, an OpenAI body): sent as is.
     raw: Option<Bytes>,
+    /// `raw` is a JSON object with only [`OPENAI_KEYS`] (body-extra is spliced in).
+    typed: bool,
     content_type: Option<HeaderValue>,
     stream: bool,
 }
@@ -227,23 +228,34 @@ impl RequestEncoder {
             Api::Http => http(&r)?,
         };
         let mut body = wire.body;
+        let mut raw = wire.raw;
+        let mut stream = wire.stream;
         if let Some(extra) = &r.body_extra {
-            let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
-            if !extra.is_object() || !(body.is_object() || body.is_null()) {
-                return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())).into());
+            match raw.as_deref().filter(|_| wire.typed).map(|typed| splice(typed, extra)) {
+                Some(Some(spliced)) => raw = Some(spliced),
+                fallback => {
+                    if fallback.is_some() {
+                        // It names a key of the typed body (or escapes one): a deep merge.
+                        body = serde_json::from_slice(&raw.take().unwrap_or_default()).map_err(|e| e.to_string())?;
+                    }
+                    let extra: Value =
+                        serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
+                    if !extra.is_object() || !(body.is_object() || body.is_null()) {
+                        return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())).into());
+                    }
+                    if body.is_null() {
+                        body = Value::Object(Map::new());
+                    }
+                    merge(&mut body, extra);
+                    // For OpenAI APIs the `stream` flag on the wire (body-extra may have
+                    // changed it) decides how the response is read; the others stream by path.
+                    if wire.typed {
+                        stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+                    }
+                }
             }
-            if body.is_null() {
-                body = Value::Object(Map::new());
-            }
-            merge(&mut body, extra);
         }
-        // For OpenAI APIs the `stream` flag on the wire (body-extra may have changed it)
-        // decides how the response is read; the others stream by path.
-        let stream = match r.api {
-            Api::Completions | Api::ChatCompletions if wire.raw.is_none() => body.get("stream").and_then(Value::as_bool).unwrap_or(false),
-            _ => wire.stream,
-        };
-        let body = match wire.raw {
+        let body = match raw {
             Some(raw) => raw,
             None => json_body(body)?,
         };
@@ -341,14 +353,9 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         stream_options: r.stream.then_some(StreamOptions { include_usage: true }),
     };
     let path = r.api.openai_path().unwrap_or_default().to_string();
-    if r.body_extra.is_none() {
-        // The common case, once per request: bytes straight from the typed body, no
-        // `Value` tree in between.
-        let bytes = serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))?;
-        return Ok(Wire { raw: Some(Bytes::from(bytes)), method: Method::POST, path, body: Value::Null, content_type: Some(JSON), stream: r.stream });
-    }
-    let body = serde_json::to_value(&body).map_err(|e| e.to_string())?;
-    Ok(Wire { raw: None, method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream })
+    // Once per request: bytes straight from the typed body, no `Value` tree in between.
+    let bytes = serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))?;
+    Ok(Wire { raw: Some(Bytes::from(bytes)), typed: true, method: Method::POST, path, body: Value::Null, content_type: Some(JSON), stream: r.stream })
 }
 
 fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -356,7 +363,7 @@ fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> 
     if let Some(m) = model {
         body["model"] = m.into();
     }
-    Ok(Wire { raw: None, method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
+    Ok(Wire { raw: None, typed: false, method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
 }
 
 fn tgi(r: &ScenarioRequest) -> Wire {
@@ -372,6 +379,7 @@ fn tgi(r: &ScenarioRequest) -> Wire {
     let path = if r.stream { "/generate_stream" } else { "/generate" };
     Wire {
         raw: None,
+        typed: false,
         method: Method::POST,
         path: path.into(),
         body: json!({ "inputs": inputs, "parameters": parameters }),
@@ -397,6 +405,7 @@ fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let body: Value = serde_json::from_str(raw).map_err(|e| format!("the kserve-v1 body is not JSON: {e}"))?;
     Ok(Wire {
         raw: None,
+        typed: false,
         method: Method::POST,
         path: format!("/v1/models/{model}:predict"),
         body,
@@ -424,7 +433,7 @@ fn grpc(r: &ScenarioRequest, model: Option<&str>, seq: u64) -> Result<Wire, Stri
     }
     let model = model_segment(model, "kserve-v2")?;
     let (path, bytes) = super::grpc::encode(r, model, seq)?;
-    Ok(Wire { method: Method::POST, path: path.into(), body: Value::Null, raw: Some(bytes), content_type: Some(GRPC), stream: r.stream })
+    Ok(Wire { method: Method::POST, path: path.into(), body: Value::Null, raw: Some(bytes), typed: false, content_type: Some(GRPC), stream: r.stream })
 }
 
 fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -437,7 +446,7 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
         None => format!("/v2/models/{model}/infer"),
     };
-    Ok(Wire { raw: None, method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
+    Ok(Wire { raw: None, typed: false, method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
 }
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
@@ -480,7 +489,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
             Err(_) => (Value::String(b.to_string()), Some(TEXT)),
         },
     };
-    Ok(Wire { raw: None, method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
+    Ok(Wire { raw: None, typed: false, method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
 }
 
 /// A path a scenario may send to: under the target's base path and nowhere else. It
@@ -522,6 +531,33 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
 }
 
 /// Merges `extra` into `base`: objects key by key (recursively), anything else replaced.
+/// The keys [`OpenAiBody`] may write.
+const OPENAI_KEYS: [&str; 6] = ["model", "prompt", "messages", "max_tokens", "stream", "stream_options"];
+
+/// `typed` (a JSON object of [`OPENAI_KEYS`]) with body-extra's members appended, their
+/// values copied as written (sorted by key, the last of a repeated key kept, as a merge
+/// would): no tree is built. `None` when `extra` is not an object, escapes a key, or
+/// names one of the typed keys, which takes [`merge`].
+fn splice(typed: &[u8], extra: &str) -> Option<Bytes> {
+    let members: std::collections::BTreeMap<&str, &serde_json::value::RawValue> = serde_json::from_str(extra).ok()?;
+    if members.keys().any(|k| OPENAI_KEYS.contains(k)) || !typed.ends_with(b"}") {
+        return None;
+    }
+    let mut out = Vec::with_capacity(typed.len() + extra.len() + 8);
+    out.extend_from_slice(&typed[..typed.len() - 1]);
+    for (k, v) in members {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    out.push(b'}');
+    Some(Bytes::from(out))
+}
+
 fn merge(base: &mut Value, extra: Value) {
     match (base, extra) {
         (Value::Object(b), Value::Object(e)) => {
@@ -608,6 +644,29 @@ mod tests {
         let v: Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!((v["temperature"].as_i64(), v["max_tokens"].as_i64()), (Some(0), Some(3)));
         assert!(!p.stream);
+    }
+
+    #[test]
+    fn body_extra_beside_the_typed_keys_is_spliced_as_a_merge_would() {
+        let encode = |extra: &str| {
+            let mut r = req(Api::ChatCompletions, Prompt::Chat(vec![Message::user("hi")]));
+            r.body_extra = Some(extra.into());
+            let p = encoder().encode(r, 0, 0).unwrap();
+            (serde_json::from_slice::<Value>(&p.body).unwrap(), p.stream)
+        };
+        let (v, stream) = encode(r#"{"min_tokens": 4, "ignore_eos":true, "nested": {"a": [1, "}"]}, "min_tokens": 5}"#);
+        assert_eq!(v["min_tokens"], 5, "the last of a repeated key, as a merge keeps");
+        assert_eq!((v["ignore_eos"].as_bool(), v["nested"]["a"][1].as_str()), (Some(true), Some("}")));
+        assert_eq!((v["model"].as_str(), v["stream_options"]["include_usage"].as_bool(), stream), (Some("m"), Some(true), true));
+        // A typed key, or an escaped one, takes the deep merge.
+        let (v, stream) = encode(r#"{"stream_options": {"continuous_usage_stats": true}, "stream": false}"#);
+        assert_eq!((v["stream_options"]["include_usage"].as_bool(), v["stream_options"]["continuous_usage_stats"].as_bool()), (Some(true), Some(true)));
+        assert!(!stream);
+        let (v, _) = encode(r#"{"\u0073tream": false}"#);
+        assert_eq!(v["stream"], false);
+        assert_eq!(splice(b"{}", r#"{"a":1}"#).as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert_eq!(splice(br#"{"stream":true}"#, "{}").as_deref(), Some(&br#"{"stream":true}"#[..]));
+        assert!(splice(b"{}", "[1]").is_none());
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
         .collect();
     schedule.sort_by_key(|(from, _)| *from);
     let mut tasks = Vec::with_capacity(schedule.len());
-    for (from, until) in schedule {
+    for (i, (from, until)) in schedule.into_iter().enumerate() {
         if !from.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep_until((started + from).into()) => {}
@@ -94,7 +94,9 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
             }
         }
         let (driver, feed, budget, sent) = (driver.clone(), feed.clone(), budget.clone(), sent.clone());
-        tasks.push(tokio::spawn(async move { worker(driver, feed, until, budget, sent, gated).await }));
+        // Workers are dealt to the lanes in turn, each with its own connections.
+        let lanes = driver.lanes.clone();
+        tasks.push(lanes.spawn(i, async move { worker(driver, feed, until, budget, sent, gated).await }));
     }
     let mut sending_ended = started;
     let mut stopped = None;

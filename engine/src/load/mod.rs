@@ -29,6 +29,7 @@ use crate::Fault;
 use crate::client::exchange::{self, SendContext};
 use crate::client::request::PreparedRequest;
 use crate::events::{Event, EventTx, StageClock};
+use crate::lanes::Lanes;
 use crate::producer::Producer;
 
 /// How a stage ended: when it ran, and what stopped it early (a policy limit, a
@@ -43,6 +44,8 @@ pub(crate) struct StageRun {
 #[derive(Clone)]
 pub(crate) struct Driver {
     pub ctx: Arc<SendContext>,
+    /// Where the exchanges run: one single-threaded runtime per core.
+    pub lanes: Arc<Lanes>,
     pub events: EventTx,
     pub max_stage: Duration,
     /// Bytes of produced requests a stage may hold (the policy's `max_queue_bytes`).

@@ -3,7 +3,7 @@
 //!
 //! Why a thread and not a task: tokio's timer wheel has millisecond resolution, while a
 //! thread with a 1 µs timer slack wakes within tens of microseconds of its deadline.
-//! The thread only sleeps and spawns; the exchanges run on the tokio runtime. Requests
+//! The thread only sleeps and spawns; the exchanges run on the send lanes, in turn. Requests
 //! were produced ahead of time, so no guest call sits between the clock and the send.
 
 use std::time::{Duration, Instant};
@@ -40,13 +40,12 @@ const PERMIT_NAP: Duration = Duration::from_micros(100);
 type Sent = (Instant, Instant, u64, Option<Fault>);
 
 pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageRun {
-    let handle = tokio::runtime::Handle::current();
     // Every spawned exchange holds a clone of `in_flight`; `recv` returns None once the
     // last one is dropped — a wait group.
     let (in_flight, mut all_done) = mpsc::channel::<()>(1);
     let (result_tx, result_rx) = oneshot::channel();
     let thread = std::thread::Builder::new().name("volley-scheduler".into()).spawn(move || {
-        let mut s = Scheduler { handle, driver, feed, in_flight, sent: 0, at_end: false };
+        let mut s = Scheduler { driver, feed, in_flight, sent: 0, at_end: false };
         let r = s.run(schedule, bounds, start);
         let _ = result_tx.send(r);
     });
@@ -61,7 +60,6 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bou
 }
 
 struct Scheduler {
-    handle: tokio::runtime::Handle,
     driver: Driver,
     feed: StageFeed,
     in_flight: mpsc::Sender<()>,
@@ -146,7 +144,7 @@ impl Scheduler {
         let Some(permit) = self.permit(hard_end) else { return false };
         let driver = self.driver.clone();
         let guard = self.in_flight.clone();
-        self.handle.spawn(async move {
+        self.driver.lanes.spawn_next(async move {
             driver.send(req, planned).await;
             drop((guard, permit));
         });

@@ -18,6 +18,7 @@ use crate::client::pool::Pool;
 use crate::client::request::RequestEncoder;
 use crate::collector::{self, CollectorConfig, keep};
 use crate::events::{self, Event};
+use crate::lanes::Lanes;
 use crate::launch::{self, LaunchAt};
 use crate::load::{self, Driver};
 use crate::probe::gpu::{GpuSampler, OnRound};
@@ -58,6 +59,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         abort_on_fail,
         gpu_interval,
         h2_prior_knowledge,
+        lanes,
         start_at,
         shard,
     } = run;
@@ -184,9 +186,10 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         });
         GpuSampler::start(every, epoch, Some(on_round))
     });
+    let lanes = Arc::new(Lanes::start(lanes).map_err(|e| RunError::Internal(format!("cannot start the send lanes: {e}")))?);
     let ctx = Arc::new(SendContext {
         // gRPC is HTTP/2 only: h2c by prior knowledge, or h2 by ALPN over TLS.
-        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS, (h2_prior_knowledge || target.grpc) && !target.tls),
+        pool: Pool::new(tls.clone(), addr, MAX_IDLE_CONNECTIONS, lanes.count(), (h2_prior_knowledge || target.grpc) && !target.tls),
         authority: target.authority.clone(),
         headers,
         timeout: request_timeout,
@@ -196,7 +199,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         keep_body: record_text,
         retry_refused_until: refused_until,
     });
-    let driver = Driver { ctx: ctx.clone(), events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
+    let driver = Driver { ctx: ctx.clone(), lanes, events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
     let run_limit = RunLimit::start(&policy, cancel.clone());
 
     let mut fault: Option<Fault> = None;

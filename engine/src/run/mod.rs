@@ -54,6 +54,7 @@ pub struct Run {
     abort_on_fail: bool,
     gpu_interval: Option<Duration>,
     h2_prior_knowledge: bool,
+    lanes: usize,
     start_at: Option<std::time::SystemTime>,
     shard: Option<volley_core::Shard>,
 }
@@ -128,6 +129,7 @@ impl Run {
             abort_on_fail: false,
             gpu_interval: None,
             h2_prior_knowledge: false,
+            lanes: crate::lanes::default_count(),
             start_at: None,
             shard: None,
         }
@@ -247,6 +249,13 @@ impl Run {
     /// offers.
     pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
         self.h2_prior_knowledge = yes;
+        self
+    }
+
+    /// Send on `n` threads, each a single-threaded runtime with its own connections
+    /// (default: one per core this process may run on).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.lanes = n.max(1);
         self
     }
 

@@ -1,0 +1,118 @@
+//! Send lanes: the exchanges run on one single-threaded tokio runtime per core, wrk's
+//! `-t` model. A request's task, its connection's task, its timers and its socket
+//! readiness all live on one thread, so an exchange crosses no thread until its record
+//! goes to the collector; connections are partitioned the same way (the pool keeps one
+//! idle queue per lane, see `client::pool`).
+//!
+//! The lanes are threads of the run: started with it, stopped (their runtimes and any
+//! idle connections' tasks dropped) when it ends.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// Most lanes a run starts, whatever the machine has.
+const MAX_LANES: usize = 64;
+
+thread_local! {
+    /// The lane this thread runs (0 on threads that are not lanes).
+    static LANE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The lane of the calling thread; 0 outside the lanes.
+pub(crate) fn current() -> usize {
+    LANE.with(Cell::get)
+}
+
+/// How many lanes a run uses by default: one per core this process may run on (its CPU
+/// affinity, so `taskset -c 0` means one).
+pub(crate) fn default_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_LANES)
+}
+
+pub(crate) struct Lanes {
+    handles: Vec<Handle>,
+    stops: Vec<oneshot::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+    next: AtomicUsize,
+}
+
+impl Lanes {
+    /// Starts `n` lanes (at least one).
+    pub fn start(n: usize) -> std::io::Result<Lanes> {
+        let n = n.clamp(1, MAX_LANES);
+        let mut lanes = Lanes { handles: Vec::with_capacity(n), stops: Vec::with_capacity(n), threads: Vec::with_capacity(n), next: AtomicUsize::new(0) };
+        for i in 0..n {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            lanes.handles.push(runtime.handle().clone());
+            lanes.stops.push(stop);
+            let thread = std::thread::Builder::new().name(format!("volley-lane-{i}")).spawn(move || {
+                LANE.with(|l| l.set(i));
+                let _ = runtime.block_on(stopped);
+            })?;
+            lanes.threads.push(thread);
+        }
+        Ok(lanes)
+    }
+
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Runs `task` on lane `lane` (modulo the count).
+    pub fn spawn<F>(&self, lane: usize, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handles[lane % self.handles.len()].spawn(task)
+    }
+
+    /// Runs `task` on the next lane, round robin.
+    pub fn spawn_next<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(self.next.fetch_add(1, Ordering::Relaxed), task)
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_run_on_their_lane_and_lanes_stop_with_the_set() {
+        let lanes = Lanes::start(2).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let seen: Vec<usize> = rt.block_on(async {
+            let mut seen = Vec::new();
+            for i in 0..4 {
+                seen.push(lanes.spawn(i, async { current() }).await.unwrap());
+            }
+            seen
+        });
+        assert_eq!(seen, vec![0, 1, 0, 1]);
+        let names: Vec<String> = lanes.threads.iter().map(|t| t.thread().name().unwrap_or("").to_string()).collect();
+        assert_eq!(names, ["volley-lane-0", "volley-lane-1"]);
+        drop(lanes);
+        assert_eq!(current(), 0);
+    }
+}

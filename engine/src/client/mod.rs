@@ -1,6 +1,7 @@
 //! Talking to the target: turning scenario requests into HTTP ([`request`]), a
 //! lock-free pool of HTTP/1.1 connections ([`pool`]), the server-sent-events parser
-//! ([`sse`]), response parsing per protocol ([`openai`], [`tgi`], [`kserve`]) and the
+//! ([`sse`]), response parsing per protocol ([`openai`], with its fast path for streamed
+//! events [`scan`]; [`tgi`], [`kserve`]) and the
 //! timed exchange of one request ([`exchange`]), which returns its record.
 
 pub(crate) mod exchange;
@@ -9,6 +10,7 @@ pub(crate) mod kserve;
 pub(crate) mod openai;
 pub(crate) mod pool;
 pub(crate) mod request;
+pub(crate) mod scan;
 pub(crate) mod sse;
 pub(crate) mod tgi;
 

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::scan;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Usage {
     #[serde(default)]
@@ -130,12 +132,39 @@ impl Parsed {
     }
 }
 
+/// Parses one streamed event's JSON: the common event on the fast path
+/// ([`scan::parse_event`]), anything else in full ([`parse`]).
+pub fn parse_event(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, String> {
+    let json_text = utf8(json)?;
+    let kept = text.as_deref().map_or(0, String::len);
+    if let Some(p) = scan::parse_event(json_text, text.as_deref_mut()) {
+        return Ok(p);
+    }
+    // The fast path gave up part way: what it kept of the text goes.
+    if let Some(t) = text.as_deref_mut() {
+        t.truncate(kept);
+    }
+    parse_str(json_text, text)
+}
+
+/// The event or body as text; one UTF-8 check of the whole, after which parsing from
+/// `str` skips the check serde_json otherwise makes per string.
+fn utf8(json: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json)))
+}
+
+fn shown(json: &[u8]) -> String {
+    String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned()
+}
+
 /// Parses an event's or a body's JSON; appends its generated text to `text` if given.
-pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, String> {
-    let body: Body<'_> = serde_json::from_slice(json).map_err(|e| {
-        let shown = String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned();
-        format!("unexpected response JSON ({e}): {shown}")
-    })?;
+pub fn parse(json: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    parse_str(utf8(json)?, text)
+}
+
+fn parse_str(json: &str, mut text: Option<&mut String>) -> Result<Parsed, String> {
+    let body: Body<'_> =
+        serde_json::from_str(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json.as_bytes())))?;
     let mut out = Parsed { usage: body.usage, ..Parsed::default() };
     if let Some(err) = body.error {
         out.error = Some(error_message(&err));

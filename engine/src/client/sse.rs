@@ -48,7 +48,9 @@ impl SseParser {
                 chunk = rest;
             }
         }
-        while let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+        // Lines are found with memchr (SIMD), not byte by byte: this loop sees every
+        // streamed token.
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (line, rest) = chunk.split_at(end);
             let crlf = rest[0] == b'\r' && rest.get(1) == Some(&b'\n');
             if rest[0] == b'\r' && rest.len() == 1 {
@@ -110,7 +112,7 @@ impl SseParser {
         if line[0] == b':' {
             return; // comment / keep-alive
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))

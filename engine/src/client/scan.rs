@@ -1,0 +1,320 @@
+//! The fast path for OpenAI-compatible streamed events: a single forward pass over the
+//! event's JSON that reads only what a chunk's timing needs (each choice's text, delta
+//! content and reasoning, finish reason) and skips everything else without building
+//! anything. Strings without escapes are borrowed as they are.
+//!
+//! It handles the common event only. Anything else — tool calls, usage, an error, a
+//! shape it does not expect, or JSON it finds malformed — returns `None`, and the
+//! caller parses the event in full with serde (which also words the error).
+
+use super::openai::Parsed;
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+/// A string value: borrowed when it has no escapes, else decoded.
+enum Text<'a> {
+    Plain(&'a str),
+    Escaped(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Plain(s) => s,
+            Text::Escaped(s) => s,
+        }
+    }
+}
+
+impl<'a> Cursor<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// The raw bytes of a string (at its opening quote), without its quotes, and whether
+    /// it has escapes.
+    fn raw_string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let at = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            if self.b[at] == b'"' {
+                self.i = at + 1;
+                return Some((&self.b[start..at], escaped));
+            }
+            escaped = true;
+            self.i = at + 2;
+            if self.i > self.b.len() {
+                return None;
+            }
+        }
+    }
+
+    /// A string, or `None` for JSON `null`; `Err` for anything else.
+    fn text_or_null(&mut self, source: &'a str) -> Result<Option<Text<'a>>, ()> {
+        if self.peek() == Some(b'n') {
+            return self.literal(b"null").map(|()| None).ok_or(());
+        }
+        let start = self.i;
+        let (raw, escaped) = self.raw_string().ok_or(())?;
+        if !escaped {
+            // The event was checked as UTF-8 whole, and quotes are ASCII.
+            let s = &source[start + 1..start + 1 + raw.len()];
+            if s.bytes().any(|c| c < 0x20) {
+                return Err(());
+            }
+            return Ok(Some(Text::Plain(s)));
+        }
+        serde_json::from_str::<String>(&source[start..self.i]).map(|s| Some(Text::Escaped(s))).map_err(|_| ())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.ws();
+        self.b[self.i..].starts_with(word).then(|| self.i += word.len())
+    }
+
+    /// Skips one value of any kind.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.raw_string().map(drop),
+            b'{' | b'[' => {
+                // Nesting counted; strings skipped whole, so brackets inside them do not count.
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.raw_string()?;
+                        }
+                        b'{' | b'[' => {
+                            depth += 1;
+                            self.i += 1;
+                        }
+                        b'}' | b']' => {
+                            depth -= 1;
+                            self.i += 1;
+                            if depth == 0 {
+                                return Some(());
+                            }
+                        }
+                        b',' | b':' => self.i += 1,
+                        _ => self.scalar()?,
+                    }
+                }
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    /// A number or a literal.
+    fn scalar(&mut self) -> Option<()> {
+        match self.peek()? {
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.b.get(self.i) {
+                    self.i += 1;
+                }
+                (self.i > start).then_some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// Calls `each` for every key of an object (at its `{`), with the cursor at the
+    /// value; `each` must consume the value. `None` if malformed or `each` gave up.
+    fn object(&mut self, mut each: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let (key, escaped) = self.raw_string()?;
+            if escaped {
+                return None;
+            }
+            self.eat(b':')?;
+            each(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// One choice's pieces, as the full parser orders them: reasoning first, then answer.
+#[derive(Default)]
+struct Choice<'a> {
+    reasoning_content: Option<Text<'a>>,
+    reasoning: Option<Text<'a>>,
+    text: Option<Text<'a>>,
+    content: Option<Text<'a>>,
+    finished: bool,
+}
+
+/// A streamed OpenAI event, read on the fast path; `None` to take the full parser.
+/// Appends its text to `text` if given, in the full parser's order.
+pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<Parsed> {
+    let mut c = Cursor { b: json.as_bytes(), i: 0 };
+    let mut out = Parsed::default();
+    c.object(|c, key| match key {
+        b"choices" => {
+            c.eat(b'[')?;
+            if c.eat(b']').is_some() {
+                return Some(());
+            }
+            loop {
+                let one = choice(c, json)?;
+                out.finished |= one.finished;
+                let pieces = [(true, &one.reasoning_content), (true, &one.reasoning), (false, &one.text), (false, &one.content)];
+                for (is_reasoning, piece) in pieces {
+                    let Some(piece) = piece else { continue };
+                    let piece = piece.as_str();
+                    out.text_bytes += piece.len();
+                    if is_reasoning {
+                        out.reasoning_bytes += piece.len();
+                    }
+                    if let Some(t) = text.as_deref_mut() {
+                        t.push_str(piece);
+                    }
+                }
+                match c.peek()? {
+                    b',' => c.i += 1,
+                    b']' => {
+                        c.i += 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        // These need the full parser.
+        b"usage" | b"error" => None,
+        _ => c.skip(),
+    })?;
+    // Trailing bytes: the full parser words the error.
+    c.peek().is_none().then_some(out)
+}
+
+fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
+    let mut one = Choice::default();
+    c.object(|c, key| match key {
+        b"text" => set(c, json, &mut one.text),
+        b"delta" | b"message" => {
+            if c.peek()? == b'n' {
+                return c.literal(b"null");
+            }
+            c.object(|c, key| match key {
+                b"content" => set(c, json, &mut one.content),
+                b"reasoning_content" => set(c, json, &mut one.reasoning_content),
+                b"reasoning" => set(c, json, &mut one.reasoning),
+                b"tool_calls" => None,
+                _ => c.skip(),
+            })
+        }
+        b"finish_reason" => {
+            one.finished |= c.text_or_null(json).ok()?.is_some();
+            Some(())
+        }
+        _ => c.skip(),
+    })?;
+    Some(one)
+}
+
+/// Reads a string-or-null field; a field given twice goes to the full parser (which
+/// refuses it).
+fn set<'a>(c: &mut Cursor<'a>, json: &'a str, slot: &mut Option<Text<'a>>) -> Option<()> {
+    let value = c.text_or_null(json).ok()?;
+    if slot.is_some() {
+        return None;
+    }
+    *slot = value;
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::openai;
+
+    const EVENTS: &[&str] = &[
+        r#"{"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "tiny", "choices": [{"index": 0, "text": " t", "finish_reason": null}]}"#,
+        r#"{"choices":[{"text":" 5, 6","index":0,"finish_reason":null,"logprobs":{"tokens":["a]","}"],"x":[1.5e-3,-2,true,false,null]}}]}"#,
+        r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"reasoning_content":"a\"b","content":"\u00e9\n"}}]}"#,
+        r#"{"choices":[{"delta":{"content":"The answer","reasoning":"ok"}},{"delta":{"content":"two"},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#,
+        r#"{"choices":[],"created":1}"#,
+        r#"{"choices":[{"delta":null}]}"#,
+        r#"{"choices":[{"text":"ünï😀"}]}"#,
+        " \n{ \"choices\" : [ { \"text\" : \"x\" , \"finish_reason\" : \"stop\" } ] }\t",
+        r#"{"choices":[{"text":"a\u0001"}]}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":12}}"#,
+        r#"{"error":{"message":"boom"}}"#,
+        r#"{"choices":[{"text":"a","text":"b"}]}"#,
+        r#"{"choices":[{"text":"a"}]} trailing"#,
+        "{\"choices\":[{\"text\":\"raw\u{1}control\"}]}",
+        r#"{"ch\u006fices":[{"text":"escaped key"}]}"#,
+        r#"{"choices":[{"text":12}]}"#,
+        r#"{"choices":{"text":"x"}}"#,
+        r#"[1,2]"#,
+        "",
+    ];
+
+    /// The fast path with its fallback gives what the full parser gives, text included.
+    fn same_as_full(event: &str) {
+        let (mut fast_text, mut full_text) = (String::from("kept:"), String::from("kept:"));
+        let fast = openai::parse_event(event.as_bytes(), Some(&mut fast_text));
+        let full = openai::parse(event.as_bytes(), Some(&mut full_text));
+        match (&fast, &full) {
+            (Ok(a), Ok(b)) => assert_eq!((a, &fast_text), (b, &full_text), "{event}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{event}: fast {fast:?}, full {full:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_full_parser_reads() {
+        for event in EVENTS {
+            same_as_full(event);
+        }
+        // The common events take the fast path.
+        for event in &EVENTS[..11] {
+            assert!(parse_event(event, None).is_some(), "{event}");
+        }
+        for event in &EVENTS[11..] {
+            assert!(parse_event(event, None).is_none(), "{event}");
+        }
+    }
+
+    #[test]
+    fn no_prefix_of_an_event_is_taken_as_a_whole() {
+        for event in EVENTS {
+            for end in (0..event.len()).filter(|&e| event.is_char_boundary(e)) {
+                same_as_full(&event[..end]);
+            }
+        }
+    }
+}

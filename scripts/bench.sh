@@ -10,7 +10,11 @@
 #      streamed tokens parsed per core-second (1,024-chunk streams, 16 in flight);
 #   3. the same for guidellm, inference-perf and aiperf (installed into their own
 #      virtual environments by scripts/bench/install-peers.sh; offline, local tokenizer);
-#   4. Volley's schedule lag p50/p99 under Poisson at 1,000 and 5,000 requests/s;
+#   2c. the closed loop on one core and on two (taskset), for the generator's scaling;
+#   4. Volley's schedule lag p50/p99 and CPU per request under Poisson at 1,000 and
+#      5,000 requests/s (open loop), beside the closed loop's CPU per request;
+#   4b. TTFT/ITL measurement error at 1,000 and 5,000 streams/s against the simulator
+#      stamping each chunk with its send instant (scripts/bench/stamps.py);
 #   5. Volley's peak RSS holding 10,000 concurrently open streaming responses;
 #   6. the cost of one guest `next-requests` call (median ns): Rust, Python, JS.
 #
@@ -36,9 +40,11 @@ PLAIN=18801
 STREAM=18802
 LONG=18804
 SIM=18803
+STAMPS=18805
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null || true
+  [ -n "${STAMPS_PID:-}" ] && kill "$STAMPS_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
@@ -90,7 +96,21 @@ for mode in plain stream; do
 import json, sys
 s = json.load(open(sys.argv[1]))["stages"][0]
 print(json.dumps({"tool": "volley", "mode": sys.argv[2], "rps": s["achieved_rps"], "requests": s["requests"]["ok"],
-                  "failed": s["requests"]["failed"], "cpu_s": float(sys.argv[3])}))
+                  "failed": s["requests"]["failed"], "cpu_s": float(sys.argv[3]), "stage_cpu_s": s["generator_cpu_s"]}))
+PY
+done
+
+# --- 2c. Scaling: the same closed loop on one core, then two ------------------------
+# Volley's threads follow its CPU affinity (one send lane per core); nginx is not pinned.
+for cpus in 0 0,1; do
+  log "volley (JSON) on CPUs $cpus, 64 in flight, ${SECONDS_PER_RUN} s"
+  taskset -c "$cpus" "$V" run builtin:rate-range --target "http://127.0.0.1:$PLAIN" --model tiny --quiet --out "$WORK/scale-$cpus" \
+    --params "{\"concurrency_range\": \"64\", \"stage_s\": $SECONDS_PER_RUN, \"stream\": false, \"prompt_tokens\": 8, \"output_tokens\": 4}" >/dev/null
+  python3 - "$WORK/scale-$cpus/report.json" "$cpus" >> "$RESULTS" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stages"][0]
+print(json.dumps({"tool": "volley", "mode": "scale", "cpus": sys.argv[2], "rps": s["achieved_rps"], "requests": s["requests"]["ok"],
+                  "stage_cpu_s": s["generator_cpu_s"]}))
 PY
 done
 
@@ -184,9 +204,23 @@ for rate in 1000 5000; do
 import json, sys
 s = json.load(open(sys.argv[1]))["stages"][0]
 print(json.dumps({"tool": "volley", "mode": "lag", "rate": float(sys.argv[2]), "sent_rps": s["offered_rps"],
-                  "lag_p50_ms": s["schedule_lag_ms"]["p50"], "lag_p99_ms": s["schedule_lag_ms"]["p99"], "warnings": s["warnings"]}))
+                  "lag_p50_ms": s["schedule_lag_ms"]["p50"], "lag_p99_ms": s["schedule_lag_ms"]["p99"], "warnings": s["warnings"],
+                  "requests": s["requests"]["ok"], "stage_cpu_s": s["generator_cpu_s"]}))
 PY
 done
+
+# --- 4b. TTFT/ITL measurement error against stamped chunks ----------------------------
+"$V" sim --port "$STAMPS" --ttft-ms 2 --itl-ms 1 --jitter 0 --stamp-chunks > "$WORK/stamps-sim.log" 2>&1 &
+STAMPS_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$STAMPS/health" >/dev/null && break; sleep 0.05; done
+for rate in 1000 5000; do
+  log "volley: $rate streams/s of 16 stamped chunks, ${SECONDS_PER_RUN} s"
+  "$V" run builtin:rate-range --target "http://127.0.0.1:$STAMPS" --quiet --record-text --out "$WORK/stamps-$rate" \
+    --params "{\"request_rate_range\": \"$rate\", \"distribution\": \"poisson\", \"stage_s\": $SECONDS_PER_RUN, \"stream\": true, \"prompt_tokens\": 8, \"output_tokens\": 16}" >/dev/null
+  python3 scripts/bench/stamps.py "$WORK/stamps-$rate" "$rate" >> "$RESULTS"
+done
+kill "$STAMPS_PID" 2>/dev/null || true
+STAMPS_PID=
 
 # --- 5. RSS with 10,000 open streams --------------------------------------------------
 log "volley: 10,000 streams open at once (the simulator holds each ~8 s)"

@@ -68,3 +68,16 @@ pub fn peak_rss_bytes() -> u64 {
     }
     0
 }
+
+/// CPU seconds (user + system) this process has used so far (0 where unknown).
+pub(crate) fn process_cpu_s() -> f64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+            let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            return s(usage.ru_utime) + s(usage.ru_stime);
+        }
+    }
+    0.0
+}

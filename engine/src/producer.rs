@@ -28,6 +28,8 @@ const POLL: Duration = Duration::from_millis(5);
 /// How long a producer with a full queue naps before looking again. Queues hold at
 /// least tens of milliseconds of requests at their rate (see `load::queue_capacity`).
 const NAP: Duration = Duration::from_micros(500);
+/// The longest nap: well under the time half a queue takes to drain at its rate.
+const MAX_NAP: Duration = Duration::from_millis(4);
 
 enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
@@ -388,12 +390,16 @@ impl Worker<'_> {
                 Err(flume::TrySendError::Full(back)) => {
                     item = back;
                     let half = tx.capacity().unwrap_or(1) / 2;
+                    // Naps lengthen while the queue drains slowly (a low rate), so a
+                    // waiting producer costs a few wake-ups per second, not per request.
+                    let mut nap = NAP;
                     while tx.len() > half && !tx.is_disconnected() {
                         if stop.load(Ordering::Relaxed) {
                             return Ok(false);
                         }
                         self.deliver_outcomes()?;
-                        std::thread::sleep(NAP);
+                        std::thread::sleep(nap);
+                        nap = (nap * 2).min(MAX_NAP);
                     }
                 }
             }

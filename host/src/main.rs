@@ -21,7 +21,14 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(argv);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if matches!(cli.command, cli::Command::Run(_)) {
+        // A run's exchanges have threads of their own (the engine's send lanes): this
+        // runtime only collects, reports and probes, and one worker does that without
+        // workers waking each other to steal.
+        builder.worker_threads(1);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -232,6 +232,9 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
     report.checks = checks.into_iter().map(|(k, (p, f))| (k, CheckReport::new(p, f))).collect();
     report.window = Some(crate::schema::WindowReport { started_unix_ms: t0, ..crate::schema::WindowReport::of(&window) });
     report.mergeable = Some(stats.to_wire());
+    // The shards' generators together (each a process of its own).
+    let cpu: Option<Vec<f64>> = parts.iter().map(|(_, p)| p.generator_cpu_s).collect();
+    report.generator_cpu_s = cpu.map(|c| (c.iter().sum::<f64>() * 1e3).round() / 1e3);
     Ok(report)
 }
 

@@ -217,6 +217,10 @@ pub struct StageReport {
     /// When the stage ran, on the wall clock: what `volley merge` aligns shards by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowReport>,
+    /// CPU seconds (user + system) the volley process spent while the stage ran: with
+    /// the requests, what the generator paid per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu_s: Option<f64>,
     /// Every histogram and counter of the stage, lossless (histograms in HdrHistogram's
     /// compressed V2 format, base64): `volley merge` adds these up.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -184,6 +184,7 @@ impl StageReport {
             checks: BTreeMap::new(),
             shard_of: None,
             window: None,
+            generator_cpu_s: None,
             mergeable: None,
         }
     }

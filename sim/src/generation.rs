@@ -75,6 +75,8 @@ pub(crate) struct Generation {
     reasoning: u32,
     tool_calls: bool,
     cached: u32,
+    /// Chunks carry their send instants as text.
+    stamp: bool,
     /// Output words come from this tokenizer's single-token words, if set.
     words: Option<std::sync::Arc<volley_data::Tokenizer>>,
     ttft: Duration,
@@ -118,6 +120,7 @@ impl Generation {
             reasoning: if chat { c.reasoning_tokens.min(tokens) } else { 0 },
             tool_calls: chat && c.tool_calls,
             cached: c.cached_tokens.min(prompt_tokens),
+            stamp: c.stamp_chunks,
             words: c.tokenizer.clone(),
             ttft: c.ttft,
             itl: c.itl,
@@ -163,6 +166,15 @@ impl Generation {
         }
     }
 
+    /// A streamed chunk's text: tokens `from..to`, or with stamping its send instant.
+    fn piece(&self, from: u32, to: u32) -> String {
+        if !self.stamp {
+            return self.text(from, to);
+        }
+        let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+        format!(" {us}")
+    }
+
     fn text(&self, from: u32, to: u32) -> String {
         (from..to).map(|j| self.token_text(j)).collect()
     }
@@ -183,7 +195,7 @@ impl Generation {
     pub fn write_chunk(&self, buf: &mut BytesMut, i: u32) {
         let from = i * self.tokens_per_chunk;
         let to = (from + self.tokens_per_chunk).min(self.tokens);
-        let text = self.text(from, to);
+        let text = self.piece(from, to);
         let last = i + 1 == self.chunks();
         if self.flavor == Flavor::Tgi {
             // The last token's event carries the whole text and the details.
@@ -225,7 +237,7 @@ impl Generation {
             fields.push(format!("\"reasoning_content\":\"{}\"", self.text(from, split)));
         }
         if split < to || fields.is_empty() {
-            let answer = self.text(split, to);
+            let answer = self.piece(split, to);
             if !self.tool_calls {
                 fields.push(format!("\"content\":\"{answer}\""));
             } else if split == self.reasoning {

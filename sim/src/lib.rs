@@ -80,6 +80,10 @@ pub struct SimConfig {
     pub tool_calls: bool,
     /// Prompt tokens reported as served from the prefix cache (at most the prompt).
     pub cached_tokens: u32,
+    /// Each streamed chunk's text is its send instant instead (" " and microseconds since
+    /// the Unix epoch, read just before the chunk is handed to the connection): ground
+    /// truth for measuring a client's TTFT/ITL timestamps (`scripts/bench.sh`).
+    pub stamp_chunks: bool,
 }
 
 impl Default for SimConfig {
@@ -100,6 +104,7 @@ impl Default for SimConfig {
             reasoning_tokens: 0,
             tool_calls: false,
             cached_tokens: 0,
+            stamp_chunks: false,
         }
     }
 }

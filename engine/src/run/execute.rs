@@ -239,7 +239,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         if let Some(s) = &scraper {
             s.sample().await;
         }
+        let cpu_before = crate::process_cpu_s();
         let ran = load::run_stage(&driver, &producer, i as u32, &stage, seed, shard).await;
+        let generator_cpu_s = crate::process_cpu_s() - cpu_before;
         if let Some(f) = ran.stopped {
             fault.get_or_insert(f);
         }
@@ -260,6 +262,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         let _ = driver.events.send(Event::StageEnded { index: i as u32, stage: local, window: w, reply });
         let mut report = report.await.map_err(|_| RunError::Internal("the collector task ended early".into()))?;
         report.shard_of = of.map(|s| volley_report::schema::WholeStage { load: s.load, max_requests: s.max_requests });
+        report.generator_cpu_s = Some((generator_cpu_s * 1e3).round() / 1e3);
         // A stage's verdicts are final at its end: with --abort-on-fail, no more stages.
         let failed = thresholds
             .iter()

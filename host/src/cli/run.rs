@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// only; http: h2c with prior knowledge), off (HTTP/1.1)
     #[arg(long, value_enum, default_value = "auto")]
     pub http2: Http2Arg,
+    /// Threads that send (each a runtime with its own connections) [default: one per
+    /// core this process may run on]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: Option<u32>,
     /// A run file (TOML) holding any of these options; flags given here override it
     /// (docs/cluster.md)
     #[arg(long, value_name = "FILE")]
@@ -289,6 +293,9 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         .run_id(run_id.clone())
         .abort_on_fail(o.args.abort_on_fail)
         .http2_prior_knowledge(o.args.http2 == Http2Arg::On);
+    if let Some(n) = o.args.threads {
+        run = run.threads(n as usize);
+    }
     if let Some(at) = o.start_at {
         run = run.start_at(at);
     }

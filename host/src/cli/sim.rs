@@ -67,6 +67,10 @@ pub struct SimArgs {
     /// Report this many prompt tokens as prefix-cache hits (at most the prompt)
     #[arg(long, default_value_t = 0)]
     pub cached_tokens: u32,
+    /// Stream each chunk's send instant (Unix microseconds) as its text: ground truth
+    /// for a client's per-chunk timestamps
+    #[arg(long)]
+    pub stamp_chunks: bool,
 }
 
 pub(super) async fn sim(a: SimArgs) -> Result<ExitCode> {
@@ -116,6 +120,7 @@ fn sim_config(a: &SimArgs) -> Result<SimConfig> {
         reasoning_tokens: a.reasoning_tokens,
         tool_calls: a.tool_calls,
         cached_tokens: a.cached_tokens,
+        stamp_chunks: a.stamp_chunks,
     })
 }
 

@@ -26,7 +26,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Events handled per batch.
 const BATCH: usize = 1024;
 /// How long the busy collector lets events gather between batches.
-const GATHER: Duration = Duration::from_millis(1);
+const GATHER: Duration = Duration::from_millis(10);
 
 /// What the collector needs besides the events.
 pub(crate) struct CollectorConfig {

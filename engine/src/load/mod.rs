@@ -2,8 +2,9 @@
 //!
 //! - [`arrivals`]: the open-loop arrival processes (constant, Poisson, gamma, ramp) as
 //!   sequences of planned send offsets.
-//! - [`open_loop`]: a scheduler thread that sends each request at its planned instant
-//!   (and bursts, all at one instant).
+//! - [`open_loop`]: schedulers on the send lanes that send each request at its planned
+//!   instant, woken by a microsecond timer on the lane's own epoll ([`timer`]) (and
+//!   bursts, all at one instant).
 //! - [`closed_loop`]: N workers, each sending its next request when the last completes
 //!   (a fixed N, or one that ramps over the stage).
 //!
@@ -18,6 +19,7 @@
 pub(crate) mod arrivals;
 mod closed_loop;
 mod open_loop;
+mod timer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,20 +1,24 @@
-//! The open-loop driver: a dedicated scheduler thread that sends each request at its
-//! planned instant, whatever the server does, and records how late each send was.
+//! The open-loop driver: sends each request at its planned instant, whatever the
+//! server does, and records how late each send was.
 //!
-//! Why a thread and not a task: tokio's timer wheel has millisecond resolution, while a
-//! thread with a 1 µs timer slack wakes within tens of microseconds of its deadline.
-//! The thread only sleeps and spawns; the exchanges run on the send lanes, in turn. Requests
-//! were produced ahead of time, so no guest call sits between the clock and the send.
+//! The clock runs on the first send lane: its scheduler task sleeps on a microsecond
+//! timer registered with the lane's own epoll ([`PreciseTimer`]), so a lane wakes once
+//! for its timer and its sockets together, and no timer thread hands sends over. The
+//! scheduler pairs the produced requests with the arrivals in order (so the schedule and
+//! what is sent when are a function of the seed alone) and deals the sends to the lanes
+//! in turn: arrival k to lane k mod N, its own without crossing a thread. A burst is
+//! taken whole and dealt out at one instant. Requests were produced ahead of time, so no
+//! guest call sits between the clock and the send.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
-
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::sync::TryAcquireError;
-use volley_core::{Cancel, StageWindow};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use volley_core::StageWindow;
 
 use super::arrivals::ArrivalClock;
+use super::timer::PreciseTimer;
 use super::{Driver, StageBounds, StageRun, StageStart};
 use crate::Fault;
 use crate::client::request::PreparedRequest;
@@ -30,202 +34,223 @@ pub(super) enum Schedule {
 
 /// Longest wait for the producer to fill the queue before a stage starts.
 const PREFILL_WAIT: Duration = Duration::from_secs(5);
-/// Longest uninterrupted sleep, so cancellation is noticed promptly.
-const SLEEP_SLICE: Duration = Duration::from_millis(50);
-/// How long the scheduler waits between looks for a free in-flight slot.
-const PERMIT_NAP: Duration = Duration::from_micros(100);
 
-/// What the scheduler thread hands back: when it started and stopped sending, how many
-/// it sent, and what stopped it early.
-type Sent = (Instant, Instant, u64, Option<Fault>);
-
-pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageRun {
-    // Every spawned exchange holds a clone of `in_flight`; `recv` returns None once the
-    // last one is dropped — a wait group.
-    let (in_flight, mut all_done) = mpsc::channel::<()>(1);
-    let (result_tx, result_rx) = oneshot::channel();
-    let thread = std::thread::Builder::new().name("volley-scheduler".into()).spawn(move || {
-        let mut s = Scheduler { driver, feed, in_flight, sent: 0, at_end: false };
-        let r = s.run(schedule, bounds, start);
-        let _ = result_tx.send(r);
-    });
-    let failed = |why: String| (Instant::now(), Instant::now(), 0, Some(Fault::Internal(why)));
-    let (started, sending_ended, sent, stopped) = match thread {
-        // The thread dropped its sender without a result: it panicked.
-        Ok(_) => result_rx.await.unwrap_or_else(|_| failed("the scheduler thread failed".into())),
-        Err(e) => failed(format!("cannot start the scheduler thread: {e}")),
-    };
-    let _ = all_done.recv().await;
-    StageRun { window: StageWindow { started, sending_ended, finished: Instant::now(), sent }, stopped }
-}
-
-struct Scheduler {
+/// What every scheduler of a stage shares.
+struct Stage {
     driver: Driver,
     feed: StageFeed,
-    in_flight: mpsc::Sender<()>,
-    sent: u64,
+    started: Instant,
+    hard_end: Instant,
+    /// Sends left of the stage's `max_requests`.
+    budget: AtomicU64,
+    sent: AtomicU64,
     /// Sending stopped because the stage's hard end came.
-    at_end: bool,
+    at_end: AtomicBool,
+    /// Held by every exchange in flight: `recv` on the other end returns `None` once
+    /// the last is dropped (a wait group).
+    in_flight: mpsc::Sender<()>,
 }
 
-impl Scheduler {
-    fn run(&mut self, schedule: Schedule, bounds: StageBounds, start: StageStart) -> Sent {
-        set_fine_timer_slack();
-        self.wait_for_prefill();
-        let started = Instant::now();
-        self.driver.announce(start.index, &start.stage, started);
-        // Every wait ends by then: the stage's own end, or the policy's longest stage.
-        let hard_end = bounds.hard_end(started);
-        match schedule {
-            Schedule::Burst(n) => {
-                let mut batch = Vec::with_capacity((n as usize).min(4096));
-                let mut held = 0usize;
-                while batch.len() < n as usize {
-                    let Some(r) = self.next_request(hard_end) else { break };
-                    // A burst is sent at one instant, so all of it is held at once.
-                    held += queued_cost(&r);
-                    if held > self.feed.budget() {
-                        let what = format!("a burst of {n} requests needs more than {} bytes held at once", self.feed.budget());
-                        return (started, Instant::now(), 0, Some(Fault::refused("max_queue_bytes", self.feed.budget(), what)));
-                    }
-                    batch.push(r);
-                }
-                let planned = Instant::now();
-                for req in batch {
-                    if !self.spawn(req, planned, hard_end) {
-                        break;
-                    }
-                }
-                return (planned, Instant::now(), self.sent, bounds.overran(&start.stage.name, self.at_end).map(Fault::Refused));
-            }
-            Schedule::Custom => {
-                // Offsets add up in integer nanoseconds: no drift over a long trace.
-                let mut offset = Duration::ZERO;
-                while bounds.max_requests.is_none_or(|m| self.sent < m) {
-                    let Some(req) = self.next_request(hard_end) else { break };
-                    offset = offset.saturating_add(req.gap.unwrap_or_default());
-                    let planned = started.checked_add(offset).unwrap_or(hard_end);
-                    if planned >= hard_end {
-                        self.at_end = true;
-                        break;
-                    }
-                    if !sleep_until(planned, &self.driver.ctx.cancel) {
-                        break;
-                    }
-                    if !self.spawn(req, planned, hard_end) {
-                        break;
-                    }
-                }
-            }
-            Schedule::Clock(mut clock) => {
-                while bounds.max_requests.is_none_or(|m| self.sent < m) {
-                    let Some(offset) = clock.next_offset() else { break };
-                    let planned = started.checked_add(offset).unwrap_or(hard_end);
-                    if planned >= hard_end {
-                        self.at_end = true;
-                        break;
-                    }
-                    let Some(req) = self.next_request(hard_end) else { break };
-                    if !sleep_until(planned, &self.driver.ctx.cancel) || !self.spawn(req, planned, hard_end) {
-                        break;
-                    }
-                }
+pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageRun {
+    wait_for_prefill(&driver, &feed).await;
+    let started = Instant::now();
+    driver.announce(start.index, &start.stage, started);
+    let (in_flight, mut all_done) = mpsc::channel::<()>(1);
+    let lanes = driver.lanes.clone();
+    let stage = Arc::new(Stage {
+        hard_end: bounds.hard_end(started),
+        budget: AtomicU64::new(bounds.max_requests.unwrap_or(u64::MAX)),
+        sent: AtomicU64::new(0),
+        at_end: AtomicBool::new(false),
+        in_flight,
+        driver,
+        feed,
+        started,
+    });
+    let mut stopped = None;
+    // A burst's window starts at its one instant, once all of it was taken.
+    let mut window_start = started;
+    let failed = |e: tokio::task::JoinError| Some(Fault::Internal(format!("an open-loop scheduler failed: {e}")));
+    match schedule {
+        Schedule::Burst(n) => match burst(&stage, n).await {
+            Ok(planned) => window_start = planned,
+            Err(fault) => stopped = Some(fault),
+        },
+        Schedule::Custom => {
+            let s = stage.clone();
+            if let Err(e) = lanes.spawn(0, async move { custom(&s).await }).await {
+                stopped = failed(e);
             }
         }
-        let now = Instant::now();
-        let cancelled = self.driver.ctx.cancel.is_cancelled();
-        let stopped = if cancelled { None } else { bounds.overran(&start.stage.name, self.at_end).map(Fault::Refused) };
-        (started, now, self.sent, stopped)
+        Schedule::Clock(clock) => {
+            let s = stage.clone();
+            if let Err(e) = lanes.spawn(0, async move { arrivals(&s, clock).await }).await {
+                stopped = failed(e);
+            }
+        }
     }
+    // Sending ended when the schedulers stopped (a scheduler held up by max_in_flight
+    // until the stage's end sent little, and the offered rate says so).
+    let sending_ended = Instant::now();
+    let sent = stage.sent.load(Ordering::Relaxed);
+    let cancelled = stage.driver.ctx.cancel.is_cancelled();
+    if stopped.is_none() && !cancelled {
+        stopped = bounds.overran(&start.stage.name, stage.at_end.load(Ordering::Relaxed)).map(Fault::Refused);
+    }
+    // The schedulers are done: with the stage's last reference gone (its feed, which
+    // ends production, and its end of the wait group), only exchanges hold the group.
+    drop(stage);
+    let _ = all_done.recv().await;
+    StageRun { window: StageWindow { started: window_start, sending_ended, finished: Instant::now(), sent }, stopped }
+}
 
-    /// Sends `req` once an in-flight slot is free (the policy's `max_in_flight`; the
-    /// wait shows as schedule lag); `false` if none came before the stage's end.
-    fn spawn(&mut self, req: PreparedRequest, planned: Instant, hard_end: Instant) -> bool {
-        let Some(permit) = self.permit(hard_end) else { return false };
-        let driver = self.driver.clone();
-        let guard = self.in_flight.clone();
-        self.driver.lanes.spawn_next(async move {
+/// Sends every arrival of `clock` at its planned instant, the next request with each.
+async fn arrivals(s: &Stage, mut clock: ArrivalClock) {
+    let mut timer = PreciseTimer::new();
+    loop {
+        let Some(offset) = clock.next_offset() else { return };
+        let planned = s.started.checked_add(offset).unwrap_or(s.hard_end);
+        if planned >= s.hard_end {
+            s.at_end.store(true, Ordering::Relaxed);
+            return;
+        }
+        if !s.take_budget() {
+            return;
+        }
+        let Some(req) = s.next_request().await else { return };
+        if !s.sleep_until(&mut timer, planned).await || !s.send(req, planned).await {
+            return;
+        }
+    }
+}
+
+/// A `custom` load: each request's gap after the previous planned send; offsets add up
+/// in integer nanoseconds, so a long trace does not drift.
+async fn custom(s: &Stage) {
+    let mut timer = PreciseTimer::new();
+    let mut offset = Duration::ZERO;
+    while s.take_budget() {
+        let Some(req) = s.next_request().await else { return };
+        offset = offset.saturating_add(req.gap.unwrap_or_default());
+        let planned = s.started.checked_add(offset).unwrap_or(s.hard_end);
+        if planned >= s.hard_end {
+            s.at_end.store(true, Ordering::Relaxed);
+            return;
+        }
+        if !s.sleep_until(&mut timer, planned).await || !s.send(req, planned).await {
+            return;
+        }
+    }
+}
+
+/// A burst: all of it taken from the queue (and held at once, within the byte budget),
+/// then sent at one instant, dealt to the lanes in turn; that instant, or the fault of
+/// a burst that cannot be held.
+async fn burst(s: &Stage, n: u32) -> Result<Instant, Fault> {
+    let mut batch = Vec::with_capacity((n as usize).min(4096));
+    let mut held = 0usize;
+    while batch.len() < n as usize && s.take_budget() {
+        let Some(r) = s.next_request().await else { break };
+        held += queued_cost(&r);
+        if held > s.feed.budget() {
+            let what = format!("a burst of {n} requests needs more than {} bytes held at once", s.feed.budget());
+            return Err(Fault::refused("max_queue_bytes", s.feed.budget(), what));
+        }
+        batch.push(r);
+    }
+    let planned = Instant::now();
+    for req in batch {
+        let Some(permit) = s.permit().await else { break };
+        let (driver, guard) = (s.driver.clone(), s.in_flight.clone());
+        s.driver.lanes.spawn_next(async move {
             driver.send(req, planned).await;
             drop((guard, permit));
         });
-        self.sent += 1;
+        s.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(planned)
+}
+
+impl Stage {
+    /// One send of the stage's `max_requests`; `false` when they are spent.
+    fn take_budget(&self) -> bool {
+        self.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok()
+    }
+
+    /// Sleeps until `t`; `false` if the run was cancelled first.
+    async fn sleep_until(&self, timer: &mut PreciseTimer, t: Instant) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.driver.ctx.cancel.cancelled() => false,
+            _ = timer.sleep_until(t) => true,
+        }
+    }
+
+    /// Sends `req` on the next lane in turn once an in-flight slot is free (the policy's
+    /// `max_in_flight`; the wait shows as schedule lag); `false` if none came before the
+    /// stage's end.
+    async fn send(&self, req: PreparedRequest, planned: Instant) -> bool {
+        let Some(permit) = self.permit().await else { return false };
+        let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
+        let exchange = async move {
+            driver.send(req, planned).await;
+            drop((guard, permit));
+        };
+        let lanes = &self.driver.lanes;
+        let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize % lanes.count();
+        if lane == crate::lanes::current() {
+            // This lane's own: queued here, no thread woken.
+            tokio::spawn(exchange);
+        } else {
+            lanes.spawn(lane, exchange);
+        }
         true
     }
 
-    fn permit(&mut self, until: Instant) -> Option<OwnedSemaphorePermit> {
-        loop {
-            match self.driver.ctx.in_flight.clone().try_acquire_owned() {
-                Ok(p) => return Some(p),
-                Err(TryAcquireError::Closed) => return None,
-                Err(TryAcquireError::NoPermits) => {
-                    if self.driver.ctx.cancel.is_cancelled() {
-                        return None;
-                    }
-                    if Instant::now() >= until {
-                        self.at_end = true;
-                        return None;
-                    }
-                    std::thread::sleep(PERMIT_NAP);
-                }
+    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.driver.ctx.in_flight.clone();
+        if let Ok(p) = slots.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        tokio::select! {
+            p = slots.acquire_owned() => p.ok(),
+            _ = self.driver.ctx.cancel.cancelled() => None,
+            _ = tokio::time::sleep_until(self.hard_end.into()) => {
+                self.at_end.store(true, Ordering::Relaxed);
+                None
             }
         }
     }
 
     /// The next produced request; `None` when the scenario is done, the run cancelled,
-    /// or `until` has come.
-    fn next_request(&mut self, until: Instant) -> Option<PreparedRequest> {
-        loop {
-            let wait = until.saturating_duration_since(Instant::now()).min(SLEEP_SLICE);
-            match self.feed.requests.recv_timeout(wait) {
-                Ok(r) => {
-                    self.feed.took(&r);
-                    return Some(r);
-                }
-                Err(flume::RecvTimeoutError::Disconnected) => return None,
-                Err(flume::RecvTimeoutError::Timeout) if self.driver.ctx.cancel.is_cancelled() => return None,
-                Err(flume::RecvTimeoutError::Timeout) if Instant::now() >= until => {
-                    self.at_end = true;
+    /// or the stage's end has come.
+    async fn next_request(&self) -> Option<PreparedRequest> {
+        let r = match self.feed.requests.try_recv() {
+            Ok(r) => r,
+            Err(flume::TryRecvError::Disconnected) => return None,
+            Err(flume::TryRecvError::Empty) => tokio::select! {
+                r = self.feed.requests.recv_async() => r.ok()?,
+                _ = self.driver.ctx.cancel.cancelled() => return None,
+                _ = tokio::time::sleep_until(self.hard_end.into()) => {
+                    self.at_end.store(true, Ordering::Relaxed);
                     return None;
                 }
-                Err(flume::RecvTimeoutError::Timeout) => {}
-            }
-        }
-    }
-
-    /// Gives the producer a head start: until the queue is full (in entries or bytes),
-    /// the scenario has nothing more for this stage, or [`PREFILL_WAIT`] has passed.
-    fn wait_for_prefill(&self) {
-        let q = &self.feed.requests;
-        let deadline = Instant::now() + PREFILL_WAIT;
-        while !q.is_disconnected() && q.capacity().is_some_and(|c| q.len() < c) && !self.feed.over_budget() && Instant::now() < deadline {
-            if self.driver.ctx.cancel.is_cancelled() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+            },
+        };
+        self.feed.took(&r);
+        Some(r)
     }
 }
 
-/// Sleeps until `t`; `false` if the run was cancelled first.
-fn sleep_until(t: Instant, cancel: &Cancel) -> bool {
-    loop {
-        if cancel.is_cancelled() {
-            return false;
+/// Gives the producer a head start: until the queue is full (in entries or bytes),
+/// the scenario has nothing more for this stage, or [`PREFILL_WAIT`] has passed.
+async fn wait_for_prefill(driver: &Driver, feed: &StageFeed) {
+    let q = &feed.requests;
+    let deadline = Instant::now() + PREFILL_WAIT;
+    while !q.is_disconnected() && q.capacity().is_some_and(|c| q.len() < c) && !feed.over_budget() && Instant::now() < deadline {
+        if driver.ctx.cancel.is_cancelled() {
+            return;
         }
-        let now = Instant::now();
-        if now >= t {
-            return true;
-        }
-        std::thread::sleep((t - now).min(SLEEP_SLICE));
-    }
-}
-
-/// Linux rounds a sleeping thread's wake-up up by its timer slack (50 µs by default);
-/// 1 µs makes the scheduler's wake-ups as precise as the kernel allows.
-fn set_fine_timer_slack() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and affects only this thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }

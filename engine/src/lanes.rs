@@ -34,6 +34,19 @@ pub(crate) fn default_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_LANES)
 }
 
+/// Lowers the calling thread's scheduling priority (nice +10), for the threads that work
+/// ahead of or behind the send lanes (the producer, the collector's runtime): when the
+/// cores are busy the kernel runs a lane that wakes for a send before them, which keeps
+/// schedule lag off the tail. Raising priority needs privileges; lowering it does not.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 pub(crate) struct Lanes {
     handles: Vec<Handle>,
     stops: Vec<oneshot::Sender<()>>,

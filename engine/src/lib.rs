@@ -24,6 +24,7 @@ pub mod run;
 
 pub use hyper::header::{HeaderName, HeaderValue};
 use volley_core::{Refusal, WorkloadError};
+pub use lanes::lower_priority;
 pub use run::{Launch, LaunchAt, ModelRef, Run, RunError, RunOutcome, ServerMetrics, default_run_id};
 pub use volley_core::Policy;
 

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         // A run's exchanges have threads of their own (the engine's send lanes): this
         // runtime only collects, reports and probes, and one worker does that without
         // workers waking each other to steal.
-        builder.worker_threads(1);
+        builder.worker_threads(1).on_thread_start(volley::engine::lower_priority);
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,

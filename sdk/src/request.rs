@@ -201,6 +201,12 @@ impl Request {
     /// body-extra already set.
     pub fn exact_output(mut self, n: u32) -> Self {
         self.max_tokens = Some(n);
+        if self.body_extra.is_none() {
+            // The common case, once per request: the JSON written as is (keys in the
+            // order a merge writes them), no map built in the guest.
+            self.body_extra = Some(format!("{{\"ignore_eos\":true,\"min_tokens\":{n}}}"));
+            return self;
+        }
         let mut extra = match self.body_extra.as_deref().map(serde_json::from_str::<serde_json::Value>) {
             Some(Ok(serde_json::Value::Object(m))) => m,
             _ => serde_json::Map::new(),
@@ -226,5 +232,21 @@ impl Tensor {
     /// Elements the shape holds.
     pub fn elements(shape: &[i64]) -> usize {
         shape.iter().product::<i64>().max(0) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_output_writes_the_same_body_extra_with_or_without_one_before() {
+        let plain = Request::completion("x").exact_output(7);
+        let parsed: serde_json::Value = serde_json::from_str(plain.body_extra.as_deref().unwrap()).unwrap();
+        assert_eq!(parsed, serde_json::json!({"min_tokens": 7, "ignore_eos": true}));
+        let merged = Request::completion("x").body_extra(r#"{"temperature":0}"#).exact_output(7);
+        let parsed: serde_json::Value = serde_json::from_str(merged.body_extra.as_deref().unwrap()).unwrap();
+        assert_eq!(parsed, serde_json::json!({"min_tokens": 7, "ignore_eos": true, "temperature": 0}));
+        assert_eq!(plain.max_tokens, Some(7));
     }
 }

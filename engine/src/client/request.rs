@@ -64,6 +64,8 @@ pub struct RequestEncoder {
     base_path: String,
     interned: HashMap<String, Arc<str>>,
     uris: HashMap<String, Uri>,
+    /// The last body-extra and its members as spliced (`None`: merged instead).
+    last_extra: Option<(String, Option<Vec<u8>>)>,
     policy: Arc<Policy>,
     /// Names of the operator's headers (lowercase): a scenario may not set them too.
     operator_headers: Vec<String>,
@@ -210,6 +212,7 @@ impl RequestEncoder {
             base_path: target.base_path.clone(),
             interned: HashMap::new(),
             uris: HashMap::new(),
+            last_extra: None,
             policy,
             operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
             grpc: target.grpc,
@@ -231,7 +234,7 @@ impl RequestEncoder {
         let mut raw = wire.raw;
         let mut stream = wire.stream;
         if let Some(extra) = &r.body_extra {
-            match raw.as_deref().filter(|_| wire.typed).map(|typed| splice(typed, extra)) {
+            match raw.as_deref().filter(|_| wire.typed).map(|typed| self.splice_members(extra).and_then(|m| splice(typed, m))) {
                 Some(Some(spliced)) => raw = Some(spliced),
                 fallback => {
                     if fallback.is_some() {
@@ -299,6 +302,15 @@ impl RequestEncoder {
             keep_text: r.keep_text,
             grpc: self.grpc,
         })
+    }
+
+    /// [`splice_members`] of `extra`, kept for the next request: a scenario sends the
+    /// same body-extra again and again.
+    fn splice_members(&mut self, extra: &str) -> Option<&[u8]> {
+        if self.last_extra.as_ref().is_none_or(|(last, _)| last != extra) {
+            self.last_extra = Some((extra.to_string(), splice_members(extra)));
+        }
+        self.last_extra.as_ref().and_then(|(_, members)| members.as_deref())
     }
 
     /// The target's URI for `path`; parsed once per distinct short path (up to
@@ -534,19 +546,18 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
 /// The keys [`OpenAiBody`] may write.
 const OPENAI_KEYS: [&str; 6] = ["model", "prompt", "messages", "max_tokens", "stream", "stream_options"];
 
-/// `typed` (a JSON object of [`OPENAI_KEYS`]) with body-extra's members appended, their
-/// values copied as written (sorted by key, the last of a repeated key kept, as a merge
-/// would): no tree is built. `None` when `extra` is not an object, escapes a key, or
-/// names one of the typed keys, which takes [`merge`].
-fn splice(typed: &[u8], extra: &str) -> Option<Bytes> {
+/// Body-extra's members as JSON to append to a typed body (`"k":v,…`, their values as
+/// written, sorted by key, the last of a repeated key kept, as a merge would): no tree
+/// is built. `None` when `extra` is not an object, escapes a key, or names one of
+/// [`OPENAI_KEYS`], which takes [`merge`].
+fn splice_members(extra: &str) -> Option<Vec<u8>> {
     let members: std::collections::BTreeMap<&str, &serde_json::value::RawValue> = serde_json::from_str(extra).ok()?;
-    if members.keys().any(|k| OPENAI_KEYS.contains(k)) || !typed.ends_with(b"}") {
+    if members.keys().any(|k| OPENAI_KEYS.contains(k)) {
         return None;
     }
-    let mut out = Vec::with_capacity(typed.len() + extra.len() + 8);
-    out.extend_from_slice(&typed[..typed.len() - 1]);
+    let mut out = Vec::with_capacity(extra.len());
     for (k, v) in members {
-        if out.len() > 1 {
+        if !out.is_empty() {
             out.push(b',');
         }
         out.push(b'"');
@@ -554,6 +565,18 @@ fn splice(typed: &[u8], extra: &str) -> Option<Bytes> {
         out.extend_from_slice(b"\":");
         out.extend_from_slice(v.get().as_bytes());
     }
+    Some(out)
+}
+
+/// `typed` (a JSON object the encoder wrote) with `members` appended.
+fn splice(typed: &[u8], members: &[u8]) -> Option<Bytes> {
+    let open = typed.strip_suffix(b"}")?;
+    let mut out = Vec::with_capacity(typed.len() + members.len() + 1);
+    out.extend_from_slice(open);
+    if open.len() > 1 && !members.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(members);
     out.push(b'}');
     Some(Bytes::from(out))
 }
@@ -664,9 +687,18 @@ mod tests {
         assert!(!stream);
         let (v, _) = encode(r#"{"\u0073tream": false}"#);
         assert_eq!(v["stream"], false);
-        assert_eq!(splice(b"{}", r#"{"a":1}"#).as_deref(), Some(&br#"{"a":1}"#[..]));
-        assert_eq!(splice(br#"{"stream":true}"#, "{}").as_deref(), Some(&br#"{"stream":true}"#[..]));
-        assert!(splice(b"{}", "[1]").is_none());
+        let members = |extra: &str| splice_members(extra).unwrap();
+        assert_eq!(splice(b"{}", &members(r#"{"a":1}"#)).as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert_eq!(splice(br#"{"stream":true}"#, &members("{}")).as_deref(), Some(&br#"{"stream":true}"#[..]));
+        assert!(splice_members("[1]").is_none());
+        // The same body-extra twice, then another: each request gets its own.
+        let mut e = encoder();
+        for extra in [r#"{"min_tokens":4}"#, r#"{"min_tokens":4}"#, r#"{"min_tokens":5}"#] {
+            let mut r = req(Api::Completions, Prompt::Text("x".into()));
+            r.body_extra = Some(extra.into());
+            let v: Value = serde_json::from_slice(&e.encode(r, 0, 0).unwrap().body).unwrap();
+            assert_eq!(v["min_tokens"], serde_json::from_str::<Value>(extra).unwrap()["min_tokens"]);
+        }
     }
 
     #[test]

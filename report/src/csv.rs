@@ -69,81 +69,89 @@ fn text(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn opt<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
-    if let Some(v) = v {
-        write(out, v);
-    }
+/// A row being written: each field after the first is preceded by its comma.
+struct Row<'a> {
+    out: &'a mut Vec<u8>,
+    fields: usize,
 }
 
-fn flag(out: &mut Vec<u8>, b: bool) {
-    out.extend_from_slice(if b { b"true" } else { b"false" });
+impl Row<'_> {
+    fn field(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.fields > 0 {
+            self.out.push(b',');
+        }
+        self.fields += 1;
+        write(self.out);
+    }
+
+    fn text(&mut self, s: &str) {
+        self.field(|out| text(out, s));
+    }
+
+    fn word(&mut self, s: &str) {
+        self.field(|out| out.extend_from_slice(s.as_bytes()));
+    }
+
+    fn int(&mut self, v: impl itoa::Integer) {
+        self.field(|out| int(out, v));
+    }
+
+    fn flag(&mut self, b: bool) {
+        self.word(if b { "true" } else { "false" });
+    }
+
+    fn ms(&mut self, v: f64) {
+        self.field(|out| ms_display(out, v));
+    }
+
+    /// An optional field: empty when absent.
+    fn opt<T>(&mut self, v: Option<T>, write: impl FnOnce(&mut Self, T)) {
+        match v {
+            Some(v) => write(self, v),
+            None => self.field(|_| {}),
+        }
+    }
 }
 
 /// The row of `r`, with its line end; fields as `Display` writes them.
 fn write_line(out: &mut Vec<u8>, r: &RecordLine<'_>) {
-    let comma = |out: &mut Vec<u8>| out.push(b',');
-    int(out, r.stage);
-    comma(out);
-    text(out, r.stage_name);
-    comma(out);
-    int(out, r.seq);
-    comma(out);
-    text(out, r.tag.unwrap_or(""));
-    comma(out);
-    text(out, r.model.unwrap_or(""));
-    comma(out);
-    int(out, r.batch_size);
-    comma(out);
-    opt(out, r.session, int);
-    comma(out);
-    out.extend_from_slice(r.api.as_str().as_bytes());
-    comma(out);
-    flag(out, r.stream);
-    comma(out);
-    flag(out, r.ok);
-    comma(out);
-    int(out, r.status);
-    comma(out);
-    opt(out, r.error, |out, e| out.extend_from_slice(e.as_str().as_bytes()));
-    comma(out);
-    text(out, r.error_message.unwrap_or(""));
-    comma(out);
-    ms_display(out, r.planned_ms);
-    comma(out);
+    let mut row = Row { out, fields: 0 };
+    row.int(r.stage);
+    row.text(r.stage_name);
+    row.int(r.seq);
+    row.text(r.tag.unwrap_or(""));
+    row.text(r.model.unwrap_or(""));
+    row.int(r.batch_size);
+    row.opt(r.session, Row::int);
+    row.word(r.api.as_str());
+    row.flag(r.stream);
+    row.flag(r.ok);
+    row.int(r.status);
+    row.opt(r.error, |row, e| row.word(e.as_str()));
+    row.text(r.error_message.unwrap_or(""));
+    row.ms(r.planned_ms);
     for v in [r.sent_ms, r.schedule_lag_ms, r.ttft_ms, r.latency_ms] {
-        opt(out, v, ms_display);
-        comma(out);
+        row.opt(v, Row::ms);
     }
-    ms_display(out, r.latency_from_planned_ms);
-    comma(out);
-    opt(out, r.tpot_ms, ms_display);
-    comma(out);
-    opt(out, r.max_tokens, int);
-    comma(out);
-    int(out, r.output_tokens);
-    comma(out);
-    out.extend_from_slice(token_source(r.token_source).as_bytes());
-    comma(out);
+    row.ms(r.latency_from_planned_ms);
+    row.opt(r.tpot_ms, Row::ms);
+    row.opt(r.max_tokens, Row::int);
+    row.int(r.output_tokens);
+    row.word(token_source(r.token_source));
     for v in [r.prompt_tokens, r.requested_prompt_tokens, r.cached_tokens] {
-        opt(out, v, int);
-        comma(out);
+        row.opt(v, Row::int);
     }
-    int(out, r.text_chunks);
-    comma(out);
+    row.int(r.text_chunks);
     for v in [r.ttfo_ms, r.ttst_ms] {
-        opt(out, v, ms_display);
-        comma(out);
+        row.opt(v, Row::ms);
     }
-    opt(out, r.reasoning_tokens, int);
-    comma(out);
-    int(out, r.tool_calls);
-    comma(out);
-    flag(out, r.new_connection);
+    row.opt(r.reasoning_tokens, Row::int);
+    row.int(r.tool_calls);
+    row.flag(r.new_connection);
     for v in [r.connect_ms, r.tls_ms, r.written_ms, r.first_byte_ms, r.headers_ms] {
-        comma(out);
-        opt(out, v, ms_display);
+        row.opt(v, Row::ms);
     }
-    out.push(b'\n');
+    row.out.push(b'\n');
 }
 
 /// The token source as the CSV has always named it (capitalised).
@@ -168,6 +176,28 @@ mod tests {
         text(&mut v, "a,\"b\"");
         assert_eq!(String::from_utf8(v).unwrap(), "plain|\"a,\"\"b\"\"\"");
         assert_eq!(HEADER.matches(',').count(), 36);
+    }
+
+    #[test]
+    fn a_row_has_a_field_per_header_column_written_as_display_would() {
+        let epoch = std::time::Instant::now();
+        let mut r = volley_core::RequestRecord::new(2, 41, volley_core::Api::Completions, true, epoch + std::time::Duration::from_micros(1500));
+        r.sent = Some(epoch + std::time::Duration::from_millis(2));
+        r.done = epoch + std::time::Duration::from_millis(12);
+        r.status = 200;
+        r.output_tokens = 5;
+        r.prompt_tokens = Some(9);
+        r.token_source = TokenSource::Usage;
+        let mut row = Vec::new();
+        write_line(&mut row, &RecordLine::new(&r, "s", epoch));
+        let row = String::from_utf8(row).unwrap();
+        let fields: Vec<&str> = row.trim_end_matches('\n').split(',').collect();
+        let names: Vec<&str> = HEADER.trim_end().split(',').collect();
+        assert_eq!(fields.len(), names.len(), "{row}");
+        let get = |name: &str| fields[names.iter().position(|n| *n == name).unwrap()];
+        assert_eq!((get("stage"), get("seq"), get("api"), get("stream"), get("status")), ("2", "41", "completions", "true", "200"));
+        assert_eq!((get("planned_ms"), get("sent_ms"), get("latency_ms"), get("ttft_ms")), ("1.5", "2", "10", ""));
+        assert_eq!((get("token_source"), get("prompt_tokens"), get("session"), get("error")), ("Usage", "9", "", ""));
     }
 
     #[test]

@@ -104,6 +104,41 @@ async fn burst_has_all_hundred_requests_in_flight_at_once() {
     assert!(planned.iter().all(|p| *p == planned[0]), "one planned instant for the whole burst");
 }
 
+/// Against the simulator stamping each chunk with its send instant (`--stamp-chunks`):
+/// every chunk Volley timestamped was one the server had sent by then, and each
+/// record's chunks match its stamps one for one; the stage reports the generator's CPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_timestamps_come_after_the_servers_send_stamps() {
+    let sim = start_sim(SimConfig { stamp_chunks: true, ..sim_config(5, 2) }).await;
+    let out = TempDir::new("stamps");
+    let params = json!({"request_rate_range": "40", "distribution": "poisson", "stage_s": 1, "stream": true,
+                        "prompt_tokens": 4, "output_tokens": 6});
+    let args = with(run_args("builtin:rate-range", &sim.url(), params, &out), &["--record-text", "--threads", "1"]);
+    run_volley_async(args, Duration::from_secs(60)).await.assert_success();
+    let stage = &read_report(out.path())["stages"][0];
+    assert!(stage["generator_cpu_s"].as_f64().unwrap() > 0.0, "{}", stage["generator_cpu_s"]);
+    let w = &stage["window"];
+    // The run's clock on the wall clock, as scripts/bench/stamps.py places it.
+    let base = ms(&w["started_unix_ms"]) - ms(&w["started_ms"]);
+    let mut chunks = 0;
+    for r in read_records(out.path()).iter().filter(|r| r["ok"] == true) {
+        let stamps: Vec<f64> = r["response_text"].as_str().unwrap().split_whitespace().map(|s| s.parse::<f64>().unwrap() / 1000.0).collect();
+        let gaps: Vec<f64> = r["itl_ms"].as_array().unwrap().iter().map(ms).collect();
+        assert_eq!(stamps.len(), gaps.len() + 1, "one stamp per timed chunk: {r}");
+        let mut seen = base + ms(&r["sent_ms"]) + ms(&r["ttft_ms"]);
+        for (i, stamp) in stamps.iter().enumerate() {
+            if i > 0 {
+                seen += gaps[i - 1];
+            }
+            // Microsecond rounding of the record's fields, and the clocks' placement.
+            assert!(seen - stamp > -0.5, "chunk {i} seen {:.3} ms before it was sent: {r}", stamp - seen);
+            assert!(seen - stamp < 2000.0, "chunk {i} seen {:.3} ms after it was sent", seen - stamp);
+            chunks += 1;
+        }
+    }
+    assert!(chunks >= 60, "{chunks} chunks checked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_same_requests_and_schedule() {
     let sim = start_sim(sim_config(0, 0)).await;

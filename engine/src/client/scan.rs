@@ -151,14 +151,25 @@ impl<'a> Cursor<'a> {
             }
             self.eat(b':')?;
             each(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After a member or an element: `true` past a `,` (another follows), `false` past the
+    /// `close`r, `None` at anything else.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
         }
     }
 }
@@ -199,13 +210,8 @@ pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<P
                         t.push_str(piece);
                     }
                 }
-                match c.peek()? {
-                    b',' => c.i += 1,
-                    b']' => {
-                        c.i += 1;
-                        return Some(());
-                    }
-                    _ => return None,
+                if !c.more(b']')? {
+                    return Some(());
                 }
             }
         }

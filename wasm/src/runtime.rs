@@ -154,23 +154,22 @@ impl ScenarioEngine {
 }
 
 impl ScenarioEngine {
-    /// Builtins (small, in the binary) compile in memory; files and packages go through
-    /// the compiled-component cache ([`super::cache`]), so only their first run compiles.
+    /// Every component goes through the compiled-component cache ([`super::cache`]), so
+    /// only its first run compiles (a builtin too: compiling even a small one costs a
+    /// run about half a second of CPU).
     fn compile_cached(&self, source: &ScenarioSource) -> Result<Component> {
         let origin = &source.origin;
         if source.bytes.len() as u64 > self.max_component_bytes {
             bail!("'{origin}' is {} bytes, over the policy's max_component_bytes ({})", source.bytes.len(), self.max_component_bytes);
         }
-        let builtin = source.origin.starts_with("builtin:");
         if self.cache
-            && !builtin
             && let Some(c) = cache::load(&self.engine, &source.digest)
         {
             return Ok(c);
         }
         // Compiling takes as long as the component wants: on a thread of its own, given
         // up (and left to finish unseen) after the policy's max_compile_s.
-        let (engine, bytes, digest, store) = (self.engine.clone(), source.bytes.clone(), source.digest.clone(), self.cache && !builtin);
+        let (engine, bytes, digest, store) = (self.engine.clone(), source.bytes.clone(), source.digest.clone(), self.cache);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new().name("volley-compile".into()).spawn(move || {
             // Validate (and report errors) through the ordinary path when the cache fails.

@@ -101,8 +101,14 @@ impl Drop for Lanes {
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
+        // The last reference may go on a lane itself (a task that held it ending there):
+        // that lane is not joined (a thread cannot join itself); it ends by itself once
+        // the task that dropped this returns.
+        let me = std::thread::current().id();
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -127,5 +133,17 @@ mod tests {
         assert_eq!(names, ["volley-lane-0", "volley-lane-1"]);
         drop(lanes);
         assert_eq!(current(), 0);
+        // The last reference dropped on a lane: the set stops without joining that lane.
+        let lanes = std::sync::Arc::new(Lanes::start(2).unwrap());
+        let (held, (go, went)) = (lanes.clone(), oneshot::channel::<()>());
+        let on_lane = lanes.spawn(1, async move {
+            let _ = went.await;
+            let last = std::sync::Arc::strong_count(&held) == 1;
+            drop(held);
+            (current(), last)
+        });
+        drop(lanes);
+        let _ = go.send(());
+        assert_eq!(rt.block_on(on_lane).unwrap(), (1, true));
     }
 }

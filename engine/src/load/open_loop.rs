@@ -164,6 +164,8 @@ async fn burst(s: &Stage, n: u32) -> Result<Instant, Fault> {
         let (driver, guard) = (s.driver.clone(), s.in_flight.clone());
         s.driver.lanes.spawn_next(async move {
             driver.send(req, planned).await;
+            // The lanes' last reference goes where the run ends, not here.
+            drop(driver);
             drop((guard, permit));
         });
         s.sent.fetch_add(1, Ordering::Relaxed);
@@ -194,6 +196,8 @@ impl Stage {
         let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
         let exchange = async move {
             driver.send(req, planned).await;
+            // The lanes' last reference goes where the run ends, not here.
+            drop(driver);
             drop((guard, permit));
         };
         let lanes = &self.driver.lanes;

@@ -9,7 +9,6 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
@@ -51,14 +50,13 @@ pub(crate) struct Lanes {
     handles: Vec<Handle>,
     stops: Vec<oneshot::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
-    next: AtomicUsize,
 }
 
 impl Lanes {
     /// Starts `n` lanes (at least one).
     pub fn start(n: usize) -> std::io::Result<Lanes> {
         let n = n.clamp(1, MAX_LANES);
-        let mut lanes = Lanes { handles: Vec::with_capacity(n), stops: Vec::with_capacity(n), threads: Vec::with_capacity(n), next: AtomicUsize::new(0) };
+        let mut lanes = Lanes { handles: Vec::with_capacity(n), stops: Vec::with_capacity(n), threads: Vec::with_capacity(n) };
         for i in 0..n {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (stop, stopped) = oneshot::channel::<()>();
@@ -77,22 +75,14 @@ impl Lanes {
         self.handles.len()
     }
 
-    /// Runs `task` on lane `lane` (modulo the count).
+    /// Runs `task` on lane `lane` (modulo the count); from that lane's own thread it is
+    /// queued there without waking anything.
     pub fn spawn<F>(&self, lane: usize, task: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         self.handles[lane % self.handles.len()].spawn(task)
-    }
-
-    /// Runs `task` on the next lane, round robin.
-    pub fn spawn_next<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.spawn(self.next.fetch_add(1, Ordering::Relaxed), task)
     }
 }
 

@@ -109,16 +109,12 @@ async fn arrivals(s: &Stage, mut clock: ArrivalClock) {
     let mut timer = PreciseTimer::new();
     loop {
         let Some(offset) = clock.next_offset() else { return };
-        let planned = s.started.checked_add(offset).unwrap_or(s.hard_end);
-        if planned >= s.hard_end {
-            s.at_end.store(true, Ordering::Relaxed);
-            return;
-        }
+        let Some(planned) = s.planned(offset) else { return };
         if !s.take_budget() {
             return;
         }
         let Some(req) = s.next_request().await else { return };
-        if !s.sleep_until(&mut timer, planned).await || !s.send(req, planned).await {
+        if !s.send_at(&mut timer, req, planned).await {
             return;
         }
     }
@@ -132,12 +128,8 @@ async fn custom(s: &Stage) {
     while s.take_budget() {
         let Some(req) = s.next_request().await else { return };
         offset = offset.saturating_add(req.gap.unwrap_or_default());
-        let planned = s.started.checked_add(offset).unwrap_or(s.hard_end);
-        if planned >= s.hard_end {
-            s.at_end.store(true, Ordering::Relaxed);
-            return;
-        }
-        if !s.sleep_until(&mut timer, planned).await || !s.send(req, planned).await {
+        let Some(planned) = s.planned(offset) else { return };
+        if !s.send_at(&mut timer, req, planned).await {
             return;
         }
     }
@@ -160,15 +152,9 @@ async fn burst(s: &Stage, n: u32) -> Result<Instant, Fault> {
     }
     let planned = Instant::now();
     for req in batch {
-        let Some(permit) = s.permit().await else { break };
-        let (driver, guard) = (s.driver.clone(), s.in_flight.clone());
-        s.driver.lanes.spawn_next(async move {
-            driver.send(req, planned).await;
-            // The lanes' last reference goes where the run ends, not here.
-            drop(driver);
-            drop((guard, permit));
-        });
-        s.sent.fetch_add(1, Ordering::Relaxed);
+        if !s.send(req, planned).await {
+            break;
+        }
     }
     Ok(planned)
 }
@@ -179,50 +165,64 @@ impl Stage {
         self.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok()
     }
 
-    /// Sleeps until `t`; `false` if the run was cancelled first.
-    async fn sleep_until(&self, timer: &mut PreciseTimer, t: Instant) -> bool {
-        tokio::select! {
+    /// The instant `offset` from the stage's start; `None` (noted as the end) when it is
+    /// at or past the stage's end.
+    fn planned(&self, offset: Duration) -> Option<Instant> {
+        let planned = self.started.checked_add(offset).unwrap_or(self.hard_end);
+        if planned >= self.hard_end {
+            self.at_end.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(planned)
+    }
+
+    /// Sleeps until `planned`, then sends `req`; `false` if the run was cancelled or no
+    /// slot came before the stage's end.
+    async fn send_at(&self, timer: &mut PreciseTimer, req: PreparedRequest, planned: Instant) -> bool {
+        let slept = tokio::select! {
             biased;
             _ = self.driver.ctx.cancel.cancelled() => false,
-            _ = timer.sleep_until(t) => true,
-        }
+            _ = timer.sleep_until(planned) => true,
+        };
+        slept && self.send(req, planned).await
     }
 
     /// Sends `req` on the next lane in turn once an in-flight slot is free (the policy's
     /// `max_in_flight`; the wait shows as schedule lag); `false` if none came before the
-    /// stage's end.
+    /// stage's end. A send to the scheduler's own lane is queued there without waking a
+    /// thread (tokio's own spawn from a runtime's thread).
     async fn send(&self, req: PreparedRequest, planned: Instant) -> bool {
         let Some(permit) = self.permit().await else { return false };
         let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
-        let exchange = async move {
+        let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize;
+        self.driver.lanes.spawn(lane, async move {
             driver.send(req, planned).await;
             // The lanes' last reference goes where the run ends, not here.
             drop(driver);
             drop((guard, permit));
-        };
-        let lanes = &self.driver.lanes;
-        let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize % lanes.count();
-        if lane == crate::lanes::current() {
-            // This lane's own: queued here, no thread woken.
-            tokio::spawn(exchange);
-        } else {
-            lanes.spawn(lane, exchange);
-        }
+        });
         true
     }
 
-    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
-        let slots = self.driver.ctx.in_flight.clone();
-        if let Ok(p) = slots.clone().try_acquire_owned() {
-            return Some(p);
-        }
+    /// `work`'s result, unless the run is cancelled or the stage's end comes first (which
+    /// is noted as the end).
+    async fn before_end<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
         tokio::select! {
-            p = slots.acquire_owned() => p.ok(),
+            out = work => Some(out),
             _ = self.driver.ctx.cancel.cancelled() => None,
             _ = tokio::time::sleep_until(self.hard_end.into()) => {
                 self.at_end.store(true, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// An in-flight slot: at once if one is free, else when one frees before the end.
+    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.driver.ctx.in_flight.clone();
+        match slots.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => self.before_end(slots.acquire_owned()).await?.ok(),
         }
     }
 
@@ -232,14 +232,7 @@ impl Stage {
         let r = match self.feed.requests.try_recv() {
             Ok(r) => r,
             Err(flume::TryRecvError::Disconnected) => return None,
-            Err(flume::TryRecvError::Empty) => tokio::select! {
-                r = self.feed.requests.recv_async() => r.ok()?,
-                _ = self.driver.ctx.cancel.cancelled() => return None,
-                _ = tokio::time::sleep_until(self.hard_end.into()) => {
-                    self.at_end.store(true, Ordering::Relaxed);
-                    return None;
-                }
-            },
+            Err(flume::TryRecvError::Empty) => self.before_end(self.feed.requests.recv_async()).await?.ok()?,
         };
         self.feed.took(&r);
         Some(r)

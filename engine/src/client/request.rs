@@ -63,6 +63,7 @@ pub struct RequestEncoder {
     default_model: Option<String>,
     base_path: String,
     interned: HashMap<String, Arc<str>>,
+    /// Each short path's URI under the target, parsed once.
     uris: HashMap<String, Uri>,
     /// The last body-extra and its members as spliced (`None`: merged instead).
     last_extra: Option<(String, Option<Vec<u8>>)>,
@@ -194,13 +195,20 @@ struct OpenAiBody<'a> {
 struct Wire {
     method: Method,
     path: String,
-    body: Value,
-    /// A body already encoded (a gRPC message, an OpenAI body): sent as is.
-    raw: Option<Bytes>,
-    /// `raw` is a JSON object with only [`OPENAI_KEYS`] (body-extra is spliced in).
-    typed: bool,
+    body: WireBody,
     content_type: Option<HeaderValue>,
     stream: bool,
+}
+
+/// A request body as an API makes it.
+enum WireBody {
+    /// JSON to serialize once body-extra is merged in (`Null`: no body).
+    Json(Value),
+    /// An OpenAI body already serialized from its typed form: a JSON object of only
+    /// [`OPENAI_KEYS`], beside which body-extra is spliced.
+    Typed(Bytes),
+    /// Not JSON (a gRPC message): sent as is.
+    Raw(Bytes),
 }
 
 impl RequestEncoder {
@@ -230,37 +238,34 @@ impl RequestEncoder {
             Api::KserveV2 => kserve_v2(&r, model.as_deref())?,
             Api::Http => http(&r)?,
         };
-        let mut body = wire.body;
-        let mut raw = wire.raw;
         let mut stream = wire.stream;
-        if let Some(extra) = &r.body_extra {
-            match raw.as_deref().filter(|_| wire.typed).map(|typed| self.splice_members(extra).and_then(|m| splice(typed, m))) {
-                Some(Some(spliced)) => raw = Some(spliced),
-                fallback => {
-                    if fallback.is_some() {
-                        // It names a key of the typed body (or escapes one): a deep merge.
-                        body = serde_json::from_slice(&raw.take().unwrap_or_default()).map_err(|e| e.to_string())?;
-                    }
-                    let extra: Value =
-                        serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
-                    if !extra.is_object() || !(body.is_object() || body.is_null()) {
-                        return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())).into());
-                    }
-                    if body.is_null() {
-                        body = Value::Object(Map::new());
-                    }
-                    merge(&mut body, extra);
-                    // For OpenAI APIs the `stream` flag on the wire (body-extra may have
-                    // changed it) decides how the response is read; the others stream by path.
-                    if wire.typed {
-                        stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-                    }
+        let extra = r.body_extra.as_deref();
+        let body = match wire.body {
+            WireBody::Json(v) => json_body(match extra {
+                Some(extra) => merged(v, extra)?,
+                None => v,
+            })?,
+            WireBody::Raw(bytes) => {
+                // Nothing to merge into; body-extra is still checked.
+                if let Some(extra) = extra {
+                    merged(Value::Null, extra)?;
                 }
+                bytes
             }
-        }
-        let body = match raw {
-            Some(raw) => raw,
-            None => json_body(body)?,
+            WireBody::Typed(bytes) => match extra {
+                None => bytes,
+                Some(extra) => match self.splice_members(extra).and_then(|m| splice(&bytes, m)) {
+                    Some(spliced) => spliced,
+                    None => {
+                        // It names a key of the typed body (or escapes one): a deep merge.
+                        let v = merged(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?, extra)?;
+                        // The `stream` flag on the wire (body-extra may have changed it)
+                        // decides how the response is read.
+                        stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+                        json_body(v)?
+                    }
+                },
+            },
         };
 
         // Everything the policy bounds, before anything is kept.
@@ -367,7 +372,7 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let path = r.api.openai_path().unwrap_or_default().to_string();
     // Once per request: bytes straight from the typed body, no `Value` tree in between.
     let bytes = serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))?;
-    Ok(Wire { raw: Some(Bytes::from(bytes)), typed: true, method: Method::POST, path, body: Value::Null, content_type: Some(JSON), stream: r.stream })
+    Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes)), content_type: Some(JSON), stream: r.stream })
 }
 
 fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -375,7 +380,7 @@ fn embeddings(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> 
     if let Some(m) = model {
         body["model"] = m.into();
     }
-    Ok(Wire { raw: None, typed: false, method: Method::POST, path: "/v1/embeddings".into(), body, content_type: Some(JSON), stream: false })
+    Ok(Wire { method: Method::POST, path: "/v1/embeddings".into(), body: WireBody::Json(body), content_type: Some(JSON), stream: false })
 }
 
 fn tgi(r: &ScenarioRequest) -> Wire {
@@ -390,11 +395,9 @@ fn tgi(r: &ScenarioRequest) -> Wire {
     }
     let path = if r.stream { "/generate_stream" } else { "/generate" };
     Wire {
-        raw: None,
-        typed: false,
         method: Method::POST,
         path: path.into(),
-        body: json!({ "inputs": inputs, "parameters": parameters }),
+        body: WireBody::Json(json!({ "inputs": inputs, "parameters": parameters })),
         content_type: Some(JSON),
         stream: r.stream,
     }
@@ -416,11 +419,9 @@ fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let raw = r.body.as_deref().ok_or("a kserve-v1 request needs a body, e.g. {\"instances\": [...]}")?;
     let body: Value = serde_json::from_str(raw).map_err(|e| format!("the kserve-v1 body is not JSON: {e}"))?;
     Ok(Wire {
-        raw: None,
-        typed: false,
         method: Method::POST,
         path: format!("/v1/models/{model}:predict"),
-        body,
+        body: WireBody::Json(body),
         content_type: Some(JSON),
         stream: false,
     })
@@ -445,7 +446,7 @@ fn grpc(r: &ScenarioRequest, model: Option<&str>, seq: u64) -> Result<Wire, Stri
     }
     let model = model_segment(model, "kserve-v2")?;
     let (path, bytes) = super::grpc::encode(r, model, seq)?;
-    Ok(Wire { method: Method::POST, path: path.into(), body: Value::Null, raw: Some(bytes), typed: false, content_type: Some(GRPC), stream: r.stream })
+    Ok(Wire { method: Method::POST, path: path.into(), body: WireBody::Raw(bytes), content_type: Some(GRPC), stream: r.stream })
 }
 
 fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
@@ -458,7 +459,7 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
         None => format!("/v2/models/{model}/infer"),
     };
-    Ok(Wire { raw: None, typed: false, method: Method::POST, path, body: json!({ "inputs": inputs }), content_type: Some(JSON), stream: false })
+    Ok(Wire { method: Method::POST, path, body: WireBody::Json(json!({ "inputs": inputs })), content_type: Some(JSON), stream: false })
 }
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
@@ -501,7 +502,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
             Err(_) => (Value::String(b.to_string()), Some(TEXT)),
         },
     };
-    Ok(Wire { raw: None, typed: false, method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body, content_type, stream: false })
+    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body: WireBody::Json(body), content_type, stream: false })
 }
 
 /// A path a scenario may send to: under the target's base path and nowhere else. It
@@ -542,7 +543,6 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Merges `extra` into `base`: objects key by key (recursively), anything else replaced.
 /// The keys [`OpenAiBody`] may write.
 const OPENAI_KEYS: [&str; 6] = ["model", "prompt", "messages", "max_tokens", "stream", "stream_options"];
 
@@ -581,6 +581,20 @@ fn splice(typed: &[u8], members: &[u8]) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
+/// `body` with body-extra (a JSON object) merged in; a missing body becomes an object.
+fn merged(mut body: Value, extra: &str) -> Result<Value, String> {
+    let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
+    if !extra.is_object() || !(body.is_object() || body.is_null()) {
+        return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())));
+    }
+    if body.is_null() {
+        body = Value::Object(Map::new());
+    }
+    merge(&mut body, extra);
+    Ok(body)
+}
+
+/// Merges `extra` into `base`: objects key by key (recursively), anything else replaced.
 fn merge(base: &mut Value, extra: Value) {
     match (base, extra) {
         (Value::Object(b), Value::Object(e)) => {

@@ -59,26 +59,21 @@ impl From<WorkloadError> for Fault {
 
 /// Peak resident set size of this process, in bytes (0 where unknown).
 pub fn peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
-            // Linux reports kilobytes.
-            return (usage.ru_maxrss as u64) * 1024;
-        }
-    }
-    0
+    // Linux reports kilobytes.
+    own_usage().map_or(0, |u| (u.ru_maxrss as u64) * 1024)
 }
 
 /// CPU seconds (user + system) this process has used so far (0 where unknown).
 pub(crate) fn process_cpu_s() -> f64 {
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    own_usage().map_or(0.0, |u| s(u.ru_utime) + s(u.ru_stime))
+}
+
+/// This process's resource usage.
+fn own_usage() -> Option<libc::rusage> {
     // SAFETY: getrusage only writes into the struct we pass.
     unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
-            let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-            return s(usage.ru_utime) + s(usage.ru_stime);
-        }
+        (libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0).then_some(usage)
     }
-    0.0
 }

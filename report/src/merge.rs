@@ -234,7 +234,7 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
     report.mergeable = Some(stats.to_wire());
     // The shards' generators together (each a process of its own).
     let cpu: Option<Vec<f64>> = parts.iter().map(|(_, p)| p.generator_cpu_s).collect();
-    report.generator_cpu_s = cpu.map(|c| (c.iter().sum::<f64>() * 1e3).round() / 1e3);
+    report.generator_cpu_s = cpu.map(|c| crate::stage::round3(c.iter().sum()));
     Ok(report)
 }
 

@@ -219,7 +219,7 @@ fn groups(b: &Breakdown) -> BTreeMap<String, GroupReport> {
     b.groups.iter().map(|(k, g)| (k.clone(), GroupReport::from(g))).collect()
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use volley_core::TokenSource;
 
 use crate::line::RecordLine;
-use crate::numbers::{int, ms_display};
+use crate::numbers::{flag, int, ms_display};
 use crate::sink::{RecordEvent, Sink, SinkError};
 
 /// Writes `requests.csv` as requests complete.
@@ -97,7 +97,7 @@ impl Row<'_> {
     }
 
     fn flag(&mut self, b: bool) {
-        self.word(if b { "true" } else { "false" });
+        self.field(|out| flag(out, b));
     }
 
     fn ms(&mut self, v: f64) {

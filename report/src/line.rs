@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use volley_core::time::ms;
 use volley_core::{Api, ErrorClass, RequestRecord, TokenSource};
 
-use crate::numbers::{int, ms_json, us_as_ms_json};
+use crate::numbers::{flag, int, ms_json, us_as_ms_json};
 
 #[derive(Serialize)]
 pub struct RecordLine<'a> {
@@ -157,7 +157,6 @@ impl RecordLine<'_> {
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b"\":");
         };
-        let flag = |out: &mut Vec<u8>, b: bool| out.extend_from_slice(if b { b"true" } else { b"false" });
         let ms = |out: &mut Vec<u8>, k: &str, v: Option<f64>| {
             key(out, k);
             opt(out, v, ms_json);

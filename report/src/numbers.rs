@@ -8,6 +8,11 @@ pub(crate) fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
+/// Writes a boolean.
+pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
 /// The whole microseconds `ms` holds, when it is a non-negative whole number of them
 /// well inside `f64`'s exact range (every millisecond figure of a record is).
 fn whole_micros(ms: f64) -> Option<u64> {

@@ -47,6 +47,18 @@ fn unreachable_target() {
 }
 
 #[test]
+fn threads_outside_one_to_sixty_four_are_refused_by_the_argument_parser() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    for n in ["0", "65"] {
+        let o = run_volley(&["run", "builtin:burst", "--target", &target, "--threads", n], Duration::from_secs(30));
+        // Argument errors are clap's: exit 2, the error line, then a pointer to --help.
+        assert_eq!(o.status.code(), Some(2), "{}", o.stderr);
+        let first = o.stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: ") && first.contains("--threads") && first.contains("1..=64"), "{}", o.stderr);
+    }
+}
+
+#[test]
 fn bad_parameters_and_urls() {
     let target = format!("http://127.0.0.1:{}", free_port());
     assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--params", "{"], "--params is not valid JSON");

@@ -12,29 +12,14 @@ use hyper_util::rt::TokioIo;
 use crate::NetError;
 use crate::target::{Connected, Target};
 
-/// An HTTP/1.1 client over a connection (plain or TLS), its I/O timed into `times` if
-/// given; its connection task runs until the server closes or the sender is dropped.
-pub async fn http1(
-    c: Connected,
-    times: Option<std::sync::Arc<crate::timed::IoTimes>>,
-) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    async fn over<T>(io: T) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
-    where
-        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(send)
-    }
-    use crate::timed::TimedIo;
-    match (c, times) {
-        (Connected::Plain(s), None) => over(s).await,
-        (Connected::Tls(s), None) => over(*s).await,
-        (Connected::Plain(s), Some(t)) => over(TimedIo::new(s, t)).await,
-        (Connected::Tls(s), Some(t)) => over(TimedIo::new(*s, t)).await,
-    }
+/// An HTTP/1.1 client over a connection (plain or TLS); its connection task runs until
+/// the server closes or the sender is dropped.
+pub async fn http1(c: Connected) -> hyper::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let (send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(c)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
 }
 
 /// An HTTP/2 client over a connection (TLS with `h2` chosen by ALPN, or plain TCP with
@@ -107,7 +92,7 @@ pub async fn request_limited(
             NetError::Tls(_) => e,
             other => NetError::Http(format!("cannot connect to {url}: {other}")),
         })?;
-        let mut send = http1(connected, None).await.map_err(|e| http(&e))?;
+        let mut send = http1(connected).await.map_err(|e| http(&e))?;
         let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
         for (k, v) in headers {
             req = req.header(*k, *v);

@@ -6,7 +6,6 @@
 
 pub mod http;
 pub mod target;
-pub mod timed;
 pub mod tls;
 
 pub use target::Target;

@@ -9,14 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response};
 use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 
+use super::body::Body;
 use super::grpc;
+use super::h1::H1Error;
 use super::openai::{self, Parsed, Usage};
-use super::pool::{Pool, micros};
+use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
 use super::{kserve, tgi};
@@ -114,6 +116,7 @@ async fn perform_held(ctx: &SendContext, req: &PreparedRequest, rec: &mut Reques
     }
 }
 
+/// The request for hyper's HTTP/2 client.
 fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
     let mut http = Request::new(Full::new(req.body.clone()));
     *http.method_mut() = req.method.clone();
@@ -134,6 +137,62 @@ fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>
     http
 }
 
+/// Why no response came.
+enum NoResponse {
+    /// The connection ended before any byte of an answer: on a reused connection, the
+    /// server had closed it while idle, so the request was never served.
+    Closed(String),
+    Broken(String),
+    Protocol(String),
+}
+
+impl NoResponse {
+    fn fail(self, rec: &mut RequestRecord) {
+        match self {
+            NoResponse::Closed(e) | NoResponse::Broken(e) => rec.fail(ErrorClass::Incomplete, format!("no response: {e}")),
+            NoResponse::Protocol(e) => rec.fail(ErrorClass::Protocol, format!("no response: {e}")),
+        }
+    }
+}
+
+/// Sends the request on `conn` and reads the response's head: its status, and on
+/// HTTP/2 the response (its headers and body); on HTTP/1.1 the body waits on the
+/// connection.
+async fn start(
+    ctx: &SendContext,
+    req: &PreparedRequest,
+    conn: &mut Connection,
+    rec: &mut RequestRecord,
+) -> Result<(u16, Option<Response<Incoming>>), NoResponse> {
+    match &mut conn.sender {
+        Sender::H1(_) if req.grpc => Err(NoResponse::Protocol("gRPC needs HTTP/2, and the server chose HTTP/1.1".into())),
+        Sender::H1(h1) => {
+            let (host, content_type, accept, event_stream) = (HOST, CONTENT_TYPE, ACCEPT, EVENT_STREAM);
+            let fixed = [Some((&host, &ctx.authority)), req.content_type.as_ref().map(|v| (&content_type, v))];
+            let headers = fixed
+                .into_iter()
+                .flatten()
+                .chain(req.stream.then_some((&accept, &event_stream)))
+                .chain(ctx.headers.iter().chain(&req.headers).map(|(k, v)| (k, v)));
+            let h1_error = |e| match e {
+                H1Error::Closed(e) => NoResponse::Closed(e),
+                H1Error::Broken(e) => NoResponse::Broken(e),
+                H1Error::Protocol(e) => NoResponse::Protocol(e),
+            };
+            rec.written = Some(h1.send(&req.method, &req.uri, headers, &req.body).await.map_err(h1_error)?);
+            let head = h1.head(req.method == Method::HEAD).await.map_err(h1_error)?;
+            rec.first_byte = Some(head.first_byte);
+            Ok((head.status, None))
+        }
+        Sender::H2(h2) => match h2.send_request(build(ctx, req)).await {
+            Ok(r) => Ok((r.status().as_u16(), Some(r))),
+            Err(e) if e.is_canceled() || e.is_incomplete_message() => Err(NoResponse::Closed(e.to_string())),
+            Err(e) if e.is_parse() => Err(NoResponse::Protocol(e.to_string())),
+            Err(e) => Err(NoResponse::Broken(e.to_string())),
+        },
+    }
+}
+
 async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestRecord) {
     let mut conn = loop {
         match ctx.pool.acquire().await {
@@ -148,12 +207,8 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
         }
     };
     rec.sent = Some(Instant::now());
-    conn.times.begin();
-    let mut sent = conn.sender.send_request(build(ctx, req)).await;
-    if let Err(e) = &sent
-        && conn.reused
-        && (e.is_canceled() || e.is_incomplete_message())
-    {
+    let mut started = start(ctx, req, &mut conn, rec).await;
+    if matches!(started, Err(NoResponse::Closed(_))) && conn.reused {
         // The server had closed this idle connection: no response byte came back, so
         // the request was never served. Once more, on a new connection; the send time
         // is the retry's.
@@ -163,33 +218,43 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
             Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
         };
         rec.sent = Some(Instant::now());
-        conn.times.begin();
-        sent = conn.sender.send_request(build(ctx, req)).await;
+        (rec.written, rec.first_byte) = (None, None);
+        started = start(ctx, req, &mut conn, rec).await;
     }
     if let Some(setup) = conn.setup {
         rec.new_connection = true;
         rec.connect_us = Some(setup.connect_us);
         rec.tls_us = setup.tls_us;
     }
-    let response = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            let class = if e.is_parse() { ErrorClass::Protocol } else { ErrorClass::Incomplete };
-            return rec.fail(class, format!("no response: {e}"));
-        }
+    let (status, h2) = match started {
+        Ok(s) => s,
+        Err(e) => return e.fail(rec),
     };
     rec.headers = Some(Instant::now());
-    rec.written = conn.times.last_write();
-    rec.first_byte = conn.times.first_read();
-    rec.status = response.status().as_u16();
-    let success = response.status().is_success();
-    // A gRPC error with no message comes as headers only ("trailers-only").
-    let grpc_status = req.grpc.then(|| grpc_status(response.headers())).flatten();
-    let mut body = response.into_body();
+    rec.status = status;
+    let success = (200..300).contains(&status);
+    let reusable = match (h2, &mut conn.sender) {
+        (Some(response), _) if req.grpc && success => {
+            // A gRPC error with no message comes as headers only ("trailers-only").
+            let grpc_status = grpc_status(response.headers());
+            read_grpc(grpc_status, req.stream, &mut response.into_body(), rec).await
+        }
+        (Some(response), _) => read_body(Body::h2(response.into_body()), success, req, rec).await,
+        (None, Sender::H1(h1)) => read_body(Body::H1(h1), success, req, rec).await,
+        (None, Sender::H2(_)) => {
+            rec.fail(ErrorClass::Protocol, "an HTTP/2 exchange lost its response");
+            false
+        }
+    };
+    if reusable {
+        ctx.pool.release(conn, req.stream);
+    }
+}
 
-    let reusable = if req.grpc && success {
-        read_grpc(grpc_status, req.stream, &mut body, rec).await
-    } else if !success {
+/// Reads the body: of a success, streamed or whole; of an error status, its start for
+/// the message. `true` if it was read to its end.
+async fn read_body(mut body: Body<'_>, success: bool, req: &PreparedRequest, rec: &mut RequestRecord) -> bool {
+    if !success {
         let (snippet, complete) = read_snippet(&mut body).await;
         rec.fail(ErrorClass::HttpStatus, format!("HTTP {}: {}", rec.status, snippet));
         complete
@@ -197,9 +262,6 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
         read_stream(req.api, &mut body, rec).await
     } else {
         read_whole(req.api, &mut body, rec).await
-    };
-    if reusable {
-        ctx.pool.release(conn, req.stream);
     }
 }
 
@@ -210,7 +272,7 @@ const MAX_STREAM_EVENTS: u32 = 1 << 20;
 const MAX_TEXT: usize = 16 << 20;
 
 /// Reads an event stream to its end; `true` if the body ended cleanly.
-async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> bool {
     let mut parser = SseParser::new();
     let mut state = StreamState::default();
     let mut last_text: Option<Instant> = None;
@@ -251,20 +313,17 @@ async fn read_stream(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> 
         }
     };
     let clean = loop {
-        match body.frame().await {
-            None => break true,
-            Some(Err(e)) => {
-                rec.fail(ErrorClass::Incomplete, format!("stream broke: {e}"));
+        match body.next().await {
+            Ok(None) => break true,
+            Err(e) => {
+                e.fail(rec, "stream");
                 break false;
             }
-            Some(Ok(frame)) => {
-                let at = Instant::now();
-                if let Some(bytes) = frame.data_ref() {
-                    parser.feed(bytes, |ev| {
-                        events += 1;
-                        on_event(ev.data, at, rec, &mut text)
-                    });
-                }
+            Ok(Some((bytes, at))) => {
+                parser.feed(bytes, |ev| {
+                    events += 1;
+                    on_event(ev.data, at, rec, &mut text)
+                });
                 if parser.overflowed() {
                     rec.fail(ErrorClass::Protocol, format!("the server sent a line or event over {} MiB", sse::MAX_EVENT >> 20));
                     break false;
@@ -414,23 +473,21 @@ fn note_reasoning(rec: &mut RequestRecord, reasoning: bool, keeping_text: bool) 
 }
 
 /// Reads a non-streamed JSON body; `true` if it was read to its end.
-async fn read_whole(api: Api, body: &mut Incoming, rec: &mut RequestRecord) -> bool {
+async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> bool {
     let mut buf = Vec::new();
     loop {
-        match body.frame().await {
-            None => break,
-            Some(Err(e)) => {
-                rec.fail(ErrorClass::Incomplete, format!("body broke: {e}"));
+        match body.next().await {
+            Ok(None) => break,
+            Err(e) => {
+                e.fail(rec, "body");
                 return false;
             }
-            Some(Ok(frame)) => {
-                if let Some(bytes) = frame.data_ref() {
-                    if buf.len() + bytes.len() > MAX_BODY {
-                        rec.fail(ErrorClass::Protocol, format!("response body over {} MiB", MAX_BODY >> 20));
-                        return false;
-                    }
-                    buf.extend_from_slice(bytes);
+            Ok(Some((bytes, _))) => {
+                if buf.len() + bytes.len() > MAX_BODY {
+                    rec.fail(ErrorClass::Protocol, format!("response body over {} MiB", MAX_BODY >> 20));
+                    return false;
                 }
+                buf.extend_from_slice(bytes);
             }
         }
     }
@@ -481,17 +538,15 @@ fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {
 }
 
 /// The start of an error body, and whether the body was read to its end.
-async fn read_snippet(body: &mut Incoming) -> (String, bool) {
+async fn read_snippet(body: &mut Body<'_>) -> (String, bool) {
     let mut buf = Vec::new();
     let complete = loop {
-        match body.frame().await {
-            None => break true,
-            Some(Err(_)) => break false,
-            Some(Ok(frame)) => {
-                if let Some(bytes) = frame.data_ref() {
-                    let room = ERROR_BYTES - buf.len();
-                    buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                }
+        match body.next().await {
+            Ok(None) => break true,
+            Err(_) => break false,
+            Ok(Some((bytes, _))) => {
+                let room = ERROR_BYTES - buf.len();
+                buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
                 if buf.len() >= ERROR_BYTES {
                     break false;
                 }

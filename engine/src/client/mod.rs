@@ -1,11 +1,14 @@
 //! Talking to the target: turning scenario requests into HTTP ([`request`]), a
-//! lock-free pool of HTTP/1.1 connections ([`pool`]), the server-sent-events parser
-//! ([`sse`]), response parsing per protocol ([`openai`], with its fast path for streamed
-//! events [`scan`]; [`tgi`], [`kserve`]) and the
-//! timed exchange of one request ([`exchange`]), which returns its record.
+//! lock-free pool of connections ([`pool`]), HTTP/1.1 read and written by the exchange's
+//! own task ([`h1`]; HTTP/2 and gRPC on hyper), a body read the same way on either
+//! ([`body`]), the server-sent-events parser ([`sse`]), response parsing per protocol
+//! ([`openai`], with its fast path for streamed events [`scan`]; [`tgi`], [`kserve`])
+//! and the timed exchange of one request ([`exchange`]), which returns its record.
 
+pub(crate) mod body;
 pub(crate) mod exchange;
 pub(crate) mod grpc;
+pub(crate) mod h1;
 pub(crate) mod kserve;
 pub(crate) mod openai;
 pub(crate) mod pool;

@@ -18,52 +18,25 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use http_body_util::Full;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper::{Request, Response};
+use hyper::client::conn::http2;
 use tokio::net::TcpStream;
-use volley_net::timed::IoTimes;
 use volley_net::Tls;
 use volley_net::target::Connected;
 
-/// An HTTP/1.1 connection's sender (one request at a time), or a clone of an HTTP/2
-/// connection's (many requests share the connection).
+use super::h1::H1Conn;
+
+/// An HTTP/1.1 connection (one request at a time, read and written by the exchange
+/// that holds it), or a clone of an HTTP/2 connection's sender (many requests share it).
 pub enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+    H1(H1Conn),
     H2(http2::SendRequest<Full<Bytes>>),
-}
-
-impl Sender {
-    pub async fn send_request(&mut self, req: Request<Full<Bytes>>) -> hyper::Result<Response<Incoming>> {
-        match self {
-            Sender::H1(s) => s.send_request(req).await,
-            Sender::H2(s) => s.send_request(req).await,
-        }
-    }
-
-    pub fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
-        }
-    }
-
-    async fn ready(&mut self) -> hyper::Result<()> {
-        match self {
-            Sender::H1(s) => s.ready().await,
-            Sender::H2(s) => s.ready().await,
-        }
-    }
 }
 
 /// A connection and what it carried last.
 pub struct Connection {
     pub sender: Sender,
-    /// When its I/O last wrote and first read (for each exchange's timing breakdown).
-    pub times: Arc<IoTimes>,
     /// Freshly opened: how long the TCP connect and the TLS handshake took, in µs.
     pub setup: Option<Setup>,
     /// Taken from the pool rather than freshly opened.
@@ -82,8 +55,8 @@ pub struct Pool {
     /// For an https target: its host name and the TLS settings.
     tls: Option<(String, Tls)>,
     addr: SocketAddr,
-    /// Idle connections, one queue per send lane: a connection's task runs on the lane
-    /// that opened it, so it is reused there.
+    /// Idle connections, one queue per send lane: a socket is registered with the lane
+    /// that opened it, whose reactor wakes its readers, so it is reused there.
     idle: Vec<ArrayQueue<Connection>>,
     opened: AtomicU64,
     stale_reuses: AtomicU64,
@@ -91,7 +64,7 @@ pub struct Pool {
     streams_close: AtomicBool,
     /// The shared HTTP/2 connection, once one was negotiated (a queue of one, so taking
     /// a clone stays lock-free).
-    h2: ArrayQueue<(http2::SendRequest<Full<Bytes>>, Arc<IoTimes>)>,
+    h2: ArrayQueue<http2::SendRequest<Full<Bytes>>>,
     h2_used: AtomicBool,
     /// Plain http with HTTP/2 by prior knowledge (`--http2 on`).
     h2_prior_knowledge: bool,
@@ -116,25 +89,20 @@ impl Pool {
 
     /// An idle connection that is ready for a request, or a new one.
     pub async fn acquire(&self) -> io::Result<Connection> {
-        if let Some((shared, times)) = self.h2.pop()
+        if let Some(shared) = self.h2.pop()
             && !shared.is_closed()
         {
             // Another stream on the same connection: its set-up was paid already.
             let sender = Sender::H2(shared.clone());
-            let _ = self.h2.push((shared, times.clone()));
-            return Ok(Connection { sender, times, setup: None, reused: true, last_was_stream: false });
+            let _ = self.h2.push(shared);
+            return Ok(Connection { sender, setup: None, reused: true, last_was_stream: false });
         }
-        while let Some(mut conn) = self.idle().pop() {
-            if conn.sender.is_closed() {
-                continue;
-            }
-            // Ready once the previous exchange has been fully processed, which the
-            // connection task does promptly after the body's end was read.
-            if conn.sender.ready().await.is_ok() {
-                conn.reused = true;
-                conn.setup = None;
-                return Ok(conn);
-            }
+        // An idle HTTP/1.1 connection the server has closed since is found out by the
+        // request sent on it (no byte of an answer comes back), and retried once.
+        if let Some(mut conn) = self.idle().pop() {
+            conn.reused = true;
+            conn.setup = None;
+            return Ok(conn);
         }
         self.connect().await
     }
@@ -156,26 +124,29 @@ impl Pool {
             None => (Connected::Plain(stream), None, self.h2_prior_knowledge),
         };
         let setup = Setup { connect_us: micros(connected_at - start), tls_us };
-        let times = IoTimes::new();
         self.opened.fetch_add(1, Ordering::Relaxed);
-        if h2 {
+        let sender = if h2 {
             // Streams share this connection's I/O, so it is not timed per request.
             let shared = volley_net::http::http2(connected).await.map_err(io::Error::other)?;
             self.h2_used.store(true, Ordering::Relaxed);
-            let _ = self.h2.push((shared.clone(), times.clone()));
-            return Ok(Connection { sender: Sender::H2(shared), times, setup: Some(setup), reused: false, last_was_stream: false });
-        }
-        let sender = Sender::H1(volley_net::http::http1(connected, Some(times.clone())).await.map_err(io::Error::other)?);
-        Ok(Connection { sender, times, setup: Some(setup), reused: false, last_was_stream: false })
+            let _ = self.h2.push(shared.clone());
+            Sender::H2(shared)
+        } else {
+            Sender::H1(H1Conn::new(connected))
+        };
+        Ok(Connection { sender, setup: Some(setup), reused: false, last_was_stream: false })
     }
 
-    /// Returns a connection whose last response was read to the end.
+    /// Returns a connection after its exchange: kept if its response was read to the
+    /// end and the server keeps it open.
     pub fn release(&self, mut conn: Connection, was_stream: bool) {
-        // An HTTP/2 clone goes away; the shared connection stays in its slot.
-        if matches!(conn.sender, Sender::H2(_)) {
-            return;
+        match &conn.sender {
+            // An HTTP/2 clone goes away; the shared connection stays in its slot.
+            Sender::H2(_) => return,
+            Sender::H1(c) if !c.reusable() => return,
+            Sender::H1(_) => {}
         }
-        if conn.sender.is_closed() || (was_stream && self.streams_close.load(Ordering::Relaxed)) {
+        if was_stream && self.streams_close.load(Ordering::Relaxed) {
             return;
         }
         conn.last_was_stream = was_stream;

@@ -9,6 +9,9 @@
 
 use super::openai::Parsed;
 
+/// Bytes of a string looked at one by one before the vector search takes over.
+const SHORT: usize = 16;
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -52,7 +55,16 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let at = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            // Keys and most streamed values are a few bytes long: a plain look at the
+            // first ones is cheaper than setting up a vector search.
+            let rest = &self.b[self.i..];
+            let near = rest.iter().take(SHORT).position(|&c| c == b'"' || c == b'\\');
+            let found = match near {
+                Some(n) => Some(n),
+                None if rest.len() <= SHORT => None,
+                None => memchr::memchr2(b'"', b'\\', &rest[SHORT..]).map(|n| n + SHORT),
+            };
+            let at = self.i + found?;
             if self.b[at] == b'"' {
                 self.i = at + 1;
                 return Some((&self.b[start..at], escaped));

@@ -137,7 +137,9 @@ async fn worker(
             break;
         }
         let planned = Instant::now();
+        // Biased: a queued request is taken without polling (registering) the others.
         let req = tokio::select! {
+            biased;
             r = feed.requests.recv_async() => match r { Ok(r) => r, Err(_) => break },
             _ = &mut deadline => break,
             _ = ctx.cancel.cancelled() => break,

@@ -56,7 +56,7 @@ const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 fn parse_event(api: Api, data: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
     match api {
         Api::TgiGenerate => tgi::parse_event(data, text),
-        _ => openai::parse_event(data, text),
+        _ => openai::parse(data, text),
     }
 }
 

@@ -86,6 +86,7 @@ fn parse_everything(bytes: &[u8]) {
     let mut text = String::new();
     let _ = openai::parse(bytes, Some(&mut text));
     let _ = openai::parse(bytes, None);
+    let _ = openai::parse_full(bytes, None);
     let _ = tgi::parse_event(bytes, Some(&mut text));
     let _ = tgi::parse_body(bytes, Some(&mut text));
     let _ = kserve::parse_v1(bytes);

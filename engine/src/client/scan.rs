@@ -3,11 +3,12 @@
 //! content and reasoning, finish reason) and skips everything else without building
 //! anything. Strings without escapes are borrowed as they are.
 //!
-//! It handles the common event only. Anything else — tool calls, usage, an error, a
+//! It handles the common event and whole body only, usage counts included. Anything
+//! else — tool calls, an error, a repeated key, a number that is not a plain count, a
 //! shape it does not expect, or JSON it finds malformed — returns `None`, and the
 //! caller parses the event in full with serde (which also words the error).
 
-use super::openai::Parsed;
+use super::openai::{CompletionTokensDetails, Parsed, PromptTokensDetails, Usage};
 
 /// Bytes of a string looked at one by one before the vector search takes over.
 const SHORT: usize = 16;
@@ -201,8 +202,10 @@ struct Choice<'a> {
 pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<Parsed> {
     let mut c = Cursor { b: json.as_bytes(), i: 0 };
     let mut out = Parsed::default();
+    let (mut seen_choices, mut seen_usage) = (false, false);
     c.object(|c, key| match key {
         b"choices" => {
+            once(&mut seen_choices)?;
             c.eat(b'[')?;
             if c.eat(b']').is_some() {
                 return Some(());
@@ -227,8 +230,13 @@ pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<P
                 }
             }
         }
-        // These need the full parser.
-        b"usage" | b"error" => None,
+        b"usage" => {
+            once(&mut seen_usage)?;
+            out.usage = nullable(c, usage)?;
+            Some(())
+        }
+        // This needs the full parser.
+        b"error" => None,
         _ => c.skip(),
     })?;
     // Trailing bytes: the full parser words the error.
@@ -260,6 +268,74 @@ fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
     Some(one)
 }
 
+/// A key's first time; `None` (the full parser, which refuses it) the second.
+fn once(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
+}
+
+/// `null`, or what `read` reads.
+fn nullable<'a, T>(c: &mut Cursor<'a>, read: impl FnOnce(&mut Cursor<'a>) -> Option<T>) -> Option<Option<T>> {
+    if c.peek()? == b'n' {
+        return c.literal(b"null").map(|()| None);
+    }
+    read(c).map(Some)
+}
+
+/// A token count: `null` or a plain non-negative integer that fits in 32 bits (the full
+/// parser refuses fractions, exponents and signs, and so does it by giving up).
+fn count(c: &mut Cursor<'_>, seen: &mut bool) -> Option<Option<u32>> {
+    once(seen)?;
+    nullable(c, |c| {
+        let digits = c.b[c.i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let raw = &c.b[c.i..c.i + digits];
+        if digits == 0 || digits > 10 || (digits > 1 && raw[0] == b'0') {
+            return None;
+        }
+        c.i += digits;
+        u32::try_from(raw.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))).ok()
+    })
+}
+
+/// The `usage` object: prompt and completion counts and their details; other keys
+/// (`total_tokens`, ...) skipped.
+fn usage(c: &mut Cursor<'_>) -> Option<Usage> {
+    let mut u = Usage::default();
+    let mut seen = [false; 6];
+    let [prompt, completion, prompt_details, completion_details, cached, reasoning] = &mut seen;
+    c.object(|c, key| match key {
+        b"prompt_tokens" => count(c, prompt).map(|n| u.prompt_tokens = n),
+        b"completion_tokens" => count(c, completion).map(|n| u.completion_tokens = n),
+        b"prompt_tokens_details" => {
+            once(prompt_details)?;
+            let details = nullable(c, |c| {
+                let mut d = PromptTokensDetails::default();
+                c.object(|c, key| match key {
+                    b"cached_tokens" => count(c, cached).map(|n| d.cached_tokens = n),
+                    _ => c.skip(),
+                })?;
+                Some(d)
+            })?;
+            u.prompt_tokens_details = details;
+            Some(())
+        }
+        b"completion_tokens_details" => {
+            once(completion_details)?;
+            let details = nullable(c, |c| {
+                let mut d = CompletionTokensDetails::default();
+                c.object(|c, key| match key {
+                    b"reasoning_tokens" => count(c, reasoning).map(|n| d.reasoning_tokens = n),
+                    _ => c.skip(),
+                })?;
+                Some(d)
+            })?;
+            u.completion_tokens_details = details;
+            Some(())
+        }
+        _ => c.skip(),
+    })?;
+    Some(u)
+}
+
 /// Reads a string-or-null field; a field given twice goes to the full parser (which
 /// refuses it).
 fn set<'a>(c: &mut Cursor<'a>, json: &'a str, slot: &mut Option<Text<'a>>) -> Option<()> {
@@ -276,6 +352,8 @@ mod tests {
     use super::*;
     use crate::client::openai;
 
+    /// The first FAST events take the fast path; the rest go to the full parser.
+    const FAST: usize = 16;
     const EVENTS: &[&str] = &[
         r#"{"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "tiny", "choices": [{"index": 0, "text": " t", "finish_reason": null}]}"#,
         r#"{"choices":[{"text":" 5, 6","index":0,"finish_reason":null,"logprobs":{"tokens":["a]","}"],"x":[1.5e-3,-2,true,false,null]}}]}"#,
@@ -288,8 +366,23 @@ mod tests {
         r#"{"choices":[{"text":"ünï😀"}]}"#,
         " \n{ \"choices\" : [ { \"text\" : \"x\" , \"finish_reason\" : \"stop\" } ] }\t",
         r#"{"choices":[{"text":"a\u0001"}]}"#,
-        r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#,
         r#"{"choices":[],"usage":{"completion_tokens":7,"prompt_tokens":12}}"#,
+        r#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi","reasoning_content":null},"finish_reason":"length"}],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":null},"completion_tokens_details":{"reasoning_tokens":3}}}"#,
+        r#"{"usage":{"prompt_tokens":null,"completion_tokens":4294967295,"prompt_tokens_details":null,"completion_tokens_details":{}},"choices":[]}"#,
+        r#"{"usage":null,"choices":[{"text":"x"}]}"#,
+        r#"{"choices":[],"usage":{}}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":4294967296}}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":-1}}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":1.5}}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":1e3}}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":01}}"#,
+        r#"{"choices":[],"usage":{"completion_tokens":1,"completion_tokens":2}}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":1}}}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":"7"}}"#,
+        r#"{"choices":[],"usage":[]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":1}}"#,
+        r#"{"choices":[],"choices":[]}"#,
         r#"{"error":{"message":"boom"}}"#,
         r#"{"choices":[{"text":"a","text":"b"}]}"#,
         r#"{"choices":[{"text":"a"}]} trailing"#,
@@ -304,8 +397,8 @@ mod tests {
     /// The fast path with its fallback gives what the full parser gives, text included.
     fn same_as_full(event: &str) {
         let (mut fast_text, mut full_text) = (String::from("kept:"), String::from("kept:"));
-        let fast = openai::parse_event(event.as_bytes(), Some(&mut fast_text));
-        let full = openai::parse(event.as_bytes(), Some(&mut full_text));
+        let fast = openai::parse(event.as_bytes(), Some(&mut fast_text));
+        let full = openai::parse_full(event.as_bytes(), Some(&mut full_text));
         match (&fast, &full) {
             (Ok(a), Ok(b)) => assert_eq!((a, &fast_text), (b, &full_text), "{event}"),
             (Err(_), Err(_)) => {}
@@ -319,10 +412,10 @@ mod tests {
             same_as_full(event);
         }
         // The common events take the fast path.
-        for event in &EVENTS[..11] {
+        for event in &EVENTS[..FAST] {
             assert!(parse_event(event, None).is_some(), "{event}");
         }
-        for event in &EVENTS[11..] {
+        for event in &EVENTS[FAST..] {
             assert!(parse_event(event, None).is_none(), "{event}");
         }
     }

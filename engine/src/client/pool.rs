@@ -109,6 +109,13 @@ impl Pool {
 
     /// A new connection.
     pub async fn connect(&self) -> io::Result<Connection> {
+        // Boxed: a TLS or HTTP/2 handshake's future is ~8 KB, and inline it would make
+        // every exchange's future (which an open-loop send copies into its task) that
+        // much larger, though most exchanges take a pooled connection.
+        Box::pin(self.open()).await
+    }
+
+    async fn open(&self) -> io::Result<Connection> {
         // TCP errors keep their kind (a refused connection is retried while a launched
         // server starts); a TLS failure is an error of its own.
         let start = Instant::now();

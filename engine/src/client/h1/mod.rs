@@ -118,31 +118,8 @@ impl H1Conn {
         loop {
             if !self.buf.is_empty() {
                 first_byte.get_or_insert(self.read_at);
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(&self.buf) {
-                    Ok(httparse::Status::Complete(len)) => {
-                        let status = resp.code.unwrap_or(0);
-                        let meaning = Meaning::of(&resp)?;
-                        self.buf.advance(len);
-                        match status {
-                            101 => return Err(H1Error::Protocol("the server switched protocols (101) unasked".into())),
-                            100..=199 => continue,
-                            _ => {}
-                        }
-                        let framing = if head_request || status == 204 || status == 304 { Framing::Empty } else { meaning.framing };
-                        self.keep_alive = meaning.keep_alive && framing != Framing::UntilClose;
-                        self.body = BodyDecoder::new(framing);
-                        return Ok(Head { status, first_byte: first_byte.unwrap_or(self.read_at) });
-                    }
-                    Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
-                        return Err(H1Error::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
-                    }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(httparse::Error::TooManyHeaders) => {
-                        return Err(H1Error::Protocol(format!("the response has over {MAX_HEADERS} headers")));
-                    }
-                    Err(e) => return Err(H1Error::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
+                if let Some(status) = self.parse_head(head_request)? {
+                    return Ok(Head { status, first_byte: first_byte.unwrap_or(self.read_at) });
                 }
             }
             let began = first_byte.is_some();
@@ -152,6 +129,40 @@ impl H1Conn {
                 Ok(_) => {}
                 Err(e) if began => return Err(H1Error::Broken(format!("reading the response head failed: {e}"))),
                 Err(e) => return Err(H1Error::Closed(format!("the connection failed before any response: {e}"))),
+            }
+        }
+    }
+
+    /// Parses a final response head from the buffer: its status, once complete (interim
+    /// 1xx heads are dropped). Not async, so the header array stays on the stack and out
+    /// of the exchange's future, which a spawn copies.
+    fn parse_head(&mut self, head_request: bool) -> Result<Option<u16>, H1Error> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let meaning = Meaning::of(&resp)?;
+                    self.buf.advance(len);
+                    match status {
+                        101 => return Err(H1Error::Protocol("the server switched protocols (101) unasked".into())),
+                        100..=199 => continue,
+                        _ => {}
+                    }
+                    let framing = if head_request || status == 204 || status == 304 { Framing::Empty } else { meaning.framing };
+                    self.keep_alive = meaning.keep_alive && framing != Framing::UntilClose;
+                    self.body = BodyDecoder::new(framing);
+                    return Ok(Some(status));
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
+                    return Err(H1Error::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
+                }
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(H1Error::Protocol(format!("the response has over {MAX_HEADERS} headers")));
+                }
+                Err(e) => return Err(H1Error::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
             }
         }
     }

@@ -1,11 +1,11 @@
 //! Send lanes: the exchanges run on one single-threaded tokio runtime per core, wrk's
-//! `-t` model. A request's task, its connection's task, its timers and its socket
-//! readiness all live on one thread, so an exchange crosses no thread until its record
-//! goes to the collector; connections are partitioned the same way (the pool keeps one
-//! idle queue per lane, see `client::pool`).
+//! `-t` model. A request's task (which reads and writes its HTTP/1.1 connection itself),
+//! its timers and its socket readiness all live on one thread, so an exchange crosses no
+//! thread until its record goes to the collector; connections are partitioned the same
+//! way (the pool keeps one idle queue per lane, see `client::pool`).
 //!
 //! The lanes are threads of the run: started with it, stopped (their runtimes and any
-//! idle connections' tasks dropped) when it ends.
+//! HTTP/2 connection tasks dropped) when it ends.
 
 use std::cell::Cell;
 use std::future::Future;

@@ -317,40 +317,35 @@ fn count(c: &mut Cursor<'_>, seen: &mut bool) -> Option<Option<u32>> {
 /// (`total_tokens`, ...) skipped.
 fn usage(c: &mut Cursor<'_>) -> Option<Usage> {
     let mut u = Usage::default();
-    let mut seen = [false; 6];
-    let [prompt, completion, prompt_details, completion_details, cached, reasoning] = &mut seen;
+    let mut seen = [false; 4];
+    let [prompt, completion, prompt_details, completion_details] = &mut seen;
     c.object(|c, key| match key {
         b"prompt_tokens" => count(c, prompt).map(|n| u.prompt_tokens = n),
         b"completion_tokens" => count(c, completion).map(|n| u.completion_tokens = n),
         b"prompt_tokens_details" => {
             once(prompt_details)?;
-            let details = nullable(c, |c| {
-                let mut d = PromptTokensDetails::default();
-                c.object(|c, key| match key {
-                    b"cached_tokens" => count(c, cached).map(|n| d.cached_tokens = n),
-                    _ => c.skip(),
-                })?;
-                Some(d)
-            })?;
-            u.prompt_tokens_details = details;
+            u.prompt_tokens_details = details(c, b"cached_tokens")?.map(|cached_tokens| PromptTokensDetails { cached_tokens });
             Some(())
         }
         b"completion_tokens_details" => {
             once(completion_details)?;
-            let details = nullable(c, |c| {
-                let mut d = CompletionTokensDetails::default();
-                c.object(|c, key| match key {
-                    b"reasoning_tokens" => count(c, reasoning).map(|n| d.reasoning_tokens = n),
-                    _ => c.skip(),
-                })?;
-                Some(d)
-            })?;
-            u.completion_tokens_details = details;
+            u.completion_tokens_details =
+                details(c, b"reasoning_tokens")?.map(|reasoning_tokens| CompletionTokensDetails { reasoning_tokens });
             Some(())
         }
         _ => c.skip(),
     })?;
     Some(u)
+}
+
+/// A details object: `null`, or an object of which only the count `field` is read.
+fn details(c: &mut Cursor<'_>, field: &[u8]) -> Option<Option<Option<u32>>> {
+    let mut seen = false;
+    nullable(c, |c| {
+        let mut n = None;
+        c.object(|c, key| if key == field { count(c, &mut seen).map(|v| n = v) } else { c.skip() })?;
+        Some(n)
+    })
 }
 
 /// Reads a string-or-null field; a field given twice goes to the full parser (which

@@ -16,7 +16,7 @@ use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 
 use super::body::Body;
 use super::grpc;
-use super::h1::H1Error;
+use super::h1::WireError;
 use super::openai::{self, Parsed, Usage};
 use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
@@ -137,20 +137,20 @@ fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>
     http
 }
 
-/// Why no response came.
-enum NoResponse {
-    /// The connection ended before any byte of an answer: on a reused connection, the
-    /// server had closed it while idle, so the request was never served.
-    Closed(String),
-    Broken(String),
-    Protocol(String),
-}
-
-impl NoResponse {
-    fn fail(self, rec: &mut RequestRecord) {
+impl WireError {
+    /// Fails `rec` for a request that got no response.
+    fn fail_unanswered(self, rec: &mut RequestRecord) {
         match self {
-            NoResponse::Closed(e) | NoResponse::Broken(e) => rec.fail(ErrorClass::Incomplete, format!("no response: {e}")),
-            NoResponse::Protocol(e) => rec.fail(ErrorClass::Protocol, format!("no response: {e}")),
+            WireError::Closed(e) | WireError::Broken(e) => rec.fail(ErrorClass::Incomplete, format!("no response: {e}")),
+            WireError::Protocol(e) => rec.fail(ErrorClass::Protocol, format!("no response: {e}")),
+        }
+    }
+
+    /// Fails `rec` for a body not read to its end; `what` names it ("stream", "body").
+    fn fail_body(self, rec: &mut RequestRecord, what: &str) {
+        match self {
+            WireError::Closed(e) | WireError::Broken(e) => rec.fail(ErrorClass::Incomplete, format!("{what} broke: {e}")),
+            WireError::Protocol(e) => rec.fail(ErrorClass::Protocol, e),
         }
     }
 }
@@ -163,9 +163,9 @@ async fn start(
     req: &PreparedRequest,
     conn: &mut Connection,
     rec: &mut RequestRecord,
-) -> Result<(u16, Option<Response<Incoming>>), NoResponse> {
+) -> Result<(u16, Option<Response<Incoming>>), WireError> {
     match &mut conn.sender {
-        Sender::H1(_) if req.grpc => Err(NoResponse::Protocol("gRPC needs HTTP/2, and the server chose HTTP/1.1".into())),
+        Sender::H1(_) if req.grpc => Err(WireError::Protocol("gRPC needs HTTP/2, and the server chose HTTP/1.1".into())),
         Sender::H1(h1) => {
             let (host, content_type, accept, event_stream) = (HOST, CONTENT_TYPE, ACCEPT, EVENT_STREAM);
             let fixed = [Some((&host, &ctx.authority)), req.content_type.as_ref().map(|v| (&content_type, v))];
@@ -174,21 +174,16 @@ async fn start(
                 .flatten()
                 .chain(req.stream.then_some((&accept, &event_stream)))
                 .chain(ctx.headers.iter().chain(&req.headers).map(|(k, v)| (k, v)));
-            let h1_error = |e| match e {
-                H1Error::Closed(e) => NoResponse::Closed(e),
-                H1Error::Broken(e) => NoResponse::Broken(e),
-                H1Error::Protocol(e) => NoResponse::Protocol(e),
-            };
-            rec.written = Some(h1.send(&req.method, &req.uri, headers, &req.body).await.map_err(h1_error)?);
-            let head = h1.head(req.method == Method::HEAD).await.map_err(h1_error)?;
+            rec.written = Some(h1.send(&req.method, &req.uri, headers, &req.body).await?);
+            let head = h1.head(req.method == Method::HEAD).await?;
             rec.first_byte = Some(head.first_byte);
             Ok((head.status, None))
         }
         Sender::H2(h2) => match h2.send_request(build(ctx, req)).await {
             Ok(r) => Ok((r.status().as_u16(), Some(r))),
-            Err(e) if e.is_canceled() || e.is_incomplete_message() => Err(NoResponse::Closed(e.to_string())),
-            Err(e) if e.is_parse() => Err(NoResponse::Protocol(e.to_string())),
-            Err(e) => Err(NoResponse::Broken(e.to_string())),
+            Err(e) if e.is_canceled() || e.is_incomplete_message() => Err(WireError::Closed(e.to_string())),
+            Err(e) if e.is_parse() => Err(WireError::Protocol(e.to_string())),
+            Err(e) => Err(WireError::Broken(e.to_string())),
         },
     }
 }
@@ -208,7 +203,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     };
     rec.sent = Some(Instant::now());
     let mut started = start(ctx, req, &mut conn, rec).await;
-    if matches!(started, Err(NoResponse::Closed(_))) && conn.reused {
+    if matches!(started, Err(WireError::Closed(_))) && conn.reused {
         // The server had closed this idle connection: no response byte came back, so
         // the request was never served. Once more, on a new connection; the send time
         // is the retry's.
@@ -228,7 +223,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     }
     let (status, h2) = match started {
         Ok(s) => s,
-        Err(e) => return e.fail(rec),
+        Err(e) => return e.fail_unanswered(rec),
     };
     rec.headers = Some(Instant::now());
     rec.status = status;
@@ -316,7 +311,7 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
         match body.next().await {
             Ok(None) => break true,
             Err(e) => {
-                e.fail(rec, "stream");
+                e.fail_body(rec, "stream");
                 break false;
             }
             Ok(Some((bytes, at))) => {
@@ -479,7 +474,7 @@ async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> b
         match body.next().await {
             Ok(None) => break,
             Err(e) => {
-                e.fail(rec, "body");
+                e.fail_body(rec, "body");
                 return false;
             }
             Ok(Some((bytes, _))) => {

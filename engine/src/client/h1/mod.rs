@@ -35,9 +35,10 @@ pub(crate) const MAX_READ: usize = 64 << 10;
 /// Bodies up to this size go out in the same write as the head.
 const COPY_BODY: usize = 64 << 10;
 
-/// Why an exchange on a connection failed.
+/// Why an exchange on a connection failed (hyper's HTTP/2 errors are sorted into the
+/// same kinds by the exchange).
 #[derive(Debug)]
-pub(crate) enum H1Error {
+pub(crate) enum WireError {
     /// The connection failed or ended before the response's first byte: on a reused
     /// connection, one the server had already closed.
     Closed(String),
@@ -92,14 +93,14 @@ impl H1Conn {
         uri: &Uri,
         headers: impl Iterator<Item = (&'h HeaderName, &'h HeaderValue)>,
         body: &[u8],
-    ) -> Result<Instant, H1Error> {
+    ) -> Result<Instant, WireError> {
         self.out.clear();
         encode_head(&mut self.out, method, uri, headers, body.len());
         let copied = body.len() <= COPY_BODY;
         if copied {
             self.out.extend_from_slice(body);
         }
-        let closed = |e: io::Error| H1Error::Closed(format!("the request could not be written: {e}"));
+        let closed = |e: io::Error| WireError::Closed(format!("the request could not be written: {e}"));
         self.io.write_all(&self.out).await.map_err(closed)?;
         if !copied {
             self.io.write_all(body).await.map_err(closed)?;
@@ -111,32 +112,31 @@ impl H1Conn {
 
     /// Reads the response head (skipping interim 1xx responses). `head_request`: the
     /// request was a HEAD, so the response has no body whatever its headers say.
-    pub(crate) async fn head(&mut self, head_request: bool) -> Result<Head, H1Error> {
+    pub(crate) async fn head(&mut self, head_request: bool) -> Result<Head, WireError> {
         self.keep_alive = false;
         self.body = BodyDecoder::new(Framing::Empty);
         let mut first_byte = None;
         loop {
             if !self.buf.is_empty() {
-                first_byte.get_or_insert(self.read_at);
+                let first_byte = *first_byte.get_or_insert(self.read_at);
                 if let Some(status) = self.parse_head(head_request)? {
-                    return Ok(Head { status, first_byte: first_byte.unwrap_or(self.read_at) });
+                    return Ok(Head { status, first_byte });
                 }
             }
             let began = first_byte.is_some();
             match self.fill().await {
-                Ok(0) if began => return Err(H1Error::Broken("the connection closed inside the response head".into())),
-                Ok(0) => return Err(H1Error::Closed("the connection closed before any response".into())),
+                Ok(0) if began => return Err(WireError::Broken("the connection closed inside the response head".into())),
+                Ok(0) => return Err(WireError::Closed("the connection closed before any response".into())),
                 Ok(_) => {}
-                Err(e) if began => return Err(H1Error::Broken(format!("reading the response head failed: {e}"))),
-                Err(e) => return Err(H1Error::Closed(format!("the connection failed before any response: {e}"))),
+                Err(e) if began => return Err(WireError::Broken(format!("reading the response head failed: {e}"))),
+                Err(e) => return Err(WireError::Closed(format!("the connection failed before any response: {e}"))),
             }
         }
     }
 
-    /// Parses a final response head from the buffer: its status, once complete (interim
-    /// 1xx heads are dropped). Not async, so the header array stays on the stack and out
-    /// of the exchange's future, which a spawn copies.
-    fn parse_head(&mut self, head_request: bool) -> Result<Option<u16>, H1Error> {
+    /// Parses a final response head from the front of the buffer: its status once it is
+    /// complete (`None` until then); interim 1xx heads are dropped.
+    fn parse_head(&mut self, head_request: bool) -> Result<Option<u16>, WireError> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut resp = httparse::Response::new(&mut headers);
@@ -146,7 +146,7 @@ impl H1Conn {
                     let meaning = Meaning::of(&resp)?;
                     self.buf.advance(len);
                     match status {
-                        101 => return Err(H1Error::Protocol("the server switched protocols (101) unasked".into())),
+                        101 => return Err(WireError::Protocol("the server switched protocols (101) unasked".into())),
                         100..=199 => continue,
                         _ => {}
                     }
@@ -156,31 +156,31 @@ impl H1Conn {
                     return Ok(Some(status));
                 }
                 Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
-                    return Err(H1Error::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
+                    return Err(WireError::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
                 }
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(httparse::Error::TooManyHeaders) => {
-                    return Err(H1Error::Protocol(format!("the response has over {MAX_HEADERS} headers")));
+                    return Err(WireError::Protocol(format!("the response has over {MAX_HEADERS} headers")));
                 }
-                Err(e) => return Err(H1Error::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
+                Err(e) => return Err(WireError::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
             }
         }
     }
 
     /// The next piece of the response body and when it was read; `None` at its end.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<(&[u8], Instant)>, H1Error> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<(&[u8], Instant)>, WireError> {
         self.buf.advance(std::mem::take(&mut self.taken));
         loop {
-            match self.body.step(&mut self.buf).map_err(H1Error::Protocol)? {
+            match self.body.step(&mut self.buf).map_err(WireError::Protocol)? {
                 Step::Data(n) => {
                     self.taken = n;
                     return Ok(Some((&self.buf[..n], self.read_at)));
                 }
                 Step::Done => return Ok(None),
                 Step::NeedMore => match self.fill().await {
-                    Ok(0) => self.body.closed().map_err(H1Error::Broken)?,
+                    Ok(0) => self.body.closed().map_err(WireError::Broken)?,
                     Ok(_) => {}
-                    Err(e) => return Err(H1Error::Broken(e.to_string())),
+                    Err(e) => return Err(WireError::Broken(e.to_string())),
                 },
             }
         }
@@ -214,7 +214,7 @@ struct Meaning {
 }
 
 impl Meaning {
-    fn of(resp: &httparse::Response<'_, '_>) -> Result<Meaning, H1Error> {
+    fn of(resp: &httparse::Response<'_, '_>) -> Result<Meaning, WireError> {
         let mut chunked = None;
         let mut length: Option<u64> = None;
         // HTTP/1.1 keeps the connection unless told; HTTP/1.0 only when told.
@@ -231,7 +231,7 @@ impl Meaning {
                     let n = (!v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit))
                         .then(|| v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
                         .filter(|n| length.is_none_or(|l| l == *n))
-                        .ok_or_else(|| H1Error::Protocol(format!("invalid content-length {:?}", String::from_utf8_lossy(h.value))))?;
+                        .ok_or_else(|| WireError::Protocol(format!("invalid content-length {:?}", String::from_utf8_lossy(h.value))))?;
                     length = Some(n);
                 }
             } else if name.eq_ignore_ascii_case(b"connection") {

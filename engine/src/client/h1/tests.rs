@@ -49,7 +49,7 @@ async fn conn(addr: std::net::SocketAddr) -> H1Conn {
 }
 
 /// Sends `method path` with `body` and reads the whole answer: status, body, reusable.
-async fn exchange(c: &mut H1Conn, method: Method, body: &[u8]) -> Result<(u16, Vec<u8>, bool), H1Error> {
+async fn exchange(c: &mut H1Conn, method: Method, body: &[u8]) -> Result<(u16, Vec<u8>, bool), WireError> {
     let host = (HeaderName::from_static("host"), HeaderValue::from_static("t"));
     let uri: Uri = "/v1/x?q=1".parse().unwrap();
     let written = c.send(&method, &uri, [(&host.0, &host.1)].into_iter(), body).await?;
@@ -106,15 +106,15 @@ async fn a_closed_connection_before_the_answer_is_told_apart_from_a_broken_one()
     let (addr, _server) = scripted(vec![]).await;
     let mut c = conn(addr).await;
     let e = exchange(&mut c, Method::GET, b"").await.unwrap_err();
-    assert!(matches!(e, H1Error::Closed(_)), "{e:?}");
+    assert!(matches!(e, WireError::Closed(_)), "{e:?}");
     let (addr, _server) = scripted(vec![b"HTTP/1.1 200 OK\r\nContent-"]).await;
     let mut c = conn(addr).await;
     let e = exchange(&mut c, Method::GET, b"").await.unwrap_err();
-    assert!(matches!(&e, H1Error::Broken(m) if m.contains("inside the response head")), "{e:?}");
+    assert!(matches!(&e, WireError::Broken(m) if m.contains("inside the response head")), "{e:?}");
     let (addr, _server) = scripted(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
     let mut c = conn(addr).await;
     let e = exchange(&mut c, Method::GET, b"").await.unwrap_err();
-    assert!(matches!(&e, H1Error::Broken(m) if m.contains("5 bytes of the body still to come")), "{e:?}");
+    assert!(matches!(&e, WireError::Broken(m) if m.contains("5 bytes of the body still to come")), "{e:?}");
 }
 
 #[tokio::test]
@@ -136,7 +136,7 @@ async fn what_is_not_http_is_refused_within_bounds() {
         let (addr, _server) = scripted(vec![answer]).await;
         let mut c = conn(addr).await;
         let e = tokio::time::timeout(Duration::from_secs(10), exchange(&mut c, Method::GET, b"")).await.unwrap().unwrap_err();
-        assert!(matches!(&e, H1Error::Protocol(m) if m.contains(want)), "{want}: {e:?}");
+        assert!(matches!(&e, WireError::Protocol(m) if m.contains(want)), "{want}: {e:?}");
     }
 }
 

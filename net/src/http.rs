@@ -26,21 +26,12 @@ pub async fn http1(c: Connected) -> hyper::Result<hyper::client::conn::http1::Se
 /// prior knowledge); many requests share it. Its connection task runs until the server
 /// closes or the last sender is dropped.
 pub async fn http2(c: Connected) -> hyper::Result<hyper::client::conn::http2::SendRequest<Full<Bytes>>> {
-    async fn over<T>(io: T) -> hyper::Result<hyper::client::conn::http2::SendRequest<Full<Bytes>>>
-    where
-        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        let (send, conn) =
-            hyper::client::conn::http2::handshake::<_, _, Full<Bytes>>(hyper_util::rt::TokioExecutor::new(), TokioIo::new(io)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(send)
-    }
-    match c {
-        Connected::Plain(s) => over(s).await,
-        Connected::Tls(s) => over(*s).await,
-    }
+    let (send, conn) =
+        hyper::client::conn::http2::handshake::<_, _, Full<Bytes>>(hyper_util::rt::TokioExecutor::new(), TokioIo::new(c)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
 }
 
 /// GETs `url` (http or https); the status and body, within `timeout`.

@@ -34,6 +34,15 @@ impl Load {
             _ => None,
         }
     }
+
+    /// The highest rate an open-loop load asks for at any instant (a ramp's larger end);
+    /// `None` for loads without a rate (closed loops, bursts, custom traces).
+    pub fn peak_rate(&self) -> Option<f64> {
+        match *self {
+            Load::Ramp { from, to } => Some(from.max(to)),
+            _ => self.target_rate(),
+        }
+    }
 }
 
 impl std::fmt::Display for Load {

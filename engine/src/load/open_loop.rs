@@ -46,12 +46,7 @@ const RATE_PER_LANE: f64 = 8_000.0;
 /// The lanes an open-loop stage deals its sends to: as many as its peak rate needs, at
 /// most all; every lane for a burst and a custom trace, whose peaks are unknown.
 fn lanes_for(load: Load, lanes: usize) -> usize {
-    let peak = match load {
-        Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => rate,
-        Load::Ramp { from, to } => from.max(to),
-        _ => return lanes,
-    };
-    ((peak / RATE_PER_LANE).ceil() as usize).clamp(1, lanes.max(1))
+    load.peak_rate().map_or(lanes, |peak| ((peak / RATE_PER_LANE).ceil() as usize).clamp(1, lanes.max(1)))
 }
 
 /// Longest wait for the producer to fill the queue before a stage starts.

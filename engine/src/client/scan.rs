@@ -80,8 +80,6 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Keys and most streamed values are a few bytes long: a plain look at the
-            // first ones is cheaper than setting up a vector search.
             let at = self.i + quote_or_backslash(&self.b[self.i..])?;
             if self.b[at] == b'"' {
                 self.i = at + 1;
@@ -264,10 +262,7 @@ fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
     let mut one = Choice::default();
     c.object(|c, key| match key {
         b"text" => set(c, json, &mut one.text),
-        b"delta" | b"message" => {
-            if c.peek()? == b'n' {
-                return c.literal(b"null");
-            }
+        b"delta" | b"message" => nullable(c, |c| {
             c.object(|c, key| match key {
                 b"content" => set(c, json, &mut one.content),
                 b"reasoning_content" => set(c, json, &mut one.reasoning_content),
@@ -275,7 +270,8 @@ fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
                 b"tool_calls" => None,
                 _ => c.skip(),
             })
-        }
+        })
+        .map(drop),
         b"finish_reason" => {
             one.finished |= c.text_or_null(json).ok()?.is_some();
             Some(())

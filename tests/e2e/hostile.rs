@@ -561,9 +561,9 @@ async fn a_tampered_or_linked_compile_cache_entry_is_never_loaded() {
 
 // --- a server that attacks ---
 
-/// A server that answers every completion with an event stream whose one line never
-/// ends (up to 64 MiB, then it gives up), and every GET with a model list.
-fn endless_line_server() -> u16 {
+/// A server that answers every completion with `prefix` and then `filler` bytes that
+/// never end a line (up to 64 MiB, then it gives up), and every GET with a model list.
+fn endless_server(prefix: &'static [u8], filler: u8) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -580,8 +580,8 @@ fn endless_line_server() -> u16 {
                     let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                     return;
                 }
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ");
-                let chunk = vec![b'x'; 64 << 10];
+                let _ = s.write_all(prefix);
+                let chunk = vec![filler; 64 << 10];
                 for _ in 0..1024 {
                     if s.write_all(&chunk).is_err() {
                         return;
@@ -593,9 +593,9 @@ fn endless_line_server() -> u16 {
     port
 }
 
-#[test]
-fn a_server_line_that_never_ends_fails_the_request_with_bounded_memory() {
-    let port = endless_line_server();
+/// Two requests to `port`: each fails as a protocol error saying `want`, soon, with the
+/// records and report written and memory bounded.
+fn refused_within_bounds(port: u16, want: &str) {
     let out = TempDir::new("endless-line");
     let args = [
         "run",
@@ -614,8 +614,21 @@ fn a_server_line_that_never_ends_fails_the_request_with_bounded_memory() {
     assert_eq!(records.len(), 2, "{}", o.stderr);
     for r in &records {
         assert_eq!(r["error"], "protocol", "{r}");
-        assert!(r["error_message"].as_str().unwrap().contains("over 4 MiB"), "{r}");
+        assert!(r["error_message"].as_str().unwrap().contains(want), "{want}: {r}");
     }
     let rss = read_report(out.path())["host"]["peak_rss_mib"].as_f64().unwrap();
     assert!(rss < RSS_LIMIT_MIB, "peak RSS {rss} MiB");
+}
+
+#[test]
+fn a_server_line_that_never_ends_fails_the_request_with_bounded_memory() {
+    let sse = endless_server(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ", b'x');
+    refused_within_bounds(sse, "over 4 MiB");
+}
+
+#[test]
+fn a_response_head_or_chunk_size_that_never_ends_is_refused_at_its_bound() {
+    refused_within_bounds(endless_server(b"HTTP/1.1 200 OK\r\nx-endless: ", b'x'), "the response head is over 64 KiB");
+    let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n1";
+    refused_within_bounds(endless_server(chunked, b' '), "chunk-size line of the response is over 4 KiB");
 }

@@ -13,6 +13,8 @@
 #   2c. the closed loop on one core and on two (taskset), for the generator's scaling;
 #   4. Volley's schedule lag p50/p99 and CPU per request under Poisson at 1,000 and
 #      5,000 requests/s (open loop), beside the closed loop's CPU per request;
+#   4a. the same arrivals from a minimal C client (scripts/bench/openloop-floor.c): the
+#      floor of CPU per request for any open-loop generator on this machine;
 #   4b. TTFT/ITL measurement error at 1,000 and 5,000 streams/s against the simulator
 #      stamping each chunk with its send instant (scripts/bench/stamps.py);
 #   5. Volley's peak RSS holding 10,000 concurrently open streaming responses;
@@ -208,6 +210,19 @@ print(json.dumps({"tool": "volley", "mode": "lag", "rate": float(sys.argv[2]), "
                   "requests": s["requests"]["ok"], "stage_cpu_s": s["generator_cpu_s"]}))
 PY
 done
+
+# --- 4a. The open-loop floor: the least any client can spend per request -------------
+# A minimal C client (scripts/bench/openloop-floor.c): the same arrivals, endpoint and body.
+if cc -O2 -o "$WORK/openloop-floor" scripts/bench/openloop-floor.c -lm 2> "$WORK/floor-cc.log"; then
+  for rate in 1000 5000; do
+    log "floor: a minimal C open-loop client, Poisson $rate/s, ${SECONDS_PER_RUN} s"
+    "$WORK/openloop-floor" "$PLAIN" "$rate" "$SECONDS_PER_RUN" > "$WORK/floor-$rate.json" || log "the open-loop floor failed at $rate/s"
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d.update(tool="floor", mode="lag"); print(json.dumps(d))' \
+      "$WORK/floor-$rate.json" >> "$RESULTS" || true
+  done
+else
+  log "cannot build the open-loop floor (see $WORK/floor-cc.log); its column is left out"
+fi
 
 # --- 4b. TTFT/ITL measurement error against stamped chunks ----------------------------
 "$V" sim --port "$STAMPS" --ttft-ms 2 --itl-ms 1 --jitter 0 --stamp-chunks > "$WORK/stamps-sim.log" 2>&1 &

@@ -4,9 +4,10 @@
 //! from the statistics, so the report, the sinks and an adaptive workload all see the
 //! same numbers.
 //!
-//! Sinks are flushed at least every 100 ms while records arrive, so an interrupted run
-//! keeps everything that completed, while a busy run batches its writes. A sink that
-//! fails is reported once and dropped; the others and the statistics go on.
+//! Sinks are flushed at least every 100 ms while records arrive (plus one gather, at most
+//! 50 ms), so an interrupted run keeps everything that completed, while a busy run
+//! batches its writes. A sink that fails is reported once and dropped; the others and
+//! the statistics go on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +26,19 @@ use crate::events::{Event, EventRx, StageClock};
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Events handled per batch.
 const BATCH: usize = 1024;
-/// How long the busy collector lets events gather between batches.
-const GATHER: Duration = Duration::from_millis(10);
+/// The longest the busy collector lets events gather between batches when the workload
+/// waits on outcomes (a conversation's next turn waits on its last answer).
+const GATHER_OUTCOMES: Duration = Duration::from_millis(10);
+/// The same when nothing waits on the records but the sinks. Each gather is a thread
+/// wake-up, which on a VM costs tens of microseconds of CPU, so at low rates fewer and
+/// larger batches save a measurable share of the run's CPU.
+const GATHER: Duration = Duration::from_millis(50);
+/// The shortest gather.
+const MIN_GATHER: Duration = Duration::from_millis(1);
+/// Records a gather aims at. At high rates more would make a batch outgrow the cache
+/// before the collector reads it (50 ms of records at 40,000/s cost ~8 % more CPU per
+/// request than 10 ms did).
+const GATHER_RECORDS: f64 = 256.0;
 
 /// What the collector needs besides the events.
 pub(crate) struct CollectorConfig {
@@ -58,6 +70,8 @@ pub(crate) struct Collected {
 /// Starts the collector; it ends once every sender of `events` is dropped.
 pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<Collected> {
     tokio::spawn(async move {
+        let longest = if config.outcomes.is_some() { GATHER_OUTCOMES } else { GATHER };
+        let mut gather = longest;
         let mut c = Collector::new(config);
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_flush = Instant::now();
@@ -105,8 +119,9 @@ pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<
             if drained > 0 && drained < BATCH {
                 // Busy: let records queue for a moment. A sender wakes the collector only
                 // when it waits on an empty queue, so under load records come in batches
-                // instead of a cross-thread wake-up each.
-                tokio::time::sleep(GATHER).await;
+                // instead of a cross-thread wake-up each; the gather is sized to the rate.
+                gather = gather.mul_f64(GATHER_RECORDS / drained as f64).clamp(MIN_GATHER, longest);
+                tokio::time::sleep(gather).await;
             }
         }
         c.flush();

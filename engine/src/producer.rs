@@ -25,11 +25,12 @@ const MAX_PENDING_OUTCOMES: usize = 16_384;
 const BATCH: u32 = 32;
 /// How long a blocked producer waits before checking for outcomes and stop requests.
 const POLL: Duration = Duration::from_millis(5);
-/// How long a producer with a full queue naps before looking again. Queues hold at
-/// least tens of milliseconds of requests at their rate (see `load::queue_capacity`).
+/// How long a producer with a full queue first naps before looking again. Queues hold
+/// at least tens of milliseconds of requests at their rate (see `load::queue_capacity`).
 const NAP: Duration = Duration::from_micros(500);
-/// The longest nap: well under the time half a queue takes to drain at its rate.
-const MAX_NAP: Duration = Duration::from_millis(4);
+/// The longest nap. Each nap is a thread wake-up (tens of microseconds of CPU on a VM),
+/// so at 1,000 requests/s a 4 ms cap cost a quarter of a wake-up per request.
+const MAX_NAP: Duration = Duration::from_millis(20);
 
 enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
@@ -394,14 +395,16 @@ impl Worker<'_> {
                     let half = tx.capacity().unwrap_or(1) / 2;
                     // Naps lengthen while the queue drains slowly (a low rate), so a
                     // waiting producer costs a few wake-ups per second, not per request.
-                    let mut nap = NAP;
+                    let (full, mut nap, mut napped) = (tx.len(), NAP, Duration::ZERO);
                     while tx.len() > half && !tx.is_disconnected() {
                         if stop.load(Ordering::Relaxed) {
                             return Ok(false);
                         }
                         self.deliver_outcomes()?;
                         std::thread::sleep(nap);
-                        nap = (nap * 2).min(MAX_NAP);
+                        napped += nap;
+                        let left = tx.len();
+                        nap = next_nap(nap, napped, full.saturating_sub(left), left.saturating_sub(half));
                     }
                 }
             }
@@ -414,6 +417,19 @@ impl Worker<'_> {
         }
         Ok(())
     }
+}
+
+/// The nap after one of `nap`: twice as long, but at most half the time the queue takes
+/// to drain the `above_half` requests left above half, at the pace it drained `drained`
+/// in `napped` (a nap's nominal length, shorter than the sleep: the estimate errs fast),
+/// so a refill starts before the driver can run dry.
+fn next_nap(nap: Duration, napped: Duration, drained: usize, above_half: usize) -> Duration {
+    let doubled = (nap * 2).min(MAX_NAP);
+    if drained == 0 {
+        return doubled;
+    }
+    let to_half = napped.mul_f64(above_half as f64 / drained as f64);
+    doubled.min(to_half / 2).max(NAP)
 }
 
 /// The outcome of a request another shard sends: cancelled, from this process's view.
@@ -430,5 +446,38 @@ fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
         output_tokens: 0,
         prompt_tokens: None,
         text: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn naps_double_up_to_the_cap_while_nothing_drains() {
+        let mut nap = NAP;
+        let mut napped = Duration::ZERO;
+        for _ in 0..12 {
+            napped += nap;
+            let next = next_nap(nap, napped, 0, 1000);
+            assert!(next == (nap * 2).min(MAX_NAP), "{nap:?} -> {next:?}");
+            nap = next;
+        }
+        assert_eq!(nap, MAX_NAP);
+    }
+
+    #[test]
+    fn a_nap_is_at_most_half_the_time_left_before_the_queue_is_half_empty() {
+        // 1,000 requests/s: 128 above half takes 128 ms, so naps grow to the cap.
+        assert_eq!(next_nap(16 * MS, 100 * MS, 100, 128), MAX_NAP);
+        // 50,000/s against 1,024 above half: 20 ms left, so a nap of at most 10 ms.
+        assert_eq!(next_nap(8 * MS, 10 * MS, 500, 1024), Duration::from_micros(10_240));
+        // Close to half: naps shrink, but not below the first one.
+        assert_eq!(next_nap(8 * MS, 10 * MS, 500, 30), Duration::from_micros(300).max(NAP));
+        assert_eq!(next_nap(MS, 2 * MS, 200, 0), NAP);
+        // Never more than twice the last nap.
+        assert_eq!(next_nap(MS, 50 * MS, 1, 1000), 2 * MS);
     }
 }

@@ -43,6 +43,7 @@ pub(crate) struct EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.clock.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -91,14 +92,18 @@ impl ScenarioEngine {
             std::thread::Builder::new()
                 .name("volley-epoch".into())
                 .spawn(move || {
+                    let mut seen = 0;
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
                         // The time first: the deadline callbacks the epoch wakes read it.
                         clock.tick();
                         engine.increment_epoch();
+                        // No guest call since the last tick: park until one begins.
+                        seen = clock.idle(seen, &stop);
                     }
                 })?
         };
+        clock.set_ticker(ticker.thread().clone());
         let defaults = Policy::default();
         Ok(ScenarioEngine {
             engine,

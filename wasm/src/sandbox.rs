@@ -92,11 +92,22 @@ pub struct CallGuard {
     cancel: Option<Arc<Cancel>>,
     /// Why the last call was stopped, for its error message.
     pub stopped: Option<Stopped>,
+    /// A call has begun and not ended (the clock ticks for it).
+    running: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        // A call that never ended (a panic through it) lets the clock park again.
+        if self.running {
+            self.clock.leave();
+        }
+    }
 }
 
 impl CallGuard {
     fn new(total: Duration, clock: TickClock) -> Self {
-        CallGuard { started: clock.now(), clock, budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None }
+        CallGuard { started: clock.now(), clock, budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None, running: false }
     }
 
     pub fn set_cancel(&mut self, cancel: Arc<Cancel>) {
@@ -110,6 +121,10 @@ impl CallGuard {
             self.stopped = Some(Stopped::TotalTime(self.total));
             return Err(Stopped::TotalTime(self.total));
         }
+        if !self.running {
+            self.clock.enter();
+            self.running = true;
+        }
         self.started = self.clock.now();
         self.budget = budget;
         Ok(())
@@ -118,6 +133,9 @@ impl CallGuard {
     /// The call ended: its time counts against the run's.
     pub fn end(&mut self) {
         self.used = self.used.saturating_add(self.clock.now().saturating_sub(self.started));
+        if std::mem::take(&mut self.running) {
+            self.clock.leave();
+        }
     }
 
     /// Whether the call under way must stop now (called on every epoch tick).

@@ -35,6 +35,11 @@ impl Load {
         }
     }
 
+    /// A closed loop: each send waits for a free worker, not for a clock.
+    pub fn is_closed_loop(&self) -> bool {
+        matches!(self, Load::Concurrency { .. } | Load::ConcurrencyRamp { .. })
+    }
+
     /// The highest rate an open-loop load asks for at any instant (a ramp's larger end);
     /// `None` for loads without a rate (closed loops, bursts, custom traces).
     pub fn peak_rate(&self) -> Option<f64> {

@@ -212,7 +212,7 @@ impl Collector {
             stats.record(&r);
         }
         let stage_name = clock.as_ref().map_or("", |c| c.stage.name.as_str());
-        let event = RecordEvent { record: &r, stage_name, excluded, epoch: self.epoch };
+        let event = RecordEvent::new(&r, stage_name, excluded, self.epoch);
         let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
         sinks.retain_mut(|s| keep(s.record(&event), errors));
         self.records += 1;

@@ -60,7 +60,7 @@ pub async fn preview(
     for (i, stage) in plan.stages.iter().enumerate().take(MAX_STAGES_SHOWN) {
         let arrivals = timeline(&stage.load, stage.duration, stage.max_requests, seed, i as u32, show);
         let shown = stage.max_requests.unwrap_or(u64::MAX).min(u64::from(show));
-        let feed = producer.start_stage(i as u32, show as usize, Some(shown), policy.max_queue_bytes as usize, None);
+        let feed = producer.start_stage(i as u32, show as usize, Some(shown), policy.max_queue_bytes as usize, None, false);
         let mut requests = Vec::new();
         let mut stopped = None;
         for n in 0..shown {

@@ -35,7 +35,8 @@ const MAX_NAP: Duration = Duration::from_millis(20);
 enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
     Begin(RequestEncoder),
-    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes, shard: Option<Shard> },
+    /// `behind`: the stage sends on a clock, which goes first when cores are short.
+    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes, shard: Option<Shard>, behind: bool },
     NextStage { results: Vec<StageResult>, reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>> },
     Shutdown,
 }
@@ -131,8 +132,6 @@ impl Producer {
             let checks = checks.clone();
             let cancel_for_workload = cancel.clone();
             std::thread::Builder::new().name("volley-scenario".into()).spawn(move || {
-                // It works ahead of the clock: when cores are short, the send lanes go first.
-                crate::lanes::lower_priority();
                 let mut workload = workload;
                 workload.set_cancel(cancel_for_workload);
                 let known_observes;
@@ -149,7 +148,7 @@ impl Producer {
                 }
                 let label = workload.identity().label;
                 let observe = known_observes;
-                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx, observe };
+                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx, observe, behind: false };
                 if let Err(e) = worker.serve(command_rx) {
                     *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                     cancel.cancel();
@@ -178,12 +177,13 @@ impl Producer {
 
     /// Starts producing requests of stage `index` into a queue of `capacity`, at most
     /// `limit` of them (of the global sequence), holding at most `queue_bytes` of them at
-    /// once; a shard queues only the requests it owns (see [`Shard`]).
-    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize, shard: Option<Shard>) -> StageFeed {
+    /// once; a shard queues only the requests it owns (see [`Shard`]). With `behind`,
+    /// the thread yields to the send lanes from then on (see [`Worker::produce`]).
+    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize, shard: Option<Shard>, behind: bool) -> StageFeed {
         let (tx, requests) = flume::bounded(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let queue = QueueBytes { queued: Arc::default(), budget: queue_bytes, waiting: Arc::default() };
-        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone(), shard });
+        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone(), shard, behind });
         StageFeed { requests, stop, queue }
     }
 
@@ -244,6 +244,13 @@ struct Worker<'a> {
     outcomes: flume::Receiver<Outcome>,
     /// The plan observes outcomes.
     observe: bool,
+    /// The thread runs at lowered priority, behind the send lanes. An open-loop stage
+    /// lowers it: when cores are short, a lane that wakes for a send then runs first,
+    /// which keeps schedule lag off the tail. Closed-loop stages before it keep the
+    /// normal priority: there a niced producer starved on two busy cores and the queue
+    /// ran dry (workers waited for requests, p99 ~5 ms). Raising it back needs
+    /// privileges, so a closed loop after an open one runs behind the lanes too.
+    behind: bool,
 }
 
 impl Worker<'_> {
@@ -251,7 +258,13 @@ impl Worker<'_> {
         loop {
             match commands.recv_timeout(POLL) {
                 Ok(Command::Begin(encoder)) => self.encoder = Some(encoder),
-                Ok(Command::Stage { index, tx, stop, limit, queue, shard }) => self.produce(index, &tx, &stop, limit, &queue, shard)?,
+                Ok(Command::Stage { index, tx, stop, limit, queue, shard, behind }) => {
+                    if behind && !self.behind {
+                        crate::lanes::lower_priority();
+                        self.behind = true;
+                    }
+                    self.produce(index, &tx, &stop, limit, &queue, shard)?
+                }
                 Ok(Command::NextStage { results, reply }) => {
                     self.deliver_outcomes()?;
                     let r = self.workload.next_stage(&results).and_then(|stage| {

@@ -32,10 +32,8 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
-        let mut line = RecordLine::new(e.record, e.stage_name, e.epoch);
-        line.excluded = e.excluded;
         self.row.clear();
-        write_line(&mut self.row, &line);
+        write_line(&mut self.row, e.line());
         self.out.write_all(&self.row).map_err(|err| SinkError::io(&self.path, err))
     }
 

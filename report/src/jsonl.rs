@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::line::RecordLine;
 use crate::sink::{RecordEvent, Sink, SinkError};
 
 /// Writes `requests.jsonl` as requests complete.
@@ -29,14 +28,12 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
-        let mut line = if self.with_text {
-            RecordLine::with_text(e.record, e.stage_name, e.epoch)
-        } else {
-            RecordLine::new(e.record, e.stage_name, e.epoch)
-        };
-        line.excluded = e.excluded;
         self.line.clear();
-        line.write_json(&mut self.line);
+        if self.with_text {
+            e.line().clone().with_text(e.record).write_json(&mut self.line);
+        } else {
+            e.line().write_json(&mut self.line);
+        }
         self.line.push(b'\n');
         self.out.write_all(&self.line).map_err(|err| SinkError::io(&self.path, err))
     }

@@ -10,7 +10,7 @@ use volley_core::{Api, ErrorClass, RequestRecord, TokenSource};
 
 use crate::numbers::{flag, int, ms_json, us_as_ms_json};
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct RecordLine<'a> {
     pub stage: u32,
     pub stage_name: &'a str,
@@ -65,6 +65,7 @@ pub struct RecordLine<'a> {
 }
 
 /// Serializes microsecond gaps as milliseconds without an intermediate vector.
+#[derive(Clone, Copy)]
 pub struct ItlMs<'a>(&'a [u32]);
 
 impl Serialize for ItlMs<'_> {
@@ -123,16 +124,15 @@ impl<'a> RecordLine<'a> {
         }
     }
 
-    /// [`RecordLine::new`] plus the request body and the response text.
-    pub fn with_text(r: &'a RequestRecord, stage_name: &'a str, epoch: Instant) -> Self {
-        let mut line = Self::new(r, stage_name, epoch);
-        line.request_body = r
+    /// The line with `r`'s request body and response text (the record it was made of).
+    pub fn with_text(mut self, r: &'a RequestRecord) -> Self {
+        self.request_body = r
             .request_body
             .as_ref()
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
-        line.response_text = r.text.as_deref();
-        line
+        self.response_text = r.text.as_deref();
+        self
     }
 }
 
@@ -257,7 +257,7 @@ mod tests {
     use super::*;
 
     fn lines(r: &RequestRecord, epoch: Instant) -> (String, String) {
-        let mut line = RecordLine::with_text(r, "stage \"one\"\n", epoch);
+        let mut line = RecordLine::new(r, "stage \"one\"\n", epoch).with_text(r);
         line.excluded = r.seq % 2 == 1;
         let mut fast = Vec::new();
         line.write_json(&mut fast);

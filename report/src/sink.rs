@@ -6,10 +6,12 @@
 //! Sinks run on the collector, off the send path. A sink that fails is reported once
 //! and dropped; the run and the other sinks go on, and the report is still returned.
 
+use std::cell::OnceCell;
 use std::time::Instant;
 
 use volley_core::{Plan, RequestRecord, Stage, StageWindow};
 
+use crate::line::RecordLine;
 use crate::schema::{Report, ScenarioReport, StageReport};
 
 /// What sinks learn when the run starts.
@@ -33,6 +35,25 @@ pub struct RecordEvent<'a> {
     pub excluded: bool,
     /// The run's epoch, for times relative to its start.
     pub epoch: Instant,
+    /// The record as a line of `requests.jsonl` (a row of `requests.csv`), made once for
+    /// every sink that writes it.
+    line: OnceCell<RecordLine<'a>>,
+}
+
+impl<'a> RecordEvent<'a> {
+    pub fn new(record: &'a RequestRecord, stage_name: &'a str, excluded: bool, epoch: Instant) -> Self {
+        RecordEvent { record, stage_name, excluded, epoch, line: OnceCell::new() }
+    }
+
+    /// The record's line, times relative to the epoch (without the texts; see
+    /// [`RecordLine::with_text`]).
+    pub fn line(&self) -> &RecordLine<'a> {
+        self.line.get_or_init(|| {
+            let mut line = RecordLine::new(self.record, self.stage_name, self.epoch);
+            line.excluded = self.excluded;
+            line
+        })
+    }
 }
 
 /// Where a run's events go. Every method but [`Sink::record`] has a default that

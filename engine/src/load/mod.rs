@@ -99,7 +99,10 @@ pub(crate) async fn run_stage(
     let limit = burst_limit(stage);
     let local = shard.map_or_else(|| stage.clone(), |s| s.local_stage(stage));
     let local_limit = burst_limit(&local);
-    let feed = producer.start_stage(index, queue_capacity(&local.load), limit, driver.max_queue_bytes, shard);
+    // Sends on a clock go before production when cores are short; a closed loop's sends
+    // wait on production instead, so there the producer keeps its priority.
+    let behind = !local.load.is_closed_loop();
+    let feed = producer.start_stage(index, queue_capacity(&local.load), limit, driver.max_queue_bytes, shard, behind);
     let bounds = StageBounds { duration: stage.duration, max_requests: local_limit, limit: driver.max_stage };
     let start = StageStart { index, stage: local.clone() };
     let driver = driver.clone();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue, TE};
 use hyper::{Method, Request, Response};
 use volley_core::{Api, Cancel, ErrorClass, RequestRecord, TokenSource};
 
@@ -50,7 +50,13 @@ pub(crate) struct SendContext {
     pub retry_refused_until: Option<Instant>,
 }
 
-const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+// Statics, not consts: the header list below lends them out.
+static HOST_NAME: HeaderName = HOST;
+static CONTENT_TYPE_NAME: HeaderName = CONTENT_TYPE;
+static ACCEPT_NAME: HeaderName = ACCEPT;
+static TE_NAME: HeaderName = TE;
+static EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 /// One streamed event of `api`.
 fn parse_event(api: Api, data: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
@@ -116,22 +122,28 @@ async fn perform_held(ctx: &SendContext, req: &PreparedRequest, rec: &mut Reques
     }
 }
 
+/// A request's headers, in the order they go out on either protocol: the host, the
+/// body's content type, what it accepts (gRPC's trailers, or an event stream), then the
+/// run's headers and the request's own.
+fn request_headers<'a>(ctx: &'a SendContext, req: &'a PreparedRequest) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
+    let accept = if req.grpc {
+        Some((&TE_NAME, &TRAILERS))
+    } else {
+        req.stream.then_some((&ACCEPT_NAME, &EVENT_STREAM))
+    };
+    [Some((&HOST_NAME, &ctx.authority)), req.content_type.as_ref().map(|v| (&CONTENT_TYPE_NAME, v)), accept]
+        .into_iter()
+        .flatten()
+        .chain(ctx.headers.iter().chain(&req.headers).map(|(k, v)| (k, v)))
+}
+
 /// The request for hyper's HTTP/2 client.
 fn build(ctx: &SendContext, req: &PreparedRequest) -> Request<Full<bytes::Bytes>> {
     let mut http = Request::new(Full::new(req.body.clone()));
     *http.method_mut() = req.method.clone();
     *http.uri_mut() = req.uri.clone();
     let h = http.headers_mut();
-    h.insert(HOST, ctx.authority.clone());
-    if let Some(ct) = &req.content_type {
-        h.insert(CONTENT_TYPE, ct.clone());
-    }
-    if req.grpc {
-        h.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
-    } else if req.stream {
-        h.insert(ACCEPT, EVENT_STREAM);
-    }
-    for (k, v) in ctx.headers.iter().chain(&req.headers) {
+    for (k, v) in request_headers(ctx, req) {
         h.append(k.clone(), v.clone());
     }
     http
@@ -167,14 +179,7 @@ async fn start(
     match &mut conn.sender {
         Sender::H1(_) if req.grpc => Err(WireError::Protocol("gRPC needs HTTP/2, and the server chose HTTP/1.1".into())),
         Sender::H1(h1) => {
-            let (host, content_type, accept, event_stream) = (HOST, CONTENT_TYPE, ACCEPT, EVENT_STREAM);
-            let fixed = [Some((&host, &ctx.authority)), req.content_type.as_ref().map(|v| (&content_type, v))];
-            let headers = fixed
-                .into_iter()
-                .flatten()
-                .chain(req.stream.then_some((&accept, &event_stream)))
-                .chain(ctx.headers.iter().chain(&req.headers).map(|(k, v)| (k, v)));
-            rec.written = Some(h1.send(&req.method, &req.uri, headers, &req.body).await?);
+            rec.written = Some(h1.send(&req.method, &req.uri, request_headers(ctx, req), &req.body).await?);
             let head = h1.head(req.method == Method::HEAD).await?;
             rec.first_byte = Some(head.first_byte);
             Ok((head.status, None))

@@ -178,7 +178,7 @@ impl Producer {
     /// Starts producing requests of stage `index` into a queue of `capacity`, at most
     /// `limit` of them (of the global sequence), holding at most `queue_bytes` of them at
     /// once; a shard queues only the requests it owns (see [`Shard`]). With `behind`,
-    /// the thread yields to the send lanes from then on (see [`Worker::produce`]).
+    /// the thread yields to the send lanes from then on (see `Worker::behind`).
     pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize, shard: Option<Shard>, behind: bool) -> StageFeed {
         let (tx, requests) = flume::bounded(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));

@@ -91,17 +91,7 @@ impl ScenarioEngine {
             let (engine, stop, clock) = (engine.clone(), stop.clone(), clock.clone());
             std::thread::Builder::new()
                 .name("volley-epoch".into())
-                .spawn(move || {
-                    let mut seen = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        // The time first: the deadline callbacks the epoch wakes read it.
-                        clock.tick();
-                        engine.increment_epoch();
-                        // No guest call since the last tick: park until one begins.
-                        seen = clock.idle(seen, &stop);
-                    }
-                })?
+                .spawn(move || clock.run(&stop, EPOCH_TICK, || engine.increment_epoch()))?
         };
         clock.set_ticker(ticker.thread().clone());
         let defaults = Policy::default();

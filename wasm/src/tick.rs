@@ -83,9 +83,22 @@ impl TickClock {
         }
     }
 
-    /// The epoch thread, after a tick: parks while no call is under way or has begun
-    /// since `seen` calls, until a call (or `stop`) wakes it. Returns the calls begun.
-    pub fn idle(&self, seen: u64, stop: &AtomicBool) -> u64 {
+    /// The epoch thread's loop until `stop`: every `every`, the clock's tick and then
+    /// `on_tick` (the time first: the deadline callbacks the epoch wakes read it); after
+    /// a tick in which no guest call ran, parked until one begins.
+    pub fn run(&self, stop: &AtomicBool, every: Duration, mut on_tick: impl FnMut()) {
+        let mut seen = 0;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(every);
+            self.tick();
+            on_tick();
+            seen = self.idle(seen, stop);
+        }
+    }
+
+    /// After a tick: parks while no call is under way or has begun since `seen` calls,
+    /// until a call (or `stop`) wakes it. Returns the calls begun.
+    fn idle(&self, seen: u64, stop: &AtomicBool) -> u64 {
         let s = &self.0;
         let calls = s.calls.load(Ordering::SeqCst);
         if calls != seen || s.active.load(Ordering::SeqCst) > 0 {
@@ -111,18 +124,14 @@ mod tests {
 
     const TICK: Duration = Duration::from_millis(2);
 
-    /// A ticker as the engine runs one; sends the clock's reading on every tick.
+    /// The engine's ticker loop; sends the clock's reading on every tick.
     fn ticker(clock: &TickClock, stop: &Arc<AtomicBool>) -> (std::thread::JoinHandle<()>, mpsc::Receiver<Duration>) {
         let (tx, ticks) = mpsc::channel();
         let (c, stop) = (clock.clone(), stop.clone());
         let t = std::thread::spawn(move || {
-            let mut seen = 0;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(TICK);
-                c.tick();
+            c.run(&stop, TICK, || {
                 let _ = tx.send(c.now());
-                seen = c.idle(seen, &stop);
-            }
+            })
         });
         clock.set_ticker(t.thread().clone());
         (t, ticks)

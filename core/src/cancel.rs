@@ -31,9 +31,16 @@ impl Cancel {
         self.flag.load(Ordering::Relaxed)
     }
 
+    /// A waiter on this thread's list, for a future that keeps one across many waits.
+    /// It sees only cancels after it is enabled (polled once), so check
+    /// [`Cancel::is_cancelled`] after enabling it, as [`Cancel::cancelled`] does.
+    pub fn waiter(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify[thread_slot()].notified()
+    }
+
     /// Resolves once [`Cancel::cancel`] has been called (at once if it already was).
     pub async fn cancelled(&self) {
-        let notified = self.notify[thread_slot()].notified();
+        let notified = self.waiter();
         let mut notified = std::pin::pin!(notified);
         // Register before checking the flag, so a cancel in between is not missed.
         notified.as_mut().enable();

@@ -40,6 +40,12 @@ pub fn ms(d: Duration) -> f64 {
     (d.as_nanos() as f64 / 1_000.0).round() / 1_000.0
 }
 
+/// The whole microseconds [`ms`] rounds `d` to (`ms(d) == micros(d) as f64 / 1000.0`),
+/// in integer arithmetic: a half rounds up, as `f64::round` rounds it.
+pub fn micros(d: Duration) -> u64 {
+    d.as_secs().saturating_mul(1_000_000).saturating_add((u64::from(d.subsec_nanos()) + 500) / 1_000)
+}
+
 /// `YYYYmmdd-HHMMSS` in UTC, for default output directory names.
 pub fn utc_stamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -122,6 +128,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn micros_are_what_ms_rounds_to() {
+        let spread = (0..300_000u64).map(|i| i * i * 997 + i * 13);
+        for ns in (0..3_000_000u64).chain(spread).chain([499, 500, 1_500, 999_999_500, 86_400_000_000_500]) {
+            let d = Duration::from_nanos(ns);
+            assert_eq!(micros(d) as f64 / 1000.0, ms(d), "{ns} ns");
+        }
+    }
 
     #[test]
     fn instants_in_unix_ms_and_rfc_3339() {

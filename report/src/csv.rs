@@ -2,43 +2,36 @@
 //! beside `requests.jsonl` as requests complete. Same fields, minus the arrays (ITL
 //! gaps, chunk tokens) and texts.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use volley_core::TokenSource;
 
-use crate::line::RecordLine;
-use crate::numbers::{flag, int, ms_display};
+use crate::line::{Ms, RecordLine};
+use crate::lines::LineFile;
+use crate::numbers::{flag, int, us_as_ms_display};
 use crate::sink::{RecordEvent, Sink, SinkError};
 
 /// Writes `requests.csv` as requests complete.
 pub struct CsvSink {
-    out: BufWriter<File>,
-    path: PathBuf,
-    /// The row being written (reused).
-    row: Vec<u8>,
+    out: LineFile,
 }
 
 impl CsvSink {
     /// Creates (truncates) `path` and writes the header.
     pub fn create(path: &Path) -> Result<Self, SinkError> {
-        let file = File::create(path).map_err(|e| SinkError::new(format!("cannot create {}: {e}", path.display())))?;
-        let mut out = BufWriter::with_capacity(128 << 10, file);
-        out.write_all(HEADER.as_bytes()).map_err(|e| SinkError::io(path, e))?;
-        Ok(CsvSink { out, path: path.to_path_buf(), row: Vec::with_capacity(512) })
+        let mut out = LineFile::create(path)?;
+        out.line(|b| b.extend_from_slice(HEADER.as_bytes()))?;
+        Ok(CsvSink { out })
     }
 }
 
 impl Sink for CsvSink {
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
-        self.row.clear();
-        write_line(&mut self.row, e.line());
-        self.out.write_all(&self.row).map_err(|err| SinkError::io(&self.path, err))
+        self.out.line(|out| write_line(out, e.line()))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|e| SinkError::io(&self.path, e))
+        self.out.flush()
     }
 }
 
@@ -98,8 +91,8 @@ impl Row<'_> {
         self.field(|out| flag(out, b));
     }
 
-    fn ms(&mut self, v: f64) {
-        self.field(|out| ms_display(out, v));
+    fn ms(&mut self, v: Ms) {
+        self.field(|out| us_as_ms_display(out, v.0));
     }
 
     /// An optional field: empty when absent.

@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod html;
 pub mod jsonl;
 pub mod line;
+mod lines;
 pub mod memory;
 mod numbers;
 pub mod points;

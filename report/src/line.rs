@@ -1,14 +1,14 @@
 //! A line of `requests.jsonl` (and a row of `requests.csv`): one request's record with
 //! times relative to the run's start, in milliseconds.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use volley_core::time::ms;
+use volley_core::time::micros;
 use volley_core::{Api, ErrorClass, RequestRecord, TokenSource};
 
-use crate::numbers::{flag, int, ms_json, us_as_ms_json};
+use crate::numbers::{flag, int, us_as_ms_json};
 
 #[derive(Serialize, Clone)]
 pub struct RecordLine<'a> {
@@ -25,24 +25,24 @@ pub struct RecordLine<'a> {
     pub status: u16,
     pub error: Option<ErrorClass>,
     pub error_message: Option<&'a str>,
-    pub planned_ms: f64,
-    pub sent_ms: Option<f64>,
+    pub planned_ms: Ms,
+    pub sent_ms: Option<Ms>,
     /// Opened its connection (and paid `connect_ms`, `tls_ms`).
     pub new_connection: bool,
-    pub connect_ms: Option<f64>,
-    pub tls_ms: Option<f64>,
+    pub connect_ms: Option<Ms>,
+    pub tls_ms: Option<Ms>,
     /// From the send: the request's last byte written, the answer's first byte read,
     /// the response headers parsed.
-    pub written_ms: Option<f64>,
-    pub first_byte_ms: Option<f64>,
-    pub headers_ms: Option<f64>,
-    pub schedule_lag_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub ttfo_ms: Option<f64>,
-    pub ttst_ms: Option<f64>,
-    pub latency_ms: Option<f64>,
-    pub latency_from_planned_ms: f64,
-    pub tpot_ms: Option<f64>,
+    pub written_ms: Option<Ms>,
+    pub first_byte_ms: Option<Ms>,
+    pub headers_ms: Option<Ms>,
+    pub schedule_lag_ms: Option<Ms>,
+    pub ttft_ms: Option<Ms>,
+    pub ttfo_ms: Option<Ms>,
+    pub ttst_ms: Option<Ms>,
+    pub latency_ms: Option<Ms>,
+    pub latency_from_planned_ms: Ms,
+    pub tpot_ms: Option<Ms>,
     pub max_tokens: Option<u32>,
     pub output_tokens: u32,
     pub token_source: TokenSource,
@@ -64,6 +64,23 @@ pub struct RecordLine<'a> {
     pub excluded: bool,
 }
 
+/// Milliseconds, held as the whole microseconds every time of a record has: written
+/// from the integer, serialized as the `f64` milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ms(pub u64);
+
+impl Ms {
+    fn of(d: Duration) -> Self {
+        Ms(micros(d))
+    }
+}
+
+impl Serialize for Ms {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / 1000.0)
+    }
+}
+
 /// Serializes microsecond gaps as milliseconds without an intermediate vector.
 #[derive(Clone, Copy)]
 pub struct ItlMs<'a>(&'a [u32]);
@@ -77,7 +94,8 @@ impl Serialize for ItlMs<'_> {
 impl<'a> RecordLine<'a> {
     /// The JSONL view of `r`, times relative to the run's start.
     pub fn new(r: &'a RequestRecord, stage_name: &'a str, epoch: Instant) -> Self {
-        let rel = |t: Instant| ms(t.saturating_duration_since(epoch));
+        let rel = |t: Instant| Ms::of(t.saturating_duration_since(epoch));
+        let us = |us: u32| Ms(u64::from(us));
         RecordLine {
             stage: r.stage,
             stage_name,
@@ -95,18 +113,18 @@ impl<'a> RecordLine<'a> {
             planned_ms: rel(r.planned),
             sent_ms: r.sent.map(rel),
             new_connection: r.new_connection,
-            connect_ms: r.connect_us.map(|us| f64::from(us) / 1000.0),
-            tls_ms: r.tls_us.map(|us| f64::from(us) / 1000.0),
-            written_ms: r.since_sent(r.written).map(ms),
-            first_byte_ms: r.since_sent(r.first_byte).map(ms),
-            headers_ms: r.since_sent(r.headers).map(ms),
-            schedule_lag_ms: r.schedule_lag().map(ms),
-            ttft_ms: r.ttft().map(ms),
-            ttfo_ms: r.ttfo().map(ms),
-            ttst_ms: r.ttst().map(ms),
-            latency_ms: r.latency().map(ms),
-            latency_from_planned_ms: ms(r.done.saturating_duration_since(r.planned)),
-            tpot_ms: r.tpot().map(ms),
+            connect_ms: r.connect_us.map(us),
+            tls_ms: r.tls_us.map(us),
+            written_ms: r.since_sent(r.written).map(Ms::of),
+            first_byte_ms: r.since_sent(r.first_byte).map(Ms::of),
+            headers_ms: r.since_sent(r.headers).map(Ms::of),
+            schedule_lag_ms: r.schedule_lag().map(Ms::of),
+            ttft_ms: r.ttft().map(Ms::of),
+            ttfo_ms: r.ttfo().map(Ms::of),
+            ttst_ms: r.ttst().map(Ms::of),
+            latency_ms: r.latency().map(Ms::of),
+            latency_from_planned_ms: Ms::of(r.done.saturating_duration_since(r.planned)),
+            tpot_ms: r.tpot().map(Ms::of),
             max_tokens: r.max_tokens,
             output_tokens: r.output_tokens,
             token_source: r.token_source,
@@ -157,9 +175,9 @@ impl RecordLine<'_> {
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(b"\":");
         };
-        let ms = |out: &mut Vec<u8>, k: &str, v: Option<f64>| {
+        let ms = |out: &mut Vec<u8>, k: &str, v: Option<Ms>| {
             key(out, k);
-            opt(out, v, ms_json);
+            opt(out, v, |out, v| us_as_ms_json(out, v.0));
         };
         let count = |out: &mut Vec<u8>, k: &str, v: Option<u32>| {
             key(out, k);
@@ -222,7 +240,7 @@ impl RecordLine<'_> {
             list(out, tokens, int);
         }
         key(out, "itl_ms");
-        list(out, self.itl_ms.0, us_as_ms_json);
+        list(out, self.itl_ms.0, |out, us| us_as_ms_json(out, u64::from(us)));
         if let Some(body) = self.request_body {
             key(out, "request_body");
             out.extend_from_slice(body.get().as_bytes());

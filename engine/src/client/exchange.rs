@@ -5,6 +5,7 @@
 //! such chunks. A record comes back whatever happens: success, failure, timeout or
 //! cancellation.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use super::openai::{self, Parsed, Usage};
 use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
+use super::watch::{Expired, Watch};
 use super::{kserve, tgi};
 
 /// Largest non-streamed response body read; larger is a protocol error.
@@ -77,8 +79,9 @@ fn parse_body(api: Api, body: &[u8], text: Option<&mut String>) -> Result<Parsed
     }
 }
 
-/// Sends `req` (planned for `planned`) and measures it.
-pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant) -> RequestRecord {
+/// Sends `req` (planned for `planned`) and measures it; `watch` ends it at the run's
+/// timeout or cancellation.
+pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant, mut watch: Pin<&mut Watch<'_>>) -> RequestRecord {
     let mut rec = RequestRecord::new(req.stage, req.seq, req.api, req.stream, planned);
     rec.tag = req.tag.clone();
     rec.model = req.model.clone();
@@ -93,14 +96,14 @@ pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Insta
     if ctx.keep_body {
         rec.request_body = Some(req.body.clone());
     }
+    watch.as_mut().arm(ctx.timeout);
     tokio::select! {
         biased;
-        _ = ctx.cancel.cancelled() => rec.fail(ErrorClass::Cancelled, "the run was interrupted"),
-        r = tokio::time::timeout(ctx.timeout, perform_held(ctx, &req, &mut rec)) => {
-            if r.is_err() {
-                rec.fail(ErrorClass::Timeout, format!("no complete response within {} s", ctx.timeout.as_secs_f64()));
-            }
-        }
+        why = watch.expired() => match why {
+            Expired::Cancelled => rec.fail(ErrorClass::Cancelled, "the run was interrupted"),
+            Expired::TimedOut => rec.fail(ErrorClass::Timeout, format!("no complete response within {} s", ctx.timeout.as_secs_f64())),
+        },
+        () = perform_held(ctx, &req, &mut rec) => {}
     }
     rec.done = Instant::now();
     rec

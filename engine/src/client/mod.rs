@@ -3,7 +3,8 @@
 //! own task ([`h1`]; HTTP/2 and gRPC on hyper), a body read the same way on either
 //! ([`body`]), the server-sent-events parser ([`sse`]), response parsing per protocol
 //! ([`openai`], with its fast path for streamed events [`scan`]; [`tgi`], [`kserve`])
-//! and the timed exchange of one request ([`exchange`]), which returns its record.
+//! and the timed exchange of one request ([`exchange`]), which returns its record, ended
+//! early by its timeout or the run's cancellation ([`watch`]).
 
 pub(crate) mod body;
 pub(crate) mod exchange;
@@ -16,6 +17,7 @@ pub(crate) mod request;
 pub(crate) mod scan;
 pub(crate) mod sse;
 pub(crate) mod tgi;
+pub(crate) mod watch;
 
 #[cfg(test)]
 mod fuzz;

@@ -15,6 +15,7 @@ use volley_core::StageWindow;
 
 use super::{Driver, StageBounds, StageRun, StageStart};
 use crate::Fault;
+use crate::client::watch::Watch;
 use crate::producer::StageFeed;
 
 const PREFILL_WAIT: Duration = Duration::from_secs(5);
@@ -128,6 +129,8 @@ async fn worker(
     let ctx = driver.ctx.clone();
     let deadline = tokio::time::sleep_until(until.into());
     tokio::pin!(deadline);
+    // One timer and cancellation waiter for all of this worker's exchanges.
+    let mut watch = std::pin::pin!(Watch::new(&ctx.cancel));
     let mut last_send = None;
     loop {
         if ctx.cancel.is_cancelled() || Instant::now() >= until {
@@ -157,7 +160,7 @@ async fn worker(
         };
         sent.fetch_add(1, Ordering::Relaxed);
         last_send = Some(Instant::now());
-        driver.send(req, planned).await;
+        driver.send(req, planned, watch.as_mut()).await;
         drop(permit);
     }
     last_send

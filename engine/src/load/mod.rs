@@ -21,6 +21,7 @@ mod closed_loop;
 mod open_loop;
 mod timer;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::Fault;
 
 use crate::client::exchange::{self, SendContext};
 use crate::client::request::PreparedRequest;
+use crate::client::watch::Watch;
 use crate::events::{Event, EventTx, StageClock};
 use crate::lanes::Lanes;
 use crate::producer::Producer;
@@ -55,9 +57,10 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// Sends one request and hands its record to the collector.
-    async fn send(&self, req: PreparedRequest, planned: Instant) {
-        let record = exchange::send(&self.ctx, req, planned).await;
+    /// Sends one request and hands its record to the collector; `watch` (the sending
+    /// task's) ends it at its timeout or the run's cancellation.
+    async fn send(&self, req: PreparedRequest, planned: Instant, watch: Pin<&mut Watch<'_>>) {
+        let record = exchange::send(&self.ctx, req, planned, watch).await;
         let _ = self.events.send(Event::Record(record));
     }
 

@@ -25,6 +25,7 @@ use super::timer::PreciseTimer;
 use super::{Driver, StageBounds, StageRun, StageStart};
 use crate::Fault;
 use crate::client::request::PreparedRequest;
+use crate::client::watch::Watch;
 use crate::producer::{StageFeed, queued_cost};
 
 pub(super) enum Schedule {
@@ -216,7 +217,10 @@ impl Stage {
         let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
         let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize % self.lanes;
         self.driver.lanes.spawn(lane, async move {
-            driver.send(req, planned).await;
+            {
+                let watch = std::pin::pin!(Watch::new(&driver.ctx.cancel));
+                driver.send(req, planned, watch).await;
+            }
             // The lanes' last reference goes where the run ends, not here.
             drop(driver);
             drop((guard, permit));

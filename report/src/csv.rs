@@ -44,8 +44,8 @@ token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttf
 /// so a spreadsheet shows it as text instead of evaluating what a scenario or server
 /// wrote.
 fn text(out: &mut Vec<u8>, s: &str) {
-    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quoted = s.contains([',', '"', '\n', '\r']);
+    let formula = matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
+    let quoted = s.bytes().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if quoted {
         out.push(b'"');
     }

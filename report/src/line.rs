@@ -156,7 +156,22 @@ impl<'a> RecordLine<'a> {
 
 /// A JSON string, escaped.
 fn string(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    // Names and labels rarely need escaping: then the bytes go as they are.
+    if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// A key after the first, with its punctuation: `,"name":`.
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":").as_bytes()
+    };
 }
 
 fn opt<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
@@ -170,87 +185,83 @@ impl RecordLine<'_> {
     /// Appends the line as JSON (no newline): the bytes serde_json writes for it, without
     /// `core::fmt` or allocation (the per-request hot path of `requests.jsonl`).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let key = |out: &mut Vec<u8>, k: &str| {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(k.as_bytes());
-            out.extend_from_slice(b"\":");
-        };
-        let ms = |out: &mut Vec<u8>, k: &str, v: Option<Ms>| {
+        let key = |out: &mut Vec<u8>, k: &[u8]| out.extend_from_slice(k);
+        let ms = |out: &mut Vec<u8>, k: &[u8], v: Option<Ms>| {
             key(out, k);
             opt(out, v, |out, v| us_as_ms_json(out, v.0));
         };
-        let count = |out: &mut Vec<u8>, k: &str, v: Option<u32>| {
+        let count = |out: &mut Vec<u8>, k: &[u8], v: Option<u32>| {
             key(out, k);
             opt(out, v, int);
         };
         out.extend_from_slice(b"{\"stage\":");
         int(out, self.stage);
-        key(out, "stage_name");
+        key(out, k!("stage_name"));
         string(out, self.stage_name);
-        key(out, "seq");
+        key(out, k!("seq"));
         int(out, self.seq);
-        key(out, "tag");
+        key(out, k!("tag"));
         opt(out, self.tag, string);
-        key(out, "model");
+        key(out, k!("model"));
         opt(out, self.model, string);
-        key(out, "batch_size");
+        key(out, k!("batch_size"));
         int(out, self.batch_size);
-        key(out, "session");
+        key(out, k!("session"));
         opt(out, self.session, int);
-        key(out, "api");
+        key(out, k!("api"));
         string(out, self.api.as_str());
-        key(out, "stream");
+        key(out, k!("stream"));
         flag(out, self.stream);
-        key(out, "ok");
+        key(out, k!("ok"));
         flag(out, self.ok);
-        key(out, "status");
+        key(out, k!("status"));
         int(out, self.status);
-        key(out, "error");
+        key(out, k!("error"));
         opt(out, self.error, |out, e| string(out, e.as_str()));
-        key(out, "error_message");
+        key(out, k!("error_message"));
         opt(out, self.error_message, string);
-        ms(out, "planned_ms", Some(self.planned_ms));
-        ms(out, "sent_ms", self.sent_ms);
-        key(out, "new_connection");
+        ms(out, k!("planned_ms"), Some(self.planned_ms));
+        ms(out, k!("sent_ms"), self.sent_ms);
+        key(out, k!("new_connection"));
         flag(out, self.new_connection);
-        ms(out, "connect_ms", self.connect_ms);
-        ms(out, "tls_ms", self.tls_ms);
-        ms(out, "written_ms", self.written_ms);
-        ms(out, "first_byte_ms", self.first_byte_ms);
-        ms(out, "headers_ms", self.headers_ms);
-        ms(out, "schedule_lag_ms", self.schedule_lag_ms);
-        ms(out, "ttft_ms", self.ttft_ms);
-        ms(out, "ttfo_ms", self.ttfo_ms);
-        ms(out, "ttst_ms", self.ttst_ms);
-        ms(out, "latency_ms", self.latency_ms);
-        ms(out, "latency_from_planned_ms", Some(self.latency_from_planned_ms));
-        ms(out, "tpot_ms", self.tpot_ms);
-        count(out, "max_tokens", self.max_tokens);
-        count(out, "output_tokens", Some(self.output_tokens));
-        key(out, "token_source");
+        ms(out, k!("connect_ms"), self.connect_ms);
+        ms(out, k!("tls_ms"), self.tls_ms);
+        ms(out, k!("written_ms"), self.written_ms);
+        ms(out, k!("first_byte_ms"), self.first_byte_ms);
+        ms(out, k!("headers_ms"), self.headers_ms);
+        ms(out, k!("schedule_lag_ms"), self.schedule_lag_ms);
+        ms(out, k!("ttft_ms"), self.ttft_ms);
+        ms(out, k!("ttfo_ms"), self.ttfo_ms);
+        ms(out, k!("ttst_ms"), self.ttst_ms);
+        ms(out, k!("latency_ms"), self.latency_ms);
+        ms(out, k!("latency_from_planned_ms"), Some(self.latency_from_planned_ms));
+        ms(out, k!("tpot_ms"), self.tpot_ms);
+        count(out, k!("max_tokens"), self.max_tokens);
+        count(out, k!("output_tokens"), Some(self.output_tokens));
+        key(out, k!("token_source"));
         string(out, self.token_source.as_str());
-        count(out, "reasoning_tokens", self.reasoning_tokens);
-        count(out, "tool_calls", Some(self.tool_calls));
-        count(out, "prompt_tokens", self.prompt_tokens);
-        count(out, "requested_prompt_tokens", self.requested_prompt_tokens);
-        count(out, "cached_tokens", self.cached_tokens);
-        count(out, "text_chunks", Some(self.text_chunks));
+        count(out, k!("reasoning_tokens"), self.reasoning_tokens);
+        count(out, k!("tool_calls"), Some(self.tool_calls));
+        count(out, k!("prompt_tokens"), self.prompt_tokens);
+        count(out, k!("requested_prompt_tokens"), self.requested_prompt_tokens);
+        count(out, k!("cached_tokens"), self.cached_tokens);
+        count(out, k!("text_chunks"), Some(self.text_chunks));
         if let Some(tokens) = self.chunk_tokens {
-            key(out, "chunk_tokens");
+            key(out, k!("chunk_tokens"));
             list(out, tokens, int);
         }
-        key(out, "itl_ms");
+        key(out, k!("itl_ms"));
         list(out, self.itl_ms.0, |out, us| us_as_ms_json(out, u64::from(us)));
         if let Some(body) = self.request_body {
-            key(out, "request_body");
+            key(out, k!("request_body"));
             out.extend_from_slice(body.get().as_bytes());
         }
         if let Some(text) = self.response_text {
-            key(out, "response_text");
+            key(out, k!("response_text"));
             string(out, text);
         }
         if self.excluded {
-            key(out, "excluded");
+            key(out, k!("excluded"));
             flag(out, true);
         }
         out.push(b'}');

@@ -15,20 +15,41 @@ pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
 }
 
 /// `us / 1000` in decimal, trailing zeros of the fraction dropped; `point_zero` writes a
-/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s).
+/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Written from
+/// the right on the stack and appended at once: a record has a dozen of these, and
+/// each append of a few bytes is a call.
 fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
-    int(out, us / 1000);
-    let frac = (us % 1000) as u32;
-    if frac == 0 {
-        if point_zero {
-            out.extend_from_slice(b".0");
+    // u64::MAX / 1000 has 17 digits; then a point and three.
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
+    let mut frac = (us % 1000) as u32;
+    if frac != 0 {
+        let mut digits = 3;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
         }
-        return;
+        for _ in 0..digits {
+            i -= 1;
+            buf[i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        i -= 1;
+        buf[i] = b'.';
+    } else if point_zero {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(b".0");
     }
-    let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
-    let len = if frac % 100 == 0 { 1 } else if frac % 10 == 0 { 2 } else { 3 };
-    out.push(b'.');
-    out.extend_from_slice(&digits[..len]);
+    let mut whole = us / 1000;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Microseconds as milliseconds, as serde_json writes the `f64` `us / 1000.0`.
@@ -62,7 +83,7 @@ mod tests {
         // Every microsecond up to 2 s, then a spread to about 12 days, and the largest
         // gap a record holds.
         let spread = (0..200_000u64).map(|i| i * i * 25 + i);
-        for us in (0..2_000_000u64).chain(spread).chain([u64::from(u32::MAX)]) {
+        for us in (0..2_000_000u64).chain(spread).chain([u64::from(u32::MAX), 999_999_999_999_999]) {
             let ms = us as f64 / 1000.0;
             assert_eq!(json(us), serde_json::to_string(&ms).unwrap(), "{us} us");
             assert_eq!(display(us), ms.to_string(), "{us} us");

@@ -256,3 +256,23 @@ async fn the_slo_search_finds_the_knee_of_a_server_with_known_capacity() {
     });
     assert!(failed_above, "no probe above the knee missed the SLO");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_requests_that_outlive_the_timeout_fail_at_it() {
+    // The server answers after 1.5 s; each request may take 0.3 s. A worker's timer is
+    // armed once and moved on lazily, so this checks that every request still ends at its
+    // own deadline: not before it, and not at the server's answer.
+    let sim = start_sim(sim_config(1500, 0)).await;
+    let out = TempDir::new("timeouts");
+    let params = json!({"concurrency_range": "2", "stage_s": 1.2, "output_tokens": 1, "prompt_tokens": 4});
+    let args = with(run_args("builtin:rate-range", &sim.url(), params, &out), &["--timeout-s", "0.3"]);
+    run_volley_async(args, Duration::from_secs(60)).await;
+    let records = read_records(out.path());
+    // Two workers, each a request every 0.3 s for 1.2 s.
+    assert!((6..=12).contains(&records.len()), "{} requests", records.len());
+    for r in &records {
+        assert_eq!(r["error"], "timeout", "{r}");
+        let took = r["latency_from_planned_ms"].as_f64().unwrap();
+        assert!((300.0..1400.0).contains(&took), "a request ended after {took} ms");
+    }
+}

@@ -25,7 +25,7 @@ fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
     let mut frac = (us % 1000) as u32;
     if frac != 0 {
         let mut digits = 3;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

@@ -133,13 +133,13 @@ async fn worker(
     let mut watch = std::pin::pin!(Watch::new(&ctx.cancel));
     let mut last_send = None;
     loop {
-        if ctx.cancel.is_cancelled() || Instant::now() >= until {
+        let planned = Instant::now();
+        if ctx.cancel.is_cancelled() || planned >= until {
             break;
         }
         if budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_err() {
             break;
         }
-        let planned = Instant::now();
         // Biased: a queued request is taken without polling (registering) the others.
         let req = tokio::select! {
             biased;
@@ -159,8 +159,9 @@ async fn worker(
             None
         };
         sent.fetch_add(1, Ordering::Relaxed);
-        last_send = Some(Instant::now());
-        driver.send(req, planned, watch.as_mut()).await;
+        // The send's own instant (it has no connection yet when it failed to connect).
+        let at = driver.send(req, planned, watch.as_mut()).await;
+        last_send = last_send.max(Some(at.unwrap_or(planned)));
         drop(permit);
     }
     last_send

@@ -58,10 +58,13 @@ pub(crate) struct Driver {
 
 impl Driver {
     /// Sends one request and hands its record to the collector; `watch` (the sending
-    /// task's) ends it at its timeout or the run's cancellation.
-    async fn send(&self, req: PreparedRequest, planned: Instant, watch: Pin<&mut Watch<'_>>) {
+    /// task's) ends it at its timeout or the run's cancellation. The instant it was sent,
+    /// if it got that far.
+    async fn send(&self, req: PreparedRequest, planned: Instant, watch: Pin<&mut Watch<'_>>) -> Option<Instant> {
         let record = exchange::send(&self.ctx, req, planned, watch).await;
+        let sent = record.sent;
         let _ = self.events.send(Event::Record(record));
+        sent
     }
 
     /// Tells the collector stage `index`'s clock started at `started`.

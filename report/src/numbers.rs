@@ -15,41 +15,26 @@ pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
 }
 
 /// `us / 1000` in decimal, trailing zeros of the fraction dropped; `point_zero` writes a
-/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Written from
-/// the right on the stack and appended at once: a record has a dozen of these, and
-/// each append of a few bytes is a call.
+/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Composed on
+/// the stack (the whole part by `itoa`) and appended at once: a record has a dozen of
+/// these, and each append of a few bytes is a call.
 fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
+    let mut whole = itoa::Buffer::new();
+    let whole = whole.format(us / 1000).as_bytes();
     // u64::MAX / 1000 has 17 digits; then a point and three.
     let mut buf = [0u8; 24];
-    let mut i = buf.len();
-    let mut frac = (us % 1000) as u32;
-    if frac != 0 {
-        let mut digits = 3;
-        while frac.is_multiple_of(10) {
-            frac /= 10;
-            digits -= 1;
-        }
-        for _ in 0..digits {
-            i -= 1;
-            buf[i] = b'0' + (frac % 10) as u8;
-            frac /= 10;
-        }
-        i -= 1;
-        buf[i] = b'.';
-    } else if point_zero {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(b".0");
-    }
-    let mut whole = us / 1000;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (whole % 10) as u8;
-        whole /= 10;
-        if whole == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    buf[..whole.len()].copy_from_slice(whole);
+    let frac = (us % 1000) as u32;
+    let point = [b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+    let kept = match frac {
+        0 if point_zero => 2,
+        0 => 0,
+        _ if frac.is_multiple_of(100) => 2,
+        _ if frac.is_multiple_of(10) => 3,
+        _ => 4,
+    };
+    buf[whole.len()..whole.len() + 4].copy_from_slice(&point);
+    out.extend_from_slice(&buf[..whole.len() + kept]);
 }
 
 /// Microseconds as milliseconds, as serde_json writes the `f64` `us / 1000.0`.

@@ -159,9 +159,10 @@ async fn worker(
             None
         };
         sent.fetch_add(1, Ordering::Relaxed);
-        // The send's own instant (it has no connection yet when it failed to connect).
+        // The send's own instant (the planned one when it failed to connect); a worker's
+        // sends come one after another, so the latest is the last.
         let at = driver.send(req, planned, watch.as_mut()).await;
-        last_send = last_send.max(Some(at.unwrap_or(planned)));
+        last_send = Some(at.unwrap_or(planned));
         drop(permit);
     }
     last_send

@@ -20,6 +20,7 @@ use super::grpc;
 use super::h1::WireError;
 use super::openai::{self, Parsed, Usage};
 use super::pool::{Connection, Pool, Sender, micros};
+use super::repeat::Repeat;
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
 use super::watch::{Expired, Watch};
@@ -60,11 +61,12 @@ static TE_NAME: HeaderName = TE;
 static EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
-/// One streamed event of `api`.
-fn parse_event(api: Api, data: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+/// One streamed event of `api`; `repeat` holds the stream's last event to read the next
+/// against.
+fn parse_event(api: Api, data: &[u8], text: Option<&mut String>, repeat: &mut Repeat) -> Result<Parsed, String> {
     match api {
         Api::TgiGenerate => tgi::parse_event(data, text),
-        _ => openai::parse(data, text),
+        _ => openai::parse_streamed(data, text, repeat),
     }
 }
 
@@ -281,16 +283,24 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
     let mut last_text: Option<Instant> = None;
     let mut text = rec.text.take();
     let mut events = 0u32;
+    let mut repeat = Repeat::default();
     let mut on_event = |data: &[u8], at: Instant, rec: &mut RequestRecord, text: &mut Option<String>| {
         if data == b"[DONE]" {
             state.done = true;
             return;
         }
-        match parse_event(api, data, text.as_mut()) {
+        match parse_event(api, data, text.as_mut(), &mut repeat) {
             Ok(p) => {
                 if p.has_output() {
                     match last_text {
-                        None => rec.first_token = Some(at),
+                        None => {
+                            rec.first_token = Some(at);
+                            // Room for the gaps the request asked for, which spares the
+                            // list its first few regrowths (bounded: a server may send more
+                            // or fewer).
+                            let expected = rec.max_tokens.unwrap_or(0).clamp(16, 1024);
+                            rec.itl_us.reserve(expected as usize);
+                        }
                         Some(prev) => rec.itl_us.push(micros(at - prev)),
                     }
                     last_text = Some(at);

@@ -87,6 +87,10 @@ fn parse_everything(bytes: &[u8]) {
     let _ = openai::parse(bytes, Some(&mut text));
     let _ = openai::parse(bytes, None);
     let _ = openai::parse_full(bytes, None);
+    // The same event twice in a stream: the second read against the first.
+    let mut repeat = super::repeat::Repeat::default();
+    let _ = openai::parse_streamed(bytes, None, &mut repeat);
+    let _ = openai::parse_streamed(bytes, Some(&mut text), &mut repeat);
     let _ = tgi::parse_event(bytes, Some(&mut text));
     let _ = tgi::parse_body(bytes, Some(&mut text));
     let _ = kserve::parse_v1(bytes);

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::repeat::Repeat;
 use super::scan;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -135,10 +136,31 @@ impl Parsed {
 /// Parses a streamed event's or a whole body's JSON, appending its generated text to
 /// `text` if given: the common shapes on the fast path ([`scan::parse_event`]),
 /// anything else in full ([`parse_full`]).
-pub fn parse(json: &[u8], mut text: Option<&mut String>) -> Result<Parsed, String> {
+pub fn parse(json: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+    parse_scanned(json, text, |_, _| {})
+}
+
+/// [`parse`] for the events of one stream: an event that is the last one read with
+/// only its text changed is read by difference ([`Repeat`]); one read on the fast path
+/// with a single piece of text becomes what the next are read against.
+pub(crate) fn parse_streamed(json: &[u8], text: Option<&mut String>, repeat: &mut Repeat) -> Result<Parsed, String> {
+    if let Some((piece, parsed)) = repeat.read(json) {
+        if let Some(t) = text {
+            t.push_str(piece);
+        }
+        return Ok(parsed);
+    }
+    parse_scanned(json, text, |parsed, piece| repeat.remember(json, piece, parsed))
+}
+
+/// [`parse`], calling `scanned` with what the fast path read and its single piece.
+fn parse_scanned(json: &[u8], mut text: Option<&mut String>, scanned: impl FnOnce(&Parsed, scan::Piece)) -> Result<Parsed, String> {
     let json_text = utf8(json)?;
     let kept = text.as_deref().map_or(0, String::len);
-    if let Some(p) = scan::parse_event(json_text, text.as_deref_mut()) {
+    if let Some((p, piece)) = scan::parse_event(json_text, text.as_deref_mut()) {
+        if let Some(piece) = piece {
+            scanned(&p, piece);
+        }
         return Ok(p);
     }
     // The fast path gave up part way: what it kept of the text goes.

@@ -37,6 +37,9 @@ fn quote_or_backslash(b: &[u8]) -> Option<usize> {
     b[i..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| n + i)
 }
 
+/// Containers nested in a skipped value before the fast path gives up.
+const SKIP_DEPTH: u32 = 64;
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -74,7 +77,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The raw bytes of a string (at its opening quote), without its quotes, and whether
-    /// it has escapes.
+    /// it has escapes; `None` if it has a raw control character (which JSON forbids).
     fn raw_string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.i;
@@ -83,13 +86,19 @@ impl<'a> Cursor<'a> {
             let at = self.i + quote_or_backslash(&self.b[self.i..])?;
             if self.b[at] == b'"' {
                 self.i = at + 1;
-                return Some((&self.b[start..at], escaped));
+                let raw = &self.b[start..at];
+                // No early exit: this folds into a vector loop.
+                let control = raw.iter().fold(false, |any, &c| any | (c < 0x20));
+                return (!control).then_some((raw, escaped));
             }
+            // An escape: one of JSON's, or `\u` and four hex digits (what serde_json
+            // checks of a string it skips; the strings read are decoded by serde_json).
             escaped = true;
-            self.i = at + 2;
-            if self.i > self.b.len() {
-                return None;
-            }
+            self.i = match self.b.get(at + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at + 2,
+                b'u' if self.b.get(at + 2..at + 6)?.iter().all(u8::is_ascii_hexdigit) => at + 6,
+                _ => return None,
+            };
         }
     }
 
@@ -102,11 +111,7 @@ impl<'a> Cursor<'a> {
         let (raw, escaped) = self.raw_string().ok_or(())?;
         if !escaped {
             // The event was checked as UTF-8 whole, and quotes are ASCII.
-            let s = &source[start + 1..start + 1 + raw.len()];
-            if s.bytes().any(|c| c < 0x20) {
-                return Err(());
-            }
-            return Ok(Some(Text::Plain(s)));
+            return Ok(Some(Text::Plain(&source[start + 1..start + 1 + raw.len()])));
         }
         serde_json::from_str::<String>(&source[start..self.i]).map(|s| Some(Text::Escaped(s))).map_err(|_| ())
     }
@@ -116,36 +121,53 @@ impl<'a> Cursor<'a> {
         self.b[self.i..].starts_with(word).then(|| self.i += word.len())
     }
 
-    /// Skips one value of any kind.
+    /// Skips one value of any kind, checking its grammar; containers nested deeper than
+    /// [`SKIP_DEPTH`] go to the full parser (which has its own limit).
     fn skip(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.raw_string().map(drop),
-            b'{' | b'[' => {
-                // Nesting counted; strings skipped whole, so brackets inside them do not count.
-                let mut depth = 0usize;
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.raw_string()?;
-                        }
-                        b'{' | b'[' => {
-                            depth += 1;
-                            self.i += 1;
-                        }
-                        b'}' | b']' => {
-                            depth -= 1;
-                            self.i += 1;
-                            if depth == 0 {
-                                return Some(());
+        // Open containers, innermost in the lowest bit: 1 for an object, 0 for an array.
+        let (mut open, mut depth) = (0u64, 0u32);
+        let mut at_value = true;
+        loop {
+            if at_value {
+                match self.peek()? {
+                    c @ (b'{' | b'[') => {
+                        self.i += 1;
+                        let object = c == b'{';
+                        if self.eat(if object { b'}' } else { b']' }).is_none() {
+                            if depth == SKIP_DEPTH {
+                                return None;
                             }
+                            (open, depth) = (open << 1 | u64::from(object), depth + 1);
+                            if object {
+                                self.key()?;
+                            }
+                            continue;
                         }
-                        b',' | b':' => self.i += 1,
-                        _ => self.scalar()?,
                     }
+                    b'"' => {
+                        self.raw_string()?;
+                    }
+                    _ => self.scalar()?,
                 }
             }
-            _ => self.scalar(),
+            // A value ended: another follows in its container, or the container ends.
+            if depth == 0 {
+                return Some(());
+            }
+            let object = open & 1 == 1;
+            at_value = self.more(if object { b'}' } else { b']' })?;
+            if !at_value {
+                (open, depth) = (open >> 1, depth - 1);
+            } else if object {
+                self.key()?;
+            }
         }
+    }
+
+    /// An object's key and its colon.
+    fn key(&mut self) -> Option<()> {
+        self.raw_string()?;
+        self.eat(b':')
     }
 
     /// A number or a literal.
@@ -154,15 +176,41 @@ impl<'a> Cursor<'a> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => {
-                let start = self.i;
-                while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.b.get(self.i) {
-                    self.i += 1;
-                }
-                (self.i > start).then_some(())
-            }
+            b'-' | b'0'..=b'9' => self.number(),
             _ => None,
         }
+    }
+
+    /// A number, as JSON's grammar has it: `-`, `0` or digits not led by `0`, then an
+    /// optional fraction and exponent.
+    fn number(&mut self) -> Option<()> {
+        let digits = |c: &mut Self| {
+            let n = c.b[c.i..].iter().take_while(|d| d.is_ascii_digit()).count();
+            c.i += n;
+            n
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        match self.b.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                digits(self);
+            }
+            _ => return None,
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            (digits(self) > 0).then_some(())?;
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            (digits(self) > 0).then_some(())?;
+        }
+        Some(())
     }
 
     /// Calls `each` for every key of an object (at its `{`), with the cursor at the
@@ -212,12 +260,23 @@ struct Choice<'a> {
     finished: bool,
 }
 
+/// The one piece of text an event carried, where it has no escapes: the byte range of
+/// its content in the event (inside its quotes), and whether it is reasoning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub span: std::ops::Range<usize>,
+    pub reasoning: bool,
+}
+
 /// A streamed OpenAI event, read on the fast path; `None` to take the full parser.
-/// Appends its text to `text` if given, in the full parser's order.
-pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<Parsed> {
+/// Appends its text to `text` if given, in the full parser's order. With it, the event's
+/// [`Piece`] where it carried exactly one and that one unescaped (what
+/// [`super::repeat`] reads the stream's next events against).
+pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<(Parsed, Option<Piece>)> {
     let mut c = Cursor { b: json.as_bytes(), i: 0 };
     let mut out = Parsed::default();
     let (mut seen_choices, mut seen_usage) = (false, false);
+    let (mut pieces_seen, mut only) = (0usize, None);
     c.object(|c, key| match key {
         b"choices" => {
             once(&mut seen_choices)?;
@@ -231,6 +290,11 @@ pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<P
                 let pieces = [(true, &one.reasoning_content), (true, &one.reasoning), (false, &one.text), (false, &one.content)];
                 for (is_reasoning, piece) in pieces {
                     let Some(piece) = piece else { continue };
+                    pieces_seen += 1;
+                    if let Text::Plain(plain) = piece {
+                        let start = plain.as_ptr() as usize - json.as_ptr() as usize;
+                        only = Some(Piece { span: start..start + plain.len(), reasoning: is_reasoning });
+                    }
                     let piece = piece.as_str();
                     out.text_bytes += piece.len();
                     if is_reasoning {
@@ -255,7 +319,11 @@ pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<P
         _ => c.skip(),
     })?;
     // Trailing bytes: the full parser words the error.
-    c.peek().is_none().then_some(out)
+    if c.peek().is_some() {
+        return None;
+    }
+    let piece = if pieces_seen == 1 { only } else { None };
+    Some((out, piece))
 }
 
 fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
@@ -364,12 +432,12 @@ mod tests {
     const FAST: usize = 16;
     const EVENTS: &[&str] = &[
         r#"{"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "tiny", "choices": [{"index": 0, "text": " t", "finish_reason": null}]}"#,
-        r#"{"choices":[{"text":" 5, 6","index":0,"finish_reason":null,"logprobs":{"tokens":["a]","}"],"x":[1.5e-3,-2,true,false,null]}}]}"#,
+        r#"{"choices":[{"text":" 5, 6","index":0,"finish_reason":null,"logprobs":{"tokens":["a]","}"],"x":[1.5e-3,-2,0,-0.0,10E+2,3e7,true,false,null]}}]}"#,
         r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"object":"chat.completion.chunk"}"#,
         r#"{"choices":[{"delta":{"reasoning_content":"a\"b","content":"\u00e9\n"}}]}"#,
         r#"{"choices":[{"delta":{"content":"The answer","reasoning":"ok"}},{"delta":{"content":"two"},"finish_reason":"stop"}]}"#,
         r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#,
-        r#"{"choices":[],"created":1}"#,
+        r#"{"choices":[],"created":1,"x":[[],{},[{"a":[1,{"b":{}}]}],"s"],"y":{"k":[],"l":{"m":null}}}"#,
         r#"{"choices":[{"delta":null}]}"#,
         r#"{"choices":[{"text":"ünï😀"}]}"#,
         " \n{ \"choices\" : [ { \"text\" : \"x\" , \"finish_reason\" : \"stop\" } ] }\t",
@@ -396,6 +464,20 @@ mod tests {
         r#"{"choices":[{"text":"a"}]} trailing"#,
         "{\"choices\":[{\"text\":\"raw\u{1}control\"}]}",
         r#"{"ch\u006fices":[{"text":"escaped key"}]}"#,
+        "{\"id\":\"raw\ncontrol in a skipped string\",\"choices\":[]}",
+        r#"{"id":"bad \# escape","choices":[]}"#,
+        r#"{"id":"bad \u12g4 escape","choices":[]}"#,
+        r#"{"created":0-1,"choices":[]}"#,
+        r#"{"created":01,"choices":[]}"#,
+        r#"{"created":1.,"choices":[]}"#,
+        r#"{"created":1e+,"choices":[]}"#,
+        r#"{"created":-,"choices":[]}"#,
+        r#"{"x":[1,,2],"choices":[]}"#,
+        r#"{"x":[1 2],"choices":[]}"#,
+        r#"{"x":{"a" 1},"choices":[]}"#,
+        r#"{"x":{"a":1,},"choices":[]}"#,
+        r#"{"x":[:],"choices":[]}"#,
+        r#"{"x":{1:2},"choices":[]}"#,
         r#"{"choices":[{"text":12}]}"#,
         r#"{"choices":{"text":"x"}}"#,
         r#"[1,2]"#,
@@ -447,6 +529,28 @@ mod tests {
                     let want = (at < len).then_some(at);
                     assert_eq!(quote_or_backslash(&b), want, "len {len}, at {at}, {c}");
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any edit of an event (bytes replaced, inserted or cut anywhere) reads on the
+        /// fast path as the full parser reads it, or goes to it.
+        #[test]
+        fn an_edited_event_reads_as_the_full_parser_reads_it(
+            which in 0..EVENTS.len(),
+            at in 0usize..300,
+            cut in 0usize..4,
+            insert in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'"'), proptest::strategy::Just(b'\\'), proptest::strategy::Just(b'{'),
+                proptest::strategy::Just(b'\n'), proptest::strategy::Just(0xe9u8), 0x20u8..0x7f,
+            ], 0..4),
+        ) {
+            let event = EVENTS[which].as_bytes();
+            let at = at.min(event.len());
+            let edited = [&event[..at], &insert[..], &event[(at + cut).min(event.len())..]].concat();
+            if let Ok(edited) = std::str::from_utf8(&edited) {
+                same_as_full(edited);
             }
         }
     }

@@ -57,6 +57,17 @@ impl SseParser {
                 self.skip_lf = true;
             }
             chunk = &rest[if crlf { 2 } else { 1 }..];
+            // The common event, one `data:` line and its blank line both in this chunk,
+            // is handed out as it lies, without copying it.
+            if self.partial.is_empty() && !self.has_data && self.event.is_empty() {
+                if let (Some(data), Some(blank)) = (data_value(line), blank_line(chunk)) {
+                    if data.len() <= MAX_EVENT {
+                        on_event(SseEvent { event: b"", data });
+                        chunk = &chunk[blank..];
+                        continue;
+                    }
+                }
+            }
             if self.partial.is_empty() {
                 self.line(line, &mut on_event);
             } else {
@@ -145,6 +156,24 @@ impl SseParser {
     }
 }
 
+/// The value of a `data:` line (after the optional space).
+fn data_value(line: &[u8]) -> Option<&[u8]> {
+    let v = line.strip_prefix(b"data:")?;
+    Some(v.strip_prefix(b" ").unwrap_or(v))
+}
+
+/// The length of the empty line `rest` starts with (its line end: LF, CRLF, or a CR not
+/// followed by LF); `None` if it starts otherwise, or with a CR whose LF may be in the
+/// next chunk.
+fn blank_line(rest: &[u8]) -> Option<usize> {
+    match rest {
+        [b'\n', ..] => Some(1),
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\r', _, ..] => Some(1),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,10 +223,11 @@ mod tests {
 
     #[test]
     fn every_split_point_gives_the_same_events() {
-        let inputs: [&[u8]; 3] = [
+        let inputs: [&[u8]; 4] = [
             LLAMA_CPP,
             b"data: one\r\n\r\ndata:two\r\ndata:  three\r\n\r\n:c\r\ndata: [DONE]\r\n\r\n",
             b"event: error\rdata: x\r\rdata: y\n\n",
+            b"data:a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\ndata: e\n\nevent: x\ndata: f\n\ndata: g\r\n\r",
         ];
         for input in inputs {
             let whole = parse_chunks(&[input]);
@@ -208,6 +238,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn single_line_events_and_their_neighbours() {
+        let e = parse_chunks(&[b"data:a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\ndata: e\n\nevent: x\ndata: f\n\ndata: g\r\n\r"]);
+        let want = [("", "a"), ("", "b"), ("", "c"), ("", "d\ne"), ("x", "f"), ("", "g")];
+        assert_eq!(e, want.map(|(a, b)| (a.to_string(), b.to_string())));
     }
 
     #[test]

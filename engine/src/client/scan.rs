@@ -13,28 +13,36 @@ use super::openai::{CompletionTokensDetails, Parsed, PromptTokensDetails, Usage}
 /// Bytes of a string looked at eight at a time before the vector search takes over.
 const SHORT: usize = 32;
 
-/// Where the first `"` or `\` is. Keys and most streamed values are a few bytes long:
-/// words of eight bytes tested at once (SWAR) are cheaper than setting up a vector
-/// search, which takes over past [`SHORT`].
-fn quote_or_backslash(b: &[u8]) -> Option<usize> {
+/// Where the first `"`, `\` or control character (below 0x20, which a JSON string may
+/// not hold raw) is. Keys and most streamed values are a few bytes long: words of eight
+/// bytes tested at once (SWAR) are cheaper than setting up a vector search, which takes
+/// over past [`SHORT`].
+fn special(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A word's lowest zero byte has its high bit set here (higher bytes may be wrong,
-    // the lowest never is).
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    // A word's lowest byte below `n` has its high bit set here (higher bytes may be
+    // wrong, but only above a right one, so the lowest of several tests is right too).
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS;
     let mut i = 0;
     while i + 8 <= b.len().min(SHORT) {
         let w = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-        let hits = zero(w ^ u64::from_ne_bytes([b'"'; 8])) | zero(w ^ u64::from_ne_bytes([b'\\'; 8]));
+        let hits = below(w ^ u64::from_ne_bytes([b'"'; 8]), 1) | below(w ^ u64::from_ne_bytes([b'\\'; 8]), 1) | below(w, 0x20);
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
     if i == SHORT {
-        return memchr::memchr2(b'"', b'\\', &b[i..]).map(|n| n + i);
+        let at = memchr::memchr2(b'"', b'\\', &b[i..]).map_or(b.len(), |n| n + i);
+        // Control characters in what the search passed over: checked without an early
+        // exit first, which folds into a vector loop.
+        let passed = &b[i..at];
+        if passed.iter().fold(false, |any, &c| any | (c < 0x20)) {
+            return passed.iter().position(|&c| c < 0x20).map(|n| n + i);
+        }
+        return (at < b.len()).then_some(at);
     }
-    b[i..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| n + i)
+    b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|n| n + i)
 }
 
 /// Containers nested in a skipped value before the fast path gives up.
@@ -83,13 +91,14 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let at = self.i + quote_or_backslash(&self.b[self.i..])?;
-            if self.b[at] == b'"' {
-                self.i = at + 1;
-                let raw = &self.b[start..at];
-                // No early exit: this folds into a vector loop.
-                let control = raw.iter().fold(false, |any, &c| any | (c < 0x20));
-                return (!control).then_some((raw, escaped));
+            let at = self.i + special(&self.b[self.i..])?;
+            match self.b[at] {
+                b'"' => {
+                    self.i = at + 1;
+                    return Some((&self.b[start..at], escaped));
+                }
+                b'\\' => {}
+                _ => return None,
             }
             // An escape: one of JSON's, or `\u` and four hex digits (what serde_json
             // checks of a string it skips; the strings read are decoded by serde_json).
@@ -511,14 +520,14 @@ mod tests {
     }
 
     #[test]
-    fn quotes_and_backslashes_are_found_wherever_they_are() {
+    fn quotes_backslashes_and_control_characters_are_found_wherever_they_are() {
         for len in 0..80 {
             for at in 0..=len {
-                for c in [b'"', b'\\'] {
+                for c in [b'"', b'\\', 0x00, 0x01, 0x1f] {
                     let mut b = vec![b'a'; len];
                     // Bytes that differ from the targets by one bit, and high bytes.
                     for (i, x) in b.iter_mut().enumerate() {
-                        *x = [b'#', b'!', b'\x5d', 0xa2, 0xdc, b'a'][i % 6];
+                        *x = [b'#', b'!', b'\x5d', 0xa2, 0xdc, b' ', 0x7f, b'a'][i % 8];
                     }
                     if at < len {
                         b[at] = c;
@@ -527,7 +536,7 @@ mod tests {
                         }
                     }
                     let want = (at < len).then_some(at);
-                    assert_eq!(quote_or_backslash(&b), want, "len {len}, at {at}, {c}");
+                    assert_eq!(special(&b), want, "len {len}, at {at}, {c}");
                 }
             }
         }

@@ -83,7 +83,7 @@ impl Row<'_> {
         self.field(|out| out.extend_from_slice(s.as_bytes()));
     }
 
-    fn int(&mut self, v: impl itoa::Integer) {
+    fn int(&mut self, v: impl Into<u64>) {
         self.field(|out| int(out, v));
     }
 

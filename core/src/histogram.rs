@@ -58,6 +58,17 @@ impl DurationHistogram {
         let _ = self.h.record(u64::from(us).max(1));
     }
 
+    /// Records every gap of `us`, a run of equal ones at once (gaps read from one network
+    /// chunk are equal, and under load many are).
+    pub fn record_all_us(&mut self, us: &[u32]) {
+        let mut rest = us;
+        while let [first, ..] = rest {
+            let run = rest.iter().take_while(|&&g| g == *first).count();
+            self.record_us_n(*first, run as u32);
+            rest = &rest[run..];
+        }
+    }
+
     /// Records `us` microseconds `n` times.
     pub fn record_us_n(&mut self, us: u32, n: u32) {
         let _ = self.h.record_n(u64::from(us).max(1), u64::from(n));
@@ -175,6 +186,17 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_recorded_in_runs_count_as_one_by_one() {
+        let gaps = [0, 0, 0, 7, 7, 0, 1_500_000, 1_500_000, 3, 0, 0];
+        let (mut runs, mut single) = (DurationHistogram::new(), DurationHistogram::new());
+        runs.record_all_us(&gaps);
+        runs.record_all_us(&[]);
+        gaps.iter().for_each(|&g| single.record_us(g));
+        assert_eq!(runs.count(), gaps.len() as u64);
+        assert_eq!(runs.encode(), single.encode());
+    }
 
     #[test]
     fn encoded_histograms_come_back_exactly_and_add_up() {

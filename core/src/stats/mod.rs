@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 mod tokens;
 mod wire;
 
-pub use tokens::{ChunkTokenSource, per_token_gaps};
+pub use tokens::{ChunkTokenSource, each_token_gap, per_token_gaps};
 pub use wire::{GroupWire, StatsWire};
 
 use crate::histogram::DurationHistogram;
@@ -208,7 +208,7 @@ impl GroupStats {
         if let Some(d) = r.latency() {
             self.latency.record(d);
         }
-        r.itl_us.iter().for_each(|&g| self.itl.record_us(g));
+        self.itl.record_all_us(&r.itl_us);
     }
 }
 
@@ -225,7 +225,11 @@ impl Breakdown {
 
     fn record(&mut self, key: Option<&str>, r: &RequestRecord) {
         let Some(key) = key else { return };
-        let key = if self.groups.contains_key(key) || self.groups.len() < self.cap { key } else { OTHER_GROUP };
+        // Looked up before an owned key is made: a record's group almost always exists.
+        if let Some(group) = self.groups.get_mut(key) {
+            return group.record(r);
+        }
+        let key = if self.groups.len() < self.cap { key } else { OTHER_GROUP };
         self.groups.entry(key.to_string()).or_insert_with(GroupStats::new).record(r);
     }
 }
@@ -304,14 +308,9 @@ impl StageStats {
         if let Some(t) = r.ttst() {
             self.ttst.record(t);
         }
-        for &gap in &r.itl_us {
-            self.itl.record_us(gap);
-        }
-        let (gaps, source) = per_token_gaps(r);
-        for (gap, n) in gaps {
-            self.itl_per_token.record_us_n(gap, n);
-        }
-        if let Some(source) = source {
+        self.itl.record_all_us(&r.itl_us);
+        let per_token = &mut self.itl_per_token;
+        if let Some(source) = each_token_gap(r, |gap, n| per_token.record_us_n(gap, n)) {
             *self.itl_per_token_source.entry(source).or_default() += 1;
         }
         if let Some(t) = r.tpot() {

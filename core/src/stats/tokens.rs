@@ -24,30 +24,36 @@ pub enum ChunkTokenSource {
 /// Per-token gaps of a record, as (gap in µs, tokens it applies to), and their source.
 /// The first chunk's gap is its TTFT, so it is not an inter-token gap.
 pub fn per_token_gaps(rec: &RequestRecord) -> (Vec<(u32, u32)>, Option<ChunkTokenSource>) {
+    let mut out = Vec::new();
+    let source = each_token_gap(rec, |gap, n| out.push((gap, n)));
+    (out, source)
+}
+
+/// [`per_token_gaps`] handed to `each` one by one, without a list (the collector's path).
+pub fn each_token_gap(rec: &RequestRecord, mut each: impl FnMut(u32, u32)) -> Option<ChunkTokenSource> {
     if rec.itl_us.is_empty() {
-        return (Vec::new(), None);
+        return None;
     }
     if let Some(counts) = &rec.chunk_tokens {
-        let mut out = Vec::with_capacity(rec.itl_us.len());
         let mut carried = 0u64;
         for (k, &gap) in rec.itl_us.iter().enumerate() {
             // itl_us[k] is the gap before chunk k + 1.
             let n = counts.get(k + 1).copied().unwrap_or(0);
             carried += u64::from(gap);
             if n > 0 {
-                out.push(((carried / u64::from(n)) as u32, n));
+                each((carried / u64::from(n)) as u32, n);
                 carried = 0;
             }
         }
-        return (out, Some(ChunkTokenSource::Tokenizer));
+        return Some(ChunkTokenSource::Tokenizer);
     }
     if rec.output_tokens == 0 || rec.text_chunks == 0 {
-        return (Vec::new(), None);
+        return None;
     }
     let per_chunk = f64::from(rec.output_tokens) / f64::from(rec.text_chunks);
     let n = per_chunk.round().max(1.0) as u32;
-    let out = rec.itl_us.iter().map(|&gap| ((f64::from(gap) / per_chunk) as u32, n)).collect();
-    (out, Some(ChunkTokenSource::Average))
+    rec.itl_us.iter().for_each(|&gap| each((f64::from(gap) / per_chunk) as u32, n));
+    Some(ChunkTokenSource::Average)
 }
 
 #[cfg(test)]

@@ -301,7 +301,9 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
                             let expected = rec.max_tokens.unwrap_or(0).clamp(16, 1024);
                             rec.itl_us.reserve(expected as usize);
                         }
-                        Some(prev) => rec.itl_us.push(micros(at - prev)),
+                        // Events read from one network chunk share its instant: no
+                        // subtraction for their gap of zero.
+                        Some(prev) => rec.itl_us.push(if at == prev { 0 } else { micros(at - prev) }),
                     }
                     last_text = Some(at);
                     rec.text_chunks += 1;
@@ -411,7 +413,9 @@ async fn read_grpc(mut status: Option<(u32, String)>, stream: bool, body: &mut I
                     if stream {
                         match last {
                             None => rec.first_token = Some(at),
-                            Some(prev) => rec.itl_us.push(micros(at - prev)),
+                            // Events read from one network chunk share its instant: no
+                        // subtraction for their gap of zero.
+                        Some(prev) => rec.itl_us.push(if at == prev { 0 } else { micros(at - prev) }),
                         }
                         last = Some(at);
                         rec.text_chunks += 1;

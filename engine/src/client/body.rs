@@ -23,6 +23,12 @@ impl Body<'_> {
 
     /// The next piece and when it arrived; `None` at the body's end.
     pub(crate) async fn next(&mut self) -> Result<Option<(&[u8], Instant)>, WireError> {
+        Ok(self.next_piece().await?.map(|(piece, at, _)| (piece, at)))
+    }
+
+    /// [`Body::next`], and whether the body is known to end with this piece (a body of
+    /// one piece is then read where it lies).
+    pub(crate) async fn next_piece(&mut self) -> Result<Option<(&[u8], Instant, bool)>, WireError> {
         match self {
             Body::H1(conn) => conn.chunk().await,
             Body::H2 { incoming, data } => loop {
@@ -32,7 +38,8 @@ impl Body<'_> {
                     Some(Ok(frame)) => {
                         if let Ok(d) = frame.into_data() {
                             *data = d;
-                            return Ok(Some((&data[..], Instant::now())));
+                            let last = hyper::body::Body::is_end_stream(incoming);
+                            return Ok(Some((&data[..], Instant::now(), last)));
                         }
                     }
                 }

@@ -493,13 +493,18 @@ fn note_reasoning(rec: &mut RequestRecord, reasoning: bool, keeping_text: bool) 
 async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> bool {
     let mut buf = Vec::new();
     loop {
-        match body.next().await {
+        match body.next_piece().await {
             Ok(None) => break,
             Err(e) => {
                 e.fail_body(rec, "body");
                 return false;
             }
-            Ok(Some((bytes, _))) => {
+            // A body that came whole in one piece (most do) is read where it lies.
+            Ok(Some((bytes, _, true))) if buf.is_empty() && bytes.len() <= MAX_BODY => {
+                take_body(api, bytes, rec);
+                return true;
+            }
+            Ok(Some((bytes, _, _))) => {
                 if buf.len() + bytes.len() > MAX_BODY {
                     rec.fail(ErrorClass::Protocol, format!("response body over {} MiB", MAX_BODY >> 20));
                     return false;
@@ -508,7 +513,13 @@ async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> b
             }
         }
     }
-    match parse_body(api, &buf, rec.text.as_mut()) {
+    take_body(api, &buf, rec);
+    true
+}
+
+/// Reads a whole response `body` into `rec`.
+fn take_body(api: Api, body: &[u8], rec: &mut RequestRecord) {
+    match parse_body(api, body, rec.text.as_mut()) {
         Ok(p) => {
             if let Some(e) = &p.error {
                 rec.fail(ErrorClass::ServerError, e.clone());
@@ -522,7 +533,6 @@ async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> b
         }
         Err(e) => rec.fail(ErrorClass::Protocol, e),
     }
-    true
 }
 
 fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {

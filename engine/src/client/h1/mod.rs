@@ -15,6 +15,7 @@
 pub(crate) mod body;
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -113,6 +114,8 @@ impl H1Conn {
     /// Reads the response head (skipping interim 1xx responses). `head_request`: the
     /// request was a HEAD, so the response has no body whatever its headers say.
     pub(crate) async fn head(&mut self, head_request: bool) -> Result<Head, WireError> {
+        // The last response's last piece, if its reader stopped once it knew it had all.
+        self.buf.advance(std::mem::take(&mut self.taken));
         self.keep_alive = false;
         self.body = BodyDecoder::new(Framing::Empty);
         let mut first_byte = None;
@@ -138,9 +141,11 @@ impl H1Conn {
     /// complete (`None` until then); interim 1xx heads are dropped.
     fn parse_head(&mut self, head_request: bool) -> Result<Option<u16>, WireError> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf) {
+            // Left uninitialized: httparse fills what it parses, and a hundred empty
+            // headers written before every response were a third of this function.
+            let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut []);
+            match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, &self.buf, &mut headers) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = resp.code.unwrap_or(0);
                     let meaning = Meaning::of(&resp)?;
@@ -167,14 +172,15 @@ impl H1Conn {
         }
     }
 
-    /// The next piece of the response body and when it was read; `None` at its end.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<(&[u8], Instant)>, WireError> {
+    /// The next piece of the response body, when it was read, and whether the body ends
+    /// with it; `None` at its end.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<(&[u8], Instant, bool)>, WireError> {
         self.buf.advance(std::mem::take(&mut self.taken));
         loop {
             match self.body.step(&mut self.buf).map_err(WireError::Protocol)? {
                 Step::Data(n) => {
                     self.taken = n;
-                    return Ok(Some((&self.buf[..n], self.read_at)));
+                    return Ok(Some((&self.buf[..n], self.read_at, self.body.is_done())));
                 }
                 Step::Done => return Ok(None),
                 Step::NeedMore => match self.fill().await {

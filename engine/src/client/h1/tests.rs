@@ -56,9 +56,14 @@ async fn exchange(c: &mut H1Conn, method: Method, body: &[u8]) -> Result<(u16, V
     let head = c.head(method == Method::HEAD).await?;
     assert!(head.first_byte >= written);
     let mut got = Vec::new();
-    while let Some((piece, at)) = c.chunk().await? {
+    while let Some((piece, at, last)) = c.chunk().await? {
         assert!(at >= head.first_byte);
         got.extend_from_slice(piece);
+        if last {
+            // As the exchange reads a whole body: it stops once a piece says the body
+            // ends there, and the next head takes up after it.
+            break;
+        }
     }
     Ok((head.status, got, c.reusable()))
 }

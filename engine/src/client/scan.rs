@@ -17,15 +17,17 @@ const SHORT: usize = 32;
 /// not hold raw) is. Keys and most streamed values are a few bytes long: words of eight
 /// bytes tested at once (SWAR) are cheaper than setting up a vector search, which takes
 /// over past [`SHORT`].
+#[inline(always)]
 fn special(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // A word's lowest byte below `n` has its high bit set here (higher bytes may be
     // wrong, but only above a right one, so the lowest of several tests is right too).
     let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS;
+    let words = b[..b.len().min(SHORT)].chunks_exact(8);
     let mut i = 0;
-    while i + 8 <= b.len().min(SHORT) {
-        let w = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    for word in words {
+        let w = u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]);
         let hits = below(w ^ u64::from_ne_bytes([b'"'; 8]), 1) | below(w ^ u64::from_ne_bytes([b'\\'; 8]), 1) | below(w, 0x20);
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
@@ -70,7 +72,11 @@ impl Text<'_> {
 
 impl<'a> Cursor<'a> {
     fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+        // Most tokens follow no white space: one comparison passes them.
+        while let Some(&c) = self.b.get(self.i) {
+            if c > b' ' || !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return;
+            }
             self.i += 1;
         }
     }
@@ -86,6 +92,7 @@ impl<'a> Cursor<'a> {
 
     /// The raw bytes of a string (at its opening quote), without its quotes, and whether
     /// it has escapes; `None` if it has a raw control character (which JSON forbids).
+    #[inline(always)]
     fn raw_string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.i;

@@ -1,6 +1,6 @@
 //! Number formatting for the per-request record lines, without `core::fmt`, floats or
-//! allocation: integers (by hand under 1,000, else through `itoa`), and milliseconds (always whole microseconds in a
-//! record) straight from their integer microseconds. The output is byte for byte what
+//! allocation: integers (by hand under 1,000, else through `itoa`), and milliseconds
+//! (always whole microseconds in a record) straight from their integer microseconds. The output is byte for byte what
 //! serde_json (JSON) and `Display` (CSV) write for the `f64` milliseconds, which the
 //! tests check.
 

@@ -301,9 +301,7 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
                             let expected = rec.max_tokens.unwrap_or(0).clamp(16, 1024);
                             rec.itl_us.reserve(expected as usize);
                         }
-                        // Events read from one network chunk share its instant: no
-                        // subtraction for their gap of zero.
-                        Some(prev) => rec.itl_us.push(if at == prev { 0 } else { micros(at - prev) }),
+                        Some(prev) => rec.itl_us.push(gap_us(prev, at)),
                     }
                     last_text = Some(at);
                     rec.text_chunks += 1;
@@ -413,9 +411,7 @@ async fn read_grpc(mut status: Option<(u32, String)>, stream: bool, body: &mut I
                     if stream {
                         match last {
                             None => rec.first_token = Some(at),
-                            // Events read from one network chunk share its instant: no
-                        // subtraction for their gap of zero.
-                        Some(prev) => rec.itl_us.push(if at == prev { 0 } else { micros(at - prev) }),
+                            Some(prev) => rec.itl_us.push(gap_us(prev, at)),
                         }
                         last = Some(at);
                         rec.text_chunks += 1;
@@ -533,6 +529,12 @@ fn take_body(api: Api, body: &[u8], rec: &mut RequestRecord) {
         }
         Err(e) => rec.fail(ErrorClass::Protocol, e),
     }
+}
+
+/// The gap between two chunks' instants, µs. Chunks read from one network read share its
+/// instant, so their gap of zero takes no subtraction.
+fn gap_us(prev: Instant, at: Instant) -> u32 {
+    if at == prev { 0 } else { micros(at - prev) }
 }
 
 fn apply_usage(rec: &mut RequestRecord, usage: Option<Usage>) {

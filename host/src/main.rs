@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use cli::{Cli, dispatch};
 
+// Requests and records are allocated on one thread and freed on another (producer, send
+// lane, collector); mimalloc frees across threads without glibc's arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     volley::core::time::mark_process_start();
     // A panic anywhere prints no backtrace; a run that saw one ends with it as a fault.

@@ -1,8 +1,8 @@
 //! Number formatting for the per-request record lines, without `core::fmt`, floats or
-//! allocation: integers (by hand under 1,000, else through `itoa`), and milliseconds
-//! (always whole microseconds in a record) straight from their integer microseconds. The output is byte for byte what
-//! serde_json (JSON) and `Display` (CSV) write for the `f64` milliseconds, which the
-//! tests check.
+//! allocation: integers (from a table of three-digit groups under 1,000,000, else through
+//! `itoa`), and milliseconds (always whole microseconds in a record) straight from their
+//! integer microseconds. The output is byte for byte what serde_json (JSON) and `Display`
+//! (CSV) write for the `f64` milliseconds, which the tests check.
 
 /// Writes an integer.
 pub(crate) fn int(out: &mut Vec<u8>, v: impl Into<u64>) {
@@ -11,19 +11,55 @@ pub(crate) fn int(out: &mut Vec<u8>, v: impl Into<u64>) {
     append(out, &buf, n);
 }
 
-/// Writes `v` in decimal at the start of `buf`; its length. Under 1,000 (most counts and
-/// milliseconds) by hand, larger through `itoa`.
+/// `000` to `999` as three ASCII digits and a zero byte: a group of three digits is one
+/// lookup, not three divisions.
+static DIGITS: [[u8; 4]; 1000] = {
+    let mut t = [[0u8; 4]; 1000];
+    let mut i = 0;
+    while i < 1000 {
+        t[i] = [b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8, 0];
+        i += 1;
+    }
+    t
+};
+
+/// Of a fraction's point and three digits (`.250`), how many bytes stay once its
+/// trailing zeros are dropped, by thousandths (0: none stay).
+static FRACTION_KEPT: [u8; 1000] = {
+    let mut t = [0u8; 1000];
+    let mut i = 1;
+    while i < 1000 {
+        t[i] = if i % 100 == 0 {
+            2
+        } else if i % 10 == 0 {
+            3
+        } else {
+            4
+        };
+        i += 1;
+    }
+    t
+};
+
+/// `v` (under 1,000) without leading zeros at the start of `buf`; its length. Writes
+/// four bytes, the ones past the length zero.
+fn small(buf: &mut [u8; 24], v: u64) -> usize {
+    let n = 1 + usize::from(v >= 10) + usize::from(v >= 100);
+    let word = u32::from_le_bytes(DIGITS[v as usize]) >> (8 * (3 - n));
+    buf[..4].copy_from_slice(&word.to_le_bytes());
+    n
+}
+
+/// Writes `v` in decimal at the start of `buf`; its length. Under 1,000,000 (counts,
+/// and milliseconds of runs up to 16 minutes) from the table, larger through `itoa`.
 fn whole_digits(buf: &mut [u8; 24], v: u64) -> usize {
     if v < 1000 {
-        let w = v as u32;
-        let (d0, d1, d2) = ((w / 100) as u8, (w / 10 % 10) as u8, (w % 10) as u8);
-        let n = 1 + usize::from(w >= 10) + usize::from(w >= 100);
-        buf[..3].copy_from_slice(&match n {
-            3 => [b'0' + d0, b'0' + d1, b'0' + d2],
-            2 => [b'0' + d1, b'0' + d2, 0],
-            _ => [b'0' + d2, 0, 0],
-        });
-        return n;
+        return small(buf, v);
+    }
+    if v < 1_000_000 {
+        let n = small(buf, v / 1000);
+        buf[n..n + 4].copy_from_slice(&DIGITS[(v % 1000) as usize]);
+        return n + 3;
     }
     let mut b = itoa::Buffer::new();
     let s = b.format(v).as_bytes();
@@ -49,19 +85,26 @@ pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
 /// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Composed on
 /// the stack and appended at once.
 fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
-    let (whole, frac) = (us / 1000, (us % 1000) as u32);
+    // Gaps between events of one network read are zero, and a streamed record's list
+    // has many: written as they are (each a copy of fixed size, no `memcpy` call).
+    if us == 0 {
+        if point_zero {
+            out.extend_from_slice(b"0.0");
+        } else {
+            out.push(b'0');
+        }
+        return;
+    }
+    let (whole, frac) = (us / 1000, (us % 1000) as usize);
     // u64::MAX / 1000 has 17 digits; then a point and three.
     let mut buf = [0u8; 24];
     let digits = whole_digits(&mut buf, whole);
-    let point = [b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+    let [a, b, c, _] = DIGITS[frac];
+    buf[digits..digits + 4].copy_from_slice(&[b'.', a, b, c]);
     let kept = match frac {
         0 if point_zero => 2,
-        0 => 0,
-        _ if frac.is_multiple_of(100) => 2,
-        _ if frac.is_multiple_of(10) => 3,
-        _ => 4,
+        _ => usize::from(FRACTION_KEPT[frac]),
     };
-    buf[digits..digits + 4].copy_from_slice(&point);
     append(out, &buf, digits + kept);
 }
 
@@ -94,7 +137,7 @@ mod tests {
     #[test]
     fn integers_match_itoa() {
         let spread = (0..100_000u64).map(|i| i * i * i * 1_999);
-        for v in (0..100_000u64).chain(spread).chain([u64::from(u32::MAX), u64::MAX]) {
+        for v in (0..100_000u64).chain(spread).chain([999_999, 1_000_000, 1_000_001, u64::from(u32::MAX), u64::MAX]) {
             let mut out = b"kept,".to_vec();
             int(&mut out, v);
             assert_eq!(out, format!("kept,{v}").as_bytes());
@@ -106,7 +149,7 @@ mod tests {
         // Every microsecond up to 2 s, then a spread to about 12 days, and the largest
         // gap a record holds.
         let spread = (0..200_000u64).map(|i| i * i * 25 + i);
-        for us in (0..2_000_000u64).chain(spread).chain([u64::from(u32::MAX), 999_999_999_999_999]) {
+        for us in (0..2_000_000u64).chain(spread).chain([999_999_999, 1_000_000_000, 1_000_000_001, u64::from(u32::MAX), 999_999_999_999_999]) {
             let ms = us as f64 / 1000.0;
             assert_eq!(json(us), serde_json::to_string(&ms).unwrap(), "{us} us");
             assert_eq!(display(us), ms.to_string(), "{us} us");

@@ -41,7 +41,7 @@ impl RequestShape {
             let text = tokenizer::synth_text(prompt_tokens, random::u64());
             self.with_text(text, Some(prompt_tokens), output_tokens)
         } else {
-            self.with_text("hello ".repeat(prompt_tokens as usize).trim_end().to_string(), None, output_tokens)
+            self.with_text(hello_words(prompt_tokens), None, output_tokens)
         }
     }
 
@@ -56,6 +56,32 @@ impl RequestShape {
         match &self.model {
             Some(m) => r.model(m.clone()),
             None => r,
+        }
+    }
+}
+
+/// `n` words "hello" joined by spaces, in one allocation.
+fn hello_words(n: u32) -> String {
+    let mut text = String::with_capacity(6 * n as usize);
+    for i in 0..n {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str("hello");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hello_words;
+
+    #[test]
+    fn hello_words_are_the_words_joined_by_single_spaces() {
+        assert_eq!(hello_words(0), "");
+        assert_eq!(hello_words(1), "hello");
+        for n in 0..64 {
+            assert_eq!(hello_words(n), "hello ".repeat(n as usize).trim_end(), "{n} words");
         }
     }
 }

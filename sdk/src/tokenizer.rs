@@ -5,7 +5,10 @@
 use crate::bindings::volley::scenario::tokenizer as host;
 
 pub fn available() -> bool {
-    host::available()
+    // The run's tokenizer is fixed when the scenario is instantiated: asked of the host
+    // once, not for every request a shape makes.
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(host::available)
 }
 
 /// Tokens in `text`, no special tokens added.

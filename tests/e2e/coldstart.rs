@@ -145,7 +145,10 @@ fn run_launch_sends_a_burst_at_a_cold_server() {
     let report = read_report(out.path());
     let st = &report["stages"][0];
     assert_eq!(st["requests"]["ok"], 20, "{st}");
-    assert!(ms(&st["latency_from_planned_ms"]["min"]) >= 300.0, "{}", st["latency_from_planned_ms"]);
+    // The simulator's 300 ms count from its own start, at or after the spawn; the burst is
+    // planned just after the spawn, so the least latency is 300 ms less that gap (a few ms
+    // on a loaded machine). Without the launch it would be about one.
+    assert!(ms(&st["latency_from_planned_ms"]["min"]) >= 290.0, "{}", st["latency_from_planned_ms"]);
     assert!(ms(&st["schedule_lag_ms"]["p50"]) >= 250.0, "the wait shows as schedule lag");
     assert_eq!(report["launch"]["at"], "process");
     assert!(processes_with(&format!("--port {port}")).is_empty(), "the launched server was stopped");

@@ -83,10 +83,12 @@ fn parse_body(api: Api, body: &[u8], text: Option<&mut String>) -> Result<Parsed
 
 /// Sends `req` (planned for `planned`) and measures it; `watch` ends it at the run's
 /// timeout or cancellation.
-pub(crate) async fn send(ctx: &SendContext, req: PreparedRequest, planned: Instant, mut watch: Pin<&mut Watch<'_>>) -> RequestRecord {
+pub(crate) async fn send(ctx: &SendContext, mut req: PreparedRequest, planned: Instant, mut watch: Pin<&mut Watch<'_>>) -> RequestRecord {
     let mut rec = RequestRecord::new(req.stage, req.seq, req.api, req.stream, planned);
-    rec.tag = req.tag.clone();
-    rec.model = req.model.clone();
+    // Moved, not cloned: the wire needs neither, and each clone is an atomic count that
+    // the collector's thread later drops.
+    rec.tag = req.tag.take();
+    rec.model = req.model.take();
     rec.batch_size = req.batch_size;
     rec.session = req.session;
     rec.keep_text = req.keep_text;

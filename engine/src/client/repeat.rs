@@ -62,11 +62,17 @@ impl Repeat {
         }
         let text = &event[start..end_now];
         // No early exit: this folds into a vector loop over a text of any length.
-        let plain = text.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+        let (plain, ascii) =
+            text.iter().fold((true, true), |(ok, ascii), &b| (ok & (b >= 0x20) & (b != b'"') & (b != b'\\'), ascii & (b < 0x80)));
         if !plain {
             return None;
         }
-        let text = std::str::from_utf8(text).ok()?;
+        let text = if ascii {
+            // SAFETY: bytes below 0x80 are ASCII, which is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(text) }
+        } else {
+            std::str::from_utf8(text).ok()?
+        };
         let n = text.len();
         let parsed = Parsed {
             text_bytes: n,

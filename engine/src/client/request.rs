@@ -8,6 +8,7 @@
 //! path only clones reference-counted buffers. Paths are always relative to the
 //! operator's target; the connection goes nowhere else whatever a scenario writes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -66,6 +67,8 @@ pub struct RequestEncoder {
     models: Names,
     /// Each short path's URI under the target, parsed once.
     uris: HashMap<String, Uri>,
+    /// The last path's URI, found without hashing (most scenarios send to one path).
+    last_uri: Option<(Cow<'static, str>, Uri)>,
     /// The last body-extra and its members as spliced (`None`: merged instead).
     last_extra: Option<(String, Option<Vec<u8>>)>,
     policy: Arc<Policy>,
@@ -184,7 +187,8 @@ struct OpenAiBody<'a> {
 /// What an API turns a request into, before body-extra and headers.
 struct Wire {
     method: Method,
-    path: String,
+    /// Borrowed for the APIs' fixed paths: no allocation a request.
+    path: Cow<'static, str>,
     body: WireBody,
     content_type: Option<HeaderValue>,
     stream: bool,
@@ -211,6 +215,7 @@ impl RequestEncoder {
             tags: Names::default(),
             models: Names::default(),
             uris: HashMap::new(),
+            last_uri: None,
             last_extra: None,
             policy,
             operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
@@ -276,7 +281,14 @@ impl RequestEncoder {
                 headers.push((name, value));
             }
         }
-        let uri = self.uri(&wire.path)?;
+        let uri = match &self.last_uri {
+            Some((path, uri)) if *path == wire.path => uri.clone(),
+            _ => {
+                let uri = self.uri(&wire.path)?;
+                self.last_uri = Some((wire.path, uri.clone()));
+                uri
+            }
+        };
 
         Ok(PreparedRequest {
             stage,
@@ -371,7 +383,7 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         (Prompt::Chat(_), _) => return Err("a completions request needs a text prompt".into()),
     };
     let body = OpenAiBody { model, prompt, messages, max_tokens: r.max_tokens, stream: r.stream };
-    let path = r.api.openai_path().unwrap_or_default().to_string();
+    let path = Cow::Borrowed(r.api.openai_path().unwrap_or_default());
     // Once per request: bytes straight from the typed body, no `Value` tree in between.
     let bytes = body.encode().map_err(|e| format!("cannot serialize the body: {e}"))?;
     Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes)), content_type: Some(JSON), stream: r.stream })
@@ -458,7 +470,7 @@ fn kserve_v1(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let body: Value = serde_json::from_str(raw).map_err(|e| format!("the kserve-v1 body is not JSON: {e}"))?;
     Ok(Wire {
         method: Method::POST,
-        path: format!("/v1/models/{model}:predict"),
+        path: format!("/v1/models/{model}:predict").into(),
         body: WireBody::Json(body),
         content_type: Some(JSON),
         stream: false,
@@ -497,7 +509,7 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
         None => format!("/v2/models/{model}/infer"),
     };
-    Ok(Wire { method: Method::POST, path, body: WireBody::Json(json!({ "inputs": inputs })), content_type: Some(JSON), stream: false })
+    Ok(Wire { method: Method::POST, path: path.into(), body: WireBody::Json(json!({ "inputs": inputs })), content_type: Some(JSON), stream: false })
 }
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
@@ -540,7 +552,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
             Err(_) => (Value::String(b.to_string()), Some(TEXT)),
         },
     };
-    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.into(), body: WireBody::Json(body), content_type, stream: false })
+    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.to_string().into(), body: WireBody::Json(body), content_type, stream: false })
 }
 
 /// A path a scenario may send to: under the target's base path and nowhere else. It

@@ -52,7 +52,7 @@ for tool, want in [("guidellm", 100), ("inference-perf", 50), ("aiperf", 50)]:
         check(f"Volley >= {want}x {tool}", x >= want, f"{x:.0f}x ({r['rps']:.0f} req/s)")
     else:
         check(f"Volley >= {want}x {tool}", False, "no result (see the log)")
-print("(CPU: user + system seconds of the whole process, start-up included, per request completed)")
+print("(CPU: user + system seconds of the whole process, start-up included (compile cache primed), per request completed)")
 
 one, two = find("volley", "scale", cpus="0"), find("volley", "scale", cpus="0,1")
 if one and two:

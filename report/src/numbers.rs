@@ -6,8 +6,13 @@
 
 /// Writes an integer.
 pub(crate) fn int(out: &mut Vec<u8>, v: impl Into<u64>) {
+    let v = v.into();
+    if v < 1000 {
+        let (word, n) = small_word(v);
+        return append_word(out, word, n);
+    }
     let mut buf = [0u8; 24];
-    let n = whole_digits(&mut buf, v.into());
+    let n = whole_digits(&mut buf, v);
     append(out, &buf, n);
 }
 
@@ -41,12 +46,18 @@ static FRACTION_KEPT: [u8; 1000] = {
     t
 };
 
+/// `v` (under 1,000) without leading zeros in the low bytes of a word, first digit
+/// lowest; its length.
+fn small_word(v: u64) -> (u64, usize) {
+    let n = 1 + usize::from(v >= 10) + usize::from(v >= 100);
+    (u64::from(u32::from_le_bytes(DIGITS[v as usize]) >> (8 * (3 - n))), n)
+}
+
 /// `v` (under 1,000) without leading zeros at the start of `buf`; its length. Writes
 /// four bytes, the ones past the length zero.
 fn small(buf: &mut [u8; 24], v: u64) -> usize {
-    let n = 1 + usize::from(v >= 10) + usize::from(v >= 100);
-    let word = u32::from_le_bytes(DIGITS[v as usize]) >> (8 * (3 - n));
-    buf[..4].copy_from_slice(&word.to_le_bytes());
+    let (word, n) = small_word(v);
+    buf[..4].copy_from_slice(&(word as u32).to_le_bytes());
     n
 }
 
@@ -76,6 +87,15 @@ fn append(out: &mut Vec<u8>, buf: &[u8; 24], n: usize) {
     out.truncate(at + n);
 }
 
+/// Appends the first `n` (at most 8) bytes of `word`, lowest first: one store from a
+/// register, cut to length. (Bytes composed on the stack and read back as one block
+/// make the load wait on the small stores before it.)
+fn append_word(out: &mut Vec<u8>, word: u64, n: usize) {
+    let at = out.len();
+    out.extend_from_slice(&word.to_le_bytes());
+    out.truncate(at + n);
+}
+
 /// Writes a boolean.
 pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
@@ -96,15 +116,21 @@ fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
         return;
     }
     let (whole, frac) = (us / 1000, (us % 1000) as usize);
+    let kept = match frac {
+        0 if point_zero => 2,
+        _ => usize::from(FRACTION_KEPT[frac]),
+    };
+    if whole < 1000 {
+        // At most three digits, the point and three: one word (`.`, then the digits).
+        let (word, digits) = small_word(whole);
+        let point = u64::from(u32::from_le_bytes(DIGITS[frac]) << 8 | u32::from(b'.'));
+        return append_word(out, word | point << (8 * digits), digits + kept);
+    }
     // u64::MAX / 1000 has 17 digits; then a point and three.
     let mut buf = [0u8; 24];
     let digits = whole_digits(&mut buf, whole);
     let [a, b, c, _] = DIGITS[frac];
     buf[digits..digits + 4].copy_from_slice(&[b'.', a, b, c]);
-    let kept = match frac {
-        0 if point_zero => 2,
-        _ => usize::from(FRACTION_KEPT[frac]),
-    };
     append(out, &buf, digits + kept);
 }
 

@@ -683,6 +683,28 @@ mod tests {
     }
 
     #[test]
+    fn one_encoder_finds_each_requests_own_path_as_paths_change() {
+        let mut e = encoder();
+        let chat = || req(Api::ChatCompletions, Prompt::Chat(vec![Message::user("hi")]));
+        let text = || req(Api::Completions, Prompt::Text("hi".into()));
+        let http = |path: &str| ScenarioRequest { path: Some(path.into()), ..ScenarioRequest::new(Api::Http, Prompt::Text(String::new())) };
+        let want = [
+            (text(), "/base/v1/completions"),
+            (text(), "/base/v1/completions"),
+            (chat(), "/base/v1/chat/completions"),
+            (http("/a"), "/base/a"),
+            (http("/b"), "/base/b"),
+            (text(), "/base/v1/completions"),
+        ];
+        for (i, (r, path)) in want.into_iter().enumerate() {
+            assert_eq!(e.encode(r, 0, i as u64).unwrap().uri.path(), path, "request {i}");
+        }
+        // A path refused on the way keeps no memo: the next request is still right.
+        assert!(e.encode(http("//evil/x"), 0, 9).is_err());
+        assert_eq!(e.encode(http("/b"), 0, 10).unwrap().uri.path(), "/base/b");
+    }
+
+    #[test]
     fn chat_body_and_path() {
         let chat = Prompt::Chat(vec![Message::user("hi \"there\"")]);
         let p = encoder().encode(req(Api::ChatCompletions, chat), 0, 3).unwrap();

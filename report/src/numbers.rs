@@ -102,19 +102,9 @@ pub(crate) fn flag(out: &mut Vec<u8>, b: bool) {
 }
 
 /// `us / 1000` in decimal, trailing zeros of the fraction dropped; `point_zero` writes a
-/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Composed on
-/// the stack and appended at once.
+/// whole number as `N.0` (JSON's float form) rather than `N` (`Display`'s). Under
+/// 1,000 ms composed in a register, else on the stack, and appended at once.
 fn micros_as_ms(out: &mut Vec<u8>, us: u64, point_zero: bool) {
-    // Gaps between events of one network read are zero, and a streamed record's list
-    // has many: written as they are (each a copy of fixed size, no `memcpy` call).
-    if us == 0 {
-        if point_zero {
-            out.extend_from_slice(b"0.0");
-        } else {
-            out.push(b'0');
-        }
-        return;
-    }
     let (whole, frac) = (us / 1000, (us % 1000) as usize);
     let kept = match frac {
         0 if point_zero => 2,

@@ -281,14 +281,7 @@ impl RequestEncoder {
                 headers.push((name, value));
             }
         }
-        let uri = match &self.last_uri {
-            Some((path, uri)) if *path == wire.path => uri.clone(),
-            _ => {
-                let uri = self.uri(&wire.path)?;
-                self.last_uri = Some((wire.path, uri.clone()));
-                uri
-            }
-        };
+        let uri = self.uri(wire.path)?;
 
         Ok(PreparedRequest {
             stage,
@@ -322,16 +315,27 @@ impl RequestEncoder {
     }
 
     /// The target's URI for `path`; parsed once per distinct short path (up to
-    /// [`MAX_INTERNED`] of them), since most scenarios send to one or two.
-    fn uri(&mut self, path: &str) -> Result<Uri, String> {
-        if let Some(uri) = self.uris.get(path) {
+    /// [`MAX_INTERNED`] of them), since most scenarios send to one or two, and the
+    /// last one found again without hashing.
+    fn uri(&mut self, path: Cow<'static, str>) -> Result<Uri, String> {
+        if let Some((last, uri)) = &self.last_uri
+            && *last == path
+        {
             return Ok(uri.clone());
         }
-        let uri =
-            format!("{}{}", self.base_path, path).parse::<Uri>().map_err(|e| format!("invalid request path '{}': {e}", clip(path)))?;
-        if self.uris.len() < MAX_INTERNED && path.len() <= 256 {
-            self.uris.insert(path.to_string(), uri.clone());
-        }
+        let uri = match self.uris.get(path.as_ref()) {
+            Some(uri) => uri.clone(),
+            None => {
+                let uri = format!("{}{}", self.base_path, path)
+                    .parse::<Uri>()
+                    .map_err(|e| format!("invalid request path '{}': {e}", clip(&path)))?;
+                if self.uris.len() < MAX_INTERNED && path.len() <= 256 {
+                    self.uris.insert(path.to_string(), uri.clone());
+                }
+                uri
+            }
+        };
+        self.last_uri = Some((path, uri.clone()));
         Ok(uri)
     }
 

@@ -68,9 +68,7 @@ fn main() {
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--profile", "guest", "--target", "wasm32-wasip2", "--target-dir"])
-        .arg(&guest_target);
+    cmd.current_dir(root).args(["build", "--profile", "guest", "--target", "wasm32-wasip2", "--target-dir"]).arg(&guest_target);
     for (package, _) in GUESTS {
         cmd.args(["-p", package]);
     }

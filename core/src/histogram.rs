@@ -203,7 +203,11 @@ mod tests {
         let (mut a, mut b, mut both) = (DurationHistogram::new(), DurationHistogram::new(), DurationHistogram::new());
         for i in 1..=5000u64 {
             let d = Duration::from_micros(i * i % 900_001 + 1);
-            if i % 3 == 0 { a.record(d) } else { b.record(d) }
+            if i % 3 == 0 {
+                a.record(d)
+            } else {
+                b.record(d)
+            }
             both.record(d);
         }
         // Far past the initial 1 s bound: the range grows and still encodes.

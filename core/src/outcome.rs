@@ -47,4 +47,3 @@ pub struct Outcome {
     pub prompt_tokens: Option<u32>,
     pub text: Option<String>,
 }
-

@@ -13,14 +13,31 @@ use crate::text::num;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Load {
-    Constant { rate: f64 },
-    Poisson { rate: f64 },
-    Gamma { rate: f64, cv: f64 },
-    Ramp { from: f64, to: f64 },
-    Burst { n: u32 },
-    Concurrency { n: u32 },
+    Constant {
+        rate: f64,
+    },
+    Poisson {
+        rate: f64,
+    },
+    Gamma {
+        rate: f64,
+        cv: f64,
+    },
+    Ramp {
+        from: f64,
+        to: f64,
+    },
+    Burst {
+        n: u32,
+    },
+    Concurrency {
+        n: u32,
+    },
     /// Closed loop whose concurrency moves linearly over the stage's duration.
-    ConcurrencyRamp { from: u32, to: u32 },
+    ConcurrencyRamp {
+        from: u32,
+        to: u32,
+    },
     /// Open loop on the scenario's clock: each request carries its gap.
     Custom,
 }

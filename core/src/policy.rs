@@ -155,18 +155,8 @@ const ALLOWED_HEADERS: &[&str] = &[
 /// Prefixes of headers a scenario may always set.
 const ALLOWED_PREFIXES: &[&str] = &["x-volley-"];
 /// Headers of the connection: the host sets them.
-const CONNECTION_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "upgrade",
-    "te",
-    "trailer",
-    "expect",
-];
+const CONNECTION_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect"];
 /// Credentials and identity: the operator's (`--header`, `VOLLEY_API_KEY`), never a
 /// shared scenario's.
 const CREDENTIAL_HEADERS: &[&str] = &[
@@ -182,16 +172,8 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "x-access-token",
 ];
 /// Headers proxies and gateways route or rewrite by.
-const ROUTING_HEADERS: &[&str] = &[
-    "forwarded",
-    "via",
-    "x-real-ip",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
+const ROUTING_HEADERS: &[&str] =
+    &["forwarded", "via", "x-real-ip", "x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override"];
 const ROUTING_PREFIXES: &[&str] = &["x-forwarded-", "proxy-", "x-amz-", "x-goog-", "x-ms-", "x-envoy-"];
 
 /// Why no scenario may set header `lower` whatever the policy says, if so.
@@ -274,7 +256,11 @@ impl Policy {
             return Ok(());
         }
         let path = if base_path.is_empty() { String::new() } else { base_path.to_string() };
-        Err(refuse("targets", format!("[{}]", self.targets.join(", ")), format!("target {scheme}://{host}:{port}{path} is not one of them")))
+        Err(refuse(
+            "targets",
+            format!("[{}]", self.targets.join(", ")),
+            format!("target {scheme}://{host}:{port}{path} is not one of them"),
+        ))
     }
 
     /// The sandbox's limits as durations.
@@ -328,7 +314,11 @@ impl Policy {
                 return Err(refuse("max_rate", self.max_rate, format!("{} asks for {} requests/s", at(), crate::text::num(rate))));
             }
             if self.min_gap_ms > 0.0 && rate > 1000.0 / self.min_gap_ms {
-                return Err(refuse("min_gap_ms", self.min_gap_ms, format!("{} asks for {} requests/s, a mean gap under it", at(), crate::text::num(rate))));
+                return Err(refuse(
+                    "min_gap_ms",
+                    self.min_gap_ms,
+                    format!("{} asks for {} requests/s, a mean gap under it", at(), crate::text::num(rate)),
+                ));
             }
         }
         match s.load {
@@ -376,7 +366,11 @@ impl Policy {
             if !self.allows_header(name) {
                 let shown = crate::text::printable(name, 64);
                 let why = never_allowed(&name.to_ascii_lowercase()).unwrap_or("is not on the allow list");
-                return Err(refuse("allow_headers", format!("[{}]", self.allow_headers.join(", ")), format!("{}: header '{shown}' {why}", at())));
+                return Err(refuse(
+                    "allow_headers",
+                    format!("[{}]", self.allow_headers.join(", ")),
+                    format!("{}: header '{shown}' {why}", at()),
+                ));
             }
         }
         if let Some(tag) = &r.tag
@@ -391,7 +385,11 @@ impl Policy {
             && self.min_gap_ms > 0.0
             && gap.as_secs_f64() * 1000.0 < self.min_gap_ms
         {
-            return Err(refuse("min_gap_ms", self.min_gap_ms, format!("{} comes {} ms after the one before", at(), gap.as_secs_f64() * 1000.0)));
+            return Err(refuse(
+                "min_gap_ms",
+                self.min_gap_ms,
+                format!("{} comes {} ms after the one before", at(), gap.as_secs_f64() * 1000.0),
+            ));
         }
         Ok(())
     }
@@ -535,8 +533,20 @@ mod tests {
             assert!(p.allows_header(ok), "{ok}");
         }
         for refused in [
-            "authorization", "Authentication", "x-auth-token", "cookie", "host", "connection", "keep-alive", "expect",
-            "trailer", "forwarded", "x-forwarded-for", "x-http-method-override", "x-original-url", "x-other",
+            "authorization",
+            "Authentication",
+            "x-auth-token",
+            "cookie",
+            "host",
+            "connection",
+            "keep-alive",
+            "expect",
+            "trailer",
+            "forwarded",
+            "x-forwarded-for",
+            "x-http-method-override",
+            "x-original-url",
+            "x-other",
         ] {
             assert!(!p.allows_header(refused), "{refused}");
         }

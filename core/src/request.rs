@@ -92,7 +92,10 @@ pub enum ContentPart {
     Text(String),
     /// An image, sent as a `data:` URL (`image_url`); `detail` is OpenAI's `low`,
     /// `high` or `auto`.
-    Image { media: Media, detail: Option<String> },
+    Image {
+        media: Media,
+        detail: Option<String>,
+    },
     /// Audio, sent as OpenAI's `input_audio` (base64 data and a format such as `wav`).
     Audio(Media),
 }
@@ -216,4 +219,3 @@ pub struct Batch {
     /// Nothing more in this stage. Empty and not done: ask again after an outcome.
     pub done: bool,
 }
-

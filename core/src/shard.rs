@@ -50,8 +50,7 @@ impl Shard {
         if let Some(index) = num("JOB_COMPLETION_INDEX")? {
             let count = num("VOLLEY_SHARDS")?
                 .ok_or("--shard auto: JOB_COMPLETION_INDEX is set but VOLLEY_SHARDS (the Job's completions) is not")?;
-            return Shard::new(index, count)
-                .ok_or_else(|| format!("--shard auto: index {index} is not below VOLLEY_SHARDS={count}"));
+            return Shard::new(index, count).ok_or_else(|| format!("--shard auto: index {index} is not below VOLLEY_SHARDS={count}"));
         }
         if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
             let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
@@ -61,7 +60,8 @@ impl Shard {
                 format!("--shard auto: task {id} (index {index}) does not fit an array of {count}; use a contiguous --array")
             });
         }
-        Err("--shard auto: neither a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) nor a Slurm job array (SLURM_ARRAY_TASK_ID) is around".into())
+        Err("--shard auto: neither a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) nor a Slurm job array (SLURM_ARRAY_TASK_ID) is around"
+            .into())
     }
 
     /// Whether item `k` (an arrival, a request, a session) is this shard's.
@@ -145,9 +145,8 @@ mod tests {
 
     #[test]
     fn from_kubernetes_and_slurm() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-        };
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
         assert_eq!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "2"), ("VOLLEY_SHARDS", "4")])), Ok(Shard { index: 2, count: 4 }));
         let slurm = env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
         assert_eq!(Shard::from_env(slurm), Ok(Shard { index: 1, count: 4 }));

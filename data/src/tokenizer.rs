@@ -40,8 +40,7 @@ impl Tokenizer {
     }
 
     fn load(path: &Path) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| anyhow!("cannot load tokenizer '{}': {e}", path.display()))?;
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| anyhow!("cannot load tokenizer '{}': {e}", path.display()))?;
         let mut t = Tokenizer { inner, words: Vec::new(), path: path.to_path_buf() };
         t.words = t.single_token_words();
         if t.words.len() < 16 {
@@ -94,10 +93,7 @@ impl Tokenizer {
 
     /// Byte offset where each token of `text` starts.
     pub fn token_starts(&self, text: &str) -> Vec<usize> {
-        self.inner
-            .encode(text, false)
-            .map(|e| e.get_offsets().iter().map(|&(start, _)| start).collect())
-            .unwrap_or_default()
+        self.inner.encode(text, false).map(|e| e.get_offsets().iter().map(|&(start, _)| start).collect()).unwrap_or_default()
     }
 
     /// The longest prefix of `text` with at most `tokens` tokens.

@@ -50,7 +50,12 @@ pub(crate) enum Event {
     /// A round of GPU readings, for the sinks that show them live.
     Gpu(Vec<volley_report::gpu::GpuPoint>),
     /// Stage `index` ended: its report, please.
-    StageEnded { index: u32, stage: Stage, window: StageWindow, reply: oneshot::Sender<StageReport> },
+    StageEnded {
+        index: u32,
+        stage: Stage,
+        window: StageWindow,
+        reply: oneshot::Sender<StageReport>,
+    },
 }
 
 pub(crate) type EventTx = mpsc::UnboundedSender<Event>;

@@ -14,8 +14,8 @@ mod client;
 pub mod coldstart;
 mod collector;
 mod events;
-pub mod launch;
 mod lanes;
+pub mod launch;
 mod load;
 pub mod preview;
 mod probe;
@@ -23,10 +23,10 @@ mod producer;
 pub mod run;
 
 pub use hyper::header::{HeaderName, HeaderValue};
-use volley_core::{Refusal, WorkloadError};
 pub use lanes::lower_priority;
 pub use run::{Launch, LaunchAt, ModelRef, Run, RunError, RunOutcome, ServerMetrics, default_run_id};
 pub use volley_core::Policy;
+use volley_core::{Refusal, WorkloadError};
 
 /// Why a run stopped before its plan was done (its report is still returned).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

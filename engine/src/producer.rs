@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use volley_core::workload::{validate_batch, validate_plan, validate_stage};
 use volley_core::shard::CarriedGap;
+use volley_core::workload::{validate_batch, validate_plan, validate_stage};
 use volley_core::{Cancel, Checks, ErrorClass, Info, Outcome, Plan, Shard, Stage, StageResult, Workload, WorkloadError};
 
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
@@ -36,8 +36,19 @@ enum Command {
     /// Requests are encoded with this from now on (the target's model is known).
     Begin(RequestEncoder),
     /// `behind`: the stage sends on a clock, which goes first when cores are short.
-    Stage { index: u32, tx: flume::Sender<PreparedRequest>, stop: Arc<AtomicBool>, limit: Option<u64>, queue: QueueBytes, shard: Option<Shard>, behind: bool },
-    NextStage { results: Vec<StageResult>, reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>> },
+    Stage {
+        index: u32,
+        tx: flume::Sender<PreparedRequest>,
+        stop: Arc<AtomicBool>,
+        limit: Option<u64>,
+        queue: QueueBytes,
+        shard: Option<Shard>,
+        behind: bool,
+    },
+    NextStage {
+        results: Vec<StageResult>,
+        reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>>,
+    },
     Shutdown,
 }
 
@@ -163,9 +174,7 @@ impl Producer {
         };
         spawned.map_err(|e| WorkloadError::Fault(format!("cannot start the scenario thread: {e}")))?;
 
-        let (info, plan) = setup_rx
-            .await
-            .map_err(|_| WorkloadError::Fault("the scenario thread ended during set-up".into()))??;
+        let (info, plan) = setup_rx.await.map_err(|_| WorkloadError::Fault("the scenario thread ended during set-up".into()))??;
         let outcomes = plan.observe_outcomes.then_some(outcome_tx);
         Ok(Producer { commands, ended: Some(ended), fault, checks, outcomes, info, plan })
     }
@@ -179,7 +188,15 @@ impl Producer {
     /// `limit` of them (of the global sequence), holding at most `queue_bytes` of them at
     /// once; a shard queues only the requests it owns (see [`Shard`]). With `behind`,
     /// the thread yields to the send lanes from then on (see `Worker::behind`).
-    pub fn start_stage(&self, index: u32, capacity: usize, limit: Option<u64>, queue_bytes: usize, shard: Option<Shard>, behind: bool) -> StageFeed {
+    pub fn start_stage(
+        &self,
+        index: u32,
+        capacity: usize,
+        limit: Option<u64>,
+        queue_bytes: usize,
+        shard: Option<Shard>,
+        behind: bool,
+    ) -> StageFeed {
         let (tx, requests) = flume::bounded(capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let queue = QueueBytes { queued: Arc::default(), budget: queue_bytes, waiting: Arc::default() };

@@ -86,11 +86,8 @@ impl Live {
     }
 
     pub fn record(&mut self, stage_name: &str, r: &RequestRecord) {
-        let mut key = Key {
-            stage: stage_name.to_string(),
-            model: r.model.as_deref().unwrap_or("").to_string(),
-            operation: operation(r.api),
-        };
+        let mut key =
+            Key { stage: stage_name.to_string(), model: r.model.as_deref().unwrap_or("").to_string(), operation: operation(r.api) };
         // Label sets are bounded whatever models a scenario names: the rest are "(other)".
         if self.series.len() >= MAX_SERIES && !self.series.contains_key(&key) {
             key.model = OTHER.to_string();

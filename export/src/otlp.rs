@@ -164,7 +164,11 @@ impl Otlp {
         let meters = SdkMeterProvider::builder().with_reader(reader).build();
         let meter = meters.meter("volley");
         let instruments = Instruments {
-            duration: meter.f64_histogram("gen_ai.client.operation.duration").with_unit("s").with_description("GenAI operation duration").build(),
+            duration: meter
+                .f64_histogram("gen_ai.client.operation.duration")
+                .with_unit("s")
+                .with_description("GenAI operation duration")
+                .build(),
             ttft: meter
                 .f64_histogram("gen_ai.client.operation.time_to_first_chunk")
                 .with_unit("s")

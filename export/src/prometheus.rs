@@ -115,11 +115,16 @@ pub fn render(live: &Live) -> String {
             let _ = writeln!(out, "volley_requests_total{{{l},outcome=\"{outcome}\"}} {n}");
         }
     }
-    let pick = |f: fn(&super::live::Series) -> &Buckets| -> Vec<(String, &Buckets)> {
-        rows.iter().map(|(l, s)| (l.clone(), f(s))).collect()
-    };
+    let pick =
+        |f: fn(&super::live::Series) -> &Buckets| -> Vec<(String, &Buckets)> { rows.iter().map(|(l, s)| (l.clone(), f(s))).collect() };
     histogram(&mut out, "gen_ai_client_operation_duration_seconds", "GenAI operation duration.", SECONDS, &pick(|s| &s.duration));
-    histogram(&mut out, "gen_ai_client_operation_time_to_first_chunk_seconds", "Time to the first streamed chunk.", SECONDS, &pick(|s| &s.ttft));
+    histogram(
+        &mut out,
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "Time to the first streamed chunk.",
+        SECONDS,
+        &pick(|s| &s.ttft),
+    );
     histogram(
         &mut out,
         "gen_ai_client_operation_time_per_output_chunk_seconds",

@@ -27,8 +27,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    SeccompProfile, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -121,19 +121,11 @@ fn host_port(url: &str) -> Result<(String, i32), KubeError> {
 }
 
 fn meta(spec: &RenderSpec, name: String) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name),
-        namespace: spec.namespace.clone(),
-        labels: Some(labels(spec)),
-        ..ObjectMeta::default()
-    }
+    ObjectMeta { name: Some(name), namespace: spec.namespace.clone(), labels: Some(labels(spec)), ..ObjectMeta::default() }
 }
 
 fn labels(spec: &RenderSpec) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "volley".to_string()),
-        ("volley.dev/run".to_string(), spec.name.clone()),
-    ])
+    BTreeMap::from([("app.kubernetes.io/name".to_string(), "volley".to_string()), ("volley.dev/run".to_string(), spec.name.clone())])
 }
 
 /// Every manifest of the run, in the order to apply them.
@@ -174,7 +166,9 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
     let run_toml = toml::to_string(&run.table).map_err(|e| KubeError::Invalid(format!("the run file: {e}")))?;
     let size = run_toml.len() + binary.values().map(|b| b.0.len()).sum::<usize>();
     if size > MAX_CONFIGMAP_BYTES {
-        return invalid(format!("the run file and scenario are {size} bytes, more than a ConfigMap holds (1 MiB); push the scenario to a registry"));
+        return invalid(format!(
+            "the run file and scenario are {size} bytes, more than a ConfigMap holds (1 MiB); push the scenario to a registry"
+        ));
     }
 
     let config_map = ConfigMap {
@@ -335,7 +329,8 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
         ));
     }
     let tcp = |p: i32| NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(p)), ..NetworkPolicyPort::default() };
-    let block = |c: &String| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..NetworkPolicyPeer::default() };
+    let block =
+        |c: &String| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..NetworkPolicyPeer::default() };
     let mut peers: Vec<NetworkPolicyPeer> = cidrs.iter().map(block).collect();
     if !spec.target_pods.is_empty() {
         peers.push(NetworkPolicyPeer {
@@ -345,11 +340,18 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
     }
     let mut egress = vec![NetworkPolicyEgressRule { to: Some(peers), ports: Some(vec![tcp(port)]) }];
     if !spec.registry_cidrs.is_empty() {
-        egress.push(NetworkPolicyEgressRule { to: Some(spec.registry_cidrs.iter().map(block).collect()), ports: Some(vec![tcp(443), tcp(5000)]) });
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(spec.registry_cidrs.iter().map(block).collect()),
+            ports: Some(vec![tcp(443), tcp(5000)]),
+        });
     }
     if is_ip.is_none() || !spec.registry_cidrs.is_empty() {
         // Names need DNS: the cluster's resolver, port 53.
-        let dns = |proto: &str| NetworkPolicyPort { protocol: Some(proto.into()), port: Some(IntOrString::Int(53)), ..NetworkPolicyPort::default() };
+        let dns = |proto: &str| NetworkPolicyPort {
+            protocol: Some(proto.into()),
+            port: Some(IntOrString::Int(53)),
+            ..NetworkPolicyPort::default()
+        };
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
                 namespace_selector: Some(LabelSelector::default()),

@@ -51,13 +51,7 @@ pub struct Response {
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
 /// One HTTP/1.1 request on a new connection (http or https), answered within `timeout`.
-pub async fn request(
-    method: Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Bytes,
-    timeout: Duration,
-) -> Result<Response, NetError> {
+pub async fn request(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes, timeout: Duration) -> Result<Response, NetError> {
     request_limited(method, url, headers, body, timeout, DEFAULT_MAX_BODY).await
 }
 

@@ -46,7 +46,9 @@ impl Target {
             Some("https") => (true, false),
             Some("grpc") => (false, true),
             Some("grpcs") => (true, true),
-            Some(other) => bail!("target '{url}': unsupported scheme '{other}' (use http://, https://, or grpc:// for KServe v2 over gRPC)"),
+            Some(other) => {
+                bail!("target '{url}': unsupported scheme '{other}' (use http://, https://, or grpc:// for KServe v2 over gRPC)")
+            }
             None => bail!("target '{url}' needs a scheme, e.g. http://{url}"),
         };
         let host = uri.host().ok_or_else(|| NetError::Target(format!("target '{url}' has no host")))?;
@@ -95,7 +97,9 @@ impl Target {
                     return match tokio::time::timeout(timeout, tls.connect(&self.host, tcp)).await {
                         Ok(Ok(_)) => Ok(addr),
                         Ok(Err(e)) => Err(e),
-                        Err(_) => Err(NetError::Tls(format!("TLS handshake with {} got no answer within {} s", self.host, timeout.as_secs_f64()))),
+                        Err(_) => {
+                            Err(NetError::Tls(format!("TLS handshake with {} got no answer within {} s", self.host, timeout.as_secs_f64())))
+                        }
                     };
                 }
                 Ok(Ok(_)) => return Ok(addr),

@@ -84,8 +84,7 @@ impl Tls {
         let mut config = match (&o.client_cert, &o.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert)?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| tls_error(format!("--client-key {}: {e}", key.display())))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_error(format!("--client-key {}: {e}", key.display())))?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| tls_error(format!("--client-cert and --client-key do not go together: {e}")))?
@@ -96,11 +95,7 @@ impl Tls {
         let mut h1 = config.clone();
         h1.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.alpn_protocols = o.alpn.clone();
-        Ok(Tls {
-            connector: TlsConnector::from(Arc::new(config)),
-            h1: TlsConnector::from(Arc::new(h1)),
-            insecure: o.insecure_skip_verify,
-        })
+        Ok(Tls { connector: TlsConnector::from(Arc::new(config)), h1: TlsConnector::from(Arc::new(h1)), insecure: o.insecure_skip_verify })
     }
 
     /// Whether the server chose HTTP/2 by ALPN on this connection.

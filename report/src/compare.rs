@@ -68,7 +68,13 @@ fn table(a: &Report, a_path: &Path, b: &Report, b_path: &Path) -> String {
                 (Some(x), Some(y)) if x != 0.0 => {
                     let pct = (y - x) / x * 100.0;
                     let better = if *lower_better { pct < 0.0 } else { pct > 0.0 };
-                    let mark = if pct.abs() < 0.5 { "" } else if better { " +" } else { " -" };
+                    let mark = if pct.abs() < 0.5 {
+                        ""
+                    } else if better {
+                        " +"
+                    } else {
+                        " -"
+                    };
                     format!("{pct:+.1}%{mark}")
                 }
                 _ => "".into(),

@@ -172,7 +172,8 @@ mod tests {
     #[test]
     fn a_row_has_a_field_per_header_column_written_as_display_would() {
         let epoch = std::time::Instant::now();
-        let mut r = volley_core::RequestRecord::new(2, 41, volley_core::Api::Completions, true, epoch + std::time::Duration::from_micros(1500));
+        let mut r =
+            volley_core::RequestRecord::new(2, 41, volley_core::Api::Completions, true, epoch + std::time::Duration::from_micros(1500));
         r.sent = Some(epoch + std::time::Duration::from_millis(2));
         r.done = epoch + std::time::Duration::from_millis(12);
         r.status = 200;

@@ -69,8 +69,7 @@ impl GpuReport {
     }
 
     fn device_window(&self, index: u32, from_ms: f64, to_ms: f64) -> Option<StageGpu> {
-        let points: Vec<&GpuPoint> =
-            self.samples.iter().filter(|p| p.index == index && p.t_ms >= from_ms && p.t_ms <= to_ms).collect();
+        let points: Vec<&GpuPoint> = self.samples.iter().filter(|p| p.index == index && p.t_ms >= from_ms && p.t_ms <= to_ms).collect();
         if points.is_empty() {
             return None;
         }

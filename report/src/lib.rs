@@ -18,9 +18,9 @@ pub mod jsonl;
 pub mod line;
 mod lines;
 pub mod memory;
+pub mod merge;
 mod numbers;
 pub mod points;
-pub mod merge;
 pub mod schema;
 pub mod server;
 pub mod sink;
@@ -34,8 +34,8 @@ pub use files::ReportFiles;
 pub use jsonl::JsonlSink;
 pub use memory::{MemoryRecord, MemorySink};
 pub use schema::{
-    ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport,
-    StartReport, TokenReport,
+    ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport, StartReport,
+    TokenReport,
 };
 pub use sink::{RecordEvent, RunStart, Sink, SinkError};
 

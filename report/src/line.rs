@@ -144,11 +144,8 @@ impl<'a> RecordLine<'a> {
 
     /// The line with `r`'s request body and response text (the record it was made of).
     pub fn with_text(mut self, r: &'a RequestRecord) -> Self {
-        self.request_body = r
-            .request_body
-            .as_ref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
+        self.request_body =
+            r.request_body.as_ref().and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
         self.response_text = r.text.as_deref();
         self
     }

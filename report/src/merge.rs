@@ -59,9 +59,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
         return fail("nothing to merge: give the shards' output directories".into());
     }
     let shard_of = |i: &ShardInput| -> Result<Shard, MergeError> {
-        i.report.shard.ok_or_else(|| {
-            MergeError(format!("{} is not a shard's report (it was not run with --shard)", i.dir.display()))
-        })
+        i.report.shard.ok_or_else(|| MergeError(format!("{} is not a shard's report (it was not run with --shard)", i.dir.display())))
     };
     let mut seen: BTreeMap<u32, PathBuf> = BTreeMap::new();
     let first = shard_of(&inputs[0])?;
@@ -141,10 +139,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
         }
     }
     let started = inputs.iter().map(|i| i.report.started_unix_ms).min().unwrap_or(base.started_unix_ms);
-    let ended = inputs
-        .iter()
-        .map(|i| i.report.started_unix_ms as f64 + i.report.duration_s * 1000.0)
-        .fold(0.0, f64::max);
+    let ended = inputs.iter().map(|i| i.report.started_unix_ms as f64 + i.report.duration_s * 1000.0).fold(0.0, f64::max);
     Ok(Report {
         thresholds: threshold::evaluate_all(&thresholds, &stages),
         stages,
@@ -205,7 +200,8 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
     let mut windows = Vec::new();
     let mut checks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (dir, s) in parts {
-        let missing = |what: &str| MergeError(format!("{}: stage '{}' has no {what} (a report of an older Volley?)", dir.display(), s.name));
+        let missing =
+            |what: &str| MergeError(format!("{}: stage '{}' has no {what} (a report of an older Volley?)", dir.display(), s.name));
         if s.shard_of.as_ref().map(|w| (w.load, w.max_requests)) != Some((whole.load, whole.max_requests)) {
             return fail(format!("{}: stage '{}' is another plan's", dir.display(), s.name));
         }
@@ -240,9 +236,8 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
 
 fn row(i: &ShardInput) -> ShardRow {
     let r = &i.report;
-    let (sent, ok, failed) = r.stages.iter().fold((0, 0, 0), |(s, o, f), st| {
-        (s + st.requests.sent, o + st.requests.ok, f + st.requests.failed)
-    });
+    let (sent, ok, failed) =
+        r.stages.iter().fold((0, 0, 0), |(s, o, f), st| (s + st.requests.sent, o + st.requests.ok, f + st.requests.failed));
     let elapsed: f64 = r.stages.iter().map(|s| s.elapsed_s).sum();
     ShardRow {
         index: r.shard.map_or(0, |s| s.index),

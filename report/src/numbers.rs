@@ -165,7 +165,9 @@ mod tests {
         // Every microsecond up to 2 s, then a spread to about 12 days, and the largest
         // gap a record holds.
         let spread = (0..200_000u64).map(|i| i * i * 25 + i);
-        for us in (0..2_000_000u64).chain(spread).chain([999_999_999, 1_000_000_000, 1_000_000_001, u64::from(u32::MAX), 999_999_999_999_999]) {
+        for us in
+            (0..2_000_000u64).chain(spread).chain([999_999_999, 1_000_000_000, 1_000_000_001, u64::from(u32::MAX), 999_999_999_999_999])
+        {
             let ms = us as f64 / 1000.0;
             assert_eq!(json(us), serde_json::to_string(&ms).unwrap(), "{us} us");
             assert_eq!(display(us), ms.to_string(), "{us} us");

@@ -12,7 +12,6 @@ use volley_core::{DatasetInfo, Info, Load, Slo, Summary};
 
 use crate::server::{Scrapes, SeriesWindow, TritonStats};
 
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
@@ -392,4 +391,3 @@ pub struct TokenReport {
     /// Of those, how many received fewer tokens than requested.
     pub short: u64,
 }
-

@@ -19,8 +19,8 @@
 use serde::{Deserialize, Serialize};
 use volley_core::Summary;
 
-pub use crate::schema::ThresholdResult;
 use crate::schema::StageReport;
+pub use crate::schema::ThresholdResult;
 
 /// Latency summaries a threshold may name, and how to read each from a stage.
 const SUMMARIES: &[(&str, fn(&StageReport) -> Option<Summary>)] = &[
@@ -263,11 +263,7 @@ fn metric(name: &str) -> Result<Metric, String> {
         None => (name, None),
     };
     let Some(summary) = SUMMARIES.iter().position(|(n, _)| *n == base) else {
-        return Err(format!(
-            "unknown metric '{name}'; metrics are {}.STAT, {} and checks.NAME.rate",
-            names(&summaries),
-            names(&scalars)
-        ));
+        return Err(format!("unknown metric '{name}'; metrics are {}.STAT, {} and checks.NAME.rate", names(&summaries), names(&scalars)));
     };
     let Some(stat) = stat else {
         return Err(format!("'{name}' needs a statistic: {name}.p99, one of {}", names(&stats)));

@@ -150,7 +150,7 @@ macro_rules! export_scenario {
                 }
             }
 
-            $crate::bindings::__export_scenario_world!(VolleyWorkload with_types_in $crate::bindings);
+    $crate::bindings::__export_scenario_world!(VolleyWorkload with_types_in $crate::bindings);
         };
     };
 }

@@ -62,21 +62,21 @@ pub mod log;
 mod params;
 mod plan;
 pub mod random;
-pub mod shape;
 mod request;
+pub mod shape;
 pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
-    Api, ContentPart, ErrorClass, GrantedFile, ImagePart, InlineMedia, Load, Media, Message, Outcome, PartMessage,
-    Percentiles, Plan, Prompt, Request, Slo, Stage, StageResult, Tensor, TensorData,
+    Api, ContentPart, ErrorClass, GrantedFile, ImagePart, InlineMedia, Load, Media, Message, Outcome, PartMessage, Percentiles, Plan,
+    Prompt, Request, Slo, Stage, StageResult, Tensor, TensorData,
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
 pub use plan::STAGE_PARAMS;
-pub use shape::{RequestShape, SHAPE_PARAMS};
 /// Re-exported for reading structured parameters (`Params::get`).
 pub use serde_json;
+pub use shape::{RequestShape, SHAPE_PARAMS};
 
 #[doc(hidden)]
 pub mod __private {

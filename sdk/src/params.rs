@@ -35,10 +35,7 @@ impl Params {
     pub fn f64(&self, key: &str, default: f64) -> Result<f64, String> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| wrong(key, "a number", v)),
+            Some(v) => v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| wrong(key, "a number", v)),
         }
     }
 

@@ -39,15 +39,7 @@ impl Stage {
     /// A stage that runs until the scenario runs out of requests; bound it with
     /// [`Stage::duration`] or [`Stage::max_requests`].
     pub fn new(name: impl Into<String>, load: Load) -> Self {
-        Stage {
-            name: name.into(),
-            load,
-            duration_ms: None,
-            max_requests: None,
-            warmup_ms: None,
-            cooldown_ms: None,
-            slo: None,
-        }
+        Stage { name: name.into(), load, duration_ms: None, max_requests: None, warmup_ms: None, cooldown_ms: None, slo: None }
     }
 
     /// Leave requests planned in the first `d` out of the statistics (they are still
@@ -149,8 +141,7 @@ impl Default for Slo {
 
 /// Parameter keys read by [`Load::from_params`] and [`Stage::from_params`], to list in
 /// [`Params::allow_only`].
-pub const STAGE_PARAMS: &[&str] =
-    &["load", "rate", "cv", "from", "to", "n", "duration_s", "requests", "warmup_s", "cooldown_s"];
+pub const STAGE_PARAMS: &[&str] = &["load", "rate", "cv", "from", "to", "n", "duration_s", "requests", "warmup_s", "cooldown_s"];
 
 impl Load {
     /// A load from parameters: `load` is one of constant, poisson, gamma, ramp, burst,
@@ -174,9 +165,7 @@ impl Load {
             "concurrency" => Load::concurrency(n()?),
             "concurrency-ramp" => Load::concurrency_ramp(params.u32("from", 1)?, params.u32("to", n()?)?),
             other => {
-                return Err(format!(
-                    "unknown load {other:?} (constant, poisson, gamma, ramp, burst, concurrency, concurrency-ramp)"
-                ));
+                return Err(format!("unknown load {other:?} (constant, poisson, gamma, ramp, burst, concurrency, concurrency-ramp)"));
             }
         })
     }
@@ -185,12 +174,7 @@ impl Load {
 impl Stage {
     /// A stage named `name` with [`Load::from_params`], ending after `duration_s`
     /// (default `default_duration_s`) or `requests` requests, whichever comes first.
-    pub fn from_params(
-        name: &str,
-        params: &Params,
-        default_load: &str,
-        default_duration_s: Option<f64>,
-    ) -> Result<Stage, String> {
+    pub fn from_params(name: &str, params: &Params, default_load: &str, default_duration_s: Option<f64>) -> Result<Stage, String> {
         let mut stage = Stage::new(name, Load::from_params(params, default_load)?);
         let duration = match params.get("duration_s") {
             Some(_) => Some(params.f64("duration_s", 0.0)?),

@@ -13,8 +13,25 @@ use super::Shared;
 
 /// Token texts; each generated token is one of these words.
 const WORDS: &[&str] = &[
-    " the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", " while", " volley",
-    " measures", " every", " token", " as", " it", " arrives", " on", " time",
+    " the",
+    " quick",
+    " brown",
+    " fox",
+    " jumps",
+    " over",
+    " a",
+    " lazy",
+    " dog",
+    " while",
+    " volley",
+    " measures",
+    " every",
+    " token",
+    " as",
+    " it",
+    " arrives",
+    " on",
+    " time",
 ];
 
 /// Which API a generation answers.
@@ -349,4 +366,3 @@ pub(crate) fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
         _ => Box::new(std::iter::empty()),
     }
 }
-

@@ -161,4 +161,3 @@ fn metrics(shared: &Shared) -> Response<SimBody> {
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     resp
 }
-

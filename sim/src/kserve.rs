@@ -70,10 +70,7 @@ pub async fn v2(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
         .enumerate()
         .map(|(i, t)| json!({"name": format!("OUTPUT{i}"), "datatype": t["datatype"], "shape": t["shape"], "data": t["data"]}))
         .collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"model_name": model, "model_version": version, "id": v.get("id"), "outputs": outputs}),
-    )
+    json_response(StatusCode::OK, &json!({"model_name": model, "model_version": version, "id": v.get("id"), "outputs": outputs}))
 }
 
 /// Triton's `/v2/models/{m}[/versions/{v}]/stats`.
@@ -82,11 +79,8 @@ pub fn stats(path: &str, shared: &Shared) -> Response<SimBody> {
         return kserve_error(StatusCode::NOT_FOUND, "bad model path");
     };
     let s = shared.batcher.model_stats(&model);
-    let batch_stats: Vec<Value> = s
-        .batches
-        .iter()
-        .map(|(size, count)| json!({"batch_size": size, "compute_infer": {"count": count, "ns": 0}}))
-        .collect();
+    let batch_stats: Vec<Value> =
+        s.batches.iter().map(|(size, count)| json!({"batch_size": size, "compute_infer": {"count": count, "ns": 0}})).collect();
     json_response(
         StatusCode::OK,
         &json!({"model_stats": [{
@@ -97,4 +91,3 @@ pub fn stats(path: &str, shared: &Shared) -> Response<SimBody> {
         }]}),
     )
 }
-

@@ -209,8 +209,7 @@ impl Simulator {
         let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots as usize)));
         let batcher = batcher::Batcher::start(config.batching);
         let loading_until = volley_core::time::process_start() + config.startup_delay;
-        let shared =
-            Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher, loading_until });
+        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher, loading_until });
         let stop = Arc::new(Notify::new());
         let task = {
             let stop = stop.clone();

@@ -16,7 +16,6 @@ pub type SimBody = Either<Full<Bytes>, TokenStream>;
 /// Largest request body accepted.
 const MAX_REQUEST: usize = 32 << 20;
 
-
 pub(crate) struct Limited;
 
 impl Limited {
@@ -43,8 +42,5 @@ pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response<SimBody> 
 }
 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response<SimBody> {
-    json_response(
-        status,
-        &json!({"error": {"message": message, "type": "invalid_request_error", "code": status.as_u16()}}),
-    )
+    json_response(status, &json!({"error": {"message": message, "type": "invalid_request_error", "code": status.as_u16()}}))
 }

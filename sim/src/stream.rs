@@ -37,11 +37,7 @@ pub struct TokenStream {
 }
 
 impl TokenStream {
-    pub(crate) fn new(
-        mut generation: Generation,
-        in_flight: InFlight,
-        slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> Self {
+    pub(crate) fn new(mut generation: Generation, in_flight: InFlight, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
         let next_at = Instant::now() + generation.first_delay();
         TokenStream {
             generation,

@@ -7,15 +7,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 use volley::sim::SimConfig;
 
 /// A guest toolchain command: `$VAR`, else where scripts/guest-toolchains.sh puts it.
 fn toolchain(var: &str, default_rel: &str) -> String {
-    let path = std::env::var(var).map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/volley/toolchains").join(default_rel)
-    });
+    let path = std::env::var(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/volley/toolchains").join(default_rel));
     assert!(path.exists(), "{} not found: run scripts/guest-toolchains.sh (or set {var})", path.display());
     path.display().to_string()
 }
@@ -35,9 +35,7 @@ async fn new_build_check_run(lang: &str, name: &str, build_env: Vec<(String, Str
     }
 
     let envs: Vec<(&str, &str)> = build_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let build = tokio::task::block_in_place(|| {
-        run_program("sh", &[&format!("{dir_s}/build.sh")], &envs, Duration::from_secs(300))
-    });
+    let build = tokio::task::block_in_place(|| run_program("sh", &[&format!("{dir_s}/build.sh")], &envs, Duration::from_secs(300)));
     assert!(build.status.success(), "{lang} build failed:\n{}\n{}", build.stdout, build.stderr);
     let wasm = dir.join(format!("{name}.wasm")).display().to_string();
 

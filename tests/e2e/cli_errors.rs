@@ -86,7 +86,8 @@ fn scenario_rejects_its_parameters() {
 
 #[test]
 fn check_shows_the_plan_and_first_requests_without_a_target() {
-    let o = run_volley(&["check", "builtin:chat-poisson", "-n", "3", "--params", r#"{"rate": 8, "duration_s": 5}"#], Duration::from_secs(30));
+    let o =
+        run_volley(&["check", "builtin:chat-poisson", "-n", "3", "--params", r#"{"rate": 8, "duration_s": 5}"#], Duration::from_secs(30));
     assert!(o.status.success(), "{}", o.stderr);
     assert!(o.stdout.contains("stage 0 'poisson': poisson 8/s for 5 s"), "{}", o.stdout);
     assert!(o.stdout.contains("arrivals:") && o.stdout.contains("planned; first at"), "{}", o.stdout);

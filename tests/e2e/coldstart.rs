@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use crate::support::*;
+use serde_json::Value;
 
 /// These tests start servers and time them to a few milliseconds: one at a time, so
 /// sibling tests do not compete for the two cores while a start is being timed.
@@ -61,8 +61,17 @@ fn a_server_that_never_gets_ready_times_out_and_is_stopped() {
     let (port, out) = (free_port(), TempDir::new("cs-never"));
     let config = format!("never={}", sim_command(port, 3_600_000));
     let args = [
-        "coldstart", "--config", &config, "--port", &port.to_string(), "--repeat", "2", "--ready-timeout-s", "1",
-        "--out", out.path().to_str().unwrap(),
+        "coldstart",
+        "--config",
+        &config,
+        "--port",
+        &port.to_string(),
+        "--repeat",
+        "2",
+        "--ready-timeout-s",
+        "1",
+        "--out",
+        out.path().to_str().unwrap(),
     ];
     let started = Instant::now();
     let o = run_volley(&args, Duration::from_secs(60));
@@ -115,8 +124,19 @@ fn gpu_metrics_say_why_they_are_missing() {
     let _one = exclusive();
     let (port, out) = (free_port(), TempDir::new("cs-gpu"));
     let config = format!("sim={}", sim_command(port, 0));
-    let args = ["coldstart", "--config", &config, "--port", &port.to_string(), "--repeat", "1", "--first-request", "none",
-                "--out", out.path().to_str().unwrap()];
+    let args = [
+        "coldstart",
+        "--config",
+        &config,
+        "--port",
+        &port.to_string(),
+        "--repeat",
+        "1",
+        "--first-request",
+        "none",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
     run_volley(&args, Duration::from_secs(60)).assert_success();
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("coldstart.json")).unwrap()).unwrap();
     let gpu = &report["gpu"];
@@ -138,8 +158,21 @@ fn run_launch_sends_a_burst_at_a_cold_server() {
     let launch = sim_command(port, 300);
     let target = format!("http://127.0.0.1:{port}");
     let args = [
-        "run", "builtin:burst", "--target", &target, "--model", "m", "--launch", &launch, "--launch-at", "process",
-        "--params", r#"{"n": 20, "max_tokens": 2}"#, "--out", out.path().to_str().unwrap(), "--quiet",
+        "run",
+        "builtin:burst",
+        "--target",
+        &target,
+        "--model",
+        "m",
+        "--launch",
+        &launch,
+        "--launch-at",
+        "process",
+        "--params",
+        r#"{"n": 20, "max_tokens": 2}"#,
+        "--out",
+        out.path().to_str().unwrap(),
+        "--quiet",
     ];
     run_volley(&args, Duration::from_secs(60)).assert_success();
     let report = read_report(out.path());

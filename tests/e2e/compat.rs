@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 use volley::sim::SimConfig;
 
 fn fixture(version: &str, name: &str) -> String {

@@ -4,8 +4,8 @@
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 use volley::sim::SimConfig;
 
 fn fast_sim() -> SimConfig {

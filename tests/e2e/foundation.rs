@@ -3,16 +3,12 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 use volley::sim::SimConfig;
 
 fn sim_config(ttft_ms: u64, itl_ms: u64) -> SimConfig {
-    SimConfig {
-        ttft: Duration::from_millis(ttft_ms),
-        itl: Duration::from_millis(itl_ms),
-        ..SimConfig::default()
-    }
+    SimConfig { ttft: Duration::from_millis(ttft_ms), itl: Duration::from_millis(itl_ms), ..SimConfig::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +118,8 @@ async fn chunk_timestamps_come_after_the_servers_send_stamps() {
     let base = ms(&w["started_unix_ms"]) - ms(&w["started_ms"]);
     let mut chunks = 0;
     for r in read_records(out.path()).iter().filter(|r| r["ok"] == true) {
-        let stamps: Vec<f64> = r["response_text"].as_str().unwrap().split_whitespace().map(|s| s.parse::<f64>().unwrap() / 1000.0).collect();
+        let stamps: Vec<f64> =
+            r["response_text"].as_str().unwrap().split_whitespace().map(|s| s.parse::<f64>().unwrap() / 1000.0).collect();
         let gaps: Vec<f64> = r["itl_ms"].as_array().unwrap().iter().map(ms).collect();
         assert_eq!(stamps.len(), gaps.len() + 1, "one stamp per timed chunk: {r}");
         let mut seen = base + ms(&r["sent_ms"]) + ms(&r["ttft_ms"]);
@@ -154,10 +151,8 @@ async fn same_seed_same_requests_and_schedule() {
         args.extend(["--seed".into(), seed.into()]);
         run_volley_async(args, Duration::from_secs(60)).await.assert_success();
         let records = read_records(out.path());
-        let mut rows: Vec<(u64, f64, u64)> = records
-            .iter()
-            .map(|r| (r["seq"].as_u64().unwrap(), ms(&r["planned_ms"]), r["prompt_tokens"].as_u64().unwrap()))
-            .collect();
+        let mut rows: Vec<(u64, f64, u64)> =
+            records.iter().map(|r| (r["seq"].as_u64().unwrap(), ms(&r["planned_ms"]), r["prompt_tokens"].as_u64().unwrap())).collect();
         rows.sort_by_key(|r| r.0);
         assert_eq!(rows.len(), 30);
         // Planned times are relative to the run's start; compare them to the first.

@@ -200,7 +200,19 @@ async fn gpu_telemetry_from_recorded_nvidia_smi_output() {
     let s = start_sim(sim(5, 1)).await;
     let out = TempDir::new("gpu");
     let params = json!({"rate": 20, "duration_s": 2, "max_tokens": 8}).to_string();
-    let args = vec!["run".into(), "builtin:chat-poisson".into(), "--target".into(), s.url(), "--params".into(), params, "--out".into(), out.path().display().to_string(), "--quiet".into(), "--gpu-metrics".into(), "100".into()];
+    let args = vec![
+        "run".into(),
+        "builtin:chat-poisson".into(),
+        "--target".into(),
+        s.url(),
+        "--params".into(),
+        params,
+        "--out".into(),
+        out.path().display().to_string(),
+        "--quiet".into(),
+        "--gpu-metrics".into(),
+        "100".into(),
+    ];
     let o = run_with_env(args, vec![("PATH".into(), path)]).await;
     o.assert_success();
     let report = read_report(out.path());
@@ -231,7 +243,17 @@ async fn without_a_gpu_the_report_says_why_once() {
     let out = TempDir::new("no-gpu");
     let params = json!({"rate": 10, "duration_s": 1, "max_tokens": 2}).to_string();
     // A PATH without nvidia-smi (and no libnvidia-ml on this machine's loader path).
-    let args = vec!["run".into(), "builtin:chat-poisson".into(), "--target".into(), s.url(), "--params".into(), params, "--out".into(), out.path().display().to_string(), "--gpu-metrics".into()];
+    let args = vec![
+        "run".into(),
+        "builtin:chat-poisson".into(),
+        "--target".into(),
+        s.url(),
+        "--params".into(),
+        params,
+        "--out".into(),
+        out.path().display().to_string(),
+        "--gpu-metrics".into(),
+    ];
     let o = run_with_env(args, vec![("PATH".into(), "/nonexistent".into())]).await;
     if read_report(out.path())["gpu"]["available"] == true {
         return; // a machine with a GPU driver: nothing to say

@@ -162,7 +162,9 @@ async fn in_flight_requests_stay_under_the_policy_against_a_slow_server() {
     let o = run_volley_async(args, Duration::from_secs(40)).await;
     o.assert_success();
     assert!(sim.stats().max_in_flight <= 50, "the server saw {} at once", sim.stats().max_in_flight);
-    assert!(read_report(out.path())["stages"][0]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("fell behind")));
+    assert!(
+        read_report(out.path())["stages"][0]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("fell behind"))
+    );
 }
 
 // --- hangs ---
@@ -190,8 +192,13 @@ async fn a_day_of_sleeps_passes_in_virtual_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_outcomes_use_up_the_runs_guest_time() {
     let policy = "guest_total_s = 1.0";
-    attack(json!({"mode": "slow-outcome", "rate": 100, "duration_s": 10}), policy, &[], Expect { max_sent: 1000, ..refused("guest_total_s") })
-        .await;
+    attack(
+        json!({"mode": "slow-outcome", "rate": 100, "duration_s": 10}),
+        policy,
+        &[],
+        Expect { max_sent: 1000, ..refused("guest_total_s") },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,8 +337,7 @@ async fn a_policy_of_targets_rate_and_concurrency_refuses_before_sending_and_all
     let policy = format!("targets = [\"{}\"]\nmax_rate = 100\nmax_concurrency = 4\n", allowed.url());
     attack_sim(&other, json!({"mode": "rate", "rate": 10, "n": 5}), &policy, &[], refused("is not one of them")).await;
     attack_sim(&allowed, json!({"mode": "rate", "rate": 1000, "n": 5}), &policy, &[], refused("max_rate = 100")).await;
-    attack_sim(&allowed, json!({"mode": "concurrency", "n": 5, "duration_s": 0.5}), &policy, &[], refused("max_concurrency = 4"))
-        .await;
+    attack_sim(&allowed, json!({"mode": "concurrency", "n": 5, "duration_s": 0.5}), &policy, &[], refused("max_concurrency = 4")).await;
     assert_eq!((allowed.stats().requests, other.stats().requests), (0, 0), "nothing reached either server");
     attack_sim(&allowed, json!({"mode": "rate", "rate": 50, "n": 5}), &policy, &[], safe(5)).await;
     attack_sim(&allowed, json!({"mode": "concurrency", "n": 4, "duration_s": 0.5}), &policy, &[], safe(u64::MAX)).await;
@@ -498,7 +504,8 @@ fn fake_registry(answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> u16 {
 #[test]
 fn a_registry_manifest_that_never_ends_is_cut_off() {
     let port = fake_registry(|_| {
-        let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000000000\r\n\r\n".to_vec();
+        let mut r =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000000000\r\n\r\n".to_vec();
         r.extend(std::iter::repeat_n(b' ', 8 << 20));
         r
     });
@@ -532,7 +539,12 @@ async fn a_tampered_or_linked_compile_cache_entry_is_never_loaded() {
     let run = |n: &str| {
         let out = dir.path().join(n).display().to_string();
         let params = json!({"mode": "rate", "n": 2}).to_string();
-        run_program(volley_bin(), &["run", hostile(), "--target", &sim.url(), "--params", &params, "--out", &out, "--quiet"], &env, Duration::from_secs(60))
+        run_program(
+            volley_bin(),
+            &["run", hostile(), "--target", &sim.url(), "--params", &params, "--out", &out, "--quiet"],
+            &env,
+            Duration::from_secs(60),
+        )
     };
     run("first").assert_success();
     let entry = std::fs::read_dir(cache.join("compiled"))
@@ -577,7 +589,11 @@ fn endless_server(prefix: &'static [u8], filler: u8) -> u16 {
                 }
                 if head.starts_with(b"GET") {
                     let body = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
-                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                     return;
                 }
                 let _ = s.write_all(prefix);

@@ -39,8 +39,7 @@ async fn the_image_builds_from_scratch_and_its_binary_runs_the_demo_as_non_root(
     let built = tokio::task::block_in_place(|| run_program("bash", &args, &[], Duration::from_secs(300)));
     assert!(built.status.success(), "build-image.sh: {}", built.stderr);
 
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("rootfs.config.json")).unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("rootfs.config.json")).unwrap()).unwrap();
     assert_eq!(config["User"], "65532:65532", "{config}");
     assert_eq!(config["Entrypoint"][0], "/usr/local/bin/volley");
     // Nothing but the binary, its libraries, the trust store and the user files.
@@ -51,7 +50,14 @@ async fn the_image_builds_from_scratch_and_its_binary_runs_the_demo_as_non_root(
     let before = files(&rootfs, &results);
     let demo = ["--userspec=65532:65532", &rootfs_s, "/usr/local/bin/volley", "demo", "--seconds", "1", "--out", "/results/demo"];
     let env = [("HOME", "/results"), ("VOLLEY_CACHE_DIR", "/results/.cache")];
-    let o = tokio::task::block_in_place(|| run_program(if Path::new("/usr/sbin/chroot").exists() { "/usr/sbin/chroot" } else { "chroot" }, &demo, &env, Duration::from_secs(120)));
+    let o = tokio::task::block_in_place(|| {
+        run_program(
+            if Path::new("/usr/sbin/chroot").exists() { "/usr/sbin/chroot" } else { "chroot" },
+            &demo,
+            &env,
+            Duration::from_secs(120),
+        )
+    });
     assert!(o.status.success(), "volley demo in the image: {}{}", o.stdout, o.stderr);
     let report = read_report(&results.join("demo"));
     assert!(report["stages"][0]["requests"]["ok"].as_u64().unwrap() > 0, "the demo's requests succeeded");

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 
 const TRITON: u16 = 18000;
 const KSERVE: u16 = 18080;

@@ -18,7 +18,12 @@ fn render(args: &[&str]) -> Output {
 }
 
 fn item<T: serde::de::DeserializeOwned>(list: &serde_json::Value, kind: &str, name: &str) -> T {
-    let v = list["items"].as_array().unwrap().iter().find(|i| i["kind"] == kind && i["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind} {name}"));
+    let v = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == kind && i["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"));
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{kind} {name} does not parse: {e}"))
 }
 
@@ -42,12 +47,29 @@ fn rendered_manifests_parse_into_typed_structs_with_the_security_fields_set() {
     let config = tmp.path().join("run.toml");
     let scenario = tmp.path().join("probe.wasm");
     std::fs::write(&scenario, b"\0asm not really, but bytes to carry").unwrap();
-    std::fs::write(&config, "scenario = \"probe.wasm\"\ntarget = \"http://10.0.0.7:8000\"\nseed = 3\nthreshold = [\"ttft_ms.p99<500\"]\n[params]\nrate = 40\n").unwrap();
+    std::fs::write(
+        &config,
+        "scenario = \"probe.wasm\"\ntarget = \"http://10.0.0.7:8000\"\nseed = 3\nthreshold = [\"ttft_ms.p99<500\"]\n[params]\nrate = 40\n",
+    )
+    .unwrap();
     let out = tmp.path().join("manifests.json");
     let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let (config_s, out_s) = (config.display().to_string(), out.display().to_string());
-    render(&["--config", &config_s, "--shards", "4", "--name", "bench", "--image", "registry.example/volley@sha256:abc", "--start-in-s", "90", "--out", &out_s])
-        .assert_success();
+    render(&[
+        "--config",
+        &config_s,
+        "--shards",
+        "4",
+        "--name",
+        "bench",
+        "--image",
+        "registry.example/volley@sha256:abc",
+        "--start-in-s",
+        "90",
+        "--out",
+        &out_s,
+    ])
+    .assert_success();
     let list: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(list["kind"], "List");
 

@@ -47,11 +47,7 @@ fn entries(dir: &Path) -> Vec<String> {
 async fn in_memory_run_child() {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(20), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
     let records = MemorySink::new();
-    let outcome = Run::new(Target::parse(&sim.url()).unwrap(), Chats)
-        .sink(records.clone())
-        .execute()
-        .await
-        .expect("the run starts");
+    let outcome = Run::new(Target::parse(&sim.url()).unwrap(), Chats).sink(records.clone()).execute().await.expect("the run starts");
     assert!(outcome.fault.is_none());
     let r = &outcome.report;
     assert_eq!(r.scenario.source, "native:Chats");
@@ -96,11 +92,7 @@ async fn a_faulting_wasm_scenario_still_returns_its_partial_report() {
     .await
     .unwrap();
     let records = MemorySink::new();
-    let outcome = Run::new(Target::parse(&sim.url()).unwrap(), workload)
-        .sink(records.clone())
-        .execute()
-        .await
-        .expect("the run starts");
+    let outcome = Run::new(Target::parse(&sim.url()).unwrap(), workload).sink(records.clone()).execute().await.expect("the run starts");
     let fault = outcome.fault.expect("the scenario faulted").to_string();
     assert!(fault.contains("scenario 'fault_late' trapped") && fault.contains("stage 1 is broken on purpose"), "{fault}");
     let r = &outcome.report;

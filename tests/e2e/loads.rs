@@ -9,17 +9,12 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use volley::sim::SimConfig;
 
 fn sim_config(ttft_ms: u64, itl_ms: u64) -> SimConfig {
-    SimConfig {
-        ttft: Duration::from_millis(ttft_ms),
-        itl: Duration::from_millis(itl_ms),
-        default_output_tokens: 1,
-        ..SimConfig::default()
-    }
+    SimConfig { ttft: Duration::from_millis(ttft_ms), itl: Duration::from_millis(itl_ms), default_output_tokens: 1, ..SimConfig::default() }
 }
 
 fn shape_args(target: &str, params: Value, out: &TempDir) -> Vec<String> {
@@ -97,7 +92,8 @@ async fn a_concurrency_ramp_holds_the_concurrency_of_each_moment() {
     let records = read_records(out.path());
     let start = sorted(field(&records, "sent_ms"))[0];
     let mean_over = |from_s: f64, to_s: f64| {
-        let samples: Vec<usize> = (0..20).map(|i| start + 1000.0 * (from_s + (to_s - from_s) * i as f64 / 20.0)).map(|t| in_flight_at(&records, t)).collect();
+        let samples: Vec<usize> =
+            (0..20).map(|i| start + 1000.0 * (from_s + (to_s - from_s) * i as f64 / 20.0)).map(|t| in_flight_at(&records, t)).collect();
         samples.iter().sum::<usize>() as f64 / samples.len() as f64
     };
     let early = mean_over(0.05, 0.4); // the ramp is at 1.1 .. 1.9: one worker
@@ -251,9 +247,8 @@ async fn the_slo_search_finds_the_knee_of_a_server_with_known_capacity() {
     assert!((0.6 * capacity..1.15 * capacity).contains(&rate), "knee at {rate}/s, capacity {capacity:.1}/s");
     // Goodput is reported, and the search saw the SLO fail above the knee.
     assert!(knee["goodput_rps"].as_f64().unwrap() > 0.5 * rate);
-    let failed_above = stages.iter().any(|s| {
-        s["target_rps"].as_f64().unwrap() > rate && s["ttft_ms"]["p90"].as_f64().unwrap_or(f64::MAX) > 150.0
-    });
+    let failed_above =
+        stages.iter().any(|s| s["target_rps"].as_f64().unwrap() > rate && s["ttft_ms"]["p90"].as_f64().unwrap_or(f64::MAX) > 150.0);
     assert!(failed_above, "no probe above the knee missed the SLO");
 }
 

@@ -61,15 +61,7 @@ async fn the_vision_scenario_sends_granted_images_and_counts_its_check() {
     let grant = format!("images={}", dir.display());
     let args = with(
         run_args("builtin:vision", &s.url(), params, &out),
-        &[
-            "--dataset",
-            &grant,
-            "--record-text",
-            "--threshold",
-            "checks.answered.rate>=0.99",
-            "--threshold",
-            "checks.answered.fails>0",
-        ],
+        &["--dataset", &grant, "--record-text", "--threshold", "checks.answered.rate>=0.99", "--threshold", "checks.answered.fails>0"],
     );
     let o = run_volley_async(args, Duration::from_secs(60)).await;
     // The second threshold cannot hold when every answer passed: k6's exit code.
@@ -108,9 +100,9 @@ async fn an_image_part_naming_a_file_dataset_is_one_line() {
 
 /// A command of the guest toolchains (scripts/guest-toolchains.sh).
 fn componentize_py() -> String {
-    let path = std::env::var("COMPONENTIZE_PY").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/volley/toolchains/py/bin/componentize-py")
-    });
+    let path = std::env::var("COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/volley/toolchains/py/bin/componentize-py"));
     assert!(path.exists(), "{} not found: run scripts/guest-toolchains.sh", path.display());
     path.display().to_string()
 }
@@ -137,7 +129,8 @@ async fn a_python_scenario_against_0_5_sends_images_and_records_checks() {
     let cache = tmp.path().join("cache").display().to_string();
     let args = with(run_args(&wasm, &s.url(), json!({}), &out), &["--dataset", &grant, "--record-text"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = tokio::task::block_in_place(|| run_program(volley_bin(), &args, &[("VOLLEY_CACHE_DIR", cache.as_str())], Duration::from_secs(180)));
+    let o =
+        tokio::task::block_in_place(|| run_program(volley_bin(), &args, &[("VOLLEY_CACHE_DIR", cache.as_str())], Duration::from_secs(180)));
     o.assert_success();
     let report = read_report(out.path());
     assert_eq!(report["scenario"]["wit"], "0.5.0");

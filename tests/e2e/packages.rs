@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use crate::support::*;
 use volley::sim::SimConfig;
 
 fn sha256(bytes: &[u8]) -> String {
@@ -68,7 +68,11 @@ async fn push_pull_and_run_by_digest_and_tampering_is_refused() {
 
     // Pull by tag gives back the very same package.
     let pulled = tmp.path().join("pulled.volley").display().to_string();
-    let pull = run_volley_async(vec!["pull".into(), registry.reference("volley/chat-poisson:0.1.0"), "-o".into(), pulled.clone()], Duration::from_secs(60)).await;
+    let pull = run_volley_async(
+        vec!["pull".into(), registry.reference("volley/chat-poisson:0.1.0"), "-o".into(), pulled.clone()],
+        Duration::from_secs(60),
+    )
+    .await;
     pull.assert_success();
     assert_eq!(std::fs::read(&pulled).unwrap(), bytes);
 
@@ -76,7 +80,10 @@ async fn push_pull_and_run_by_digest_and_tampering_is_refused() {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(5), itl: Duration::from_millis(1), ..SimConfig::default() }).await;
     let out = TempDir::new("registry-run");
     let pinned = registry.reference(&format!("volley/chat-poisson@{manifest_digest}"));
-    let args = with(run_args(&pinned, &sim.url(), json!({"rate": 40, "max_requests": 6, "max_tokens": 3}), &out), &["--digest", &component_digest]);
+    let args = with(
+        run_args(&pinned, &sim.url(), json!({"rate": 40, "max_requests": 6, "max_tokens": 3}), &out),
+        &["--digest", &component_digest],
+    );
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
     let report = read_report(out.path());
     assert_eq!(report["stages"][0]["requests"]["ok"], 6);
@@ -101,7 +108,8 @@ async fn push_pull_and_run_by_digest_and_tampering_is_refused() {
     assert!(refused.error_lines().first().is_some_and(|l| l.contains("not the pinned")), "{}", refused.stderr);
 
     // A manifest digest the registry does not have.
-    let missing = run_volley_async(vec!["pull".into(), registry.reference(&format!("volley/chat-poisson@{other}"))], Duration::from_secs(30)).await;
+    let missing =
+        run_volley_async(vec!["pull".into(), registry.reference(&format!("volley/chat-poisson@{other}"))], Duration::from_secs(30)).await;
     assert!(missing.error_lines().first().is_some_and(|l| l.contains("not found")), "{}", missing.stderr);
 
     // The registry's stored component altered on disk: the pull refuses the blob.
@@ -110,7 +118,11 @@ async fn push_pull_and_run_by_digest_and_tampering_is_refused() {
     let mut stored = std::fs::read(&blob).expect("the registry stores the component blob");
     stored[100] ^= 0x01;
     std::fs::write(&blob, stored).unwrap();
-    let corrupt = run_volley_async(vec!["pull".into(), registry.reference("volley/chat-poisson:0.1.0"), "-o".into(), pulled], Duration::from_secs(30)).await;
+    let corrupt = run_volley_async(
+        vec!["pull".into(), registry.reference("volley/chat-poisson:0.1.0"), "-o".into(), pulled],
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(corrupt.status.code(), Some(1));
     assert!(corrupt.error_lines().first().is_some_and(|l| l.contains("refusing it")), "{}", corrupt.stderr);
     assert_eq!(sim.stats().requests, 6, "nothing tampered was ever run");

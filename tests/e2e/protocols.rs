@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use volley::sim::{BatchConfig, SimConfig};
 
 fn quick() -> SimConfig {
@@ -131,7 +131,8 @@ async fn slots_queue_requests_and_metrics_show_it() {
 async fn per_model_rows_add_up_to_the_total() {
     let sim = start_sim(quick()).await;
     let out = TempDir::new("models");
-    let params = json!({"models": {"base": 3, "lora-a": 1, "lora-b": 1}, "prompt_tokens": 8, "output_tokens": 4, "rate": 200, "requests": 100});
+    let params =
+        json!({"models": {"base": 3, "lora-a": 1, "lora-b": 1}, "prompt_tokens": 8, "output_tokens": 4, "rate": 200, "requests": 100});
     run_ok(with(run_args("builtin:synthetic", &sim.url(), params, &out), &["--tokenizer", &tokenizer_path()])).await;
     let st = stage(&out);
     let models = st["models"].as_object().unwrap();

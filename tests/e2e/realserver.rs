@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use crate::support::*;
+use serde_json::json;
 
 const PORT: u16 = 8100;
 
@@ -18,8 +18,17 @@ fn streaming_chat_against_llama_server() {
     let out = TempDir::new("llama");
     let params = json!({"rate": 2, "max_requests": 5, "duration_s": 60, "max_tokens": 16});
     let o = run_volley(
-        &["run", "builtin:chat-poisson", "--target", &server.server.url(), "--params", &params.to_string(), "--out",
-          out.path().to_str().unwrap(), "--quiet"],
+        &[
+            "run",
+            "builtin:chat-poisson",
+            "--target",
+            &server.server.url(),
+            "--params",
+            &params.to_string(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--quiet",
+        ],
         Duration::from_secs(240),
     );
     o.assert_success();
@@ -62,7 +71,9 @@ fn synthetic_prompt_lengths_arrive_exactly() {
     });
     let o = run_volley(
         &with(run_args("builtin:synthetic", &server.server.url(), params, &out), &["--tokenizer", &tokenizer, "--seed", "11"])
-            .iter().map(String::as_str).collect::<Vec<_>>(),
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         Duration::from_secs(900),
     );
     o.assert_success();
@@ -90,7 +101,9 @@ fn synthetic_prompt_lengths_arrive_exactly() {
     });
     let o = run_volley(
         &with(run_args("builtin:synthetic", &server.server.url(), params, &out), &["--tokenizer", &tokenizer])
-            .iter().map(String::as_str).collect::<Vec<_>>(),
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         Duration::from_secs(300),
     );
     o.assert_success();
@@ -158,12 +171,23 @@ fn cold_starts_of_llama_server_in_two_configurations() {
     );
     let out = TempDir::new("llama-cold");
     let (mmap, read) = (format!("mmap={base} --load-mode mmap"), format!("read={base} --load-mode none"));
-    let args = ["coldstart", "--config", &mmap, "--config", &read, "--port", "8200", "--repeat", "5", "--drop-caches",
-                "--out", out.path().to_str().unwrap()];
+    let args = [
+        "coldstart",
+        "--config",
+        &mmap,
+        "--config",
+        &read,
+        "--port",
+        "8200",
+        "--repeat",
+        "5",
+        "--drop-caches",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
     let o = run_volley(&args, Duration::from_secs(300));
     o.assert_success();
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("coldstart.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("coldstart.json")).unwrap()).unwrap();
     let configs = report["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 2);
     for c in configs {

@@ -91,7 +91,10 @@ impl Drop for TokenServer {
 fn jwt(dir: &Path, der: &[u8], user: &str, target: &str) -> String {
     let query = target.split_once('?').map_or("", |(_, q)| q);
     let param = |k: &str| {
-        query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).map(|v| v.replace("%2C", ",").replace("%3A", ":").replace("%2F", "/"))
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .map(|v| v.replace("%2C", ",").replace("%3A", ":").replace("%2F", "/"))
     };
     let access: Vec<serde_json::Value> = query
         .split('&')
@@ -143,7 +146,8 @@ async fn push_pull_run(tmp: &TempDir, registry: &Registry, env: &[(&str, &str)])
     let reference = registry.reference("volley/chat:1");
     let pushed = tokio::task::block_in_place(|| volley_env(&["push", &pkg, &reference, "--ca-cert", &ca], env));
     pushed.assert_success();
-    let digest = pushed.stdout.split_whitespace().find(|w| w.starts_with("sha256:")).unwrap_or_else(|| panic!("{}", pushed.stdout)).to_string();
+    let digest =
+        pushed.stdout.split_whitespace().find(|w| w.starts_with("sha256:")).unwrap_or_else(|| panic!("{}", pushed.stdout)).to_string();
     let pulled_file = tmp.path().join("pulled.volley").display().to_string();
     let pinned = format!("{}@{digest}", registry.reference("volley/chat"));
     tokio::task::block_in_place(|| volley_env(&["pull", &pinned, "-o", &pulled_file, "--ca-cert", &ca], env)).assert_success();
@@ -171,14 +175,16 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
     let docker = tmp.path().join("docker");
     std::fs::create_dir_all(&docker).unwrap();
     let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
-    std::fs::write(docker.join("config.json"), json!({"auths": {format!("127.0.0.1:{}", registry.port): {"auth": auth}}}).to_string()).unwrap();
+    std::fs::write(docker.join("config.json"), json!({"auths": {format!("127.0.0.1:{}", registry.port): {"auth": auth}}}).to_string())
+        .unwrap();
     let ca = tmp.path().join("ca.pem").display().to_string();
     let out = tmp.path().join("again.volley").display().to_string();
     let reference = registry.reference("volley/chat:1");
     let docker_s = docker.display().to_string();
     volley_env(&["pull", &reference, "-o", &out, "--ca-cert", &ca], &[("DOCKER_CONFIG", docker_s.as_str())]).assert_success();
 
-    let o = volley_env(&["pull", &reference, "--ca-cert", &ca], &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "wrong")]);
+    let o =
+        volley_env(&["pull", &reference, "--ca-cert", &ca], &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "wrong")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stderr.contains("refused the credentials of user 'alice'") && o.stderr.trim().lines().count() == 1, "{}", o.stderr);
     let o = volley_env(&["pull", &reference, "--ca-cert", &ca], &[("DOCKER_CONFIG", "/nonexistent")]);
@@ -192,7 +198,24 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
 async fn an_https_registry_with_the_bearer_token_flow() {
     let tmp = TempDir::new("registry-token");
     make_certificates(tmp.path());
-    openssl(tmp.path(), &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "token.key", "-out", "token.pem", "-days", "2", "-subj", "/CN=volley token issuer"]);
+    openssl(
+        tmp.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=volley token issuer",
+        ],
+    );
     let tokens = TokenServer::start(tmp.path(), "bob", "hunter2");
     let bundle = tmp.path().join("token.pem").display().to_string();
     let auth = format!(
@@ -207,5 +230,9 @@ async fn an_https_registry_with_the_bearer_token_flow() {
     let reference = registry.reference("volley/chat:1");
     let o = volley_env(&["pull", &reference, "--ca-cert", &ca], &[("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "nope")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(o.stderr.contains("token service refused the credentials of user 'bob'") && o.stderr.trim().lines().count() == 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("token service refused the credentials of user 'bob'") && o.stderr.trim().lines().count() == 1,
+        "{}",
+        o.stderr
+    );
 }

@@ -31,7 +31,8 @@ async fn four_processes_with_one_start_at_start_together() {
         assert!((-1.0..=25.0).contains(&skew), "started {skew} ms from T: {start}");
     }
     // An instant long past is a mistake, said in one line before anything is sent.
-    let o = run_volley(&["run", "builtin:chat-poisson", "--target", &sim.url(), "--start-at", "2020-01-01T00:00:00Z"], Duration::from_secs(30));
+    let o =
+        run_volley(&["run", "builtin:chat-poisson", "--target", &sim.url(), "--start-at", "2020-01-01T00:00:00Z"], Duration::from_secs(30));
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stderr.contains("--start-at 2020-01-01T00:00:00Z was") && o.stderr.lines().count() == 1, "{}", o.stderr);
 }
@@ -60,8 +61,7 @@ fn planned_offsets(dir: &std::path::Path) -> Vec<f64> {
 
 /// The values of `key` over the records of every dir, sorted.
 fn union_of(dirs: &[&std::path::Path], key: &str) -> Vec<f64> {
-    let mut v: Vec<f64> =
-        dirs.iter().flat_map(|d| read_records(d)).filter(|r| r["ok"] == true).filter_map(|r| r[key].as_f64()).collect();
+    let mut v: Vec<f64> = dirs.iter().flat_map(|d| read_records(d)).filter(|r| r["ok"] == true).filter_map(|r| r[key].as_f64()).collect();
     v.sort_by(f64::total_cmp);
     v
 }
@@ -155,11 +155,12 @@ async fn four_shards_are_the_unsharded_plan_and_merge_exactly() {
     refuse(vec![dirs[0], dirs[1], dirs[3]], "shard 2 of 4 missing");
     // With --allow-missing the report says what is missing.
     let partial = TempDir::new("partial");
-    let args: Vec<String> = ["merge", &dirs[0].display().to_string(), &dirs[1].display().to_string(), "--allow-missing", "--quiet", "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([partial.path().display().to_string()])
-        .collect();
+    let args: Vec<String> =
+        ["merge", &dirs[0].display().to_string(), &dirs[1].display().to_string(), "--allow-missing", "--quiet", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([partial.path().display().to_string()])
+            .collect();
     run_volley_args(&args, Duration::from_secs(30)).assert_success();
     let p = read_report(partial.path());
     assert_eq!(p["merged"]["missing"], json!([2, 3]));
@@ -185,7 +186,14 @@ async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() 
     )
     .unwrap();
     let alone = TempDir::new("slurm-alone");
-    let args = vec!["run".into(), "--config".into(), config.display().to_string(), "--out".into(), alone.path().display().to_string(), "--quiet".into()];
+    let args = vec![
+        "run".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--out".into(),
+        alone.path().display().to_string(),
+        "--quiet".into(),
+    ];
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
 
     let results = work.path().join("results");
@@ -198,7 +206,12 @@ async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() 
     let env = [("START_AT", at.as_str()), ("VOLLEY", volley_bin())];
     let o = tokio::task::block_in_place(|| run_program("sbatch", &sbatch_args, &env, Duration::from_secs(180)));
     let logs: String = std::fs::read_dir(&results)
-        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "out")).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "out"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(o.status.success(), "sbatch: {}{}\ntask logs:\n{logs}", o.stdout, o.stderr);
 

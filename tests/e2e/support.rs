@@ -32,11 +32,7 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(label: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "volley-test-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = std::env::temp_dir().join(format!("volley-test-{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -205,11 +201,7 @@ impl RealServer {
 
     /// Stops the server with the realserver's own script.
     pub fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(shared_dir().join("realserver/stop.sh"))
-            .arg(self.port.to_string())
-            .stdout(Stdio::null())
-            .status();
+        let _ = Command::new("bash").arg(shared_dir().join("realserver/stop.sh")).arg(self.port.to_string()).stdout(Stdio::null()).status();
     }
 }
 
@@ -226,10 +218,7 @@ pub fn http_get(port: u16, path: &str) -> String {
 
 /// The value of one Prometheus sample, e.g. `llamacpp:tokens_predicted_total`.
 pub fn prometheus_value(exposition: &str, name: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    exposition.lines().filter(|l| !l.starts_with('#')).find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The SmolLM2 tokenizer.json fixture (matches the model ../shared/realserver serves).
@@ -282,7 +271,11 @@ impl KServer {
                 .stdout(Stdio::null())
                 .status()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-            assert!(status.success(), "{kind} is not running on port {port} and {} failed; run ../shared/kservers/setup.sh", script.display());
+            assert!(
+                status.success(),
+                "{kind} is not running on port {port} and {} failed; run ../shared/kservers/setup.sh",
+                script.display()
+            );
         }
         KServer { kind, port, _exclusive: guard }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::*;
+use serde_json::{Value, json};
 use volley::sim::SimConfig;
 use volley::tokenizer::Tokenizer;
 
@@ -71,7 +71,14 @@ async fn tokenizer_counts_what_the_server_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunk_count_is_the_fallback_without_usage_or_tokenizer() {
-    let sim = start_sim(SimConfig { tokens_per_chunk: 3, usage: false, ttft: Duration::ZERO, itl: Duration::from_millis(1), ..SimConfig::default() }).await;
+    let sim = start_sim(SimConfig {
+        tokens_per_chunk: 3,
+        usage: false,
+        ttft: Duration::ZERO,
+        itl: Duration::from_millis(1),
+        ..SimConfig::default()
+    })
+    .await;
     let out = TempDir::new("chunks");
     let params = json!({"rate": 50, "max_requests": 4, "duration_s": 5, "max_tokens": 9, "api": "completions"});
     run_volley_async(run_args("builtin:chat-poisson", &sim.url(), params, &out), Duration::from_secs(60)).await.assert_success();
@@ -86,10 +93,7 @@ async fn multi_turn_carries_each_answer_into_the_next_turn() {
     let sim = start_sim(sim_with_tokenizer(5, 1, 1, true)).await;
     let out = TempDir::new("multiturn");
     let params = json!({"conversations": 3, "turns": 3, "concurrency": 2, "user_tokens": 8, "output_tokens": 6});
-    let args = with(
-        run_args("builtin:multi-turn", &sim.url(), params, &out),
-        &["--tokenizer", &tokenizer_path(), "--record-text"],
-    );
+    let args = with(run_args("builtin:multi-turn", &sim.url(), params, &out), &["--tokenizer", &tokenizer_path(), "--record-text"]);
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
     let records = read_records(out.path());
     assert_eq!(records.len(), 9, "3 conversations × 3 turns");
@@ -125,10 +129,7 @@ async fn shared_prefix_groups_share_exactly_their_prefix() {
     let sim = start_sim(sim_with_tokenizer(0, 0, 1, true)).await;
     let out = TempDir::new("prefix");
     let params = json!({"groups": 3, "prompts_per_group": 4, "prefix_tokens": 64, "suffix_tokens": 16, "output_tokens": 2, "rate": 100});
-    let args = with(
-        run_args("builtin:shared-prefix", &sim.url(), params, &out),
-        &["--tokenizer", &tokenizer_path(), "--record-text"],
-    );
+    let args = with(run_args("builtin:shared-prefix", &sim.url(), params, &out), &["--tokenizer", &tokenizer_path(), "--record-text"]);
     run_volley_async(args, Duration::from_secs(60)).await.assert_success();
     let tok = tokenizer();
     let mut groups: BTreeMap<String, Vec<Vec<u32>>> = BTreeMap::new();

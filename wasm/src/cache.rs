@@ -148,13 +148,8 @@ pub fn compile_and_store(engine: &Engine, digest: &str, bytes: &[u8]) -> Option<
     let compiled = engine.precompile_component(bytes).ok()?;
     let path = entry(&dir, engine, digest);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| {
+    let written =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&tmp).and_then(|mut f| {
             f.write_all(&hmac(&key, &compiled))?;
             f.write_all(&compiled)
         });

@@ -16,7 +16,6 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::clocks::{monotonic_clock, wall_clock};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
-
 /// How much a reading advances the virtual time.
 const TICK_NS: u64 = 1_000;
 /// The virtual wall clock starts within a year after 2024-01-01T00:00:00Z.

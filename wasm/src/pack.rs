@@ -98,7 +98,6 @@ fn check_params(project: &ProjectFile) -> Result<()> {
     Ok(())
 }
 
-
 /// Parameter defaults as a JSON object, for display.
 pub fn defaults(params: &BTreeMap<String, Param>) -> Value {
     Value::Object(params.iter().filter_map(|(k, p)| p.default.clone().map(|d| (k.clone(), d))).collect())

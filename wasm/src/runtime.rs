@@ -122,15 +122,8 @@ impl ScenarioEngine {
         }
         let component = self.compile_cached(source)?;
 
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        let version = WitVersion::SUPPORTED
-            .iter()
-            .copied()
-            .find(|v| exports.iter().any(|e| *e == v.workload_export()));
+        let exports: Vec<String> = component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let version = WitVersion::SUPPORTED.iter().copied().find(|v| exports.iter().any(|e| *e == v.workload_export()));
         let Some(version) = version else {
             if let Some(other) = exports.iter().find(|e| e.starts_with("volley:scenario/workload@")) {
                 bail!(

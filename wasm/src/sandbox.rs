@@ -23,8 +23,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::caps::Capabilities;
 use crate::clock::VirtualTime;
-use crate::tick::TickClock;
 use crate::stderr::StderrRing;
+use crate::tick::TickClock;
 
 /// Bounds on a scenario's resources.
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +107,16 @@ impl Drop for CallGuard {
 
 impl CallGuard {
     fn new(total: Duration, clock: TickClock) -> Self {
-        CallGuard { started: clock.now(), clock, budget: Duration::MAX, used: Duration::ZERO, total, cancel: None, stopped: None, running: false }
+        CallGuard {
+            started: clock.now(),
+            clock,
+            budget: Duration::MAX,
+            used: Duration::ZERO,
+            total,
+            cancel: None,
+            stopped: None,
+            running: false,
+        }
     }
 
     pub fn set_cancel(&mut self, cancel: Arc<Cancel>) {

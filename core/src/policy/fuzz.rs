@@ -65,9 +65,7 @@ fn header_name() -> impl Strategy<Value = String> {
         "[A-Za-z-]{1,12}",
     ]
     .prop_flat_map(|name| (Just(name.clone()), proptest::collection::vec(any::<bool>(), name.len())))
-    .prop_map(|(name, upper)| {
-        name.chars().zip(upper).map(|(c, u)| if u { c.to_ascii_uppercase() } else { c }).collect()
-    })
+    .prop_map(|(name, upper)| name.chars().zip(upper).map(|(c, u)| if u { c.to_ascii_uppercase() } else { c }).collect())
 }
 
 proptest! {

@@ -377,8 +377,5 @@ pub fn meets(slo: &Slo, r: &RequestRecord) -> bool {
         (Some(b), Some(d)) => d.as_secs_f64() * 1000.0 <= b,
         _ => true,
     };
-    r.ok()
-        && within(slo.ttft_ms, r.ttft().or_else(|| r.latency()))
-        && within(slo.itl_ms, r.tpot())
-        && within(slo.latency_ms, r.latency())
+    r.ok() && within(slo.ttft_ms, r.ttft().or_else(|| r.latency())) && within(slo.itl_ms, r.tpot()) && within(slo.latency_ms, r.latency())
 }

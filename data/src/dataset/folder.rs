@@ -67,10 +67,7 @@ pub(crate) fn list(name: &str, dir: &Path) -> Result<(Vec<MediaFile>, u64)> {
     }
     files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     if files.is_empty() {
-        bail!(
-            "dataset folder '{name}' ({}) has no media files (png, jpg, gif, webp, bmp, wav, mp3, flac, ogg, m4a)",
-            dir.display()
-        );
+        bail!("dataset folder '{name}' ({}) has no media files (png, jpg, gif, webp, bmp, wav, mp3, flac, ogg, m4a)", dir.display());
     }
     Ok((files, skipped))
 }
@@ -94,9 +91,7 @@ pub(crate) fn read(name: &str, dir: &Path, file: &MediaFile) -> Result<Vec<u8>> 
         bail!("'{}' of dataset '{name}' is larger than {} MiB", file.name, MAX_FILE_BYTES >> 20);
     }
     let mut bytes = Vec::with_capacity(file.len.min(MAX_FILE_BYTES) as usize);
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         bail!("'{}' of dataset '{name}' is larger than {} MiB", file.name, MAX_FILE_BYTES >> 20);
     }

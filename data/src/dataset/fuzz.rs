@@ -11,15 +11,8 @@ use super::*;
 
 /// 256 cases unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// Pieces of rows, valid and not, so generated files mix both.
@@ -41,35 +34,13 @@ fn row_text() -> impl Strategy<Value = String> {
 }
 
 fn file_text() -> impl Strategy<Value = (bool, String)> {
-    let seps = prop_oneof![
-        Just("\n"),
-        Just("\r\n"),
-        Just(",\n"),
-        Just(","),
-        Just(" "),
-        Just("")
-    ];
-    (
-        any::<bool>(),
-        proptest::collection::vec((row_text(), seps), 0..12),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(array, rows, open, close)| {
+    let seps = prop_oneof![Just("\n"), Just("\r\n"), Just(",\n"), Just(","), Just(" "), Just("")];
+    (any::<bool>(), proptest::collection::vec((row_text(), seps), 0..12), any::<bool>(), any::<bool>()).prop_map(
+        |(array, rows, open, close)| {
             let body: String = rows.into_iter().map(|(r, s)| format!("{r}{s}")).collect();
-            if array {
-                (
-                    true,
-                    format!(
-                        "{}{body}{}",
-                        if open { "[" } else { "" },
-                        if close { "]" } else { "" }
-                    ),
-                )
-            } else {
-                (false, body)
-            }
-        })
+            if array { (true, format!("{}{body}{}", if open { "[" } else { "" }, if close { "]" } else { "" })) } else { (false, body) }
+        },
+    )
 }
 
 fn write(name: &str, content: &[u8]) -> (PathBuf, PathBuf) {
@@ -78,10 +49,7 @@ fn write(name: &str, content: &[u8]) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("volley-ds-fuzz-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
-    std::fs::File::create(&p)
-        .unwrap()
-        .write_all(content)
-        .unwrap();
+    std::fs::File::create(&p).unwrap().write_all(content).unwrap();
     (dir, p)
 }
 
@@ -93,13 +61,7 @@ fn check_dataset(name: &str, content: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(d) = &skip {
         for i in 0..d.len() {
             let row = d.row(i);
-            prop_assert!(
-                matches!(row, Ok(Some(_))),
-                "row {} of {:?}: {:?}",
-                i,
-                String::from_utf8_lossy(content),
-                row.err()
-            );
+            prop_assert!(matches!(row, Ok(Some(_))), "row {} of {:?}: {:?}", i, String::from_utf8_lossy(content), row.err());
         }
         prop_assert!(d.row(d.len()).unwrap().is_none());
     }
@@ -109,10 +71,7 @@ fn check_dataset(name: &str, content: &[u8]) -> Result<(), TestCaseError> {
         (Ok(s), Err(e)) => {
             prop_assert!(s.skipped > 0, "skip found no bad row but fail said: {}", e)
         }
-        (Err(_), Ok(_)) => prop_assert!(
-            false,
-            "a file that fails with --on-error skip passed without it"
-        ),
+        (Err(_), Ok(_)) => prop_assert!(false, "a file that fails with --on-error skip passed without it"),
         (Err(_), Err(_)) => {}
     }
     for e in [skip.err(), fail.err()].into_iter().flatten() {

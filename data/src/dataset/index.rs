@@ -95,7 +95,11 @@ enum State {
     Start,
     /// After `[` or `,`: an element or `]`.
     Between,
-    InElement { depth: u32, in_string: bool, escape: bool },
+    InElement {
+        depth: u32,
+        in_string: bool,
+        escape: bool,
+    },
     /// After an element: `,` or `]`.
     After,
     Done,
@@ -142,7 +146,9 @@ fn index_json_array(mut reader: BufReader<File>, path: &Path, on_error: OnError)
                                     match row::check(super::Format::ShareGpt, &element) {
                                         Ok(()) => out.spans.push(span(start, element.len(), path, start_line)?),
                                         Err(_) if on_error == OnError::Skip => out.skipped += 1,
-                                        Err(e) => bail!("{}: malformed row {}: {e}", at(start_line), out.spans.len() + out.skipped as usize),
+                                        Err(e) => {
+                                            bail!("{}: malformed row {}: {e}", at(start_line), out.spans.len() + out.skipped as usize)
+                                        }
                                     }
                                     element.clear();
                                     state = State::After;

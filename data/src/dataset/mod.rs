@@ -92,9 +92,7 @@ impl Dataset {
     }
 
     fn grant(spec: &str) -> Result<(String, PathBuf)> {
-        let (name, path) = spec
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--dataset '{spec}' must look like NAME=PATH"))?;
+        let (name, path) = spec.split_once('=').ok_or_else(|| anyhow!("--dataset '{spec}' must look like NAME=PATH"))?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             bail!("--dataset '{spec}': the name may use letters, digits, '-' and '_'");
         }
@@ -178,12 +176,9 @@ impl Dataset {
         };
         let Some(span) = spans.get(i as usize) else { return Ok(None) };
         let mut buf = vec![0u8; span.len as usize];
-        file
-            .read_exact_at(&mut buf, span.start)
+        file.read_exact_at(&mut buf, span.start)
             .with_context(|| format!("cannot read dataset '{}' ({})", self.name, self.path.display()))?;
-        row::parse(self.format, &buf)
-            .map(Some)
-            .map_err(|e| anyhow!("dataset '{}' row {i} changed on disk: {e}", self.name))
+        row::parse(self.format, &buf).map(Some).map_err(|e| anyhow!("dataset '{}' row {i} changed on disk: {e}", self.name))
     }
 
     /// What the report says about this dataset.
@@ -200,6 +195,6 @@ impl Dataset {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod tests;

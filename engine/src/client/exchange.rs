@@ -133,11 +133,7 @@ async fn perform_held(ctx: &SendContext, req: &PreparedRequest, rec: &mut Reques
 /// body's content type, what it accepts (gRPC's trailers, or an event stream), then the
 /// run's headers and the request's own.
 fn request_headers<'a>(ctx: &'a SendContext, req: &'a PreparedRequest) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> {
-    let accept = if req.grpc {
-        Some((&TE_NAME, &TRAILERS))
-    } else {
-        req.stream.then_some((&ACCEPT_NAME, &EVENT_STREAM))
-    };
+    let accept = if req.grpc { Some((&TE_NAME, &TRAILERS)) } else { req.stream.then_some((&ACCEPT_NAME, &EVENT_STREAM)) };
     [Some((&HOST_NAME, &ctx.authority)), req.content_type.as_ref().map(|v| (&CONTENT_TYPE_NAME, v)), accept]
         .into_iter()
         .flatten()
@@ -204,10 +200,7 @@ async fn perform(ctx: &SendContext, req: &PreparedRequest, rec: &mut RequestReco
     let mut conn = loop {
         match ctx.pool.acquire().await {
             Ok(c) => break c,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::ConnectionRefused
-                    && ctx.retry_refused_until.is_some_and(|t| Instant::now() < t) =>
-            {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && ctx.retry_refused_until.is_some_and(|t| Instant::now() < t) => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err(e) => return rec.fail(ErrorClass::Connect, format!("cannot connect: {e}")),
@@ -587,7 +580,6 @@ async fn read_snippet(body: &mut Body<'_>) -> (String, bool) {
     let text = String::from_utf8_lossy(&buf);
     (text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(ERROR_SNIPPET).collect(), complete)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -76,8 +76,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(6, 64, 6, move |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            proptest::collection::btree_map(key.clone(), inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map(key.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -100,17 +99,7 @@ fn parse_everything(bytes: &[u8]) {
 /// Path-like strings: the characters the grammar cares about, in any order, mostly
 /// starting with '/' and mostly harmless, so both answers are common.
 fn path_like() -> impl Strategy<Value = String> {
-    let harmless = prop_oneof![
-        Just("/"),
-        Just("a"),
-        Just("v2"),
-        Just("%41"),
-        Just("?"),
-        Just("&x=1"),
-        Just(":"),
-        Just("."),
-        Just("-")
-    ];
+    let harmless = prop_oneof![Just("/"), Just("a"), Just("v2"), Just("%41"), Just("?"), Just("&x=1"), Just(":"), Just("."), Just("-")];
     let risky = prop_oneof![
         Just(".."),
         Just("%"),
@@ -125,10 +114,7 @@ fn path_like() -> impl Strategy<Value = String> {
         Just("//"),
     ];
     let piece = prop_oneof![12 => harmless, 1 => risky];
-    (
-        prop_oneof![9 => Just("/"), 1 => Just(""), 1 => Just("//")],
-        proptest::collection::vec(piece, 0..12),
-    )
+    (prop_oneof![9 => Just("/"), 1 => Just(""), 1 => Just("//")], proptest::collection::vec(piece, 0..12))
         .prop_map(|(lead, p)| format!("{lead}{}", p.concat()))
 }
 
@@ -139,9 +125,7 @@ fn decoded(route: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && let Some(v) = route
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = route.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;
@@ -170,14 +154,7 @@ fn short() -> impl Strategy<Value = String> {
 }
 
 fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
-    let header = (
-        prop_oneof![
-            Just("x-tenant".to_string()),
-            Just("Host".to_string()),
-            short()
-        ],
-        short(),
-    );
+    let header = (prop_oneof![Just("x-tenant".to_string()), Just("Host".to_string()), short()], short());
     let tensor = (
         short(),
         prop_oneof![Just("FP32".to_string()), Just("BYTES".to_string()), short()],
@@ -189,53 +166,21 @@ fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
             name,
             datatype,
             shape,
-            data: if strings {
-                TensorData::Strings(vec!["s".into(); n])
-            } else {
-                TensorData::Numbers(vec![1.0; n])
-            },
+            data: if strings { TensorData::Strings(vec!["s".into(); n]) } else { TensorData::Numbers(vec![1.0; n]) },
         });
     let prompt = prop_oneof![
         short().prop_map(Prompt::Text),
-        proptest::collection::vec((short(), short()), 0..3).prop_map(|m| Prompt::Chat(
-            m.into_iter()
-                .map(|(role, content)| Message::new(role, content))
-                .collect()
-        )),
+        proptest::collection::vec((short(), short()), 0..3)
+            .prop_map(|m| Prompt::Chat(m.into_iter().map(|(role, content)| Message::new(role, content)).collect())),
     ];
     (
-        (
-            api(),
-            proptest::option::of(short()),
-            prompt,
-            proptest::option::of(any::<u32>()),
-            any::<bool>(),
-        ),
-        (
-            proptest::collection::vec(header, 0..3),
-            proptest::option::of(prop_oneof![
-                short(),
-                json_value().prop_map(|v| v.to_string())
-            ]),
-        ),
-        (
-            proptest::option::of(short()),
-            proptest::collection::vec(tensor, 0..3),
-            proptest::option::of(short()),
-        ),
-        (
-            proptest::option::of(short()),
-            proptest::option::of(short()),
-            proptest::option::of(path_like()),
-        ),
+        (api(), proptest::option::of(short()), prompt, proptest::option::of(any::<u32>()), any::<bool>()),
+        (proptest::collection::vec(header, 0..3), proptest::option::of(prop_oneof![short(), json_value().prop_map(|v| v.to_string())])),
+        (proptest::option::of(short()), proptest::collection::vec(tensor, 0..3), proptest::option::of(short())),
+        (proptest::option::of(short()), proptest::option::of(short()), proptest::option::of(path_like())),
     )
         .prop_map(
-            |(
-                (api, model, prompt, max_tokens, stream),
-                (headers, body_extra),
-                (tag, inputs, model_version),
-                (body, method, path),
-            )| {
+            |((api, model, prompt, max_tokens, stream), (headers, body_extra), (tag, inputs, model_version), (body, method, path))| {
                 ScenarioRequest {
                     model,
                     max_tokens,
@@ -256,15 +201,8 @@ fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
 
 /// 512 cases each unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(512);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 proptest! {
@@ -344,12 +282,6 @@ fn the_generators_reach_accepted_and_refused_inputs() {
         let r = scenario_request().new_tree(&mut runner).unwrap().current();
         requests[encoder.encode(r, 0, 0).is_ok() as usize] += 1;
     }
-    assert!(
-        paths.iter().all(|n| *n >= 50),
-        "paths refused/accepted: {paths:?}"
-    );
-    assert!(
-        requests.iter().all(|n| *n >= 50),
-        "requests refused/accepted: {requests:?}"
-    );
+    assert!(paths.iter().all(|n| *n >= 50), "paths refused/accepted: {paths:?}");
+    assert!(requests.iter().all(|n| *n >= 50), "requests refused/accepted: {requests:?}");
 }

@@ -240,7 +240,12 @@ mod tests {
     #[test]
     fn a_request_is_one_framed_model_infer_request() {
         let mut r = ScenarioRequest::new(volley_core::Api::KserveV2, volley_core::Prompt::Text(String::new()));
-        r.inputs = vec![Tensor { name: "INPUT0".into(), datatype: "fp32".into(), shape: vec![1, 4], data: TensorData::Numbers(vec![1.0, 2.0, 3.0, 4.0]) }];
+        r.inputs = vec![Tensor {
+            name: "INPUT0".into(),
+            datatype: "fp32".into(),
+            shape: vec![1, 4],
+            data: TensorData::Numbers(vec![1.0, 2.0, 3.0, 4.0]),
+        }];
         let (path, bytes) = encode(&r, "sum_fp32", 7).unwrap();
         assert_eq!(path, INFER_PATH);
         let mut frames = Frames::default();

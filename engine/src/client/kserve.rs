@@ -4,8 +4,7 @@
 use super::openai::{Parsed, error_message};
 
 fn check(json: &[u8], field: &str, protocol: &str) -> Result<Parsed, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| format!("unexpected {protocol} response (not JSON: {e})"))?;
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("unexpected {protocol} response (not JSON: {e})"))?;
     let mut out = Parsed { finished: true, ..Parsed::default() };
     if let Some(err) = v.get("error") {
         out.error = Some(error_message(err));

@@ -188,8 +188,7 @@ pub fn parse_full(json: &[u8], text: Option<&mut String>) -> Result<Parsed, Stri
 }
 
 fn parse_str(json: &str, mut text: Option<&mut String>) -> Result<Parsed, String> {
-    let body: Body<'_> =
-        serde_json::from_str(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json.as_bytes())))?;
+    let body: Body<'_> = serde_json::from_str(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json.as_bytes())))?;
     let mut out = Parsed { usage: body.usage, ..Parsed::default() };
     if let Some(err) = body.error {
         out.error = Some(error_message(&err));

@@ -338,7 +338,6 @@ impl RequestEncoder {
         self.last_uri = Some((path, uri.clone()));
         Ok(uri)
     }
-
 }
 
 /// One shared copy of each name (of tags, or of models), up to [`MAX_INTERNED`] of them.
@@ -380,9 +379,7 @@ fn text_prompt<'a>(r: &'a ScenarioRequest, what: &str) -> Result<&'a str, String
 fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let (prompt, messages) = match (&r.prompt, r.api) {
         (Prompt::Text(t), Api::Completions) => (Some(t.as_str()), None),
-        (Prompt::Chat(m), Api::ChatCompletions) => {
-            (None, Some(m.iter().map(WireMessage::of).collect()))
-        }
+        (Prompt::Chat(m), Api::ChatCompletions) => (None, Some(m.iter().map(WireMessage::of).collect())),
         (Prompt::Text(_), _) => return Err("a chat request needs a chat prompt".into()),
         (Prompt::Chat(_), _) => return Err("a completions request needs a text prompt".into()),
     };
@@ -513,7 +510,13 @@ fn kserve_v2(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         Some(v) => format!("/v2/models/{model}/versions/{}/infer", model_segment(Some(v), "kserve-v2")?),
         None => format!("/v2/models/{model}/infer"),
     };
-    Ok(Wire { method: Method::POST, path: path.into(), body: WireBody::Json(json!({ "inputs": inputs })), content_type: Some(JSON), stream: false })
+    Ok(Wire {
+        method: Method::POST,
+        path: path.into(),
+        body: WireBody::Json(json!({ "inputs": inputs })),
+        content_type: Some(JSON),
+        stream: false,
+    })
 }
 
 /// A tensor as KServe v2 JSON, with numbers typed by its datatype.
@@ -556,7 +559,13 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
             Err(_) => (Value::String(b.to_string()), Some(TEXT)),
         },
     };
-    Ok(Wire { method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?, path: path.to_string().into(), body: WireBody::Json(body), content_type, stream: false })
+    Ok(Wire {
+        method: Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?,
+        path: path.to_string().into(),
+        body: WireBody::Json(body),
+        content_type,
+        stream: false,
+    })
 }
 
 /// A path a scenario may send to: under the target's base path and nowhere else. It
@@ -773,7 +782,10 @@ mod tests {
         assert_eq!((v["model"].as_str(), v["stream_options"]["include_usage"].as_bool(), stream), (Some("m"), Some(true), true));
         // A typed key, or an escaped one, takes the deep merge.
         let (v, stream) = encode(r#"{"stream_options": {"continuous_usage_stats": true}, "stream": false}"#);
-        assert_eq!((v["stream_options"]["include_usage"].as_bool(), v["stream_options"]["continuous_usage_stats"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (v["stream_options"]["include_usage"].as_bool(), v["stream_options"]["continuous_usage_stats"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert!(!stream);
         let (v, _) = encode(r#"{"\u0073tream": false}"#);
         assert_eq!(v["stream"], false);

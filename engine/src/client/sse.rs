@@ -181,9 +181,8 @@ mod tests {
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<(String, String)> {
         let mut p = SseParser::new();
         let mut out = Vec::new();
-        let mut push = |e: SseEvent<'_>| {
-            out.push((String::from_utf8_lossy(e.event).into_owned(), String::from_utf8_lossy(e.data).into_owned()))
-        };
+        let mut push =
+            |e: SseEvent<'_>| out.push((String::from_utf8_lossy(e.event).into_owned(), String::from_utf8_lossy(e.data).into_owned()));
         for c in chunks {
             p.feed(c, &mut push);
         }

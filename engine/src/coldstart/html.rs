@@ -28,7 +28,11 @@ pub(super) fn render(report: &ColdstartReport) -> String {
     let rss: Vec<Series> = report
         .configs
         .iter()
-        .filter_map(|c| c.runs.first().map(|r| Series { name: c.name.clone(), points: r.rss_series_mib.iter().map(|(t, m)| (t / 1000.0, *m)).collect() }))
+        .filter_map(|c| {
+            c.runs
+                .first()
+                .map(|r| Series { name: c.name.clone(), points: r.rss_series_mib.iter().map(|(t, m)| (t / 1000.0, *m)).collect() })
+        })
         .collect();
     h.push_str(&svg::xy("Host RSS of the server's process tree (first run)", "seconds since process start", "MiB", &rss, Kind::Line));
     h.push_str("</div>");

@@ -35,10 +35,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 fn rss_pages(pid: u32) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/statm"))
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    fs::read_to_string(format!("/proc/{pid}/statm")).ok().and_then(|s| s.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
 }
 
 fn page_size() -> u64 {

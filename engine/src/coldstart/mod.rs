@@ -25,8 +25,8 @@ pub use report::{ColdstartReport, ConfigReport, RunRecord};
 use volley_core::Cancel;
 
 use crate::launch::process::ServerProcess;
-use crate::probe::gpu;
 use crate::launch::readiness;
+use crate::probe::gpu;
 
 #[derive(Debug, Clone)]
 pub struct ColdstartOptions {
@@ -61,8 +61,7 @@ pub async fn coldstart(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<Co
 }
 
 async fn measure(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<ColdstartReport> {
-    std::fs::create_dir_all(opts.out_dir.join("logs"))
-        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+    std::fs::create_dir_all(opts.out_dir.join("logs")).with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let gpu = gpu::open();
     if let Err(why) = &gpu {
         eprintln!("volley coldstart: GPU metrics unavailable: {why}");

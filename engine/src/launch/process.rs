@@ -41,12 +41,7 @@ impl ServerProcess {
     pub fn spawn(command: &str, log: &Path) -> Result<ServerProcess> {
         let log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(format!("exec {command}"))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .process_group(0);
+        cmd.arg("-c").arg(format!("exec {command}")).stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file).process_group(0);
         // SAFETY: prctl is async-signal-safe; it only sets this child's death signal.
         unsafe {
             cmd.pre_exec(|| {

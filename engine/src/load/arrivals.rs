@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use volley_core::{Load, Shard};
 use volley_core::rng::{Rng, Stream};
+use volley_core::{Load, Shard};
 
 pub(crate) struct ArrivalClock {
     kind: Kind,
@@ -18,13 +18,24 @@ pub(crate) struct ArrivalClock {
 }
 
 enum Kind {
-    Constant { gap: f64 },
-    Poisson { rate: f64 },
+    Constant {
+        gap: f64,
+    },
+    Poisson {
+        rate: f64,
+    },
     /// Gamma gaps with shape k = 1/cv² and mean 1/rate.
-    Gamma { shape: f64, scale: f64 },
+    Gamma {
+        shape: f64,
+        scale: f64,
+    },
     /// Deterministic arrivals whose rate moves linearly from `from` to `to` over
     /// `span` seconds: the i-th arrival is where the integrated rate reaches i.
-    Ramp { from: f64, to: f64, span: f64 },
+    Ramp {
+        from: f64,
+        to: f64,
+        span: f64,
+    },
 }
 
 impl ArrivalClock {
@@ -37,12 +48,8 @@ impl ArrivalClock {
                 let shape = 1.0 / (cv * cv);
                 Kind::Gamma { shape, scale: 1.0 / (rate * shape) }
             }
-            Load::Ramp { from, to } => {
-                Kind::Ramp { from, to, span: duration.map_or(1.0, |d| d.as_secs_f64()) }
-            }
-            Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Custom => {
-                Kind::Constant { gap: 0.0 }
-            }
+            Load::Ramp { from, to } => Kind::Ramp { from, to, span: duration.map_or(1.0, |d| d.as_secs_f64()) },
+            Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Custom => Kind::Constant { gap: 0.0 },
         };
         ArrivalClock { kind, rng: Rng::new(seed, Stream::Arrivals(stage)), t: 0.0, n: 0, shard: None }
     }

@@ -25,7 +25,11 @@ const PREFILL_WAIT: Duration = Duration::from_secs(5);
 pub(super) enum Workers {
     Fixed(u32),
     /// From `from` to `to` in flight, linearly over `over`.
-    Ramp { from: u32, to: u32, over: Duration },
+    Ramp {
+        from: u32,
+        to: u32,
+        over: Duration,
+    },
 }
 
 impl Workers {

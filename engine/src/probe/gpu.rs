@@ -115,10 +115,8 @@ fn sample_nvml(n: &Nvml) -> Result<Vec<GpuSample>, String> {
 const SMI_QUERY: &str = "--query-gpu=index,memory.used,memory.total,utilization.gpu,power.draw,clocks.sm,name";
 
 fn sample_smi() -> Result<Vec<GpuSample>, String> {
-    let out = Command::new("nvidia-smi")
-        .args([SMI_QUERY, "--format=csv,noheader,nounits"])
-        .output()
-        .map_err(|e| format!("nvidia-smi: {e}"))?;
+    let out =
+        Command::new("nvidia-smi").args([SMI_QUERY, "--format=csv,noheader,nounits"]).output().map_err(|e| format!("nvidia-smi: {e}"))?;
     if !out.status.success() {
         return Err(format!("nvidia-smi failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
@@ -169,8 +167,7 @@ impl GpuSampler {
             }
         };
         let thread = std::thread::Builder::new().name("volley-gpu".into()).spawn(move || {
-            let mut report =
-                GpuReport { available: true, source: Some(source.name().into()), interval_ms, ..GpuReport::default() };
+            let mut report = GpuReport { available: true, source: Some(source.name().into()), interval_ms, ..GpuReport::default() };
             loop {
                 let fresh = record(&mut report, &source, epoch);
                 if let Some(f) = on_round.as_mut() {
@@ -189,7 +186,8 @@ impl GpuSampler {
         match thread {
             Ok(t) => GpuSampler { stop, thread: Some(t), unavailable: None },
             Err(e) => {
-                let report = GpuReport { unavailable_reason: Some(format!("cannot start the sampler: {e}")), interval_ms, ..GpuReport::default() };
+                let report =
+                    GpuReport { unavailable_reason: Some(format!("cannot start the sampler: {e}")), interval_ms, ..GpuReport::default() };
                 GpuSampler { stop, thread: None, unavailable: Some(report) }
             }
         }
@@ -199,10 +197,9 @@ impl GpuSampler {
     pub fn finish(mut self) -> GpuReport {
         let _ = self.stop.send(());
         match self.thread.take() {
-            Some(t) => t.join().unwrap_or_else(|_| GpuReport {
-                unavailable_reason: Some("the GPU sampler failed".into()),
-                ..GpuReport::default()
-            }),
+            Some(t) => {
+                t.join().unwrap_or_else(|_| GpuReport { unavailable_reason: Some("the GPU sampler failed".into()), ..GpuReport::default() })
+            }
             None => self.unavailable.take().unwrap_or_default(),
         }
     }
@@ -257,7 +254,10 @@ mod tests {
     fn parses_nvidia_smi_csv() {
         let s = parse_smi(H100_SMI);
         assert_eq!(s.len(), 3);
-        assert_eq!((s[0].memory_used_mib, s[0].utilization_pct, s[0].power_w, s[0].sm_clock_mhz), (70213.0, Some(97), Some(612.45), Some(1980)));
+        assert_eq!(
+            (s[0].memory_used_mib, s[0].utilization_pct, s[0].power_w, s[0].sm_clock_mhz),
+            (70213.0, Some(97), Some(612.45), Some(1980))
+        );
         assert_eq!(s[2].name.as_deref(), Some("NVIDIA H100 80GB HBM3"));
         // Older drivers and some boards do not report everything.
         let t = parse_smi("0, 1234, 81559, [N/A], [Not Supported], [N/A]\n1, 0, 81559, 17\n");

@@ -135,8 +135,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     let epoch = server.as_ref().map_or_else(Instant::now, |s| s.started);
     let started_unix_ms = unix_ms();
     // The epoch on the wall clock, to the microsecond: stage windows are placed by it.
-    let epoch_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        - epoch.elapsed().as_secs_f64() * 1000.0;
+    let epoch_unix_ms =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0) - epoch.elapsed().as_secs_f64() * 1000.0;
     let start = start_at.map(|at| {
         let requested_unix_ms = at.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let actual_unix_ms = epoch_unix_ms;
@@ -168,8 +168,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         events_rx,
     );
     let scraper = server_metrics.as_ref().map(|m| {
-        let prefixes =
-            if m.prefixes.is_empty() { DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect() } else { m.prefixes.clone() };
+        let prefixes = if m.prefixes.is_empty() { DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect() } else { m.prefixes.clone() };
         Scraper::start(m.url.clone(), m.interval, prefixes, epoch)
     });
     let tls = match target.tls {
@@ -199,7 +198,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         keep_body: record_text,
         retry_refused_until: refused_until,
     });
-    let driver = Driver { ctx: ctx.clone(), lanes, events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
+    let driver =
+        Driver { ctx: ctx.clone(), lanes, events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
     let run_limit = RunLimit::start(&policy, cancel.clone());
 
     let mut fault: Option<Fault> = None;
@@ -249,8 +249,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         if let Some(s) = scraper.as_ref().filter(|_| !cancel.is_cancelled()) {
             s.sample().await;
         }
-        let after =
-            if cancel.is_cancelled() { Vec::new() } else { probes::read_triton(&target_base, &triton_stats).await };
+        let after = if cancel.is_cancelled() { Vec::new() } else { probes::read_triton(&target_base, &triton_stats).await };
         triton_deltas.push(probes::triton_deltas(&before, &after));
         // Every record of the stage is in the collector's queue: ask for its report.
         let (reply, report) = tokio::sync::oneshot::channel();

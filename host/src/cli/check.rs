@@ -55,8 +55,7 @@ pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
     })
     .await?;
     let wit = volley::core::Workload::identity(&workload).wit.unwrap_or_default();
-    let preview =
-        volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy)).await?;
+    let preview = volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy)).await?;
     let (info, plan) = (&preview.info, &preview.plan);
 
     let mut out = String::new();

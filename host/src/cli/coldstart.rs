@@ -104,4 +104,3 @@ fn coldstart_options(a: ColdstartArgs) -> Result<coldstart::ColdstartOptions> {
         sample_every: Duration::from_millis(20),
     })
 }
-

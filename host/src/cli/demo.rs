@@ -49,9 +49,7 @@ pub(super) async fn demo(a: DemoArgs, policy: volley::core::Policy) -> Result<Ex
         seed: a.seed,
         ..SimConfig::default()
     };
-    let sim = Simulator::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .context("cannot start the simulator")?;
+    let sim = Simulator::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.context("cannot start the simulator")?;
     eprintln!(
         "volley demo: simulator on {} (TTFT 120 ms, ITL 15 ms, ±20 % jitter); running builtin:chat-poisson for {} s at {}/s",
         sim.url(),

@@ -71,7 +71,9 @@ pub fn kube(command: KubeCommand) -> Result<ExitCode> {
     let target_pods = a
         .target_pods
         .iter()
-        .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow!("--target-pods '{kv}' must be KEY=VALUE")))
+        .map(|kv| {
+            kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow!("--target-pods '{kv}' must be KEY=VALUE"))
+        })
         .collect::<Result<BTreeMap<_, _>>>()?;
     if a.start_in_s > 86_400 {
         bail!("--start-in-s must be at most a day");

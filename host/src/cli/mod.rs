@@ -5,8 +5,8 @@
 
 mod bench;
 mod check;
-pub mod config;
 mod coldstart;
+pub mod config;
 mod demo;
 mod kube;
 mod merge;

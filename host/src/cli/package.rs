@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use volley::wasm::package::archive::{EXTENSION, Package, sha256};
-use volley::wasm::pack::defaults;
-use volley::wasm::registry::{self, Pulled, Reference};
 use volley::core::Policy;
+use volley::wasm::pack::defaults;
+use volley::wasm::package::archive::{EXTENSION, Package, sha256};
+use volley::wasm::registry::{self, Pulled, Reference};
 use volley::wasm::{ScenarioSource, WitVersion};
 
 use super::template::Lang;

@@ -203,7 +203,6 @@ pub enum DatasetErrors {
     Skip,
 }
 
-
 /// `volley run`: a scenario against a target, every output written as it goes.
 pub(super) async fn run(a: RunArgs, policy: Policy) -> Result<ExitCode> {
     let cancel = super::signals::cancel_on_signals();
@@ -270,9 +269,11 @@ pub(super) async fn run_once(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) ->
         super::blocking(move || instantiate(&spec, &grants, &policy)).await?.0
     };
     let label = workload.label().to_string();
-    let out_dir = o.args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(format!("{label}-{}", volley::core::time::utc_stamp(SystemTime::now())))
-    });
+    let out_dir = o
+        .args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("{label}-{}", volley::core::time::utc_stamp(SystemTime::now()))));
     // `{shard}` in --out is this shard's index: one directory per shard from one flag.
     let out_dir = match (o.shard, out_dir.to_str()) {
         (Some(s), Some(text)) if text.contains("{shard}") => PathBuf::from(text.replace("{shard}", &s.index.to_string())),

@@ -123,4 +123,3 @@ fn sim_config(a: &SimArgs) -> Result<SimConfig> {
         stamp_chunks: a.stamp_chunks,
     })
 }
-

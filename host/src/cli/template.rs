@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
     Rust,
@@ -187,7 +186,9 @@ const JS_BUILD: &str = r#"# Needs componentize-js: npm install @bytecodealliance
 "#;
 
 fn build_script(name: &str, body: &str) -> String {
-    format!("#!/bin/sh\n# Builds {name}.wasm, a Volley scenario component.\nset -eu\ncd \"$(dirname \"$0\")\"\nNAME={name}\n{body}echo \"built $NAME.wasm\"\n")
+    format!(
+        "#!/bin/sh\n# Builds {name}.wasm, a Volley scenario component.\nset -eu\ncd \"$(dirname \"$0\")\"\nNAME={name}\n{body}echo \"built $NAME.wasm\"\n"
+    )
 }
 
 fn readme(name: &str, lang: Lang) -> String {

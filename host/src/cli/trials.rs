@@ -15,9 +15,10 @@ use volley::report::trials::{self, TrialRow, TrialsReport};
 use super::run::{RunArgs, THRESHOLDS_FAILED, run_once};
 
 pub(super) async fn repeat(a: RunArgs, policy: Policy, cancel: Arc<Cancel>) -> Result<ExitCode> {
-    let base = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("results").join(format!("repeat-{}", volley::core::time::utc_stamp(SystemTime::now())))
-    });
+    let base = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("repeat-{}", volley::core::time::utc_stamp(SystemTime::now()))));
     let mut done = Vec::with_capacity(a.repeat as usize);
     for k in 0..a.repeat {
         if cancel.is_cancelled() {

@@ -100,7 +100,16 @@ fn render_table(out: &mut String, stages: &[StageReport]) {
         out,
         "
 {:<22}{:>22}{:>10}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{}",
-        "stage", "load", "target/s", "sent/s", "ok", "ok/s", "TTFT p50", "TTFT p99", "ITL p99", "lat p99",
+        "stage",
+        "load",
+        "target/s",
+        "sent/s",
+        "ok",
+        "ok/s",
+        "TTFT p50",
+        "TTFT p99",
+        "ITL p99",
+        "lat p99",
         if goodput { format!("{:>10}{:>8}", "goodput", "SLO %") } else { String::new() }
     );
     let p = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".to_string(), |s| fmt(f(s)));
@@ -133,8 +142,6 @@ fn render_table(out: &mut String, stages: &[StageReport]) {
     }
 }
 
-
-
 fn render_stage(out: &mut String, st: &StageReport) {
     let r = &st.requests;
     let _ = writeln!(
@@ -159,7 +166,11 @@ fn render_stage(out: &mut String, st: &StageReport) {
     }
     if st.reasoning.requests_reasoning > 0 {
         let q = &st.reasoning;
-        let _ = writeln!(out, "  reasoning in {} of {} requests: {} reasoning, {} answer tokens", q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens);
+        let _ = writeln!(
+            out,
+            "  reasoning in {} of {} requests: {} reasoning, {} answer tokens",
+            q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens
+        );
     }
     let t = &st.timing;
     if t.first_byte_ms.is_some() {
@@ -186,7 +197,9 @@ fn render_stage(out: &mut String, st: &StageReport) {
             g.memory_max_mib,
             g.power_mean_w.map_or("-".to_string(), |w| format!("{w:.0}")),
             g.energy_j.map_or("-".to_string(), |j| format!("{j:.1}")),
-            st.output_tokens_per_joule.filter(|_| g.index == st.gpu[0].index).map_or(String::new(), |t| format!("; {t:.3} output tokens/J (all GPUs)"))
+            st.output_tokens_per_joule
+                .filter(|_| g.index == st.gpu[0].index)
+                .map_or(String::new(), |t| format!("; {t:.3} output tokens/J (all GPUs)"))
         );
     }
     if st.tool_calls.requests > 0 {
@@ -208,11 +221,7 @@ fn render_stage(out: &mut String, st: &StageReport) {
         ("lat/planned", &st.latency_from_planned_ms),
         ("sched lag", &st.schedule_lag_ms),
     ];
-    let _ = writeln!(
-        out,
-        "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "ms", "p50", "p90", "p99", "p99.9", "mean", "count"
-    );
+    let _ = writeln!(out, "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "ms", "p50", "p90", "p99", "p99.9", "mean", "count");
     for (name, summary) in rows.into_iter().take(1).chain(ttfo).chain(rows.into_iter().skip(1)) {
         match summary {
             Some(s) => {
@@ -251,11 +260,8 @@ fn render_stage(out: &mut String, st: &StageReport) {
     }
     let p = &st.prompt_tokens;
     if let (Some(want), Some(got)) = (p.requested_mean, p.received_mean) {
-        let _ = writeln!(
-            out,
-            "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ",
-            p.mismatched, p.compared
-        );
+        let _ =
+            writeln!(out, "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ", p.mismatched, p.compared);
     }
     render_groups(out, "tag", &st.tags);
     render_groups(out, "model", &st.models);
@@ -312,15 +318,7 @@ fn render_groups(out: &mut String, what: &str, groups: &std::collections::BTreeM
     let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", what, "ok", "failed", "TTFT p50", "lat p50");
     for (name, g) in groups.iter().take(20) {
         let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "  {:<24}{:>8}{:>8}{:>12}{:>12}",
-            clip(name, 24),
-            g.ok,
-            g.failed,
-            p50(&g.ttft_ms),
-            p50(&g.latency_ms)
-        );
+        let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", clip(name, 24), g.ok, g.failed, p50(&g.ttft_ms), p50(&g.latency_ms));
     }
     if groups.len() > 20 {
         let _ = writeln!(out, "  ... {} more in report.json", groups.len() - 20);

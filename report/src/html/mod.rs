@@ -52,9 +52,11 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
         int = if report.interrupted { " · <b>interrupted</b>" } else { "" }
     );
     // Summary table.
-    h.push_str("<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>target/s</th><th>sent/s</th><th>ok</th><th>failed</th>\
+    h.push_str(
+        "<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>target/s</th><th>sent/s</th><th>ok</th><th>failed</th>\
                 <th>req/s</th><th>tok/s</th><th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>latency p50</th>\
-                <th>latency p99</th><th>lag p99</th><th>goodput/s</th></tr>");
+                <th>latency p99</th><th>lag p99</th><th>goodput/s</th></tr>",
+    );
     let cell = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(|s| format!("{:.1}", f(s))).unwrap_or_else(|| "-".into());
     for st in &report.stages {
         let _ = write!(

@@ -36,7 +36,13 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn fmt_tick(v: f64) -> String {
-    if v >= 100.0 || v == 0.0 { format!("{v:.0}") } else if v >= 1.0 { format!("{v:.1}") } else { format!("{v:.3}") }
+    if v >= 100.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 /// Opens a figure: title, axes and ticks for [x0, x1] × [0, y1]; returns the mappers.
@@ -108,7 +114,13 @@ pub fn xy(title: &str, x_label: &str, y_label: &str, series: &[Series], kind: Ki
     let all = || series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
     let n = all().count();
     let (x0, x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| (lo.min(*x), hi.max(*x)));
-    let (x0, x1) = if n == 0 { (0.0, 1.0) } else if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x1 + 1.0) };
+    let (x0, x1) = if n == 0 {
+        (0.0, 1.0)
+    } else if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x1 + 1.0)
+    };
     let y1 = nice_max(all().map(|(_, y)| *y).fold(0.0, f64::max));
     let mut out = String::new();
     frame(&mut out, title, (x_label, y_label), (x0, x1, y1), n);
@@ -121,7 +133,11 @@ pub fn xy(title: &str, x_label: &str, y_label: &str, series: &[Series], kind: Ki
             Kind::Line => {
                 let d: Vec<String> = s.points.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
                 if !d.is_empty() {
-                    let _ = write!(out, "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>", d.join(" "));
+                    let _ = write!(
+                        out,
+                        "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                        d.join(" ")
+                    );
                 }
             }
             Kind::Scatter => {
@@ -165,7 +181,13 @@ pub fn bars(title: &str, y_label: &str, groups: &[(String, Vec<(String, f64)>)])
                 labels.push(label.as_str());
             }
         }
-        let _ = write!(out, "<text x=\"{:.1}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">{}</text>", LEFT + slot * (g as f64 + 0.5), TOP + ph + 26.0, esc(group));
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">{}</text>",
+            LEFT + slot * (g as f64 + 0.5),
+            TOP + ph + 26.0,
+            esc(group)
+        );
     }
     legend(&mut out, &labels);
     out.push_str("</svg></figure>");

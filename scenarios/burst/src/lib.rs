@@ -5,9 +5,7 @@
 //! `stream` (default true), `api` (`"chat"` or `"completions"`, default chat),
 //! `model`, `prompt`.
 
-use volley_sdk::{
-    Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario,
-};
+use volley_sdk::{Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
 
 struct Burst {
     n: u32,
@@ -47,11 +45,7 @@ impl Scenario for Burst {
     fn next_request(&mut self, ctx: &RequestContext) -> Next {
         // Each request is made distinct so no server-side prompt cache serves it.
         let prompt = format!("[{}] {}", ctx.seq, self.prompt);
-        let request = if self.chat {
-            Request::chat(vec![Message::user(prompt)])
-        } else {
-            Request::completion(prompt)
-        };
+        let request = if self.chat { Request::chat(vec![Message::user(prompt)]) } else { Request::completion(prompt) };
         let request = request.max_tokens(self.max_tokens).stream(self.stream);
         Next::Send(match &self.model {
             Some(m) => request.model(m.clone()),

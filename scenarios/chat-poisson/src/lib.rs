@@ -8,10 +8,7 @@
 
 use std::time::Duration;
 
-use volley_sdk::{
-    Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario,
-    random,
-};
+use volley_sdk::{Load, Message, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, random};
 
 const DEFAULT_PROMPTS: &[&str] = &[
     "Explain in two sentences why the sky is blue.",
@@ -45,9 +42,7 @@ impl Scenario for ChatPoisson {
     }
 
     fn configure(params: &Params) -> Result<Self, String> {
-        params.allow_only(&[
-            "rate", "duration_s", "max_requests", "max_tokens", "stream", "api", "model", "prompts",
-        ])?;
+        params.allow_only(&["rate", "duration_s", "max_requests", "max_tokens", "stream", "api", "model", "prompts"])?;
         let rate = params.f64("rate", 5.0)?;
         if rate <= 0.0 {
             return Err(format!("`rate` must be positive, got {rate}"));
@@ -88,11 +83,7 @@ impl Scenario for ChatPoisson {
 
     fn next_request(&mut self, _ctx: &RequestContext) -> Next {
         let Some(prompt) = random::choose(&self.prompts).cloned() else { return Next::Done };
-        let mut request = if self.chat {
-            Request::chat(vec![Message::user(prompt)])
-        } else {
-            Request::completion(prompt)
-        };
+        let mut request = if self.chat { Request::chat(vec![Message::user(prompt)]) } else { Request::completion(prompt) };
         request = request.max_tokens(self.max_tokens).stream(self.stream);
         if let Some(model) = &self.model {
             request = request.model(model.clone());

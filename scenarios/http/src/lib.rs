@@ -11,9 +11,7 @@
 //! `b64_bytes` random bytes). Paths are relative to the target; the host refuses
 //! anything else.
 
-use volley_sdk::{
-    Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random,
-};
+use volley_sdk::{Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random};
 
 struct Http {
     stage: Stage,

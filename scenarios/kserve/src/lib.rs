@@ -10,9 +10,7 @@
 //! (`load`, default poisson; `rate`, `n`, `duration_s`, default 30; `requests`).
 //! v1 sends `{"instances": [item, ...]}` with each item a nested list of that shape.
 
-use volley_sdk::{
-    Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, Tensor, export_scenario, random,
-};
+use volley_sdk::{Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, Tensor, export_scenario, random};
 
 enum Fill {
     Random,

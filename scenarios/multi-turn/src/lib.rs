@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use volley_sdk::datasets::Dataset;
 use volley_sdk::{
-    ErrorClass, Load, Message, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, log,
-    random, tokenizer,
+    ErrorClass, Load, Message, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, log, random,
+    tokenizer,
 };
 
 const QUESTIONS: &[&str] = &[
@@ -59,8 +59,16 @@ impl Scenario for MultiTurn {
 
     fn configure(params: &Params) -> Result<Self, String> {
         params.allow_only(&[
-            "conversations", "turns", "concurrency", "user_tokens", "output_tokens", "system", "dataset", "stream",
-            "model", "duration_s",
+            "conversations",
+            "turns",
+            "concurrency",
+            "user_tokens",
+            "output_tokens",
+            "system",
+            "dataset",
+            "stream",
+            "model",
+            "duration_s",
         ])?;
         let total = params.u64("conversations", 8)? as usize;
         let turns = params.u32("turns", 4)?;
@@ -85,8 +93,8 @@ impl Scenario for MultiTurn {
     }
 
     fn plan(&self) -> Plan {
-        let mut stage = Stage::new("conversations", Load::concurrency(self.concurrency as u32))
-            .max_requests(self.total as u64 * u64::from(self.turns));
+        let mut stage =
+            Stage::new("conversations", Load::concurrency(self.concurrency as u32)).max_requests(self.total as u64 * u64::from(self.turns));
         if let Some(d) = self.duration {
             stage = stage.duration(d);
         }

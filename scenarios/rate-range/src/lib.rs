@@ -49,22 +49,21 @@ impl Scenario for RateRange {
         params.allow_only(&known)?;
         let (duration, warmup) = params.stage_timing()?;
         let poisson = params.choice("distribution", &["constant", "poisson"], "constant")? == "poisson";
-        let (name, loads): (&str, Vec<Load>) =
-            match (params.opt_string("concurrency_range")?, params.opt_string("request_rate_range")?) {
-                (Some(c), None) => {
-                    let values = range("concurrency_range", &c)?;
-                    if values.iter().any(|v| v.fract() != 0.0) {
-                        return Err(format!("`concurrency_range` must be whole numbers, got {c:?}"));
-                    }
-                    ("concurrency", values.into_iter().map(|v| Load::concurrency(v as u32)).collect())
+        let (name, loads): (&str, Vec<Load>) = match (params.opt_string("concurrency_range")?, params.opt_string("request_rate_range")?) {
+            (Some(c), None) => {
+                let values = range("concurrency_range", &c)?;
+                if values.iter().any(|v| v.fract() != 0.0) {
+                    return Err(format!("`concurrency_range` must be whole numbers, got {c:?}"));
                 }
-                (None, Some(r)) => {
-                    let values = range("request_rate_range", &r)?;
-                    let load = if poisson { Load::poisson } else { Load::constant };
-                    (if poisson { "poisson" } else { "constant" }, values.into_iter().map(load).collect())
-                }
-                _ => return Err("give exactly one of `concurrency_range` and `request_rate_range`".into()),
-            };
+                ("concurrency", values.into_iter().map(|v| Load::concurrency(v as u32)).collect())
+            }
+            (None, Some(r)) => {
+                let values = range("request_rate_range", &r)?;
+                let load = if poisson { Load::poisson } else { Load::constant };
+                (if poisson { "poisson" } else { "constant" }, values.into_iter().map(load).collect())
+            }
+            _ => return Err("give exactly one of `concurrency_range` and `request_rate_range`".into()),
+        };
         let stages = loads
             .into_iter()
             .map(|load| {

@@ -9,9 +9,7 @@
 //! `"grouped"`, all of group 0 first), `stream` (default true), `model`, and the load
 //! keys (`load`, default constant; `rate`, `n`, `duration_s`; `requests`, default N·M).
 
-use volley_sdk::{
-    Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random, tokenizer,
-};
+use volley_sdk::{Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random, tokenizer};
 
 struct SharedPrefix {
     stage: Stage,
@@ -31,10 +29,7 @@ impl Scenario for SharedPrefix {
     }
 
     fn configure(params: &Params) -> Result<Self, String> {
-        let own = [
-            "groups", "prompts_per_group", "prefix_tokens", "suffix_tokens", "output_tokens", "order", "stream",
-            "model",
-        ];
+        let own = ["groups", "prompts_per_group", "prefix_tokens", "suffix_tokens", "output_tokens", "order", "stream", "model"];
         params.allow_only(&[&own[..], STAGE_PARAMS].concat())?;
         if !tokenizer::available() {
             return Err("shared-prefix needs the model's tokenizer: run with --tokenizer tokenizer.json".into());

@@ -13,10 +13,7 @@
 //! load keys (`load`, default poisson; `rate`, `n`, `duration_s`, default 30; `requests`).
 
 use volley_sdk::datasets::Dataset;
-use volley_sdk::{
-    Message, Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random,
-    tokenizer,
-};
+use volley_sdk::{Message, Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random, tokenizer};
 
 struct ShareGpt {
     stage: Stage,

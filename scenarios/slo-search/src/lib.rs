@@ -21,8 +21,8 @@
 use std::time::Duration;
 
 use volley_sdk::{
-    Load, Next, Params, Percentiles, Plan, RequestContext, RequestShape, SHAPE_PARAMS, Scenario, Slo, Stage,
-    StageResult, export_scenario, log,
+    Load, Next, Params, Percentiles, Plan, RequestContext, RequestShape, SHAPE_PARAMS, Scenario, Slo, Stage, StageResult, export_scenario,
+    log,
 };
 
 struct SloSearch {
@@ -97,8 +97,16 @@ impl Scenario for SloSearch {
 
     fn configure(params: &Params) -> Result<Self, String> {
         let mut known = vec![
-            "slo", "percentile", "max_error_rate", "start_rate", "max_rate", "tolerance", "max_stages", "stage_s",
-            "warmup_s", "distribution",
+            "slo",
+            "percentile",
+            "max_error_rate",
+            "start_rate",
+            "max_rate",
+            "tolerance",
+            "max_stages",
+            "stage_s",
+            "warmup_s",
+            "distribution",
         ];
         known.extend_from_slice(SHAPE_PARAMS);
         params.allow_only(&known)?;

@@ -14,8 +14,7 @@
 use std::time::Duration;
 
 use volley_sdk::{
-    Load, Next, Params, Plan, RequestContext, RequestShape, SHAPE_PARAMS, Scenario, Stage, StageResult,
-    export_scenario, log,
+    Load, Next, Params, Plan, RequestContext, RequestShape, SHAPE_PARAMS, Scenario, Stage, StageResult, export_scenario, log,
 };
 
 struct Sweep {
@@ -54,15 +53,7 @@ impl Scenario for Sweep {
         if max_concurrency == 0 {
             return Err("`max_concurrency` must be at least 1".into());
         }
-        Ok(Sweep {
-            shape: RequestShape::from_params(params)?,
-            benchmarks,
-            stage,
-            warmup,
-            max_concurrency,
-            poisson,
-            rates: Vec::new(),
-        })
+        Ok(Sweep { shape: RequestShape::from_params(params)?, benchmarks, stage, warmup, max_concurrency, poisson, rates: Vec::new() })
     }
 
     fn plan(&self) -> Plan {

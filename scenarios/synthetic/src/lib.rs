@@ -14,10 +14,7 @@
 //! default 30; `requests`).
 
 use volley_sdk::dist::TokenLength;
-use volley_sdk::{
-    Message, Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random,
-    tokenizer,
-};
+use volley_sdk::{Message, Next, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, export_scenario, random, tokenizer};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Api {

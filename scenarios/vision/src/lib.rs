@@ -15,8 +15,8 @@
 
 use volley_sdk::datasets::Dataset;
 use volley_sdk::{
-    ContentPart, Media, Next, Outcome, PartMessage, Params, Plan, Request, RequestContext, STAGE_PARAMS, Scenario,
-    Stage, checks, export_scenario, random,
+    ContentPart, Media, Next, Outcome, Params, PartMessage, Plan, Request, RequestContext, STAGE_PARAMS, Scenario, Stage, checks,
+    export_scenario, random,
 };
 
 struct Vision {

@@ -52,11 +52,8 @@ impl ChecksCap {
 
     /// The tallies, by stage and name.
     pub fn take(&mut self) -> Checks {
-        let mut tallies: Vec<CheckTally> = self
-            .counts
-            .drain()
-            .map(|((stage, name), (passes, fails))| CheckTally { stage, name, passes, fails })
-            .collect();
+        let mut tallies: Vec<CheckTally> =
+            self.counts.drain().map(|((stage, name), (passes, fails))| CheckTally { stage, name, passes, fails }).collect();
         tallies.sort_unstable_by(|a, b| (a.stage, &a.name).cmp(&(b.stage, &b.name)));
         Checks { tallies, dropped: std::mem::take(&mut self.dropped) }
     }

@@ -26,11 +26,7 @@ impl HasData for DatasetsCap {
 
 impl DatasetsCap {
     pub fn new(granted: &[Arc<Dataset>]) -> Self {
-        DatasetsCap {
-            granted: granted.iter().map(|d| (d.name.clone(), d.clone())).collect(),
-            table: ResourceTable::new(),
-            open_handles: 0,
-        }
+        DatasetsCap { granted: granted.iter().map(|d| (d.name.clone(), d.clone())).collect(), table: ResourceTable::new(), open_handles: 0 }
     }
 
     fn dataset(&self, handle: &Resource<DatasetHandle>) -> wasmtime::Result<&Arc<Dataset>> {

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::HasData;
 
-
 /// Lines allowed per window; the rest are counted and reported once.
 const LINES_PER_WINDOW: u32 = 50;
 const WINDOW: Duration = Duration::from_secs(1);
@@ -34,13 +33,7 @@ pub enum Level {
 
 impl LogCap {
     pub fn new(scenario: &str) -> Self {
-        LogCap {
-            scenario: scenario.to_string(),
-            window_start: Instant::now(),
-            lines_in_window: 0,
-            suppressed: 0,
-            show_debug: false,
-        }
+        LogCap { scenario: scenario.to_string(), window_start: Instant::now(), lines_in_window: 0, suppressed: 0, show_debug: false }
     }
 
     pub fn write(&mut self, level: Level, message: &str) {

@@ -23,11 +23,7 @@ pub struct MediaCap {
 
 impl MediaCap {
     pub fn new(granted: &[Arc<Dataset>]) -> Self {
-        MediaCap {
-            granted: granted.iter().map(|d| (d.name.clone(), d.clone())).collect(),
-            cache: HashMap::new(),
-            cached_bytes: 0,
-        }
+        MediaCap { granted: granted.iter().map(|d| (d.name.clone(), d.clone())).collect(), cache: HashMap::new(), cached_bytes: 0 }
     }
 
     /// File `index` of the granted folder `dataset`, or why there is none.
@@ -41,9 +37,10 @@ impl MediaCap {
                 volley_core::text::printable(dataset, 64)
             ));
         };
-        let file = d.media(index).map_err(|e| e.to_string())?.ok_or_else(|| {
-            format!("an image or audio part names file {index} of dataset '{dataset}', which has {} files", d.len())
-        })?;
+        let file = d
+            .media(index)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("an image or audio part names file {index} of dataset '{dataset}', which has {} files", d.len()))?;
         let media = Media::from_bytes(file.mime, &file.bytes);
         if self.cached_bytes + media.encoded_len() <= CACHE_BYTES {
             self.cached_bytes += media.encoded_len();

@@ -81,8 +81,8 @@ impl Package {
             *slot = Some(data);
         }
         let json = manifest_json.ok_or_else(|| anyhow!("'{origin}' is not a Volley package: it has no {MANIFEST_FILE}"))?;
-        let manifest: Manifest = serde_json::from_slice(&json)
-            .map_err(|e| anyhow!("package '{origin}' has an invalid {MANIFEST_FILE}: {e}"))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&json).map_err(|e| anyhow!("package '{origin}' has an invalid {MANIFEST_FILE}: {e}"))?;
         let Some(component) = component.filter(|_| manifest.component.file == COMPONENT_FILE) else {
             bail!("package '{origin}' is damaged: its manifest names '{}', which it does not contain", manifest.component.file);
         };

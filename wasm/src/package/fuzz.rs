@@ -13,27 +13,13 @@ use super::manifest::{ComponentInfo, Manifest, Param, SCHEMA, params_schema};
 
 /// 256 cases unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 fn package(component: &[u8]) -> Package {
-    let params: BTreeMap<String, Param> = [(
-        "rate".to_string(),
-        Param {
-            kind: "number".into(),
-            default: Some(json!(5)),
-            description: "r".into(),
-        },
-    )]
-    .into();
+    let params: BTreeMap<String, Param> =
+        [("rate".to_string(), Param { kind: "number".into(), default: Some(json!(5)), description: "r".into() })].into();
     Package {
         manifest: Manifest {
             schema: SCHEMA.into(),
@@ -46,11 +32,7 @@ fn package(component: &[u8]) -> Package {
             params_schema: params_schema(&params),
             params,
             datasets: BTreeMap::new(),
-            component: ComponentInfo {
-                file: COMPONENT_FILE.into(),
-                sha256: sha256(component),
-                size: component.len() as u64,
-            },
+            component: ComponentInfo { file: COMPONENT_FILE.into(), sha256: sha256(component), size: component.len() as u64 },
             created_by: "fuzz".into(),
         },
         component: Arc::from(component),
@@ -64,10 +46,7 @@ fn one_line(e: &crate::WasmError) -> Result<(), TestCaseError> {
 
 /// What any successful read must hold: the component is the one the manifest names.
 fn verified(p: &Package) -> Result<(), TestCaseError> {
-    prop_assert_eq!(
-        sha256(&p.component),
-        p.manifest.component.sha256.to_ascii_lowercase()
-    );
+    prop_assert_eq!(sha256(&p.component), p.manifest.component.sha256.to_ascii_lowercase());
     prop_assert_eq!(p.component.len() as u64, p.manifest.component.size);
     prop_assert!(p.manifest.check().is_ok());
     Ok(())

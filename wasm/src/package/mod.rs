@@ -17,6 +17,5 @@ pub mod params;
 pub use archive::Package;
 pub use manifest::Manifest;
 
-
 #[cfg(test)]
 mod fuzz;

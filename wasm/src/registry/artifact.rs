@@ -33,8 +33,7 @@ pub(crate) struct Layers {
 /// component size), Volley's layer if any (at most 1 MiB), together within the policy's
 /// package size.
 pub(crate) fn layers(body: &[u8], reference: &Reference, policy: &Policy) -> Result<Layers> {
-    let manifest: Value =
-        serde_json::from_slice(body).map_err(|e| anyhow!("{reference}: the registry's manifest is not JSON: {e}"))?;
+    let manifest: Value = serde_json::from_slice(body).map_err(|e| anyhow!("{reference}: the registry's manifest is not JSON: {e}"))?;
     let Some(layers) = manifest.get("layers").and_then(Value::as_array) else {
         bail!("{reference} is not a Wasm artifact: its manifest has no layers");
     };
@@ -49,10 +48,7 @@ pub(crate) fn layers(body: &[u8], reference: &Reference, policy: &Policy) -> Res
     let volley = find(VOLLEY_LAYER).map(|l| descriptor(l, reference, MAX_VOLLEY_LAYER)).transpose()?;
     let total = component.size + volley.as_ref().map_or(0, |v| v.size);
     if total > policy.max_package_bytes {
-        bail!(
-            "refused by the policy (max_package_bytes = {}): {reference} has {total} bytes of layers",
-            policy.max_package_bytes
-        );
+        bail!("refused by the policy (max_package_bytes = {}): {reference} has {total} bytes of layers", policy.max_package_bytes);
     }
     Ok(Layers { component, volley })
 }
@@ -122,9 +118,20 @@ mod tests {
         let base = "http://127.0.0.1:5000/v2/volley/x";
         let policy = Policy { registry_redirect_hosts: vec!["cdn.example".into()], ..Policy::default() };
         let ok = |loc: &str| redirect(base, loc, &policy, &reference()).is_ok();
-        assert!(ok("/v2/volley/x/blobs/sha256:ab") && ok("http://127.0.0.1:5000/elsewhere") && ok("https://cdn.example/b") && ok("@evil.example/b"));
+        assert!(
+            ok("/v2/volley/x/blobs/sha256:ab")
+                && ok("http://127.0.0.1:5000/elsewhere")
+                && ok("https://cdn.example/b")
+                && ok("@evil.example/b")
+        );
         // A policy host, but not over https: refused.
-        for bad in ["http://cdn.example/b", "http://evil.example/b", "http://127.0.0.1:5001/b", "http://127.0.0.1:5000@evil.example/b", "http://cdn.example@evil.example/b"] {
+        for bad in [
+            "http://cdn.example/b",
+            "http://evil.example/b",
+            "http://127.0.0.1:5001/b",
+            "http://127.0.0.1:5000@evil.example/b",
+            "http://cdn.example@evil.example/b",
+        ] {
             assert!(!ok(bad), "{bad}");
         }
     }

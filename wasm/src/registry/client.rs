@@ -37,14 +37,15 @@ impl Credentials {
     /// The operator's credentials for `registry` (`host[:port]`), if any.
     pub fn for_registry(registry: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Credentials>> {
         if let Some(user) = env("VOLLEY_REGISTRY_USER") {
-            let password = env("VOLLEY_REGISTRY_PASSWORD").ok_or_else(|| anyhow!("VOLLEY_REGISTRY_USER is set but VOLLEY_REGISTRY_PASSWORD is not"))?;
+            let password = env("VOLLEY_REGISTRY_PASSWORD")
+                .ok_or_else(|| anyhow!("VOLLEY_REGISTRY_USER is set but VOLLEY_REGISTRY_PASSWORD is not"))?;
             return Ok(Some(Credentials { user, password }));
         }
-        let dir = env("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
+        let dir =
+            env("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".docker")));
         let Some(path) = dir.map(|d| d.join("config.json")) else { return Ok(None) };
         let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-        let config: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| anyhow!("{} is not JSON: {e}", path.display()))?;
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow!("{} is not JSON: {e}", path.display()))?;
         let auths = config.get("auths").and_then(|a| a.as_object());
         let entry = auths.and_then(|a| {
             a.iter().find(|(k, _)| {
@@ -57,7 +58,8 @@ impl Credentials {
             .decode(auth.trim())
             .map_err(|_| anyhow!("{}: the auth of {registry} is not base64", path.display()))?;
         let text = String::from_utf8(decoded).map_err(|_| anyhow!("{}: the auth of {registry} is not text", path.display()))?;
-        let (user, password) = text.split_once(':').ok_or_else(|| anyhow!("{}: the auth of {registry} is not user:password", path.display()))?;
+        let (user, password) =
+            text.split_once(':').ok_or_else(|| anyhow!("{}: the auth of {registry} is not user:password", path.display()))?;
         Ok(Some(Credentials { user: user.to_string(), password: password.to_string() }))
     }
 
@@ -87,8 +89,8 @@ impl Client {
     pub async fn connect(registry: &str) -> Result<Client> {
         let env = |k: &str| std::env::var(k).ok();
         let creds = Credentials::for_registry(registry, &env)?;
-        let insecure = env("VOLLEY_INSECURE_REGISTRIES")
-            .is_some_and(|list| list.split(',').any(|r| r.trim().eq_ignore_ascii_case(registry)));
+        let insecure =
+            env("VOLLEY_INSECURE_REGISTRIES").is_some_and(|list| list.split(',').any(|r| r.trim().eq_ignore_ascii_case(registry)));
         let https = format!("https://{registry}");
         let origin = if insecure {
             format!("http://{registry}")
@@ -108,7 +110,15 @@ impl Client {
 
     /// One request; a 401 is answered once by the auth flow its `WWW-Authenticate` asks
     /// for. `scope` is the token scope (e.g. `repository:volley/x:pull`).
-    pub async fn call(&mut self, method: Method, url: &str, headers: &[(&str, &str)], body: Bytes, max_body: usize, scope: &str) -> Result<Response> {
+    pub async fn call(
+        &mut self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+        max_body: usize,
+        scope: &str,
+    ) -> Result<Response> {
         let resp = self.send(method.clone(), url, headers, body.clone(), max_body).await?;
         if resp.status != 401 {
             return Ok(resp);
@@ -145,14 +155,22 @@ impl Client {
             return Ok(creds.basic());
         }
         if !kind.eq_ignore_ascii_case("bearer") {
-            bail!("registry {} asks for '{}' authentication, which Volley does not speak (Bearer or Basic)", self.registry, volley_core::text::printable(kind, 40));
+            bail!(
+                "registry {} asks for '{}' authentication, which Volley does not speak (Bearer or Basic)",
+                self.registry,
+                volley_core::text::printable(kind, 40)
+            );
         }
         let params = challenge_params(params);
         let get = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
         let realm = get("realm").ok_or_else(|| anyhow!("registry {} asks for a token without naming its realm", self.registry))?;
         let realm_loopback = realm.parse::<hyper::Uri>().ok().and_then(|u| u.host().map(is_loopback)).unwrap_or(false);
         if !realm.starts_with("https://") && !(realm.starts_with("http://") && realm_loopback) {
-            bail!("registry {}'s token realm {} is not https; credentials are not sent there", self.registry, volley_core::text::printable(realm, 100));
+            bail!(
+                "registry {}'s token realm {} is not https; credentials are not sent there",
+                self.registry,
+                volley_core::text::printable(realm, 100)
+            );
         }
         let mut url = realm.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
@@ -168,15 +186,24 @@ impl Client {
         let resp = request_limited(Method::GET, &url, &headers, Bytes::new(), TIMEOUT, MAX_TOKEN_ANSWER).await?;
         if resp.status == 401 || resp.status == 403 {
             return Err(match &self.creds {
-                Some(c) => anyhow!("registry {}'s token service refused the credentials of user '{}' (HTTP {})", self.registry, c.user, resp.status),
+                Some(c) => anyhow!(
+                    "registry {}'s token service refused the credentials of user '{}' (HTTP {})",
+                    self.registry,
+                    c.user,
+                    resp.status
+                ),
                 None => self.needs_credentials(),
             });
         }
         if resp.status != 200 {
             bail!("registry {}'s token service answered HTTP {}", self.registry, resp.status);
         }
-        let v: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| anyhow!("registry {}'s token service sent no JSON: {e}", self.registry))?;
-        let token = v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str())
+        let v: serde_json::Value =
+            serde_json::from_slice(&resp.body).map_err(|e| anyhow!("registry {}'s token service sent no JSON: {e}", self.registry))?;
+        let token = v
+            .get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
             .ok_or_else(|| anyhow!("registry {}'s token service sent no token", self.registry))?;
         if token.len() > 64 << 10 || !token.bytes().all(|b| b.is_ascii_graphic()) {
             bail!("registry {}'s token service sent a token that cannot be a header", self.registry);

@@ -24,35 +24,22 @@ fn one_line(e: &dyn std::fmt::Display) -> Result<(), TestCaseError> {
 /// Reference-shaped text (scheme, registry, repository, tag, digest), each part from
 /// pieces that include the characters that could move a URL's host or path.
 fn reference_like() -> impl Strategy<Value = String> {
-    let part = |pieces: Vec<&'static str>| {
-        proptest::collection::vec(proptest::sample::select(pieces), 0..4).prop_map(|p| p.concat())
-    };
+    let part = |pieces: Vec<&'static str>| proptest::collection::vec(proptest::sample::select(pieces), 0..4).prop_map(|p| p.concat());
     let hostile = vec!["@", "#", "?", "%40", "..", " ", "\u{0}", "A", "/", ":"];
-    let registry = part(
-        [
-            vec!["127.0.0.1", ":5000", "[::1]", "evil.example", "-", "."],
-            hostile.clone(),
-        ]
-        .concat(),
-    );
+    let registry = part([vec!["127.0.0.1", ":5000", "[::1]", "evil.example", "-", "."], hostile.clone()].concat());
     let repository = part([vec!["repo", "volley", "/", "_", "."], hostile.clone()].concat());
     let tag = proptest::option::of(part([vec!["tag", "0.1", "-"], hostile].concat()));
     let digest = proptest::option::of(Just(format!("sha256:{}", "0123456789abcdef".repeat(4))));
-    (any::<bool>(), registry, repository, tag, digest).prop_map(
-        |(scheme, registry, repository, tag, digest)| {
-            let mut text = format!(
-                "{}{registry}/{repository}",
-                if scheme { "oci://" } else { "" }
-            );
-            if let Some(t) = tag {
-                text = format!("{text}:{t}");
-            }
-            if let Some(d) = digest {
-                text = format!("{text}@{d}");
-            }
-            text
-        },
-    )
+    (any::<bool>(), registry, repository, tag, digest).prop_map(|(scheme, registry, repository, tag, digest)| {
+        let mut text = format!("{}{registry}/{repository}", if scheme { "oci://" } else { "" });
+        if let Some(t) = tag {
+            text = format!("{text}:{t}");
+        }
+        if let Some(d) = digest {
+            text = format!("{text}@{d}");
+        }
+        text
+    })
 }
 
 proptest! {

@@ -21,10 +21,10 @@ use hyper::Method;
 use serde_json::json;
 
 use crate::package::archive::sha256;
-use artifact::Descriptor;
 use crate::package::{Manifest, Package};
-use volley_core::Policy;
+use artifact::Descriptor;
 use client::Client;
+use volley_core::Policy;
 use volley_net::http::Response;
 
 use crate::WasmError;
@@ -200,7 +200,6 @@ fn blocking<T: Send>(op: impl std::future::Future<Output = Result<T>> + Send) ->
             .map_err(|_| anyhow!("the registry client thread failed"))?
     })
 }
-
 
 #[cfg(test)]
 mod fuzz;

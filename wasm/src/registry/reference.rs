@@ -125,9 +125,9 @@ fn valid_registry(registry: &str) -> bool {
     let dns = |host: &str| {
         !host.is_empty()
             && host.len() <= 253
-            && host.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-            })
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
     };
     // After the host: nothing, or ':' and a port number.
     let port_ok = |rest: &str| match rest.strip_prefix(':') {

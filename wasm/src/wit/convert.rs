@@ -11,9 +11,9 @@ macro_rules! common_conversions {
         fn convert_prompt(p: wit_types::Prompt) -> volley_core::Prompt {
             match p {
                 wit_types::Prompt::Text(t) => volley_core::Prompt::Text(t),
-                wit_types::Prompt::Chat(msgs) => volley_core::Prompt::Chat(
-                    msgs.into_iter().map(|m| volley_core::Message::new(m.role, m.content)).collect(),
-                ),
+                wit_types::Prompt::Chat(msgs) => {
+                    volley_core::Prompt::Chat(msgs.into_iter().map(|m| volley_core::Message::new(m.role, m.content)).collect())
+                }
             }
         }
     };
@@ -156,10 +156,10 @@ macro_rules! api_and_tensor_conversions {
 
 pub(crate) use api_and_tensor_conversions;
 pub(crate) use batch_and_outcome_conversions;
-pub(crate) use plan_conversions_v0_1_to_v0_3;
 pub(crate) use common_conversions;
 pub(crate) use info_and_error_conversions;
 pub(crate) use outcome_conversion;
+pub(crate) use plan_conversions_v0_1_to_v0_3;
 
 /// `load`, `stage`, `plan` and `stage-result` as 0.4 defines them (the same in 0.5),
 /// for a module that names `volley_core` `model`.

@@ -16,10 +16,7 @@ mod bindings {
     });
 }
 
-super::convert::common_conversions!(
-    bindings::volley::scenario::types,
-    bindings::exports::volley::scenario::workload
-);
+super::convert::common_conversions!(bindings::volley::scenario::types, bindings::exports::volley::scenario::workload);
 super::convert::plan_conversions_v0_1_to_v0_3!();
 
 super::convert::api_and_tensor_conversions!();

@@ -21,10 +21,7 @@ mod bindings {
     });
 }
 
-super::convert::common_conversions!(
-    bindings::volley::scenario::types,
-    bindings::exports::volley::scenario::workload
-);
+super::convert::common_conversions!(bindings::volley::scenario::types, bindings::exports::volley::scenario::workload);
 
 super::convert::plan_conversions_from_v0_4!();
 super::convert::api_and_tensor_conversions!();

@@ -36,10 +36,7 @@ impl bindings::volley::scenario::checks::Host for crate::caps::checks::ChecksCap
     }
 }
 
-super::convert::info_and_error_conversions!(
-    bindings::volley::scenario::types,
-    bindings::exports::volley::scenario::workload
-);
+super::convert::info_and_error_conversions!(bindings::volley::scenario::types, bindings::exports::volley::scenario::workload);
 super::convert::plan_conversions_from_v0_4!();
 super::convert::api_and_tensor_conversions!();
 super::convert::outcome_conversion!();

@@ -124,9 +124,7 @@ async fn a_closed_connection_before_the_answer_is_told_apart_from_a_broken_one()
 
 #[tokio::test]
 async fn what_is_not_http_is_refused_within_bounds() {
-    let big_head: &'static [u8] = Box::leak(
-        [&b"HTTP/1.1 200 OK\r\nx-filler: "[..], &b"y".repeat(MAX_HEAD)].concat().into_boxed_slice(),
-    );
+    let big_head: &'static [u8] = Box::leak([&b"HTTP/1.1 200 OK\r\nx-filler: "[..], &b"y".repeat(MAX_HEAD)].concat().into_boxed_slice());
     let many: &'static [u8] =
         Box::leak([&b"HTTP/1.1 200 OK\r\n"[..], &b"a: b\r\n".repeat(MAX_HEADERS + 1), b"\r\n"].concat().into_boxed_slice());
     for (answer, want) in [

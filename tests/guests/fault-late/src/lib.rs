@@ -14,9 +14,7 @@ impl Scenario for FaultLate {
         Ok(FaultLate)
     }
     fn plan(&self) -> Plan {
-        Plan::new()
-            .stage(Stage::new("good", Load::burst(5)))
-            .stage(Stage::new("bad", Load::constant(10.0)).max_requests(5))
+        Plan::new().stage(Stage::new("good", Load::burst(5))).stage(Stage::new("bad", Load::constant(10.0)).max_requests(5))
     }
     fn next_request(&mut self, ctx: &RequestContext) -> Next {
         if ctx.stage == 1 {

@@ -141,8 +141,8 @@ impl Scenario for Hostile {
             }
             "socket" => {
                 use std::io::Write;
-                let sent = std::net::TcpStream::connect(self.value.as_str())
-                    .and_then(|mut s| s.write_all(b"GET /exfiltrate HTTP/1.1\r\n\r\n"));
+                let sent =
+                    std::net::TcpStream::connect(self.value.as_str()).and_then(|mut s| s.write_all(b"GET /exfiltrate HTTP/1.1\r\n\r\n"));
                 chat(format!("socket: {sent:?}"))
             }
             _ => chat("hi".into()),

@@ -1,16 +1,28 @@
-//! Text from a scenario, made safe to show: control characters (escape sequences, line
-//! erases, carriage returns that overwrite a line) removed before anything a guest
-//! chose reaches the operator's terminal, and a bound on its length.
+//! Text that someone else chose (a scenario, a server, a file), made safe to show:
+//! control characters (escape sequences, line erases, carriage returns and line feeds
+//! that would forge or overwrite a line, bidirectional overrides that reorder it) are
+//! made visible as escapes, never emitted, and the text is bounded in length.
 
-/// `s` without control characters, at most `max_chars` characters (then `…`).
+use std::fmt::Write as _;
+
+/// `s` with every control character written as a visible escape (`\n`, `\r`, `\t`,
+/// `\u{1b}`, …), at most `max_chars` characters of it (then `…`).
 pub fn printable(s: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max_chars + 3));
-    for (n, c) in s.chars().filter(|c| !is_control(*c)).enumerate() {
+    for (n, c) in s.chars().enumerate() {
         if n == max_chars {
             out.push('…');
             break;
         }
-        out.push(c);
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_control(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
     out
 }
@@ -21,7 +33,7 @@ pub fn is_printable(s: &str) -> bool {
 }
 
 /// C0 and C1 controls and DEL, and the bidirectional overrides that reorder what is
-/// shown; a tab is kept out too, so columns stay columns.
+/// shown; a tab counts too, so columns stay columns.
 fn is_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -31,11 +43,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escape_sequences_and_line_tricks_are_removed() {
-        let hostile = "ok\x1b]0;owned\x07\r\x1b[2KALL CHECKS PASSED\u{202e}\n";
+    fn escape_sequences_and_line_tricks_are_made_visible() {
+        let hostile = "ok\x1b]0;owned\x07\r\x1b[2KALL CHECKS PASSED\u{202e}\nforged";
         let shown = printable(hostile, 200);
         assert!(!shown.contains('\x1b') && !shown.contains('\r') && !shown.contains('\n') && !shown.contains('\u{202e}'));
-        assert_eq!(shown, "ok]0;owned[2KALL CHECKS PASSED");
+        assert_eq!(shown, r"ok\u{1b}]0;owned\u{7}\r\u{1b}[2KALL CHECKS PASSED\u{202e}\nforged");
+        assert!(is_printable(&shown));
         assert_eq!(printable("ééééé", 3), "ééé…");
         assert!(is_printable("plain text") && !is_printable("a\tb"));
     }

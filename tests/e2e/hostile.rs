@@ -251,7 +251,7 @@ async fn a_tensor_whose_shape_overflows_is_refused() {
 async fn escape_sequences_never_reach_the_terminal() {
     // `attack` checks no escape reached stdout or stderr; the names are kept, cleaned.
     let (o, _) = attack(json!({"mode": "escapes"}), "", &[], safe(3)).await;
-    assert!(o.stdout.contains("stage]0;owned"), "{}", o.stdout);
+    assert!(o.stdout.contains(r"stage\u{1b}]0;owned"), "{}", o.stdout);
     let check = run_volley(&["check", hostile(), "--params", r#"{"mode": "escapes"}"#], Duration::from_secs(20));
     check.assert_success();
     assert!(!check.stdout.contains('\u{1b}') && !check.stdout.contains('\r'), "{:?}", check.stdout);

@@ -54,6 +54,8 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The child's peak resident set size (`ru_maxrss` from `wait4`), KiB.
+    pub peak_rss_kib: u64,
 }
 
 impl Output {
@@ -97,9 +99,17 @@ pub fn run_program(program: &str, args: &[&str], envs: &[(&str, &str)], limit: D
         let _ = std::io::Read::read_to_string(&mut err, &mut s);
         s
     });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for volley") {
-            break status;
+    // Reaped with wait4, which also gives the child's peak RSS.
+    let pid = child.id() as libc::pid_t;
+    let (status, peak_rss_kib) = loop {
+        let mut raw = 0;
+        // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own child, not yet reaped; the pointers are to live locals.
+        let reaped = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
+        assert!(reaped >= 0, "wait4 on {program}: {}", std::io::Error::last_os_error());
+        if reaped == pid {
+            break (std::os::unix::process::ExitStatusExt::from_raw(raw), usage.ru_maxrss.max(0) as u64);
         }
         if start.elapsed() > limit {
             let _ = child.kill();
@@ -108,7 +118,7 @@ pub fn run_program(program: &str, args: &[&str], envs: &[(&str, &str)], limit: D
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap(), elapsed: start.elapsed() }
+    Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap(), elapsed: start.elapsed(), peak_rss_kib }
 }
 
 /// `run_volley` from async code, on a blocking thread.

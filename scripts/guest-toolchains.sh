@@ -4,8 +4,13 @@
 # - componentize-py 0.25.1 (PyPI) in its own virtual environment;
 # - componentize-js 0.23.0 (npm; `jco componentize` does not work offline here, the
 #   componentize-js CLI does).
-# Prints the variables the tests and `volley new` build scripts read:
-#   COMPONENTIZE_PY=…  COMPONENTIZE_JS=…
+# Prints, on stdout, the variables the tests and `volley new` build scripts read, as
+# shell that `eval` runs (progress goes to stderr):
+#   export COMPONENTIZE_PY='…'
+#   export COMPONENTIZE_JS='…'
+# so `eval "$(scripts/guest-toolchains.sh)"` puts them in the current shell. The build
+# scripts also find the tools in this folder without the variables.
+# VOLLEY_TOOLCHAINS moves the folder.
 set -euo pipefail
 DIR="${VOLLEY_TOOLCHAINS:-$HOME/.cache/volley/toolchains}"
 PY_VERSION=0.25.1
@@ -28,5 +33,10 @@ if [ ! -x "$DIR/js/node_modules/.bin/componentize-js" ] \
     && npm install --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$JS_VERSION" >&2)
 fi
 
-echo "COMPONENTIZE_PY=$DIR/py/bin/componentize-py"
-echo "COMPONENTIZE_JS=$DIR/js/node_modules/.bin/componentize-js"
+# `export KEY='VALUE'`, with any quote in VALUE escaped, so eval reads back the path as is.
+emit() {
+  local quoted="${2//\'/\'\\\'\'}"
+  printf "export %s='%s'\n" "$1" "$quoted"
+}
+emit COMPONENTIZE_PY "$DIR/py/bin/componentize-py"
+emit COMPONENTIZE_JS "$DIR/js/node_modules/.bin/componentize-js"

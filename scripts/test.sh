@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Volley's test command (README): installs what the tests need, then runs them all.
 #
-# - the wasm32-wasip2 target (guests are built by host/build.rs);
+# - checks first: formatting, crate and file layering, and README's first command on a
+#   toolchain without the wasm32-wasip2 target (scripts/check-fresh-toolchain.sh);
+# - the wasm32-wasip2 target, for the guests the tests build from source
+#   (scripts/build-guests.sh; it also checks the shipped scenarios in wasm/builtin/ are
+#   what their sources build to);
 # - the Python and JavaScript guest toolchains (scripts/guest-toolchains.sh);
 # - llama.cpp's llama-server with SmolLM2-135M from ../shared/realserver (first time
 #   ~12 min, then cached under ~/.cache/realserver), started on 127.0.0.1:8100;
 # - NVIDIA Triton (PyTriton) on 127.0.0.1:18000 and KServe's ModelServer on :18080 from
 #   ../shared/kservers (first time ~1.5 min, then cached under ~/.cache/kservers);
 #   each real-server test stops its server when done;
-# - then `cargo test --release` over the workspace's default members.
+# - coverage-guided fuzzing of the parsers that face servers and files, 20 s a target
+#   (scripts/fuzz.sh; libFuzzer on the stable toolchain, nothing to install);
+# - clippy over the workspace (warnings are errors), then `cargo test --release` over the
+#   workspace's default members.
 #
 # CARGO_TARGET_DIR defaults to ~/.cache/volley/target so repeated runs (and CI on the
 # same machine) build incrementally.
@@ -26,6 +33,17 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   log "rustup target add wasm32-wasip2"
   rustup target add wasm32-wasip2
 fi
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    log "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+log "formatting (cargo fmt --check)"
+cargo fmt --all --check
+log "crate and file layering (scripts/check-layers.py)"
+python3 scripts/check-layers.py
 
 # Debian packages the tests use: chromium (the HTML report in a real browser),
 # prometheus (scrapes the exposition endpoint), docker-registry (the CNCF
@@ -46,8 +64,7 @@ if ((${#missing[@]})); then
 fi
 
 log "guest toolchains (componentize-py, componentize-js; cached after the first time)"
-toolchain_env="$(bash scripts/guest-toolchains.sh)"
-while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchain_env"
+eval "$(bash scripts/guest-toolchains.sh)"
 
 log "setting up llama-server (../shared/realserver; cached after the first time)"
 bash "$SHARED/realserver/setup.sh" llama-server
@@ -59,6 +76,20 @@ stop_all() {
   bash "$SHARED/kservers/stop.sh" >/dev/null 2>&1 || true
   bash "$SHARED/slurm/stop.sh" >/dev/null 2>&1 || true
 }
+log "README's first command on a toolchain without wasm32-wasip2 (scripts/check-fresh-toolchain.sh)"
+bash scripts/check-fresh-toolchain.sh
+log "guests from source; the shipped ones against wasm/builtin/ (scripts/build-guests.sh --check)"
+bash scripts/build-guests.sh --check >/dev/null
+log "fuzzing the parsers of what servers and files send, 20 s a target (scripts/fuzz.sh, docs/fuzzing.md)"
+bash scripts/fuzz.sh 20
+log "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+log "unit tests of the guest crates that have them (not default members: built for the host here)"
+cargo test --release --quiet -p slo-search
+log "building the tests (before the servers start, so they do not wait through the build)"
+cargo test --release --no-run "$@"
+
 stop_all
 # The tests stop their servers; make sure nothing is left behind if the run fails.
 trap stop_all EXIT
@@ -69,9 +100,6 @@ bash "$SHARED/kservers/start-triton.sh" 18000
 bash "$SHARED/kservers/start-kserve.sh" 18080
 log "starting a one-node Slurm (../shared/slurm; installs slurm-wlm and munge the first time)"
 bash "$SHARED/slurm/start.sh" >/dev/null
-
-log "crate layering (scripts/check-layers.py)"
-python3 scripts/check-layers.py
 
 log "cargo test --release"
 cargo test --release "$@"

@@ -5,13 +5,15 @@
 //! ([`record`], [`outcome`]), the [`Workload`] trait a scenario implements, seeded
 //! random streams ([`rng`]), run-wide cancellation ([`cancel`]), the statistics a
 //! stage folds its records into ([`histogram`], [`stats`]), the operator's [`policy`]
-//! and guest text made safe to show ([`text`]).
+//! and guest text made safe to show ([`text`]). The one exception to "no I/O" is
+//! [`foreign_file`], the reader every crate uses for files someone else chose.
 //!
 //! Layering: `volley-core` ← `volley-data`, `volley-net`, `volley-report` ←
 //! `volley-engine`, `volley-wasm`, `volley-sim`, `volley-export` ← `volley`. See
 //! docs/architecture.md ("Crates").
 
 pub mod cancel;
+pub mod foreign_file;
 pub mod histogram;
 pub mod outcome;
 pub mod panics;
@@ -20,6 +22,7 @@ pub mod policy;
 pub mod record;
 pub mod request;
 pub mod rng;
+pub mod run_file;
 pub mod shard;
 pub mod stats;
 pub mod text;

@@ -1,5 +1,6 @@
 //! The operator's policy: what a run may do, whatever its scenario asks. A scenario
-//! package may come from anyone; the policy bounds where traffic goes (`targets`), how
+//! package may come from anyone; the policy bounds where traffic goes (`targets`, and
+//! every other destination: `probes`, `exporters`, `registries`, in `destinations`), how
 //! much of it (rates, concurrency, bursts, requests, stages, durations), what a request
 //! may carry (body, headers, names, tags), and what the sandbox and supply chain allow
 //! (guest memory and time, tokenizer input, package and component sizes, the compile
@@ -19,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Info, Load, Plan, Stage};
 use crate::request::ScenarioRequest;
+
+/// The longest time any `_s` key may give: ten years.
+const MAX_POLICY_SECONDS: f64 = 315_576_000.0;
 
 /// What a run may do. See the module docs and docs/policy.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,9 @@ pub struct Policy {
     pub max_stages: u32,
     /// Seconds one stage may run.
     pub max_stage_s: f64,
+    /// Seconds a stage may go on while its scenario produces no request and none of its
+    /// requests is queued or in flight (it waits on nothing): then the stage is stopped.
+    pub max_idle_s: f64,
     /// Seconds one run may take.
     pub max_run_s: f64,
     /// Smallest gap between two planned sends, ms (a custom gap; a rate's mean gap).
@@ -81,8 +88,17 @@ pub struct Policy {
     /// Keep compiled components in the user's cache (authenticated); off: compile in
     /// memory every time.
     pub compile_cache: bool,
-    /// Hosts a registry may redirect blob downloads to, besides itself.
+    /// Hosts a registry may redirect blob downloads (and upload locations) to, besides
+    /// itself: https only, never with its credentials.
     pub registry_redirect_hosts: Vec<String>,
+    /// Base URLs `--server-metrics` may reach besides the target's host (the target's own
+    /// endpoints, the model list and Triton's statistics, are the target's).
+    pub probes: Vec<String>,
+    /// Base URLs OTLP endpoints may be at besides loopback.
+    pub exporters: Vec<String>,
+    /// Registries (`host[:port]`) packages may be pushed to or pulled from, and token
+    /// realms on another origin; empty: any.
+    pub registries: Vec<String>,
     /// Bytes of requests produced ahead of their send time and not yet sent.
     pub max_queue_bytes: u64,
 }
@@ -98,6 +114,7 @@ impl Default for Policy {
             max_requests: 10_000_000,
             max_stages: 256,
             max_stage_s: 86_400.0,
+            max_idle_s: 300.0,
             max_run_s: 7.0 * 86_400.0,
             min_gap_ms: 0.0,
             max_body_bytes: 8 << 20,
@@ -118,6 +135,9 @@ impl Default for Policy {
             max_compile_s: 300.0,
             compile_cache: true,
             registry_redirect_hosts: Vec::new(),
+            probes: Vec::new(),
+            exporters: Vec::new(),
+            registries: Vec::new(),
             max_queue_bytes: 64 << 20,
         }
     }
@@ -206,6 +226,7 @@ impl Policy {
         let positive = [
             ("max_rate", self.max_rate),
             ("max_stage_s", self.max_stage_s),
+            ("max_idle_s", self.max_idle_s),
             ("max_run_s", self.max_run_s),
             ("guest_total_s", self.guest_total_s),
             ("max_compile_s", self.max_compile_s),
@@ -213,6 +234,11 @@ impl Policy {
         for (key, v) in positive {
             if !(v.is_finite() && v > 0.0) {
                 return Err(PolicyError(format!("policy key {key} must be a positive number, got {v}")));
+            }
+            // Times become `Duration`s and deadlines (`Instant + Duration`): bounded, so no
+            // value an operator can write overflows them.
+            if key.ends_with("_s") && v > MAX_POLICY_SECONDS {
+                return Err(PolicyError(format!("policy key {key} must be at most {MAX_POLICY_SECONDS} s (ten years), got {v:e}")));
             }
         }
         if !(self.min_gap_ms.is_finite() && self.min_gap_ms >= 0.0) {
@@ -239,6 +265,7 @@ impl Policy {
         for t in &self.targets {
             AllowedTarget::parse(t).map_err(|e| PolicyError(format!("policy targets: {e}")))?;
         }
+        self.validate_destinations()?;
         Ok(())
     }
 
@@ -278,6 +305,11 @@ impl Policy {
 
     pub fn max_stage(&self) -> Duration {
         Duration::from_secs_f64(self.max_stage_s)
+    }
+
+    /// `max_idle_s` (a value past what a `Duration` holds: no bound).
+    pub fn max_idle(&self) -> Duration {
+        Duration::try_from_secs_f64(self.max_idle_s).unwrap_or(Duration::MAX)
     }
 
     pub fn max_run(&self) -> Duration {
@@ -486,11 +518,25 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_stage_is_bounded_by_default() {
+        assert_eq!(Policy::default().max_idle(), Duration::from_secs(300));
+        assert_eq!(Policy::from_toml("max_idle_s = 0.5").unwrap().max_idle(), Duration::from_millis(500));
+        assert!(Policy::from_toml("max_idle_s = 0").unwrap_err().to_string().contains("max_idle_s"));
+        // A bound past ten years is refused, not a panic (below).
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_one_line_errors() {
         let e = Policy::from_toml("max_ratee = 5").unwrap_err().to_string();
         assert!(e.contains("max_ratee") && !e.contains('\n'), "{e}");
         assert!(Policy::from_toml("max_rate = -1").unwrap_err().to_string().contains("max_rate"));
         assert!(Policy::from_toml("max_stages = 0").unwrap_err().to_string().contains("max_stages"));
+        for key in ["max_stage_s", "max_run_s", "max_idle_s", "guest_total_s", "max_compile_s"] {
+            let e = Policy::from_toml(&format!("{key} = 1e300")).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("ten years") && e.contains("1e300"), "{e}");
+        }
+        let ten_years = Policy::from_toml("max_stage_s = 315576000\nmax_run_s = 315576000").unwrap();
+        assert_eq!(ten_years.max_stage().as_secs(), 315_576_000);
         assert!(Policy::from_toml("targets = [\"127.0.0.1:8000\"]").unwrap_err().to_string().contains("scheme"));
     }
 
@@ -571,6 +617,9 @@ mod tests {
         assert!(e.to_string().contains("X-Auth-Token"), "{e}");
     }
 }
+
+mod destinations;
+pub use destinations::{Endpoint, is_loopback_host};
 
 #[cfg(test)]
 mod fuzz;

@@ -38,6 +38,13 @@ fn is_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// A number as a person reads it: plain when it is of an ordinary size, else in
+/// scientific notation (Rust prints 1e-200 with two hundred zeros).
+pub fn num(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 || (1e-4..1e15).contains(&a) || !x.is_finite() { format!("{x}") } else { format!("{x:e}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,11 +59,4 @@ mod tests {
         assert_eq!(printable("ééééé", 3), "ééé…");
         assert!(is_printable("plain text") && !is_printable("a\tb"));
     }
-}
-
-/// A number as a person reads it: plain when it is of an ordinary size, else in
-/// scientific notation (Rust prints 1e-200 with two hundred zeros).
-pub fn num(x: f64) -> String {
-    let a = x.abs();
-    if x == 0.0 || (1e-4..1e15).contains(&a) || !x.is_finite() { format!("{x}") } else { format!("{x:e}") }
 }

@@ -40,7 +40,13 @@ impl Tokenizer {
     }
 
     fn load(path: &Path) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| anyhow!("cannot load tokenizer '{}': {e}", path.display()))?;
+        use volley_core::foreign_file::{self, Kind};
+        // Through the one reader for foreign files: a regular file (a FIFO or a device is
+        // refused without blocking), at most 256 MiB.
+        let bytes = foreign_file::read(path, Kind::TOKENIZER)?;
+        let inner =
+            tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| anyhow!("cannot load tokenizer '{}': {e}", foreign_file::shown(path)))?;
+        drop(bytes);
         let mut t = Tokenizer { inner, words: Vec::new(), path: path.to_path_buf() };
         t.words = t.single_token_words();
         if t.words.len() < 16 {

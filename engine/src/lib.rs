@@ -14,6 +14,10 @@ mod client;
 pub mod coldstart;
 mod collector;
 mod events;
+/// The client's parsers for the fuzz targets (fuzz/): only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod lanes;
 pub mod launch;
 mod load;

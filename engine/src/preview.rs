@@ -10,7 +10,7 @@ use volley_net::Target;
 
 use crate::client::request::RequestEncoder;
 use crate::load::arrivals::ArrivalClock;
-use crate::producer::Producer;
+use crate::producer::{Producer, StageOrder};
 use crate::run::RunError;
 
 /// How long to wait for a stage's first requests (a multi-turn scenario may wait for
@@ -60,7 +60,16 @@ pub async fn preview(
     for (i, stage) in plan.stages.iter().enumerate().take(MAX_STAGES_SHOWN) {
         let arrivals = timeline(&stage.load, stage.duration, stage.max_requests, seed, i as u32, show);
         let shown = stage.max_requests.unwrap_or(u64::MAX).min(u64::from(show));
-        let feed = producer.start_stage(i as u32, show as usize, Some(shown), policy.max_queue_bytes as usize, None, false);
+        let feed = producer.start_stage(StageOrder {
+            index: i as u32,
+            name: &stage.name,
+            capacity: show as usize,
+            limit: Some(shown),
+            queue_bytes: policy.max_queue_bytes as usize,
+            max_idle: policy.max_idle(),
+            shard: None,
+            behind: false,
+        });
         let mut requests = Vec::new();
         let mut stopped = None;
         for n in 0..shown {

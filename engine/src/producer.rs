@@ -7,15 +7,21 @@
 //! of the engine talks to it through channels; every wait on it is async, so the
 //! engine runs on any tokio runtime, a current-thread one included. A workload fault (a
 //! trap, a time or memory limit, an invalid request) is recorded and cancels the run.
+//!
+//! A stage's driver starts sending once the queue is [ready](StageFeed::ready): full (in
+//! entries or bytes), or the scenario has nothing more for now (it waits on outcomes) or
+//! for the stage — an event the producer signals, so a scenario that waits starts at
+//! once. A stage whose scenario waits on nothing for the policy's `max_idle_s` (it
+//! produces no request and has none out) is refused.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use volley_core::shard::CarriedGap;
 use volley_core::workload::{validate_batch, validate_plan, validate_stage};
-use volley_core::{Cancel, Checks, ErrorClass, Info, Outcome, Plan, Shard, Stage, StageResult, Workload, WorkloadError};
+use volley_core::{Cancel, Checks, ErrorClass, Info, Outcome, Plan, Refusal, Shard, Stage, StageResult, Workload, WorkloadError};
 
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
 
@@ -33,18 +39,10 @@ const NAP: Duration = Duration::from_micros(500);
 const MAX_NAP: Duration = Duration::from_millis(20);
 
 enum Command {
-    /// Requests are encoded with this from now on (the target's model is known).
-    Begin(RequestEncoder),
-    /// `behind`: the stage sends on a clock, which goes first when cores are short.
-    Stage {
-        index: u32,
-        tx: flume::Sender<PreparedRequest>,
-        stop: Arc<AtomicBool>,
-        limit: Option<u64>,
-        queue: QueueBytes,
-        shard: Option<Shard>,
-        behind: bool,
-    },
+    /// Requests are encoded with this from now on (the target's model is known). Boxed:
+    /// it is sent once, and the enum stays the size of its common variant.
+    Begin(Box<RequestEncoder>),
+    Stage(StageJob),
     NextStage {
         results: Vec<StageResult>,
         reply: oneshot::Sender<Result<Option<Stage>, WorkloadError>>,
@@ -65,11 +63,71 @@ pub(crate) struct Producer {
     pub plan: Plan,
 }
 
+/// What a driver asks of the producer for a stage it starts.
+pub(crate) struct StageOrder<'a> {
+    pub index: u32,
+    /// The stage's name (for a refusal).
+    pub name: &'a str,
+    /// Requests the queue holds.
+    pub capacity: usize,
+    /// Most requests of the global sequence.
+    pub limit: Option<u64>,
+    /// Bytes of requests the queue holds at once (the policy's `max_queue_bytes`).
+    pub queue_bytes: usize,
+    /// The policy's `max_idle_s`.
+    pub max_idle: Duration,
+    /// A shard queues only the requests it owns.
+    pub shard: Option<Shard>,
+    /// The stage sends on a clock, which goes first when cores are short (see
+    /// `Worker::behind`).
+    pub behind: bool,
+}
+
+/// One stage's production, as the producer thread gets it. Dropped when production
+/// ends (or never starts, the thread having ended), which makes the queue ready.
+struct StageJob {
+    index: u32,
+    name: String,
+    tx: flume::Sender<PreparedRequest>,
+    stop: Arc<AtomicBool>,
+    limit: Option<u64>,
+    queue: QueueBytes,
+    max_idle: Duration,
+    shard: Option<Shard>,
+    behind: bool,
+    ready: Arc<Ready>,
+}
+
+impl Drop for StageJob {
+    fn drop(&mut self) {
+        self.ready.set();
+    }
+}
+
+/// The event a stage's start waits for: its queue holds what the stage needs before the
+/// first send. Set once per stage, by the producer thread.
+#[derive(Default)]
+struct Ready {
+    set: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Ready {
+    fn set(&self) {
+        // The plain load keeps repeated calls (an empty batch every few ms) to a read.
+        if !self.set.load(Ordering::Relaxed) && !self.set.swap(true, Ordering::AcqRel) {
+            // A permit is stored if the driver is not waiting yet.
+            self.notify.notify_one();
+        }
+    }
+}
+
 /// The receiving end of one stage's request queue. Dropping it ends production.
 pub(crate) struct StageFeed {
     pub requests: flume::Receiver<PreparedRequest>,
     stop: Arc<AtomicBool>,
     queue: QueueBytes,
+    ready: Arc<Ready>,
 }
 
 impl StageFeed {
@@ -83,9 +141,13 @@ impl StageFeed {
         self.queue.budget
     }
 
-    /// The producer waits for the driver to take requests: the queue is full in bytes.
-    pub fn over_budget(&self) -> bool {
-        self.queue.waiting.load(Ordering::Relaxed)
+    /// Returns once the queue holds what the stage needs before its first send: it is
+    /// full (in entries or bytes), or the scenario has nothing more for now (it waits on
+    /// outcomes) or for this stage.
+    pub async fn ready(&self) {
+        while !self.ready.set.load(Ordering::Acquire) {
+            self.ready.notify.notified().await;
+        }
     }
 }
 
@@ -95,8 +157,6 @@ impl StageFeed {
 struct QueueBytes {
     queued: Arc<AtomicUsize>,
     budget: usize,
-    /// The producer is waiting for room.
-    waiting: Arc<AtomicBool>,
 }
 
 /// What a queued request costs: its body and the rest of it, roughly.
@@ -159,7 +219,17 @@ impl Producer {
                 }
                 let label = workload.identity().label;
                 let observe = known_observes;
-                let mut worker = Worker { workload: workload.as_mut(), label, encoder: None, outcomes: outcome_rx, observe, behind: false };
+                let mut worker = Worker {
+                    workload: workload.as_mut(),
+                    label,
+                    encoder: None,
+                    outcomes: outcome_rx,
+                    observe,
+                    behind: false,
+                    stage: 0,
+                    stage_outcomes: 0,
+                    outcomes_seen: 0,
+                };
                 if let Err(e) = worker.serve(command_rx) {
                     *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                     cancel.cancel();
@@ -181,27 +251,30 @@ impl Producer {
 
     /// Requests are encoded with `encoder` (before the first stage).
     pub fn begin(&self, encoder: RequestEncoder) {
-        let _ = self.commands.send(Command::Begin(encoder));
+        let _ = self.commands.send(Command::Begin(Box::new(encoder)));
     }
 
-    /// Starts producing requests of stage `index` into a queue of `capacity`, at most
-    /// `limit` of them (of the global sequence), holding at most `queue_bytes` of them at
-    /// once; a shard queues only the requests it owns (see [`Shard`]). With `behind`,
-    /// the thread yields to the send lanes from then on (see `Worker::behind`).
-    pub fn start_stage(
-        &self,
-        index: u32,
-        capacity: usize,
-        limit: Option<u64>,
-        queue_bytes: usize,
-        shard: Option<Shard>,
-        behind: bool,
-    ) -> StageFeed {
-        let (tx, requests) = flume::bounded(capacity.max(1));
+    /// Starts producing the requests of a stage as `order` says (see [`StageOrder`]).
+    pub fn start_stage(&self, order: StageOrder<'_>) -> StageFeed {
+        let (tx, requests) = flume::bounded(order.capacity.max(1));
         let stop = Arc::new(AtomicBool::new(false));
-        let queue = QueueBytes { queued: Arc::default(), budget: queue_bytes, waiting: Arc::default() };
-        let _ = self.commands.send(Command::Stage { index, tx, stop: stop.clone(), limit, queue: queue.clone(), shard, behind });
-        StageFeed { requests, stop, queue }
+        let queue = QueueBytes { queued: Arc::default(), budget: order.queue_bytes };
+        let ready = Arc::new(Ready::default());
+        let job = StageJob {
+            index: order.index,
+            name: order.name.to_string(),
+            tx,
+            stop: stop.clone(),
+            limit: order.limit,
+            queue: queue.clone(),
+            max_idle: order.max_idle,
+            shard: order.shard,
+            behind: order.behind,
+            ready: ready.clone(),
+        };
+        // A thread that has ended drops the job, which sets `ready`.
+        let _ = self.commands.send(Command::Stage(job));
+        StageFeed { requests, stop, queue, ready }
     }
 
     /// Adaptive plans: asks the workload for the stage after `results`.
@@ -268,19 +341,24 @@ struct Worker<'a> {
     /// ran dry (workers waited for requests, p99 ~5 ms). Raising it back needs
     /// privileges, so a closed loop after an open one runs behind the lanes too.
     behind: bool,
+    /// The stage being produced, and how many outcomes of its requests were delivered.
+    stage: u32,
+    stage_outcomes: u64,
+    /// Outcomes delivered in all (the idle clock counts one as activity).
+    outcomes_seen: u64,
 }
 
 impl Worker<'_> {
     fn serve(&mut self, commands: mpsc::Receiver<Command>) -> Result<(), WorkloadError> {
         loop {
             match commands.recv_timeout(POLL) {
-                Ok(Command::Begin(encoder)) => self.encoder = Some(encoder),
-                Ok(Command::Stage { index, tx, stop, limit, queue, shard, behind }) => {
-                    if behind && !self.behind {
+                Ok(Command::Begin(encoder)) => self.encoder = Some(*encoder),
+                Ok(Command::Stage(job)) => {
+                    if job.behind && !self.behind {
                         crate::lanes::lower_priority();
                         self.behind = true;
                     }
-                    self.produce(index, &tx, &stop, limit, &queue, shard)?
+                    self.produce(&job)?
                 }
                 Ok(Command::NextStage { results, reply }) => {
                     self.deliver_outcomes()?;
@@ -304,35 +382,24 @@ impl Worker<'_> {
         }
     }
 
-    fn produce(
-        &mut self,
-        stage: u32,
-        tx: &flume::Sender<PreparedRequest>,
-        stop: &AtomicBool,
-        limit: Option<u64>,
-        queue: &QueueBytes,
-        shard: Option<Shard>,
-    ) -> Result<(), WorkloadError> {
+    fn produce(&mut self, job: &StageJob) -> Result<(), WorkloadError> {
         let Some(mut encoder) = self.encoder.take() else {
             return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
         };
-        let r = self.produce_with(&mut encoder, stage, tx, stop, limit, queue, shard);
+        let r = self.produce_with(&mut encoder, job);
         self.encoder = Some(encoder);
         r
     }
 
-    fn produce_with(
-        &mut self,
-        encoder: &mut RequestEncoder,
-        stage: u32,
-        tx: &flume::Sender<PreparedRequest>,
-        stop: &AtomicBool,
-        limit: Option<u64>,
-        queue: &QueueBytes,
-        shard: Option<Shard>,
-    ) -> Result<(), WorkloadError> {
+    fn produce_with(&mut self, encoder: &mut RequestEncoder, job: &StageJob) -> Result<(), WorkloadError> {
+        let StageJob { index: stage, tx, stop, limit, queue, shard, .. } = job;
+        let (stage, limit, shard) = (*stage, *limit, *shard);
         self.workload.start_stage(stage);
+        (self.stage, self.stage_outcomes) = (stage, 0);
         let mut seq = 0u64;
+        // This shard's requests queued so far.
+        let mut owned = 0u64;
+        let mut idle = IdleClock::new();
         let mut carried = CarriedGap::default();
         loop {
             let want = match limit {
@@ -347,10 +414,18 @@ impl Worker<'_> {
             let batch = self.workload.next_requests(stage, seq, want)?;
             validate_batch(&self.label, &batch, want)?;
             if batch.requests.is_empty() && !batch.done {
-                // Nothing yet (a session waits for its previous turn): ask again once
-                // an outcome has arrived, or after a short while.
+                // Nothing for now (a session waits for its previous turn): the stage
+                // need not wait for more before it starts.
+                job.ready.set();
+                // Requests of its own still out (queued or in flight), whose outcomes
+                // can change its mind; without outcomes it waits on nothing.
+                let out = self.observe && owned > self.stage_outcomes;
+                if idle.idle_for(seq.wrapping_add(self.outcomes_seen), out) >= job.max_idle {
+                    return Err(WorkloadError::Refused(self.idle_refusal(job)));
+                }
+                // Ask again once an outcome has arrived, or after a short while.
                 match self.outcomes.recv_timeout(POLL) {
-                    Ok(outcome) => self.workload.on_outcome(outcome)?,
+                    Ok(outcome) => self.on_outcome(outcome)?,
                     Err(flume::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
                     Err(flume::RecvTimeoutError::Timeout) => {}
                 }
@@ -379,13 +454,29 @@ impl Worker<'_> {
                     )),
                 })?;
                 seq += 1;
-                if !self.send(tx, prepared, stop, queue)? {
+                if !self.send(tx, prepared, stop, queue, &job.ready)? {
                     return Ok(());
                 }
+                owned += 1;
             }
             if batch.done {
                 return Ok(());
             }
+        }
+    }
+
+    /// The refusal of a stage whose scenario waited on nothing for `max_idle_s`.
+    fn idle_refusal(&self, job: &StageJob) -> Refusal {
+        let secs = job.max_idle.as_secs_f64();
+        let name = volley_core::text::printable(&job.name, 64);
+        let why = if self.observe { "and had none of its requests out" } else { "and observes no outcomes, so it waits on nothing" };
+        Refusal {
+            limit: "max_idle_s",
+            allowed: secs.to_string(),
+            what: format!(
+                "in stage '{name}' scenario '{}' produced no request for {secs} s {why}",
+                volley_core::text::printable(&self.label, 128)
+            ),
         }
     }
 
@@ -395,23 +486,24 @@ impl Worker<'_> {
     /// request taken by the driver wake this thread (a futex wake and a context switch
     /// per request). Instead the producer naps until the queue has drained to half and
     /// then refills it in one go.
+    /// A full queue, in entries or bytes, makes the stage `ready` to start.
     fn send(
         &mut self,
         tx: &flume::Sender<PreparedRequest>,
         mut item: PreparedRequest,
         stop: &AtomicBool,
         queue: &QueueBytes,
+        ready: &Ready,
     ) -> Result<bool, WorkloadError> {
         // Over the byte budget: wait (as for a full queue) until the driver takes some.
         while !queue.fits(&item) {
-            queue.waiting.store(true, Ordering::Relaxed);
+            ready.set();
             if stop.load(Ordering::Relaxed) || tx.is_disconnected() {
                 return Ok(false);
             }
             self.deliver_outcomes()?;
             std::thread::sleep(NAP);
         }
-        queue.waiting.store(false, Ordering::Relaxed);
         queue.add(&item);
         loop {
             match tx.try_send(item) {
@@ -421,6 +513,7 @@ impl Worker<'_> {
                     return Ok(false);
                 }
                 Err(flume::TrySendError::Full(back)) => {
+                    ready.set();
                     item = back;
                     let half = tx.capacity().unwrap_or(1) / 2;
                     // Naps lengthen while the queue drains slowly (a low rate), so a
@@ -443,9 +536,43 @@ impl Worker<'_> {
 
     fn deliver_outcomes(&mut self) -> Result<(), WorkloadError> {
         while let Ok(outcome) = self.outcomes.try_recv() {
-            self.workload.on_outcome(outcome)?;
+            self.on_outcome(outcome)?;
         }
         Ok(())
+    }
+
+    /// Hands the workload an outcome from the collector, counting it.
+    fn on_outcome(&mut self, outcome: Outcome) -> Result<(), WorkloadError> {
+        self.outcomes_seen = self.outcomes_seen.wrapping_add(1);
+        if outcome.stage == self.stage {
+            self.stage_outcomes += 1;
+        }
+        self.workload.on_outcome(outcome)
+    }
+}
+
+/// How long a scenario has waited on nothing: it answered "nothing yet" while nothing
+/// happened (no request produced, no outcome delivered) and none of its requests was out.
+/// Read only while it waits, so ordinary production never reads the clock for it.
+struct IdleClock {
+    /// The activity count when the clock last started.
+    seen: u64,
+    since: Instant,
+}
+
+impl IdleClock {
+    fn new() -> Self {
+        IdleClock { seen: 0, since: Instant::now() }
+    }
+
+    /// The idle time so far, given the activity count (requests produced and outcomes
+    /// delivered) and whether requests are out; either restarts the clock.
+    fn idle_for(&mut self, activity: u64, out: bool) -> Duration {
+        let now = Instant::now();
+        if activity != self.seen || out {
+            (self.seen, self.since) = (activity, now);
+        }
+        now.saturating_duration_since(self.since)
     }
 }
 
@@ -482,8 +609,94 @@ fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use volley_core::{Batch, Load, Message, ScenarioRequest};
 
     const MS: Duration = Duration::from_millis(1);
+
+    /// A scenario that sends `first` requests, then answers "nothing yet" for ever.
+    struct Waiter {
+        first: u64,
+        observe: bool,
+    }
+
+    impl Workload for Waiter {
+        fn describe(&mut self) -> Result<Info, WorkloadError> {
+            Ok(Info::new("waiter", "0", "waits"))
+        }
+
+        fn configure(&mut self, _params: &serde_json::Value) -> Result<Plan, WorkloadError> {
+            let mut plan = Plan::new(vec![Stage::new("waits", Load::Custom, None, None)]);
+            plan.observe_outcomes = self.observe;
+            Ok(plan)
+        }
+
+        fn next_requests(&mut self, _stage: u32, seq: u64, max: u32) -> Result<Batch, WorkloadError> {
+            let n = self.first.saturating_sub(seq).min(u64::from(max));
+            let requests = (0..n).map(|_| ScenarioRequest::chat(vec![Message::user("hi")])).collect();
+            Ok(Batch { requests, done: false })
+        }
+    }
+
+    /// A producer of `waiter`, its stage 0 started with `max_idle`, and the run's cancel.
+    async fn waiting(waiter: Waiter, max_idle: Duration) -> (Producer, StageFeed, Arc<Cancel>) {
+        let cancel = Arc::new(Cancel::new());
+        let producer = Producer::spawn(Box::new(waiter), serde_json::json!({}), cancel.clone()).await.unwrap();
+        let target = volley_net::Target::parse("http://127.0.0.1:1").unwrap();
+        producer.begin(RequestEncoder::new(&target, Some("m".into()), Arc::default(), &[]));
+        let order =
+            StageOrder { index: 0, name: "waits", capacity: 256, limit: None, queue_bytes: 1 << 20, max_idle, shard: None, behind: false };
+        let feed = producer.start_stage(order);
+        (producer, feed, cancel)
+    }
+
+    fn outcome(seq: u64) -> Outcome {
+        Outcome { ok: true, ..not_sent_here(0, seq, None) }
+    }
+
+    #[tokio::test]
+    async fn a_stage_is_ready_once_its_scenario_has_nothing_more_for_now() {
+        // Two requests of a queue of 256, then "nothing yet": the event, not a timer
+        // (the backstop is seconds away).
+        let (producer, feed, _) = waiting(Waiter { first: 2, observe: true }, Duration::from_secs(60)).await;
+        tokio::time::timeout(Duration::from_secs(2), feed.ready()).await.expect("the stage is ready");
+        assert_eq!(feed.requests.len(), 2);
+        drop(feed);
+        assert!(producer.shutdown().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_scenario_that_waits_on_nothing_is_refused_at_max_idle() {
+        let (producer, _feed, cancel) = waiting(Waiter { first: 0, observe: false }, 100 * MS).await;
+        tokio::time::timeout(Duration::from_secs(5), cancel.cancelled()).await.expect("the run is stopped");
+        let Some(WorkloadError::Refused(r)) = producer.take_fault() else { panic!("not refused") };
+        assert_eq!(r.limit, "max_idle_s");
+        assert!(r.what.contains("stage 'waits'") && r.what.contains("observes no outcomes"), "{}", r.what);
+    }
+
+    #[tokio::test]
+    async fn a_scenario_waiting_on_a_request_out_is_idle_only_once_it_is_answered() {
+        let (producer, feed, cancel) = waiting(Waiter { first: 1, observe: true }, 100 * MS).await;
+        feed.ready().await;
+        // Its one request is out (taken, never answered): three idle bounds pass unrefused.
+        let taken = feed.requests.recv_async().await.unwrap();
+        feed.took(&taken);
+        assert!(tokio::time::timeout(300 * MS, cancel.cancelled()).await.is_err(), "refused with a request out");
+        // Answered: now it waits on nothing.
+        producer.outcome_sink().unwrap().send(outcome(0)).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), cancel.cancelled()).await.expect("the run is stopped");
+        let Some(WorkloadError::Refused(r)) = producer.take_fault() else { panic!("not refused") };
+        assert!(r.what.contains("had none of its requests out"), "{}", r.what);
+    }
+
+    #[test]
+    fn the_idle_clock_restarts_on_activity_and_while_requests_are_out() {
+        let mut clock = IdleClock::new();
+        std::thread::sleep(5 * MS);
+        assert!(clock.idle_for(0, false) >= 5 * MS);
+        assert!(clock.idle_for(1, false) < 5 * MS, "a request or an outcome restarts it");
+        std::thread::sleep(5 * MS);
+        assert!(clock.idle_for(1, true) < 5 * MS, "a request out restarts it");
+    }
 
     #[test]
     fn naps_double_up_to_the_cap_while_nothing_drains() {

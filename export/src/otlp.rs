@@ -6,9 +6,12 @@
 //! its first token.
 //!
 //! The endpoint and headers come from `--otlp-endpoint`/`--otlp-header` or the standard
-//! `OTEL_EXPORTER_OTLP_*` variables. The SDK exports from its own thread, so the HTTP
-//! client here is a small blocking one rather than an async client that would need a
-//! runtime there.
+//! `OTEL_EXPORTER_OTLP_*` variables. Each signal's endpoint is resolved here as the SDK
+//! would ([`endpoint`]), checked by the egress gate against the policy's `exporters`
+//! before anything is exported, and given to the SDK explicitly (which then reads no
+//! variable). The SDK exports from its own thread, so the HTTP client here is a small
+//! blocking one rather than an async client that would need a runtime there; it sends
+//! only to the checked endpoints.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +25,8 @@ use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfi
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use volley_core::RequestRecord;
+use volley_core::{Policy, RequestRecord};
+use volley_net::{Checked, Destination, Egress, Kind};
 use volley_report::{RecordEvent, Report, RunStart, Sink, SinkError};
 
 use crate::ExportError;
@@ -37,9 +41,12 @@ fn err(message: String) -> ExportError {
 /// The exporter's HTTP client: each export is one request on a new connection (http, or
 /// https with the run's TLS settings: the system's trust store and `--ca-cert`), made on
 /// a thread of its own with a current-thread runtime, since the SDK calls it from its own
-/// export thread, inside or outside a tokio runtime.
-#[derive(Debug, Clone, Copy)]
-struct ExportClient;
+/// export thread, inside or outside a tokio runtime. It sends only to the endpoints the
+/// egress gate allowed.
+#[derive(Debug, Clone)]
+struct ExportClient {
+    allowed: Vec<Checked>,
+}
 
 /// Longest wait for a collector's answer, and the most of it read.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +56,10 @@ const MAX_ANSWER: usize = 1 << 20;
 impl HttpClient for ExportClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let url = request.uri().to_string();
+        let to =
+            Destination::parse(&url).ok().and_then(|d| self.allowed.iter().find(|c| c.destination() == &d).cloned()).ok_or_else(|| {
+                format!("OTLP export to {}: not an endpoint the egress gate allowed", volley_core::text::printable(&url, 200))
+            })?;
         let method = request.method().clone();
         let headers: Vec<(String, String)> =
             request.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect();
@@ -57,7 +68,7 @@ impl HttpClient for ExportClient {
             s.spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
                 let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                rt.block_on(volley_net::http::request_limited(method, &url, &headers, body, EXPORT_TIMEOUT, MAX_ANSWER))
+                rt.block_on(volley_net::http::request_limited(method, &to, &headers, body, EXPORT_TIMEOUT, MAX_ANSWER))
                     .map_err(|e| e.to_string())
             })
             .join()
@@ -99,6 +110,53 @@ fn grpc_metadata(headers: &HashMap<String, String>) -> ExportResult<tonic::metad
     Ok(map)
 }
 
+/// The two signals Volley exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Metrics,
+    Traces,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Metrics => "metrics",
+            Signal::Traces => "traces",
+        }
+    }
+}
+
+/// Where `signal` is exported, as the SDK resolves it (the OpenTelemetry exporter
+/// specification): the flag (`/v1/<signal>` appended over HTTP), else
+/// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as it is, else `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (`/v1/<signal>` appended over HTTP), else the default on localhost. Returns the URL and
+/// where it came from.
+fn endpoint(o: &OtlpOptions, signal: Signal, env: &dyn Fn(&str) -> Option<String>) -> (String, String) {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let http = o.transport == Transport::Http;
+    let path = format!("/v1/{}", signal.name());
+    let append = |base: &str| if http { format!("{}{path}", base.trim_end_matches('/')) } else { base.to_string() };
+    let signal_var = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.name().to_ascii_uppercase());
+    if let Some(e) = o.endpoint.as_deref().filter(|e| !e.is_empty()) {
+        (append(e), "--otlp-endpoint".into())
+    } else if let Some(e) = env(&signal_var) {
+        (e, signal_var)
+    } else if let Some(e) = env("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        (append(&e), "OTEL_EXPORTER_OTLP_ENDPOINT".into())
+    } else if http {
+        (format!("http://localhost:4318{path}"), "the OTLP/HTTP default".into())
+    } else {
+        ("http://localhost:4317".into(), "the OTLP/gRPC default".into())
+    }
+}
+
+/// [`endpoint`], checked by the egress gate (`exporters`); a refusal names where the
+/// endpoint came from.
+fn checked_endpoint(o: &OtlpOptions, signal: Signal, egress: &Egress, env: &dyn Fn(&str) -> Option<String>) -> ExportResult<Checked> {
+    let (url, from) = endpoint(o, signal, env);
+    egress.check_url(Kind::Export, &url).map_err(|e| err(format!("{e} (from {from})")))
+}
+
 #[derive(Debug, Clone)]
 pub struct OtlpOptions {
     /// Base URL (`http://collector:4318`); None: the `OTEL_EXPORTER_OTLP_*` variables.
@@ -135,28 +193,25 @@ pub struct Otlp {
 
 impl Otlp {
     /// Sets up the exporters; records' times count from the run's epoch once it starts.
-    pub fn start(o: &OtlpOptions, run_id: &str, server: (&str, u16)) -> ExportResult<Otlp> {
+    /// Each endpoint is checked against `policy` (`exporters`) before anything is sent.
+    pub fn start(o: &OtlpOptions, run_id: &str, server: (&str, u16), policy: &Policy) -> ExportResult<Otlp> {
         let epoch = Instant::now();
         let headers: HashMap<String, String> = o.headers.iter().cloned().collect();
-        let url = |signal: &str| o.endpoint.as_ref().map(|e| format!("{}/v1/{signal}", e.trim_end_matches('/')));
+        let egress = Egress::new(std::sync::Arc::new(policy.clone()));
+        let env = |k: &str| std::env::var(k).ok();
+        let metrics_to = checked_endpoint(o, Signal::Metrics, &egress, &env)?;
+        let traces_to = if o.spans { Some(checked_endpoint(o, Signal::Traces, &egress, &env)?) } else { None };
+        let client = ExportClient { allowed: std::iter::once(&metrics_to).chain(traces_to.as_ref()).cloned().collect() };
         let exporter = match o.transport {
-            Transport::Http => {
-                let mut b = MetricExporter::builder()
-                    .with_http()
-                    .with_http_client(ExportClient)
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_headers(headers.clone());
-                if let Some(u) = url("metrics") {
-                    b = b.with_endpoint(u);
-                }
-                b.build()
-            }
+            Transport::Http => MetricExporter::builder()
+                .with_http()
+                .with_http_client(client.clone())
+                .with_protocol(Protocol::HttpBinary)
+                .with_headers(headers.clone())
+                .with_endpoint(metrics_to.to_string())
+                .build(),
             Transport::Grpc => {
-                let mut b = MetricExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
-                if let Some(e) = &o.endpoint {
-                    b = b.with_endpoint(e.clone());
-                }
-                b.build()
+                MetricExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?).with_endpoint(metrics_to.to_string()).build()
             }
         }
         .map_err(|e| err(format!("cannot set up the OTLP metric exporter: {e}")))?;
@@ -186,25 +241,17 @@ impl Otlp {
             gpu_power: meter.f64_gauge("hw.power").with_unit("W").with_description("GPU power draw").build(),
             gpu_clock: meter.f64_gauge("volley.gpu.sm_clock").with_unit("Hz").with_description("GPU SM clock").build(),
         };
-        let tracer = if o.spans {
+        let tracer = if let Some(to) = traces_to {
             let exporter = match o.transport {
-                Transport::Http => {
-                    let mut b = SpanExporter::builder()
-                        .with_http()
-                        .with_http_client(ExportClient)
-                        .with_protocol(Protocol::HttpBinary)
-                        .with_headers(headers);
-                    if let Some(u) = url("traces") {
-                        b = b.with_endpoint(u);
-                    }
-                    b.build()
-                }
+                Transport::Http => SpanExporter::builder()
+                    .with_http()
+                    .with_http_client(client)
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_headers(headers)
+                    .with_endpoint(to.to_string())
+                    .build(),
                 Transport::Grpc => {
-                    let mut b = SpanExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?);
-                    if let Some(e) = &o.endpoint {
-                        b = b.with_endpoint(e.clone());
-                    }
-                    b.build()
+                    SpanExporter::builder().with_tonic().with_metadata(grpc_metadata(&headers)?).with_endpoint(to.to_string()).build()
                 }
             }
             .map_err(|e| err(format!("cannot set up the OTLP span exporter: {e}")))?;
@@ -322,5 +369,54 @@ impl Sink for Otlp {
 
     fn run_finished(&mut self, _report: &Report) -> Result<(), SinkError> {
         self.shutdown()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(endpoint: Option<&str>, transport: Transport) -> OtlpOptions {
+        OtlpOptions {
+            endpoint: endpoint.map(str::to_string),
+            transport,
+            headers: Vec::new(),
+            spans: true,
+            interval: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn endpoints_resolve_as_the_sdk_does() {
+        let none = |_: &str| None;
+        let http = options(None, Transport::Http);
+        assert_eq!(endpoint(&http, Signal::Metrics, &none).0, "http://localhost:4318/v1/metrics");
+        assert_eq!(endpoint(&options(None, Transport::Grpc), Signal::Traces, &none).0, "http://localhost:4317");
+        let flag = options(Some("http://c:4318/"), Transport::Http);
+        assert_eq!(endpoint(&flag, Signal::Traces, &none), ("http://c:4318/v1/traces".into(), "--otlp-endpoint".into()));
+        let env = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://generic:4318".to_string()),
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some("http://traces:4318/custom".to_string()),
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(endpoint(&http, Signal::Metrics, &env).0, "http://generic:4318/v1/metrics");
+        assert_eq!(endpoint(&http, Signal::Traces, &env).0, "http://traces:4318/custom");
+        assert_eq!(endpoint(&options(None, Transport::Grpc), Signal::Metrics, &env).0, "http://generic:4318");
+        // The flag wins over every variable.
+        assert_eq!(endpoint(&flag, Signal::Metrics, &env).0, "http://c:4318/v1/metrics");
+    }
+
+    #[test]
+    fn endpoints_off_the_policy_are_refused_naming_their_source() {
+        let egress = Egress::new(std::sync::Arc::new(Policy::default()));
+        let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://collector.example:4318".to_string());
+        let e = checked_endpoint(&options(None, Transport::Http), Signal::Metrics, &egress, &env).unwrap_err().to_string();
+        assert!(e.starts_with("refused by the policy (exporters = [])") && e.ends_with("(from OTEL_EXPORTER_OTLP_ENDPOINT)"), "{e}");
+        checked_endpoint(&options(Some("http://127.0.0.1:4318"), Transport::Http), Signal::Metrics, &egress, &env).unwrap();
+        let e = checked_endpoint(&options(Some("http://127.0.0.1:4318/a/../b"), Transport::Http), Signal::Metrics, &egress, &env);
+        assert!(e.unwrap_err().to_string().contains("dot segment"));
+        let listed = Egress::new(std::sync::Arc::new(Policy::from_toml("exporters = [\"http://collector.example:4318\"]").unwrap()));
+        checked_endpoint(&options(None, Transport::Http), Signal::Traces, &listed, &env).unwrap();
     }
 }

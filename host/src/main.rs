@@ -1,12 +1,16 @@
-//! The `volley` binary: parses the command line and turns every error into one line on
-//! stderr and a non-zero exit code.
+//! The `volley` binary: parses the command line (a refusal is one `error:` line, exit
+//! 2), runs the command, and turns every error into one `error:` line on stderr and exit
+//! 1. Exit codes are `cli/exit.rs`'s.
 
 mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::exit::Exit;
+use cli::usage::UsageError;
 use cli::{Cli, dispatch};
+use volley::report::console::ConsoleWriter;
 
 // Requests and records are allocated on one thread and freed on another (producer, send
 // lane, collector); mimalloc frees across threads without glibc's arena locks.
@@ -20,12 +24,12 @@ fn main() -> ExitCode {
     // A run file (`run --config FILE`) stands for the flags it holds.
     let argv = match cli::config::expand(std::env::args_os().collect()) {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" "));
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return error_line(&e),
     };
-    let cli = Cli::parse_from(argv);
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => return cli::usage::refused(&e, &argv),
+    };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if matches!(cli.command, cli::Command::Run(_)) {
         // A run's exchanges have threads of their own (the engine's send lanes): this
@@ -35,21 +39,24 @@ fn main() -> ExitCode {
     }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return error_line(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     let result = runtime.block_on(dispatch(cli));
     // Work left behind (an exporter that hangs, a stuck thread) does not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => code,
-        Err(e) => {
-            // One line, and nothing a scenario wrote can drive the terminal.
-            let line = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("error: {}", volley::core::text::printable(&line, 2000));
-            ExitCode::FAILURE
-        }
+        Err(e) => error_line(&e),
     }
+}
+
+/// An error as one `error:` line (its causes joined, whitespace folded; the writer shows
+/// any control character a scenario or a file put in it), and its exit code: 2 for a
+/// command given wrongly, else 1.
+fn error_line(e: &anyhow::Error) -> ExitCode {
+    let line = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+    let exit = if e.downcast_ref::<UsageError>().is_some() { Exit::Usage } else { Exit::Error };
+    let see = if exit == Exit::Usage { "; see `volley --help`" } else { "" };
+    ConsoleWriter::stderr().line(&format!("error: {}{see}", volley::core::text::printable(&line, 2000)));
+    exit.into()
 }

@@ -150,7 +150,9 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
             return invalid(format!("scenario file name '{base}' cannot be a ConfigMap key"));
         }
         let digest = format!("sha256:{:x}", Sha256::digest(bytes));
-        run.table.insert("scenario".into(), format!("/config/{base}").into());
+        // Beside the run file in /config: `volley run --config` resolves a run file's paths
+        // against its own folder (and refuses absolute ones).
+        run.table.insert("scenario".into(), base.to_string().into());
         run.table.insert("digest".into(), digest.into());
         binary.insert(base.to_string(), ByteString(bytes.clone()));
     } else if run.scenario.starts_with("oci://") {

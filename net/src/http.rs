@@ -1,6 +1,7 @@
 //! One HTTP/1.1 request on its own connection, for everything that is not the send path:
-//! probes (metrics endpoints, statistics, model lists), readiness checks and the
-//! registry client.
+//! probes (metrics endpoints, statistics, model lists), readiness checks, the OTLP
+//! exporter and the registry client. It goes only to a [`Checked`] destination: one the
+//! egress gate ([`crate::egress`]) parsed and allowed.
 
 use std::time::Duration;
 
@@ -9,8 +10,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::Method;
 use hyper_util::rt::TokioIo;
 
+use volley_core::text::printable;
+
 use crate::NetError;
-use crate::target::{Connected, Target};
+use crate::egress::Checked;
+use crate::target::Connected;
 
 /// An HTTP/1.1 client over a connection (plain or TLS); its connection task runs until
 /// the server closes or the sender is dropped.
@@ -34,9 +38,9 @@ pub async fn http2(c: Connected) -> hyper::Result<hyper::client::conn::http2::Se
     Ok(send)
 }
 
-/// GETs `url` (http or https); the status and body, within `timeout`.
-pub async fn get(url: &str, timeout: Duration) -> Result<(u16, Bytes), NetError> {
-    let resp = request(Method::GET, url, &[], Bytes::new(), timeout).await?;
+/// GETs a checked destination (http or https); the status and body, within `timeout`.
+pub async fn get(to: &Checked, timeout: Duration) -> Result<(u16, Bytes), NetError> {
+    let resp = request(Method::GET, to, &[], Bytes::new(), timeout).await?;
     Ok((resp.status, resp.body))
 }
 
@@ -47,38 +51,52 @@ pub struct Response {
     pub body: Bytes,
 }
 
+/// GETs a checked destination, reading at most `max_body` bytes of its answer (see
+/// [`request_limited`]); the status and body, within `timeout`.
+pub async fn get_limited(to: &Checked, timeout: Duration, max_body: usize) -> Result<(u16, Bytes), NetError> {
+    let resp = request_limited(Method::GET, to, &[], Bytes::new(), timeout, max_body).await?;
+    Ok((resp.status, resp.body))
+}
+
+/// A byte count as the bound is said: `64 MiB`, `16 KiB`, `100 bytes`.
+pub fn bytes_in_words(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
 /// Largest response body read by [`request`] (probes' answers are small).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
 /// One HTTP/1.1 request on a new connection (http or https), answered within `timeout`.
-pub async fn request(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes, timeout: Duration) -> Result<Response, NetError> {
-    request_limited(method, url, headers, body, timeout, DEFAULT_MAX_BODY).await
+pub async fn request(method: Method, to: &Checked, headers: &[(&str, &str)], body: Bytes, timeout: Duration) -> Result<Response, NetError> {
+    request_limited(method, to, headers, body, timeout, DEFAULT_MAX_BODY).await
 }
 
 /// [`request`], refusing a response body longer than `max_body` bytes as soon as it
-/// grows past it: a server cannot make the client hold more than it asked for.
+/// grows past it: a server cannot make the client hold more than it asked for. The
+/// destination is a [`Checked`] one: only the egress gate makes those.
 pub async fn request_limited(
     method: Method,
-    url: &str,
+    to: &Checked,
     headers: &[(&str, &str)],
     body: Bytes,
     timeout: Duration,
     max_body: usize,
 ) -> Result<Response, NetError> {
+    let d = to.destination();
+    let url = printable(&d.to_string(), 200);
     let http = |e: &dyn std::fmt::Display| NetError::Http(format!("{url}: {e}"));
-    let uri: hyper::Uri = url.parse().map_err(|e| NetError::Http(format!("invalid URL '{url}': {e}")))?;
-    // Only the origin must be a valid target; the path may carry a query.
-    let origin = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map(|a| a.as_str()).unwrap_or(""));
-    let target = Target::parse(&origin).map_err(|e| NetError::Http(format!("{e} (in '{url}')")))?;
-    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let fetch = async {
-        let addr = target.resolve().await.map_err(|e| NetError::Http(format!("cannot connect to {url}: {e}")))?;
-        let connected = target.connect(addr).await.map_err(|e| match e {
+        let addr = to.resolve().await.map_err(|e| NetError::Http(format!("cannot connect to {url}: {e}")))?;
+        let connected = to.connect(addr).await.map_err(|e| match e {
             NetError::Tls(_) => e,
             other => NetError::Http(format!("cannot connect to {url}: {other}")),
         })?;
         let mut send = http1(connected).await.map_err(|e| http(&e))?;
-        let mut req = hyper::Request::builder().method(method).uri(path).header(hyper::header::HOST, target.authority.clone());
+        let mut req = hyper::Request::builder().method(method).uri(d.path_and_query()).header(hyper::header::HOST, d.authority());
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -87,12 +105,17 @@ pub async fn request_limited(
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let mut incoming = resp.into_body();
+        let too_long = || NetError::Http(format!("{url}: the response body is over {}; refusing it", bytes_in_words(max_body)));
+        // A declared length past the bound is refused before a byte of the body is read.
+        if hyper::body::Body::size_hint(&incoming).lower() > max_body as u64 {
+            return Err(too_long());
+        }
         let mut buf = bytes::BytesMut::new();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| http(&e))?;
             if let Some(data) = frame.data_ref() {
-                if buf.len() + data.len() > max_body {
-                    return Err(NetError::Http(format!("{url}: the response body is over {max_body} bytes; refusing it")));
+                if buf.len().saturating_add(data.len()) > max_body {
+                    return Err(too_long());
                 }
                 buf.extend_from_slice(data);
             }

@@ -1,5 +1,8 @@
-//! The operator's target: the one server a run may send traffic to. Parsed once,
-//! resolved once, and checked for reachability before any request is produced.
+//! The operator's target: the one server a run may send traffic to. Parsed once (through
+//! the egress gate's [`Destination`], so a dot segment in its base path is refused),
+//! allowed by the policy ([`crate::Egress::target`]), then resolved once and checked for
+//! reachability before any request is produced. Connections are made from a [`Checked`]
+//! destination only: [`Checked::resolve`], [`Checked::reach`], [`Checked::connect`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::NetError;
+use crate::egress::{Checked, Destination};
 
 type Result<T> = std::result::Result<T, NetError>;
 
@@ -34,6 +38,8 @@ pub struct Target {
     pub base_path: String,
     /// Value of the `Host` header.
     pub authority: HeaderValue,
+    /// Scheme, host, port and base path, as the egress gate parsed them.
+    destination: Destination,
 }
 
 impl Target {
@@ -66,59 +72,15 @@ impl Target {
         if grpc && !base_path.is_empty() {
             bail!("target '{url}': a grpc:// target has no path");
         }
-        Ok(Target { url: url.to_string(), tls, grpc, host, port, base_path, authority })
+        let full = Destination::parse(url).map_err(|e| NetError::Target(format!("target {e}")))?;
+        let destination =
+            Destination::parse(&format!("{}{base_path}", full.origin())).map_err(|e| NetError::Target(format!("target {e}")))?;
+        Ok(Target { url: url.to_string(), tls, grpc, host, port, base_path, authority, destination })
     }
 
-    /// A connection to `addr` for HTTP/1.1, TLS for an https target; a handshake failure
-    /// is one line.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<Connected> {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| NetError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
-        tcp.set_nodelay(true).map_err(|e| NetError::Unreachable(e.to_string()))?;
-        if !self.tls {
-            return Ok(Connected::Plain(tcp));
-        }
-        let tls = crate::Tls::operator()?;
-        Ok(Connected::Tls(Box::new(tls.connect_h1(&self.host, tcp).await?)))
-    }
-
-    /// Resolves the host and opens one TCP connection, so an unreachable target is one
-    /// clear error before the run starts. Returns the address that answered.
-    pub async fn reach(&self, timeout: Duration) -> Result<SocketAddr> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| NetError::Unreachable(format!("cannot resolve target host '{}': {e}", self.host)))?
-            .collect();
-        let mut last_err = None;
-        for addr in addrs {
-            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) if self.tls => {
-                    // The handshake now: an untrusted certificate stops the run before it starts.
-                    let tls = crate::Tls::operator()?;
-                    return match tokio::time::timeout(timeout, tls.connect(&self.host, tcp)).await {
-                        Ok(Ok(_)) => Ok(addr),
-                        Ok(Err(e)) => Err(e),
-                        Err(_) => {
-                            Err(NetError::Tls(format!("TLS handshake with {} got no answer within {} s", self.host, timeout.as_secs_f64())))
-                        }
-                    };
-                }
-                Ok(Ok(_)) => return Ok(addr),
-                Ok(Err(e)) => last_err = Some(e.to_string()),
-                Err(_) => last_err = Some(format!("no answer within {} s", timeout.as_secs_f64())),
-            }
-        }
-        let why = last_err.unwrap_or_else(|| "the host has no address".into());
-        Err(NetError::Unreachable(format!("cannot reach target {}: {}", self.url, lowercase_first(&why))))
-    }
-
-    /// The target's first address, without connecting (for a server that is still
-    /// starting).
-    pub async fn resolve(&self) -> Result<SocketAddr> {
-        tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| NetError::Unreachable(format!("cannot resolve target host '{}': {e}", self.host)))?
-            .next()
-            .ok_or_else(|| NetError::Unreachable(format!("target host '{}' has no address", self.host)))
+    /// The target as the egress gate sees it: its origin and base path.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
     }
 
     /// The scheme: `http`, `https`, `grpc` or `grpcs`.
@@ -139,6 +101,65 @@ impl Target {
     /// The absolute path of an API path such as `/v1/completions`.
     pub fn path(&self, api_path: &str) -> String {
         format!("{}{api_path}", self.base_path)
+    }
+}
+
+/// Connections go to checked destinations only.
+impl Checked {
+    /// A connection to `addr` (an address of this destination) for HTTP/1.1, TLS for
+    /// https; a handshake failure is one line.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connected> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| NetError::Unreachable(format!("cannot connect to {addr}: {e}")))?;
+        tcp.set_nodelay(true).map_err(|e| NetError::Unreachable(e.to_string()))?;
+        let d = self.destination();
+        if !d.scheme().tls() {
+            return Ok(Connected::Plain(tcp));
+        }
+        let tls = crate::Tls::operator()?;
+        Ok(Connected::Tls(Box::new(tls.connect_h1(d.host(), tcp).await?)))
+    }
+
+    /// Resolves the host and opens one TCP connection (and for TLS, completes the
+    /// handshake), so an unreachable target is one clear error before the run starts.
+    /// Returns the address that answered.
+    pub async fn reach(&self, timeout: Duration) -> Result<SocketAddr> {
+        let d = self.destination();
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((d.host(), d.port()))
+            .await
+            .map_err(|e| NetError::Unreachable(format!("cannot resolve target host '{}': {e}", d.host())))?
+            .collect();
+        let mut last_err = None;
+        for addr in addrs {
+            match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) if d.scheme().tls() => {
+                    // The handshake now: an untrusted certificate stops the run before it starts.
+                    let tls = crate::Tls::operator()?;
+                    return match tokio::time::timeout(timeout, tls.connect(d.host(), tcp)).await {
+                        Ok(Ok(_)) => Ok(addr),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => {
+                            Err(NetError::Tls(format!("TLS handshake with {} got no answer within {} s", d.host(), timeout.as_secs_f64())))
+                        }
+                    };
+                }
+                Ok(Ok(_)) => return Ok(addr),
+                Ok(Err(e)) => last_err = Some(e.to_string()),
+                Err(_) => last_err = Some(format!("no answer within {} s", timeout.as_secs_f64())),
+            }
+        }
+        let why = last_err.unwrap_or_else(|| "the host has no address".into());
+        Err(NetError::Unreachable(format!("cannot reach target {d}: {}", lowercase_first(&why))))
+    }
+
+    /// The destination's first address, without connecting (for a server that is still
+    /// starting).
+    pub async fn resolve(&self) -> Result<SocketAddr> {
+        let d = self.destination();
+        tokio::net::lookup_host((d.host(), d.port()))
+            .await
+            .map_err(|e| NetError::Unreachable(format!("cannot resolve host '{}': {e}", d.host())))?
+            .next()
+            .ok_or_else(|| NetError::Unreachable(format!("host '{}' has no address", d.host())))
     }
 }
 
@@ -205,5 +226,15 @@ mod tests {
         assert_eq!((t.tls, t.port, t.scheme(), t.base_url().as_str()), (true, 443, "https", "https://x"));
         assert!(Target::parse("ftp://x").unwrap_err().to_string().contains("unsupported scheme 'ftp'"));
         assert!(Target::parse("http://x/?a=1").is_err());
+        assert_eq!(Target::parse("http://H:8000/a/v1").unwrap().destination().to_string(), "http://h:8000/a");
+    }
+
+    #[test]
+    fn a_base_path_that_climbs_out_is_refused_not_resolved() {
+        for bad in ["http://h/tenant-a/../tenant-b", "http://h/tenant-a/%2e%2E/tenant-b", "http://h/tenant-a/.%2e", "http://h/a%2f..%2fb"] {
+            let e = Target::parse(bad).unwrap_err().to_string();
+            assert!(e.starts_with("target '") && (e.contains("dot segment") || e.contains("encoded slash")), "{bad}: {e}");
+        }
+        assert!(Target::parse("http://user@h/").unwrap_err().to_string().contains("user info"));
     }
 }

@@ -1,153 +1,191 @@
-//! `volley compare A/report.json B/report.json`: two runs side by side, stage by stage
-//! (matched by name, else by position), with B's change against A.
+//! `volley compare A B`: two runs side by side, stage by stage, telling a change from
+//! noise. Each side is a run's output directory, its `report.json`, or a `--repeat`
+//! directory (its `trials.json`). Stages are matched by name, never by position, and
+//! those without a partner are named. A difference is called better or worse only where
+//! it exceeds the noise the data let us estimate ([`noise`]): the trials' 95 % intervals
+//! when both sides have trials; each run's own sampling noise (its histograms' order
+//! statistics, Poisson counts) when both are single runs; and no verdict otherwise.
 
-use std::fmt::Write as _;
+mod metrics;
+mod noise;
+mod side;
+mod table;
+#[cfg(test)]
+mod testing;
+
 use std::path::Path;
 
-use crate::schema::{Report, StageReport};
-
-/// (label, the figure in a stage, lower is better)
-type Row = (&'static str, fn(&StageReport) -> Option<f64>, bool);
-
-const ROWS: &[Row] = &[
-    ("requests ok", |s| Some(s.requests.ok as f64), false),
-    ("requests failed", |s| Some(s.requests.failed as f64), true),
-    ("achieved req/s", |s| Some(s.achieved_rps), false),
-    ("output tok/s", |s| Some(s.output_tokens_per_s), false),
-    ("TTFT p50 ms", |s| s.ttft_ms.map(|x| x.p50), true),
-    ("TTFT p99 ms", |s| s.ttft_ms.map(|x| x.p99), true),
-    ("ITL p50 ms", |s| s.itl_ms.map(|x| x.p50), true),
-    ("ITL p99 ms", |s| s.itl_ms.map(|x| x.p99), true),
-    ("ITL/token p50 ms", |s| s.itl_per_token_ms.map(|x| x.p50), true),
-    ("TPOT p50 ms", |s| s.tpot_ms.map(|x| x.p50), true),
-    ("latency p50 ms", |s| s.latency_ms.map(|x| x.p50), true),
-    ("latency p99 ms", |s| s.latency_ms.map(|x| x.p99), true),
-    ("sched lag p99 ms", |s| s.schedule_lag_ms.map(|x| x.p99), true),
-];
+use crate::schema::Report;
+use crate::trials::TrialsReport;
+use side::Side;
 
 /// Why a report could not be read, in one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    // `cause`, not `source`: the cause is in this line once, not again as its source.
+    #[error("cannot read {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path} is not a Volley report.json: {message}")]
     NotAReport { path: String, message: String },
+    #[error("{path} is not a Volley trials.json: {message}")]
+    NotTrials { path: String, message: String },
+    #[error("{path} holds neither report.json nor trials.json: give a run's output directory, its report.json, or a --repeat directory")]
+    NotARun { path: String },
+    /// The one reader for foreign files refused it (not a regular file, over its bound,
+    /// not a valid report): its line names the file.
+    #[error(transparent)]
+    File(#[from] volley_core::foreign_file::ForeignFileError),
 }
 
-/// Reads a `report.json`.
+/// Reads a `report.json`: bounded, typed and checked ([`crate::read`]).
 pub fn read(path: &Path) -> Result<Report, ReadError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
-    serde_json::from_str(&text).map_err(|e| ReadError::NotAReport { path: shown, message: e.to_string() })
+    Ok(crate::read::read_report(path)?)
 }
 
-/// The side-by-side table of two reports.
-pub fn compare(a_path: &Path, b_path: &Path) -> Result<String, ReadError> {
-    let (a, b) = (read(a_path)?, read(b_path)?);
-    Ok(table(&a, a_path, &b, b_path))
+/// Reads a `trials.json` (`volley run --repeat N`), through the one reader for foreign
+/// files (regular files only, opened without blocking, bounded).
+pub fn read_trials(path: &Path) -> Result<TrialsReport, ReadError> {
+    use volley_core::foreign_file::{self, Kind};
+    Ok(foreign_file::read_json(path, Kind::TRIALS)?)
 }
 
-fn table(a: &Report, a_path: &Path, b: &Report, b_path: &Path) -> String {
-    let mut out = String::new();
-    let name = |r: &Report| format!("{} {}", r.scenario.info.name, r.target);
-    let _ = writeln!(out, "A: {} ({})\nB: {} ({})", a_path.display(), name(a), b_path.display(), name(b));
-    for (i, sa) in a.stages.iter().enumerate() {
-        let Some(sb) = b.stages.iter().find(|s| s.name == sa.name).or_else(|| b.stages.get(i)) else {
-            let _ = writeln!(out, "\nstage '{}': only in A", sa.name);
-            continue;
+/// Why two runs could not be compared, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Names as the files have them: the caller's error line makes them printable.
+    #[error("no stage of A has a partner in B (stages are matched by name): A has {a}; B has {b}")]
+    NoCommonStages { a: String, b: String },
+}
+
+/// One side from what the operator named: a `--repeat` directory, a run's directory,
+/// a `trials.json` or a `report.json`.
+fn open(path: &Path) -> Result<Side, ReadError> {
+    let shown = || path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|cause| ReadError::Io { path: shown(), cause })?;
+    if meta.is_dir() {
+        let (trials, report) = (path.join("trials.json"), path.join("report.json"));
+        // exists(), not is_file(): whatever stands there is the reader's to accept or refuse.
+        return if trials.exists() {
+            read_trials(&trials).map(Side::Trials)
+        } else if report.exists() {
+            read(&report).map(|r| Side::Run(Box::new(r)))
+        } else {
+            Err(ReadError::NotARun { path: shown() })
         };
-        let _ = writeln!(out, "\nstage '{}' ({} vs {})", sa.name, sa.load, sb.load);
-        let _ = writeln!(out, "  {:<20}{:>14}{:>14}{:>10}", "", "A", "B", "B vs A");
-        for (label, figure, lower_better) in ROWS {
-            let (va, vb) = (figure(sa), figure(sb));
-            if va.is_none() && vb.is_none() {
-                continue;
-            }
-            let cell = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-            let change = match (va, vb) {
-                (Some(x), Some(y)) if x != 0.0 => {
-                    let pct = (y - x) / x * 100.0;
-                    let better = if *lower_better { pct < 0.0 } else { pct > 0.0 };
-                    let mark = if pct.abs() < 0.5 {
-                        ""
-                    } else if better {
-                        " +"
-                    } else {
-                        " -"
-                    };
-                    format!("{pct:+.1}%{mark}")
-                }
-                _ => "".into(),
-            };
-            let _ = writeln!(out, "  {:<20}{:>14}{:>14}{:>10}", label, cell(va), cell(vb), change);
-        }
     }
-    let _ = writeln!(out, "\n(+ better, - worse: lower is better for latencies and failures)");
-    out
+    if path.file_name().is_some_and(|n| n == "trials.json") {
+        read_trials(path).map(Side::Trials)
+    } else {
+        read(path).map(|r| Side::Run(Box::new(r)))
+    }
+}
+
+/// The comparison of `a` (the baseline) and `b`, one line per entry, names as the files
+/// have them: write them through the console writer.
+pub fn compare(a_path: &Path, b_path: &Path) -> Result<Vec<String>, CompareError> {
+    let (a, b) = (open(a_path)?, open(b_path)?);
+    let (a_names, b_names) = (a.stage_names(), b.stage_names());
+    let pairing = table::pair(&a_names, &b_names);
+    if pairing.pairs.is_empty() {
+        let list = |names: &[&str]| {
+            let all: Vec<usize> = (0..names.len()).collect();
+            if all.is_empty() { "no stages".to_string() } else { table::name_list(names, &all) }
+        };
+        return Err(CompareError::NoCommonStages { a: list(&a_names), b: list(&b_names) });
+    }
+    Ok(table::render(&a_path.display().to_string(), &a, &b_path.display().to_string(), &b, &pairing))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
-
-    use volley_core::{Api, Info, Load, RequestRecord, Stage, StageStats, StageWindow};
-
     use super::*;
-    use crate::schema::{HostReport, ScenarioReport};
+    use testing::{one_run, stage_with_ttfts};
 
-    fn report(ttft_ms: u64, ok: u64) -> Report {
-        let stage = Stage::new("s", Load::Poisson { rate: 5.0 }, Some(Duration::from_secs(1)), None);
-        let mut stats = StageStats::new();
-        let t0 = Instant::now();
-        for seq in 0..ok {
-            let mut r = RequestRecord::new(0, seq, Api::Completions, true, t0);
-            r.sent = Some(t0);
-            r.first_token = Some(t0 + Duration::from_millis(ttft_ms));
-            r.done = t0 + Duration::from_millis(ttft_ms + 1);
-            stats.record(&r);
-        }
-        let window = StageWindow { started: t0, sending_ended: t0, finished: t0 + Duration::from_secs(1), sent: ok };
-        Report {
-            schema_version: crate::SCHEMA_VERSION,
-            volley_version: "test".into(),
-            scenario: ScenarioReport {
-                info: Info { name: "x".into(), version: "1".into(), description: String::new() },
-                source: "native:x".into(),
-                digest: None,
-                wit: None,
-            },
-            target: "t".into(),
-            seed: 1,
-            params: serde_json::json!({}),
-            started_unix_ms: 0,
-            duration_s: 1.0,
-            interrupted: false,
-            tokenizer: None,
-            datasets: Vec::new(),
-            host: HostReport { peak_rss_mib: 1.0 },
-            server_metrics: None,
-            launch: None,
-            gpu: None,
-            stages: vec![StageReport::build(&stage, &stats, &window)],
-            thresholds: Vec::new(),
-            aborted_by: None,
-            start: None,
-            shard: None,
-            merged: None,
-            protocol: None,
-            warnings: Vec::new(),
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(label: &str) -> Dir {
+            let dir = std::env::temp_dir().join(format!("volley-compare-{label}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
         }
     }
 
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write(path: &Path, report: &Report) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_string(report).unwrap()).unwrap();
+    }
+
     #[test]
-    fn side_by_side() {
-        let dir = std::env::temp_dir().join(format!("volley-cmp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("a.json"), serde_json::to_string(&report(100, 10)).unwrap()).unwrap();
-        std::fs::write(dir.join("b.json"), serde_json::to_string(&report(80, 10)).unwrap()).unwrap();
-        let text = compare(&dir.join("a.json"), &dir.join("b.json")).unwrap();
-        assert!(text.contains("TTFT p50 ms") && text.contains("-20.0% +"), "{text}");
-        assert!(compare(&dir.join("a.json"), &dir.join("nope.json")).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
+    fn a_run_directory_or_its_report_json_is_a_side() {
+        let dir = Dir::new("dirs");
+        let report = one_run(vec![stage_with_ttfts("s", &[10, 20, 30])]);
+        write(&dir.0.join("a/report.json"), &report);
+        write(&dir.0.join("b/report.json"), &report);
+        let lines = compare(&dir.0.join("a"), &dir.0.join("b/report.json")).unwrap();
+        assert!(lines.iter().any(|l| l.starts_with("stage 's'")), "{lines:#?}");
+        std::fs::create_dir_all(dir.0.join("empty")).unwrap();
+        let e = compare(&dir.0.join("empty"), &dir.0.join("a")).unwrap_err().to_string();
+        assert!(e.contains("neither report.json nor trials.json"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_file_is_one_line_with_its_cause_once() {
+        let dir = Dir::new("missing");
+        let e = compare(&dir.0.join("nope"), &dir.0.join("nope")).unwrap_err();
+        let line = format!("{:#}", anyhow_like(&e));
+        assert_eq!(line.matches("No such file").count(), 1, "{line}");
+    }
+
+    /// The error and its sources, as the binary prints them (`{:#}` of anyhow).
+    fn anyhow_like(e: &dyn std::error::Error) -> String {
+        let mut line = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            line.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        line
+    }
+
+    #[test]
+    fn no_common_stage_is_an_error_naming_both_sides() {
+        let dir = Dir::new("disjoint");
+        write(&dir.0.join("a.json"), &one_run(vec![stage_with_ttfts("poisson", &[10])]));
+        write(&dir.0.join("b.json"), &one_run(vec![stage_with_ttfts("constant 1/s", &[10]), stage_with_ttfts("constant 2/s", &[10])]));
+        let e = compare(&dir.0.join("a.json"), &dir.0.join("b.json")).unwrap_err().to_string();
+        assert!(e.contains("A has 'poisson'; B has 'constant 1/s', 'constant 2/s'"), "{e}");
+    }
+
+    #[test]
+    fn a_repeat_directory_is_read_through_its_trials_json() {
+        let dir = Dir::new("trials");
+        let row = |k: u32| crate::trials::TrialRow {
+            trial: k,
+            seed: u64::from(k),
+            dir: format!("trial-{k}"),
+            interrupted: false,
+            thresholds_failed: false,
+        };
+        let fast = one_run(vec![stage_with_ttfts("s", &[10, 11, 12, 13])]);
+        let slow = one_run(vec![stage_with_ttfts("s", &[100, 110, 120, 130])]);
+        for (name, r) in [("a", &fast), ("b", &slow)] {
+            let t = crate::trials::summarize(&[(row(1), r.clone()), (row(2), r.clone()), (row(3), r.clone())]);
+            std::fs::create_dir_all(dir.0.join(name)).unwrap();
+            std::fs::write(dir.0.join(name).join("trials.json"), serde_json::to_string(&t).unwrap()).unwrap();
+        }
+        let lines = compare(&dir.0.join("a"), &dir.0.join("b/trials.json")).unwrap();
+        assert!(lines[0].ends_with("3 trials)"), "{lines:#?}");
+        let ttft = lines.iter().find(|l| l.trim_start().starts_with("TTFT p50 ms")).unwrap();
+        assert!(ttft.ends_with("worse"), "{ttft}");
     }
 }

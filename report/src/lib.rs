@@ -6,6 +6,8 @@
 //! output implements and the sinks themselves: `requests.jsonl` ([`jsonl`]),
 //! `requests.csv` ([`csv`]), `report.json` + `report.html` ([`files`], [`html`]), the
 //! terminal ([`console`]) and memory ([`memory`]); and `volley compare` ([`compare`]).
+//! A report written by someone else is read back through [`read`] (bounded, typed and
+//! checked by [`validate`]).
 //! No WebAssembly and no network here.
 
 pub mod compare;
@@ -21,12 +23,14 @@ pub mod memory;
 pub mod merge;
 mod numbers;
 pub mod points;
+pub mod read;
 pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod stage;
 pub mod threshold;
 pub mod trials;
+pub mod validate;
 
 pub use console::ConsoleSink;
 pub use csv::CsvSink;

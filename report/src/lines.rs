@@ -75,7 +75,7 @@ mod tests {
             .unwrap();
         }
         let full = std::fs::metadata(&path).unwrap().len();
-        assert!(full >= WRITE_AT as u64 && full % 1024 == 0, "written once full: {full}");
+        assert!(full >= WRITE_AT as u64 && full.is_multiple_of(1024), "written once full: {full}");
         f.line(|b| b.extend_from_slice(b"last\n")).unwrap();
         f.flush().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), (WRITE_AT / 1024 + 1) as u64 * 1024 + 5);

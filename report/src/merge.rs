@@ -9,12 +9,20 @@
 //! digest, other parameters or seed, another shard count, another plan, the same shard
 //! twice; and a set with shards missing unless the caller allows it (the report then
 //! says which are missing).
+//!
+//! A shard's report is someone else's file: it is read through the one reader for
+//! foreign files and checked ([`crate::read`], [`Report::validate`]) before its numbers
+//! are used, every sum is checked (counters that would pass 2^64 are refused, never
+//! wrapped), and windows are placed on one clock with checked time arithmetic, so no
+//! number in a report can panic the merge. Names from the reports reach messages
+//! printable.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use volley_core::stats::StageStats;
+use volley_core::text::printable;
 use volley_core::{Shard, Stage, StageWindow};
 
 use crate::schema::{CheckReport, MergeReport, Report, ShardRow, StageReport};
@@ -38,19 +46,22 @@ fn fail<T>(msg: String) -> Result<T, MergeError> {
 /// A shard started more than this after `--start-at` is called late.
 const LATE_MS: f64 = 5.0;
 /// Reports larger than this are refused (a report is mostly its histograms).
-pub const MAX_REPORT_BYTES: u64 = 512 << 20;
+pub const MAX_REPORT_BYTES: u64 = volley_core::foreign_file::Kind::REPORT.max_bytes;
 
-/// Reads `DIR/report.json`.
+/// Reads `DIR/report.json` (bounded, typed and checked: [`crate::read`]).
 pub fn read_shard(dir: &Path) -> Result<ShardInput, MergeError> {
-    let path = dir.join("report.json");
-    let file = std::fs::File::open(&path).map_err(|e| MergeError(format!("cannot read {}: {e}", path.display())))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > MAX_REPORT_BYTES {
-        return fail(format!("{} is larger than {} MiB", path.display(), MAX_REPORT_BYTES >> 20));
-    }
-    let report: Report = serde_json::from_reader(std::io::BufReader::new(file))
-        .map_err(|e| MergeError(format!("{} is not a Volley report: {e}", path.display())))?;
+    let report = crate::read::read_report(&dir.join("report.json")).map_err(|e| MergeError(e.to_string()))?;
     Ok(ShardInput { dir: dir.to_path_buf(), report })
+}
+
+/// A directory as messages show it.
+fn shown(dir: &Path) -> String {
+    printable(&dir.to_string_lossy(), 256)
+}
+
+/// `a + b`, refused past 2^64 (`what` names the counter).
+fn sum(a: u64, b: u64, what: impl FnOnce() -> String) -> Result<u64, MergeError> {
+    a.checked_add(b).ok_or_else(|| MergeError(format!("{} sum past 2^64", what())))
 }
 
 /// Merges the shards' reports; `extra` thresholds are judged beside the shards' own.
@@ -58,8 +69,12 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
     if inputs.is_empty() {
         return fail("nothing to merge: give the shards' output directories".into());
     }
+    // Inputs may come from anywhere (a library caller, not only read_shard): checked here too.
+    for i in &inputs {
+        i.report.validate().map_err(|e| MergeError(format!("{}/report.json is not a valid report: {e}", shown(&i.dir))))?;
+    }
     let shard_of = |i: &ShardInput| -> Result<Shard, MergeError> {
-        i.report.shard.ok_or_else(|| MergeError(format!("{} is not a shard's report (it was not run with --shard)", i.dir.display())))
+        i.report.shard.ok_or_else(|| MergeError(format!("{} is not a shard's report (it was not run with --shard)", shown(&i.dir))))
     };
     let mut seen: BTreeMap<u32, PathBuf> = BTreeMap::new();
     let first = shard_of(&inputs[0])?;
@@ -67,28 +82,32 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
         let s = shard_of(i)?;
         let r = &i.report;
         let f = &inputs[0].report;
-        let (here, there) = (i.dir.display(), inputs[0].dir.display());
+        let (here, there) = (shown(&i.dir), shown(&inputs[0].dir));
         if s.count != first.count {
             return fail(format!("{here} is shard {}/{} but {there} is of {} shards", s.index, s.count, first.count));
         }
         if r.scenario.digest != f.scenario.digest || r.scenario.source != f.scenario.source && r.scenario.digest.is_none() {
             return fail(format!(
                 "{here} ran another scenario ({}) than {there} ({})",
-                r.scenario.digest.as_deref().unwrap_or(&r.scenario.source),
-                f.scenario.digest.as_deref().unwrap_or(&f.scenario.source)
+                printable(r.scenario.digest.as_deref().unwrap_or(&r.scenario.source), 100),
+                printable(f.scenario.digest.as_deref().unwrap_or(&f.scenario.source), 100)
             ));
         }
         if r.seed != f.seed {
             return fail(format!("{here} ran with seed {} but {there} with seed {}", r.seed, f.seed));
         }
         if r.params != f.params {
-            return fail(format!("{here} ran with other parameters ({}) than {there} ({})", r.params, f.params));
+            return fail(format!(
+                "{here} ran with other parameters ({}) than {there} ({})",
+                printable(&r.params.to_string(), 200),
+                printable(&f.params.to_string(), 200)
+            ));
         }
         if r.target != f.target {
-            return fail(format!("{here} sent to {} but {there} to {}", r.target, f.target));
+            return fail(format!("{here} sent to {} but {there} to {}", printable(&r.target, 200), printable(&f.target, 200)));
         }
         if let Some(other) = seen.insert(s.index, i.dir.clone()) {
-            return fail(format!("shard {}/{} appears twice: {} and {here}", s.index, s.count, other.display()));
+            return fail(format!("shard {}/{} appears twice: {} and {here}", s.index, s.count, shown(&other)));
         }
     }
     let missing: Vec<u32> = (0..first.count).filter(|k| !seen.contains_key(k)).collect();
@@ -103,7 +122,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
     }
     inputs.sort_by_key(|i| i.report.shard.map_or(0, |s| s.index));
     let stages = merge_stages(&inputs)?;
-    let rows: Vec<ShardRow> = inputs.iter().map(row).collect();
+    let rows: Vec<ShardRow> = inputs.iter().map(row).collect::<Result<_, _>>()?;
 
     let base = &inputs[0].report;
     let mut warnings: Vec<String> = Vec::new();
@@ -117,7 +136,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
         }
         for st in &i.report.stages {
             for w in st.warnings.iter().filter(|w| w.contains("fell behind") || w.contains("late")) {
-                warnings.push(format!("shard {}, stage '{}': {w}", r.index, st.name));
+                warnings.push(format!("shard {}, stage '{}': {}", r.index, printable(&st.name, 64), printable(w, 300)));
             }
         }
         if i.report.interrupted {
@@ -138,6 +157,8 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
             thresholds.push(t.clone());
         }
     }
+    // Validated: starts before the year 10000, durations under ten years, so these sums
+    // are far inside f64's exact range.
     let started = inputs.iter().map(|i| i.report.started_unix_ms).min().unwrap_or(base.started_unix_ms);
     let ended = inputs.iter().map(|i| i.report.started_unix_ms as f64 + i.report.duration_s * 1000.0).fold(0.0, f64::max);
     Ok(Report {
@@ -167,13 +188,8 @@ fn merge_stages(inputs: &[ShardInput]) -> Result<Vec<StageReport>, MergeError> {
         let names: Vec<&str> = i.report.stages.iter().map(|s| s.name.as_str()).collect();
         let want: Vec<&str> = first.report.stages.iter().map(|s| s.name.as_str()).collect();
         if names != want {
-            return fail(format!(
-                "{} ran stages [{}] but {} ran [{}]",
-                i.dir.display(),
-                names.join(", "),
-                first.dir.display(),
-                want.join(", ")
-            ));
+            let list = |names: &[&str]| printable(&names.join(", "), 300);
+            return fail(format!("{} ran stages [{}] but {} ran [{}]", shown(&i.dir), list(&names), shown(&first.dir), list(&want)));
         }
     }
     let base = Instant::now();
@@ -187,7 +203,8 @@ fn merge_stages(inputs: &[ShardInput]) -> Result<Vec<StageReport>, MergeError> {
 
 fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageReport, MergeError> {
     let (dir0, s0) = parts[0];
-    let whole = s0.shard_of.clone().ok_or_else(|| MergeError(format!("{}: stage '{}' has no shard plan", dir0.display(), s0.name)))?;
+    let name = printable(&s0.name, 64);
+    let whole = s0.shard_of.clone().ok_or_else(|| MergeError(format!("{}: stage '{name}' has no shard plan", shown(dir0))))?;
     let stage = Stage {
         load: whole.load,
         max_requests: whole.max_requests,
@@ -200,30 +217,36 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
     let mut windows = Vec::new();
     let mut checks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (dir, s) in parts {
-        let missing =
-            |what: &str| MergeError(format!("{}: stage '{}' has no {what} (a report of an older Volley?)", dir.display(), s.name));
+        let here = || format!("{}: stage '{name}'", shown(dir));
+        let missing = |what: &str| MergeError(format!("{} has no {what} (a report of an older Volley?)", here()));
         if s.shard_of.as_ref().map(|w| (w.load, w.max_requests)) != Some((whole.load, whole.max_requests)) {
-            return fail(format!("{}: stage '{}' is another plan's", dir.display(), s.name));
+            return fail(format!("{} is another plan's", here()));
         }
         let wire = s.mergeable.as_ref().ok_or_else(|| missing("mergeable statistics"))?;
-        let part = StageStats::from_wire(wire, stage.slo).map_err(|e| MergeError(format!("{}: stage '{}': {e}", dir.display(), s.name)))?;
-        stats.merge(&part);
+        let part = StageStats::from_wire(wire, stage.slo).map_err(|e| MergeError(format!("{}: {e}", here())))?;
+        stats.merge(&part).map_err(|e| MergeError(format!("stage '{name}': the shards' {e}")))?;
         windows.push(s.window.ok_or_else(|| missing("window"))?);
-        for (name, c) in &s.checks {
-            let t = checks.entry(name.clone()).or_default();
-            t.0 += c.passes;
-            t.1 += c.fails;
+        for (check, c) in &s.checks {
+            let t = checks.entry(check.clone()).or_default();
+            let what = || format!("stage '{name}': check '{}'", printable(check, 64));
+            t.0 = sum(t.0, c.passes, || format!("{}: passes", what()))?;
+            t.1 = sum(t.1, c.fails, || format!("{}: fails", what()))?;
         }
     }
-    // The windows on one clock: the earliest start is `base`.
+    // The windows on one clock: the earliest start is `base`. Each offset is checked
+    // into a Duration and onto the Instant (a window of 1e300 ms is refused, not a panic).
     let t0 = windows.iter().map(|w| w.started_unix_ms).fold(f64::INFINITY, f64::min);
-    let at = |unix_ms: f64| base + Duration::from_secs_f64(((unix_ms - t0) / 1000.0).max(0.0));
-    let window = StageWindow {
-        started: base,
-        sending_ended: windows.iter().map(|w| at(w.started_unix_ms + w.sending_ms)).max().unwrap_or(base),
-        finished: windows.iter().map(|w| at(w.started_unix_ms + w.finished_ms)).max().unwrap_or(base),
-        sent: windows.iter().map(|w| w.sent).sum(),
+    let at = |unix_ms: f64| -> Result<Instant, MergeError> {
+        Duration::try_from_secs_f64(((unix_ms - t0) / 1000.0).max(0.0)).ok().and_then(|d| base.checked_add(d)).ok_or_else(|| {
+            MergeError(format!("stage '{name}': a window ends {} ms after the first starts, past the clock's range", unix_ms - t0))
+        })
     };
+    let mut window = StageWindow { started: base, sending_ended: base, finished: base, sent: 0 };
+    for w in &windows {
+        window.sending_ended = window.sending_ended.max(at(w.started_unix_ms + w.sending_ms)?);
+        window.finished = window.finished.max(at(w.started_unix_ms + w.finished_ms)?);
+        window.sent = sum(window.sent, w.sent, || format!("stage '{name}': window.sent"))?;
+    }
     let mut report = StageReport::build(&stage, &stats, &window);
     report.checks = checks.into_iter().map(|(k, (p, f))| (k, CheckReport::new(p, f))).collect();
     report.window = Some(crate::schema::WindowReport { started_unix_ms: t0, ..crate::schema::WindowReport::of(&window) });
@@ -234,12 +257,17 @@ fn merge_stage(parts: &[(&Path, &StageReport)], base: Instant) -> Result<StageRe
     Ok(report)
 }
 
-fn row(i: &ShardInput) -> ShardRow {
+fn row(i: &ShardInput) -> Result<ShardRow, MergeError> {
     let r = &i.report;
-    let (sent, ok, failed) =
-        r.stages.iter().fold((0, 0, 0), |(s, o, f), st| (s + st.requests.sent, o + st.requests.ok, f + st.requests.failed));
+    let (mut sent, mut ok, mut failed) = (0u64, 0u64, 0u64);
+    for st in &r.stages {
+        let what = |counter: &'static str| move || format!("{}: the stages' {counter}", shown(&i.dir));
+        sent = sum(sent, st.requests.sent, what("requests sent"))?;
+        ok = sum(ok, st.requests.ok, what("requests ok"))?;
+        failed = sum(failed, st.requests.failed, what("requests failed"))?;
+    }
     let elapsed: f64 = r.stages.iter().map(|s| s.elapsed_s).sum();
-    ShardRow {
+    Ok(ShardRow {
         index: r.shard.map_or(0, |s| s.index),
         dir: i.dir.display().to_string(),
         sent,
@@ -248,7 +276,7 @@ fn row(i: &ShardInput) -> ShardRow {
         start_skew_ms: r.start.as_ref().map(|s| s.skew_ms),
         lag_p99_ms: r.stages.iter().filter_map(|s| s.schedule_lag_ms.map(|l| l.p99)).reduce(f64::max),
         achieved_rps: if elapsed > 0.0 { (ok as f64 / elapsed * 1000.0).round() / 1000.0 } else { 0.0 },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -263,6 +291,6 @@ mod tests {
         std::fs::File::create(dir.join("report.json")).unwrap().set_len(MAX_REPORT_BYTES + 1).unwrap();
         let e = read_shard(&dir).err().unwrap().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(e.contains("is larger than 512 MiB") && !e.contains('\n'), "{e}");
+        assert!(e.ends_with("report.json is over the 512 MiB bound for a report"), "{e}");
     }
 }

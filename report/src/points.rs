@@ -25,7 +25,7 @@ pub struct Thinned {
 impl Thinned {
     fn push(&mut self, p: (f64, f64)) {
         let stride = self.stride.max(1);
-        if self.offered % stride == 0 {
+        if self.offered.is_multiple_of(stride) {
             if self.points.len() >= SERIES_CAP {
                 let mut i = 0;
                 self.points.retain(|_| {
@@ -34,7 +34,7 @@ impl Thinned {
                 });
                 self.stride = stride * 2;
             }
-            if self.offered % self.stride.max(1) == 0 {
+            if self.offered.is_multiple_of(self.stride.max(1)) {
                 self.points.push(p);
             }
         }

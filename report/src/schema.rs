@@ -1,24 +1,51 @@
 //! `report.json`: the run's report, versioned by `schema_version` (docs/report.md).
 //! Every type both serializes and deserializes, so reports can be read back (`volley
 //! compare`, merging); fields added later default when absent.
+//!
+//! Read back, a report is someone else's file (`read.rs`): fields that serde would
+//! buffer as a generic value (the parameters, the flattened scenario, the tagged loads)
+//! are taken as raw text of a bounded size first, and lists and maps of small elements
+//! have a bound on their length well above what a run writes
+//! ([`volley_core::foreign_file::bounded`]), so the memory a report takes stays a small
+//! multiple of its size.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use volley_core::foreign_file::bounded::{map_at_most, raw_at_most, vec_at_most};
 use volley_core::stats::ChunkTokenSource;
 use volley_core::time::{deserialize_opt_duration_s, serialize_opt_duration_s};
 use volley_core::{DatasetInfo, Info, Load, Slo, Summary};
 
 use crate::server::{Scrapes, SeriesWindow, TritonStats};
 
+/// Largest parameters read back (a run file, which may hold them, is at most 1 MiB).
+const MAX_PARAMS_BYTES: usize = 1 << 20;
+/// Largest scenario description read back (name, version, description, source).
+const MAX_SCENARIO_BYTES: usize = 256 << 10;
+/// Largest load read back (a load is a few numbers).
+const MAX_LOAD_BYTES: usize = 4 << 10;
+/// Most warnings of a run (a merge adds a few per shard and stage) and of a stage.
+const MAX_RUN_WARNINGS: usize = 1_000_000;
+const MAX_STAGE_WARNINGS: usize = 10_000;
+/// Most probe errors of a stage (one a second for a week is 604,800).
+const MAX_PROBE_ERRORS: usize = 1_000_000;
+/// Most entries of a map of names counted (token and reasoning sources, error classes).
+const MAX_NAMES: usize = 64;
+/// Most tags or models of a stage, and most server series (runs keep far fewer).
+const MAX_GROUPS: usize = 1_000_000;
+const MAX_SERIES: usize = 100_000;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub volley_version: String,
+    #[serde(deserialize_with = "raw_at_most::<_, _, MAX_SCENARIO_BYTES>")]
     pub scenario: ScenarioReport,
     pub target: String,
     pub seed: u64,
+    #[serde(deserialize_with = "raw_at_most::<_, _, MAX_PARAMS_BYTES>")]
     pub params: serde_json::Value,
     /// Wall-clock start of the run, milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
@@ -59,7 +86,7 @@ pub struct Report {
     pub protocol: Option<String>,
     /// What makes this run's numbers or safety weaker than they look (certificates not
     /// verified).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "vec_at_most::<_, _, MAX_RUN_WARNINGS>")]
     pub warnings: Vec<String>,
 }
 
@@ -123,6 +150,7 @@ pub struct ScenarioReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageReport {
     pub name: String,
+    #[serde(deserialize_with = "raw_at_most::<_, _, MAX_LOAD_BYTES>")]
     pub load: Load,
     #[serde(serialize_with = "serialize_opt_duration_s", deserialize_with = "deserialize_opt_duration_s", rename = "planned_duration_s")]
     pub planned_duration: Option<Duration>,
@@ -152,6 +180,7 @@ pub struct StageReport {
     pub goodput_rps: Option<f64>,
     pub slo_attainment: Option<f64>,
     /// Loud notes: the generator fell behind its target, sends ran late.
+    #[serde(deserialize_with = "vec_at_most::<_, _, MAX_STAGE_WARNINGS>")]
     pub warnings: Vec<String>,
     pub output_tokens_per_s: f64,
     pub output_tokens: TokenReport,
@@ -192,14 +221,18 @@ pub struct StageReport {
     /// Inferences of successful requests per second (a KServe batch of 16 counts 16).
     pub inferences_per_s: f64,
     /// Per-tag breakdown (tags the scenario set on its requests).
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_GROUPS>")]
     pub tags: BTreeMap<String, GroupReport>,
     /// Per-model breakdown (model or LoRA adapter named in the request).
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_GROUPS>")]
     pub models: BTreeMap<String, GroupReport>,
     /// The server's series over this stage: first, last, delta, min, max, mean.
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_SERIES>")]
     pub server_metrics: BTreeMap<String, SeriesWindow>,
     /// Triton's statistics over this stage, per `--triton-stats` model.
     pub triton: Vec<TritonStats>,
     /// Probes that failed during this stage.
+    #[serde(deserialize_with = "vec_at_most::<_, _, MAX_PROBE_ERRORS>")]
     pub probe_errors: Vec<String>,
     /// Each GPU over this stage (`--gpu-metrics`).
     #[serde(default)]
@@ -229,6 +262,7 @@ pub struct StageReport {
 /// The stage a shard took its share of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WholeStage {
+    #[serde(deserialize_with = "raw_at_most::<_, _, MAX_LOAD_BYTES>")]
     pub load: Load,
     pub max_requests: Option<u64>,
 }
@@ -289,7 +323,8 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn new(passes: u64, fails: u64) -> Self {
-        let total = passes + fails;
+        // Counts read back from a file are foreign: saturate rather than wrap.
+        let total = passes.saturating_add(fails);
         CheckReport { passes, fails, rate: if total == 0 { 0.0 } else { passes as f64 / total as f64 } }
     }
 }
@@ -316,6 +351,7 @@ pub struct ReasoningReport {
     pub answer_tokens: u64,
     /// Requests per source of the count: `usage`, `tokenizer`, `chunks`, `none` (no
     /// reasoning was streamed and the server said nothing).
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_NAMES>")]
     pub source: BTreeMap<String, u64>,
 }
 
@@ -366,6 +402,7 @@ pub struct RequestCounts {
     pub sent: u64,
     pub ok: u64,
     pub failed: u64,
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_NAMES>")]
     pub errors: BTreeMap<String, ErrorReport>,
 }
 
@@ -383,6 +420,7 @@ pub struct TokenReport {
     pub max: u64,
     /// How many requests' counts came from `usage`, the tokenizer, counting chunks, or
     /// nothing.
+    #[serde(deserialize_with = "map_at_most::<_, _, _, MAX_NAMES>")]
     pub source: BTreeMap<String, u64>,
     /// Requests with a `max_tokens` and a count, compared.
     pub compared: u64,

@@ -14,10 +14,23 @@ pub struct Scrapes {
     pub errors: u64,
     pub last_error: Option<String>,
     /// Series key → [(ms since the run's start when the scrape was sent, value)].
+    /// Read back from a file, at most 100,000 series (runs keep far fewer): an empty
+    /// series is a few bytes of text and a hundred of memory.
+    #[serde(deserialize_with = "volley_core::foreign_file::bounded::map_at_most::<_, _, _, 100_000>")]
     pub series: BTreeMap<String, Vec<(f64, f64)>>,
     /// Each successful scrape: (sent, answered), ms since the run's start. The server
     /// took its values somewhere in between.
     pub scrape_times: Vec<(f64, f64)>,
+    /// Samples not kept, over the run: of series past the run's bound on distinct series,
+    /// with keys past the bound on a key's length, or past a scrape's bound (the bounds
+    /// are in volley-engine's scraper; docs/report.md).
+    #[serde(default)]
+    pub dropped_samples: u64,
+    /// How many times the kept samples were halved to stay within the bound on points
+    /// (every other periodic scrape dropped, the interval doubled; the scrapes at stage
+    /// boundaries are kept): periodic samples are `interval_ms × 2^thinned` apart.
+    #[serde(default)]
+    pub thinned: u32,
 }
 
 /// A series over one stage.

@@ -25,6 +25,9 @@ pub struct RunStart<'a> {
     /// The model requests default to, when known.
     pub model: Option<&'a str>,
     pub plan: &'a Plan,
+    /// Warnings known before the first request (a model lookup that failed); the
+    /// report's `warnings` carry them too.
+    pub warnings: &'a [String],
 }
 
 /// One completed request.

@@ -17,7 +17,7 @@ impl From<&GroupStats> for GroupReport {
         GroupReport {
             requests: t.requests,
             ok: t.ok,
-            failed: t.requests - t.ok,
+            failed: t.requests.saturating_sub(t.ok),
             output_tokens: t.output_tokens,
             ttft_ms: t.ttft.summary(),
             itl_ms: t.itl.summary(),

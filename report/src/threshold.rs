@@ -22,8 +22,14 @@ use volley_core::Summary;
 use crate::schema::StageReport;
 pub use crate::schema::ThresholdResult;
 
+/// How a named figure is read: from a stage, a summary or a check.
+type SummaryOf = fn(&StageReport) -> Option<Summary>;
+type StatOf = fn(&Summary) -> f64;
+type ScalarOf = fn(&StageReport) -> Option<f64>;
+type CheckStatOf = fn(&crate::schema::CheckReport) -> f64;
+
 /// Latency summaries a threshold may name, and how to read each from a stage.
-const SUMMARIES: &[(&str, fn(&StageReport) -> Option<Summary>)] = &[
+const SUMMARIES: &[(&str, SummaryOf)] = &[
     ("ttft_ms", |s| s.ttft_ms),
     ("ttfo_ms", |s| s.ttfo_ms),
     ("ttst_ms", |s| s.ttst_ms),
@@ -35,7 +41,7 @@ const SUMMARIES: &[(&str, fn(&StageReport) -> Option<Summary>)] = &[
     ("schedule_lag_ms", |s| s.schedule_lag_ms),
 ];
 
-const STATS: &[(&str, fn(&Summary) -> f64)] = &[
+const STATS: &[(&str, StatOf)] = &[
     ("count", |s| s.count as f64),
     ("mean", |s| s.mean),
     ("min", |s| s.min),
@@ -48,7 +54,7 @@ const STATS: &[(&str, fn(&Summary) -> f64)] = &[
 ];
 
 /// Rates and counts a threshold may name.
-const SCALARS: &[(&str, fn(&StageReport) -> Option<f64>)] = &[
+const SCALARS: &[(&str, ScalarOf)] = &[
     ("error_rate", |s| (s.requests.sent > 0).then(|| s.requests.failed as f64 / s.requests.sent as f64)),
     ("sent", |s| Some(s.requests.sent as f64)),
     ("ok", |s| Some(s.requests.ok as f64)),
@@ -90,8 +96,7 @@ impl Op {
 }
 
 /// Statistics of a named check.
-const CHECK_STATS: &[(&str, fn(&crate::schema::CheckReport) -> f64)] =
-    &[("rate", |c| c.rate), ("passes", |c| c.passes as f64), ("fails", |c| c.fails as f64)];
+const CHECK_STATS: &[(&str, CheckStatOf)] = &[("rate", |c| c.rate), ("passes", |c| c.passes as f64), ("fails", |c| c.fails as f64)];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Metric {

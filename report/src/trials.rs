@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::{Report, StageReport};
 
+/// How a metric is read from a stage.
+type MetricOf = fn(&StageReport) -> Option<f64>;
+
 /// The metrics compared across trials, and how to read each from a stage.
-const METRICS: &[(&str, fn(&StageReport) -> Option<f64>)] = &[
+const METRICS: &[(&str, MetricOf)] = &[
     ("achieved_rps", |s| Some(s.achieved_rps)),
     ("output_tokens_per_s", |s| Some(s.output_tokens_per_s)),
     ("error_rate", |s| (s.requests.sent > 0).then(|| s.requests.failed as f64 / s.requests.sent as f64)),
@@ -124,7 +127,7 @@ fn across(values: Vec<Option<f64>>) -> Option<MetricTrials> {
 }
 
 /// The 97.5th percentile of Student's t with `df` degrees of freedom (two-sided 95 %).
-fn t975(df: usize) -> f64 {
+pub(crate) fn t975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,

@@ -9,7 +9,8 @@
 // - `model` (default: the operator's `--model`, else the target's first model)
 // - `prompts` (a list of strings; default: a built-in set of short questions)
 //
-// Build: componentize-js app.js --wit wit --world-name scenario -d http -d fetch-event -o scenario.wasm
+// Build: ./build.sh in a `volley new` project, which runs
+//   componentize-js app.js --wit wit --world-name scenario -d http -d fetch-event -o js-chat.wasm
 
 import { nextU64 } from "volley:scenario/random@0.5.0";
 

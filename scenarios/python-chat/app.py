@@ -9,7 +9,8 @@ Parameters (all optional):
 - `model` (default: the operator's `--model`, else the target's first model)
 - `prompts` (a list of strings; default: a built-in set of short questions)
 
-Build: componentize-py -d wit -w scenario componentize app -o scenario.wasm
+Build: ./build.sh in a `volley new` project, which runs
+    componentize-py -d wit -w scenario componentize app -o python-chat.wasm
 """
 
 import json

@@ -51,10 +51,12 @@ fn threads_outside_one_to_sixty_four_are_refused_by_the_argument_parser() {
     let target = format!("http://127.0.0.1:{}", free_port());
     for n in ["0", "65"] {
         let o = run_volley(&["run", "builtin:burst", "--target", &target, "--threads", n], Duration::from_secs(30));
-        // Argument errors are clap's: exit 2, the error line, then a pointer to --help.
+        // Argument errors are clap's, folded into one line with a pointer to --help: exit 2.
         assert_eq!(o.status.code(), Some(2), "{}", o.stderr);
+        assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
         let first = o.stderr.lines().next().unwrap_or_default();
         assert!(first.starts_with("error: ") && first.contains("--threads") && first.contains("1..=64"), "{}", o.stderr);
+        assert!(first.ends_with("see `volley run --help`"), "{first}");
     }
 }
 

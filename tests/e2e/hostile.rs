@@ -511,7 +511,7 @@ fn a_registry_manifest_that_never_ends_is_cut_off() {
     });
     let dir = TempDir::new("endless");
     let out = dir.path().join("x.volley").display().to_string();
-    assert_refused(&["pull", &format!("oci://127.0.0.1:{port}/evil:1"), "-o", &out], "over 4194304 bytes");
+    assert_refused(&["pull", &format!("oci://127.0.0.1:{port}/evil:1"), "-o", &out], "over 4 MiB");
 }
 
 #[test]
@@ -553,22 +553,82 @@ async fn a_tampered_or_linked_compile_cache_entry_is_never_loaded() {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .expect("a compiled entry");
-    // Garbage with the entry's name: ignored (recompiled), and replaced.
+    // Garbage with the entry's name: refused (said in one line), recompiled, replaced.
     std::fs::write(&entry, vec![0xAB; 4096]).unwrap();
-    run("tampered").assert_success();
+    let o = run("tampered");
+    o.assert_success();
+    assert_eq!(o.stderr.matches("compile-cache entry was refused").count(), 1, "{}", o.stderr);
     assert!(std::fs::metadata(&entry).unwrap().len() > 4096, "the entry was written anew");
     // A link planted at the entry's name: never followed.
     let elsewhere = dir.path().join("planted.cwasm");
     std::fs::copy(&entry, &elsewhere).unwrap();
     std::fs::remove_file(&entry).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &entry).unwrap();
-    run("linked").assert_success();
+    let o = run("linked");
+    o.assert_success();
+    assert!(o.stderr.contains("compile-cache entry was refused"), "{}", o.stderr);
     assert!(!std::fs::symlink_metadata(&entry).unwrap().file_type().is_symlink(), "the link was replaced by a real entry");
     // A cache directory others may write is not used at all.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(cache.join("compiled"), std::fs::Permissions::from_mode(0o777)).unwrap();
     let o = run("open-dir");
     o.assert_success();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compile_cache_entry_renamed_to_another_component_is_refused() {
+    // Two components, each compiled into the cache; then one's entry is copied over the
+    // other's name, as someone who can write the cache would to run their code under
+    // another component's digest pin. The MAC binds an entry to its component digest,
+    // so the copy is refused (one line), the right component is compiled and runs.
+    let sim = start_sim(quick()).await;
+    let dir = TempDir::new("cache-swap");
+    let cache = dir.path().join("cache");
+    let compiled = cache.join("compiled");
+    let env = [("VOLLEY_CACHE_DIR", cache.to_str().unwrap())];
+    let run = |scenario: &str, params: Value, n: &str| {
+        let out = dir.path().join(n);
+        let (url, params, out_s) = (sim.url(), params.to_string(), out.display().to_string());
+        let args = ["run", scenario, "--target", &url, "--params", &params, "--out", &out_s, "--quiet"];
+        let o = tokio::task::block_in_place(|| run_program(volley_bin(), &args, &env, Duration::from_secs(60)));
+        (o, out)
+    };
+    let entries = || -> Vec<std::path::PathBuf> {
+        let mut e: Vec<_> = std::fs::read_dir(&compiled)
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "cwasm")).collect())
+            .unwrap_or_default();
+        e.sort();
+        e
+    };
+    let burst = || json!({"n": 3, "max_tokens": 4});
+    let (o, _) = run("builtin:burst", burst(), "burst-first");
+    o.assert_success();
+    let [burst_entry] = entries().try_into().expect("one entry after the first component");
+    let (o, _) = run("builtin:chat-poisson", json!({"rate": 50, "max_requests": 3, "max_tokens": 4}), "chat-first");
+    o.assert_success();
+    let chat_entry = entries().into_iter().find(|p| *p != burst_entry).expect("a second entry");
+
+    // chat-poisson's compiled code under burst's name.
+    std::fs::copy(&chat_entry, &burst_entry).unwrap();
+    let planted = std::fs::read(&burst_entry).unwrap();
+    let sent_before = sim.stats().requests;
+    let (o, out) = run("builtin:burst", burst(), "burst-swapped");
+    o.assert_success();
+    let refused: Vec<&str> = o.stderr.lines().filter(|l| l.contains("compile-cache entry was refused")).collect();
+    assert_eq!(refused.len(), 1, "one line says the entry was refused:\n{}", o.stderr);
+    assert!(refused[0].starts_with("compiling scenario burst ("), "{}", refused[0]);
+    let report = read_report(&out);
+    assert_eq!(report["scenario"]["name"], "burst", "burst's own code ran, not the planted one");
+    assert_eq!(report["stages"][0]["name"], "burst");
+    assert_eq!(report["stages"][0]["requests"]["ok"], 3);
+    assert_eq!(sim.stats().requests - sent_before, 3);
+    assert_ne!(std::fs::read(&burst_entry).unwrap(), planted, "the planted entry was replaced by burst's own");
+
+    // The entry written in its place is burst's, and loads silently.
+    let (o, out) = run("builtin:burst", burst(), "burst-again");
+    o.assert_success();
+    assert!(!o.stderr.contains("compiling scenario"), "loaded from the cache:\n{}", o.stderr);
+    assert_eq!(read_report(&out)["scenario"]["name"], "burst");
 }
 
 // --- a server that attacks ---

@@ -46,7 +46,9 @@ fn triton_bytes_tensors_and_client_batches() {
     // A wrong shape is a 400 from Triton, counted as an http-status error with its message.
     let out = TempDir::new("triton-bad");
     let params = json!({"model": "sum_fp32", "shape": [5], "rate": 50, "requests": 3});
-    run_volley_args(&run_args("builtin:kserve", &server.url(), params, &out), Duration::from_secs(120)).assert_success();
+    // No request succeeded: exit 3, every output written.
+    let o = run_volley_args(&run_args("builtin:kserve", &server.url(), params, &out), Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(3), "{}", o.stderr);
     let st = &read_report(out.path())["stages"][0];
     assert_eq!(st["requests"]["errors"]["http-status"]["count"], 3, "{st}");
     assert!(st["requests"]["errors"]["http-status"]["example"].as_str().unwrap().contains("unexpected shape"));
@@ -111,7 +113,9 @@ fn triton_over_grpc_model_infer_counts_match_and_errors_are_classified() {
     // A wrong shape is Triton's INVALID_ARGUMENT, classified as HTTP 400 with its message.
     let out = TempDir::new("triton-grpc-bad");
     let params = json!({"model": "sum_fp32", "shape": [5], "rate": 50, "requests": 3});
-    run_volley_args(&run_args("builtin:kserve", &grpc, params, &out), Duration::from_secs(120)).assert_success();
+    // No request succeeded: exit 3, every output written.
+    let o = run_volley_args(&run_args("builtin:kserve", &grpc, params, &out), Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(3), "{}", o.stderr);
     let st = &read_report(out.path())["stages"][0];
     let e = &st["requests"]["errors"]["http-status"];
     assert_eq!(e["count"], 3, "{st}");

@@ -91,7 +91,8 @@ fn rendered_manifests_parse_into_typed_structs_with_the_security_fields_set() {
     // The run file, its scenario carried beside it and pinned by digest.
     let cm: ConfigMap = item(&list, "ConfigMap", "bench-config");
     let run: toml::Table = cm.data.as_ref().unwrap()["run.toml"].parse().unwrap();
-    assert_eq!(run["scenario"].as_str(), Some("/config/probe.wasm"));
+    // Named beside the run file (/config/run.toml), as a run file names its files.
+    assert_eq!(run["scenario"].as_str(), Some("probe.wasm"));
     assert!(run["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(run["seed"].as_integer(), Some(3));
     assert_eq!(cm.binary_data.as_ref().unwrap()["probe.wasm"].0, std::fs::read(&scenario).unwrap());

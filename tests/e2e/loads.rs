@@ -1,8 +1,8 @@
 //! Load models and sweeps, end to end against the simulator: each load shape produces the
 //! arrival statistics it promises (rate, dispersion, ramp slope, concurrency over time,
 //! the scenario's own gaps, a replayed trace), warm-up and cool-down are excluded from
-//! the statistics but kept in requests.jsonl, sweeps yield one report row per step, and
-//! the SLO search finds the knee of a simulator with a known capacity.
+//! the statistics but kept in requests.jsonl, and sweeps yield one report row per step
+//! (the SLO search has its own module, slo_search.rs).
 //!
 //! Tolerances are statistical (several standard deviations) or generous bounds on
 //! timing, so they hold on a loaded two-core machine.
@@ -222,34 +222,6 @@ async fn perf_analyzer_ranges_give_one_row_per_step() {
     for s in &stages {
         assert_eq!(s["load"]["type"], "poisson");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_slo_search_finds_the_knee_of_a_server_with_known_capacity() {
-    // 4 slots, each request 10 ms to the first token + 7 × 5 ms: 45 ms per request,
-    // so the server completes at most 4 / 0.045 ≈ 89 requests/s. Past that its queue
-    // grows without bound and TTFT with it.
-    let sim = start_sim(SimConfig { slots: 4, ..sim_config(10, 5) }).await;
-    let capacity = 4.0 / 0.045;
-    let out = TempDir::new("slo");
-    let params = json!({
-        "slo": {"ttft_ms": 150}, "percentile": 90, "start_rate": 10, "stage_s": 3,
-        "tolerance": 0.1, "output_tokens": 8, "prompt_tokens": 8, "stream": true
-    });
-    run_volley_async(run_args("builtin:slo-search", &sim.url(), params, &out), Duration::from_secs(150)).await.assert_success();
-    let stages = read_report(out.path())["stages"].as_array().unwrap().clone();
-    let knee = stages.last().unwrap();
-    let name = knee["name"].as_str().unwrap();
-    assert!(name.starts_with("knee "), "the last stage re-runs the knee: {name}");
-    let rate = knee["target_rps"].as_f64().unwrap();
-    // Bounds wide enough for a noisy machine: below capacity TTFT stays near 10 ms, well
-    // under the 150 ms bound; a few seconds past it the queue pushes TTFT beyond.
-    assert!((0.6 * capacity..1.15 * capacity).contains(&rate), "knee at {rate}/s, capacity {capacity:.1}/s");
-    // Goodput is reported, and the search saw the SLO fail above the knee.
-    assert!(knee["goodput_rps"].as_f64().unwrap() > 0.5 * rate);
-    let failed_above =
-        stages.iter().any(|s| s["target_rps"].as_f64().unwrap() > rate && s["ttft_ms"]["p90"].as_f64().unwrap_or(f64::MAX) > 150.0);
-    assert!(failed_above, "no probe above the knee missed the SLO");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,19 @@
 mod support;
 
 mod authoring;
+mod builtin;
 mod cli_errors;
 mod coldstart;
+mod compare;
 mod compat;
+mod console;
 mod datasets;
 mod foundation;
 mod genai;
 mod hostile;
+mod hostile_answers;
+mod hostile_egress;
+mod hostile_files;
 mod image;
 mod kservers;
 mod kube;
@@ -27,5 +33,7 @@ mod registry_auth;
 mod report_html;
 mod sandbox;
 mod scale;
+mod slo_search;
 mod tls;
 mod tokens;
+mod waits;

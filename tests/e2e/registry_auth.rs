@@ -17,7 +17,7 @@ use serde_json::json;
 use volley::sim::SimConfig;
 
 use crate::support::*;
-use crate::tls::{make_certificates, openssl};
+use crate::tls::{make_certificates, self_signed_x509};
 
 /// A distribution registry over TLS (the test CA's `server.pem`) with `auth` (YAML).
 fn tls_registry(dir: &Path, auth: &str) -> Registry {
@@ -169,7 +169,14 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
     std::fs::write(tmp.path().join("htpasswd"), format!("alice:{hash}\n")).unwrap();
     let htpasswd = tmp.path().join("htpasswd").display().to_string();
     let registry = tls_registry(tmp.path(), &format!("auth:\n  htpasswd:\n    realm: volley-test\n    path: {htpasswd}\n"));
-    push_pull_run(&tmp, &registry, &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "s3cret")]).await;
+    // Environment credentials name the registry they belong to (VOLLEY_REGISTRY).
+    let name = format!("127.0.0.1:{}", registry.port);
+    push_pull_run(
+        &tmp,
+        &registry,
+        &[("VOLLEY_REGISTRY", &name), ("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "s3cret")],
+    )
+    .await;
 
     // The same credentials from a Docker config.json.
     let docker = tmp.path().join("docker");
@@ -183,14 +190,19 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
     let docker_s = docker.display().to_string();
     volley_env(&["pull", &reference, "-o", &out, "--ca-cert", &ca], &[("DOCKER_CONFIG", docker_s.as_str())]).assert_success();
 
-    let o =
-        volley_env(&["pull", &reference, "--ca-cert", &ca], &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "wrong")]);
+    let o = volley_env(
+        &["pull", &reference, "--ca-cert", &ca],
+        &[("VOLLEY_REGISTRY", &name), ("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "wrong")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stderr.contains("refused the credentials of user 'alice'") && o.stderr.trim().lines().count() == 1, "{}", o.stderr);
     let o = volley_env(&["pull", &reference, "--ca-cert", &ca], &[("DOCKER_CONFIG", "/nonexistent")]);
-    assert!(o.stderr.contains("needs credentials: set VOLLEY_REGISTRY_USER"), "{}", o.stderr);
+    assert!(o.stderr.contains("needs credentials: set VOLLEY_REGISTRY="), "{}", o.stderr);
     // Without the CA: the certificate, in one line.
-    let o = volley_env(&["pull", &reference], &[("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "s3cret")]);
+    let o = volley_env(
+        &["pull", &reference],
+        &[("VOLLEY_REGISTRY", &name), ("VOLLEY_REGISTRY_USER", "alice"), ("VOLLEY_REGISTRY_PASSWORD", "s3cret")],
+    );
     assert!(o.stderr.contains("not trusted") && o.stderr.trim().lines().count() == 1, "{}", o.stderr);
 }
 
@@ -198,24 +210,7 @@ async fn an_https_registry_with_basic_auth_and_a_wrong_password() {
 async fn an_https_registry_with_the_bearer_token_flow() {
     let tmp = TempDir::new("registry-token");
     make_certificates(tmp.path());
-    openssl(
-        tmp.path(),
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "token.key",
-            "-out",
-            "token.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=volley token issuer",
-        ],
-    );
+    self_signed_x509(tmp.path(), "token", "/CN=volley token issuer", &[]);
     let tokens = TokenServer::start(tmp.path(), "bob", "hunter2");
     let bundle = tmp.path().join("token.pem").display().to_string();
     let auth = format!(
@@ -223,12 +218,17 @@ async fn an_https_registry_with_the_bearer_token_flow() {
         tokens.port
     );
     let registry = tls_registry(tmp.path(), &auth);
-    push_pull_run(&tmp, &registry, &[("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "hunter2")]).await;
+    let name = format!("127.0.0.1:{}", registry.port);
+    push_pull_run(&tmp, &registry, &[("VOLLEY_REGISTRY", &name), ("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "hunter2")])
+        .await;
     assert!(tokens.issued.load(Ordering::Relaxed) >= 3, "push, pull and run each asked for a token");
 
     let ca = tmp.path().join("ca.pem").display().to_string();
     let reference = registry.reference("volley/chat:1");
-    let o = volley_env(&["pull", &reference, "--ca-cert", &ca], &[("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "nope")]);
+    let o = volley_env(
+        &["pull", &reference, "--ca-cert", &ca],
+        &[("VOLLEY_REGISTRY", &name), ("VOLLEY_REGISTRY_USER", "bob"), ("VOLLEY_REGISTRY_PASSWORD", "nope")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         o.stderr.contains("token service refused the credentials of user 'bob'") && o.stderr.trim().lines().count() == 1,

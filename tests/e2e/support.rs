@@ -21,9 +21,30 @@ pub fn volley_bin() -> &'static str {
     env!("CARGO_BIN_EXE_volley")
 }
 
-/// Path of a guest component built with this binary (see host/build.rs).
+/// Path of a guest component (a scenario or a test guest) built from source by
+/// `scripts/build-guests.sh`, which the first call runs (cargo makes later runs no-ops).
 pub fn guest(name: &str) -> &'static str {
-    volley::scenario::builtin::built_path(name).unwrap_or_else(|| panic!("guest {name} was not built"))
+    guests().iter().find(|(n, _)| n == name).map(|(_, p)| p.as_str()).unwrap_or_else(|| panic!("guest {name} was not built"))
+}
+
+/// Every guest component built from source: (package name, path). The files are named as
+/// cargo names them (`fault_late.wasm` for the package `fault-late`), which is also the
+/// label a run gives a component file.
+pub fn guests() -> &'static [(String, String)] {
+    static BUILT: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-guests.sh");
+        let out = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("run scripts/build-guests.sh");
+        assert!(out.status.success(), "scripts/build-guests.sh failed (is the wasm32-wasip2 target installed?)");
+        let dir = PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim());
+        let mut built: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("the guests' folder")
+            .map(|e| e.expect("a folder entry").path())
+            .filter_map(|p| Some((p.file_stem()?.to_str()?.replace('_', "-"), p.display().to_string())))
+            .collect();
+        built.sort();
+        built
+    })
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -76,6 +97,8 @@ pub fn run_volley(args: &[&str], limit: Duration) -> Output {
 
 /// Runs `program ARGS` with extra environment variables, killing it (and failing the
 /// test) after `limit`.
+// The child is reaped by `wait4` (for its peak RSS), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_program(program: &str, args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
     let start = Instant::now();
     let mut child = Command::new(program)

@@ -1,7 +1,9 @@
 //! https targets: Debian's nginx with certificates of a test CA (made here with openssl)
 //! in front of the simulator, streaming through the proxy. Trusted with `--ca-cert`,
 //! refused without it in one line, mutual TLS with a client certificate, and
-//! `--insecure-skip-verify` recorded as a warning.
+//! `--insecure-skip-verify` recorded as a warning. A self-signed certificate given with
+//! `--ca-cert` is trusted as itself (as curl's `--cacert` does), still for its own names
+//! only; a plain-HTTP port behind https:// is one line that says so.
 //!
 //! The test CA and certificates are made with openssl by the test; nothing is fetched.
 
@@ -19,26 +21,19 @@ pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `STEM.pem` and `STEM.key` in `dir`: a self-signed certificate (openssl's
+/// `req -x509`, which marks it as a CA) for `subject`, valid two days, with `extra`
+/// arguments (extensions) appended.
+pub(crate) fn self_signed_x509(dir: &Path, stem: &str, subject: &str, extra: &[&str]) {
+    let (key, pem) = (format!("{stem}.key"), format!("{stem}.pem"));
+    let mut args = vec!["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &pem, "-days", "2", "-subj", subject];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
+}
+
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
 pub(crate) fn make_certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=volley test CA",
-        ],
-    );
+    self_signed_x509(dir, "ca", "/CN=volley test CA", &[]);
     std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     for who in ["server", "client"] {
@@ -65,6 +60,14 @@ pub(crate) fn make_certificates(dir: &Path) {
             ],
         );
     }
+}
+
+/// A self-signed certificate for `san` (e.g. `IP:127.0.0.1`) made as most are, with
+/// openssl's `req -x509` (which marks it as a CA): `server.pem` and `server.key`, and
+/// the same certificate as `ca.pem` (the proxy's client CA).
+fn self_signed(dir: &Path, san: &str) {
+    self_signed_x509(dir, "server", "/CN=volley self-signed", &["-addext", &format!("subjectAltName={san}")]);
+    std::fs::copy(dir.join("server.pem"), dir.join("ca.pem")).unwrap();
 }
 
 /// nginx on three ports in front of `upstream`: TLS, plain, and TLS requiring a client
@@ -209,7 +212,8 @@ async fn https_through_nginx_with_a_test_ca() {
     // every request is refused by the proxy, none reaches the server.
     let before = sim.stats().requests;
     let (o, out) = chat(mutual, vec!["--ca-cert".into(), ca]).await;
-    o.assert_success();
+    // No request succeeded: exit 3, every output written.
+    assert_eq!(o.status.code(), Some(3), "{}", o.stderr);
     let requests = &read_report(out.path())["stages"][0]["requests"];
     assert_eq!(requests["ok"], 0, "{requests}");
     let refused = &requests["errors"]["http-status"];
@@ -254,4 +258,59 @@ async fn http2_by_alpn_shares_one_connection_and_the_report_says_so() {
     assert_eq!(lines.len(), 1, "{}", o.stderr);
     assert!(lines[0].contains("speaks none of the protocols offered by ALPN"), "{}", lines[0]);
     assert_eq!(sim.stats().requests, before);
+}
+
+/// One line on stderr, and exit code 1.
+fn one_error_line(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", o.stderr);
+    for debug_form in ["Other(", "OtherError", "AlertReceived", "InvalidMessage"] {
+        assert!(!lines[0].contains(debug_form), "a Debug form: {}", lines[0]);
+    }
+    lines[0].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_certificate_given_with_ca_cert_is_trusted_as_itself() {
+    let certs = TempDir::new("tls-self-signed");
+    self_signed(certs.path(), "IP:127.0.0.1");
+    let sim = start_sim(SimConfig { ttft: Duration::from_millis(20), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
+    let proxy = Proxy::start(certs.path(), &sim.url());
+    let https = format!("https://127.0.0.1:{}", proxy.tls);
+    let own = certs.path().join("server.pem").display().to_string();
+
+    // Without it: one line that names the problem and the flag; nothing sent.
+    let before = sim.stats().requests;
+    let (o, _) = chat(https.clone(), vec![]).await;
+    let line = one_error_line(&o);
+    assert!(line.contains("certificate for 127.0.0.1 is not trusted") && line.contains("self-signed"), "{line}");
+    assert!(line.contains("give that same certificate with --ca-cert"), "{line}");
+    assert_eq!(sim.stats().requests, before, "nothing reached the server");
+
+    // With it: trusted as that certificate, for the run and for the model list (no
+    // warning: the lookup went over https with the same settings).
+    let (o, out) = chat(https.clone(), vec!["--ca-cert".into(), own.clone()]).await;
+    o.assert_success();
+    let report = read_report(out.path());
+    let requests = &report["stages"][0]["requests"];
+    assert!(requests["ok"].as_u64().unwrap() >= 10 && requests["failed"] == 0, "{requests}");
+    assert_eq!(report["warnings"], json!([]), "{}", o.stderr);
+
+    // A plain-HTTP port behind https://: one line that says so.
+    let (o, _) = chat(format!("https://127.0.0.1:{}", proxy.plain), vec!["--ca-cert".into(), own]).await;
+    let line = one_error_line(&o);
+    assert!(line.contains("did not answer in TLS") && line.contains("use http:// in --target"), "{line}");
+
+    // A self-signed certificate for another name is refused even when given with
+    // --ca-cert; the line says which names it is for.
+    let other = TempDir::new("tls-other-name");
+    self_signed(other.path(), "DNS:other.example");
+    let other_proxy = Proxy::start(other.path(), &sim.url());
+    let before = sim.stats().requests;
+    let other_own = other.path().join("server.pem").display().to_string();
+    let (o, _) = chat(format!("https://127.0.0.1:{}", other_proxy.tls), vec!["--ca-cert".into(), other_own]).await;
+    let line = one_error_line(&o);
+    assert!(line.contains("certificate for 127.0.0.1 is not valid for that name: it is for other.example"), "{line}");
+    assert_eq!(sim.stats().requests, before, "nothing reached the server");
 }

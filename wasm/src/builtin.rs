@@ -1,7 +1,34 @@
-//! Scenarios compiled into the binary (`builtin:NAME`), and the paths of every guest
-//! component built alongside it (used by tests).
+//! Scenarios compiled into the binary (`builtin:NAME`).
+//!
+//! The components are committed artifacts (`wasm/builtin/NAME.wasm`), not built here: a
+//! build of the binary then needs no `wasm32-wasip2` target, so it works with only
+//! rustup's stable toolchain and from a crate registry. `scripts/build-guests.sh --check`
+//! (run by the test command) rebuilds them from `scenarios/` and compares the bytes;
+//! `--update` writes them and `SHA256SUMS`, which a test here checks against what is
+//! embedded (docs/architecture.md, "Building").
 
-include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+macro_rules! builtins {
+    ($($name:literal),* $(,)?) => {
+        /// Embedded scenarios: (name, component bytes).
+        const BUILTIN: &[(&str, &[u8])] = &[$(($name, include_bytes!(concat!("../builtin/", $name, ".wasm")))),*];
+    };
+}
+
+builtins!(
+    "burst",
+    "chat-poisson",
+    "http",
+    "kserve",
+    "multi-turn",
+    "rate-range",
+    "shared-prefix",
+    "sharegpt",
+    "slo-search",
+    "sweep",
+    "synthetic",
+    "trace-replay",
+    "vision",
+);
 
 /// The embedded component named `name`.
 pub fn get(name: &str) -> Option<&'static [u8]> {
@@ -13,7 +40,23 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     BUILTIN.iter().map(|(n, _)| *n)
 }
 
-/// Path of a guest component built with this binary (scenarios and test guests).
-pub fn built_path(name: &str) -> Option<&'static str> {
-    BUILT.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// `sha256sum` lines of the committed artifacts, as `--update` wrote them.
+    const SUMS: &str = include_str!("../builtin/SHA256SUMS");
+
+    #[test]
+    fn every_embedded_component_has_the_digest_recorded_for_it() {
+        let recorded: Vec<(&str, &str)> =
+            SUMS.lines().map(|l| l.split_once("  ").expect("a sha256sum line")).map(|(hex, file)| (file, hex)).collect();
+        assert_eq!(recorded.len(), super::BUILTIN.len(), "SHA256SUMS and the embedded list name the same components");
+        for (name, bytes) in super::BUILTIN {
+            let file = format!("{name}.wasm");
+            let hex = recorded.iter().find(|(f, _)| *f == file).unwrap_or_else(|| panic!("{file} is not in SHA256SUMS")).1;
+            let actual: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(actual, hex, "{file} differs from its recorded digest");
+        }
+    }
 }

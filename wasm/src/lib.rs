@@ -25,7 +25,7 @@ mod wit;
 pub use caps::Grants;
 pub use instance::WasmScenario;
 pub use package::{Manifest, Package};
-pub use runtime::{CompiledScenario, ScenarioEngine};
+pub use runtime::{CompileNotice, CompiledScenario, ScenarioEngine};
 pub use sandbox::SandboxLimits;
 pub use source::ScenarioSource;
 pub use wit::WitVersion;

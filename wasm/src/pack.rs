@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
 
 use crate::package::archive::{Package, sha256};
@@ -67,7 +67,7 @@ fn pack_checked(component: &str, project: Option<&Path>, policy: &Policy) -> Res
             params: project.params,
             datasets: project.datasets,
             component: ComponentInfo {
-                file: crate::package::archive::COMPONENT_FILE.into(),
+                file: crate::package::manifest::COMPONENT_FILE.into(),
                 sha256: sha256(&source.bytes),
                 size: source.bytes.len() as u64,
             },
@@ -79,9 +79,11 @@ fn pack_checked(component: &str, project: Option<&Path>, policy: &Policy) -> Res
     Ok(package)
 }
 
+/// The project file, through the one reader for foreign files (a regular file of at
+/// most 1 MiB; a FIFO or a device is refused without blocking), typed.
 fn read_project(path: &Path) -> Result<ProjectFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow!("'{}' is not a valid volley.json: {e}", path.display()))
+    use volley_core::foreign_file::{self, Kind};
+    Ok(foreign_file::read_json(path, Kind::PROJECT)?)
 }
 
 fn check_params(project: &ProjectFile) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The wasmtime runtime for scenarios: configuration, the epoch ticker that bounds every
-//! guest call in time, compilation, and detection of the WIT version a component was
-//! built against.
+//! guest call in time, compilation (through the compile cache, telling the front end
+//! before a compile with a [`CompileNotice`]), and detection of the WIT version a
+//! component was built against.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,51 @@ impl Drop for EpochTicker {
     }
 }
 
+/// Said before a component is compiled because the compile cache had no entry for it
+/// (a Python or JS component takes seconds), so a front end can tell the operator why
+/// the next seconds are silent. The wasm crate prints nothing: the front end passes a
+/// hook to [`ScenarioEngine::on_compile`]. Its `Display` is the line to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileNotice {
+    /// The scenario's short name (the builtin's name, the file stem): chosen by whoever
+    /// named the file, so it is shown through `volley_core::text::printable`.
+    pub label: String,
+    /// The component's size in bytes.
+    pub bytes: u64,
+    /// The compiled code goes into the compile cache (it is on).
+    pub cached: bool,
+    /// The cache held an entry under this component's name that was not written by
+    /// this user for this component and engine; it was refused and removed.
+    pub refused_entry: bool,
+}
+
+impl CompileNotice {
+    /// From this size on a compile takes seconds on two cores, worth a line even when
+    /// stderr is not a terminal (Python and JS components are 12–18 MB; the Rust
+    /// builtins are well under 1 MB).
+    pub const LARGE_BYTES: u64 = 4 << 20;
+
+    /// Whether to show the line: always for a refused cache entry (someone or something
+    /// changed the cache), else on an interactive terminal or for a large component.
+    pub fn worth_showing(&self, interactive: bool) -> bool {
+        self.refused_entry || interactive || self.bytes >= Self::LARGE_BYTES
+    }
+}
+
+impl std::fmt::Display for CompileNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = volley_core::text::printable(&self.label, 64);
+        write!(f, "compiling scenario {name} ({:.1} MB) for this machine", self.bytes as f64 / 1e6)?;
+        if self.refused_entry {
+            write!(f, "; its compile-cache entry was refused (not written by this user for this component and engine) and removed")?;
+        }
+        f.write_str(if self.cached { "; cached for next time" } else { "; the compile cache is off" })
+    }
+}
+
+/// What a front end runs before a compile: see [`ScenarioEngine::on_compile`].
+type CompileHook = Arc<dyn Fn(&CompileNotice) + Send + Sync>;
+
 pub struct ScenarioEngine {
     engine: Engine,
     ticker: Arc<EpochTicker>,
@@ -57,6 +103,7 @@ pub struct ScenarioEngine {
     cache: bool,
     max_component_bytes: u64,
     max_compile: Duration,
+    on_compile: Option<CompileHook>,
 }
 
 impl ScenarioEngine {
@@ -72,6 +119,15 @@ impl ScenarioEngine {
         e.max_component_bytes = policy.max_component_bytes;
         e.max_compile = Duration::try_from_secs_f64(policy.max_compile_s).unwrap_or(Duration::MAX);
         Ok(e)
+    }
+
+    /// Calls `hook` before each compile that the compile cache could not spare (the
+    /// first run of a component on this machine, or after a refused entry), on the
+    /// calling thread: e.g. `.on_compile(|n| if n.worth_showing(stderr_is_terminal) {
+    /// eprintln!("{n}") })`.
+    pub fn on_compile(mut self, hook: impl Fn(&CompileNotice) + Send + Sync + 'static) -> Self {
+        self.on_compile = Some(Arc::new(hook));
+        self
     }
 
     fn start() -> Result<Self> {
@@ -101,6 +157,7 @@ impl ScenarioEngine {
             cache: defaults.compile_cache,
             max_component_bytes: defaults.max_component_bytes,
             max_compile: Duration::from_secs_f64(defaults.max_compile_s),
+            on_compile: None,
         })
     }
 
@@ -150,10 +207,14 @@ impl ScenarioEngine {
         if source.bytes.len() as u64 > self.max_component_bytes {
             bail!("'{origin}' is {} bytes, over the policy's max_component_bytes ({})", source.bytes.len(), self.max_component_bytes);
         }
-        if self.cache
-            && let Some(c) = cache::load(&self.engine, &source.digest)
-        {
-            return Ok(c);
+        let refused_entry = match self.cache.then(|| cache::load(&self.engine, &source.digest)) {
+            Some(cache::Lookup::Hit(c)) => return Ok(c),
+            Some(cache::Lookup::Refused) => true,
+            Some(cache::Lookup::Miss) | None => false,
+        };
+        if let Some(hook) = &self.on_compile {
+            let cached = self.cache && cache::dir().is_some();
+            hook(&CompileNotice { label: source.label.clone(), bytes: source.bytes.len() as u64, cached, refused_entry });
         }
         // Compiling takes as long as the component wants: on a thread of its own, given
         // up (and left to finish unseen) after the policy's max_compile_s.

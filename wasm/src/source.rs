@@ -8,9 +8,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use volley_core::Policy;
+use volley_core::foreign_file::{self, Kind};
 
 use crate::WasmError;
 use crate::builtin;
@@ -72,8 +73,11 @@ impl ScenarioSource {
             return Ok(Self::from_bytes(spec, name, bytes.into()));
         }
         let path = Path::new(spec);
-        let bytes = read_bounded(path, policy.max_package_bytes.max(policy.max_component_bytes))
-            .with_context(|| format!("cannot read scenario '{spec}'"))?;
+        // Through the one reader for foreign files: a regular file (a FIFO or a device is
+        // refused without blocking), at most the larger of the policy's two bounds; which
+        // bound applies is known once the bytes say what they are.
+        let kind = Kind::SCENARIO.with_max(policy.max_package_bytes.max(policy.max_component_bytes));
+        let bytes = foreign_file::read(path, kind)?;
         if is_package(&bytes) {
             if bytes.len() as u64 > policy.max_package_bytes {
                 bail!("package '{spec}' is {} bytes, over the policy's max_package_bytes ({})", bytes.len(), policy.max_package_bytes);
@@ -123,20 +127,4 @@ impl ScenarioSource {
         }
         Ok(())
     }
-}
-
-/// A file's bytes, refusing one larger than `max` without reading it all (nor
-/// following it into a device that never ends).
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than {max} bytes, the policy's limit")));
-    }
-    Ok(bytes)
 }

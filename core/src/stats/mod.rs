@@ -365,7 +365,8 @@ impl StageStats {
     }
 
     pub fn failed(&self) -> u64 {
-        self.requests - self.ok
+        // Statistics read back are checked (ok ≤ requests); never wrap if they were not.
+        self.requests.saturating_sub(self.ok)
     }
 }
 

@@ -2,18 +2,20 @@
 //! sends as content parts. The folder is listed once, in name order, non-recursively;
 //! only regular files with a known media extension count (symbolic links, hidden files
 //! and other files are skipped and counted), so a grant never reaches past the folder.
-//! Files are read when asked, each within a size bound.
+//! Files are read when asked, each within a size bound, through the one reader for
+//! foreign files: a file that became a link, a FIFO or a device since the listing is
+//! refused at once, without blocking (the scenario's thread is never left waiting on
+//! a FIFO with no writer).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use volley_core::foreign_file::{self, Kind};
 
 /// Most files a folder grant lists: the listing is kept in memory.
 pub const MAX_FILES: usize = 1 << 20;
 /// Largest media file read (64 MiB): bigger ones are refused when asked for.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub const MAX_FILE_BYTES: u64 = Kind::MEDIA.max_bytes;
 
 /// One file of the folder.
 #[derive(Debug, Clone)]
@@ -73,27 +75,10 @@ pub(crate) fn list(name: &str, dir: &Path) -> Result<(Vec<MediaFile>, u64)> {
 }
 
 /// The bytes of `file` in `dir`, refused past [`MAX_FILE_BYTES`] (by its size before
-/// reading, and while reading: a file that grows is not read past the bound either).
+/// reading, and while reading: a file that grows is not read past the bound either),
+/// and refused at once when it is no longer a regular file: not through a link put in
+/// its place since the listing (`O_NOFOLLOW`), nor into a FIFO (opened without
+/// blocking, checked after the open).
 pub(crate) fn read(name: &str, dir: &Path, file: &MediaFile) -> Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(&file.name);
-    // Not through a link put in the file's place since the listing.
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
-    let meta = f.metadata().with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
-    if !meta.is_file() {
-        bail!("'{}' of dataset '{name}' is no longer a regular file", file.name);
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        bail!("'{}' of dataset '{name}' is larger than {} MiB", file.name, MAX_FILE_BYTES >> 20);
-    }
-    let mut bytes = Vec::with_capacity(file.len.min(MAX_FILE_BYTES) as usize);
-    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read '{}' of dataset '{name}'", file.name))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        bail!("'{}' of dataset '{name}' is larger than {} MiB", file.name, MAX_FILE_BYTES >> 20);
-    }
-    Ok(bytes)
+    foreign_file::read(&dir.join(&file.name), Kind::MEDIA).map_err(|e| anyhow::anyhow!("dataset '{name}': {e}"))
 }

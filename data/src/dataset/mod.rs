@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use volley_core::DatasetInfo;
+use volley_core::foreign_file::{self, Kind, Opened};
 
 use crate::DataError;
 
@@ -116,8 +117,9 @@ impl Dataset {
             let source = Source::Folder { files };
             return Ok(Dataset { name: name.to_string(), path: path.to_path_buf(), format: Format::Folder, bytes, skipped, source });
         }
-        let file = File::open(path).with_context(|| format!("cannot open dataset '{name}' ({})", path.display()))?;
-        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        // Opened by the one reader for foreign files (a FIFO or a device is refused
+        // without blocking), then streamed: only its rows are bounded.
+        let Opened { file, len: bytes } = foreign_file::open(path, Kind::DATASET).map_err(|e| anyhow!("dataset '{name}': {e}"))?;
         let format = match forced {
             Some(f) => f,
             None => index::detect_format(path, &file)?,

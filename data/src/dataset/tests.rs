@@ -83,7 +83,10 @@ fn text_corpus_and_grants() {
     assert!(Dataset::parse_grant("a b=/x").is_err());
     assert_eq!(Dataset::parse_grant("share-gpt=/d/x.json").unwrap().0, "share-gpt");
     let e = Dataset::open("n", Path::new("/no/such.jsonl"), OnError::Fail).err().unwrap();
-    assert!(format!("{e:#}").contains("cannot open dataset 'n'"));
+    assert!(format!("{e:#}").contains("dataset 'n': cannot read dataset /no/such.jsonl: No such file or directory"), "{e:#}");
+    // A FIFO or a device is refused at once (opened without blocking, checked after).
+    let e = Dataset::open("z", Path::new("/dev/zero"), OnError::Fail).err().unwrap();
+    assert_eq!(format!("{e:#}"), "dataset 'z': /dev/zero is a character device, not a regular file");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -109,7 +112,19 @@ fn a_folder_lists_its_media_files_in_order_and_skips_the_rest() {
     std::fs::remove_file(dir.join("a.jpg")).unwrap();
     std::os::unix::fs::symlink(&outside, dir.join("a.jpg")).unwrap();
     let e = d.media(0).err().unwrap().to_string();
-    assert!(e.contains("cannot read 'a.jpg' of dataset 'imgs'"), "{e}");
+    assert!(e.starts_with("dataset 'imgs': ") && e.ends_with("a.jpg is a symbolic link, not a regular file"), "{e}");
+
+    // Nor is a FIFO put in its place: refused at once, not waited on for a writer.
+    std::fs::remove_file(dir.join("b.PNG")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("b.PNG").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let started = std::time::Instant::now();
+    let e = d.media(1).err().unwrap().to_string();
+    assert!(e.ends_with("b.PNG is a FIFO, not a regular file"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    std::fs::remove_file(dir.join("b.PNG")).unwrap();
+    std::fs::write(dir.join("b.PNG"), "png bytes").unwrap();
 
     // A file past the bound is refused when asked for, in one line, without reading it
     // whole (sparse: no disk is used).
@@ -117,7 +132,7 @@ fn a_folder_lists_its_media_files_in_order_and_skips_the_rest() {
     big.set_len(folder::MAX_FILE_BYTES + 1).unwrap();
     let d = Dataset::open("imgs", &dir, OnError::Fail).unwrap();
     let e = d.media(d.len() - 1).err().unwrap().to_string();
-    assert!(e.contains("'c.png' of dataset 'imgs' is larger than 64 MiB") && !e.contains('\n'), "{e}");
+    assert!(e.ends_with("c.png is over the 64 MiB bound for a media file") && !e.contains('\n'), "{e}");
 
     // A file dataset has rows, not media.
     let (file_dir, p) = file_with("t.txt", "one line\n");

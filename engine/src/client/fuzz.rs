@@ -87,7 +87,7 @@ fn parse_everything(bytes: &[u8]) {
     let _ = openai::parse(bytes, None);
     let _ = openai::parse_full(bytes, None);
     // The same event twice in a stream: the second read against the first.
-    let mut repeat = super::repeat::Repeat::default();
+    let mut repeat = super::openai::repeat::Repeat::default();
     let _ = openai::parse_streamed(bytes, None, &mut repeat);
     let _ = openai::parse_streamed(bytes, Some(&mut text), &mut repeat);
     let _ = tgi::parse_event(bytes, Some(&mut text));

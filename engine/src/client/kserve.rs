@@ -1,7 +1,8 @@
 //! Checking KServe v1 (`{"predictions": ...}`) and v2 (`{"outputs": [...]}`) response
 //! bodies; both report failures as `{"error": "..."}`.
 
-use super::openai::{Parsed, error_message};
+use super::openai::error_message;
+use super::parsed::Parsed;
 
 fn check(json: &[u8], field: &str, protocol: &str) -> Result<Parsed, String> {
     let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| format!("unexpected {protocol} response (not JSON: {e})"))?;

@@ -2,8 +2,8 @@
 //! lock-free pool of connections ([`pool`]), HTTP/1.1 read and written by the exchange's
 //! own task ([`h1`]; HTTP/2 and gRPC on hyper), a body read the same way on either
 //! ([`body`]), the server-sent-events parser ([`sse`]), response parsing per protocol
-//! ([`openai`], with its fast path for streamed events [`scan`] and the reading of a
-//! stream's events by difference [`repeat`]; [`tgi`], [`kserve`])
+//! into what an event carried ([`parsed`]): [`openai`] (with its fast path for streamed
+//! events and the reading of a stream's events by difference), [`tgi`], [`kserve`])
 //! and the timed exchange of one request ([`exchange`]), which returns its record, ended
 //! early by its timeout or the run's cancellation ([`watch`]).
 
@@ -13,10 +13,9 @@ pub(crate) mod grpc;
 pub(crate) mod h1;
 pub(crate) mod kserve;
 pub(crate) mod openai;
+pub(crate) mod parsed;
 pub(crate) mod pool;
-pub(crate) mod repeat;
 pub(crate) mod request;
-pub(crate) mod scan;
 pub(crate) mod sse;
 pub(crate) mod tgi;
 pub(crate) mod watch;

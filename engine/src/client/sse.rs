@@ -59,14 +59,15 @@ impl SseParser {
             chunk = &rest[if crlf { 2 } else { 1 }..];
             // The common event, one `data:` line and its blank line both in this chunk,
             // is handed out as it lies, without copying it.
-            if self.partial.is_empty() && !self.has_data && self.event.is_empty() {
-                if let (Some(data), Some(blank)) = (data_value(line), blank_line(chunk)) {
-                    if data.len() <= MAX_EVENT {
-                        on_event(SseEvent { event: b"", data });
-                        chunk = &chunk[blank..];
-                        continue;
-                    }
-                }
+            if self.partial.is_empty()
+                && !self.has_data
+                && self.event.is_empty()
+                && let (Some(data), Some(blank)) = (data_value(line), blank_line(chunk))
+                && data.len() <= MAX_EVENT
+            {
+                on_event(SseEvent { event: b"", data });
+                chunk = &chunk[blank..];
+                continue;
             }
             if self.partial.is_empty() {
                 self.line(line, &mut on_event);

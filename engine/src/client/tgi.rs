@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::openai::{Parsed, Usage, error_message};
+use super::openai::error_message;
+use super::parsed::{Parsed, Usage};
 
 #[derive(Deserialize)]
 struct Token<'a> {

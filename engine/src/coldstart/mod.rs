@@ -179,6 +179,7 @@ async fn one_start(
     gpu: &Arc<Option<gpu::GpuSource>>,
     cancel: &Cancel,
 ) -> Result<RunRecord> {
+    let to = readiness::Phases::check(opts.addr, &opts.ready_path, opts.first_request.map(|k| k == FirstRequest::Chat))?;
     if tokio::net::TcpStream::connect(opts.addr).await.is_ok() {
         bail!("{} is already accepting connections before the server starts; stop whatever listens there", opts.addr);
     }
@@ -193,13 +194,12 @@ async fn one_start(
     let mut server = ServerProcess::spawn(command, &log)?;
     let sampler = Sampler::start(server.pid, server.started, opts.sample_every, gpu.clone());
     let deadline = server.started + opts.ready_timeout;
-    let base = format!("http://{}", opts.addr);
     let phases = async {
-        let port = readiness::port_open(opts.addr, &mut server, deadline).await?;
-        let ready = readiness::url_ready(&format!("{base}{}", opts.ready_path), &mut server, deadline).await?;
-        let first = match opts.first_request {
-            Some(kind) => Some(readiness::first_token(&base, opts.model.as_deref(), kind == FirstRequest::Chat).await?),
-            None => None,
+        let port = readiness::port_open(&to.server, &mut server, deadline).await?;
+        let ready = readiness::url_ready(&to.ready, &mut server, deadline).await?;
+        let first = match (&to.first, opts.first_request) {
+            (Some(first), Some(kind)) => Some(readiness::first_token(first, opts.model.as_deref(), kind == FirstRequest::Chat).await?),
+            _ => None,
         };
         Ok::<_, anyhow::Error>((port, ready, first))
     };

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use volley_net::Target;
+use volley_net::{Checked, Egress, Kind};
 use volley_report::LaunchReport;
 
 use process::ServerProcess;
@@ -41,20 +41,23 @@ pub enum LaunchAt {
     Ready,
 }
 
-/// Starts the server and waits as `l.at` says.
-pub(crate) async fn start(l: &Launch, target: &Target) -> Result<(ServerProcess, LaunchReport)> {
+/// Starts the server and waits as `l.at` says. `target` is the run's, allowed by
+/// `egress`; the readiness path is checked on it before the server starts.
+pub(crate) async fn start(l: &Launch, egress: &Egress, target: &Checked) -> Result<(ServerProcess, LaunchReport)> {
+    let ready_url = match l.at {
+        LaunchAt::Ready => Some(egress.check(Kind::OnTarget("--launch-ready-path"), &target.destination().join(&l.ready_path)?)?),
+        _ => None,
+    };
     let mut server = ServerProcess::spawn(&l.command, &l.log)?;
     let deadline = server.started + l.timeout;
     let mut report = LaunchReport { command: l.command.clone(), at: format!("{:?}", l.at).to_lowercase(), ..LaunchReport::default() };
     let since = |t: Instant, s: &ServerProcess| (t.saturating_duration_since(s.started).as_secs_f64() * 1e4).round() / 10.0;
     if l.at != LaunchAt::Process {
-        let addr = target.resolve().await?;
-        let port = readiness::port_open(addr, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
+        let port = readiness::port_open(target, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
         report.port_open_ms = Some(since(port, &server));
     }
-    if l.at == LaunchAt::Ready {
-        let url = format!("{}{}", target.base_url(), l.ready_path);
-        let ready = readiness::url_ready(&url, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
+    if let Some(url) = &ready_url {
+        let ready = readiness::url_ready(url, &mut server, deadline).await.map_err(|e| anyhow!("--launch: {e:#}"))?;
         report.ready_ms = Some(since(ready, &server));
     }
     Ok((server, report))

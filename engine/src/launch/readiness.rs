@@ -1,6 +1,7 @@
 //! The phases of a start: the port accepts connections, the server says it is ready,
 //! the first token of a first real request. Polls every few milliseconds; each probe
-//! is a cheap connect or GET, so polling does not load the server.
+//! is a cheap connect or GET, so polling does not load the server. Every phase goes to a
+//! destination the egress gate checked ([`Checked`]) before the server was started.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -8,16 +9,38 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use volley_net::http::get;
+use volley_core::text::printable;
+use volley_net::{Checked, Destination, Egress, Kind};
 
 use super::process::ServerProcess;
 use crate::client::{openai, sse::SseParser};
+use crate::probe::answer::{READINESS_BYTES, fetch};
 
 /// Time between probes.
 pub const POLL: Duration = Duration::from_millis(5);
+
+/// Where `volley coldstart`'s phases go: the server it starts itself at `addr`, its
+/// readiness path, and the first request (chat or not) if any. Checked by the egress gate
+/// under the built-in policy: coldstart is the operator's own command (it runs the commands
+/// it is given; no run file reaches it), so only the gate's parsing rules bind it.
+pub struct Phases {
+    pub server: Checked,
+    pub ready: Checked,
+    pub first: Option<Checked>,
+}
+
+impl Phases {
+    pub fn check(addr: SocketAddr, ready_path: &str, first_chat: Option<bool>) -> Result<Phases> {
+        let mut egress = Egress::new(std::sync::Arc::new(volley_core::Policy::default()));
+        let server = egress.target(&Destination::parse(&format!("http://{addr}"))?)?;
+        let on_server = |what, path: &str| egress.check(Kind::OnTarget(what), &server.destination().join(path)?);
+        let ready = on_server("--ready-path", ready_path)?;
+        let first = first_chat.map(|chat| on_server("the first request", first_request_path(chat))).transpose()?;
+        Ok(Phases { server, ready, first })
+    }
+}
 
 fn check_alive(server: &mut ServerProcess, what: &str) -> Result<()> {
     if let Some(status) = server.exited() {
@@ -26,8 +49,9 @@ fn check_alive(server: &mut ServerProcess, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// When the port first accepted a connection.
-pub async fn port_open(addr: SocketAddr, server: &mut ServerProcess, deadline: Instant) -> Result<Instant> {
+/// When the port of `to` (the launched server) first accepted a connection.
+pub async fn port_open(to: &Checked, server: &mut ServerProcess, deadline: Instant) -> Result<Instant> {
+    let addr = to.resolve().await?;
     loop {
         check_alive(server, "starting")?;
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
@@ -40,14 +64,15 @@ pub async fn port_open(addr: SocketAddr, server: &mut ServerProcess, deadline: I
     }
 }
 
-/// When `url` first answered 200.
-pub async fn url_ready(url: &str, server: &mut ServerProcess, deadline: Instant) -> Result<Instant> {
+/// When `url` (the launched server's readiness path) first answered 200.
+pub async fn url_ready(url: &Checked, server: &mut ServerProcess, deadline: Instant) -> Result<Instant> {
     loop {
         check_alive(server, "loading")?;
-        let last = match get(url, Duration::from_secs(2)).await {
+        // Only the status counts: the body is read through the bounded reader.
+        let last = match fetch(url, Duration::from_secs(2), READINESS_BYTES).await {
             Ok((200, _)) => return Ok(Instant::now()),
-            Ok((status, body)) => format!("HTTP {status} {}", String::from_utf8_lossy(&body).chars().take(80).collect::<String>()),
-            Err(e) => format!("{e:#}"),
+            Ok((status, body)) => format!("HTTP {status} {}", printable(&String::from_utf8_lossy(body.get(..320).unwrap_or(&body)), 80)),
+            Err(e) => e,
         };
         if Instant::now() >= deadline {
             bail!("{url} was not ready in time (last answer: {last})");
@@ -56,24 +81,28 @@ pub async fn url_ready(url: &str, server: &mut ServerProcess, deadline: Instant)
     }
 }
 
-/// Streams one short completion; (sent, first token) instants.
-pub async fn first_token(base: &str, model: Option<&str>, chat: bool) -> Result<(Instant, Instant)> {
-    let target = volley_net::Target::parse(base)?;
-    let (path, mut body) = if chat {
-        ("/v1/chat/completions", serde_json::json!({"messages": [{"role": "user", "content": "Say hello."}]}))
+/// The API path of the first request: chat or plain completions.
+pub fn first_request_path(chat: bool) -> &'static str {
+    if chat { "/v1/chat/completions" } else { "/v1/completions" }
+}
+
+/// Streams one short completion to `to` (the server's [`first_request_path`]); (sent,
+/// first token) instants.
+pub async fn first_token(to: &Checked, model: Option<&str>, chat: bool) -> Result<(Instant, Instant)> {
+    let mut body = if chat {
+        serde_json::json!({"messages": [{"role": "user", "content": "Say hello."}]})
     } else {
-        ("/v1/completions", serde_json::json!({"prompt": "Once upon a time"}))
+        serde_json::json!({"prompt": "Once upon a time"})
     };
     body["max_tokens"] = 4.into();
     body["stream"] = true.into();
     if let Some(m) = model {
         body["model"] = m.into();
     }
-    let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let req = hyper::Request::post(target.path(path))
-        .header(hyper::header::HOST, target.authority.clone())
+    let d = to.destination();
+    let mut send = volley_net::http::http1(to.connect(to.resolve().await?).await?).await?;
+    let req = hyper::Request::post(d.path_and_query())
+        .header(hyper::header::HOST, d.authority())
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.to_string())))?;
     let sent = Instant::now();

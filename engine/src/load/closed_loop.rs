@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 
 use volley_core::StageWindow;
 
-use super::{Driver, StageBounds, StageRun, StageStart};
+use super::{Driver, StageBounds, StageRun, StageStart, wait_for_prefill};
 use crate::Fault;
 use crate::client::watch::Watch;
 use crate::producer::StageFeed;
-
-const PREFILL_WAIT: Duration = Duration::from_secs(5);
 
 /// How many requests are in flight over the stage.
 #[derive(Debug, Clone, Copy)]
@@ -59,17 +57,7 @@ impl Workers {
 
 pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bounds: StageBounds, start: StageStart) -> StageRun {
     let ctx = driver.ctx.clone();
-    let q = &feed.requests;
-    let prefill_deadline = Instant::now() + PREFILL_WAIT;
-    while !q.is_disconnected()
-        && q.capacity().is_some_and(|c| q.len() < c)
-        && !feed.over_budget()
-        && Instant::now() < prefill_deadline
-        && !ctx.cancel.is_cancelled()
-    {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-
+    wait_for_prefill(&driver, &feed).await;
     let started = Instant::now();
     driver.announce(start.index, &start.stage, started);
     // Every worker stops by then: the stage's own end, or the policy's longest stage.

@@ -12,9 +12,11 @@
 //! first send, with the warm-up and cool-down window, so exclusion is decided by each
 //! request's planned instant; every record goes to the collector as it completes.
 //!
-//! Requests come from the producer's bounded queue, produced ahead of time; a stage
-//! ends by duration, by count, or when the scenario has no more requests, and then
-//! waits for its requests in flight.
+//! Requests come from the producer's bounded queue, produced ahead of time: a stage
+//! starts once the queue is ready (full, or the scenario has nothing more for now — it
+//! waits on outcomes — or for the stage; see [`wait_for_prefill`]). It ends by duration,
+//! by count, or when the scenario has no more requests, and then waits for its requests
+//! in flight.
 
 pub(crate) mod arrivals;
 mod closed_loop;
@@ -34,7 +36,7 @@ use crate::client::request::PreparedRequest;
 use crate::client::watch::Watch;
 use crate::events::{Event, EventTx, StageClock};
 use crate::lanes::Lanes;
-use crate::producer::Producer;
+use crate::producer::{Producer, StageFeed, StageOrder};
 
 /// How a stage ended: when it ran, and what stopped it early (a policy limit, a
 /// driver that failed), if anything did.
@@ -54,6 +56,8 @@ pub(crate) struct Driver {
     pub max_stage: Duration,
     /// Bytes of produced requests a stage may hold (the policy's `max_queue_bytes`).
     pub max_queue_bytes: usize,
+    /// How long a stage's scenario may wait on nothing (the policy's `max_idle_s`).
+    pub max_idle: Duration,
 }
 
 impl Driver {
@@ -108,7 +112,16 @@ pub(crate) async fn run_stage(
     // Sends on a clock go before production when cores are short; a closed loop's sends
     // wait on production instead, so there the producer keeps its priority.
     let behind = !local.load.is_closed_loop();
-    let feed = producer.start_stage(index, queue_capacity(&local.load), limit, driver.max_queue_bytes, shard, behind);
+    let feed = producer.start_stage(StageOrder {
+        index,
+        name: &stage.name,
+        capacity: queue_capacity(&local.load),
+        limit,
+        queue_bytes: driver.max_queue_bytes,
+        max_idle: driver.max_idle,
+        shard,
+        behind,
+    });
     let bounds = StageBounds { duration: stage.duration, max_requests: local_limit, limit: driver.max_stage };
     let start = StageStart { index, stage: local.clone() };
     let driver = driver.clone();
@@ -124,6 +137,24 @@ pub(crate) async fn run_stage(
             let clock = arrivals::ArrivalClock::new(stage.load, seed, index, stage.duration).thinned(shard);
             open_loop::run(driver, feed, open_loop::Schedule::Clock(clock), bounds, start).await
         }
+    }
+}
+
+/// Longest a stage waits for its producer before it starts: a backstop for a producer
+/// slower than the queue it fills (a guest that takes long over each request), since any
+/// other producer makes the queue ready sooner.
+const PREFILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Gives the producer a head start, so no guest call or encoding sits between the clock
+/// and a send: returns when the queue is ready (full in entries or bytes, or the scenario
+/// has nothing more for now or for this stage — events the producer signals, so a
+/// scenario that waits on outcomes starts at once), the run is cancelled, or
+/// [`PREFILL_WAIT`] has passed.
+async fn wait_for_prefill(driver: &Driver, feed: &StageFeed) {
+    tokio::select! {
+        _ = feed.ready() => {}
+        _ = driver.ctx.cancel.cancelled() => {}
+        _ = tokio::time::sleep(PREFILL_WAIT) => {}
     }
 }
 

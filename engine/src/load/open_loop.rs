@@ -22,7 +22,7 @@ use volley_core::{Load, StageWindow};
 
 use super::arrivals::ArrivalClock;
 use super::timer::PreciseTimer;
-use super::{Driver, StageBounds, StageRun, StageStart};
+use super::{Driver, StageBounds, StageRun, StageStart, wait_for_prefill};
 use crate::Fault;
 use crate::client::request::PreparedRequest;
 use crate::client::watch::Watch;
@@ -49,9 +49,6 @@ const RATE_PER_LANE: f64 = 8_000.0;
 fn lanes_for(load: Load, lanes: usize) -> usize {
     load.peak_rate().map_or(lanes, |peak| ((peak / RATE_PER_LANE).ceil() as usize).clamp(1, lanes.max(1)))
 }
-
-/// Longest wait for the producer to fill the queue before a stage starts.
-const PREFILL_WAIT: Duration = Duration::from_secs(5);
 
 /// What every scheduler of a stage shares.
 struct Stage {
@@ -260,19 +257,6 @@ impl Stage {
         };
         self.feed.took(&r);
         Some(r)
-    }
-}
-
-/// Gives the producer a head start: until the queue is full (in entries or bytes),
-/// the scenario has nothing more for this stage, or [`PREFILL_WAIT`] has passed.
-async fn wait_for_prefill(driver: &Driver, feed: &StageFeed) {
-    let q = &feed.requests;
-    let deadline = Instant::now() + PREFILL_WAIT;
-    while !q.is_disconnected() && q.capacity().is_some_and(|c| q.len() < c) && !feed.over_budget() && Instant::now() < deadline {
-        if driver.ctx.cancel.is_cancelled() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -1,8 +1,12 @@
-//! Looking at the server from the side while the load runs: its Prometheus metrics
-//! ([`prometheus`]), Triton's per-model statistics ([`triton`]) and the GPUs of this
-//! machine ([`gpu`]). These requests are
-//! the operator's (flags), never a scenario's.
+//! Looking at the server from the side while the load runs: its model list
+//! ([`models`]), its Prometheus metrics ([`prometheus`], kept within [`series`]'s
+//! bounds), Triton's per-model statistics ([`triton`]) and the GPUs of this machine
+//! ([`gpu`]). Every answer of the server is read by one bounded reader ([`answer`]).
+//! These requests are the operator's (flags), never a scenario's.
 
+pub(crate) mod answer;
 pub mod gpu;
+pub(crate) mod models;
 pub(crate) mod prometheus;
+pub(crate) mod series;
 pub mod triton;

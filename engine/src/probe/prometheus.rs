@@ -1,7 +1,8 @@
 //! Scraping a Prometheus text endpoint during the run (vLLM `vllm:*`, TGI `tgi_*`,
 //! Triton `nv_inference_*`, llama.cpp `llamacpp:*`, SGLang `sglang:*`, the simulator's
 //! `volley_sim:*`): a time series per selected sample, and per-stage start/end/delta
-//! and peaks.
+//! and peaks. Each answer is read through the bounded reader ([`super::answer`], at most
+//! [`METRICS_BYTES`]) and kept within the bounds of [`super::series`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,36 +10,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use volley_net::http::get;
+use volley_net::Checked;
 use volley_report::server::Scrapes;
+
+use super::answer::{self, METRICS_BYTES};
+use super::series::SeriesStore;
+
+/// How long one scrape may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Metric name prefixes kept when the operator names none.
 /// DCGM exporter series (`DCGM_FI_DEV_GPU_UTIL`, …) are kept too: GPU telemetry of the
 /// server's own machine when it runs one.
 pub const DEFAULT_PREFIXES: &[&str] = &["vllm:", "tgi_", "nv_inference_", "llamacpp:", "sglang:", "volley_sim:", "DCGM_FI_"];
-
-/// One sample line: `name{labels} value [timestamp]`, as (series key, value).
-pub fn parse_line(line: &str) -> Option<(&str, f64)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    // The key runs to the end of the labels (if any), else to the first space.
-    let key_end = match (line.find('{'), line.find(' ')) {
-        (Some(brace), Some(space)) if brace < space => line[brace..].find('}').map(|i| brace + i + 1)?,
-        (_, Some(space)) => space,
-        _ => return None,
-    };
-    let (key, rest) = line.split_at(key_end);
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().ok()?,
-    };
-    Some((key, value))
-}
 
 /// The scraper task; [`Scraper::sample`] takes a sample now (at stage boundaries),
 /// [`Scraper::finish`] takes one last sample and returns them all.
@@ -49,14 +33,17 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    pub fn start(url: String, interval: Duration, prefixes: Vec<String>, epoch: Instant) -> Scraper {
+    pub fn start(to: Checked, interval: Duration, prefixes: Vec<String>, epoch: Instant) -> Scraper {
         let stop = Arc::new(Notify::new());
         let (now, mut now_rx) = mpsc::channel::<oneshot::Sender<()>>(4);
         let task = {
             let stop = stop.clone();
             tokio::spawn(async move {
-                let mut s = Scrapes { url: url.clone(), interval_ms: interval.as_millis() as u64, ..Scrapes::default() };
-                let mut tick = tokio::time::interval(interval);
+                let url = to.to_string();
+                let start = Scrapes { url, interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX), ..Scrapes::default() };
+                let mut store = SeriesStore::new(start, prefixes);
+                let mut every = interval;
+                let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     let (stopping, ack) = tokio::select! {
@@ -64,12 +51,17 @@ impl Scraper {
                         Some(ack) = now_rx.recv() => (false, Some(ack)),
                         _ = stop.notified() => (true, None),
                     };
-                    scrape_once(&mut s, &prefixes, epoch).await;
+                    // A sample at a stage boundary (asked for) is kept through thinning.
+                    if scrape_once(&to, &mut store, epoch, ack.is_some() || stopping).await {
+                        every = every.saturating_mul(2);
+                        tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                    }
                     if let Some(ack) = ack {
                         let _ = ack.send(());
                     }
                     if stopping {
-                        return s;
+                        return store.scrapes;
                     }
                 }
             })
@@ -91,43 +83,22 @@ impl Scraper {
     }
 }
 
-async fn scrape_once(s: &mut Scrapes, prefixes: &[String], epoch: Instant) {
-    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
-    let at = ms(epoch.elapsed().as_secs_f64() * 1000.0);
-    match get(&s.url, Duration::from_secs(5)).await {
-        Ok((200, body)) => {
-            s.scrapes += 1;
-            s.scrape_times.push((at, ms(epoch.elapsed().as_secs_f64() * 1000.0)));
-            for (key, value) in String::from_utf8_lossy(&body).lines().filter_map(parse_line) {
-                if prefixes.iter().any(|p| key.starts_with(p.as_str())) {
-                    s.series.entry(key.to_string()).or_default().push((at, value));
-                }
-            }
-        }
-        Ok((status, _)) => {
-            s.errors += 1;
-            s.last_error = Some(format!("HTTP {status}"));
-        }
-        Err(e) => {
-            s.errors += 1;
-            s.last_error = Some(e.to_string());
-        }
-    }
+/// The warnings a run's scrapes call for (samples not kept, thinning).
+pub fn warnings(s: &Scrapes) -> Vec<String> {
+    SeriesStore::warnings(s)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_exposition_lines() {
-        assert_eq!(parse_line("llamacpp:requests_processing 3"), Some(("llamacpp:requests_processing", 3.0)));
-        assert_eq!(
-            parse_line(r#"nv_inference_count{model="sum_fp32",version="1"} 4103 1700000000000"#),
-            Some((r#"nv_inference_count{model="sum_fp32",version="1"}"#, 4103.0))
-        );
-        assert_eq!(parse_line(r#"vllm:x{a="b c"} 1.5e3"#), Some((r#"vllm:x{a="b c"}"#, 1500.0)));
-        assert_eq!(parse_line("# HELP x y"), None);
-        assert!(parse_line("m NaN").unwrap().1.is_nan());
-    }
+/// One scrape; true when the kept samples were thinned (the interval should double).
+async fn scrape_once(to: &Checked, store: &mut SeriesStore, epoch: Instant, pinned: bool) -> bool {
+    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+    let at = ms(epoch.elapsed().as_secs_f64() * 1000.0);
+    let error = match answer::fetch(to, SCRAPE_TIMEOUT, METRICS_BYTES).await {
+        Ok((200, body)) => return store.ingest(&body, at, ms(epoch.elapsed().as_secs_f64() * 1000.0), pinned),
+        Ok((status, _)) => format!("HTTP {status}"),
+        Err(e) => e,
+    };
+    let s = &mut store.scrapes;
+    s.errors = s.errors.saturating_add(1);
+    s.last_error = Some(error);
+    false
 }

@@ -79,11 +79,23 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         sinks,
     };
 
-    // Where traffic may go, before anything at all.
+    // Where traffic may go, before anything at all: the target, then the probes.
     let unknown = || Info::new(identity.label.clone(), "", "");
-    if let Err(r) = policy.check_target(target.scheme(), &target.host, target.port, &target.base_path) {
-        return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
-    }
+    let mut egress = volley_net::Egress::new(policy.clone());
+    let checked_target = match egress.target(target.destination()) {
+        Ok(c) => c,
+        Err(volley_net::NetError::Refused(r)) => {
+            return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let probes = match probes::Probes::check(&egress, &target, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())) {
+        Ok(p) => p,
+        Err(probes::ProbeError::Refused(r)) => {
+            return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
+        }
+        Err(probes::ProbeError::Unusable(e)) => return Err(e),
+    };
     // The workload next: its plan is known, valid and within the policy before the
     // target sees anything (not even a model lookup).
     let producer = match Producer::spawn(workload, params.clone(), cancel.clone()).await {
@@ -108,24 +120,32 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     // With --launch, the run's clock starts with the server process.
     let (server, launch_report, refused_until) = match &launch {
         Some(l) => {
-            let (server, report) = launch::start(l, &target).await.map_err(|e| RunError::Launch(format!("{e:#}")))?;
+            let (server, report) = launch::start(l, &egress, &checked_target).await.map_err(|e| RunError::Launch(format!("{e:#}")))?;
             let until = (l.at == LaunchAt::Process).then(|| server.started + l.timeout);
             (Some(server), Some(report), until)
         }
         None => (None, None, None),
     };
     let addr = match refused_until {
-        Some(_) => target.resolve().await?,
-        None => target.reach(REACH_TIMEOUT).await?,
+        Some(_) => checked_target.resolve().await?,
+        None => checked_target.reach(REACH_TIMEOUT).await?,
     };
+    // Warnings known before the first request: shown at once, and in the report.
+    let mut start_warnings = Vec::new();
     let model = match (model, refused_until) {
         (Some(m), _) => Some(m),
         // A gRPC port has no /v1/models: KServe requests name their model.
-        (None, None) if !target.grpc => probes::discover_model(&target, addr).await,
+        // A lookup that fails is a warning, not an error: the run goes on without a model.
+        (None, None) if !target.grpc => match probes.discover_model(&policy).await {
+            Ok(m) => Some(m),
+            Err(warning) => {
+                start_warnings.push(warning);
+                None
+            }
+        },
         (None, _) => None,
     };
-    let target_base = target.base_url();
-    probes::check(&target_base, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())).await?;
+    probes.answer().await?;
     let operator_headers: Vec<_> = headers.iter().map(|(n, _)| n.clone()).collect();
     producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers));
 
@@ -150,7 +170,15 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     let scenario = scenario_report(info, &identity);
     let mut sink_errors = Vec::new();
     {
-        let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target.url, model: model.as_deref(), plan: &plan };
+        let start = RunStart {
+            run_id: &run_id,
+            epoch,
+            scenario: &scenario,
+            target: &target.url,
+            model: model.as_deref(),
+            plan: &plan,
+            warnings: &start_warnings,
+        };
         sinks.retain_mut(|s| keep(s.run_started(&start), &mut sink_errors));
     }
     let (events, events_rx) = events::channel();
@@ -167,9 +195,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         },
         events_rx,
     );
-    let scraper = server_metrics.as_ref().map(|m| {
+    let scraper = server_metrics.as_ref().zip(probes.metrics.clone()).map(|(m, to)| {
         let prefixes = if m.prefixes.is_empty() { DEFAULT_PREFIXES.iter().map(|p| p.to_string()).collect() } else { m.prefixes.clone() };
-        Scraper::start(m.url.clone(), m.interval, prefixes, epoch)
+        Scraper::start(to, m.interval, prefixes, epoch)
     });
     let tls = match target.tls {
         true => Some((target.host.clone(), volley_net::Tls::operator()?)),
@@ -198,8 +226,14 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         keep_body: record_text,
         retry_refused_until: refused_until,
     });
-    let driver =
-        Driver { ctx: ctx.clone(), lanes, events, max_stage: policy.max_stage(), max_queue_bytes: policy.max_queue_bytes as usize };
+    let driver = Driver {
+        ctx: ctx.clone(),
+        lanes,
+        events,
+        max_stage: policy.max_stage(),
+        max_queue_bytes: policy.max_queue_bytes as usize,
+        max_idle: policy.max_idle(),
+    };
     let run_limit = RunLimit::start(&policy, cancel.clone());
 
     let mut fault: Option<Fault> = None;
@@ -235,7 +269,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             }
             None => break,
         };
-        let before = probes::read_triton(&target_base, &triton_stats).await;
+        let before = probes.read_triton().await;
         if let Some(s) = &scraper {
             s.sample().await;
         }
@@ -249,7 +283,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         if let Some(s) = scraper.as_ref().filter(|_| !cancel.is_cancelled()) {
             s.sample().await;
         }
-        let after = if cancel.is_cancelled() { Vec::new() } else { probes::read_triton(&target_base, &triton_stats).await };
+        let after = if cancel.is_cancelled() { Vec::new() } else { probes.read_triton().await };
         triton_deltas.push(probes::triton_deltas(&before, &after));
         // Every record of the stage is in the collector's queue: ask for its report.
         let (reply, report) = tokio::sync::oneshot::channel();
@@ -352,6 +386,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             r
         })
         .collect();
+    let warnings = start_warnings.into_iter().chain(run_warnings(&tls, &checks, scrapes.as_ref())).collect();
     let report = Report {
         tokenizer: tokenizer.as_ref().map(|t| t.path.display().to_string()),
         server_metrics: scrapes,
@@ -365,7 +400,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         start,
         shard,
         protocol: (connections_opened > 0).then(|| protocol.to_string()),
-        warnings: run_warnings(&tls, &checks),
+        warnings,
         stages,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
@@ -438,7 +473,7 @@ impl StoppedEarly {
         let epoch = Instant::now();
         let mut sink_errors = Vec::new();
         {
-            let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target, model: None, plan: &plan };
+            let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target, model: None, plan: &plan, warnings: &[] };
             sinks.retain_mut(|s| keep(s.run_started(&start), &mut sink_errors));
         }
         let nothing = WorkloadIdentity { source: String::new(), label: String::new(), digest: None, wit: None, datasets: Vec::new() };
@@ -540,7 +575,11 @@ async fn wait_until(at: SystemTime, cancel: &Arc<Cancel>) {
 }
 
 /// Warnings about the run as a whole.
-fn run_warnings(tls: &Option<(String, volley_net::Tls)>, checks: &volley_core::Checks) -> Vec<String> {
+fn run_warnings(
+    tls: &Option<(String, volley_net::Tls)>,
+    checks: &volley_core::Checks,
+    scrapes: Option<&volley_report::server::Scrapes>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     if tls.as_ref().is_some_and(|(_, t)| t.insecure) {
         warnings.push("TLS certificates were not verified (--insecure-skip-verify)".into());
@@ -552,5 +591,6 @@ fn run_warnings(tls: &Option<(String, volley_net::Tls)>, checks: &volley_core::C
             volley_core::workload::MAX_CHECK_NAMES
         ));
     }
+    warnings.extend(scrapes.map(crate::probe::prometheus::warnings).unwrap_or_default());
     warnings
 }

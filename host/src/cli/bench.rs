@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use std::process::ExitCode;
-
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 use volley::core::Workload;
+use volley::report::console::ConsoleWriter;
 use volley::wasm::{Grants, SandboxLimits, ScenarioEngine, ScenarioSource, WasmScenario};
 
 #[derive(Args, Debug)]
@@ -24,10 +23,10 @@ pub struct BenchGuestArgs {
     batch: u32,
 }
 
-pub(super) fn bench_guest(a: BenchGuestArgs) -> Result<ExitCode> {
+pub(super) fn bench_guest(a: BenchGuestArgs) -> Result<super::exit::Exit> {
     let r = guest_call_cost(&a.scenario, &a.params, a.calls.max(1), a.batch.max(1))?;
-    println!("{r}");
-    Ok(ExitCode::SUCCESS)
+    ConsoleWriter::stdout().line(&r.to_string());
+    Ok(super::exit::Exit::Ok)
 }
 
 /// Median and p99 nanoseconds per call of `next-requests(max = batch)` over `calls`

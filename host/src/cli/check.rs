@@ -2,19 +2,17 @@
 //! its plan, the arrival timeline of each stage and its first requests (as HTTP,
 //! validated by the same encoder a run uses) — without sending anything.
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
-use std::sync::Arc;
-
-use volley::core::Policy;
-use volley::core::text::printable;
 use volley::data::OnError;
+use volley::report::console::ConsoleWriter;
 use volley::wasm::SandboxLimits;
 
+use super::exit::Exit;
+use super::policy::PolicyArg;
 use super::scenario::{ScenarioSpec, instantiate, load_grants, parse_params};
 
 #[derive(Args, Debug)]
@@ -22,8 +20,9 @@ pub struct CheckArgs {
     /// Scenario: builtin:NAME, a .wasm component, a .volley package or oci://REF
     pub scenario: String,
     /// Scenario parameters as a JSON object
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_name = "JSON")]
     pub params: String,
+    /// Seed of every random choice (scenario, arrivals)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Requests and arrivals shown per stage
@@ -33,11 +32,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Grant a dataset, NAME=PATH (repeatable)
-    #[arg(long = "dataset")]
+    #[arg(long = "dataset", value_name = "NAME=PATH")]
     pub datasets: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArg,
 }
 
-pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
+pub(super) async fn check(a: CheckArgs, policy_before_command: Option<&Path>) -> Result<Exit> {
+    let policy = a.policy.load(policy_before_command)?;
     let params = parse_params(&a.params)?;
     let show = a.show.clamp(1, 1000);
     let spec = ScenarioSpec {
@@ -47,6 +49,7 @@ pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
         seed: a.seed,
         limits: SandboxLimits::from_policy(&policy),
         show_debug: true,
+        quiet: false,
     };
     let loading_policy = policy.clone();
     let (workload, source) = super::blocking(move || {
@@ -58,21 +61,22 @@ pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
     let preview = volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy)).await?;
     let (info, plan) = (&preview.info, &preview.plan);
 
-    let mut out = String::new();
-    let _ = writeln!(out, "{} {} — {}", printable(&info.name, 128), printable(&info.version, 64), printable(&info.description, 300));
-    let _ = writeln!(out, "source {} · {} · WIT {wit} · seed {}", source.origin, source.digest, a.seed);
+    // A line each; names from the scenario and its package are shown by the writer,
+    // control characters made visible.
+    let mut out: Vec<String> = Vec::new();
+    out.push(format!("{} {} — {}", clip(&info.name, 128), clip(&info.version, 64), clip(&info.description, 300)));
+    out.push(format!("source {} · {} · WIT {wit} · seed {}", source.origin, source.digest, a.seed));
     if let Some(m) = &source.manifest {
         let declared: Vec<&str> = m.params.keys().map(String::as_str).collect();
-        let _ = writeln!(out, "package {} {} (verified) · declares parameters: {}", m.name, m.version, declared.join(", "));
+        out.push(format!("package {} {} (verified) · declares parameters: {}", m.name, m.version, declared.join(", ")));
     }
-    let _ = writeln!(out, "parameters {params}");
-    let _ = writeln!(
-        out,
+    out.push(format!("parameters {params}"));
+    out.push(format!(
         "plan: {} stage(s){}{}",
         plan.stages.len(),
         if plan.observe_outcomes { ", observes outcomes" } else { "" },
         if plan.adaptive { ", adaptive: more stages are decided during the run from the results so far" } else { "" }
-    );
+    ));
     for (i, (stage, shown)) in plan.stages.iter().zip(&preview.stages).enumerate() {
         let bound = match (stage.duration, stage.max_requests) {
             (Some(d), Some(n)) => format!("{} s or {n} requests", d.as_secs_f64()),
@@ -90,25 +94,37 @@ pub(super) async fn check(a: CheckArgs, policy: Policy) -> Result<ExitCode> {
         if let Some(slo) = stage.slo {
             extra.push_str(&format!(", SLO {}", serde_json::to_string(&slo).unwrap_or_default()));
         }
-        let _ = writeln!(out, "\nstage {i} '{}': {} for {bound}{extra}", printable(&stage.name, 128), stage.load);
-        let _ = writeln!(out, "  arrivals: {}", shown.arrivals);
+        out.push(String::new());
+        out.push(format!("stage {i} '{}': {} for {bound}{extra}", clip(&stage.name, 128), stage.load));
+        out.push(format!("  arrivals: {}", shown.arrivals));
         for r in &shown.requests {
-            let _ = writeln!(out, "  {}", printable(r, 400));
+            out.push(format!("  {}", clip(r, 400)));
         }
         if let Some(why) = &shown.stopped {
-            let _ = writeln!(out, "  ({why})");
+            out.push(format!("  ({why})"));
         }
     }
     if plan.stages.len() > preview.stages.len() {
-        let _ = writeln!(out, "\n({} more stages not shown)", plan.stages.len() - preview.stages.len());
+        out.push(String::new());
+        out.push(format!("({} more stages not shown)", plan.stages.len() - preview.stages.len()));
     }
     if let Some(r) = &preview.refusal {
-        let _ = writeln!(out, "\npolicy: REFUSED — a run would stop before sending anything");
-        print!("{out}");
+        out.push(String::new());
+        out.push("policy: REFUSED — a run would stop before sending anything".into());
+        ConsoleWriter::stdout().lines(out);
         anyhow::bail!("{r}");
     }
-    let _ = writeln!(out, "\npolicy: ok — the plan and these requests are within the operator's policy");
-    let _ = writeln!(out, "ok: the scenario instantiated, planned and produced valid requests; nothing was sent");
-    print!("{out}");
-    Ok(ExitCode::SUCCESS)
+    out.push(String::new());
+    out.push("policy: ok — the plan and these requests are within the operator's policy".into());
+    out.push("ok: the scenario instantiated, planned and produced valid requests; nothing was sent".into());
+    ConsoleWriter::stdout().lines(out);
+    Ok(Exit::Ok)
+}
+
+/// At most `n` characters of a name the scenario chose, then `…`.
+fn clip(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }

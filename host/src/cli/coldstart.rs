@@ -3,12 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use volley::engine::coldstart;
+use volley::report::console::ConsoleWriter;
+
+use super::exit::Exit;
 
 #[derive(Args, Debug)]
 pub struct ColdstartArgs {
@@ -54,12 +56,14 @@ pub enum FirstRequestArg {
     None,
 }
 
-pub(super) async fn coldstart(a: ColdstartArgs) -> Result<ExitCode> {
+pub(super) async fn coldstart(a: ColdstartArgs) -> Result<Exit> {
     let cancel = super::signals::cancel_on_signals();
     let opts = coldstart_options(a)?;
     let report = coldstart::coldstart(opts, cancel).await?;
-    print!("{}", report.render());
-    Ok(if report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    // The configurations' names are the operator's own, and the writer shows any control
+    // character in them anyway.
+    ConsoleWriter::stdout().lines(report.render().lines());
+    Ok(if report.interrupted { Exit::Interrupted } else { Exit::Ok })
 }
 
 fn coldstart_options(a: ColdstartArgs) -> Result<coldstart::ColdstartOptions> {

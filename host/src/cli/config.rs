@@ -8,15 +8,27 @@
 //!
 //! The file is turned into arguments before the command line is parsed, so it means
 //! exactly what the same flags would.
+//!
+//! The file is read through the one reader for foreign files (a regular file, at most
+//! 1 MiB; a FIFO or a device is refused without blocking). Paths it names (the
+//! scenario, `tokenizer`, `dataset`, `ca-cert`, `client-cert`, `client-key`, `out`)
+//! stay under the run file's folder: they are resolved against it, and an absolute path,
+//! a `..` or a symbolic link that leads out of the folder is refused with one line
+//! naming the key. The operator passes files elsewhere on the command line. The policy
+//! is the operator's too: a run file cannot name one.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use clap::CommandFactory;
+use volley_core::foreign_file::{self, Kind};
+use volley_core::run_file::{self, Flag, FlagKind};
+use volley_core::text::printable;
 
-/// Largest run file read.
-const MAX_BYTES: u64 = 1 << 20;
+/// The `run` flags whose values are paths (`dataset`'s after its `NAME=`); a test checks
+/// that every path-typed flag of `run` is here.
+pub(super) const PATH_KEYS: &[&str] = &["tokenizer", "dataset", "ca-cert", "client-cert", "client-key", "out"];
 
 /// `argv` with a `run` subcommand's `--config FILE` replaced by the file's flags,
 /// placed before the command line's own so those override them.
@@ -36,9 +48,18 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>> {
         }
     }
     let Some(path) = path else { return Ok(argv) };
-    let mut from_file = flags(Path::new(&path), &|k| std::env::var(k).ok())?;
     // A scenario first on the command line overrides the file's.
     let cli_scenario = rest.first().is_some_and(|a| !a.to_string_lossy().starts_with('-'));
+    // The scenario and single-valued path flags the operator gives on the command line
+    // replace the file's, which are then not checked (repeatable ones add to the file's).
+    let on_cli = |name: &str| {
+        (name == "scenario" && cli_scenario)
+            || rest.iter().any(|a| {
+                let a = a.to_string_lossy();
+                a.strip_prefix("--").is_some_and(|f| f == name || f.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
+            })
+    };
+    let mut from_file = flags(Path::new(&path), &|k| std::env::var(k).ok(), &on_cli)?;
     if cli_scenario {
         from_file.retain(|f| !matches!(f, Flag::Positional(_)));
     }
@@ -61,92 +82,106 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>> {
     Ok(out)
 }
 
-#[derive(Debug, PartialEq)]
-enum Flag {
-    Positional(String),
-    Switch(String),
-    Value(String, String),
-}
-
-/// The flags a run file stands for.
-fn flags(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Flag>> {
-    let file = path.display();
-    let len = std::fs::metadata(path).with_context(|| format!("cannot read run file {file}"))?.len();
-    if len > MAX_BYTES {
-        bail!("run file {file} is larger than 1 MiB");
+/// The flags a run file stands for, its paths resolved against its folder; `on_cli`
+/// says which flags the command line gives too.
+fn flags(path: &Path, env: &dyn Fn(&str) -> Option<String>, on_cli: &dyn Fn(&str) -> bool) -> Result<Vec<Flag>> {
+    let text = foreign_file::read_text(path, Kind::RUN_FILE)?;
+    let file = foreign_file::shown(path);
+    let parsed = parse(&text, env).map_err(|e| anyhow!("run file {file}: {e}"))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut out = Vec::with_capacity(parsed.len());
+    for flag in parsed {
+        out.push(match flag {
+            Flag::Positional(_) if on_cli("scenario") => continue,
+            Flag::Positional(v) => Flag::Positional(local("scenario", &v, dir).map_err(|e| anyhow!("run file {file}: {e}"))?),
+            // The command line's own value replaces this one: not the file's to answer for.
+            Flag::Value(name, _)
+                if PATH_KEYS.contains(&name.as_str()) && !matches!(name.as_str(), "dataset" | "ca-cert") && on_cli(&name) =>
+            {
+                continue;
+            }
+            Flag::Value(name, v) if PATH_KEYS.contains(&name.as_str()) => {
+                let v = local(&name, &v, dir).map_err(|e| anyhow!("run file {file}: {e}"))?;
+                Flag::Value(name, v)
+            }
+            other => other,
+        });
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read run file {file}"))?;
-    parse(&text, env).map_err(|e| anyhow!("run file {file}: {e}"))
+    Ok(out)
 }
 
+/// `value` of run-file key `key` with its path resolved against `dir`, the run file's
+/// folder; refused when the path is absolute, climbs out with `..`, or leads out
+/// through a symbolic link. A scenario named `builtin:` or `oci://` is no path; a
+/// dataset's path follows its `NAME=` (and `lines:`). Also used by `kube render`.
+pub(super) fn local(key: &str, value: &str, dir: &Path) -> Result<String, String> {
+    if key == "scenario" && (value.starts_with("builtin:") || value.starts_with("oci://")) {
+        return Ok(value.to_string());
+    }
+    let (prefix, path) = match key {
+        "dataset" => match value.split_once('=') {
+            Some((name, rest)) => match rest.strip_prefix("lines:") {
+                Some(p) => (format!("{name}=lines:"), p),
+                None => (format!("{name}="), rest),
+            },
+            // Not NAME=PATH: the grant's own parser says so.
+            None => return Ok(value.to_string()),
+        },
+        _ => (String::new(), value),
+    };
+    let flag = if key == "scenario" { "the scenario as the first argument".to_string() } else { format!("--{key}") };
+    let refuse = |why: &str| {
+        Err(format!(
+            "'{key}' names '{}', {why}: a run file names files below its own folder (pass others on the command line: {flag})",
+            printable(path, 200)
+        ))
+    };
+    let p = Path::new(path);
+    if path.is_empty() {
+        return Err(format!("'{key}' names an empty path"));
+    }
+    if p.is_absolute() {
+        return refuse("an absolute path");
+    }
+    if p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return refuse("which climbs out of the run file's folder with '..'");
+    }
+    let joined = dir.join(p);
+    // A link inside the folder may lead anywhere: what it resolves to must be inside too.
+    // (Absent files are the reader's to report; `out` may not exist yet.)
+    if let Ok(real) = std::fs::canonicalize(&joined) {
+        let base = std::fs::canonicalize(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+            .map_err(|e| format!("cannot resolve the run file's folder: {e}"))?;
+        if !real.starts_with(&base) {
+            return refuse("which leads out of the run file's folder through a symbolic link");
+        }
+    }
+    Ok(format!("{prefix}{}", joined.display()))
+}
+
+/// Where a run-file path leads, for callers that read it (`kube render`).
+pub(super) fn local_path(key: &str, value: &str, dir: &Path) -> Result<PathBuf, String> {
+    local(key, value, dir).map(PathBuf::from)
+}
+
+/// The run file's text as flags (`volley_core::run_file`, the grammar), with each key
+/// looked up in `volley run`'s own flags.
 fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Flag>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_string())?;
     let command = super::Cli::command();
     let run = command.find_subcommand("run").ok_or("no run command")?;
-    let mut out = Vec::new();
-    for (key, value) in table {
-        if key == "scenario" {
-            out.push(Flag::Positional(scalar(&key, &value)?));
-            continue;
+    let kind_of = |name: &str| {
+        // The policy bounds what a run may do: the operator gives it, never a run file.
+        if name == "policy" {
+            return None;
         }
-        let name = key.replace('_', "-");
-        let Some(arg) = run.get_arguments().find(|a| a.get_long() == Some(name.as_str())) else {
-            return Err(format!("unknown key '{key}' (keys are `volley run` flags, e.g. target, params, seed, threshold)"));
-        };
-        if name == "config" {
-            return Err("a run file cannot name another (`config`)".into());
-        }
-        let takes_value = arg.get_action().takes_values();
-        let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
-        match (&value, takes_value) {
-            (toml::Value::Boolean(true), false) => out.push(Flag::Switch(name)),
-            (toml::Value::Boolean(false), false) => {}
-            (_, false) => return Err(format!("'{key}' is a switch: true or false")),
-            (toml::Value::Table(t), true) if name == "params" => {
-                let json = serde_json::to_string(t).map_err(|e| format!("'{key}': {e}"))?;
-                out.push(Flag::Value(name, json));
-            }
-            (toml::Value::Array(items), true) => {
-                if !repeatable && items.len() != 1 {
-                    return Err(format!("'{key}' takes one value, not a list"));
-                }
-                for item in items {
-                    out.push(Flag::Value(name.clone(), value_of(&key, item, env)?));
-                }
-            }
-            (v, true) => out.push(Flag::Value(name, value_of(&key, v, env)?)),
-        }
-    }
-    Ok(out)
-}
-
-/// A value as its flag's argument; headers expand `${VAR}` from the environment.
-fn value_of(key: &str, v: &toml::Value, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let s = scalar(key, v)?;
-    if key != "header" {
-        return Ok(s);
-    }
-    let mut out = String::new();
-    let mut rest = s.as_str();
-    while let Some(at) = rest.find("${") {
-        out.push_str(&rest[..at]);
-        let end = rest[at..].find('}').ok_or_else(|| format!("'{key}': an unclosed ${{ in '{s}'"))?;
-        let var = &rest[at + 2..at + end];
-        out.push_str(&env(var).ok_or_else(|| format!("'{key}' names ${{{var}}}, which is not set"))?);
-        rest = &rest[at + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn scalar(key: &str, v: &toml::Value) -> Result<String, String> {
-    match v {
-        toml::Value::String(s) => Ok(s.clone()),
-        toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::Float(f) => Ok(f.to_string()),
-        toml::Value::Boolean(b) => Ok(b.to_string()),
-        _ => Err(format!("'{key}' must be a string, number or boolean")),
-    }
+        let arg = run.get_arguments().find(|a| a.get_long() == Some(name))?;
+        Some(match arg.get_action() {
+            action if !action.takes_values() => FlagKind::Switch,
+            clap::ArgAction::Append => FlagKind::Repeatable,
+            _ => FlagKind::Value,
+        })
+    };
+    run_file::parse(text, &kind_of, env)
 }
 
 #[cfg(test)]
@@ -195,10 +230,90 @@ mod tests {
     #[test]
     fn a_run_file_past_1_mib_is_refused_unread() {
         let path = std::env::temp_dir().join(format!("volley-big-run-{}.toml", std::process::id()));
-        std::fs::File::create(&path).unwrap().set_len(MAX_BYTES + 1).unwrap();
-        let e = flags(&path, &env).unwrap_err().to_string();
+        std::fs::File::create(&path).unwrap().set_len(Kind::RUN_FILE.max_bytes + 1).unwrap();
+        let e = flags(&path, &env, &|_| false).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
-        assert!(e.contains("is larger than 1 MiB") && !e.contains('\n'), "{e}");
+        assert!(e.ends_with("is over the 1 MiB bound for a run file") && !e.contains('\n'), "{e}");
+    }
+
+    /// A folder with a run file, a file beside it and a secret outside it.
+    struct Folder(PathBuf);
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn folder(run_toml: &str) -> Folder {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("volley-run-paths-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("runs/data")).unwrap();
+        std::fs::write(root.join("secret"), "{}").unwrap();
+        std::fs::write(root.join("runs/tokenizer.json"), "{}").unwrap();
+        std::fs::write(root.join("runs/run.toml"), run_toml).unwrap();
+        Folder(root)
+    }
+
+    #[test]
+    fn paths_in_a_run_file_resolve_below_its_folder() {
+        let f = folder(
+            "scenario = 'my.wasm'\ntokenizer = 'tokenizer.json'\ndataset = ['chats=data/a.jsonl', 'trace=lines:data/t.csv']\nout = 'results/x'\ntarget = 'http://127.0.0.1:1'\n",
+        );
+        let dir = f.0.join("runs");
+        let got = flags(&dir.join("run.toml"), &env, &|_| false).unwrap();
+        let at = |p: &str| dir.join(p).display().to_string();
+        for want in [
+            Flag::Positional(at("my.wasm")),
+            Flag::Value("tokenizer".into(), at("tokenizer.json")),
+            Flag::Value("dataset".into(), format!("chats={}", at("data/a.jsonl"))),
+            Flag::Value("dataset".into(), format!("trace=lines:{}", at("data/t.csv"))),
+            Flag::Value("out".into(), at("results/x")),
+            Flag::Value("target".into(), "http://127.0.0.1:1".into()),
+        ] {
+            assert!(got.contains(&want), "{want:?} in {got:?}");
+        }
+        // builtin: and oci:// are no paths.
+        assert_eq!(local("scenario", "builtin:burst", &dir).unwrap(), "builtin:burst");
+    }
+
+    #[test]
+    fn paths_that_leave_the_folder_are_refused_naming_the_key() {
+        for (line, key, says) in [
+            ("scenario = '../secret'", "scenario", "climbs out of the run file's folder with '..'"),
+            ("tokenizer = '/etc/passwd'", "tokenizer", "an absolute path"),
+            ("dataset = ['x=data/../../secret']", "dataset", "climbs out"),
+            ("dataset = ['x=lines:/etc/hostname']", "dataset", "an absolute path"),
+            ("ca-cert = ['../secret']", "ca-cert", "climbs out"),
+            ("out = '/tmp/elsewhere'", "out", "an absolute path"),
+            ("scenario = 'link.wasm'", "scenario", "through a symbolic link"),
+            // The policy is the operator's: a run file has no such key.
+            ("policy = 'lax.toml'", "policy", "unknown key 'policy'"),
+        ] {
+            let f = folder(line);
+            std::os::unix::fs::symlink(f.0.join("secret"), f.0.join("runs/link.wasm")).unwrap();
+            let e = flags(&f.0.join("runs/run.toml"), &env, &|_| false).unwrap_err().to_string();
+            assert!(e.contains(&format!("'{key}'")) && e.contains(says) && !e.contains('\n'), "{line}: {e}");
+        }
+        // The operator's own --tokenizer replaces the file's, which is then not refused.
+        let f = folder("tokenizer = '/etc/passwd'");
+        let got = flags(&f.0.join("runs/run.toml"), &env, &|name| name == "tokenizer").unwrap();
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn every_path_flag_of_run_is_checked() {
+        let mut command = super::super::Cli::command();
+        command.build();
+        let run = command.find_subcommand("run").unwrap();
+        for arg in run.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if arg.get_value_hint() == clap::ValueHint::AnyPath && !["config", "policy"].contains(&long) {
+                assert!(PATH_KEYS.contains(&long), "--{long} takes a path: add it to PATH_KEYS");
+            }
+        }
     }
 
     #[test]

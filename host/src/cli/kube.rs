@@ -1,13 +1,23 @@
 //! `volley kube render`: the Kubernetes manifests of a sharded run (volley-kube), from
 //! a run file, as one `List` for `kubectl apply -f`. The common start (`--start-at`) is
 //! fixed now, `--start-in-s` ahead, so every pod starts its first stage together.
+//!
+//! The run file and a local scenario it names are read through the one reader for
+//! foreign files. The scenario's path stays under the run file's folder (as for `volley
+//! run --config`: no absolute path, no `..`, no link leading out), so the ConfigMap can
+//! carry no file from elsewhere; the operator names a scenario elsewhere with
+//! `--scenario-file`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+use volley::core::foreign_file::{self, Kind};
+use volley::core::text::printable;
+
+use super::config;
+use super::exit::Exit;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KubeCommand {
@@ -20,6 +30,10 @@ pub struct RenderArgs {
     /// The run file (the options of `volley run`, TOML); carried in a ConfigMap
     #[arg(long)]
     pub config: PathBuf,
+    /// A local scenario to carry in the ConfigMap instead of the one the run file names
+    /// (which must be beside the run file)
+    #[arg(long)]
+    pub scenario_file: Option<PathBuf>,
     /// Shards: the Indexed Job's completions and parallelism
     #[arg(long)]
     pub shards: u32,
@@ -55,19 +69,45 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn kube(command: KubeCommand) -> Result<ExitCode> {
+pub fn kube(command: KubeCommand) -> Result<Exit> {
     let KubeCommand::Render(a) = command;
-    let run_toml = std::fs::read_to_string(&a.config).with_context(|| format!("cannot read run file {}", a.config.display()))?;
+    let run_toml = foreign_file::read_text(&a.config, Kind::RUN_FILE)?;
+    let shown = foreign_file::shown(&a.config);
     // A local scenario travels in the ConfigMap, pinned by its digest.
-    let table: toml::Table = run_toml.parse().map_err(|e: toml::de::Error| anyhow!("run file {}: {}", a.config.display(), e.message()))?;
+    let mut table: toml::Table =
+        run_toml.parse().map_err(|e: toml::de::Error| anyhow!("run file {shown}: {}", printable(e.message(), 300)))?;
+    // Every path the run file names stays under its folder, as `run --config` requires.
+    let dir = a.config.parent().unwrap_or(Path::new(""));
+    for (key, value) in &table {
+        let name = key.replace('_', "-");
+        let replaced = name == "scenario" && a.scenario_file.is_some();
+        if replaced || name != "scenario" && !config::PATH_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        let values: Vec<&str> = match value {
+            toml::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+            v => v.as_str().into_iter().collect(),
+        };
+        for v in values {
+            config::local(&name, v, dir).map_err(|e| anyhow!("run file {shown}: {e}"))?;
+        }
+    }
     let scenario = table.get("scenario").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let scenario_file = if scenario.is_empty() || scenario.starts_with("builtin:") || scenario.starts_with("oci://") {
+    let scenario_file = if let Some(path) = &a.scenario_file {
+        // The operator's own file, wherever it is; the run file then names it.
+        let bytes = foreign_file::read(path, Kind::CONFIGMAP_SCENARIO)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        table.insert("scenario".into(), name.clone().into());
+        Some((name, bytes))
+    } else if scenario.is_empty() || scenario.starts_with("builtin:") || scenario.starts_with("oci://") {
         None
     } else {
-        let path = a.config.parent().unwrap_or(std::path::Path::new(".")).join(&scenario);
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read the run file's scenario {}", path.display()))?;
+        let path = config::local_path("scenario", &scenario, dir).map_err(|e| anyhow!("run file {shown}: {e}"))?;
+        let bytes = foreign_file::read(&path, Kind::CONFIGMAP_SCENARIO)?;
         Some((scenario.clone(), bytes))
     };
+    let run_toml =
+        if a.scenario_file.is_some() { toml::to_string(&table).map_err(|e| anyhow!("run file {shown}: {e}"))? } else { run_toml };
     let target_pods = a
         .target_pods
         .iter()
@@ -97,7 +137,8 @@ pub fn kube(command: KubeCommand) -> Result<ExitCode> {
     let text = serde_json::to_string_pretty(&volley_kube::as_list(items))? + "\n";
     match a.out {
         Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        // JSON escapes control characters inside strings, so its lines are its own.
+        None => volley::report::console::ConsoleWriter::stdout().lines(text.lines()),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
+use volley::report::console::ConsoleWriter;
 use volley::report::merge;
 use volley::report::threshold::Threshold;
 
@@ -37,7 +38,9 @@ pub struct MergeArgs {
 fn wait_for_reports(dirs: &[PathBuf], wait_s: u64) -> Result<()> {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(wait_s);
     loop {
-        let missing: Vec<_> = dirs.iter().filter(|d| !d.join("report.json").is_file()).collect();
+        // exists(), not is_file(): whatever stands there (a FIFO, say) is the reader's to
+        // refuse at once, not a reason to wait. A report is renamed into place whole.
+        let missing: Vec<_> = dirs.iter().filter(|d| !d.join("report.json").exists()).collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -63,13 +66,13 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     let html = a.out.join("report.html");
     let points = volley::report::points::ChartPoints::default();
     std::fs::write(&html, volley::report::html::render(&report, &points)).with_context(|| format!("cannot write {}", html.display()))?;
+    let mut stderr = ConsoleWriter::stderr();
     if !a.quiet {
-        print!("{}", volley::report::console::summary::render(&report));
-        eprintln!("wrote {} and report.html", a.out.join("report.json").display());
+        ConsoleWriter::stdout().lines(volley::report::console::summary::lines(&report));
+        stderr.line(&format!("wrote {} and report.html", a.out.join("report.json").display()));
     }
-    let failed: Vec<_> = report.thresholds.iter().filter(|t| !t.passed).collect();
-    for t in &failed {
-        eprintln!("threshold failed: '{}' on stage '{}' (merged)", t.threshold, t.stage);
-    }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(super::run::THRESHOLDS_FAILED) })
+    // The merged numbers are judged as one run's are (exit.rs): 99, 3 or 0.
+    let (exit, why) = super::exit::verdict(&report, &a.out);
+    stderr.lines(why);
+    Ok(exit.into())
 }

@@ -1,18 +1,18 @@
 //! The authoring commands: `volley new`, `pack`, `inspect`, `push` and `pull`.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use volley::core::Policy;
+use volley::report::console::ConsoleWriter;
 use volley::wasm::pack::defaults;
 use volley::wasm::package::archive::{EXTENSION, Package, sha256};
 use volley::wasm::registry::{self, Pulled, Reference};
 use volley::wasm::{ScenarioSource, WitVersion};
 
+use super::exit::Exit;
 use super::template::Lang;
 
 #[derive(Args, Debug)]
@@ -83,15 +83,17 @@ fn install_registry_tls(ca_certs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn new(a: NewArgs) -> Result<ExitCode> {
+pub(super) fn new(a: NewArgs) -> Result<Exit> {
     let dir = super::template::create(&a.name, a.lang, a.dir.as_deref(), a.sdk.as_deref())?;
     let d = dir.display();
-    println!("created {d} ({:?} scenario, WIT {})", a.lang, WitVersion::newest().semver());
-    println!("next: {d}/build.sh && volley check {d}/{}.wasm   (guide: docs/authoring.md)", a.name);
-    Ok(ExitCode::SUCCESS)
+    ConsoleWriter::stdout().lines([
+        format!("created {d} ({:?} scenario, WIT {})", a.lang, WitVersion::newest().semver()),
+        format!("next: {d}/build.sh && volley check {d}/{}.wasm   (guide: docs/authoring.md)", a.name),
+    ]);
+    Ok(Exit::Ok)
 }
 
-pub(super) fn pack(a: PackArgs, policy: &Policy) -> Result<ExitCode> {
+pub(super) fn pack(a: PackArgs, policy: &Policy) -> Result<Exit> {
     // A project file beside a component file is read by default.
     let project = a.manifest.clone().or_else(|| {
         let path = std::path::Path::new(&a.component);
@@ -103,55 +105,62 @@ pub(super) fn pack(a: PackArgs, policy: &Policy) -> Result<ExitCode> {
     let m = &package.manifest;
     let out = a.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.{EXTENSION}", m.name, m.version)));
     std::fs::write(&out, package.to_bytes()?).with_context(|| format!("cannot write '{}'", out.display()))?;
-    println!("packed {} {} (WIT {}) into {}", m.name, m.version, m.wit, out.display());
-    println!("component {} ({} bytes)", m.component.sha256, m.component.size);
+    let mut lines = vec![
+        format!("packed {} {} (WIT {}) into {}", m.name, m.version, m.wit, out.display()),
+        format!("component {} ({} bytes)", m.component.sha256, m.component.size),
+    ];
     if project.is_none() {
-        println!("note: no volley.json: the package declares no parameters or datasets (see docs/authoring.md)");
+        lines.push("note: no volley.json: the package declares no parameters or datasets (see docs/authoring.md)".into());
     }
-    Ok(ExitCode::SUCCESS)
+    ConsoleWriter::stdout().lines(lines);
+    Ok(Exit::Ok)
 }
 
-pub(super) fn inspect(a: InspectArgs, policy: &Policy) -> Result<ExitCode> {
+pub(super) fn inspect(a: InspectArgs, policy: &Policy) -> Result<Exit> {
     let source = ScenarioSource::load_with(&a.package, policy)?;
     let Some(m) = &source.manifest else {
         if a.json {
             bail!("'{}' is a bare component, not a package: it has no manifest", a.package);
         }
-        println!("{}: a bare component (no package manifest)\ncomponent {} ({} bytes)", a.package, source.digest, source.bytes.len());
-        println!("run `volley check {}` to see what it does", a.package);
-        return Ok(ExitCode::SUCCESS);
+        ConsoleWriter::stdout().lines([
+            format!("{}: a bare component (no package manifest)", a.package),
+            format!("component {} ({} bytes)", source.digest, source.bytes.len()),
+            format!("run `volley check {}` to see what it does", a.package),
+        ]);
+        return Ok(Exit::Ok);
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&**m)?);
-        return Ok(ExitCode::SUCCESS);
+        // JSON escapes control characters inside strings, so its lines are its own.
+        ConsoleWriter::stdout().lines(serde_json::to_string_pretty(&**m)?.lines());
+        return Ok(Exit::Ok);
     }
-    let mut out = String::new();
-    let _ = writeln!(out, "{} {} — {}", m.name, m.version, m.description);
-    let _ = writeln!(out, "package    {} ({}, made by {})", a.package, m.schema, m.created_by);
-    let _ = writeln!(out, "WIT        volley:scenario@{}", m.wit);
-    let _ = writeln!(out, "component  {} · {} bytes · {} (verified)", m.component.file, m.component.size, m.component.sha256);
+    // The manifest is the package author's: each line goes through the console writer,
+    // so a newline in a description cannot forge a line.
+    let mut out = vec![
+        format!("{} {} — {}", m.name, m.version, m.description),
+        format!("package    {} ({}, made by {})", a.package, m.schema, m.created_by),
+        format!("WIT        volley:scenario@{}", m.wit),
+        format!("component  {} · {} bytes · {} (verified)", m.component.file, m.component.size, m.component.sha256),
+    ];
     if !m.authors.is_empty() || m.license.is_some() {
-        let _ = writeln!(out, "authors    {} · license {}", m.authors.join(", "), m.license.as_deref().unwrap_or("none given"));
+        out.push(format!("authors    {} · license {}", m.authors.join(", "), m.license.as_deref().unwrap_or("none given")));
     }
-    let _ = writeln!(out, "parameters{}", if m.params.is_empty() { " none declared" } else { "" });
+    out.push(format!("parameters{}", if m.params.is_empty() { " none declared" } else { "" }));
     for (name, p) in &m.params {
         let default = p.default.as_ref().map(|d| format!("default {d}")).unwrap_or_else(|| "no default".into());
-        let _ = writeln!(out, "  {name:<14} {:<8} {default:<20} {}", p.kind, p.description);
+        out.push(format!("  {name:<14} {:<8} {default:<20} {}", p.kind, p.description));
     }
-    let _ = writeln!(out, "datasets{}", if m.datasets.is_empty() { "   none" } else { "" });
+    out.push(format!("datasets{}", if m.datasets.is_empty() { "   none" } else { "" }));
     for (name, d) in &m.datasets {
-        let _ = writeln!(out, "  {name:<14} {:<8} {}", if d.required { "required" } else { "optional" }, d.description);
+        out.push(format!("  {name:<14} {:<8} {}", if d.required { "required" } else { "optional" }, d.description));
     }
-    let _ = writeln!(out, "defaults   {}", defaults(&m.params));
-    let _ = writeln!(out, "run        volley run {} --target URL --digest {}", a.package, m.component.sha256);
-    // The manifest is the package author's: shown without control characters.
-    for line in out.lines() {
-        println!("{}", volley::core::text::printable(line, 2000));
-    }
-    Ok(ExitCode::SUCCESS)
+    out.push(format!("defaults   {}", defaults(&m.params)));
+    out.push(format!("run        volley run {} --target URL --digest {}", a.package, m.component.sha256));
+    ConsoleWriter::stdout().lines(out);
+    Ok(Exit::Ok)
 }
 
-pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<ExitCode> {
+pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<Exit> {
     install_registry_tls(&a.ca_certs)?;
     let shown = a.package.display().to_string();
     // Loading verifies it, within the policy, as a run would.
@@ -161,15 +170,17 @@ pub(super) fn push(a: PushArgs, policy: &Policy) -> Result<ExitCode> {
     };
     let package = Package { manifest: (*manifest).clone(), component: source.bytes.clone() };
     let reference = Reference::parse(&a.reference)?;
-    let pushed = registry::push(&package, &reference)?;
+    let pushed = registry::push(&package, &reference, policy)?;
     let r = &pushed.reference;
-    println!("pushed {} {} to {r}", package.manifest.name, package.manifest.version);
-    println!("manifest {}", pushed.manifest_digest);
-    println!("pin it:  oci://{}/{}@{}", r.registry, r.repository, pushed.manifest_digest);
-    Ok(ExitCode::SUCCESS)
+    ConsoleWriter::stdout().lines([
+        format!("pushed {} {} to {r}", package.manifest.name, package.manifest.version),
+        format!("manifest {}", pushed.manifest_digest),
+        format!("pin it:  oci://{}/{}@{}", r.registry, r.repository, pushed.manifest_digest),
+    ]);
+    Ok(Exit::Ok)
 }
 
-pub(super) fn pull(a: PullArgs, policy: &Policy) -> Result<ExitCode> {
+pub(super) fn pull(a: PullArgs, policy: &Policy) -> Result<Exit> {
     install_registry_tls(&a.ca_certs)?;
     let reference = Reference::parse(&a.reference)?;
     let (out, bytes, what) = match registry::pull(&reference, policy)? {
@@ -187,6 +198,6 @@ pub(super) fn pull(a: PullArgs, policy: &Policy) -> Result<ExitCode> {
         }
     };
     std::fs::write(&out, bytes).with_context(|| format!("cannot write '{}'", out.display()))?;
-    println!("pulled {what} into {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    ConsoleWriter::stdout().line(&format!("pulled {what} into {}", out.display()));
+    Ok(Exit::Ok)
 }

@@ -5,14 +5,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use volley::core::Policy;
 use volley::data::{Dataset, OnError, Tokenizer};
+use volley::report::console::ConsoleWriter;
 use volley::wasm::{Grants, SandboxLimits, ScenarioEngine, ScenarioSource, WasmScenario};
 
 /// How to load a scenario.
+#[derive(Clone)]
 pub(super) struct ScenarioSpec {
     /// `builtin:NAME`, a `.wasm` component, a `.volley` package or `oci://REF`.
     pub source: String,
@@ -22,6 +24,8 @@ pub(super) struct ScenarioSpec {
     pub seed: u64,
     pub limits: SandboxLimits,
     pub show_debug: bool,
+    /// `--quiet`: no compile line unless a cache entry was refused.
+    pub quiet: bool,
 }
 
 /// Loads, verifies, compiles and instantiates a scenario (blocking); also returns where
@@ -35,7 +39,14 @@ pub(super) fn instantiate(spec: &ScenarioSpec, grants: &Grants, policy: &Policy)
         bail!("scenario '{}' has digest {}, not the pinned {want}; refusing to run it", source.origin, source.digest);
     }
     source.check_datasets(grants)?;
-    let engine = ScenarioEngine::with_policy(policy)?;
+    // A compile the cache cannot spare takes seconds (Python, JS): say so before it.
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let quiet = spec.quiet;
+    let engine = ScenarioEngine::with_policy(policy)?.on_compile(move |n| {
+        if n.refused_entry || (!quiet && n.worth_showing(interactive)) {
+            ConsoleWriter::stderr().line(&n.to_string())
+        }
+    });
     let compiled = engine.compile(&source)?;
     let mut scenario = WasmScenario::instantiate(&compiled, spec.limits, spec.seed, grants)?;
     scenario.set_show_debug(spec.show_debug);
@@ -73,16 +84,41 @@ pub(super) fn load_grants(tokenizer: Option<&PathBuf>, datasets: &[String], on_e
                 (n, true) => format!(", {n} other entries skipped"),
                 (n, false) => format!(", {n} malformed rows skipped"),
             };
-            eprintln!(
+            ConsoleWriter::stderr().line(&format!(
                 "dataset '{name}': {} {} ({}, {:.1} MiB) indexed in {:.2} s{skipped}",
                 dataset.len(),
                 if folder { "media files" } else { "rows" },
                 dataset.format.as_str(),
                 dataset.bytes as f64 / (1 << 20) as f64,
                 started.elapsed().as_secs_f64()
-            );
+            ));
         }
         opened.push(Arc::new(dataset));
     }
     Ok(Grants { tokenizer, datasets: opened })
+}
+
+/// The sandbox's limits: the policy's, or tighter ones from the flags (never looser).
+pub(super) fn sandbox_limits(timeout_ms: Option<u64>, memory_mib: Option<usize>, policy: &Policy) -> Result<SandboxLimits> {
+    if timeout_ms == Some(0) || memory_mib == Some(0) {
+        bail!("--guest-timeout-ms and --guest-memory-mib must be positive");
+    }
+    if let Some(t) = timeout_ms
+        && t > policy.guest_call_ms
+    {
+        bail!("--guest-timeout-ms {t} is over the policy's guest_call_ms ({})", policy.guest_call_ms);
+    }
+    if let Some(m) = memory_mib
+        && m > policy.guest_memory_mib as usize
+    {
+        bail!("--guest-memory-mib {m} is over the policy's guest_memory_mib ({})", policy.guest_memory_mib);
+    }
+    let mut limits = SandboxLimits::from_policy(policy);
+    if let Some(t) = timeout_ms {
+        limits.call_timeout = Duration::from_millis(t);
+    }
+    if let Some(m) = memory_mib {
+        limits.memory_bytes = m << 20;
+    }
+    Ok(limits)
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use volley::core::Cancel;
+use volley::report::console::ConsoleWriter;
 
 /// Ctrl-C or SIGTERM cancels the run (which still writes its report); a second one
 /// exits at once.
@@ -12,11 +13,11 @@ pub(super) fn cancel_on_signals() -> Arc<Cancel> {
     let c = cancel.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("volley: interrupted; finishing the report (interrupt again to quit now)");
+        ConsoleWriter::stderr().line("volley: interrupted; finishing the report (interrupt again to quit now)");
         c.cancel();
         wait_for_signal().await;
         volley::engine::launch::process::kill_all_live();
-        std::process::exit(130);
+        std::process::exit(i32::from(super::exit::Exit::Interrupted.code()));
     });
     cancel
 }

@@ -2,13 +2,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use volley::report::console::ConsoleWriter;
 use volley::sim::{BatchConfig, SimConfig, Simulator};
+
+use super::exit::Exit;
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -73,15 +75,15 @@ pub struct SimArgs {
     pub stamp_chunks: bool,
 }
 
-pub(super) async fn sim(a: SimArgs) -> Result<ExitCode> {
+pub(super) async fn sim(a: SimArgs) -> Result<Exit> {
     let config = sim_config(&a)?;
     let addr: SocketAddr =
         format!("{}:{}", a.host, a.port).parse().with_context(|| format!("invalid listen address {}:{}", a.host, a.port))?;
     let sim = Simulator::start(config, addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    eprintln!("volley sim: OpenAI-compatible simulator on {} (Ctrl-C to stop)", sim.url());
+    ConsoleWriter::stderr().line(&format!("volley sim: OpenAI-compatible simulator on {} (Ctrl-C to stop)", sim.url()));
     super::signals::wait_for_signal().await;
     sim.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 fn sim_config(a: &SimArgs) -> Result<SimConfig> {

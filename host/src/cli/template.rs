@@ -7,6 +7,11 @@
 //! (package metadata and parameters), a `build.sh` and a README; a Rust project also
 //! gets the SDK this binary carries (`volley-sdk/`), so the installed binary is all an
 //! author needs.
+//!
+//! A Python or JS `build.sh` finds its toolchain where an author is likely to have it:
+//! the variable `scripts/guest-toolchains.sh` prints (`COMPONENTIZE_PY`,
+//! `COMPONENTIZE_JS`), `PATH`, and the folder that script installs into; failing that,
+//! it says in one line how to install it (pip or npm, which need no Volley checkout).
 
 use std::path::{Path, PathBuf};
 
@@ -74,20 +79,21 @@ pub fn create(name: &str, lang: Lang, dir: Option<&Path>, sdk: Option<&Path>) ->
     let files = match lang {
         Lang::Rust => rust_files(name, sdk)?,
         Lang::Python => vec![
-            ("app.py".into(), PYTHON_APP.replace("\"python-chat\"", &format!("{name:?}")).replace("python-chat:", &format!("{name}:"))),
+            ("app.py".into(), rename(PYTHON_APP, "python-chat", name)),
             ("wit/scenario.wit".into(), WIT.into()),
-            ("build.sh".into(), build_script(name, PY_BUILD)),
+            ("build.sh".into(), build_script(name, &PYTHON_TOOL.build_body())),
         ],
         Lang::Js => vec![
-            ("app.js".into(), JS_APP.replace("\"js-chat\"", &format!("{name:?}")).replace("js-chat:", &format!("{name}:"))),
+            ("app.js".into(), rename(JS_APP, "js-chat", name)),
             ("wit/scenario.wit".into(), WIT.into()),
-            ("build.sh".into(), build_script(name, JS_BUILD)),
+            ("build.sh".into(), build_script(name, &JS_TOOL.build_body())),
         ],
     };
     let mut files = files;
     files.push(("volley.json".into(), VOLLEY_JSON.replace("\"chat-poisson\"", &format!("{name:?}"))));
     files.push(("README.md".into(), readme(name, lang)));
-    files.push((".gitignore".into(), "/target\n*.wasm\n*.volley\n".into()));
+    let ignored = if lang == Lang::Js { "/target\n/node_modules\n*.wasm\n*.volley\n" } else { "/target\n*.wasm\n*.volley\n" };
+    files.push((".gitignore".into(), ignored.into()));
 
     for (rel, text) in &files {
         let path = dir.join(rel);
@@ -101,6 +107,15 @@ pub fn create(name: &str, lang: Lang, dir: Option<&Path>, sdk: Option<&Path>) ->
         }
     }
     Ok(dir)
+}
+
+/// A template's source with the example's name (`"python-chat"`, the docstring's
+/// `python-chat:` and `python-chat.wasm`) replaced by the project's.
+fn rename(source: &str, example: &str, name: &str) -> String {
+    source
+        .replace(&format!("\"{example}\""), &format!("{name:?}"))
+        .replace(&format!("{example}:"), &format!("{name}:"))
+        .replace(&format!("{example}.wasm"), &format!("{name}.wasm"))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -175,15 +190,76 @@ cargo build --release --target wasm32-wasip2
 cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release/$(echo "$NAME" | tr - _).wasm" "$NAME.wasm"
 "#;
 
-const PY_BUILD: &str = r#"# Needs componentize-py: pip install componentize-py==0.25.1 (or set COMPONENTIZE_PY)
-"${COMPONENTIZE_PY:-componentize-py}" -d wit -w scenario componentize app -o "$NAME.wasm"
-"#;
+/// A guest toolchain a `build.sh` looks for, and how to get it.
+struct GuestTool {
+    /// The command's name on `PATH`.
+    command: &'static str,
+    /// The variable that names it (what `scripts/guest-toolchains.sh` exports).
+    var: &'static str,
+    /// Where `scripts/guest-toolchains.sh` installs it, under its toolchains folder.
+    installed: &'static str,
+    /// Also looked for in the project (a local `npm install`), when set.
+    local: Option<&'static str>,
+    /// The install command that needs nothing but the language's package manager.
+    install: &'static str,
+    /// The build command after the tool, and a comment on its flags.
+    args: &'static str,
+    note: &'static str,
+}
 
-const JS_BUILD: &str = r#"# Needs componentize-js: npm install @bytecodealliance/componentize-js@0.23.0 (or set
-# COMPONENTIZE_JS). `-d http -d fetch-event` leave out the wasi:http imports a scenario
-# cannot use.
-"${COMPONENTIZE_JS:-componentize-js}" app.js --wit wit --world-name scenario -d http -d fetch-event -o "$NAME.wasm"
-"#;
+const PYTHON_TOOL: GuestTool = GuestTool {
+    command: "componentize-py",
+    var: "COMPONENTIZE_PY",
+    installed: "py/bin/componentize-py",
+    local: None,
+    install: "pip install componentize-py==0.25.1",
+    args: "-d wit -w scenario componentize app -o \"$NAME.wasm\"",
+    note: "",
+};
+
+const JS_TOOL: GuestTool = GuestTool {
+    command: "componentize-js",
+    var: "COMPONENTIZE_JS",
+    installed: "js/node_modules/.bin/componentize-js",
+    local: Some("node_modules/.bin/componentize-js"),
+    install: "npm install @bytecodealliance/componentize-js@0.23.0 (here, or -g)",
+    args: "app.js --wit wit --world-name scenario -d http -d fetch-event -o \"$NAME.wasm\"",
+    note: "# `-d http -d fetch-event` leave out the wasi:http imports a scenario cannot use.\n",
+};
+
+impl GuestTool {
+    /// The part of `build.sh` that finds the tool — `$VAR` (which must then run),
+    /// `PATH`, the project's `node_modules` (JS), the folder
+    /// `scripts/guest-toolchains.sh` installs into — or says in one line how to get it
+    /// and exits 1; then runs it.
+    fn build_body(&self) -> String {
+        let GuestTool { command, var, installed, local, install, args, note } = self;
+        let local = local.map(|l| format!("\"$PWD/{l}\" ")).unwrap_or_default();
+        format!(
+            r#"# {command} is looked for in order: ${var}, PATH{local_doc},
+# and where Volley's scripts/guest-toolchains.sh installs it
+# (${{VOLLEY_TOOLCHAINS:-~/.cache/volley/toolchains}}).
+TOOLCHAINS="${{VOLLEY_TOOLCHAINS:-${{HOME:-}}/.cache/volley/toolchains}}"
+runs() {{ case "$1" in */*) [ -f "$1" ] && [ -x "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac; }}
+if [ -n "${{{var}:-}}" ]; then
+  runs "${var}" || {{ echo "$0: {var}=${var} is not a program; unset it or point it at {command}" >&2; exit 1; }}
+  TOOL="${var}"
+else
+  TOOL=
+  for candidate in {command} {local}"$TOOLCHAINS/{installed}"; do
+    if runs "$candidate"; then TOOL="$candidate"; break; fi
+  done
+  if [ -z "$TOOL" ]; then
+    echo "$0: {command} not found (looked in \${var}, PATH{local_doc}, $TOOLCHAINS); install it: {install}, or run scripts/guest-toolchains.sh from a Volley checkout" >&2
+    exit 1
+  fi
+fi
+{note}"$TOOL" {args}
+"#,
+            local_doc = if self.local.is_some() { ", ./node_modules/.bin" } else { "" },
+        )
+    }
+}
 
 fn build_script(name: &str, body: &str) -> String {
     format!(
@@ -192,18 +268,60 @@ fn build_script(name: &str, body: &str) -> String {
 }
 
 fn readme(name: &str, lang: Lang) -> String {
-    let (source, tool) = match lang {
-        Lang::Rust => ("src/lib.rs", "Rust and the wasm32-wasip2 target"),
-        Lang::Python => ("app.py", "componentize-py"),
-        Lang::Js => ("app.js", "componentize-js"),
+    let (source, tool, setup) = match lang {
+        Lang::Rust => {
+            ("src/lib.rs", "Rust and the wasm32-wasip2 target", "It needs the target once: `rustup target add wasm32-wasip2`.".to_string())
+        }
+        Lang::Python => ("app.py", "componentize-py", toolchain_setup(&PYTHON_TOOL)),
+        Lang::Js => ("app.js", "componentize-js", toolchain_setup(&JS_TOOL)),
     };
     format!(
         "# {name}\n\nA Volley scenario ({tool}). The workload is in `{source}`; its parameters and package\n\
          metadata in `volley.json`. The scenario guide is docs/authoring.md in the Volley repository.\n\n\
+         {setup}\n\n\
          ```sh\n./build.sh                                   # -> {name}.wasm\n\
          volley check {name}.wasm                     # plan, first requests, arrivals; sends nothing\n\
          volley sim --port 8000 &                     # a simulated server to try it on\n\
          volley run {name}.wasm --target http://127.0.0.1:8000 --params '{{\"rate\": 10, \"duration_s\": 5}}'\n\
          volley pack {name}.wasm                      # -> {name}-0.1.0.volley, to share\n```\n"
     )
+}
+
+/// The README's paragraph on where `build.sh` finds a guest toolchain.
+fn toolchain_setup(tool: &GuestTool) -> String {
+    let GuestTool { command, var, installed, install, .. } = tool;
+    let local = if tool.local.is_some() { ", `./node_modules/.bin`" } else { "" };
+    format!(
+        "`build.sh` runs {command}, found as `${var}`, on `PATH`{local}, or where Volley's\n\
+         `scripts/guest-toolchains.sh` installs it (`~/.cache/volley/toolchains/{installed}`,\n\
+         or under `$VOLLEY_TOOLCHAINS`). Install it with `{install}`, or in a Volley\n\
+         checkout with `eval \"$(scripts/guest-toolchains.sh)\"` (which also exports `{var}`)."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_takes_the_project_name_everywhere_the_example_named_itself() {
+        let app = rename(PYTHON_APP, "python-chat", "my-chat");
+        assert!(!app.contains("python-chat"), "{app}");
+        assert!(app.contains("NAME = \"my-chat\"") && app.contains("-o my-chat.wasm"), "{app}");
+        let app = rename(JS_APP, "js-chat", "my-chat");
+        assert!(!app.contains("js-chat"), "{app}");
+        assert!(app.contains("const NAME = \"my-chat\"") && app.contains("-o my-chat.wasm"), "{app}");
+    }
+
+    #[test]
+    fn a_build_script_looks_in_every_place_and_names_the_install_command() {
+        for tool in [&PYTHON_TOOL, &JS_TOOL] {
+            let body = tool.build_body();
+            for want in
+                [format!("${{{}:-}}", tool.var), tool.command.to_string(), format!("$TOOLCHAINS/{}", tool.installed), tool.install.into()]
+            {
+                assert!(body.contains(&want), "build.sh for {} lacks {want}:\n{body}", tool.command);
+            }
+        }
+    }
 }

@@ -1,19 +1,21 @@
 //! The operator's terminal: the end-of-run summary ([`summary`]) on stdout, and on
 //! stderr, as the run goes, what it is doing ([`ConsoleSink`]): which scenario against
 //! which target, each stage as it starts and ends, a live progress line on a terminal
-//! ([`progress`]), and warnings, which are shown even when quiet.
+//! ([`progress`]), and warnings, which are shown even when quiet. Every line goes
+//! through the one [`ConsoleWriter`] ([`writer`]), which makes it printable.
 
 pub mod progress;
 pub mod summary;
+pub mod writer;
 
 use std::time::Duration;
 
-use volley_core::text::printable;
 use volley_core::{Load, Stage, StageWindow};
 
 use crate::schema::StageReport;
 use crate::sink::{RecordEvent, RunStart, Sink, SinkError};
 use progress::StageProgress;
+pub use writer::ConsoleWriter;
 
 /// Writes the run's progress to stderr.
 pub struct ConsoleSink {
@@ -48,16 +50,26 @@ fn bound(stage: &Stage) -> String {
     }
 }
 
+/// At most `n` characters of a name, then `…` (the writer makes them printable).
+fn clip(s: &str, n: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
+}
+
 impl Sink for ConsoleSink {
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
         (self.stages_planned, self.adaptive) = (run.plan.stages.len(), run.plan.adaptive);
         if self.verbose {
             let s = run.scenario;
             let digest = s.digest.as_deref().map_or("native", |d| d.get(..19).unwrap_or(d));
-            let model = run.model.map(|m| format!(", model {m}")).unwrap_or_default();
-            let (name, version) = (printable(&s.info.name, 128), printable(&s.info.version, 64));
-            let model = printable(&model, 200);
-            eprintln!("volley: {name} {version} ({digest}) -> {}{model}", run.target);
+            let model = run.model.map(|m| format!(", model {}", clip(m, 200))).unwrap_or_default();
+            let (name, version) = (clip(&s.info.name, 128), clip(&s.info.version, 64));
+            ConsoleWriter::stderr().line(&format!("volley: {name} {version} ({digest}) -> {}{model}", run.target));
+        }
+        for warning in run.warnings {
+            ConsoleWriter::stderr().line(&format!("volley: WARNING: {}", clip(warning, 500)));
         }
         Ok(())
     }
@@ -66,8 +78,8 @@ impl Sink for ConsoleSink {
         if !self.verbose {
             return Ok(());
         }
-        let name = printable(&stage.name, 128);
-        eprintln!("stage {}/{} '{name}': {}{}", index + 1, self.total_stages(index), stage.load, bound(stage));
+        let name = clip(&stage.name, 128);
+        ConsoleWriter::stderr().line(&format!("stage {}/{} '{name}': {}{}", index + 1, self.total_stages(index), stage.load, bound(stage)));
         if self.live {
             let total = match stage.load {
                 Load::Burst { n } => Some(u64::from(n)),
@@ -91,16 +103,15 @@ impl Sink for ConsoleSink {
         }
         if self.verbose {
             let secs = |d: Duration| d.as_secs_f64();
-            eprintln!(
+            ConsoleWriter::stderr().line(&format!(
                 "  sent {} in {:.2} s, all done after {:.2} s",
                 w.sent,
                 secs(w.sending_ended.duration_since(w.started)),
                 secs(w.finished.duration_since(w.started))
-            );
+            ));
         }
-        for warning in &report.warnings {
-            eprintln!("volley: WARNING: stage '{}': {}", printable(&report.name, 128), printable(warning, 500));
-        }
+        let name = clip(&report.name, 128);
+        ConsoleWriter::stderr().lines(report.warnings.iter().map(|w| format!("volley: WARNING: stage '{name}': {}", clip(w, 500))));
         Ok(())
     }
 }

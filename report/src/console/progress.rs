@@ -1,14 +1,17 @@
 //! Live progress on a terminal: one line for the running stage, redrawn four times a
 //! second by a thread of its own, with requests done, rate, errors and the current TTFT
-//! p50. Only drawn when a person watches (stdout and stderr both terminals).
+//! p50. Only drawn when a person watches (stdout and stderr both terminals), through the
+//! [`ConsoleWriter`] like every other line.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use volley_core::DurationHistogram;
+
+use super::writer::ConsoleWriter;
 
 /// Whether progress lines should be drawn: only when a person watches (stdout and
 /// stderr both terminals), never into a log file or a pipe.
@@ -88,19 +91,17 @@ fn draw_until(counts: &Mutex<Counts>, stop: &AtomicBool, label: &str, total: Opt
         let filled = (fraction * 20.0).round() as usize;
         let bar: String = "#".repeat(filled) + &".".repeat(20 - filled);
         let ttft = p50.map_or_else(|| "-".to_string(), |p| format!("{p:.1} ms"));
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{label} [{bar}] {done}{} {:.1}/s {failed} err TTFT p50 {ttft}",
+        let line = format!(
+            "{label} [{bar}] {done}{} {:.1}/s {failed} err TTFT p50 {ttft}",
             total.map(|t| format!("/{t}")).unwrap_or_default(),
             if secs > 0.0 { done as f64 / secs } else { 0.0 }
         );
+        let mut err = ConsoleWriter::stderr();
+        err.redraw(&line);
         if last {
-            let _ = writeln!(err);
+            err.end_redraw();
             return;
         }
-        let _ = err.flush();
-        drop(err);
         // Four redraws a second; a finished stage is drawn at most 50 ms late.
         for _ in 0..5 {
             if stop.load(Ordering::Relaxed) {

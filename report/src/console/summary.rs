@@ -1,31 +1,33 @@
 //! The end-of-run summary on stdout: one block per stage with counts, rates and a
-//! percentile table, and one row per stage when there are several.
-
-use std::fmt::Write as _;
+//! percentile table, and one row per stage when there are several. It is a list of
+//! lines, each built whole: names, tags, models and error messages come from the
+//! scenario, the server or a report file, and one with a newline in it stays inside its
+//! line. Write them with [`ConsoleWriter`](super::ConsoleWriter), which makes every line
+//! printable.
 
 use volley_core::Summary;
 
 use crate::schema::{GroupReport, Report, StageReport};
 
-/// The summary of `report`, as printed at the end of a run. Names, tags, models and
-/// error messages come from the scenario and the server: every line is shown without
-/// control characters, so neither can drive the operator's terminal.
-pub fn render(report: &Report) -> String {
-    let out = render_raw(report);
-    let mut safe = String::with_capacity(out.len());
-    for line in out.lines() {
-        safe.push_str(&volley_core::text::printable(line, 10_000));
-        safe.push('\n');
-    }
-    safe
+/// The lines of a summary, one pushed at a time.
+type Lines = Vec<String>;
+
+/// Pushes one formatted line.
+macro_rules! push_line {
+    ($out:expr, $($arg:tt)*) => {
+        $out.push(format!($($arg)*))
+    };
 }
 
-fn render_raw(report: &Report) -> String {
-    let mut out = String::new();
+/// The summary of `report`, as printed at the end of a run: one element per line, none
+/// containing a line break of its own (a name's are still in it, for the writer to show).
+pub fn lines(report: &Report) -> Vec<String> {
+    let mut out = Lines::new();
     let s = &report.scenario;
-    let _ = writeln!(
+    out.push(String::new());
+    push_line!(
         out,
-        "\n{} {} against {} (seed {}{}){}",
+        "{} {} against {} (seed {}{}){}",
         s.info.name,
         s.info.version,
         report.target,
@@ -34,7 +36,7 @@ fn render_raw(report: &Report) -> String {
         if report.interrupted { " — INTERRUPTED" } else { "" }
     );
     for w in &report.warnings {
-        let _ = writeln!(out, "WARNING: {w}");
+        push_line!(out, "WARNING: {w}");
     }
     for stage in &report.stages {
         render_stage(&mut out, stage);
@@ -44,7 +46,8 @@ fn render_raw(report: &Report) -> String {
     }
     if let Some(g) = report.gpu.as_ref().filter(|g| !g.available) {
         let why = g.unavailable_reason.as_deref().unwrap_or("unknown");
-        let _ = writeln!(out, "\nGPU metrics: none on this machine ({why})");
+        out.push(String::new());
+        push_line!(out, "GPU metrics: none on this machine ({why})");
     }
     if let Some(m) = &report.merged {
         render_shards(&mut out, m);
@@ -54,12 +57,13 @@ fn render_raw(report: &Report) -> String {
 }
 
 /// `volley merge`: one row per shard.
-fn render_shards(out: &mut String, m: &crate::schema::MergeReport) {
-    let _ = writeln!(out, "\nshards: {} of {} merged", m.shards.len(), m.count);
-    let _ = writeln!(out, "  {:>5}{:>9}{:>9}{:>9}{:>12}{:>12}{:>10}", "shard", "sent", "ok", "failed", "skew ms", "lag p99", "ok/s");
+fn render_shards(out: &mut Lines, m: &crate::schema::MergeReport) {
+    out.push(String::new());
+    push_line!(out, "shards: {} of {} merged", m.shards.len(), m.count);
+    push_line!(out, "  {:>5}{:>9}{:>9}{:>9}{:>12}{:>12}{:>10}", "shard", "sent", "ok", "failed", "skew ms", "lag p99", "ok/s");
     let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     for r in &m.shards {
-        let _ = writeln!(
+        push_line!(
             out,
             "  {:>5}{:>9}{:>9}{:>9}{:>12}{:>12}{:>10.2}",
             r.index,
@@ -72,34 +76,35 @@ fn render_shards(out: &mut String, m: &crate::schema::MergeReport) {
         );
     }
     for k in &m.missing {
-        let _ = writeln!(out, "  {k:>5}  missing");
+        push_line!(out, "  {k:>5}  missing");
     }
 }
 
 /// Each threshold's verdict per stage, with the measured value.
-fn render_thresholds(out: &mut String, report: &Report) {
+fn render_thresholds(out: &mut Lines, report: &Report) {
     if report.thresholds.is_empty() {
         return;
     }
     let failed = report.thresholds.iter().filter(|t| !t.passed).count();
-    let _ = writeln!(out, "\nthresholds: {} passed, {failed} failed", report.thresholds.len() - failed);
+    out.push(String::new());
+    push_line!(out, "thresholds: {} passed, {failed} failed", report.thresholds.len() - failed);
     for t in &report.thresholds {
         let value = t.value.map_or("no data".to_string(), fmt);
         let verdict = if t.passed { "PASS" } else { "FAIL" };
-        let _ = writeln!(out, "  {verdict}  {:<36} stage '{}': {value}", t.threshold, t.stage);
+        push_line!(out, "  {verdict}  {:<36} stage '{}': {value}", t.threshold, t.stage);
     }
     if let Some(t) = &report.aborted_by {
-        let _ = writeln!(out, "  sending stopped early: '{t}' had failed (--abort-on-fail)");
+        push_line!(out, "  sending stopped early: '{t}' had failed (--abort-on-fail)");
     }
 }
 
 /// One row per stage: a sweep's or a search's result at a glance.
-fn render_table(out: &mut String, stages: &[StageReport]) {
+fn render_table(out: &mut Lines, stages: &[StageReport]) {
     let goodput = stages.iter().any(|s| s.goodput_rps.is_some());
-    let _ = writeln!(
+    out.push(String::new());
+    push_line!(
         out,
-        "
-{:<22}{:>22}{:>10}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{}",
+        "{:<22}{:>22}{:>10}{:>10}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}{}",
         "stage",
         "load",
         "target/s",
@@ -115,7 +120,7 @@ fn render_table(out: &mut String, stages: &[StageReport]) {
     let p = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".to_string(), |s| fmt(f(s)));
     for st in stages {
         let load = st.load.to_string();
-        let _ = writeln!(
+        push_line!(
             out,
             "{:<22}{:>22}{:>10}{:>10}{:>8}{:>10.2}{:>10}{:>10}{:>10}{:>10}{}{}",
             clip(&st.name, 21),
@@ -142,40 +147,51 @@ fn render_table(out: &mut String, stages: &[StageReport]) {
     }
 }
 
-fn render_stage(out: &mut String, st: &StageReport) {
+fn render_stage(out: &mut Lines, st: &StageReport) {
     let r = &st.requests;
-    let _ = writeln!(
+    out.push(String::new());
+    push_line!(
         out,
-        "\nstage '{}' ({}): {} sent, {} ok, {} failed in {:.2} s — {:.2} req/s ok, {:.1} output tok/s",
-        st.name, st.load, r.sent, r.ok, r.failed, st.elapsed_s, st.achieved_rps, st.output_tokens_per_s
+        "stage '{}' ({}): {} sent, {} ok, {} failed in {:.2} s — {:.2} req/s ok, {:.1} output tok/s",
+        st.name,
+        st.load,
+        r.sent,
+        r.ok,
+        r.failed,
+        st.elapsed_s,
+        st.achieved_rps,
+        st.output_tokens_per_s
     );
     for (class, e) in &r.errors {
-        let _ = writeln!(out, "  {class}: {} (e.g. {})", e.count, e.example);
+        push_line!(out, "  {class}: {} (e.g. {})", e.count, e.example);
     }
     if let Some(t) = st.target_rps {
-        let _ = writeln!(out, "  target {t:.2} req/s, sent {:.2} req/s", st.offered_rps);
+        push_line!(out, "  target {t:.2} req/s, sent {:.2} req/s", st.offered_rps);
     }
     if st.excluded > 0 {
-        let _ = writeln!(out, "  {} warm-up/cool-down requests excluded from these statistics (kept in requests.jsonl)", st.excluded);
+        push_line!(out, "  {} warm-up/cool-down requests excluded from these statistics (kept in requests.jsonl)", st.excluded);
     }
     if let (Some(g), Some(a)) = (st.goodput_rps, st.slo_attainment) {
-        let _ = writeln!(out, "  goodput {g:.2} req/s meeting the SLO ({:.1} % of requests)", a * 100.0);
+        push_line!(out, "  goodput {g:.2} req/s meeting the SLO ({:.1} % of requests)", a * 100.0);
     }
     for w in &st.warnings {
-        let _ = writeln!(out, "  WARNING: {w}");
+        push_line!(out, "  WARNING: {w}");
     }
     if st.reasoning.requests_reasoning > 0 {
         let q = &st.reasoning;
-        let _ = writeln!(
+        push_line!(
             out,
             "  reasoning in {} of {} requests: {} reasoning, {} answer tokens",
-            q.requests_reasoning, q.counted, q.reasoning_tokens, q.answer_tokens
+            q.requests_reasoning,
+            q.counted,
+            q.reasoning_tokens,
+            q.answer_tokens
         );
     }
     let t = &st.timing;
     if t.first_byte_ms.is_some() {
         let p = |s: &Option<Summary>| s.as_ref().map_or("-".to_string(), |s| fmt(s.p50));
-        let _ = writeln!(
+        push_line!(
             out,
             "  before the first token (p50 ms): request written {}, first byte {}, headers {}; {} new connections (connect {}, TLS {})",
             p(&t.request_written_ms),
@@ -188,7 +204,7 @@ fn render_stage(out: &mut String, st: &StageReport) {
     }
     for g in &st.gpu {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} %"));
-        let _ = writeln!(
+        push_line!(
             out,
             "  GPU {}: utilisation {} mean, {} max; {:.0} MiB max; {} W mean; {} J{}",
             g.index,
@@ -203,11 +219,11 @@ fn render_stage(out: &mut String, st: &StageReport) {
         );
     }
     if st.tool_calls.requests > 0 {
-        let _ = writeln!(out, "  {} tool calls in {} requests", st.tool_calls.calls, st.tool_calls.requests);
+        push_line!(out, "  {} tool calls in {} requests", st.tool_calls.calls, st.tool_calls.requests);
     }
     if let Some(h) = st.prefix_cache.hit_ratio {
         let share = st.prefix_cache.reported_share.unwrap_or(0.0) * 100.0;
-        let _ = writeln!(out, "  prefix cache hit ratio {:.1} % (reported by {share:.0} % of requests)", h * 100.0);
+        push_line!(out, "  prefix cache hit ratio {:.1} % (reported by {share:.0} % of requests)", h * 100.0);
     }
     // TTFO is TTFT unless the model reasons: shown only then.
     let ttfo = (st.reasoning.requests_reasoning > 0).then_some(("TTFO", &st.ttfo_ms));
@@ -221,11 +237,11 @@ fn render_stage(out: &mut String, st: &StageReport) {
         ("lat/planned", &st.latency_from_planned_ms),
         ("sched lag", &st.schedule_lag_ms),
     ];
-    let _ = writeln!(out, "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "ms", "p50", "p90", "p99", "p99.9", "mean", "count");
+    push_line!(out, "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "ms", "p50", "p90", "p99", "p99.9", "mean", "count");
     for (name, summary) in rows.into_iter().take(1).chain(ttfo).chain(rows.into_iter().skip(1)) {
         match summary {
             Some(s) => {
-                let _ = writeln!(
+                push_line!(
                     out,
                     "  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
                     name,
@@ -238,36 +254,33 @@ fn render_stage(out: &mut String, st: &StageReport) {
                 );
             }
             None => {
-                let _ = writeln!(out, "  {:<12}{:>10}", name, "-");
+                push_line!(out, "  {:<12}{:>10}", name, "-");
             }
         }
     }
     let t = &st.output_tokens;
     let sources: Vec<String> = t.source.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-    let _ = write!(
+    let received = match (t.requested_mean, t.received_mean) {
+        (Some(want), Some(got)) => format!("; requested {want:.1} mean, received {got:.1}, {} short", t.short),
+        _ => String::new(),
+    };
+    push_line!(
         out,
-        "  output tokens: {} total, {:.1} mean, {} max (counted from {})",
+        "  output tokens: {} total, {:.1} mean, {} max (counted from {}){received}",
         t.total,
         t.mean,
         t.max,
         if sources.is_empty() { "-".to_string() } else { sources.join(", ") }
     );
-    match (t.requested_mean, t.received_mean) {
-        (Some(want), Some(got)) => {
-            let _ = writeln!(out, "; requested {want:.1} mean, received {got:.1}, {} short", t.short);
-        }
-        _ => out.push('\n'),
-    }
     let p = &st.prompt_tokens;
     if let (Some(want), Some(got)) = (p.requested_mean, p.received_mean) {
-        let _ =
-            writeln!(out, "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ", p.mismatched, p.compared);
+        push_line!(out, "  prompt tokens: requested {want:.1} mean, server counted {got:.1}, {} of {} differ", p.mismatched, p.compared);
     }
     render_groups(out, "tag", &st.tags);
     render_groups(out, "model", &st.models);
     for t in &st.triton {
         let sizes: Vec<String> = t.batch_sizes.iter().map(|(b, n)| format!("{b}:{n}")).collect();
-        let _ = writeln!(
+        push_line!(
             out,
             "  triton {}:{}: {} inferences in {} executions; batches by size {{{}}}",
             t.model,
@@ -280,48 +293,48 @@ fn render_stage(out: &mut String, st: &StageReport) {
     // Only the series that moved; all of them are in report.json.
     let moved: Vec<_> = st.server_metrics.iter().filter(|(_, w)| w.changed()).collect();
     if !moved.is_empty() {
-        let _ = writeln!(out, "  {:<60}{:>12}{:>12}{:>12}", "server metric (changed)", "delta", "min", "max");
+        push_line!(out, "  {:<60}{:>12}{:>12}{:>12}", "server metric (changed)", "delta", "min", "max");
         let num = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
         for (key, w) in moved.iter().take(16) {
-            let _ = writeln!(out, "  {:<60}{:>12.1}{:>12}{:>12}", clip(key, 60), w.delta, num(w.min), num(w.max));
+            push_line!(out, "  {:<60}{:>12.1}{:>12}{:>12}", clip(key, 60), w.delta, num(w.min), num(w.max));
         }
         if moved.len() > 16 {
-            let _ = writeln!(out, "  ... {} more in report.json", moved.len() - 16);
+            push_line!(out, "  ... {} more in report.json", moved.len() - 16);
         }
     }
     render_checks(out, st);
     for e in &st.probe_errors {
-        let _ = writeln!(out, "  probe error: {e}");
+        push_line!(out, "  probe error: {e}");
     }
 }
 
 /// The scenario's checks: pass rate and counts, as k6 prints them.
-fn render_checks(out: &mut String, st: &StageReport) {
+fn render_checks(out: &mut Lines, st: &StageReport) {
     if st.checks.is_empty() {
         return;
     }
-    let _ = writeln!(out, "  {:<40}{:>10}{:>10}{:>10}", "check", "rate", "passes", "fails");
+    push_line!(out, "  {:<40}{:>10}{:>10}{:>10}", "check", "rate", "passes", "fails");
     for (name, c) in st.checks.iter().take(20) {
         let mark = if c.fails == 0 { "✓" } else { "✗" };
         let rate = format!("{:.1}%", c.rate * 100.0);
-        let _ = writeln!(out, "  {mark} {:<38}{rate:>10}{:>10}{:>10}", clip(name, 38), c.passes, c.fails);
+        push_line!(out, "  {mark} {:<38}{rate:>10}{:>10}{:>10}", clip(name, 38), c.passes, c.fails);
     }
     if st.checks.len() > 20 {
-        let _ = writeln!(out, "  ... {} more in report.json", st.checks.len() - 20);
+        push_line!(out, "  ... {} more in report.json", st.checks.len() - 20);
     }
 }
 
-fn render_groups(out: &mut String, what: &str, groups: &std::collections::BTreeMap<String, GroupReport>) {
+fn render_groups(out: &mut Lines, what: &str, groups: &std::collections::BTreeMap<String, GroupReport>) {
     if groups.is_empty() {
         return;
     }
-    let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", what, "ok", "failed", "TTFT p50", "lat p50");
+    push_line!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", what, "ok", "failed", "TTFT p50", "lat p50");
     for (name, g) in groups.iter().take(20) {
         let p50 = |s: &Option<Summary>| s.map(|s| fmt(s.p50)).unwrap_or_else(|| "-".into());
-        let _ = writeln!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", clip(name, 24), g.ok, g.failed, p50(&g.ttft_ms), p50(&g.latency_ms));
+        push_line!(out, "  {:<24}{:>8}{:>8}{:>12}{:>12}", clip(name, 24), g.ok, g.failed, p50(&g.ttft_ms), p50(&g.latency_ms));
     }
     if groups.len() > 20 {
-        let _ = writeln!(out, "  ... {} more in report.json", groups.len() - 20);
+        push_line!(out, "  ... {} more in report.json", groups.len() - 20);
     }
 }
 

@@ -3,6 +3,13 @@
 //! shares the encoding between every request that sends it, so image bytes never
 //! cross into the guest and back. Inline media (the scenario's own bytes) are checked
 //! and encoded. The cache is bounded; past it files are read again when asked.
+//!
+//! Files are read through the one reader for foreign files (`volley_data`'s folder
+//! grant, `volley_core::foreign_file`): a file that became a FIFO, a device or a link
+//! since the folder was listed is refused at once, never waited on, so the scenario's
+//! thread is never left behind. The refusal fails the request's conversion, which stops
+//! the run as any invalid request does: one line naming the file, the report written
+//! with every request sent so far.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,13 +11,11 @@ use sha2::{Digest, Sha256};
 
 use volley_core::Policy;
 
-use super::manifest::{Manifest, SCHEMA};
+use super::manifest::{COMPONENT_FILE, Manifest, SCHEMA};
 use crate::WasmError;
 
 /// The manifest's name inside a package.
 pub const MANIFEST_FILE: &str = "volley-package.json";
-/// The component's name inside a package (the only one a manifest may name).
-pub const COMPONENT_FILE: &str = "scenario.wasm";
 /// Largest manifest read.
 const MAX_MANIFEST: u64 = 1 << 20;
 /// The conventional file extension.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::archive::{COMPONENT_FILE, Package, sha256};
+use super::archive::{Package, sha256};
+use super::manifest::COMPONENT_FILE;
 use super::manifest::{ComponentInfo, Manifest, Param, SCHEMA, params_schema};
 
 /// 256 cases unless `PROPTEST_CASES` says otherwise.

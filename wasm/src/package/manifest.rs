@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 /// The manifest format this Volley writes and reads.
 pub const SCHEMA: &str = "volley.package/v1";
+/// The component's name inside a package (the only one a manifest may name).
+pub const COMPONENT_FILE: &str = "scenario.wasm";
 
 /// A scenario parameter as its author declares it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -144,7 +146,7 @@ impl Manifest {
         if !valid_version(&self.version) {
             return Err(format!("version {:?} must be letters, digits, '.', '-' and '+' (at most 64)", shown(&self.version)));
         }
-        if self.component.file != super::archive::COMPONENT_FILE {
+        if self.component.file != COMPONENT_FILE {
             return Err(format!("it names component {:?}; a package's component is scenario.wasm", shown(&self.component.file)));
         }
         if self.description.len() > 4096 || self.wit.len() > 32 || self.params.len() > 256 || self.datasets.len() > 64 {

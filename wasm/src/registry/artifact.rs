@@ -1,9 +1,9 @@
 //! What a registry answers, read without trusting it: the OCI manifest of a pulled
-//! artifact (its layers, each with a verifiable digest and a size within the policy),
-//! and where a blob redirect may lead. Pure functions; the transfers are in the parent.
+//! artifact (its layers, each with a verifiable digest and a size within the policy).
+//! Pure functions; the transfers are in the parent, and where a redirect or upload
+//! location may lead is the egress gate's to say (`volley_net::egress`).
 
 use anyhow::{Result, anyhow, bail};
-use hyper::Uri;
 use serde_json::Value;
 
 use super::reference::{Reference, is_sha256};
@@ -66,74 +66,12 @@ fn descriptor(layer: &Value, reference: &Reference, cap: u64) -> Result<Descript
     Ok(Descriptor { digest: digest.to_ascii_lowercase(), size })
 }
 
-/// Where a blob redirect (`location`, absolute or relative to the registry) may go: the
-/// registry itself (same scheme, host and port), or a host the policy names in
-/// `registry_redirect_hosts`; never to a URL with user info.
-pub(crate) fn redirect(base: &str, location: &str, policy: &Policy, reference: &Reference) -> Result<String> {
-    let refused = |url: &str| {
-        let shown = volley_core::text::printable(url, 120);
-        anyhow!(
-            "{reference}: the registry redirected to {shown}, which is not the registry nor an https host the policy allows \
-             (registry_redirect_hosts)"
-        )
-    };
-    let url = absolute(base, location);
-    let (Ok(to), Ok(from)) = (url.parse::<Uri>(), base.parse::<Uri>()) else { return Err(refused(&url)) };
-    let origin = |u: &Uri| {
-        let a = u.authority()?;
-        (!a.as_str().contains('@')).then(|| (u.scheme_str().map(str::to_string), a.host().to_ascii_lowercase(), a.port_u16()))
-    };
-    let (Some(to_origin), Some(from_origin)) = (origin(&to), origin(&from)) else { return Err(refused(&url)) };
-    let host = to_origin.1.trim_start_matches('[').trim_end_matches(']').to_string();
-    // Off the registry only to https, and only to a host the policy names.
-    let allowed = to_origin == from_origin
-        || (to.scheme_str() == Some("https") && policy.registry_redirect_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)));
-    if !allowed {
-        return Err(refused(&url));
-    }
-    Ok(url)
-}
-
-/// Resolves a Location header against the registry's base URL: absolute URLs as they
-/// are, anything else as a path on the registry.
-pub(super) fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let origin_end = base.find("/v2/").unwrap_or(base.len());
-    let sep = if location.starts_with('/') { "" } else { "/" };
-    format!("{}{sep}{location}", &base[..origin_end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn reference() -> Reference {
         Reference::parse("127.0.0.1:5000/volley/x:1").unwrap()
-    }
-
-    #[test]
-    fn redirects_stay_on_the_registry_unless_allowed() {
-        let base = "http://127.0.0.1:5000/v2/volley/x";
-        let policy = Policy { registry_redirect_hosts: vec!["cdn.example".into()], ..Policy::default() };
-        let ok = |loc: &str| redirect(base, loc, &policy, &reference()).is_ok();
-        assert!(
-            ok("/v2/volley/x/blobs/sha256:ab")
-                && ok("http://127.0.0.1:5000/elsewhere")
-                && ok("https://cdn.example/b")
-                && ok("@evil.example/b")
-        );
-        // A policy host, but not over https: refused.
-        for bad in [
-            "http://cdn.example/b",
-            "http://evil.example/b",
-            "http://127.0.0.1:5001/b",
-            "http://127.0.0.1:5000@evil.example/b",
-            "http://cdn.example@evil.example/b",
-        ] {
-            assert!(!ok(bad), "{bad}");
-        }
     }
 
     #[test]

@@ -95,23 +95,32 @@ proptest! {
         }
     }
 
-    /// A redirect leads to the registry's own origin or to an allowed host, never to
-    /// one named in user info.
+    /// A redirect or upload location the egress gate allows leads to the registry's own
+    /// origin or to an allowed https host, never to one named in user info.
     #[test]
     fn registry_redirects_stay_within_what_is_allowed(
         location in proptest::collection::vec(prop_oneof![
             Just("http://"), Just("https://"), Just("127.0.0.1"), Just(":5000"), Just(":5001"), Just("cdn.example"),
             Just("evil.example"), Just("@"), Just("/"), Just("#"), Just("?"), Just("%40"), Just("[::1]"), Just("\\"),
+            Just(".."), Just("%2e"), Just("%2f"),
         ], 0..8).prop_map(|p| p.concat()),
     ) {
         let policy = volley_core::Policy { registry_redirect_hosts: vec!["cdn.example".into()], ..volley_core::Policy::default() };
-        let reference = Reference::parse("127.0.0.1:5000/volley/x:1").unwrap();
-        if let Ok(url) = artifact::redirect("http://127.0.0.1:5000/v2/volley/x", &location, &policy, &reference) {
-            let uri: hyper::Uri = url.parse().unwrap();
-            let a = uri.authority().unwrap();
-            let registry = uri.scheme_str() == Some("http") && a.host() == "127.0.0.1" && a.port_u16() == Some(5000);
-            prop_assert!(!a.as_str().contains('@'), "{} -> {}", location, url);
-            prop_assert!(registry || a.host() == "cdn.example", "{} -> {}", location, url);
+        let egress = volley_net::Egress::new(std::sync::Arc::new(policy));
+        let registry = egress.check_url(volley_net::Kind::Registry, "http://127.0.0.1:5000").unwrap();
+        let from = egress.check_url(volley_net::Kind::RegistryHop(&registry, "registry request"), "http://127.0.0.1:5000/v2/volley/x").unwrap();
+        let hop = from.destination().resolve(&location).and_then(|d| egress.check(volley_net::Kind::RegistryHop(&registry, "blob redirect"), &d));
+        match hop {
+            Ok(to) => {
+                let url = to.to_string();
+                let uri: hyper::Uri = url.parse().unwrap();
+                let a = uri.authority().unwrap();
+                let on_registry = uri.scheme_str() == Some("http") && a.host() == "127.0.0.1" && a.port_u16() == Some(5000);
+                prop_assert!(!a.as_str().contains('@'), "{} -> {}", location, url);
+                prop_assert!(on_registry || uri.scheme_str() == Some("https") && a.host() == "cdn.example", "{} -> {}", location, url);
+                prop_assert_eq!(to.same_origin(&registry), on_registry, "{} -> {}", location, url);
+            }
+            Err(e) => one_line(&e)?,
         }
     }
 }

@@ -8,8 +8,10 @@
 //! Everything pulled is content-addressed and checked: the manifest against a pinned
 //! digest, every blob against its descriptor, the component against the package
 //! manifest. Registries are spoken to over https with the distribution spec's token or
-//! basic authentication ([`client`]); a blob redirect leaves the registry only for https
-//! and never carries its credentials.
+//! basic authentication ([`client`]). Every destination — the registry (`registries`),
+//! its token realm, each upload location and blob redirect (`registry_redirect_hosts`) —
+//! passes the egress gate before anything is sent to it; only the registry's own origin
+//! (and the realm it announces) is given its credentials.
 
 mod artifact;
 mod client;
@@ -52,12 +54,13 @@ pub struct Pushed {
     pub reference: Reference,
 }
 
-/// Pushes a package under `reference` (its tag; default the package version).
-pub fn push(package: &Package, reference: &Reference) -> Result<Pushed, WasmError> {
-    blocking(push_async(package, reference)).map_err(WasmError::from_anyhow)
+/// Pushes a package under `reference` (its tag; default the package version), within
+/// `policy`: the registry and every upload location it answers with pass the egress gate.
+pub fn push(package: &Package, reference: &Reference, policy: &Policy) -> Result<Pushed, WasmError> {
+    blocking(push_async(package, reference, policy)).map_err(WasmError::from_anyhow)
 }
 
-async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> {
+async fn push_async(package: &Package, reference: &Reference, policy: &Policy) -> Result<Pushed> {
     let mut reference = reference.clone();
     if reference.digest.is_some() {
         bail!("push to a tag, not a digest: {reference}");
@@ -72,7 +75,7 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
         "layerDigests": [m.component.sha256],
         "component": { "exports": [format!("volley:scenario/workload@{}", m.wit)], "imports": [], "target": null },
     }))?);
-    let mut c = Client::connect(&reference.registry).await?;
+    let mut c = Client::connect(&reference.registry, policy).await?;
     let base = reference.api_url(&c.origin);
     let scope = format!("repository:{}:pull,push", reference.repository);
     for blob in [&config, &component, &volley_json] {
@@ -95,24 +98,27 @@ async fn push_async(package: &Package, reference: &Reference) -> Result<Pushed> 
         "annotations": annotations,
     }))?);
     let url = format!("{base}/manifests/{tag}");
-    let resp = c.call(Method::PUT, &url, &[("content-type", OCI_MANIFEST)], manifest.clone(), MAX_MANIFEST, &scope).await?;
+    let to = c.api(&url)?;
+    let resp = c.call(Method::PUT, &to, &[("content-type", OCI_MANIFEST)], manifest.clone(), MAX_MANIFEST, &scope).await?;
     expect(&resp, &[201], "storing the manifest", &url)?;
     Ok(Pushed { manifest_digest: sha256(&manifest), reference })
 }
 
 /// Pulls and verifies what `reference` names (blocking: on a thread of its own), within
-/// `policy`: everything the registry sends is bounded (the manifest, each blob at its
-/// descriptor's size), and it may redirect only to itself or the hosts the policy names.
+/// `policy`: the registry must be allowed (`registries`), everything it sends is bounded
+/// (the manifest, each blob at its descriptor's size), and it may redirect only to itself
+/// or the https hosts the policy names (without its credentials).
 pub fn pull(reference: &Reference, policy: &Policy) -> Result<Pulled, WasmError> {
     blocking(pull_async(reference, policy)).map_err(WasmError::from_anyhow)
 }
 
 async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
-    let mut c = Client::connect(&reference.registry).await?;
+    let mut c = Client::connect(&reference.registry, policy).await?;
     let base = reference.api_url(&c.origin);
     let scope = format!("repository:{}:pull", reference.repository);
     let url = format!("{base}/manifests/{}", reference.manifest_ref());
-    let resp = c.call(Method::GET, &url, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST, &scope).await?;
+    let to = c.api(&url)?;
+    let resp = c.call(Method::GET, &to, &[("accept", OCI_MANIFEST)], Bytes::new(), MAX_MANIFEST, &scope).await?;
     if resp.status == 404 {
         bail!("{reference} was not found in the registry");
     }
@@ -124,9 +130,9 @@ async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
         }
     }
     let layers = artifact::layers(&resp.body, reference, policy)?;
-    let component = fetch_blob(&mut c, &base, &layers.component, reference, policy, &scope).await?;
+    let component = fetch_blob(&mut c, &base, &layers.component, reference, &scope).await?;
     let Some(volley) = &layers.volley else { return Ok(Pulled::Component(component)) };
-    let json = fetch_blob(&mut c, &base, volley, reference, policy, &scope).await?;
+    let json = fetch_blob(&mut c, &base, volley, reference, &scope).await?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| anyhow!("{reference}: invalid Volley manifest layer: {e}"))?;
     // The layer digest was checked; the package manifest must name the same component.
     Ok(Pulled::Package(Box::new(Package::verified(m, component.to_vec().into(), &reference.to_string())?)))
@@ -134,45 +140,46 @@ async fn pull_async(reference: &Reference, policy: &Policy) -> Result<Pulled> {
 
 async fn upload_blob(c: &mut Client, base: &str, blob: &Bytes, scope: &str) -> Result<()> {
     let digest = sha256(blob);
-    let head = c.call(Method::HEAD, &format!("{base}/blobs/{digest}"), &[], Bytes::new(), MAX_MANIFEST, scope).await?;
+    let head = c.api(&format!("{base}/blobs/{digest}"))?;
+    let head = c.call(Method::HEAD, &head, &[], Bytes::new(), MAX_MANIFEST, scope).await?;
     if head.status == 200 {
         return Ok(());
     }
-    let start = format!("{base}/blobs/uploads/");
+    let start = c.api(&format!("{base}/blobs/uploads/"))?;
     let resp = c.call(Method::POST, &start, &[("content-length", "0")], Bytes::new(), MAX_MANIFEST, scope).await?;
-    expect(&resp, &[202], "starting a blob upload", &start)?;
+    expect(&resp, &[202], "starting a blob upload", &start.to_string())?;
     let location = resp
         .headers
         .get("location")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| anyhow!("the registry started an upload without a Location"))?;
-    let mut url = artifact::absolute(base, location);
-    url.push(if url.contains('?') { '&' } else { '?' });
-    url.push_str(&format!("digest={digest}"));
-    let resp = c.call(Method::PUT, &url, &[("content-type", "application/octet-stream")], blob.clone(), MAX_MANIFEST, scope).await?;
-    expect(&resp, &[201], "uploading a blob", &url)
+    // The upload location is where the blob goes: checked like any hop (the registry's
+    // origin, else an https host the policy allows, and then without the credentials).
+    let mut location = location.to_string();
+    location.push(if location.contains('?') { '&' } else { '?' });
+    location.push_str(&format!("digest={digest}"));
+    let to = c.hop(&start, &location, "upload location")?;
+    let resp = c.call(Method::PUT, &to, &[("content-type", "application/octet-stream")], blob.clone(), MAX_MANIFEST, scope).await?;
+    expect(&resp, &[201], "uploading a blob", &to.to_string())
 }
 
 /// A blob, exactly its descriptor's size (already within the policy), verified by digest.
-/// A redirect off the registry (to blob storage) is followed only to https, without the
-/// registry's credentials.
-async fn fetch_blob(c: &mut Client, base: &str, blob: &Descriptor, reference: &Reference, policy: &Policy, scope: &str) -> Result<Bytes> {
+/// A redirect is followed only where the egress gate allows (the registry's origin, or an
+/// https host of `registry_redirect_hosts`), and off the registry's origin without its
+/// credentials.
+async fn fetch_blob(c: &mut Client, base: &str, blob: &Descriptor, reference: &Reference, scope: &str) -> Result<Bytes> {
     let digest = &blob.digest;
-    let mut url = format!("{base}/blobs/{digest}");
+    let mut to = c.api(&format!("{base}/blobs/{digest}"))?;
+    let max_body = usize::try_from(blob.size).unwrap_or(usize::MAX);
     for _ in 0..4 {
-        let on_registry = url.starts_with(&format!("{}/", c.origin));
-        let resp = if on_registry {
-            c.call(Method::GET, &url, &[], Bytes::new(), blob.size as usize, scope).await?
-        } else {
-            Client::call_elsewhere(&url, blob.size as usize).await?
-        };
+        let resp = c.call(Method::GET, &to, &[], Bytes::new(), max_body, scope).await?;
         if matches!(resp.status, 301 | 302 | 303 | 307 | 308)
             && let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok())
         {
-            url = artifact::redirect(base, loc, policy, reference)?;
+            to = c.hop(&to, loc, "blob redirect").map_err(|e| anyhow!("{reference}: {e:#}"))?;
             continue;
         }
-        expect(&resp, &[200], "fetching a blob", &url)?;
+        expect(&resp, &[200], "fetching a blob", &to.to_string())?;
         let got = sha256(&resp.body);
         if &got != digest {
             bail!("{reference}: the registry sent a blob with digest {got} for {digest}; refusing it");
@@ -188,7 +195,7 @@ fn expect(resp: &Response, ok: &[u16], what: &str, url: &str) -> Result<()> {
     }
     let body = String::from_utf8_lossy(&resp.body);
     let snippet = volley_core::text::printable(body.trim(), 200);
-    bail!("registry error {what} ({url}): HTTP {} {snippet}", resp.status)
+    bail!("registry error {what} ({}): HTTP {} {snippet}", volley_core::text::printable(url, 200), resp.status)
 }
 
 /// Runs one registry operation to completion from any thread, inside or outside a tokio

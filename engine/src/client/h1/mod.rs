@@ -140,36 +140,10 @@ impl H1Conn {
     /// Parses a final response head from the front of the buffer: its status once it is
     /// complete (`None` until then); interim 1xx heads are dropped.
     fn parse_head(&mut self, head_request: bool) -> Result<Option<u16>, WireError> {
-        loop {
-            // Left uninitialized: httparse fills what it parses, and a hundred empty
-            // headers written before every response were a third of this function.
-            let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut []);
-            match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, &self.buf, &mut headers) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let status = resp.code.unwrap_or(0);
-                    let meaning = Meaning::of(&resp)?;
-                    self.buf.advance(len);
-                    match status {
-                        101 => return Err(WireError::Protocol("the server switched protocols (101) unasked".into())),
-                        100..=199 => continue,
-                        _ => {}
-                    }
-                    let framing = if head_request || status == 204 || status == 304 { Framing::Empty } else { meaning.framing };
-                    self.keep_alive = meaning.keep_alive && framing != Framing::UntilClose;
-                    self.body = BodyDecoder::new(framing);
-                    return Ok(Some(status));
-                }
-                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
-                    return Err(WireError::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
-                }
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err(WireError::Protocol(format!("the response has over {MAX_HEADERS} headers")));
-                }
-                Err(e) => return Err(WireError::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
-            }
-        }
+        let Some(head) = parse_head(&mut self.buf, head_request)? else { return Ok(None) };
+        self.keep_alive = head.keep_alive;
+        self.body = BodyDecoder::new(head.framing);
+        Ok(Some(head.status))
     }
 
     /// The next piece of the response body, when it was read, and whether the body ends
@@ -210,6 +184,52 @@ impl H1Conn {
             self.read_size *= 2;
         }
         Ok(n)
+    }
+}
+
+/// A final response head, as [`parse_head`] read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ParsedHead {
+    pub status: u16,
+    /// How its body ends (none for a HEAD request, 204 and 304).
+    pub framing: Framing,
+    /// The connection can carry another request after this response.
+    pub keep_alive: bool,
+}
+
+/// Parses a final response head from the front of `buf`, dropping it (and any interim
+/// 1xx heads before it) from the buffer; `None` while it is incomplete. `head_request`:
+/// the request was a HEAD, so the response has no body whatever its headers say.
+#[inline]
+pub(crate) fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<ParsedHead>, WireError> {
+    loop {
+        // Left uninitialized: httparse fills what it parses, and a hundred empty
+        // headers written before every response were a third of this function.
+        let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = resp.code.unwrap_or(0);
+                let meaning = Meaning::of(&resp)?;
+                buf.advance(len);
+                match status {
+                    101 => return Err(WireError::Protocol("the server switched protocols (101) unasked".into())),
+                    100..=199 => continue,
+                    _ => {}
+                }
+                let framing = if head_request || status == 204 || status == 304 { Framing::Empty } else { meaning.framing };
+                let keep_alive = meaning.keep_alive && framing != Framing::UntilClose;
+                return Ok(Some(ParsedHead { status, framing, keep_alive }));
+            }
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                return Err(WireError::Protocol(format!("the response head is over {} KiB", MAX_HEAD >> 10)));
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(WireError::Protocol(format!("the response has over {MAX_HEADERS} headers")));
+            }
+            Err(e) => return Err(WireError::Protocol(format!("invalid HTTP/1.1 response head: {e}"))),
+        }
     }
 }
 

@@ -13,9 +13,11 @@
 //! `sleep-forever` (sleeps in `next-request`, an hour at a time, forever), `nap`
 //! (sleeps an hour once, then sends), `slow-outcome` (spends ~50 ms in each
 //! `on-outcome`), `slow-producer` (spends ~25 ms per request), `custom-forever` (a
-//! custom load without end), `tiny-rate` (a constant 1e-300/s), `stderr-utf8`
+//! custom load without end), `wait-forever` (a stage without end in which it sends `n`
+//! requests, then answers "nothing yet" for ever), `tiny-rate` (a constant 1e-300/s), `stderr-utf8`
 //! (fills stderr, cut inside a character, then panics), `stderr-flood` (writes 1 MiB
-//! to stderr, then sends), `escapes` (names and tags with terminal escapes), `formula`
+//! to stderr, then sends), `escapes` (names and tags with terminal escapes), `names` (a
+//! stage named `value` and `n` requests tagged `value`), `formula`
 //! (spreadsheet formulas as tags), `path` (a plain-HTTP path `value`), `kserve-model`
 //! (a KServe model `value`), `kserve-version` (a KServe version `value`), `header` (a
 //! header named `value`), `tensor` (a tensor whose shape overflows), `clock` (the wall
@@ -88,19 +90,25 @@ impl Scenario for Hostile {
             "body" | "tag" | "formula" => Plan::new().stage(timed("one-at-a-time", Load::concurrency(1))),
             "slow-outcome" => Plan::new().observe_outcomes(true).stage(timed("outcomes", Load::constant(self.rate))),
             "custom-forever" => Plan::new().stage(Stage::new("forever", Load::custom())),
+            "wait-forever" => Plan::new().observe_outcomes(true).stage(Stage::new("waits", Load::custom())),
             "tiny-rate" => Plan::new().stage(timed("tiny", Load::constant(1e-300))),
             "escapes" => Plan::new().stage(timed(&format!("stage{ESC}"), Load::constant(self.rate)).max_requests(3)),
+            "names" => Plan::new().stage(timed(&self.value, Load::constant(self.rate)).max_requests(u64::from(self.n))),
             _ => Plan::new().stage(timed("main", Load::constant(self.rate)).max_requests(u64::from(self.n))),
         }
     }
 
     fn next_request(&mut self, ctx: &RequestContext) -> Next {
         let seq = ctx.seq;
+        if self.mode == "wait-forever" && seq >= u64::from(self.n) {
+            return Next::Wait;
+        }
         let r = match self.mode.as_str() {
             "body" => chat("x".repeat(self.bytes)),
             "tag" => chat("hi".into()).tag(format!("{seq:08}{}", "t".repeat(self.bytes))),
             "formula" => chat("hi".into()).tag(["=HYPERLINK(\"http://evil\")", "+1", "-1", "@SUM(A1)"][seq as usize % 4]),
             "escapes" => chat("hi".into()).tag(format!("tag{ESC}")),
+            "names" => chat("hi".into()).tag(self.value.clone()),
             "tokenizer" => chat(format!("{}", tokenizer::count(&"word ".repeat(self.bytes / 5)))),
             "sleep" => {
                 // A day of virtual time, in one-second sleeps: each returns at once.

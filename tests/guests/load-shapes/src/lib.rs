@@ -4,17 +4,21 @@
 //! Parameters: `load` (constant, poisson, gamma, ramp, burst, concurrency,
 //! concurrency-ramp, custom), `rate`, `cv`, `from`, `to`, `n`, `gaps_ms` (custom: the
 //! gaps, cycled), `duration_s`, `max_requests`, `warmup_s`, `cooldown_s`, `max_tokens`,
-//! `stream`.
+//! `stream`, `after_outcome` (as an agent's loop: each request only once the previous
+//! one's outcome has arrived; the scenario waits on outcomes in between).
 
 use std::time::Duration;
 
-use volley_sdk::{Load, Next, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
+use volley_sdk::{Load, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario};
 
 struct LoadShapes {
     stage: Stage,
     gaps_ms: Vec<f64>,
     max_tokens: u32,
     stream: bool,
+    after_outcome: bool,
+    /// A request is out whose outcome has not arrived (`after_outcome`).
+    waiting: bool,
 }
 
 impl Scenario for LoadShapes {
@@ -55,14 +59,29 @@ impl Scenario for LoadShapes {
                 .ok_or("`gaps_ms` must be a non-empty list of numbers")?,
             None => vec![10.0],
         };
-        Ok(LoadShapes { stage, gaps_ms, max_tokens: params.u32("max_tokens", 1)?, stream: params.bool("stream", false)? })
+        Ok(LoadShapes {
+            stage,
+            gaps_ms,
+            max_tokens: params.u32("max_tokens", 1)?,
+            stream: params.bool("stream", false)?,
+            after_outcome: params.bool("after_outcome", false)?,
+            waiting: false,
+        })
     }
 
     fn plan(&self) -> Plan {
-        Plan::new().stage(self.stage.clone())
+        Plan::new().stage(self.stage.clone()).observe_outcomes(self.after_outcome)
+    }
+
+    fn on_outcome(&mut self, _outcome: Outcome) {
+        self.waiting = false;
     }
 
     fn next_request(&mut self, ctx: &RequestContext) -> Next {
+        if self.waiting {
+            return Next::Wait;
+        }
+        self.waiting = self.after_outcome;
         let gap = self.gaps_ms[(ctx.seq % self.gaps_ms.len() as u64) as usize];
         let r = Request::completion(format!("request {}", ctx.seq)).max_tokens(self.max_tokens).stream(self.stream);
         Next::Send(r.gap(Duration::from_secs_f64(gap / 1000.0)))

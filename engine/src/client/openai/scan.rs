@@ -8,7 +8,7 @@
 //! shape it does not expect, or JSON it finds malformed — returns `None`, and the
 //! caller parses the event in full with serde (which also words the error).
 
-use super::openai::{CompletionTokensDetails, Parsed, PromptTokensDetails, Usage};
+use crate::client::parsed::{CompletionTokensDetails, Parsed, PromptTokensDetails, Usage};
 
 /// Bytes of a string looked at eight at a time before the vector search takes over.
 const SHORT: usize = 32;
@@ -344,19 +344,27 @@ pub(crate) fn parse_event(json: &str, mut text: Option<&mut String>) -> Option<(
 
 fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
     let mut one = Choice::default();
+    // serde refuses a key given twice, even when the first was null, and reads only
+    // `delta` where a choice has both it and `message`: the full parser decides those.
+    let mut seen = [false; 6];
+    let [text, delta_or_message, finish_reason, content, reasoning_content, reasoning] = &mut seen;
     c.object(|c, key| match key {
-        b"text" => set(c, json, &mut one.text),
-        b"delta" | b"message" => nullable(c, |c| {
-            c.object(|c, key| match key {
-                b"content" => set(c, json, &mut one.content),
-                b"reasoning_content" => set(c, json, &mut one.reasoning_content),
-                b"reasoning" => set(c, json, &mut one.reasoning),
-                b"tool_calls" => None,
-                _ => c.skip(),
+        b"text" => set(c, json, &mut one.text, text),
+        b"delta" | b"message" => {
+            once(delta_or_message)?;
+            nullable(c, |c| {
+                c.object(|c, key| match key {
+                    b"content" => set(c, json, &mut one.content, content),
+                    b"reasoning_content" => set(c, json, &mut one.reasoning_content, reasoning_content),
+                    b"reasoning" => set(c, json, &mut one.reasoning, reasoning),
+                    b"tool_calls" => None,
+                    _ => c.skip(),
+                })
             })
-        })
-        .map(drop),
+            .map(drop)
+        }
         b"finish_reason" => {
+            once(finish_reason)?;
             one.finished |= c.text_or_null(json).ok()?.is_some();
             Some(())
         }
@@ -428,14 +436,11 @@ fn details(c: &mut Cursor<'_>, field: &[u8]) -> Option<Option<Option<u32>>> {
     })
 }
 
-/// Reads a string-or-null field; a field given twice goes to the full parser (which
-/// refuses it).
-fn set<'a>(c: &mut Cursor<'a>, json: &'a str, slot: &mut Option<Text<'a>>) -> Option<()> {
-    let value = c.text_or_null(json).ok()?;
-    if slot.is_some() {
-        return None;
-    }
-    *slot = value;
+/// Reads a string-or-null field; a field given twice (also after a null) goes to the
+/// full parser (which refuses it).
+fn set<'a>(c: &mut Cursor<'a>, json: &'a str, slot: &mut Option<Text<'a>>, seen: &mut bool) -> Option<()> {
+    once(seen)?;
+    *slot = c.text_or_null(json).ok()?;
     Some(())
 }
 
@@ -477,6 +482,13 @@ mod tests {
         r#"{"choices":[],"choices":[]}"#,
         r#"{"error":{"message":"boom"}}"#,
         r#"{"choices":[{"text":"a","text":"b"}]}"#,
+        // Found by fuzz/fuzz_targets/openai_events.rs: keys given twice after a null, and
+        // `delta` beside `message` (serde reads only `delta`).
+        r#"{"choices":[{"text":null,"text":"b"}]}"#,
+        r#"{"choices":[{"delta":{},"delta":{"content":"x"}}]}"#,
+        r#"{"choices":[{"delta":{"content":null,"content":"x"}}]}"#,
+        r#"{"choices":[{"delta":{"content":"a"},"message":{"reasoning":"b"}}]}"#,
+        r#"{"choices":[{"finish_reason":null,"finish_reason":"stop"}]}"#,
         r#"{"choices":[{"text":"a"}]} trailing"#,
         "{\"choices\":[{\"text\":\"raw\u{1}control\"}]}",
         r#"{"ch\u006fices":[{"text":"escaped key"}]}"#,

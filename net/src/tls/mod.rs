@@ -1,20 +1,30 @@
 //! TLS for targets and probes, with rustls (no OpenSSL): the system's trust store read
 //! locally (nothing fetched), extra CAs (`--ca-cert`), a client certificate for mutual
 //! TLS, and an explicit `--insecure-skip-verify` that the report records as a warning.
-//! Handshake failures become one line naming the host and the reason.
+//!
+//! A certificate given with `--ca-cert` is also trusted as the server's own certificate
+//! when the server presents exactly it (a self-signed certificate, as curl's `--cacert`
+//! trusts it), still checked for the name and validity period ([`verify`]).
+//! Handshake failures become one line naming the host, the reason in words and the
+//! next step ([`messages`]).
 
-use std::path::PathBuf;
+mod der;
+mod messages;
+mod verify;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::NetError;
+use messages::Hints;
+use verify::{AcceptAny, OperatorVerifier};
 
 /// What the operator said about TLS.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +50,8 @@ pub struct Tls {
     h1: TlsConnector,
     /// Certificates are not verified.
     pub insecure: bool,
+    /// What the operator gave, for the next step a failed handshake's message names.
+    hints: Hints,
 }
 
 impl std::fmt::Debug for Tls {
@@ -79,12 +91,21 @@ impl Tls {
         let builder = if o.insecure_skip_verify {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         } else {
-            builder.with_root_certificates(roots(&o.ca_certs)?)
+            let mut operator_cas = Vec::new();
+            for path in &o.ca_certs {
+                operator_cas.extend(read_certs(path)?.into_iter().map(|cert| (path.as_path(), cert)));
+            }
+            let roots = roots(&operator_cas)?;
+            let verifier = OperatorVerifier::new(roots, operator_cas.into_iter().map(|(_, cert)| cert).collect(), provider);
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
         };
         let mut config = match (&o.client_cert, &o.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert)?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_error(format!("--client-key {}: {e}", key.display())))?;
+                // Through the one reader for foreign files (a FIFO or a device is refused without blocking).
+                let pem = volley_core::foreign_file::read(key, volley_core::foreign_file::Kind::CERTIFICATE)
+                    .map_err(|e| tls_error(e.to_string()))?;
+                let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| tls_error(format!("--client-key {}: {e}", key.display())))?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| tls_error(format!("--client-cert and --client-key do not go together: {e}")))?
@@ -95,7 +116,17 @@ impl Tls {
         let mut h1 = config.clone();
         h1.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.alpn_protocols = o.alpn.clone();
-        Ok(Tls { connector: TlsConnector::from(Arc::new(config)), h1: TlsConnector::from(Arc::new(h1)), insecure: o.insecure_skip_verify })
+        let hints = Hints {
+            ca_certs: !o.ca_certs.is_empty(),
+            client_cert: o.client_cert.is_some(),
+            h2_only: o.alpn.len() == 1 && o.alpn[0] == b"h2",
+        };
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+            h1: TlsConnector::from(Arc::new(h1)),
+            insecure: o.insecure_skip_verify,
+            hints,
+        })
     }
 
     /// Whether the server chose HTTP/2 by ALPN on this connection.
@@ -106,109 +137,43 @@ impl Tls {
     /// The TLS handshake with `host` over `tcp`, offering the operator's protocols; a
     /// failure is one line naming the host.
     pub async fn connect(&self, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
-        Self::handshake(&self.connector, host, tcp).await
+        self.handshake(&self.connector, host, tcp).await
     }
 
     /// [`Tls::connect`] offering HTTP/1.1 only (one-shot requests).
     pub async fn connect_h1(&self, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
-        Self::handshake(&self.h1, host, tcp).await
+        self.handshake(&self.h1, host, tcp).await
     }
 
-    async fn handshake(c: &TlsConnector, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
+    async fn handshake(&self, c: &TlsConnector, host: &str, tcp: TcpStream) -> Result<TlsStream<TcpStream>, NetError> {
         let name = ServerName::try_from(host.to_string()).map_err(|e| tls_error(format!("'{host}' is not a TLS server name: {e}")))?;
-        c.connect(name, tcp).await.map_err(|e| tls_error(describe(host, &e)))
+        c.connect(name, tcp).await.map_err(|e| tls_error(messages::describe(host, &e, self.hints)))
     }
 }
 
 /// The system's trust store (read from local files) and the operator's CAs.
-fn roots(extra: &[PathBuf]) -> Result<RootCertStore, NetError> {
+fn roots(operator_cas: &[(&Path, CertificateDer<'static>)]) -> Result<RootCertStore, NetError> {
     let mut roots = RootCertStore::empty();
     // Unreadable system certificates are skipped: the operator's CAs may be all it needs.
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    for path in extra {
-        for cert in read_certs(path)? {
-            roots.add(cert).map_err(|e| tls_error(format!("--ca-cert {}: {e}", path.display())))?;
-        }
+    for (path, cert) in operator_cas {
+        roots.add(cert.clone()).map_err(|e| {
+            tls_error(format!("--ca-cert {}: a certificate in it cannot be used ({})", path.display(), messages::in_words(&e)))
+        })?;
     }
     Ok(roots)
 }
 
-fn read_certs(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, NetError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| tls_error(format!("cannot read {}: {e}", path.display())))?
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
+    // Through the one reader for foreign files (a FIFO or a device is refused without blocking).
+    let pem = volley_core::foreign_file::read(path, volley_core::foreign_file::Kind::CERTIFICATE).map_err(|e| tls_error(e.to_string()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| tls_error(format!("{}: not PEM certificates ({e})", path.display())))?;
     if certs.is_empty() {
         return Err(tls_error(format!("{} holds no PEM certificate", path.display())));
     }
     Ok(certs)
-}
-
-/// A handshake error in words, for the operator.
-fn describe(host: &str, e: &std::io::Error) -> String {
-    use rustls::{AlertDescription, CertificateError, Error};
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
-        return format!("TLS handshake with {host} failed: {e}");
-    };
-    match tls {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            format!("certificate for {host} is not trusted: unknown issuer (give its CA with --ca-cert)")
-        }
-        Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
-            format!("certificate for {host} is not valid for that name")
-        }
-        Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
-            format!("certificate for {host} has expired")
-        }
-        Error::InvalidCertificate(other) => format!("certificate for {host} is not trusted: {other:?}"),
-        Error::AlertReceived(AlertDescription::CertificateRequired | AlertDescription::HandshakeFailure)
-        | Error::AlertReceived(AlertDescription::BadCertificate) => {
-            format!("{host} refused the TLS handshake ({tls}); does it require a client certificate (--client-cert, --client-key)?")
-        }
-        Error::AlertReceived(AlertDescription::NoApplicationProtocol) => {
-            format!("{host} speaks none of the protocols offered by ALPN (--http2 on offers only h2; try --http2 auto)")
-        }
-        other => format!("TLS handshake with {host} failed: {other}"),
-    }
-}
-
-/// `--insecure-skip-verify`: any certificate is accepted, signatures still checked.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

@@ -17,8 +17,8 @@
 
 use std::ops::Range;
 
-use super::openai::{Parsed, Usage};
 use super::scan::Piece;
+use crate::client::parsed::{Parsed, Usage};
 
 /// Longest event kept to read the next ones against; a longer one is scanned each time.
 const MAX_KEPT: usize = 16 << 10;
@@ -103,7 +103,7 @@ mod tests {
 
     /// What `event` gives read against `kept`: the result and the text, and whether it
     /// was read by difference.
-    fn streamed(kept: &str, event: &[u8]) -> (Result<(openai::Parsed, String), ()>, bool) {
+    fn streamed(kept: &str, event: &[u8]) -> (Result<(Parsed, String), ()>, bool) {
         let mut repeat = Repeat::default();
         openai::parse_streamed(kept.as_bytes(), None, &mut repeat).unwrap();
         assert!(!repeat.event.is_empty(), "{kept} is kept");
@@ -113,7 +113,7 @@ mod tests {
         (parsed, by_difference)
     }
 
-    fn full(event: &[u8]) -> Result<(openai::Parsed, String), ()> {
+    fn full(event: &[u8]) -> Result<(Parsed, String), ()> {
         let mut text = String::from("kept:");
         openai::parse_full(event, Some(&mut text)).map(|p| (p, text)).map_err(drop)
     }

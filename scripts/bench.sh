@@ -262,7 +262,7 @@ log "guest next-requests call cost"
 "$V" bench-guest builtin:chat-poisson --calls 20000 --batch 1 | sed 's/^{/{"tool":"volley","mode":"guest","lang":"rust",/' >> "$RESULTS"
 "$V" bench-guest builtin:chat-poisson --calls 2000 --batch 32 | sed 's/^{/{"tool":"volley","mode":"guest","lang":"rust",/' >> "$RESULTS"
 if toolchains="$(bash scripts/guest-toolchains.sh 2>/dev/null)"; then
-  while IFS='=' read -r key value; do export "$key=$value"; done <<<"$toolchains"
+  eval "$toolchains"
   for lang in python js; do
     "$V" new "bench-$lang" --lang "$lang" --dir "$WORK/bench-$lang" >/dev/null
     sh "$WORK/bench-$lang/build.sh" >/dev/null 2>&1 || { log "$lang guest build failed"; continue; }

@@ -148,6 +148,8 @@ fn check_knee(o: &Output, stages: &[Value], stage_s: f64) -> f64 {
         capacity(),
         o.stderr
     );
+    // Shown with --nocapture: the figures the issue asks for.
+    eprintln!("slo-search, {stage_s} s stages: knee {rate:.1}/s, computed {expected:.1}/s (capacity {:.0}/s)", capacity());
     rate
 }
 

@@ -33,8 +33,13 @@ pub enum Flag {
 }
 
 /// The flags `text` stands for. `kind_of` says what the flag of a long name takes
-/// (`None`: no such flag); `env` reads `${VAR}` in headers.
-pub fn parse(text: &str, kind_of: &dyn Fn(&str) -> Option<FlagKind>, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Flag>, String> {
+/// (`None`: no such flag); `env` reads `${VAR}` in headers, or says why it may not
+/// (`which is not set`, …), which ends the error naming the key.
+pub fn parse(
+    text: &str,
+    kind_of: &dyn Fn(&str) -> Option<FlagKind>,
+    env: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Vec<Flag>, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| one_line(e.message()))?;
     let mut out = Vec::new();
     for (key, value) in table {
@@ -76,7 +81,7 @@ pub fn parse(text: &str, kind_of: &dyn Fn(&str) -> Option<FlagKind>, env: &dyn F
 }
 
 /// A value as its flag's argument; headers expand `${VAR}` from the environment.
-fn value_of(key: &str, v: &toml::Value, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn value_of(key: &str, v: &toml::Value, env: &dyn Fn(&str) -> Result<String, String>) -> Result<String, String> {
     let s = scalar(key, v)?;
     if key != "header" {
         return Ok(s);
@@ -87,7 +92,7 @@ fn value_of(key: &str, v: &toml::Value, env: &dyn Fn(&str) -> Option<String>) ->
         out.push_str(&rest[..at]);
         let end = rest[at..].find('}').ok_or_else(|| format!("'{key}': an unclosed ${{ in '{}'", crate::text::printable(&s, 80)))?;
         let var = &rest[at + 2..at + end];
-        let value = env(var).ok_or_else(|| format!("'{key}' names ${{{}}}, which is not set", crate::text::printable(var, 80)))?;
+        let value = env(var).map_err(|why| format!("'{key}' names ${{{}}}, {why}", crate::text::printable(var, 80)))?;
         out.push_str(&value);
         rest = &rest[at + end + 1..];
     }
@@ -124,8 +129,8 @@ mod tests {
         }
     }
 
-    fn env(k: &str) -> Option<String> {
-        (k == "TOKEN").then(|| "s3cret".to_string())
+    fn env(k: &str) -> Result<String, String> {
+        (k == "TOKEN").then(|| "s3cret".to_string()).ok_or_else(|| "which is not set".into())
     }
 
     #[test]

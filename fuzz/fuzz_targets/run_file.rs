@@ -22,12 +22,12 @@ fn kind_of(name: &str) -> Option<FlagKind> {
     })
 }
 
-fn env(name: &str) -> Option<String> {
+fn env(name: &str) -> Result<String, String> {
     match name {
-        "TOKEN" => Some("s3cret".into()),
-        "EMPTY" => Some(String::new()),
-        "NESTED" => Some("${TOKEN}".into()),
-        _ => None,
+        "TOKEN" => Ok("s3cret".into()),
+        "EMPTY" => Ok(String::new()),
+        "NESTED" => Ok("${TOKEN}".into()),
+        _ => Err("which is not set".into()),
     }
 }
 

@@ -5,7 +5,9 @@
 //! so what is checked is range and consistency: no negative or absurdly large times
 //! and rates (each time must fit `Duration` and `Instant` arithmetic with room to
 //! spare: at most ten years, and wall-clock instants before the year 10000), no more
-//! ok than sent, failures that are exactly the errors counted, percentiles in order,
+//! ok than sent, failures that are exactly the errors counted, timings that count the
+//! successful requests (no more samples than ok; one `latency_from_planned_ms` each),
+//! percentiles in order,
 //! and the lossless statistics' own counts ([`volley_core::stats::StatsWire::validate`]).
 //! The first problem found is the one line returned, naming the field.
 
@@ -105,6 +107,33 @@ fn window(w: &WindowReport) -> Result<(), String> {
     within("window.finished_ms", w.finished_ms, MAX_MS)
 }
 
+/// Each successful request adds at most one sample to each per-request timing and
+/// exactly one to `latency_from_planned_ms`: a count of requests that the timings do not
+/// bear out (`sent` and `ok` raised together) is forged.
+fn timing_counts(s: &StageReport) -> Result<(), String> {
+    let ok = s.requests.ok;
+    for (what, x) in [
+        ("ttft_ms", &s.ttft_ms),
+        ("ttfo_ms", &s.ttfo_ms),
+        ("ttst_ms", &s.ttst_ms),
+        ("tpot_ms", &s.tpot_ms),
+        ("latency_ms", &s.latency_ms),
+        ("latency_from_planned_ms", &s.latency_from_planned_ms),
+    ] {
+        if let Some(x) = x
+            && x.count > ok
+        {
+            return Err(format!("{what}: {} samples, more than the {ok} successful requests", x.count));
+        }
+    }
+    if let Some(p) = &s.latency_from_planned_ms
+        && p.count != ok
+    {
+        return Err(format!("requests: {ok} ok, but latency_from_planned_ms counts {} of them", p.count));
+    }
+    Ok(())
+}
+
 fn stage(s: &StageReport) -> Result<(), String> {
     load("load", &s.load)?;
     if let Some(whole) = &s.shard_of {
@@ -114,6 +143,7 @@ fn stage(s: &StageReport) -> Result<(), String> {
     duration("warmup_s", s.warmup_s)?;
     duration("cooldown_s", s.cooldown_s)?;
     requests(&s.requests)?;
+    timing_counts(s)?;
     seconds("elapsed_s", s.elapsed_s)?;
     seconds("sending_s", s.sending_s)?;
     for (what, x) in [

@@ -99,7 +99,7 @@ fn the_policy_comes_from_the_command_from_before_it_or_from_volley_policy() {
     std::fs::write(&run_file, format!("scenario = 'builtin:burst'\ntarget = 'http://127.0.0.1:1'\npolicy = '{policy}'\n")).unwrap();
     let o = run_volley(&["run", "--config", &run_file.display().to_string()], LIMIT);
     assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
-    assert_one_line(&o.stderr, "unknown key 'policy'");
+    assert_one_line(&o.stderr, "'policy' is the operator's to give on the command line");
 }
 
 // --- usage errors ---

@@ -251,6 +251,51 @@ async fn a_probe_in_a_run_file_is_bounded_like_a_flag() {
     assert_eq!(sim.stats().requests, 0);
 }
 
+/// A tenant's run file can neither run a command on the host (`launch`, which would
+/// reach anything) nor read the operator's environment into a header it sends to a
+/// target of its choosing: each refused in one line, nothing run, nothing sent. The
+/// operator allows a variable by name in VOLLEY_RUN_FILE_ENV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_file_cannot_run_commands_or_read_the_operators_environment() {
+    let sim = start_sim(quick()).await;
+    let wire = Tripwire::on("127.0.0.1");
+    let dir = TempDir::new("egress-runfile-launch");
+    let marker = dir.path().join("ran");
+    let head = format!("scenario = \"builtin:chat-poisson\"\ntarget = \"{}\"\nquiet = true\n", sim.url());
+    let params = "[params]\nrate = 5\nduration_s = 1\n";
+    let out = dir.path().join("out").display().to_string();
+    let launch = format!(
+        "{head}launch = \"sh -c 'touch {} && curl -s http://127.0.0.1:{}/'\"\nlaunch_timeout_s = 3\n{params}",
+        marker.display(),
+        wire.port()
+    );
+    let leak = format!("{head}header = [\"X-Leak: ${{VOLLEY_REGISTRY_PASSWORD}}\"]\n{params}");
+    let secret = [("VOLLEY_REGISTRY_PASSWORD", "s3cret")];
+    for (name, text, says) in [
+        ("launch.toml", &launch, "'launch' is the operator's to give on the command line"),
+        ("leak.toml", &leak, "names ${VOLLEY_REGISTRY_PASSWORD}, which run files may not read"),
+    ] {
+        let run_file = write(&dir, name, text);
+        let o = tokio::task::block_in_place(|| volley(&["run", "--config", &run_file, "--out", &out], &secret));
+        assert_refused(&o, &[says]);
+        assert!(!o.stderr.contains("s3cret"), "{}", o.stderr);
+    }
+    // kube render refuses what every shard would run.
+    let o = tokio::task::block_in_place(|| {
+        volley(&["kube", "render", "--config", &write(&dir, "launch.toml", &launch), "--shards", "2", "--image", "volley:x"], &[])
+    });
+    assert_refused(&o, &["'launch' is the operator's"]);
+    assert!(!marker.exists(), "a run file's launch command ran");
+    assert!(wire.untouched());
+    assert_eq!(sim.stats().requests, 0);
+    // Named by the operator, the variable is read.
+    let allowed = [("VOLLEY_REGISTRY_PASSWORD", "s3cret"), ("VOLLEY_RUN_FILE_ENV", "OTHER, VOLLEY_REGISTRY_PASSWORD")];
+    let run_file = write(&dir, "leak.toml", &leak);
+    let o = tokio::task::block_in_place(|| volley(&["run", "--config", &run_file, "--out", &out], &allowed));
+    o.assert_success();
+    assert!(sim.stats().requests > 0);
+}
+
 /// `--triton-stats` names a model whose statistics path would climb out of the target:
 /// refused before the target sees anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

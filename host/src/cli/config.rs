@@ -15,7 +15,10 @@
 //! stay under the run file's folder: they are resolved against it, and an absolute path,
 //! a `..` or a symbolic link that leads out of the folder is refused with one line
 //! naming the key. The operator passes files elsewhere on the command line. The policy
-//! is the operator's too: a run file cannot name one.
+//! is the operator's too: a run file cannot name one, nor the options that run a command
+//! or open a listening socket on the host ([`OPERATOR_ONLY`]). `${VAR}` reads only the
+//! variables the operator names in `VOLLEY_RUN_FILE_ENV`: a run file may be a tenant's,
+//! and its headers go to the target it chooses.
 
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
@@ -29,6 +32,35 @@ use volley_core::text::printable;
 /// The `run` flags whose values are paths (`dataset`'s after its `NAME=`); a test checks
 /// that every path-typed flag of `run` is here.
 pub(super) const PATH_KEYS: &[&str] = &["tokenizer", "dataset", "ca-cert", "client-cert", "client-key", "out"];
+
+/// `run` options a run file cannot carry: the policy, and what runs a command
+/// (`launch`) or opens a listening socket (`prometheus-listen`) on the host. The operator
+/// gives them on the command line. `kube render` refuses them too.
+pub(super) const OPERATOR_ONLY: &[&str] = &["policy", "launch", "prometheus-listen"];
+
+/// The variable naming, comma-separated, the environment variables a run file's
+/// `${VAR}` may read; unset, none.
+pub(super) const RUN_FILE_ENV: &str = "VOLLEY_RUN_FILE_ENV";
+
+/// A run file's `${VAR}`: the variable's value when the operator allows run files to
+/// read it, else why not.
+fn operator_env(name: &str) -> Result<String, String> {
+    let allowed = std::env::var(RUN_FILE_ENV).unwrap_or_default();
+    if !allowed.split(',').any(|n| n.trim() == name) {
+        return Err(format!(
+            "which run files may not read: the operator names the variables they may read in {RUN_FILE_ENV} (e.g. {RUN_FILE_ENV}={})",
+            printable(name, 80)
+        ));
+    }
+    std::env::var(name).map_err(|_| "which is not set".to_string())
+}
+
+/// The one-line refusal of an operator-only key in a run file.
+pub(super) fn operator_only(key: &str) -> String {
+    format!(
+        "'{key}' is the operator's to give on the command line, not a run file's (it runs a command, opens a socket or sets the policy)"
+    )
+}
 
 /// `argv` with a `run` subcommand's `--config FILE` replaced by the file's flags,
 /// placed before the command line's own so those override them.
@@ -59,7 +91,7 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>> {
                 a.strip_prefix("--").is_some_and(|f| f == name || f.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
             })
     };
-    let mut from_file = flags(Path::new(&path), &|k| std::env::var(k).ok(), &on_cli)?;
+    let mut from_file = flags(Path::new(&path), &operator_env, &on_cli)?;
     if cli_scenario {
         from_file.retain(|f| !matches!(f, Flag::Positional(_)));
     }
@@ -84,7 +116,7 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>> {
 
 /// The flags a run file stands for, its paths resolved against its folder; `on_cli`
 /// says which flags the command line gives too.
-fn flags(path: &Path, env: &dyn Fn(&str) -> Option<String>, on_cli: &dyn Fn(&str) -> bool) -> Result<Vec<Flag>> {
+fn flags(path: &Path, env: &dyn Fn(&str) -> Result<String, String>, on_cli: &dyn Fn(&str) -> bool) -> Result<Vec<Flag>> {
     let text = foreign_file::read_text(path, Kind::RUN_FILE)?;
     let file = foreign_file::shown(path);
     let parsed = parse(&text, env).map_err(|e| anyhow!("run file {file}: {e}"))?;
@@ -166,14 +198,15 @@ pub(super) fn local_path(key: &str, value: &str, dir: &Path) -> Result<PathBuf, 
 
 /// The run file's text as flags (`volley_core::run_file`, the grammar), with each key
 /// looked up in `volley run`'s own flags.
-fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Flag>, String> {
+fn parse(text: &str, env: &dyn Fn(&str) -> Result<String, String>) -> Result<Vec<Flag>, String> {
     let command = super::Cli::command();
     let run = command.find_subcommand("run").ok_or("no run command")?;
+    if let Ok(table) = text.parse::<toml::Table>()
+        && let Some(key) = table.keys().find(|k| OPERATOR_ONLY.contains(&k.replace('_', "-").as_str()))
+    {
+        return Err(operator_only(&printable(key, 80)));
+    }
     let kind_of = |name: &str| {
-        // The policy bounds what a run may do: the operator gives it, never a run file.
-        if name == "policy" {
-            return None;
-        }
         let arg = run.get_arguments().find(|a| a.get_long() == Some(name))?;
         Some(match arg.get_action() {
             action if !action.takes_values() => FlagKind::Switch,
@@ -188,8 +221,8 @@ fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Flag>, 
 mod tests {
     use super::*;
 
-    fn env(k: &str) -> Option<String> {
-        (k == "TOKEN").then(|| "s3cret".to_string())
+    fn env(k: &str) -> Result<String, String> {
+        (k == "TOKEN").then(|| "s3cret".to_string()).ok_or_else(|| "which is not set".into())
     }
 
     #[test]
@@ -289,8 +322,8 @@ mod tests {
             ("ca-cert = ['../secret']", "ca-cert", "climbs out"),
             ("out = '/tmp/elsewhere'", "out", "an absolute path"),
             ("scenario = 'link.wasm'", "scenario", "through a symbolic link"),
-            // The policy is the operator's: a run file has no such key.
-            ("policy = 'lax.toml'", "policy", "unknown key 'policy'"),
+            // The policy is the operator's: a run file naming one is refused.
+            ("policy = 'lax.toml'", "policy", "the operator's to give on the command line"),
         ] {
             let f = folder(line);
             std::os::unix::fs::symlink(f.0.join("secret"), f.0.join("runs/link.wasm")).unwrap();
@@ -329,5 +362,35 @@ mod tests {
             let e = parse(text, &env).unwrap_err();
             assert!(e.contains(says), "{text}: {e}");
         }
+    }
+
+    /// What runs a command, opens a socket or sets the policy is the operator's alone,
+    /// in any spelling of its key.
+    #[test]
+    fn a_run_file_cannot_carry_operator_only_options() {
+        for (text, key) in [
+            ("launch = 'sh -c id'", "launch"),
+            ("prometheus-listen = '0.0.0.0:9000'", "prometheus-listen"),
+            ("prometheus_listen = '0.0.0.0:9000'", "prometheus_listen"),
+            ("policy = 'lax.toml'", "policy"),
+        ] {
+            let e = parse(&format!("scenario = 'builtin:burst'\n{text}\n"), &env).unwrap_err();
+            assert!(e.contains(&format!("'{key}' is the operator's")) && !e.contains('\n'), "{text}: {e}");
+        }
+        // Every name in the list is a flag of `run` (a renamed flag would slip through).
+        let command = super::super::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        for name in OPERATOR_ONLY {
+            assert!(run.get_arguments().any(|a| a.get_long() == Some(name)), "--{name} is no flag of run");
+        }
+    }
+
+    /// `${VAR}` reads only what VOLLEY_RUN_FILE_ENV names: not the registry's password.
+    #[test]
+    fn a_run_file_reads_only_the_variables_the_operator_names() {
+        let e = operator_env("VOLLEY_TEST_NEVER_ALLOWED").unwrap_err();
+        assert!(e.contains("run files may not read") && e.contains("VOLLEY_RUN_FILE_ENV=VOLLEY_TEST_NEVER_ALLOWED"), "{e}");
+        let e = parse("header = ['X: ${VOLLEY_TEST_NEVER_ALLOWED}']", &operator_env).unwrap_err();
+        assert!(e.contains("'header' names ${VOLLEY_TEST_NEVER_ALLOWED}, which run files may not read"), "{e}");
     }
 }

@@ -80,6 +80,10 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
     let dir = a.config.parent().unwrap_or(Path::new(""));
     for (key, value) in &table {
         let name = key.replace('_', "-");
+        // Every shard would run it: refused here as `run --config` refuses it.
+        if config::OPERATOR_ONLY.contains(&name.as_str()) {
+            return Err(anyhow!("run file {shown}: {}", config::operator_only(&printable(key, 80))));
+        }
         let replaced = name == "scenario" && a.scenario_file.is_some();
         if replaced || name != "scenario" && !config::PATH_KEYS.contains(&name.as_str()) {
             continue;

@@ -110,6 +110,19 @@ fn numbers_out_of_range_or_that_do_not_add_up_are_refused_naming_the_field() {
             Box::new(|v| v["stages"][0]["tags"]["odd"]["ok"] = json!(1000)),
             "tag 'odd': 1000 ok of 10 requests",
         ),
+        (
+            "sent and ok raised together, past what the timings count",
+            Box::new(|v| {
+                v["stages"][0]["requests"]["sent"] = json!(u64::MAX);
+                v["stages"][0]["requests"]["ok"] = json!(u64::MAX - 2);
+            }),
+            "requests: 18446744073709551613 ok, but latency_from_planned_ms counts 18 of them",
+        ),
+        (
+            "more timing samples than successful requests",
+            Box::new(|v| v["stages"][0]["ttft_ms"]["count"] = json!(19)),
+            "ttft_ms: 19 samples, more than the 18 successful requests",
+        ),
         ("mergeable counts", Box::new(|v| v["stages"][0]["mergeable"]["ok"] = json!(21)), "mergeable: 21 ok of 20 requests"),
         ("a check rate past 1", Box::new(|v| v["stages"][0]["checks"]["answered"]["rate"] = json!(2.5)), "check 'answered'.rate is 2.5"),
         ("a shard past its count", Box::new(|v| v["shard"] = json!({"index": 5, "count": 4})), "shard 5/4 is not a shard"),

@@ -21,7 +21,8 @@
 //!   tokens);
 //! - errors at most `max_error_rate`;
 //! - every bound in `slo` holds at `percentile`: TTFT, ITL (as each request's mean time
-//!   per output token) and end-to-end latency;
+//!   per output token: the stage's TPOT, so the verdicts name it TPOT) and end-to-end
+//!   latency;
 //! - the server kept pace: a server that completes less than it is sent queues the rest,
 //!   so each request waits longer than the one before. The median latency of the last
 //!   quarter of the probe's requests (in send order) may exceed that of the first quarter

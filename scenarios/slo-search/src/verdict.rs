@@ -78,7 +78,9 @@ impl Judge {
         }
         let bounds = [
             ("TTFT", self.slo.ttft_ms, &r.ttft, " (TTFT is measured on streamed requests)"),
-            ("ITL", self.slo.itl_ms, &r.tpot, " (ITL needs two or more output tokens)"),
+            // `itl_ms` bounds each request's mean time per output token: the stage's TPOT
+            // (named so, since the run's tables show ITL per chunk beside it).
+            ("TPOT", self.slo.itl_ms, &r.tpot, " (the itl_ms bound is judged on TPOT, which needs two or more output tokens)"),
             ("latency", self.slo.latency_ms, &r.latency, ""),
         ];
         let mut held = Vec::new();

@@ -14,8 +14,9 @@ pub struct RunArgs {
     /// Scenario: builtin:NAME (builtin:chat-poisson, ...), a .wasm component, a .volley
     /// package (verified) or oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
     pub scenario: String,
-    /// A run file (TOML) holding any of these options; flags given here override it
-    /// (docs/cluster.md)
+    /// A run file (TOML) holding these options but --launch, --prometheus-listen and
+    /// --policy; flags given here override it. Its ${VAR} reads only the variables named in
+    /// VOLLEY_RUN_FILE_ENV (docs/cluster.md)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// No progress lines on stderr

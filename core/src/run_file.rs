@@ -19,6 +19,17 @@ pub enum FlagKind {
     Value,
     /// A value that may be given more than once (`--threshold`, `--header`).
     Repeatable,
+    /// A flag only the operator gives, on the command line (one that runs a command, opens
+    /// a socket or sets the policy): a run file naming it is refused ([`operator_only`]).
+    OperatorOnly,
+}
+
+/// The one-line refusal of run-file key `key`, a flag only the operator gives.
+pub fn operator_only(key: &str) -> String {
+    format!(
+        "'{}' is the operator's to give on the command line, not a run file's (it runs a command, opens a socket or sets the policy)",
+        crate::text::printable(key, 80)
+    )
 }
 
 /// One flag of a run file, as it goes on the command line.
@@ -56,6 +67,9 @@ pub fn parse(
         };
         if name == "config" {
             return Err("a run file cannot name another (`config`)".into());
+        }
+        if kind == FlagKind::OperatorOnly {
+            return Err(operator_only(&key));
         }
         let shown = crate::text::printable(&key, 80);
         match (&value, kind) {

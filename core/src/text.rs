@@ -27,6 +27,15 @@ pub fn printable(s: &str, max_chars: usize) -> String {
     out
 }
 
+/// At most `max_chars` characters of `s`, then `…`; control characters left for the
+/// console writer to make visible (the one place that does, for lines it prints).
+pub fn clip(s: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
+}
+
 /// Whether `s` is already printable (no control character), so it can be shown as is.
 pub fn is_printable(s: &str) -> bool {
     !s.chars().any(is_control)

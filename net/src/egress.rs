@@ -385,6 +385,13 @@ impl Egress {
         Ok(Checked { destination: d.clone() })
     }
 
+    /// `path` on the run's target, [`Egress::check`]ed as [`Kind::OnTarget`] (`what` names
+    /// it in a refusal): the model list, Triton statistics, a readiness path.
+    pub fn on_target(&self, what: &'static str, path: &str) -> Result<Checked, NetError> {
+        let t = self.target.as_ref().ok_or_else(|| NetError::Destination(format!("{what} {path}: no target was checked")))?;
+        self.check(Kind::OnTarget(what), &t.join(path)?)
+    }
+
     /// Parses `url` and [`Egress::check`]s it.
     pub fn check_url(&self, kind: Kind<'_>, url: &str) -> Result<Checked, NetError> {
         self.check(kind, &Destination::parse(url)?)

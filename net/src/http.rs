@@ -38,12 +38,6 @@ pub async fn http2(c: Connected) -> hyper::Result<hyper::client::conn::http2::Se
     Ok(send)
 }
 
-/// GETs a checked destination (http or https); the status and body, within `timeout`.
-pub async fn get(to: &Checked, timeout: Duration) -> Result<(u16, Bytes), NetError> {
-    let resp = request(Method::GET, to, &[], Bytes::new(), timeout).await?;
-    Ok((resp.status, resp.body))
-}
-
 /// An HTTP/1.1 response, read whole.
 pub struct Response {
     pub status: u16,
@@ -58,26 +52,10 @@ pub async fn get_limited(to: &Checked, timeout: Duration, max_body: usize) -> Re
     Ok((resp.status, resp.body))
 }
 
-/// A byte count as the bound is said: `64 MiB`, `16 KiB`, `100 bytes`.
-pub fn bytes_in_words(n: usize) -> String {
-    match n {
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
-        n => format!("{n} bytes"),
-    }
-}
-
-/// Largest response body read by [`request`] (probes' answers are small).
-pub const DEFAULT_MAX_BODY: usize = 64 << 20;
-
-/// One HTTP/1.1 request on a new connection (http or https), answered within `timeout`.
-pub async fn request(method: Method, to: &Checked, headers: &[(&str, &str)], body: Bytes, timeout: Duration) -> Result<Response, NetError> {
-    request_limited(method, to, headers, body, timeout, DEFAULT_MAX_BODY).await
-}
-
-/// [`request`], refusing a response body longer than `max_body` bytes as soon as it
-/// grows past it: a server cannot make the client hold more than it asked for. The
-/// destination is a [`Checked`] one: only the egress gate makes those.
+/// One HTTP/1.1 request on a new connection (http or https), answered within `timeout`,
+/// refusing a response body longer than `max_body` bytes as soon as it grows past it: a
+/// server cannot make the client hold more than it asked for. The destination is a
+/// [`Checked`] one: only the egress gate makes those.
 pub async fn request_limited(
     method: Method,
     to: &Checked,
@@ -105,7 +83,12 @@ pub async fn request_limited(
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let mut incoming = resp.into_body();
-        let too_long = || NetError::Http(format!("{url}: the response body is over {}; refusing it", bytes_in_words(max_body)));
+        let too_long = || {
+            NetError::Http(format!(
+                "{url}: the response body is over {}; refusing it",
+                volley_core::foreign_file::human_bytes(max_body as u64)
+            ))
+        };
         // A declared length past the bound is refused before a byte of the body is read.
         if hyper::body::Body::size_hint(&incoming).lower() > max_body as u64 {
             return Err(too_long());

@@ -25,10 +25,6 @@ pub enum ReadError {
     // `cause`, not `source`: the cause is in this line once, not again as its source.
     #[error("cannot read {path}: {cause}")]
     Io { path: String, cause: std::io::Error },
-    #[error("{path} is not a Volley report.json: {message}")]
-    NotAReport { path: String, message: String },
-    #[error("{path} is not a Volley trials.json: {message}")]
-    NotTrials { path: String, message: String },
     #[error("{path} holds neither report.json nor trials.json: give a run's output directory, its report.json, or a --repeat directory")]
     NotARun { path: String },
     /// The one reader for foreign files refused it (not a regular file, over its bound,

@@ -113,21 +113,26 @@ fn across(values: Vec<Option<f64>>) -> Option<MetricTrials> {
     if present.is_empty() {
         return None;
     }
-    let n = present.len() as f64;
-    let mean = present.iter().sum::<f64>() / n;
-    let (stddev, ci95) = if present.len() >= 2 {
-        let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        let sd = var.sqrt();
-        let half = t975(present.len() - 1) * sd / n.sqrt();
-        (Some(round6(sd)), Some([round6(mean - half), round6(mean + half)]))
-    } else {
-        (None, None)
-    };
+    let (mean, spread) = mean_and_spread(&present);
+    let stddev = spread.map(|(sd, _)| round6(sd));
+    let ci95 = spread.map(|(_, half)| [round6(mean - half), round6(mean + half)]);
     Some(MetricTrials { values, mean: round6(mean), stddev, ci95 })
 }
 
+/// The mean of `values` (not empty) and, with two or more, their standard deviation and
+/// the half-width of the mean's 95 % interval (Student's t, n − 1 degrees of freedom).
+pub(crate) fn mean_and_spread(values: &[f64]) -> (f64, Option<(f64, f64)>) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, None);
+    }
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (mean, Some((sd, t975(values.len() - 1) * sd / n.sqrt())))
+}
+
 /// The 97.5th percentile of Student's t with `df` degrees of freedom (two-sided 95 %).
-pub(crate) fn t975(df: usize) -> f64 {
+fn t975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
         12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use volley_net::{Checked, Egress, Kind};
+use volley_net::{Checked, Egress};
 use volley_report::LaunchReport;
 
 use process::ServerProcess;
@@ -45,7 +45,7 @@ pub enum LaunchAt {
 /// `egress`; the readiness path is checked on it before the server starts.
 pub(crate) async fn start(l: &Launch, egress: &Egress, target: &Checked) -> Result<(ServerProcess, LaunchReport)> {
     let ready_url = match l.at {
-        LaunchAt::Ready => Some(egress.check(Kind::OnTarget("--launch-ready-path"), &target.destination().join(&l.ready_path)?)?),
+        LaunchAt::Ready => Some(egress.on_target("--launch-ready-path", &l.ready_path)?),
         _ => None,
     };
     let mut server = ServerProcess::spawn(&l.command, &l.log)?;

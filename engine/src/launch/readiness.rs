@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpStream;
 
 use volley_core::text::printable;
-use volley_net::{Checked, Destination, Egress, Kind};
+use volley_net::{Checked, Destination, Egress};
 
 use super::process::ServerProcess;
 use crate::client::{openai, sse::SseParser};
@@ -35,7 +35,7 @@ impl Phases {
     pub fn check(addr: SocketAddr, ready_path: &str, first_chat: Option<bool>) -> Result<Phases> {
         let mut egress = Egress::new(std::sync::Arc::new(volley_core::Policy::default()));
         let server = egress.target(&Destination::parse(&format!("http://{addr}"))?)?;
-        let on_server = |what, path: &str| egress.check(Kind::OnTarget(what), &server.destination().join(path)?);
+        let on_server = |what, path: &str| egress.on_target(what, path);
         let ready = on_server("--ready-path", ready_path)?;
         let first = first_chat.map(|chat| on_server("the first request", first_request_path(chat))).transpose()?;
         Ok(Phases { server, ready, first })

@@ -164,7 +164,7 @@ impl<'de> Deserialize<'de> for Count {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_net::http::bytes_in_words;
+    use volley_core::foreign_file::human_bytes;
 
     #[derive(Deserialize)]
     struct Sample {
@@ -205,6 +205,6 @@ mod tests {
     fn counts_as_servers_write_them() {
         let counts: Vec<Count> = json(br#"[1, "2", "x", -1, 1.5, true, null, [1], {"a": 1}, "18446744073709551615"]"#).unwrap();
         assert_eq!(counts.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2, 0, 0, 0, 0, 0, 0, 0, u64::MAX]);
-        assert_eq!(bytes_in_words(4 << 20), "4 MiB");
+        assert_eq!(human_bytes(4 << 20), "4 MiB");
     }
 }

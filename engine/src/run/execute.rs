@@ -89,7 +89,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let probes = match probes::Probes::check(&egress, &target, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())) {
+    let probes = match probes::Probes::check(&egress, &triton_stats, server_metrics.as_ref().map(|m| m.url.as_str())) {
         Ok(p) => p,
         Err(probes::ProbeError::Refused(r)) => {
             return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);

@@ -6,7 +6,7 @@
 
 use volley_core::Policy;
 use volley_core::text::printable;
-use volley_net::{Checked, Egress, Kind, Target};
+use volley_net::{Checked, Egress, Kind};
 use volley_report::server::TritonStats;
 
 use super::RunError;
@@ -49,8 +49,8 @@ pub(super) struct Probes {
 impl Probes {
     /// The probes' destinations, checked by `egress` (which has checked the target);
     /// one line for the first that is refused, before anything is sent.
-    pub(super) fn check(egress: &Egress, target: &Target, triton: &[ModelRef], metrics: Option<&str>) -> Result<Probes, ProbeError> {
-        let on_target = |what: &'static str, path: &str| egress.check(Kind::OnTarget(what), &target.destination().join(path)?);
+    pub(super) fn check(egress: &Egress, triton: &[ModelRef], metrics: Option<&str>) -> Result<Probes, ProbeError> {
+        let on_target = |what: &'static str, path: &str| egress.on_target(what, path);
         let model_list = on_target("the model list", "/v1/models").map_err(|e| ProbeError::from(e, "the model list".into()))?;
         let triton = triton
             .iter()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use volley::core::text::clip;
 use volley::data::OnError;
 use volley::report::console::ConsoleWriter;
 use volley::wasm::SandboxLimits;
@@ -119,12 +120,4 @@ pub(super) async fn check(a: CheckArgs, policy_before_command: Option<&Path>) ->
     out.push("ok: the scenario instantiated, planned and produced valid requests; nothing was sent".into());
     ConsoleWriter::stdout().lines(out);
     Ok(Exit::Ok)
-}
-
-/// At most `n` characters of a name the scenario chose, then `…`.
-fn clip(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
 }

@@ -21,7 +21,7 @@
 //! and its headers go to the target it chooses.
 
 use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use anyhow::{Result, anyhow};
 use clap::CommandFactory;
@@ -33,9 +33,9 @@ use volley_core::text::printable;
 /// that every path-typed flag of `run` is here.
 pub(super) const PATH_KEYS: &[&str] = &["tokenizer", "dataset", "ca-cert", "client-cert", "client-key", "out"];
 
-/// `run` options a run file cannot carry: the policy, and what runs a command
-/// (`launch`) or opens a listening socket (`prometheus-listen`) on the host. The operator
-/// gives them on the command line. `kube render` refuses them too.
+/// `run` options a run file cannot carry ([`FlagKind::OperatorOnly`]): the policy, and
+/// what runs a command (`launch`) or opens a listening socket (`prometheus-listen`) on the
+/// host. The operator gives them on the command line. `kube render` refuses them too.
 pub(super) const OPERATOR_ONLY: &[&str] = &["policy", "launch", "prometheus-listen"];
 
 /// The variable naming, comma-separated, the environment variables a run file's
@@ -53,13 +53,6 @@ fn operator_env(name: &str) -> Result<String, String> {
         ));
     }
     std::env::var(name).map_err(|_| "which is not set".to_string())
-}
-
-/// The one-line refusal of an operator-only key in a run file.
-pub(super) fn operator_only(key: &str) -> String {
-    format!(
-        "'{key}' is the operator's to give on the command line, not a run file's (it runs a command, opens a socket or sets the policy)"
-    )
 }
 
 /// `argv` with a `run` subcommand's `--config FILE` replaced by the file's flags,
@@ -91,10 +84,8 @@ pub fn expand(argv: Vec<OsString>) -> Result<Vec<OsString>> {
                 a.strip_prefix("--").is_some_and(|f| f == name || f.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
             })
     };
-    let mut from_file = flags(Path::new(&path), &operator_env, &on_cli)?;
-    if cli_scenario {
-        from_file.retain(|f| !matches!(f, Flag::Positional(_)));
-    }
+    // The file's scenario is left out when the command line gives one (`on_cli`).
+    let from_file = flags(Path::new(&path), &operator_env, &on_cli)?;
     let mut out: Vec<OsString> = argv[..=run].to_vec();
     let (positional, named): (Vec<Flag>, Vec<Flag>) = from_file.into_iter().partition(|f| matches!(f, Flag::Positional(_)));
     if cli_scenario {
@@ -191,22 +182,15 @@ pub(super) fn local(key: &str, value: &str, dir: &Path) -> Result<String, String
     Ok(format!("{prefix}{}", joined.display()))
 }
 
-/// Where a run-file path leads, for callers that read it (`kube render`).
-pub(super) fn local_path(key: &str, value: &str, dir: &Path) -> Result<PathBuf, String> {
-    local(key, value, dir).map(PathBuf::from)
-}
-
 /// The run file's text as flags (`volley_core::run_file`, the grammar), with each key
 /// looked up in `volley run`'s own flags.
 fn parse(text: &str, env: &dyn Fn(&str) -> Result<String, String>) -> Result<Vec<Flag>, String> {
     let command = super::Cli::command();
     let run = command.find_subcommand("run").ok_or("no run command")?;
-    if let Ok(table) = text.parse::<toml::Table>()
-        && let Some(key) = table.keys().find(|k| OPERATOR_ONLY.contains(&k.replace('_', "-").as_str()))
-    {
-        return Err(operator_only(&printable(key, 80)));
-    }
     let kind_of = |name: &str| {
+        if OPERATOR_ONLY.contains(&name) {
+            return Some(FlagKind::OperatorOnly);
+        }
         let arg = run.get_arguments().find(|a| a.get_long() == Some(name))?;
         Some(match arg.get_action() {
             action if !action.takes_values() => FlagKind::Switch,
@@ -220,6 +204,7 @@ fn parse(text: &str, env: &dyn Fn(&str) -> Result<String, String>) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn env(k: &str) -> Result<String, String> {
         (k == "TOKEN").then(|| "s3cret".to_string()).ok_or_else(|| "which is not set".into())

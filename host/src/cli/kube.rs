@@ -82,7 +82,7 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
         let name = key.replace('_', "-");
         // Every shard would run it: refused here as `run --config` refuses it.
         if config::OPERATOR_ONLY.contains(&name.as_str()) {
-            return Err(anyhow!("run file {shown}: {}", config::operator_only(&printable(key, 80))));
+            return Err(anyhow!("run file {shown}: {}", volley::core::run_file::operator_only(key)));
         }
         let replaced = name == "scenario" && a.scenario_file.is_some();
         if replaced || name != "scenario" && !config::PATH_KEYS.contains(&name.as_str()) {
@@ -106,7 +106,7 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
     } else if scenario.is_empty() || scenario.starts_with("builtin:") || scenario.starts_with("oci://") {
         None
     } else {
-        let path = config::local_path("scenario", &scenario, dir).map_err(|e| anyhow!("run file {shown}: {e}"))?;
+        let path = config::local("scenario", &scenario, dir).map(PathBuf::from).map_err(|e| anyhow!("run file {shown}: {e}"))?;
         let bytes = foreign_file::read(&path, Kind::CONFIGMAP_SCENARIO)?;
         Some((scenario.clone(), bytes))
     };

@@ -125,14 +125,10 @@ pub(crate) fn trials_mean(values: &[f64]) -> Option<Estimate> {
     if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return Estimate::unknown(mean, "one trial; use --repeat N with N of 2 or more");
+    match crate::trials::mean_and_spread(values) {
+        (mean, None) => Estimate::unknown(mean, "one trial; use --repeat N with N of 2 or more"),
+        (mean, Some((_, half))) => Estimate::within(mean, mean - half, mean + half),
     }
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let half = crate::trials::t975(values.len() - 1) * variance.sqrt() / n.sqrt();
-    Estimate::within(mean, mean - half, mean + half)
 }
 
 #[cfg(test)]

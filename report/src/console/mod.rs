@@ -10,6 +10,7 @@ pub mod writer;
 
 use std::time::Duration;
 
+use volley_core::text::clip;
 use volley_core::{Load, Stage, StageWindow};
 
 use crate::schema::StageReport;
@@ -47,14 +48,6 @@ fn bound(stage: &Stage) -> String {
         (Some(d), None) => format!(", {} s", d.as_secs_f64()),
         (None, Some(n)) => format!(", {n} requests"),
         (None, None) => String::new(),
-    }
-}
-
-/// At most `n` characters of a name, then `…` (the writer makes them printable).
-fn clip(s: &str, n: usize) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(n) {
-        Some((at, _)) => format!("{}…", &s[..at]).into(),
-        None => s.into(),
     }
 }
 

@@ -32,11 +32,11 @@ pub mod workload;
 
 pub use cancel::Cancel;
 pub use histogram::{DurationHistogram, Summary};
-pub use outcome::{ErrorClass, Outcome};
+pub use outcome::{ErrorClass, Outcome, Reaction, TaskEnd};
 pub use plan::{Info, Load, Plan, Slo, Stage};
 pub use policy::{Policy, Refusal};
 pub use record::{RequestRecord, TokenSource};
-pub use request::{Api, Batch, ContentPart, Media, Message, Prompt, ScenarioRequest, Tensor, TensorData};
+pub use request::{Api, Batch, ContentPart, Delay, Media, Message, Prompt, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
 pub use shard::Shard;
 pub use stats::StageStats;
 pub use window::StageWindow;

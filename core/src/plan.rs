@@ -40,6 +40,12 @@ pub enum Load {
     },
     /// Open loop on the scenario's clock: each request carries its gap.
     Custom,
+    /// Closed loop of sessions: N sessions (tasks) open at once; a request from the
+    /// scenario's `next_requests` opens one when fewer are open, and it stays open until
+    /// the scenario ends it.
+    Sessions {
+        n: u32,
+    },
 }
 
 impl Load {
@@ -54,7 +60,7 @@ impl Load {
 
     /// A closed loop: each send waits for a free worker, not for a clock.
     pub fn is_closed_loop(&self) -> bool {
-        matches!(self, Load::Concurrency { .. } | Load::ConcurrencyRamp { .. })
+        matches!(self, Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Sessions { .. })
     }
 
     /// The highest rate an open-loop load asks for at any instant (a ramp's larger end);
@@ -78,6 +84,7 @@ impl std::fmt::Display for Load {
             Load::Concurrency { n } => write!(f, "concurrency {n}"),
             Load::ConcurrencyRamp { from, to } => write!(f, "concurrency {from} -> {to}"),
             Load::Custom => write!(f, "custom gaps"),
+            Load::Sessions { n } => write!(f, "{n} sessions"),
         }
     }
 }
@@ -186,7 +193,7 @@ impl Stage {
                     return Err(format!("{at}: a ramp needs a duration"));
                 }
             }
-            Load::Burst { n: 0 } | Load::Concurrency { n: 0 } => {
+            Load::Burst { n: 0 } | Load::Concurrency { n: 0 } | Load::Sessions { n: 0 } => {
                 return Err(format!("{at}: {} must be at least 1", s.load));
             }
             Load::ConcurrencyRamp { from, to } => {

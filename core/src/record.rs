@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{ErrorClass, Outcome};
-use crate::request::Api;
+use crate::request::{Api, Delay, ToolCall};
 
 /// Where a request's output token count came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +90,16 @@ pub struct RequestRecord {
     pub reasoning_source: TokenSource,
     /// Tool calls the response made.
     pub tool_calls: u32,
+    /// Those calls (id, name, arguments joined from the streamed pieces), kept for
+    /// requests with a session or `keep_text`.
+    pub calls: Vec<ToolCall>,
+    /// The server's finish reason, kept with `calls`.
+    pub finish_reason: Option<String>,
+    /// The request's place in its session: 1 for the session's first request.
+    pub turn: Option<u32>,
+    /// A follow-up's wait after the outcome it followed (its planned instant is that
+    /// outcome's completion plus this).
+    pub delay: Option<Delay>,
     /// The server's prompt-token count (`usage.prompt_tokens`).
     pub prompt_tokens: Option<u32>,
     /// Prompt tokens the server served from its prefix cache, when it says.
@@ -142,6 +152,10 @@ impl RequestRecord {
             reasoning_tokens: None,
             reasoning_source: TokenSource::None,
             tool_calls: 0,
+            calls: Vec::new(),
+            finish_reason: None,
+            turn: None,
+            delay: None,
             prompt_tokens: None,
             cached_tokens: None,
             requested_prompt_tokens: None,
@@ -237,8 +251,18 @@ impl RequestRecord {
             latency: self.latency().unwrap_or_default(),
             output_tokens: self.output_tokens,
             prompt_tokens: self.prompt_tokens,
-            text: if self.session.is_some() || self.keep_text { self.text.clone() } else { None },
+            text: if self.keeps_text() { self.text.clone() } else { None },
+            tool_calls: if self.keeps_text() { self.calls.clone() } else { Vec::new() },
+            finish_reason: self.finish_reason.clone(),
+            cached_tokens: self.cached_tokens,
+            completed: self.done,
         }
+    }
+
+    /// Whether the outcome gives the response back (text and tool calls): for requests
+    /// with a session or `keep_text`.
+    pub fn keeps_text(&self) -> bool {
+        self.session.is_some() || self.keep_text
     }
 }
 

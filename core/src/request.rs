@@ -67,12 +67,16 @@ pub struct Message {
     pub role: String,
     pub content: String,
     pub parts: Vec<ContentPart>,
+    /// An assistant message: the tool calls the model made, sent back as they were.
+    pub tool_calls: Vec<ToolCall>,
+    /// A tool message: the id of the call it answers.
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
     /// A text message of `role`.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message { role: role.into(), content: content.into(), parts: Vec::new() }
+        Message { role: role.into(), content: content.into(), parts: Vec::new(), tool_calls: Vec::new(), tool_call_id: None }
     }
 
     /// A message of the user's.
@@ -82,7 +86,61 @@ impl Message {
 
     /// A message of `role` made of content parts.
     pub fn with_parts(role: impl Into<String>, parts: Vec<ContentPart>) -> Self {
-        Message { role: role.into(), content: String::new(), parts }
+        Message { parts, ..Self::new(role, String::new()) }
+    }
+
+    /// An assistant message that made these tool calls (with its text, often empty).
+    pub fn assistant_calls(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message { tool_calls, ..Self::new("assistant", content) }
+    }
+
+    /// A tool's result, answering the call `id`.
+    pub fn tool_result(id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { tool_call_id: Some(id.into()), ..Self::new("tool", content) }
+    }
+}
+
+/// A call of a tool: one the model made (in an outcome), or one an assistant message
+/// carries back to the model.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text.
+    pub arguments: String,
+}
+
+/// A tool the model may call (OpenAI's `{"type": "function", "function": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    /// The JSON schema of its parameters, as JSON text.
+    pub parameters: String,
+}
+
+/// OpenAI's `tool_choice`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    /// This tool, by name.
+    Function(String),
+}
+
+/// How long after the outcome it follows a follow-up is sent: the agent's tools' time
+/// and its user's think time, waited as their sum and reported apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delay {
+    pub tool: Duration,
+    pub think: Duration,
+}
+
+impl Delay {
+    /// The whole wait.
+    pub fn total(&self) -> Duration {
+        self.tool.saturating_add(self.think)
     }
 }
 
@@ -168,6 +226,11 @@ pub struct ScenarioRequest {
     /// Give the response text back in the request's outcome (for checks); off by
     /// default, so responses are not kept for nothing.
     pub keep_text: bool,
+    /// Chat: the tools the model may call, and whether it must.
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    /// A follow-up: sent this long after the outcome it follows.
+    pub delay: Option<Delay>,
 }
 
 impl ScenarioRequest {
@@ -208,6 +271,9 @@ impl ScenarioRequest {
             batch_size: None,
             gap: None,
             keep_text: false,
+            tools: Vec::new(),
+            tool_choice: None,
+            delay: None,
         }
     }
 }

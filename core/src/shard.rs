@@ -93,6 +93,7 @@ impl Shard {
             Load::Concurrency { n } => Load::Concurrency { n: self.split(n) },
             Load::ConcurrencyRamp { from, to } => Load::ConcurrencyRamp { from: self.split(from), to: self.split(to) },
             Load::Custom => Load::Custom,
+            Load::Sessions { n } => Load::Sessions { n: self.split(n) },
         };
         Stage { load, max_requests: stage.max_requests.map(|m| self.share(m)), ..stage.clone() }
     }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::Summary;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Reaction};
 use crate::plan::{Info, Load, Plan, Stage};
 use crate::request::Batch;
 
@@ -32,9 +32,11 @@ pub trait Workload: Send {
     /// that is not `done` means "nothing yet": the engine asks again after an outcome.
     fn next_requests(&mut self, stage: u32, seq: u64, max: u32) -> Result<Batch, WorkloadError>;
 
-    /// A request completed; called only when the plan sets `observe_outcomes`.
-    fn on_outcome(&mut self, _outcome: Outcome) -> Result<(), WorkloadError> {
-        Ok(())
+    /// A request completed; called only when the plan sets `observe_outcomes`. The
+    /// reaction's requests continue the outcome's session, each sent its delay after
+    /// the outcome; its `end` closes the session's task.
+    fn on_outcome(&mut self, _outcome: Outcome) -> Result<Reaction, WorkloadError> {
+        Ok(Reaction::none())
     }
 
     /// Adaptive plans: the stage after `results` (one per stage run so far), or `None`

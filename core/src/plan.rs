@@ -162,6 +162,12 @@ impl Plan {
         }
         for (i, s) in self.stages.iter().enumerate() {
             s.validate(i)?;
+            if matches!(s.load, Load::Sessions { .. }) && !self.observe_outcomes {
+                return Err(format!(
+                    "stage {i} ('{}'): a sessions load needs observe-outcomes, as sessions end in on-outcome",
+                    crate::text::printable(&s.name, 64)
+                ));
+            }
         }
         Ok(())
     }

@@ -39,6 +39,12 @@ pub trait Workload: Send {
         Ok(Reaction::none())
     }
 
+    /// Whether `on_outcome` reacts: returns follow-ups and ends sessions' tasks (WIT 0.6
+    /// on, and native workloads that say so). A stage then tracks its sessions as tasks.
+    fn reacts(&self) -> bool {
+        false
+    }
+
     /// Adaptive plans: the stage after `results` (one per stage run so far), or `None`
     /// to end the run.
     fn next_stage(&mut self, _results: &[StageResult]) -> Result<Option<Stage>, WorkloadError> {

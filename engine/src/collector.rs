@@ -137,6 +137,8 @@ struct Collector {
     sink_errors: Vec<SinkError>,
     /// Per stage: its clock (once started) and statistics, freed once it has reported.
     stages: Vec<Option<(Option<StageClock>, StageStats)>>,
+    /// Stages whose sessions are tasks: their open tasks and task statistics.
+    tasks: std::collections::HashMap<u32, volley_core::stats::TaskTracker>,
     max_tags: usize,
     max_models: usize,
     cancel: Arc<Cancel>,
@@ -156,6 +158,7 @@ impl Collector {
             sinks: c.sinks,
             sink_errors: Vec::new(),
             stages: Vec::new(),
+            tasks: std::collections::HashMap::new(),
             max_tags: c.max_tags,
             max_models: c.max_models,
             cancel: c.cancel,
@@ -182,14 +185,25 @@ impl Collector {
             Event::Record(r) => self.record(r),
             Event::StageStarted(clock) => {
                 let (index, stage) = (clock.index, clock.stage.clone());
+                if clock.tasks {
+                    self.tasks.insert(index, Default::default());
+                }
                 let entry = self.stage(index);
                 entry.1.slo = clock.slo;
                 entry.0 = Some(clock);
                 self.each_sink(|s| s.stage_started(index, &stage));
             }
             Event::Gpu(points) => self.each_sink(|s| s.gpu_sampled(&points)),
+            Event::TaskEnded { stage, session, end } => {
+                if let Some(t) = self.tasks.get_mut(&stage) {
+                    t.end(session, end);
+                }
+            }
             Event::StageEnded { index, stage, window, reply } => {
-                let stats = &self.stage(index).1;
+                let tasks = self.tasks.remove(&index).map(volley_core::stats::TaskTracker::finish);
+                let stats = &mut self.stage(index).1;
+                stats.tasks = tasks;
+                let stats = &*stats;
                 let mut report = StageReport::build(&stage, stats, &window);
                 // Lossless, so shards' reports merge exactly (`volley merge`).
                 report.mergeable = Some(stats.to_wire());
@@ -210,6 +224,9 @@ impl Collector {
             stats.excluded += 1;
         } else {
             stats.record(&r);
+            if let Some(t) = self.tasks.get_mut(&r.stage) {
+                t.record(&r);
+            }
         }
         let stage_name = clock.as_ref().map_or("", |c| c.stage.name.as_str());
         let event = RecordEvent::new(&r, stage_name, excluded, self.epoch);

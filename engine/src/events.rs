@@ -19,6 +19,9 @@ pub(crate) struct StageClock {
     /// Requests planned at or after this are cool-down.
     pub measure_until: Option<Instant>,
     pub slo: Option<Slo>,
+    /// The stage's sessions are tasks (its scenario reacts to outcomes): the collector
+    /// keeps task statistics for it.
+    pub tasks: bool,
 }
 
 impl StageClock {
@@ -32,6 +35,7 @@ impl StageClock {
             measure_from: started + stage.warmup.unwrap_or_default(),
             measure_until: cooldown_from.map(|c| started + c),
             slo: stage.slo,
+            tasks: false,
         }
     }
 
@@ -49,6 +53,12 @@ pub(crate) enum Event {
     StageStarted(StageClock),
     /// A round of GPU readings, for the sinks that show them live.
     Gpu(Vec<volley_report::gpu::GpuPoint>),
+    /// A session's task ended, as its scenario said (or failed: left with nothing out).
+    TaskEnded {
+        stage: u32,
+        session: u64,
+        end: volley_core::TaskEnd,
+    },
     /// Stage `index` ended: its report, please.
     StageEnded {
         index: u32,

@@ -24,6 +24,7 @@ mod load;
 pub mod preview;
 mod probe;
 mod producer;
+mod sessions;
 pub mod run;
 
 pub use hyper::header::{HeaderName, HeaderValue};

@@ -69,6 +69,7 @@ pub async fn preview(
             max_idle: policy.max_idle(),
             shard: None,
             behind: false,
+            board: None,
         });
         let mut requests = Vec::new();
         let mut stopped = None;

@@ -14,6 +14,7 @@
 //! once. A stage whose scenario waits on nothing for the policy's `max_idle_s` (it
 //! produces no request and has none out) is refused.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -21,9 +22,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use volley_core::shard::CarriedGap;
 use volley_core::workload::{validate_batch, validate_plan, validate_stage};
-use volley_core::{Cancel, Checks, ErrorClass, Info, Outcome, Plan, Refusal, Shard, Stage, StageResult, Workload, WorkloadError};
+use volley_core::{
+    Cancel, Checks, ErrorClass, Info, Outcome, Plan, Reaction, Refusal, ScenarioRequest, Shard, Stage, StageResult, TaskEnd, Workload,
+    WorkloadError,
+};
 
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
+use crate::sessions::SessionBoard;
 
 /// Outcomes waiting for the workload's `on_outcome` before the run is stopped.
 const MAX_PENDING_OUTCOMES: usize = 16_384;
@@ -61,6 +66,8 @@ pub(crate) struct Producer {
     outcomes: Option<flume::Sender<Outcome>>,
     pub info: Info,
     pub plan: Plan,
+    /// The workload reacts to outcomes (follow-ups, task ends): stages track tasks.
+    pub reacts: bool,
 }
 
 /// What a driver asks of the producer for a stage it starts.
@@ -81,6 +88,8 @@ pub(crate) struct StageOrder<'a> {
     /// The stage sends on a clock, which goes first when cores are short (see
     /// `Worker::behind`).
     pub behind: bool,
+    /// The stage's sessions, when its workload reacts to outcomes.
+    pub board: Option<Arc<SessionBoard>>,
 }
 
 /// One stage's production, as the producer thread gets it. Dropped when production
@@ -96,6 +105,7 @@ struct StageJob {
     shard: Option<Shard>,
     behind: bool,
     ready: Arc<Ready>,
+    board: Option<Arc<SessionBoard>>,
 }
 
 impl Drop for StageJob {
@@ -128,12 +138,26 @@ pub(crate) struct StageFeed {
     stop: Arc<AtomicBool>,
     queue: QueueBytes,
     ready: Arc<Ready>,
+    /// The stage's sessions, when its workload reacts to outcomes.
+    pub board: Option<Arc<SessionBoard>>,
 }
 
 impl StageFeed {
-    /// A request was taken from the queue: its bytes no longer count against the queue.
+    /// A request was taken from the queue to be sent: its bytes no longer count against
+    /// the queue, and a session's request is in play until its outcome is answered.
     pub fn took(&self, r: &PreparedRequest) {
         self.queue.remove(r);
+        if let Some(b) = &self.board {
+            b.sending(r);
+        }
+    }
+
+    /// A request taken with [`took`](Self::took) was not sent after all (the stage
+    /// ended first): no outcome will come for it.
+    pub fn unsent(&self, r: &PreparedRequest) {
+        if let (Some(b), Some(_)) = (&self.board, r.session) {
+            b.dropped(1);
+        }
     }
 
     /// The bytes of this stage's produced requests that may be held at once.
@@ -192,6 +216,7 @@ impl Producer {
     /// returns once the plan is known and valid (or with the one-line reason it is not).
     pub async fn spawn(workload: Box<dyn Workload>, params: serde_json::Value, cancel: Arc<Cancel>) -> Result<Self, WorkloadError> {
         let (setup_tx, setup_rx) = oneshot::channel::<Result<(Info, Plan), WorkloadError>>();
+        let (reacts_tx, reacts_rx) = oneshot::channel::<bool>();
         let (ended_tx, ended) = oneshot::channel();
         let (commands, command_rx) = mpsc::channel::<Command>();
         let (outcome_tx, outcome_rx) = flume::bounded::<Outcome>(MAX_PENDING_OUTCOMES);
@@ -219,6 +244,7 @@ impl Producer {
                 }
                 let label = workload.identity().label;
                 let observe = known_observes;
+                let _ = reacts_tx.send(workload.reacts());
                 let mut worker = Worker {
                     workload: workload.as_mut(),
                     label,
@@ -229,6 +255,9 @@ impl Producer {
                     stage: 0,
                     stage_outcomes: 0,
                     outcomes_seen: 0,
+                    seq: 0,
+                    board: None,
+                    sessions: HashMap::new(),
                 };
                 if let Err(e) = worker.serve(command_rx) {
                     *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -246,7 +275,8 @@ impl Producer {
 
         let (info, plan) = setup_rx.await.map_err(|_| WorkloadError::Fault("the scenario thread ended during set-up".into()))??;
         let outcomes = plan.observe_outcomes.then_some(outcome_tx);
-        Ok(Producer { commands, ended: Some(ended), fault, checks, outcomes, info, plan })
+        let reacts = plan.observe_outcomes && reacts_rx.await.unwrap_or(false);
+        Ok(Producer { commands, ended: Some(ended), fault, checks, outcomes, info, plan, reacts })
     }
 
     /// Requests are encoded with `encoder` (before the first stage).
@@ -271,10 +301,11 @@ impl Producer {
             shard: order.shard,
             behind: order.behind,
             ready: ready.clone(),
+            board: order.board.clone(),
         };
         // A thread that has ended drops the job, which sets `ready`.
         let _ = self.commands.send(Command::Stage(job));
-        StageFeed { requests, stop, queue, ready }
+        StageFeed { requests, stop, queue, ready, board: order.board }
     }
 
     /// Adaptive plans: asks the workload for the stage after `results`.
@@ -346,12 +377,41 @@ struct Worker<'a> {
     stage_outcomes: u64,
     /// Outcomes delivered in all (the idle clock counts one as activity).
     outcomes_seen: u64,
+    /// The stage's next sequence number: its queued requests and its follow-ups share it.
+    seq: u64,
+    /// The stage's sessions, while its workload reacts; kept after its production ends,
+    /// as follow-ups go on until its sessions are over.
+    board: Option<Arc<SessionBoard>>,
+    sessions: HashMap<u64, SessionTally>,
+}
+
+/// One open session, as the producer counts it.
+#[derive(Default)]
+struct SessionTally {
+    /// Its requests produced whose outcome has not arrived.
+    out: u32,
+    /// Its requests produced so far (the next one's turn is this plus one).
+    turns: u32,
 }
 
 impl Worker<'_> {
     fn serve(&mut self, commands: mpsc::Receiver<Command>) -> Result<(), WorkloadError> {
         loop {
-            match commands.recv_timeout(POLL) {
+            // Between stages' production, a reacting workload's follow-ups still come
+            // from outcomes: wait on those, and look at the commands in between.
+            let next = if self.board.is_some() {
+                match commands.try_recv() {
+                    Ok(c) => Ok(c),
+                    Err(mpsc::TryRecvError::Disconnected) => Err(mpsc::RecvTimeoutError::Disconnected),
+                    Err(mpsc::TryRecvError::Empty) => {
+                        self.wait_for_outcome(POLL)?;
+                        continue;
+                    }
+                }
+            } else {
+                commands.recv_timeout(POLL)
+            };
+            match next {
                 Ok(Command::Begin(encoder)) => self.encoder = Some(*encoder),
                 Ok(Command::Stage(job)) => {
                     if job.behind && !self.behind {
@@ -383,35 +443,30 @@ impl Worker<'_> {
     }
 
     fn produce(&mut self, job: &StageJob) -> Result<(), WorkloadError> {
-        let Some(mut encoder) = self.encoder.take() else {
+        if self.encoder.is_none() {
             return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
-        };
-        let r = self.produce_with(&mut encoder, job);
-        self.encoder = Some(encoder);
-        r
-    }
-
-    fn produce_with(&mut self, encoder: &mut RequestEncoder, job: &StageJob) -> Result<(), WorkloadError> {
+        }
         let StageJob { index: stage, tx, stop, limit, queue, shard, .. } = job;
         let (stage, limit, shard) = (*stage, *limit, *shard);
         self.workload.start_stage(stage);
-        (self.stage, self.stage_outcomes) = (stage, 0);
-        let mut seq = 0u64;
+        (self.stage, self.stage_outcomes, self.seq) = (stage, 0, 0);
+        self.board = job.board.clone();
+        self.sessions.clear();
         // This shard's requests queued so far.
         let mut owned = 0u64;
         let mut idle = IdleClock::new();
         let mut carried = CarriedGap::default();
         loop {
             let want = match limit {
-                Some(l) if seq >= l => return Ok(()),
-                Some(l) => (l - seq).min(u64::from(BATCH)) as u32,
+                Some(l) if self.seq >= l => return Ok(()),
+                Some(l) => (l - self.seq).min(u64::from(BATCH)) as u32,
                 None => BATCH,
             };
             self.deliver_outcomes()?;
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let batch = self.workload.next_requests(stage, seq, want)?;
+            let batch = self.workload.next_requests(stage, self.seq, want)?;
             validate_batch(&self.label, &batch, want)?;
             if batch.requests.is_empty() && !batch.done {
                 // Nothing for now (a session waits for its previous turn): the stage
@@ -420,40 +475,31 @@ impl Worker<'_> {
                 // Requests of its own still out (queued or in flight), whose outcomes
                 // can change its mind; without outcomes it waits on nothing.
                 let out = self.observe && owned > self.stage_outcomes;
-                if idle.idle_for(seq.wrapping_add(self.outcomes_seen), out) >= job.max_idle {
+                if idle.idle_for(self.seq.wrapping_add(self.outcomes_seen), out) >= job.max_idle {
                     return Err(WorkloadError::Refused(self.idle_refusal(job)));
                 }
                 // Ask again once an outcome has arrived, or after a short while.
-                match self.outcomes.recv_timeout(POLL) {
-                    Ok(outcome) => self.on_outcome(outcome)?,
-                    Err(flume::RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
-                    Err(flume::RecvTimeoutError::Timeout) => {}
-                }
+                self.wait_for_outcome(POLL)?;
                 continue;
             }
             for mut request in batch.requests {
                 // Every shard produces the global sequence and keeps its own requests.
                 if let Some(s) = shard
-                    && !s.owns_request(seq, request.session)
+                    && !s.owns_request(self.seq, request.session)
                 {
                     carried.skip(request.gap);
                     if request.session.is_some() && self.observe {
                         // Another shard's conversation: not sent here, so the scenario
-                        // does not wait for its answer.
-                        self.workload.on_outcome(not_sent_here(stage, seq, request.session))?;
+                        // does not wait for its answer (and nothing it returns is sent).
+                        self.workload.on_outcome(not_sent_here(stage, self.seq, request.session))?;
                     }
-                    seq += 1;
+                    self.seq += 1;
                     continue;
                 }
                 request.gap = carried.take(request.gap);
-                let prepared = encoder.encode(request, stage, seq).map_err(|e| match e {
-                    EncodeError::Refused(r) => WorkloadError::Refused(r),
-                    EncodeError::Invalid(e) => WorkloadError::Invalid(format!(
-                        "scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}",
-                        self.label
-                    )),
-                })?;
-                seq += 1;
+                // A queued request is paced by the load, not by a delay.
+                request.delay = None;
+                let prepared = self.encode(request, stage)?;
                 if !self.send(tx, prepared, stop, queue, &job.ready)? {
                     return Ok(());
                 }
@@ -463,6 +509,90 @@ impl Worker<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Encodes `request` as the stage's next in sequence, numbering its turn in its
+    /// session.
+    fn encode(&mut self, request: ScenarioRequest, stage: u32) -> Result<PreparedRequest, WorkloadError> {
+        let seq = self.seq;
+        let session = request.session;
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
+        };
+        let mut prepared = encoder.encode(request, stage, seq).map_err(|e| match e {
+            EncodeError::Refused(r) => WorkloadError::Refused(r),
+            EncodeError::Invalid(e) => {
+                WorkloadError::Invalid(format!("scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}", self.label))
+            }
+        })?;
+        self.seq += 1;
+        if let (Some(s), Some(_)) = (session, &self.board) {
+            let tally = self.sessions.entry(s).or_default();
+            tally.out = tally.out.saturating_add(1);
+            tally.turns = tally.turns.saturating_add(1);
+            prepared.turn = Some(tally.turns);
+        }
+        Ok(prepared)
+    }
+
+    /// Waits up to `at_most` for an outcome and hands it over (at once when one comes,
+    /// so a follow-up's delay starts from an outcome handled promptly).
+    fn wait_for_outcome(&mut self, at_most: Duration) -> Result<(), WorkloadError> {
+        match self.outcomes.recv_timeout(at_most) {
+            Ok(outcome) => self.on_outcome(outcome),
+            Err(flume::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(at_most);
+                Ok(())
+            }
+            Err(flume::RecvTimeoutError::Timeout) => Ok(()),
+        }
+    }
+
+    /// What a reacting workload answered to an outcome of the current stage's session
+    /// `session`: its follow-ups go to the board, due at the outcome's completion plus
+    /// their delay, and the task ends when the workload says so, or when nothing of the
+    /// session is out and nothing follows (a failed task: the scenario left it).
+    fn react(&mut self, board: &SessionBoard, session: u64, seq: u64, completed: Instant, reaction: Reaction) -> Result<(), WorkloadError> {
+        let Reaction { requests, end } = reaction;
+        let follows = requests.len();
+        let stage = self.stage;
+        if let Some(t) = self.sessions.get_mut(&session) {
+            t.out = t.out.saturating_sub(1);
+        }
+        for mut request in requests {
+            match request.session {
+                None => request.session = Some(session),
+                Some(s) if s != session => {
+                    return Err(WorkloadError::Invalid(format!(
+                        "scenario '{}' answered the outcome of session {session} (stage {stage}, seq {seq}) with a request of session {s}; follow-ups continue their outcome's session",
+                        self.label
+                    )));
+                }
+                Some(_) => {}
+            }
+            let wait = request.delay.unwrap_or_default().total();
+            let Some(planned) = completed.checked_add(wait) else {
+                return Err(WorkloadError::Invalid(format!(
+                    "scenario '{}' asked for a follow-up delay of {} s (stage {stage}, session {session})",
+                    self.label,
+                    wait.as_secs()
+                )));
+            };
+            let prepared = self.encode(request, stage)?;
+            board.follow_up(planned, prepared);
+        }
+        board.answered();
+        let out = self.sessions.get(&session).map_or(0, |t| t.out);
+        let end = match end {
+            Some(end) => Some(end),
+            None if follows == 0 && out == 0 => Some(TaskEnd::Failed),
+            None => None,
+        };
+        if let Some(end) = end {
+            self.sessions.remove(&session);
+            board.ended(session, end);
+        }
+        Ok(())
     }
 
     /// The refusal of a stage whose scenario waited on nothing for `max_idle_s`.
@@ -501,8 +631,7 @@ impl Worker<'_> {
             if stop.load(Ordering::Relaxed) || tx.is_disconnected() {
                 return Ok(false);
             }
-            self.deliver_outcomes()?;
-            std::thread::sleep(NAP);
+            self.nap(NAP)?;
         }
         queue.add(&item);
         loop {
@@ -523,14 +652,25 @@ impl Worker<'_> {
                         if stop.load(Ordering::Relaxed) {
                             return Ok(false);
                         }
-                        self.deliver_outcomes()?;
-                        std::thread::sleep(nap);
+                        self.nap(nap)?;
                         napped += nap;
                         let left = tx.len();
                         nap = next_nap(nap, napped, full.saturating_sub(left), left.saturating_sub(half));
                     }
                 }
             }
+        }
+    }
+
+    /// Naps for `d` while the queue is full; a reacting workload's outcomes cut the nap
+    /// short, so follow-ups are not held up by a full queue of first requests.
+    fn nap(&mut self, d: Duration) -> Result<(), WorkloadError> {
+        self.deliver_outcomes()?;
+        if self.board.is_some() {
+            self.wait_for_outcome(d)
+        } else {
+            std::thread::sleep(d);
+            Ok(())
         }
     }
 
@@ -541,13 +681,30 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Hands the workload an outcome from the collector, counting it.
+    /// Hands the workload an outcome from the collector, counting it, and acts on its
+    /// reaction: follow-ups and task ends of the current stage's sessions. An earlier
+    /// stage's sessions are over (its stage waited for them): nothing follows them.
     fn on_outcome(&mut self, outcome: Outcome) -> Result<(), WorkloadError> {
         self.outcomes_seen = self.outcomes_seen.wrapping_add(1);
-        if outcome.stage == self.stage {
+        let current = outcome.stage == self.stage;
+        if current {
             self.stage_outcomes += 1;
         }
-        self.workload.on_outcome(outcome)
+        let (session, seq, completed) = (outcome.session, outcome.seq, outcome.completed);
+        let reaction = self.workload.on_outcome(outcome)?;
+        let board = match (&self.board, session) {
+            (Some(b), Some(_)) if current => b.clone(),
+            _ => {
+                if current && session.is_none() && !reaction.requests.is_empty() {
+                    return Err(WorkloadError::Invalid(format!(
+                        "scenario '{}' answered the outcome of a request without a session (stage {}, seq {seq}) with follow-ups; give the request a session",
+                        self.label, self.stage
+                    )));
+                }
+                return Ok(());
+            }
+        };
+        self.react(&board, session.unwrap_or_default(), seq, completed, reaction)
     }
 }
 
@@ -603,6 +760,10 @@ fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
         output_tokens: 0,
         prompt_tokens: None,
         text: None,
+        tool_calls: Vec::new(),
+        finish_reason: None,
+        cached_tokens: None,
+        completed: Instant::now(),
     }
 }
 
@@ -643,8 +804,17 @@ mod tests {
         let producer = Producer::spawn(Box::new(waiter), serde_json::json!({}), cancel.clone()).await.unwrap();
         let target = volley_net::Target::parse("http://127.0.0.1:1").unwrap();
         producer.begin(RequestEncoder::new(&target, Some("m".into()), Arc::default(), &[]));
-        let order =
-            StageOrder { index: 0, name: "waits", capacity: 256, limit: None, queue_bytes: 1 << 20, max_idle, shard: None, behind: false };
+        let order = StageOrder {
+            index: 0,
+            name: "waits",
+            capacity: 256,
+            limit: None,
+            queue_bytes: 1 << 20,
+            max_idle,
+            shard: None,
+            behind: false,
+            board: None,
+        };
         let feed = producer.start_stage(order);
         (producer, feed, cancel)
     }

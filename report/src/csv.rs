@@ -37,7 +37,7 @@ impl Sink for CsvSink {
 
 pub(crate) const HEADER: &str = "stage,stage_name,seq,tag,model,batch_size,session,api,stream,ok,status,error,error_message,\
 planned_ms,sent_ms,schedule_lag_ms,ttft_ms,latency_ms,latency_from_planned_ms,tpot_ms,max_tokens,output_tokens,\
-token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttfo_ms,ttst_ms,reasoning_tokens,tool_calls,new_connection,connect_ms,tls_ms,written_ms,first_byte_ms,headers_ms\n";
+token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttfo_ms,ttst_ms,reasoning_tokens,tool_calls,new_connection,connect_ms,tls_ms,written_ms,first_byte_ms,headers_ms,turn,delay_ms\n";
 
 /// A text field, quoted when it holds a comma, quote or line break. One that starts
 /// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
@@ -142,6 +142,8 @@ fn write_line(out: &mut Vec<u8>, r: &RecordLine<'_>) {
     for v in [r.connect_ms, r.tls_ms, r.written_ms, r.first_byte_ms, r.headers_ms] {
         row.opt(v, Row::ms);
     }
+    row.opt(r.turn, Row::int);
+    row.opt(r.delay_ms, Row::ms);
     row.out.push(b'\n');
 }
 
@@ -166,7 +168,7 @@ mod tests {
         v.push(b'|');
         text(&mut v, "a,\"b\"");
         assert_eq!(String::from_utf8(v).unwrap(), "plain|\"a,\"\"b\"\"\"");
-        assert_eq!(HEADER.matches(',').count(), 36);
+        assert_eq!(HEADER.matches(',').count(), 38);
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct RecordLine<'a> {
     pub model: Option<&'a str>,
     pub batch_size: u32,
     pub session: Option<u64>,
+    /// Its place in its session (1: the first request), when the session is a task.
+    pub turn: Option<u32>,
+    /// A follow-up's asked delay (tool plus think time) after the outcome it followed.
+    pub delay_ms: Option<Ms>,
     pub api: Api,
     pub stream: bool,
     pub ok: bool,
@@ -104,6 +108,8 @@ impl<'a> RecordLine<'a> {
             model: r.model.as_deref(),
             batch_size: r.batch_size,
             session: r.session,
+            turn: r.turn,
+            delay_ms: r.delay.map(|d| Ms::of(d.total())),
             api: r.api,
             stream: r.stream,
             ok: r.ok(),
@@ -205,6 +211,8 @@ impl RecordLine<'_> {
         int(out, self.batch_size);
         key(out, k!("session"));
         opt(out, self.session, int);
+        count(out, k!("turn"), self.turn);
+        ms(out, k!("delay_ms"), self.delay_ms);
         key(out, k!("api"));
         string(out, self.api.as_str());
         key(out, k!("stream"));

@@ -243,6 +243,9 @@ pub struct StageReport {
     /// The scenario's named checks (`check(name, passed)`) in this stage, by name.
     #[serde(default)]
     pub checks: BTreeMap<String, CheckReport>,
+    /// A stage whose sessions are tasks (its scenario reacts to outcomes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TaskReport>,
     /// A shard's report: the whole stage it ran its share of (`load` above is its share).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_of: Option<WholeStage>,
@@ -367,6 +370,51 @@ pub struct TimingReport {
     pub request_written_ms: Option<Summary>,
     pub first_byte_ms: Option<Summary>,
     pub response_headers_ms: Option<Summary>,
+}
+
+/// A stage whose sessions are tasks (an agent's whole job): how many started, ended and
+/// how, how long the completed ones took, and what each needed. Counts per task
+/// (`turns`, `tool_calls`, tokens) are summaries in their own units.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Still open when the stage ended.
+    pub unfinished: u64,
+    /// Sessions past the bound on open tasks, not tracked.
+    #[serde(default)]
+    pub untracked: u64,
+    /// Completed tasks per second over the stage.
+    pub tasks_per_s: f64,
+    /// Completed tasks: first send to last completion.
+    pub latency_ms: Option<Summary>,
+    /// Ended tasks (completed or failed): requests, tool calls and tokens per task.
+    pub turns: Option<Summary>,
+    pub tool_calls: Option<Summary>,
+    pub input_tokens: Option<Summary>,
+    pub output_tokens: Option<Summary>,
+    /// Ended tasks: the delays (tool plus think time) waited per task, and in all.
+    pub waited_ms: Option<Summary>,
+    pub tool_wait_s: f64,
+    pub think_wait_s: f64,
+    /// Every follow-up's schedule lag: how much later than its asked delay it was sent.
+    pub follow_up_lag_ms: Option<Summary>,
+    /// Per task whose server reported cached tokens: cached over prompt tokens.
+    pub prefix_cache_hit_ratio: Option<Summary>,
+    /// TTFT of successful requests by turn (a session's n-th request, the last bucket
+    /// holding every later turn) and by prompt length (from `prompt_tokens`).
+    #[serde(deserialize_with = "vec_at_most::<_, _, 64>")]
+    pub ttft_by_turn: Vec<TtftBucket>,
+    #[serde(deserialize_with = "vec_at_most::<_, _, 16>")]
+    pub ttft_by_prompt_tokens: Vec<TtftBucket>,
+}
+
+/// TTFT of one turn number, or of one prompt-length bucket (from `from` tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TtftBucket {
+    pub from: u32,
+    pub ttft_ms: Summary,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

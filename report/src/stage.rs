@@ -8,6 +8,7 @@ use volley_core::stats::{Breakdown, CacheTally, GroupStats, LengthTally, StageSt
 use volley_core::{Load, Stage, StageResult, StageWindow};
 
 use crate::schema::{
+    TaskReport, TtftBucket,
     ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TimingReport, TokenReport,
     ToolCallReport,
 };
@@ -182,6 +183,7 @@ impl StageReport {
             gpu: Vec::new(),
             output_tokens_per_joule: None,
             checks: BTreeMap::new(),
+            tasks: stats.tasks.as_ref().map(|t| TaskReport::from_stats(t, elapsed)),
             shard_of: None,
             window: None,
             generator_cpu_s: None,
@@ -255,5 +257,41 @@ mod generator_tests {
         // A burst's lag is not a late clock; closed loops have no target.
         assert!(generator_warnings(&Load::Burst { n: 1000 }, 0.0, 1000, &late).is_empty());
         assert!(generator_warnings(&Load::Concurrency { n: 4 }, 10.0, 1000, &on_time).is_empty());
+    }
+}
+
+impl TaskReport {
+    /// The report of a stage's task statistics, `elapsed` seconds long.
+    pub fn from_stats(t: &volley_core::stats::TaskStats, elapsed: f64) -> Self {
+        use volley_core::stats::tasks::{count_summary, prompt_bucket_floor};
+        let ratio = count_summary(&t.cache_hit_permille).map(|mut s| {
+            for x in [&mut s.mean, &mut s.min, &mut s.p50, &mut s.p90, &mut s.p95, &mut s.p99, &mut s.p99_9, &mut s.max] {
+                *x /= 1000.0;
+            }
+            s
+        });
+        let buckets = |m: &BTreeMap<u32, volley_core::DurationHistogram>, from: fn(u32) -> u32| {
+            m.iter().filter_map(|(k, h)| Some(TtftBucket { from: from(*k), ttft_ms: h.summary()? })).collect()
+        };
+        TaskReport {
+            started: t.started,
+            completed: t.completed,
+            failed: t.failed,
+            unfinished: t.unfinished,
+            untracked: t.untracked,
+            tasks_per_s: if elapsed > 0.0 { round3(t.completed as f64 / elapsed) } else { 0.0 },
+            latency_ms: t.latency.summary(),
+            turns: count_summary(&t.turns),
+            tool_calls: count_summary(&t.tool_calls),
+            input_tokens: count_summary(&t.input_tokens),
+            output_tokens: count_summary(&t.output_tokens),
+            waited_ms: t.waited.summary(),
+            tool_wait_s: round3(t.tool_wait_us as f64 / 1e6),
+            think_wait_s: round3(t.think_wait_us as f64 / 1e6),
+            follow_up_lag_ms: t.follow_up_lag.summary(),
+            prefix_cache_hit_ratio: ratio,
+            ttft_by_turn: buckets(&t.ttft_by_turn, |k| k),
+            ttft_by_prompt_tokens: buckets(&t.ttft_by_prompt, prompt_bucket_floor),
+        }
     }
 }

@@ -39,6 +39,14 @@ const SUMMARIES: &[(&str, SummaryOf)] = &[
     ("latency_ms", |s| s.latency_ms),
     ("latency_from_planned_ms", |s| s.latency_from_planned_ms),
     ("schedule_lag_ms", |s| s.schedule_lag_ms),
+    // A stage whose sessions are tasks: per task.
+    ("task_latency_ms", |s| s.tasks.as_ref()?.latency_ms),
+    ("task_turns", |s| s.tasks.as_ref()?.turns),
+    ("task_tool_calls", |s| s.tasks.as_ref()?.tool_calls),
+    ("task_input_tokens", |s| s.tasks.as_ref()?.input_tokens),
+    ("task_output_tokens", |s| s.tasks.as_ref()?.output_tokens),
+    ("task_waited_ms", |s| s.tasks.as_ref()?.waited_ms),
+    ("follow_up_lag_ms", |s| s.tasks.as_ref()?.follow_up_lag_ms),
 ];
 
 const STATS: &[(&str, StatOf)] = &[
@@ -67,6 +75,15 @@ const SCALARS: &[(&str, ScalarOf)] = &[
     ("inferences_per_s", |s| Some(s.inferences_per_s)),
     ("prefix_cache_hit_ratio", |s| s.prefix_cache.hit_ratio),
     ("output_tokens_per_joule", |s| s.output_tokens_per_joule),
+    ("tasks_started", |s| Some(s.tasks.as_ref()?.started as f64)),
+    ("tasks_completed", |s| Some(s.tasks.as_ref()?.completed as f64)),
+    ("tasks_failed", |s| Some(s.tasks.as_ref()?.failed as f64)),
+    ("tasks_per_s", |s| Some(s.tasks.as_ref()?.tasks_per_s)),
+    ("task_failure_rate", |s| {
+        let t = s.tasks.as_ref()?;
+        let ended = t.completed + t.failed + t.unfinished;
+        (ended > 0).then(|| (t.failed + t.unfinished) as f64 / ended as f64)
+    }),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

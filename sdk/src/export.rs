@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::volley::scenario::types::Batch;
-use crate::{Info, Outcome, Params, Plan, Request, Stage, StageResult};
+use crate::{Info, Outcome, Params, Plan, Reaction, Request, Stage, StageResult};
 
 /// What a scenario has to send next.
 // Returned once per request and moved straight into the batch: boxing the request
@@ -53,8 +53,21 @@ pub trait Scenario: Sized + 'static {
     /// outcome arrives; [`Next::Done`] when the stage has nothing more to send.
     fn next_request(&mut self, ctx: &RequestContext) -> Next;
 
-    /// A request completed. Called only when the plan sets `observe_outcomes`.
+    /// A request completed. Called only when the plan sets `observe_outcomes`, by the
+    /// default [`react`](Scenario::react).
     fn on_outcome(&mut self, _outcome: Outcome) {}
+
+    /// A request completed (only when the plan sets `observe_outcomes`): what follows
+    /// it. The reaction's requests continue the outcome's session — the next turn with
+    /// the tool results, sub-agents fanned out — each sent its
+    /// [`delay`](crate::Request::delay) after this outcome by the host's clock; its
+    /// `end` closes the session's task ([`Reaction::end`]). A session left with nothing
+    /// out and nothing following ends as failed. By default: [`on_outcome`]
+    /// (Scenario::on_outcome), and nothing follows.
+    fn react(&mut self, outcome: Outcome) -> Reaction {
+        self.on_outcome(outcome);
+        Reaction::none()
+    }
 
     /// Adaptive plans ([`Plan::adaptive`](crate::Plan::adaptive)): the stage after
     /// `results` (one per stage run so far, warm-up and cool-down excluded), or `None`
@@ -142,8 +155,8 @@ macro_rules! export_scenario {
                 fn next_requests(stage: u32, seq: u64, max: u32) -> $crate::__private::Batch {
                     $crate::__private::next_requests::<$ty>(&SLOT, stage, seq, max)
                 }
-                fn on_outcome(outcome: $crate::Outcome) {
-                    SLOT.with(|s| $crate::Scenario::on_outcome(s, outcome));
+                fn on_outcome(outcome: $crate::Outcome) -> $crate::Reaction {
+                    SLOT.with(|s| $crate::Scenario::react(s, outcome)).unwrap_or_else($crate::Reaction::none)
                 }
                 fn next_stage(results: Vec<$crate::StageResult>) -> Option<$crate::Stage> {
                     $crate::__private::next_stage::<$ty>(&SLOT, results)

@@ -3,7 +3,7 @@
 //! A Volley scenario is a WebAssembly component that declares a workload — the stages
 //! and arrival pattern of a run, and the shape of every request — while the Volley host
 //! owns the clock, the network and the statistics. This crate is the idiomatic Rust
-//! side of the `volley:scenario@0.5.0` WIT interface: implement [`Scenario`], export it
+//! side of the `volley:scenario@0.6.0` WIT interface: implement [`Scenario`], export it
 //! with [`export_scenario!`], and build with `cargo build --target wasm32-wasip2`.
 //!
 //! ```no_run
@@ -68,11 +68,12 @@ pub mod tokenizer;
 
 pub use bindings::exports::volley::scenario::workload::Info;
 pub use bindings::volley::scenario::types::{
-    Api, ContentPart, ErrorClass, GrantedFile, ImagePart, InlineMedia, Load, Media, Message, Outcome, PartMessage, Percentiles, Plan,
-    Prompt, Request, Slo, Stage, StageResult, Tensor, TensorData,
+    Api, ContentPart, Delay, ErrorClass, GrantedFile, ImagePart, InlineMedia, Load, Media, Message, Outcome, Percentiles, Plan, Prompt,
+    Reaction, Request, Slo, Stage, StageResult, TaskEnd, Tensor, TensorData, Tool, ToolCall, ToolChoice,
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
+pub use request::PartMessage;
 pub use plan::STAGE_PARAMS;
 /// Re-exported for reading structured parameters (`Params::get`).
 pub use serde_json;

@@ -112,6 +112,14 @@ impl Load {
     pub fn custom() -> Self {
         Load::Custom
     }
+    /// A closed loop of sessions: `n` tasks in flight. Each request the stage's
+    /// [`next_request`](crate::Scenario::next_request) returns opens a session (give it
+    /// one with [`Request::session`](crate::Request::session)) when fewer than `n` are
+    /// open; the session's later requests come from [`react`](crate::Scenario::react),
+    /// which also ends it. The stage's `max_requests` counts the sessions opened.
+    pub fn sessions(n: u32) -> Self {
+        Load::Sessions(n)
+    }
 }
 
 impl Slo {

@@ -1,11 +1,34 @@
 //! Builders for [`Request`], [`Message`], content parts and [`Tensor`], one constructor
 //! per API.
 
-use crate::{Api, ContentPart, GrantedFile, ImagePart, InlineMedia, Media, Message, PartMessage, Prompt, Request, Tensor, TensorData};
+use std::time::Duration;
+
+use crate::{
+    Api, ContentPart, Delay, GrantedFile, ImagePart, InlineMedia, Media, Message, Prompt, Reaction, Request, TaskEnd, Tensor, TensorData,
+    Tool, ToolCall, ToolChoice,
+};
+
+/// Nanoseconds of `d`, saturating.
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u128::from(u64::MAX)) as u64
+}
 
 impl Message {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Message { role: role.into(), content: content.into() }
+        Message { role: role.into(), content: content.into(), parts: Vec::new(), tool_calls: Vec::new(), tool_call_id: None }
+    }
+    /// A message of `role` made of content parts (text, images, audio).
+    pub fn with_parts(role: impl Into<String>, parts: Vec<ContentPart>) -> Self {
+        Message { parts, ..Self::new(role, "") }
+    }
+    /// The assistant's turn that made these tool calls (send the model's calls back as
+    /// they were, e.g. `outcome.tool_calls`), with its text (often empty).
+    pub fn assistant_calls(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message { tool_calls, ..Self::new("assistant", content) }
+    }
+    /// A tool's result, answering the call with id `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message { tool_call_id: Some(call_id.into()), ..Self::new("tool", content) }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new("system", content)
@@ -18,12 +41,56 @@ impl Message {
     }
 }
 
+/// A chat message of content parts (kept from 0.5, where it was its own type; in 0.6 a
+/// [`Message`] has `parts`).
+#[derive(Debug, Clone)]
+pub struct PartMessage {
+    pub role: String,
+    pub parts: Vec<ContentPart>,
+}
+
 impl PartMessage {
     pub fn new(role: impl Into<String>, parts: Vec<ContentPart>) -> Self {
         PartMessage { role: role.into(), parts }
     }
     pub fn user(parts: Vec<ContentPart>) -> Self {
         Self::new("user", parts)
+    }
+}
+
+impl From<PartMessage> for Message {
+    fn from(m: PartMessage) -> Self {
+        Message::with_parts(m.role, m.parts)
+    }
+}
+
+impl Tool {
+    /// A function the model may call; `parameters` is its JSON schema as JSON text,
+    /// e.g. `{"type":"object","properties":{"query":{"type":"string"}}}`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>, parameters: impl Into<String>) -> Self {
+        Tool { name: name.into(), description: description.into(), parameters: parameters.into() }
+    }
+}
+
+impl Delay {
+    /// What the agent's tools took and what its user thought; the host waits the sum.
+    pub fn new(tool: Duration, think: Duration) -> Self {
+        Delay { tool_ns: nanos(tool), think_ns: nanos(think) }
+    }
+}
+
+impl Reaction {
+    /// Nothing follows; the session goes on (or ends, if nothing of it is out).
+    pub fn none() -> Self {
+        Reaction { requests: Vec::new(), end: None }
+    }
+    /// These requests follow the outcome.
+    pub fn follow(requests: Vec<Request>) -> Self {
+        Reaction { requests, end: None }
+    }
+    /// The session's task is over.
+    pub fn end(end: TaskEnd) -> Self {
+        Reaction { requests: Vec::new(), end: Some(end) }
     }
 }
 
@@ -65,7 +132,7 @@ impl Request {
 
     /// A chat request whose messages have content parts (text, images, audio).
     pub fn chat_parts(messages: Vec<PartMessage>) -> Self {
-        Self::with(Api::ChatCompletions, Prompt::ChatParts(messages))
+        Self::with(Api::ChatCompletions, Prompt::Chat(messages.into_iter().map(Into::into).collect()))
     }
 
     /// A completion request (`/v1/completions`).
@@ -127,7 +194,30 @@ impl Request {
             batch_size: None,
             gap_ns: None,
             keep_text: false,
+            tools: Vec::new(),
+            tool_choice: None,
+            delay: None,
         }
+    }
+
+    /// Chat: the tools the model may call.
+    pub fn tools(mut self, tools: Vec<Tool>) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Chat: whether and which tool the model must call.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// A follow-up (returned from [`react`](crate::Scenario::react)): sent `tool` +
+    /// `think` after the outcome it follows, by the host's clock. Reported per task as
+    /// tool and think time.
+    pub fn delay(mut self, tool: Duration, think: Duration) -> Self {
+        self.delay = Some(Delay::new(tool, think));
+        self
     }
 
     /// Have the response text in this request's outcome (`Outcome::text`), e.g. to
@@ -140,7 +230,7 @@ impl Request {
     /// For stages with [`Load::custom`](crate::Load::custom): send this request `gap`
     /// after the previous one's planned send (the first: after the stage's start).
     pub fn gap(mut self, gap: std::time::Duration) -> Self {
-        self.gap_ns = Some(gap.as_nanos().min(u128::from(u64::MAX)) as u64);
+        self.gap_ns = Some(nanos(gap));
         self
     }
 

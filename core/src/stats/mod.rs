@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+pub mod tasks;
 mod tokens;
 mod wire;
 
+pub use tasks::{TaskStats, TaskTracker, TasksWire};
 pub use tokens::{ChunkTokenSource, each_token_gap, per_token_gaps};
 pub use wire::{GroupWire, StatsWire};
 
@@ -66,6 +68,8 @@ pub struct StageStats {
     /// The stage's per-request objective, and how many measured requests met it.
     pub slo: Option<Slo>,
     pub slo_met: u64,
+    /// A stage whose sessions are tasks: their statistics (set when the stage ends).
+    pub tasks: Option<TaskStats>,
 }
 
 /// How often a class of error occurred, with the first message seen.
@@ -279,6 +283,7 @@ impl StageStats {
             excluded: 0,
             slo: None,
             slo_met: 0,
+            tasks: None,
         }
     }
 

@@ -48,6 +48,9 @@ pub struct StatsWire {
     pub inferences: u64,
     pub excluded: u64,
     pub slo_met: u64,
+    /// A stage whose sessions are tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<super::TasksWire>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +226,7 @@ impl StageStats {
             inferences: self.inferences,
             excluded: self.excluded,
             slo_met: self.slo_met,
+            tasks: self.tasks.as_ref().map(super::TaskStats::to_wire),
         }
     }
 
@@ -287,6 +291,7 @@ impl StageStats {
         stats.excluded = w.excluded;
         stats.slo = slo;
         stats.slo_met = w.slo_met;
+        stats.tasks = w.tasks.as_ref().map(super::TaskStats::from_wire).transpose()?;
         Ok(stats)
     }
 
@@ -362,7 +367,17 @@ impl StageStats {
         }
         add(&mut self.inferences, o.inferences, "inferences")?;
         add(&mut self.excluded, o.excluded, "excluded requests")?;
-        add(&mut self.slo_met, o.slo_met, "requests within the SLO")
+        add(&mut self.slo_met, o.slo_met, "requests within the SLO")?;
+        match (&mut self.tasks, &o.tasks) {
+            (Some(to), Some(from)) => to.merge(from),
+            (None, Some(from)) => {
+                let mut to = super::TaskStats::default();
+                to.merge(from)?;
+                self.tasks = Some(to);
+                Ok(())
+            }
+            (_, None) => Ok(()),
+        }
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) async fn send(ctx: &SendContext, mut req: PreparedRequest, planned: I
     rec.model = req.model.take();
     rec.batch_size = req.batch_size;
     rec.session = req.session;
+    rec.turn = req.turn;
+    rec.delay = req.delay;
     rec.keep_text = req.keep_text;
     rec.max_tokens = req.max_tokens;
     rec.requested_prompt_tokens = req.prompt_tokens;

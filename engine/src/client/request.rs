@@ -48,6 +48,10 @@ pub struct PreparedRequest {
     pub keep_text: bool,
     /// KServe v2 over gRPC: `body` is one framed protobuf message.
     pub grpc: bool,
+    /// Its place in its session (1: the session's first request), set by the producer.
+    pub turn: Option<u32>,
+    /// A follow-up's wait after the outcome it follows.
+    pub delay: Option<volley_core::Delay>,
 }
 
 /// Most distinct tag and model names kept shared; past it each request has its own copy
@@ -302,6 +306,8 @@ impl RequestEncoder {
             gap: r.gap,
             keep_text: r.keep_text,
             grpc: self.grpc,
+            turn: None,
+            delay: r.delay,
         })
     }
 

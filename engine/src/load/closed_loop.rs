@@ -59,7 +59,7 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, workers: Workers, bound
     let ctx = driver.ctx.clone();
     wait_for_prefill(&driver, &feed).await;
     let started = Instant::now();
-    driver.announce(start.index, &start.stage, started);
+    driver.announce(&start, started);
     // Every worker stops by then: the stage's own end, or the policy's longest stage.
     let end = bounds.hard_end(started);
     let budget = Arc::new(AtomicU64::new(bounds.max_requests.unwrap_or(u64::MAX)));
@@ -142,11 +142,16 @@ async fn worker(
         feed.took(&req);
         // The policy's max_in_flight, below the concurrency: the wait is schedule lag.
         let permit = if gated {
-            tokio::select! {
-                p = ctx.in_flight.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => break },
-                _ = &mut deadline => break,
-                _ = ctx.cancel.cancelled() => break,
+            let permit = tokio::select! {
+                p = ctx.in_flight.clone().acquire_owned() => p.ok(),
+                _ = &mut deadline => None,
+                _ = ctx.cancel.cancelled() => None,
+            };
+            if permit.is_none() {
+                feed.unsent(&req);
+                break;
             }
+            permit
         } else {
             None
         };

@@ -20,6 +20,7 @@
 
 pub(crate) mod arrivals;
 mod closed_loop;
+mod follow_ups;
 mod open_loop;
 mod timer;
 
@@ -37,6 +38,7 @@ use crate::client::watch::Watch;
 use crate::events::{Event, EventTx, StageClock};
 use crate::lanes::Lanes;
 use crate::producer::{Producer, StageFeed, StageOrder};
+use crate::sessions::SessionBoard;
 
 /// How a stage ended: when it ran, and what stopped it early (a policy limit, a
 /// driver that failed), if anything did.
@@ -71,9 +73,11 @@ impl Driver {
         sent
     }
 
-    /// Tells the collector stage `index`'s clock started at `started`.
-    fn announce(&self, index: u32, stage: &Stage, started: Instant) {
-        let _ = self.events.send(Event::StageStarted(StageClock::new(index, stage, started)));
+    /// Tells the collector the stage of `start` started at `started`.
+    fn announce(&self, start: &StageStart, started: Instant) {
+        let mut clock = StageClock::new(start.index, &start.stage, started);
+        clock.tasks = start.tasks;
+        let _ = self.events.send(Event::StageStarted(clock));
     }
 }
 
@@ -91,6 +95,8 @@ fn queue_capacity(load: &Load) -> usize {
         Load::Ramp { from, to } => ((from.max(to) * 0.25) as usize).clamp(64, 16_384),
         Load::ConcurrencyRamp { from, to } => (2 * from.max(to) as usize).max(2048),
         Load::Custom => 1024,
+        // First requests of sessions: a few ahead of the slots that free up.
+        Load::Sessions { n } => (n as usize).clamp(16, 2048),
     }
 }
 
@@ -112,6 +118,11 @@ pub(crate) async fn run_stage(
     // Sends on a clock go before production when cores are short; a closed loop's sends
     // wait on production instead, so there the producer keeps its priority.
     let behind = !local.load.is_closed_loop();
+    let slots = match local.load {
+        Load::Sessions { n } => Some(n),
+        _ => None,
+    };
+    let board = producer.reacts.then(|| SessionBoard::new(index, slots, driver.events.clone()));
     let feed = producer.start_stage(StageOrder {
         index,
         name: &stage.name,
@@ -121,11 +132,41 @@ pub(crate) async fn run_stage(
         max_idle: driver.max_idle,
         shard,
         behind,
+        board: board.clone(),
     });
     let bounds = StageBounds { duration: stage.duration, max_requests: local_limit, limit: driver.max_stage };
-    let start = StageStart { index, stage: local.clone() };
+    let start = StageStart { index, stage: local.clone(), tasks: board.is_some() };
     let driver = driver.clone();
+    // Follow-ups go out from their own scheduler beside the load's; the stage lasts until
+    // its load has sent its last request and its sessions have nothing more in play.
+    let follow_ups = board.map(|b| follow_ups::FollowUps::start(&driver, b));
+    let mut run = drive(driver, feed, &local, stage, seed, shard, bounds, start).await;
+    if let Some(f) = follow_ups {
+        let sent = f.finish().await;
+        run.window.finished = Instant::now();
+        run.window.sent += sent.count;
+        if let Some(t) = sent.last {
+            run.window.sending_ended = run.window.sending_ended.max(t);
+        }
+    }
+    run
+}
+
+/// Runs the stage's load.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    driver: Driver,
+    feed: StageFeed,
+    local: &Stage,
+    stage: &Stage,
+    seed: u64,
+    shard: Option<Shard>,
+    bounds: StageBounds,
+    start: StageStart,
+) -> StageRun {
+    let index = start.index;
     match local.load {
+        Load::Sessions { .. } => open_loop::run(driver, feed, open_loop::Schedule::Sessions, bounds, start).await,
         Load::Concurrency { n } => closed_loop::run(driver, feed, closed_loop::Workers::Fixed(n), bounds, start).await,
         Load::ConcurrencyRamp { from, to } => {
             let ramp = closed_loop::Workers::Ramp { from, to, over: stage.duration.unwrap_or_default() };
@@ -198,4 +239,6 @@ impl StageBounds {
 struct StageStart {
     index: u32,
     stage: Stage,
+    /// Its sessions are tasks (its scenario reacts to outcomes).
+    tasks: bool,
 }

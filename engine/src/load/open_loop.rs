@@ -34,6 +34,9 @@ pub(super) enum Schedule {
     Burst(u32),
     /// Each request's own gap after the previous planned send (`custom` loads).
     Custom,
+    /// N sessions open at once (the board's slots): a first request goes out when a
+    /// slot frees.
+    Sessions,
 }
 
 /// Arrivals a second one lane sends before the stage deals its sends to more lanes. A
@@ -71,7 +74,7 @@ struct Stage {
 pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bounds: StageBounds, start: StageStart) -> StageRun {
     wait_for_prefill(&driver, &feed).await;
     let started = Instant::now();
-    driver.announce(start.index, &start.stage, started);
+    driver.announce(&start, started);
     let (in_flight, mut all_done) = mpsc::channel::<()>(1);
     let lanes = driver.lanes.clone();
     let stage = Arc::new(Stage {
@@ -94,6 +97,14 @@ pub(super) async fn run(driver: Driver, feed: StageFeed, schedule: Schedule, bou
             Ok(planned) => window_start = planned,
             Err(fault) => stopped = Some(fault),
         },
+        Schedule::Sessions => {
+            let s = stage.clone();
+            match lanes.spawn(0, async move { sessions(&s).await }).await {
+                Ok(Ok(())) => {}
+                Ok(Err(fault)) => stopped = Some(fault),
+                Err(e) => stopped = failed(e),
+            }
+        }
         Schedule::Custom => {
             let s = stage.clone();
             if let Err(e) = lanes.spawn(0, async move { custom(&s).await }).await {
@@ -153,6 +164,36 @@ async fn custom(s: &Stage) {
     }
 }
 
+/// A `sessions` load: a first request goes out as soon as one of the N slots is free
+/// (planned then), and its session holds the slot until the scenario ends its task.
+/// Follow-ups are sent by the stage's follow-up scheduler, not here. A request without a
+/// session, or of a session already open, is the scenario's fault.
+async fn sessions(s: &Stage) -> Result<(), Fault> {
+    let (Some(board), Some(slots)) = (s.feed.board.clone(), s.feed.board.as_ref().and_then(|b| b.slots())) else {
+        let what = "a sessions load needs a scenario that reacts to outcomes (WIT 0.6 on) and observes them".to_string();
+        return Err(Fault::Workload(volley_core::WorkloadError::Invalid(what)));
+    };
+    while s.take_budget() {
+        let Some(Ok(slot)) = s.before_end(slots.clone().acquire_owned()).await else { return Ok(()) };
+        let planned = Instant::now();
+        let Some(req) = s.next_request().await else { return Ok(()) };
+        let Some(session) = req.session else {
+            s.feed.unsent(&req);
+            let what = format!("in a sessions stage every request from next-requests opens a session; request {} has none", req.seq);
+            return Err(Fault::Workload(volley_core::WorkloadError::Invalid(what)));
+        };
+        if !board.open(session, slot) {
+            s.feed.unsent(&req);
+            let what = format!("request {} opens session {session}, which is open already; follow-ups come from on-outcome", req.seq);
+            return Err(Fault::Workload(volley_core::WorkloadError::Invalid(what)));
+        }
+        if !s.send(req, planned).await {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// A burst: all of it taken from the queue (and held at once, within the byte budget),
 /// then sent at one instant, dealt to the lanes in turn; that instant, or the fault of
 /// a burst that cannot be held.
@@ -210,7 +251,10 @@ impl Stage {
     /// stage's end. A send to the scheduler's own lane is queued there without waking a
     /// thread (tokio's own spawn from a runtime's thread).
     async fn send(&self, req: PreparedRequest, planned: Instant) -> bool {
-        let Some(permit) = self.permit().await else { return false };
+        let Some(permit) = self.permit().await else {
+            self.feed.unsent(&req);
+            return false;
+        };
         let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
         let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize % self.lanes;
         self.driver.lanes.spawn(lane, async move {

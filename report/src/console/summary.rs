@@ -303,8 +303,38 @@ fn render_stage(out: &mut Lines, st: &StageReport) {
         }
     }
     render_checks(out, st);
+    if let Some(t) = &st.tasks {
+        render_tasks(out, t);
+    }
     for e in &st.probe_errors {
         push_line!(out, "  probe error: {e}");
+    }
+}
+
+/// A stage's tasks: how they ended, how long they took, what each needed, and TTFT by
+/// turn.
+fn render_tasks(out: &mut Lines, t: &crate::schema::TaskReport) {
+    push_line!(
+        out,
+        "  tasks: {} started, {} completed, {} failed, {} unfinished ({:.2} completed/s)",
+        t.started,
+        t.completed,
+        t.failed,
+        t.unfinished,
+        t.tasks_per_s
+    );
+    let ms = |s: &Option<Summary>| s.map_or_else(|| "-".to_string(), |s| format!("p50 {} p99 {} ms", fmt(s.p50), fmt(s.p99)));
+    let per = |s: &Option<Summary>| s.map_or_else(|| "-".to_string(), |s| format!("mean {:.1}, p50 {}, max {}", s.mean, s.p50, s.max));
+    push_line!(out, "  task latency {}", ms(&t.latency_ms));
+    push_line!(out, "  per task: turns {}; tool calls {}", per(&t.turns), per(&t.tool_calls));
+    push_line!(out, "  per task: input tokens {}; output tokens {}", per(&t.input_tokens), per(&t.output_tokens));
+    push_line!(out, "  waited on tools {:.3} s, on thinking {:.3} s; follow-up lag {}", t.tool_wait_s, t.think_wait_s, ms(&t.follow_up_lag_ms));
+    if let Some(h) = &t.prefix_cache_hit_ratio {
+        push_line!(out, "  prefix-cache hit ratio per task: mean {:.1}%, p50 {:.1}%", h.mean * 100.0, h.p50 * 100.0);
+    }
+    if !t.ttft_by_turn.is_empty() {
+        let row: Vec<String> = t.ttft_by_turn.iter().take(12).map(|b| format!("{}: {}", b.from, fmt(b.ttft_ms.p50))).collect();
+        push_line!(out, "  TTFT p50 by turn (ms): {}", row.join(", "));
     }
 }
 

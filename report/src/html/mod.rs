@@ -100,6 +100,7 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
     if let Some(m) = &report.merged {
         shards_table(&mut h, m);
     }
+    tasks_table(&mut h, &report.stages);
     h.push_str("<h2>Latency</h2><div class=\"charts\">");
     let groups = |f: fn(&StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {
         report.stages.iter().map(|st| (st.name.clone(), percentiles(f(st)))).filter(|(_, v)| !v.is_empty()).collect()
@@ -231,6 +232,52 @@ var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar'
 document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";
 
 /// `volley merge`: what each shard contributed.
+/// The stages whose sessions are tasks: counts, task latency, per-task needs, and TTFT by
+/// turn (a bar chart per stage).
+fn tasks_table(h: &mut String, stages: &[StageReport]) {
+    let with: Vec<_> = stages.iter().filter_map(|st| st.tasks.as_ref().map(|t| (st, t))).collect();
+    if with.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Tasks</h2><table><tr><th>stage</th><th>started</th><th>completed</th><th>failed</th><th>unfinished</th><th>tasks/s</th>\
+         <th>latency p50</th><th>latency p99</th><th>turns mean</th><th>tool calls mean</th><th>input tok mean</th>\
+         <th>output tok mean</th><th>tool wait s</th><th>think wait s</th><th>follow-up lag p99</th></tr>",
+    );
+    let ms = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".to_string(), |s| format!("{:.1}", f(s)));
+    for (st, t) in &with {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            esc(&st.name),
+            t.started,
+            t.completed,
+            t.failed,
+            t.unfinished,
+            t.tasks_per_s,
+            ms(&t.latency_ms, |s| s.p50),
+            ms(&t.latency_ms, |s| s.p99),
+            ms(&t.turns, |s| s.mean),
+            ms(&t.tool_calls, |s| s.mean),
+            ms(&t.input_tokens, |s| s.mean),
+            ms(&t.output_tokens, |s| s.mean),
+            t.tool_wait_s,
+            t.think_wait_s,
+            ms(&t.follow_up_lag_ms, |s| s.p99),
+        );
+    }
+    h.push_str("</table><div class=\"charts\">");
+    for (st, t) in &with {
+        let by_turn: Vec<(String, Vec<(String, f64)>)> =
+            t.ttft_by_turn.iter().map(|b| (format!("turn {}", b.from), vec![("p50".into(), b.ttft_ms.p50), ("p99".into(), b.ttft_ms.p99)])).collect();
+        if !by_turn.is_empty() {
+            h.push_str(&svg::bars(&format!("TTFT by turn, {} (ms)", st.name), "ms", &by_turn));
+        }
+    }
+    h.push_str("</div>");
+}
+
 fn shards_table(h: &mut String, m: &crate::schema::MergeReport) {
     let _ = write!(
         h,

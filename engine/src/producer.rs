@@ -547,7 +547,8 @@ impl Worker<'_> {
         if outcome.stage == self.stage {
             self.stage_outcomes += 1;
         }
-        self.workload.on_outcome(outcome)
+        // The reaction is dropped until sessions are scheduled.
+        self.workload.on_outcome(outcome).map(drop)
     }
 }
 
@@ -603,6 +604,10 @@ fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
         output_tokens: 0,
         prompt_tokens: None,
         text: None,
+        tool_calls: Vec::new(),
+        finish_reason: None,
+        cached_tokens: None,
+        completed: Instant::now(),
     }
 }
 

@@ -59,7 +59,7 @@ fn load(what: &str, l: &Load) -> Result<(), String> {
         Load::Constant { rate } | Load::Poisson { rate } => within(&format!("{what}.rate"), rate, MAX_RATE),
         Load::Gamma { rate, cv } => within(&format!("{what}.rate"), rate, MAX_RATE).and(within(&format!("{what}.cv"), cv, 1e6)),
         Load::Ramp { from, to } => within(&format!("{what}.from"), from, MAX_RATE).and(within(&format!("{what}.to"), to, MAX_RATE)),
-        Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Custom => Ok(()),
+        Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Sessions { .. } | Load::Custom => Ok(()),
     }
 }
 

@@ -49,7 +49,9 @@ impl ArrivalClock {
                 Kind::Gamma { shape, scale: 1.0 / (rate * shape) }
             }
             Load::Ramp { from, to } => Kind::Ramp { from, to, span: duration.map_or(1.0, |d| d.as_secs_f64()) },
-            Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Custom => Kind::Constant { gap: 0.0 },
+            Load::Burst { .. } | Load::Concurrency { .. } | Load::ConcurrencyRamp { .. } | Load::Sessions { .. } | Load::Custom => {
+                Kind::Constant { gap: 0.0 }
+            }
         };
         ArrivalClock { kind, rng: Rng::new(seed, Stream::Arrivals(stage)), t: 0.0, n: 0, shard: None }
     }

@@ -83,7 +83,7 @@ fn queue_capacity(load: &Load) -> usize {
         // Produced whole before it is sent (bounded by the policy's max_burst).
         Load::Burst { n } => n as usize,
         // A closed loop can complete tens of thousands of requests a second.
-        Load::Concurrency { n } => (2 * n as usize).max(2048),
+        Load::Concurrency { n } | Load::Sessions { n } => (2 * n as usize).max(2048),
         Load::Constant { rate } | Load::Poisson { rate } | Load::Gamma { rate, .. } => {
             // A quarter of a second of requests, within sane bounds.
             ((rate * 0.25) as usize).clamp(256, 16_384)

@@ -36,7 +36,9 @@ pub use outcome::{ErrorClass, Outcome, Reaction, TaskEnd};
 pub use plan::{Info, Load, Plan, Slo, Stage};
 pub use policy::{Policy, Refusal};
 pub use record::{RequestRecord, TokenSource};
-pub use request::{Api, Batch, ContentPart, Delay, Media, Message, Prompt, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
+pub use request::{
+    Api, Batch, ContentPart, Delay, Media, Message, Prompt, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice,
+};
 pub use shard::Shard;
 pub use stats::StageStats;
 pub use window::StageWindow;

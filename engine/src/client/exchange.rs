@@ -20,7 +20,7 @@ use super::grpc;
 use super::h1::WireError;
 use super::openai;
 use super::openai::repeat::Repeat;
-use super::parsed::{Parsed, Usage};
+use super::parsed::{KeptReply, Parsed, Usage};
 use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
@@ -63,18 +63,24 @@ static EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream")
 static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
 
 /// One streamed event of `api`; `repeat` holds the stream's last event to read the next
-/// against.
-fn parse_event(api: Api, data: &[u8], text: Option<&mut String>, repeat: &mut Repeat) -> Result<Parsed, String> {
+/// against; `reply`, where the outcome keeps them, the tool calls and finish reason.
+fn parse_event(
+    api: Api,
+    data: &[u8],
+    text: Option<&mut String>,
+    repeat: &mut Repeat,
+    reply: Option<&mut KeptReply>,
+) -> Result<Parsed, String> {
     match api {
         Api::TgiGenerate => tgi::parse_event(data, text),
-        _ => openai::parse_streamed(data, text, repeat),
+        _ => openai::parse_streamed_kept(data, text, repeat, reply),
     }
 }
 
 /// A whole response body of `api`.
-fn parse_body(api: Api, body: &[u8], text: Option<&mut String>) -> Result<Parsed, String> {
+fn parse_body(api: Api, body: &[u8], text: Option<&mut String>, reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
     match api {
-        Api::Completions | Api::ChatCompletions | Api::Embeddings => openai::parse(body, text),
+        Api::Completions | Api::ChatCompletions | Api::Embeddings => openai::parse_kept(body, text, reply),
         Api::TgiGenerate => tgi::parse_body(body, text),
         Api::KserveV1 => kserve::parse_v1(body),
         Api::KserveV2 => kserve::parse_v2(body),
@@ -272,7 +278,7 @@ async fn read_body(mut body: Body<'_>, success: bool, req: &PreparedRequest, rec
 /// never stops) fails as a protocol error, so a record's chunk timings stay bounded.
 const MAX_STREAM_EVENTS: u32 = 1 << 20;
 /// Most bytes of recorded text one response keeps (`--record-text`).
-const MAX_TEXT: usize = 16 << 20;
+pub(crate) const MAX_TEXT: usize = 16 << 20;
 
 /// Reads an event stream to its end; `true` if the body ended cleanly.
 async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> bool {
@@ -282,12 +288,15 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
     let mut text = rec.text.take();
     let mut events = 0u32;
     let mut repeat = Repeat::default();
+    // The tool calls and finish reason, for an outcome that gives them back; the lean
+    // path (none) reads nothing more.
+    let mut reply = rec.keeps_text().then(KeptReply::default);
     let mut on_event = |data: &[u8], at: Instant, rec: &mut RequestRecord, text: &mut Option<String>| {
         if data == b"[DONE]" {
             state.done = true;
             return;
         }
-        match parse_event(api, data, text.as_mut(), &mut repeat) {
+        match parse_event(api, data, text.as_mut(), &mut repeat, reply.as_mut()) {
             Ok(p) => {
                 if p.has_output() {
                     match last_text {
@@ -357,6 +366,9 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
         rec.fail(ErrorClass::Incomplete, "the stream ended without a finish reason or [DONE]");
     }
     rec.tool_calls = state.tool_calls.count();
+    if let Some(reply) = reply {
+        (rec.calls, rec.finish_reason) = reply.into_parts();
+    }
     apply_usage(rec, state.usage);
     clean
 }
@@ -513,8 +525,12 @@ async fn read_whole(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> b
 
 /// Reads a whole response `body` into `rec`.
 fn take_body(api: Api, body: &[u8], rec: &mut RequestRecord) {
-    match parse_body(api, body, rec.text.as_mut()) {
+    let mut reply = rec.keeps_text().then(KeptReply::default);
+    match parse_body(api, body, rec.text.as_mut(), reply.as_mut()) {
         Ok(p) => {
+            if let Some(reply) = reply {
+                (rec.calls, rec.finish_reason) = reply.into_parts();
+            }
             if let Some(e) = &p.error {
                 rec.fail(ErrorClass::ServerError, e.clone());
             }
@@ -607,5 +623,115 @@ mod tests {
         let no_index = br#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f"}}]}}]}"#;
         assert_eq!(calls(&[no_index, no_index]), 2);
         assert_eq!(calls(&[br#"{"choices":[{"delta":{"content":"hi"}}]}"#]), 0);
+    }
+
+    /// `r` answered on loopback with `body` (an event stream or a JSON body, by the
+    /// request's `stream`), read as the exchange reads it; the record as it comes back.
+    async fn answered(r: volley_core::ScenarioRequest, body: &str) -> RequestRecord {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let kind = if r.stream { "text/event-stream" } else { "application/json" };
+        let response = format!("HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut b = vec![0u8; 1 << 16];
+            let _ = s.read(&mut b).await.unwrap();
+            s.write_all(response.as_bytes()).await.unwrap();
+            // Until the client closes: nothing it sent is left unread.
+            while s.read(&mut b).await.unwrap() > 0 {}
+        });
+        let target = volley_net::Target::parse(&format!("http://{addr}")).unwrap();
+        let mut encoder = super::super::request::RequestEncoder::new(&target, Some("m".into()), Arc::default(), &[]);
+        let req = encoder.encode(r, 0, 0).unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut conn = super::super::h1::H1Conn::new(volley_net::target::Connected::Plain(tcp));
+        let mut rec = RequestRecord::new(0, 0, req.api, req.stream, Instant::now());
+        (rec.session, rec.keep_text) = (req.session, req.keep_text);
+        if rec.keeps_text() {
+            rec.text = Some(String::new());
+        }
+        let host = HeaderValue::from_static("t");
+        conn.send(&req.method, &req.uri, [(&HOST_NAME, &host)].into_iter(), &req.body).await.unwrap();
+        rec.status = conn.head(false).await.unwrap().status;
+        assert!(read_body(Body::H1(&mut conn), true, &req, &mut rec).await);
+        drop(conn);
+        server.await.unwrap();
+        rec
+    }
+
+    fn events(data: &[&str]) -> String {
+        data.iter().map(|d| format!("data: {d}\n\n")).collect()
+    }
+
+    const PARALLEL: &[&str] = &[
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{\"tz\":"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"\"UTC\"}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":40,"completion_tokens":25,"prompt_tokens_details":{"cached_tokens":32}}}"#,
+        "[DONE]",
+    ];
+
+    fn chat(session: Option<u64>, keep_text: bool, stream: bool) -> volley_core::ScenarioRequest {
+        let mut r = volley_core::ScenarioRequest::chat(vec![volley_core::Message::user("hi")]).stream(stream);
+        (r.session, r.keep_text) = (session, keep_text);
+        r
+    }
+
+    fn call(id: &str, name: &str, arguments: &str) -> volley_core::ToolCall {
+        volley_core::ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }
+    }
+
+    #[tokio::test]
+    async fn a_kept_stream_gives_back_its_joined_calls_and_finish_reason() {
+        for (session, keep_text) in [(Some(7), false), (None, true)] {
+            let rec = answered(chat(session, keep_text, true), &events(PARALLEL)).await;
+            assert!(rec.ok(), "{:?}", rec.error_message);
+            assert_eq!(
+                rec.calls,
+                vec![call("call_a", "get_weather", r#"{"city":"Paris"}"#), call("call_b", "get_time", r#"{"tz":"UTC"}"#)]
+            );
+            assert_eq!((rec.tool_calls, rec.finish_reason.as_deref()), (2, Some("tool_calls")));
+            assert_eq!((rec.prompt_tokens, rec.cached_tokens, rec.output_tokens), (Some(40), Some(32), 25));
+            let outcome = rec.outcome();
+            assert_eq!(
+                (outcome.tool_calls, outcome.finish_reason, outcome.cached_tokens),
+                (rec.calls.clone(), rec.finish_reason.clone(), Some(32))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lean_record_keeps_no_calls_and_counts_them_all_the_same() {
+        let rec = answered(chat(None, false, true), &events(PARALLEL)).await;
+        assert!(rec.ok(), "{:?}", rec.error_message);
+        assert_eq!((rec.calls.len(), rec.finish_reason.as_deref(), rec.text.as_deref()), (0, None, None));
+        assert_eq!((rec.tool_calls, rec.cached_tokens), (2, Some(32)));
+        let body = r#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":2}}}"#;
+        let rec = answered(chat(None, false, false), body).await;
+        assert_eq!((rec.calls.len(), rec.finish_reason.as_deref(), rec.tool_calls, rec.cached_tokens), (0, None, 1, Some(2)));
+    }
+
+    #[tokio::test]
+    async fn a_kept_body_gives_back_its_calls_finish_reason_and_cached_tokens() {
+        let body = r#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
+            {"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+            {"id":"call_2","type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":"tool_calls"}],
+            "usage":{"prompt_tokens":9,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":8}}}"#;
+        let rec = answered(chat(Some(1), false, false), body).await;
+        assert!(rec.ok(), "{:?}", rec.error_message);
+        assert_eq!(rec.calls, vec![call("call_1", "get_weather", r#"{"city":"Paris"}"#), call("call_2", "get_time", "{}")]);
+        assert_eq!((rec.tool_calls, rec.finish_reason.as_deref(), rec.cached_tokens), (2, Some("tool_calls"), Some(8)));
+        // A text answer: its finish reason, on the scanner's fast path.
+        let body = r#"{"choices":[{"message":{"role":"assistant","content":"hello"},"finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":1}}"#;
+        let rec = answered(chat(Some(1), false, false), body).await;
+        assert_eq!(
+            (rec.text.as_deref(), rec.finish_reason.as_deref(), rec.calls.len(), rec.cached_tokens),
+            (Some("hello"), Some("length"), 0, None)
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use volley_core::{Api, Message, Prompt, ScenarioRequest, Tensor, TensorData};
+use volley_core::{Api, Message, Prompt, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
 use volley_net::Target;
 
 use super::request::{RequestEncoder, check_path};
@@ -90,6 +90,11 @@ fn parse_everything(bytes: &[u8]) {
     let mut repeat = super::openai::repeat::Repeat::default();
     let _ = openai::parse_streamed(bytes, None, &mut repeat);
     let _ = openai::parse_streamed(bytes, Some(&mut text), &mut repeat);
+    // A kept reply (a session's): tool calls and finish reasons joined as well.
+    let mut reply = super::parsed::KeptReply::default();
+    let _ = openai::parse_kept(bytes, Some(&mut text), Some(&mut reply));
+    let _ = openai::parse_streamed_kept(bytes, Some(&mut text), &mut repeat, Some(&mut reply));
+    let _ = reply.into_parts();
     let _ = tgi::parse_event(bytes, Some(&mut text));
     let _ = tgi::parse_body(bytes, Some(&mut text));
     let _ = kserve::parse_v1(bytes);
@@ -153,6 +158,39 @@ fn short() -> impl Strategy<Value = String> {
     prop_oneof![".{0,12}", "[a-zA-Z0-9_./-]{0,12}", path_like()]
 }
 
+/// Plain messages, mostly; an assistant's tool calls; a tool's result.
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        6 => (short(), short()).prop_map(|(role, content)| Message::new(role, content)),
+        1 => (short(), proptest::collection::vec((short(), short(), short()), 1..3)).prop_map(|(content, calls)| {
+            Message::assistant_calls(content, calls.into_iter().map(|(id, name, arguments)| ToolCall { id, name, arguments }).collect())
+        }),
+        1 => (short(), short()).prop_map(|(id, content)| Message::tool_result(id, content)),
+    ]
+}
+
+/// A tool whose parameters are mostly a JSON object, else any JSON or not JSON.
+fn tool() -> impl Strategy<Value = Tool> {
+    let parameters = prop_oneof![
+        3 => json_value().prop_map(|v| serde_json::json!({"type": "object", "properties": {"p": v}}).to_string()),
+        1 => json_value().prop_map(|v| v.to_string()),
+        1 => short(),
+    ];
+    (short(), short(), parameters).prop_map(|(name, description, parameters)| Tool { name, description, parameters })
+}
+
+fn tool_choice() -> impl Strategy<Value = ToolChoice> {
+    prop_oneof![Just(ToolChoice::Auto), Just(ToolChoice::None), Just(ToolChoice::Required), short().prop_map(ToolChoice::Function)]
+}
+
+/// A chat request of an agent: tools, a choice, calls and results.
+fn agent_request() -> impl Strategy<Value = ScenarioRequest> {
+    let messages = proptest::collection::vec(message(), 0..4);
+    (messages, proptest::collection::vec(tool(), 0..3), proptest::option::of(tool_choice()), any::<bool>()).prop_map(
+        |(messages, tools, tool_choice, stream)| ScenarioRequest { tools, tool_choice, ..ScenarioRequest::chat(messages).stream(stream) },
+    )
+}
+
 fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
     let header = (prop_oneof![Just("x-tenant".to_string()), Just("Host".to_string()), short()], short());
     let tensor = (
@@ -168,20 +206,28 @@ fn scenario_request() -> impl Strategy<Value = ScenarioRequest> {
             shape,
             data: if strings { TensorData::Strings(vec!["s".into(); n]) } else { TensorData::Numbers(vec![1.0; n]) },
         });
-    let prompt = prop_oneof![
-        short().prop_map(Prompt::Text),
-        proptest::collection::vec((short(), short()), 0..3)
-            .prop_map(|m| Prompt::Chat(m.into_iter().map(|(role, content)| Message::new(role, content)).collect())),
-    ];
+    let message = message();
+    let prompt = prop_oneof![short().prop_map(Prompt::Text), proptest::collection::vec(message, 0..3).prop_map(Prompt::Chat),];
+    let tool = tool();
+    let tool_choice = tool_choice();
     (
         (api(), proptest::option::of(short()), prompt, proptest::option::of(any::<u32>()), any::<bool>()),
         (proptest::collection::vec(header, 0..3), proptest::option::of(prop_oneof![short(), json_value().prop_map(|v| v.to_string())])),
         (proptest::option::of(short()), proptest::collection::vec(tensor, 0..3), proptest::option::of(short())),
         (proptest::option::of(short()), proptest::option::of(short()), proptest::option::of(path_like())),
+        (prop_oneof![6 => Just(Vec::new()), 1 => proptest::collection::vec(tool, 1..3)], proptest::option::weighted(0.15, tool_choice)),
     )
         .prop_map(
-            |((api, model, prompt, max_tokens, stream), (headers, body_extra), (tag, inputs, model_version), (body, method, path))| {
+            |(
+                (api, model, prompt, max_tokens, stream),
+                (headers, body_extra),
+                (tag, inputs, model_version),
+                (body, method, path),
+                (tools, tool_choice),
+            )| {
                 ScenarioRequest {
+                    tools,
+                    tool_choice,
                     model,
                     max_tokens,
                     stream,
@@ -251,6 +297,37 @@ proptest! {
         }
     }
 
+    /// An agent's chat request is sent when every tool's parameters are a JSON object,
+    /// and then carries its tools and messages as they were; else it is refused.
+    #[test]
+    fn agent_requests_carry_what_they_were_given(r in agent_request()) {
+        let target = Target::parse("http://127.0.0.1:1/base").unwrap();
+        let mut encoder = RequestEncoder::new(&target, Some("m".into()), Arc::default(), &[]);
+        let objects = r.tools.iter().all(|t| serde_json::from_str::<Value>(&t.parameters).is_ok_and(|v| v.is_object()));
+        match encoder.encode(r.clone(), 0, 0) {
+            Ok(p) => {
+                prop_assert!(objects);
+                let v: Value = serde_json::from_slice(&p.body).unwrap();
+                for (i, t) in r.tools.iter().enumerate() {
+                    let f = &v["tools"][i]["function"];
+                    prop_assert_eq!((f["name"].as_str(), f["description"].as_str()), (Some(t.name.as_str()), Some(t.description.as_str())));
+                    prop_assert_eq!(&f["parameters"], &serde_json::from_str::<Value>(&t.parameters).unwrap());
+                }
+                prop_assert_eq!(v.get("tools").is_some(), !r.tools.is_empty());
+                let Prompt::Chat(messages) = &r.prompt else { unreachable!() };
+                for (m, w) in messages.iter().zip(v["messages"].as_array().unwrap()) {
+                    prop_assert_eq!(w["tool_call_id"].as_str(), m.tool_call_id.as_deref());
+                    prop_assert_eq!(w.get("tool_calls").is_some(), !m.tool_calls.is_empty());
+                    for (c, wc) in m.tool_calls.iter().zip(w["tool_calls"].as_array().into_iter().flatten()) {
+                        prop_assert_eq!(&wc["id"], c.id.as_str());
+                        prop_assert_eq!(&wc["function"]["arguments"], c.arguments.as_str());
+                    }
+                }
+            }
+            Err(e) => prop_assert!(!objects, "{}", e),
+        }
+    }
+
     /// Whatever a scenario asks for, the encoder answers with a request for the
     /// target, or a refusal: never a panic, another host, or a host-owned header.
     #[test]
@@ -262,6 +339,10 @@ proptest! {
             prop_assert!(p.uri.path().starts_with("/base/"), "{}", p.uri);
             for (name, _) in &p.headers {
                 prop_assert!(!matches!(name.as_str(), "host" | "content-length" | "transfer-encoding" | "authorization" | "cookie"), "{}", name);
+            }
+            // A chat body (tools, calls and results included) is JSON.
+            if p.api == Api::ChatCompletions {
+                prop_assert!(serde_json::from_slice::<Value>(&p.body).is_ok(), "{}", String::from_utf8_lossy(&p.body));
             }
         }
     }
@@ -275,13 +356,16 @@ fn the_generators_reach_accepted_and_refused_inputs() {
     let mut runner = TestRunner::deterministic();
     let target = Target::parse("http://127.0.0.1:1/base").unwrap();
     let mut encoder = RequestEncoder::new(&target, Some("m".into()), Arc::default(), &[]);
-    let (mut paths, mut requests) = ([0u32; 2], [0u32; 2]);
+    let (mut paths, mut requests, mut agents) = ([0u32; 2], [0u32; 2], [0u32; 2]);
     for _ in 0..2000 {
         let p = path_like().new_tree(&mut runner).unwrap().current();
         paths[check_path(&p).is_ok() as usize] += 1;
         let r = scenario_request().new_tree(&mut runner).unwrap().current();
         requests[encoder.encode(r, 0, 0).is_ok() as usize] += 1;
+        let r = agent_request().new_tree(&mut runner).unwrap().current();
+        agents[encoder.encode(r, 0, 0).is_ok() as usize] += 1;
     }
+    assert!(agents.iter().all(|n| *n >= 50), "agent requests refused/accepted: {agents:?}");
     assert!(paths.iter().all(|n| *n >= 50), "paths refused/accepted: {paths:?}");
     assert!(requests.iter().all(|n| *n >= 50), "requests refused/accepted: {requests:?}");
 }

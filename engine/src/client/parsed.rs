@@ -3,6 +3,7 @@
 //! OpenAI reader, its one-pass scanner and the reader by difference all fill it in.
 
 use serde::Deserialize;
+use volley_core::ToolCall;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Usage {
@@ -67,5 +68,195 @@ impl Parsed {
     /// More of the output was reasoning than answer.
     pub fn mostly_reasoning(&self) -> bool {
         self.reasoning_bytes > 0 && 2 * self.reasoning_bytes >= self.text_bytes + self.tool_bytes
+    }
+}
+
+/// Most bytes of tool calls one response keeps (ids, names and arguments, and
+/// [`SLOT_BYTES`] a call): the bound of a stream's kept text.
+pub(crate) const MAX_KEPT_CALLS_BYTES: usize = super::exchange::MAX_TEXT;
+/// Most tool calls one response keeps.
+pub(crate) const MAX_KEPT_CALLS: usize = 1024;
+/// What each call kept counts toward [`MAX_KEPT_CALLS_BYTES`] beside its text.
+const SLOT_BYTES: usize = 64;
+/// Longest finish reason kept (bytes; a longer one is clipped at a character).
+const MAX_FINISH_REASON: usize = 128;
+
+/// One piece of a tool call as a response carried it: a streamed delta, or a whole
+/// call of a non-streamed message.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallPiece<'a> {
+    /// The server's `index`.
+    pub index: Option<u32>,
+    /// The entry's place in its `tool_calls` list.
+    pub position: usize,
+    /// From a whole message (not streamed): each entry is a call of its own.
+    pub whole: bool,
+    pub id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub arguments: Option<&'a str>,
+}
+
+/// What a response gives back beyond its text, for requests whose outcome keeps it (a
+/// session's, or `keep_text`): the model's tool calls, joined from their pieces, and the
+/// last finish reason. Only those requests' readers fill one in.
+#[derive(Debug, Default)]
+pub(crate) struct KeptReply {
+    /// The calls, sorted by key: the server's index, else their place.
+    slots: Vec<Slot>,
+    /// The slot the last piece went to: a streamed piece with neither index nor a new
+    /// id continues it.
+    last: Option<usize>,
+    finish_reason: Option<String>,
+    /// Bytes kept so far, and whether the bound was reached (nothing more is kept).
+    bytes: usize,
+    full: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: u32,
+    call: ToolCall,
+    /// A piece of it came past the bound: it is not handed back.
+    cut: bool,
+}
+
+impl KeptReply {
+    /// Joins `piece` to its call. Streamed, a piece with an index goes to that index's
+    /// call (the first piece with an id gives the id, the first with a name the name;
+    /// arguments are appended in order); one without goes to the last call, or starts
+    /// one when it brings another id. Not streamed, an entry without index is the call
+    /// at its place in the list.
+    pub(crate) fn add(&mut self, piece: CallPiece<'_>) {
+        let last = self.last.map(|i| &self.slots[i]);
+        let key = match (piece.index, piece.whole, last) {
+            (Some(index), _, _) => index,
+            (None, true, _) => u32::try_from(piece.position).unwrap_or(u32::MAX),
+            (None, false, Some(s)) if piece.id.is_none_or(|id| id.is_empty() || s.call.id == id) => s.key,
+            (None, false, _) => self.slots.last().map_or(0, |s| s.key.saturating_add(1)),
+        };
+        let found = match self.last.filter(|&i| self.slots[i].key == key) {
+            Some(i) => Ok(i),
+            None => self.slots.binary_search_by_key(&key, |s| s.key),
+        };
+        let at = match found {
+            Ok(i) => i,
+            Err(_) if self.full || self.slots.len() >= MAX_KEPT_CALLS || self.bytes + SLOT_BYTES > MAX_KEPT_CALLS_BYTES => {
+                self.full = true;
+                return;
+            }
+            Err(i) => {
+                self.bytes += SLOT_BYTES;
+                self.slots.insert(i, Slot { key, call: ToolCall::default(), cut: false });
+                i
+            }
+        };
+        self.last = Some(at);
+        let slot = &mut self.slots[at];
+        let id = piece.id.filter(|s| !s.is_empty() && slot.call.id.is_empty());
+        let name = piece.name.filter(|s| !s.is_empty() && slot.call.name.is_empty());
+        let arguments = piece.arguments.filter(|s| !s.is_empty());
+        let len = [id, name, arguments].iter().map(|s| s.map_or(0, str::len)).sum::<usize>();
+        if len == 0 {
+            return;
+        }
+        if self.full || self.bytes + len > MAX_KEPT_CALLS_BYTES {
+            // Past the bound: this call would be handed back cut, so it is not at all.
+            self.full = true;
+            slot.cut = true;
+            return;
+        }
+        self.bytes += len;
+        if let Some(id) = id {
+            slot.call.id.push_str(id);
+        }
+        if let Some(name) = name {
+            slot.call.name.push_str(name);
+        }
+        if let Some(arguments) = arguments {
+            slot.call.arguments.push_str(arguments);
+        }
+    }
+
+    /// A finish reason: the last one seen is kept.
+    pub(crate) fn finish(&mut self, reason: &str) {
+        let mut end = reason.len().min(MAX_FINISH_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let kept = self.finish_reason.get_or_insert_with(String::new);
+        kept.clear();
+        kept.push_str(&reason[..end]);
+    }
+
+    /// The calls, in index order (those cut by the bound left out), and the finish reason.
+    pub(crate) fn into_parts(self) -> (Vec<ToolCall>, Option<String>) {
+        let calls = self.slots.into_iter().filter(|s| !s.cut).map(|s| s.call).collect();
+        (calls, self.finish_reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece<'a>(index: Option<u32>, id: Option<&'a str>, name: Option<&'a str>, arguments: &'a str) -> CallPiece<'a> {
+        CallPiece { index, id, name, arguments: Some(arguments), ..CallPiece::default() }
+    }
+
+    #[test]
+    fn calls_come_back_in_index_order_with_the_first_id_and_name() {
+        let mut r = KeptReply::default();
+        r.add(piece(Some(2), Some("c"), Some("h"), "{}"));
+        r.add(piece(Some(0), Some("a"), Some("f"), "[1"));
+        r.add(piece(Some(0), Some("other"), Some("other"), ",2]"));
+        r.add(piece(Some(1), None, None, ""));
+        r.finish("stop");
+        r.finish("tool_calls");
+        let (calls, finish) = r.into_parts();
+        let got: Vec<_> = calls.iter().map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str())).collect();
+        assert_eq!(got, [("a", "f", "[1,2]"), ("", "", ""), ("c", "h", "{}")]);
+        assert_eq!(finish.as_deref(), Some("tool_calls"));
+        // Not streamed: entries without index are the calls at their places.
+        let mut r = KeptReply::default();
+        for (position, id) in ["x", "y"].into_iter().enumerate() {
+            r.add(CallPiece { position, whole: true, id: Some(id), name: Some("f"), arguments: Some("{}"), index: None });
+        }
+        assert_eq!(r.into_parts().0.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["x", "y"]);
+    }
+
+    #[test]
+    fn past_the_bound_nothing_more_is_kept_and_no_call_comes_back_cut() {
+        let big = "x".repeat(MAX_KEPT_CALLS_BYTES / 2);
+        let mut r = KeptReply::default();
+        r.add(piece(Some(0), Some("a"), Some("f"), &big));
+        r.add(piece(Some(1), Some("b"), Some("g"), "{"));
+        // This piece crosses the bound: call 1 would be cut, so it is dropped.
+        r.add(piece(Some(1), None, None, &big));
+        // Nothing after it is kept: neither new calls nor more of call 0.
+        r.add(piece(Some(2), Some("c"), Some("h"), "{}"));
+        r.add(piece(Some(0), None, None, ""));
+        let (calls, _) = r.into_parts();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].id.as_str(), calls[0].arguments.len()), ("a", big.len()));
+        // More of a call that was whole before the bound cuts it too.
+        let mut r = KeptReply::default();
+        r.add(piece(Some(0), Some("a"), Some("f"), &big));
+        r.add(piece(Some(1), Some("b"), Some("g"), &big));
+        r.add(piece(Some(0), None, None, "}"));
+        assert!(r.into_parts().0.is_empty());
+        // So many calls: the first MAX_KEPT_CALLS are kept.
+        let mut r = KeptReply::default();
+        for i in 0..MAX_KEPT_CALLS as u32 + 10 {
+            r.add(piece(Some(i), Some("id"), Some("f"), "{}"));
+        }
+        assert_eq!(r.into_parts().0.len(), MAX_KEPT_CALLS);
+    }
+
+    #[test]
+    fn a_long_finish_reason_is_clipped_at_a_character() {
+        let mut r = KeptReply::default();
+        r.finish(&"é".repeat(100));
+        let (_, finish) = r.into_parts();
+        assert_eq!(finish.unwrap().len(), MAX_FINISH_REASON);
     }
 }

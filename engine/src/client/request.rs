@@ -16,9 +16,12 @@ use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use volley_core::{Api, ContentPart, Media, Message, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData};
+use volley_core::{
+    Api, ContentPart, Media, Message, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice,
+};
 use volley_net::Target;
 
 /// A request ready for the wire.
@@ -59,6 +62,8 @@ pub struct PreparedRequest {
 const MAX_INTERNED: usize = 4096;
 /// Longest request path (with its query) a scenario may ask for.
 const MAX_PATH: usize = 8 << 10;
+/// Longest JSON schema of one tool's parameters.
+const MAX_TOOL_PARAMETERS: usize = 1 << 20;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -105,10 +110,100 @@ impl From<&str> for EncodeError {
     }
 }
 
+/// A chat message on the wire: a tool's result names the call it answers; an assistant
+/// message that made tool calls carries them, its content null when it had no text.
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'a str,
-    content: WireContent<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    /// `None`: JSON `null`.
+    content: Option<WireContent<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tool_calls: Vec<WireToolCall<'a>>,
+}
+
+/// A tool call an assistant message carries back, as OpenAI's chat API has it.
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireCalled<'a>,
+}
+
+#[derive(Serialize)]
+struct WireCalled<'a> {
+    name: &'a str,
+    /// The JSON text of the arguments, as a string.
+    arguments: &'a str,
+}
+
+/// A tool the model may call: `{"type": "function", "function": {...}}`.
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    /// The JSON schema, checked to be an object and sent as the scenario wrote it.
+    parameters: &'a RawValue,
+}
+
+/// `tool_choice`: a mode, or one function by name.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WireToolChoice<'a> {
+    Mode(&'static str),
+    Function {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: WireName<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct WireName<'a> {
+    name: &'a str,
+}
+
+impl<'a> WireToolChoice<'a> {
+    fn of(c: &'a ToolChoice) -> Self {
+        match c {
+            ToolChoice::Auto => WireToolChoice::Mode("auto"),
+            ToolChoice::None => WireToolChoice::Mode("none"),
+            ToolChoice::Required => WireToolChoice::Mode("required"),
+            ToolChoice::Function(name) => WireToolChoice::Function { kind: "function", function: WireName { name } },
+        }
+    }
+}
+
+impl<'a> WireTool<'a> {
+    /// `t` with its parameters checked: a JSON object of at most [`MAX_TOOL_PARAMETERS`]
+    /// bytes. Checked without building it (serde_json skips a raw value without
+    /// recursion, so its depth costs no stack), and sent as written.
+    fn of(t: &'a Tool) -> Result<Self, String> {
+        let bad = |why: String| format!("tool '{}': its parameters must be a JSON object (a JSON schema): {why}", clip(&t.name));
+        if t.parameters.len() > MAX_TOOL_PARAMETERS {
+            return Err(bad(format!("{} bytes, over the limit of {MAX_TOOL_PARAMETERS}", t.parameters.len())));
+        }
+        let parameters: &RawValue = serde_json::from_str(&t.parameters).map_err(|e| bad(e.to_string()))?;
+        if !parameters.get().starts_with('{') {
+            return Err(bad(format!("got {}", clip(parameters.get()))));
+        }
+        Ok(WireTool { kind: "function", function: WireFunction { name: &t.name, description: &t.description, parameters } })
+    }
+}
+
+impl<'a> WireToolCall<'a> {
+    fn of(c: &'a ToolCall) -> Self {
+        WireToolCall { id: &c.id, kind: "function", function: WireCalled { name: &c.name, arguments: &c.arguments } }
+    }
 }
 
 /// A message's content: a string, or (with content parts) a list of typed parts.
@@ -152,9 +247,19 @@ impl Serialize for DataUrl<'_> {
 
 impl<'a> WireMessage<'a> {
     fn of(m: &'a Message) -> Self {
-        if m.parts.is_empty() {
-            return WireMessage { role: &m.role, content: WireContent::Text(&m.content) };
-        }
+        let tool_calls = m.tool_calls.iter().map(WireToolCall::of).collect::<Vec<_>>();
+        let content = if !m.parts.is_empty() {
+            Some(Self::parts(m))
+        } else if m.content.is_empty() && !tool_calls.is_empty() {
+            None
+        } else {
+            Some(WireContent::Text(&m.content))
+        };
+        WireMessage { role: &m.role, tool_call_id: m.tool_call_id.as_deref(), content, tool_calls }
+    }
+
+    /// The content of a message with parts: its text first, then the parts.
+    fn parts(m: &'a Message) -> WireContent<'a> {
         let text = (!m.content.is_empty()).then_some(WirePart::Text { text: &m.content });
         let parts = text.into_iter().chain(m.parts.iter().map(|p| match p {
             ContentPart::Text(t) => WirePart::Text { text: t },
@@ -165,7 +270,7 @@ impl<'a> WireMessage<'a> {
                 WirePart::InputAudio { input_audio: WireAudio { data: &media.base64, format: media.audio_format() } }
             }
         }));
-        WireMessage { role: &m.role, content: WireContent::Parts(parts.collect()) }
+        WireContent::Parts(parts.collect())
     }
 
     /// The message's text: its content and text parts, for APIs that take one string.
@@ -184,6 +289,9 @@ struct OpenAiBody<'a> {
     model: Option<&'a str>,
     prompt: Option<&'a str>,
     messages: Option<Vec<WireMessage<'a>>>,
+    /// Chat: the tools (`None` when there are none) and the choice among them.
+    tools: Option<Vec<WireTool<'a>>>,
+    tool_choice: Option<WireToolChoice<'a>>,
     max_tokens: Option<u32>,
     stream: bool,
 }
@@ -228,6 +336,13 @@ impl RequestEncoder {
     }
 
     pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
+        if let Some(what) = agent_parts(&r).filter(|_| r.api != Api::ChatCompletions || self.grpc) {
+            return Err(format!(
+                "{what}: tools, tool_choice, tool calls and tool results are for chat_completions requests only, not {}",
+                r.api.as_str()
+            )
+            .into());
+        }
         let model = r.model.as_deref().or(self.default_model.as_deref()).map(|m| self.models.intern(m));
         let wire = match r.api {
             _ if self.grpc => grpc(&r, model.as_deref(), seq)?,
@@ -382,6 +497,23 @@ fn text_prompt<'a>(r: &'a ScenarioRequest, what: &str) -> Result<&'a str, String
     }
 }
 
+/// What a request has that only the chat API takes (tools, a tool choice, tool calls or
+/// results), named for the error; `None` if nothing.
+fn agent_parts(r: &ScenarioRequest) -> Option<String> {
+    if !r.tools.is_empty() {
+        return Some(format!("the request has {} tools", r.tools.len()));
+    }
+    if r.tool_choice.is_some() {
+        return Some("the request has a tool_choice".into());
+    }
+    let Prompt::Chat(messages) = &r.prompt else { return None };
+    messages.iter().enumerate().find_map(|(i, m)| match (m.tool_calls.is_empty(), &m.tool_call_id) {
+        (false, _) => Some(format!("message {i} has tool calls")),
+        (true, Some(_)) => Some(format!("message {i} is a tool result (tool_call_id)")),
+        (true, None) => None,
+    })
+}
+
 fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let (prompt, messages) = match (&r.prompt, r.api) {
         (Prompt::Text(t), Api::Completions) => (Some(t.as_str()), None),
@@ -389,7 +521,12 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         (Prompt::Text(_), _) => return Err("a chat request needs a chat prompt".into()),
         (Prompt::Chat(_), _) => return Err("a completions request needs a text prompt".into()),
     };
-    let body = OpenAiBody { model, prompt, messages, max_tokens: r.max_tokens, stream: r.stream };
+    let tools = match r.tools.is_empty() {
+        true => None,
+        false => Some(r.tools.iter().map(WireTool::of).collect::<Result<Vec<_>, _>>()?),
+    };
+    let tool_choice = r.tool_choice.as_ref().map(WireToolChoice::of);
+    let body = OpenAiBody { model, prompt, messages, tools, tool_choice, max_tokens: r.max_tokens, stream: r.stream };
     let path = Cow::Borrowed(r.api.openai_path().unwrap_or_default());
     // Once per request: bytes straight from the typed body, no `Value` tree in between.
     let bytes = body.encode().map_err(|e| format!("cannot serialize the body: {e}"))?;
@@ -416,6 +553,16 @@ impl OpenAiBody<'_> {
         if let Some(messages) = &self.messages {
             out.extend_from_slice(br#""messages":"#);
             serde_json::to_writer(&mut out, messages)?;
+            out.push(b',');
+        }
+        if let Some(tools) = &self.tools {
+            out.extend_from_slice(br#""tools":"#);
+            serde_json::to_writer(&mut out, tools)?;
+            out.push(b',');
+        }
+        if let Some(choice) = &self.tool_choice {
+            out.extend_from_slice(br#""tool_choice":"#);
+            serde_json::to_writer(&mut out, choice)?;
             out.push(b',');
         }
         if let Some(n) = self.max_tokens {
@@ -613,7 +760,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
 }
 
 /// The keys [`OpenAiBody`] may write.
-const OPENAI_KEYS: [&str; 6] = ["model", "prompt", "messages", "max_tokens", "stream", "stream_options"];
+const OPENAI_KEYS: [&str; 8] = ["model", "prompt", "messages", "tools", "tool_choice", "max_tokens", "stream", "stream_options"];
 
 /// Body-extra's members as JSON to append to a typed body (`"k":v,…`, their values as
 /// written, sorted by key, the last of a repeated key kept, as a merge would): no tree
@@ -834,6 +981,10 @@ mod tests {
         #[serde(skip_serializing_if = "Option::is_none")]
         messages: Option<&'a Vec<WireMessage<'a>>>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        tools: Option<&'a Vec<WireTool<'a>>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_choice: Option<&'a WireToolChoice<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         max_tokens: Option<u32>,
         stream: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -848,7 +999,15 @@ mod tests {
     #[test]
     fn openai_bodies_are_what_serde_json_writes() {
         let texts = ["", "hi", "quote \" backslash \\ tab \t nul \u{0} é 😀 \u{7f}", &"long ".repeat(300)];
-        let chat = [Message::user("hi \"there\"\n"), Message::with_parts("user", vec![ContentPart::Text("part".into())])];
+        let chat = agent_chat();
+        let tools = agent_tools();
+        let choices = [
+            None,
+            Some(ToolChoice::Auto),
+            Some(ToolChoice::None),
+            Some(ToolChoice::Required),
+            Some(ToolChoice::Function("f \"x\"".into())),
+        ];
         for text in texts {
             for (model, max_tokens, stream, messages) in [
                 (Some("m"), Some(8), true, false),
@@ -856,21 +1015,197 @@ mod tests {
                 (Some("a \"model\""), Some(u32::MAX), false, true),
                 (None, Some(0), true, true),
             ] {
-                let messages = messages.then(|| chat.iter().map(WireMessage::of).collect::<Vec<_>>());
-                let prompt = (messages.is_none()).then_some(text);
-                let want = serde_json::to_string(&SerdeBody {
-                    model,
-                    prompt,
-                    messages: messages.as_ref(),
-                    max_tokens,
-                    stream,
-                    stream_options: stream.then_some(StreamOptions { include_usage: true }),
-                })
-                .unwrap();
-                let got = OpenAiBody { model, prompt, messages, max_tokens, stream }.encode().unwrap();
-                assert_eq!(String::from_utf8(got).unwrap(), want);
+                for (i, choice) in choices.iter().enumerate() {
+                    let tools = (messages && i % 2 == 1).then(|| tools.iter().map(|t| WireTool::of(t).unwrap()).collect::<Vec<_>>());
+                    let tool_choice = choice.as_ref().filter(|_| messages).map(WireToolChoice::of);
+                    let messages = messages.then(|| {
+                        let mut chat = chat.clone();
+                        chat[0].content = text.to_string();
+                        chat
+                    });
+                    let messages = messages.as_ref().map(|m| m.iter().map(WireMessage::of).collect::<Vec<_>>());
+                    let prompt = (messages.is_none()).then_some(text);
+                    let want = serde_json::to_string(&SerdeBody {
+                        model,
+                        prompt,
+                        messages: messages.as_ref(),
+                        tools: tools.as_ref(),
+                        tool_choice: tool_choice.as_ref(),
+                        max_tokens,
+                        stream,
+                        stream_options: stream.then_some(StreamOptions { include_usage: true }),
+                    })
+                    .unwrap();
+                    let got = OpenAiBody { model, prompt, messages, tools, tool_choice, max_tokens, stream }.encode().unwrap();
+                    assert_eq!(String::from_utf8(got).unwrap(), want);
+                }
             }
         }
+    }
+
+    /// A conversation of an agent: a question, the model's two parallel tool calls, the
+    /// two results, and a message with parts.
+    fn agent_chat() -> Vec<Message> {
+        let calls = vec![
+            ToolCall { id: "call_1".into(), name: "get_weather".into(), arguments: r#"{"city": "Paris"}"#.into() },
+            ToolCall { id: "call_2".into(), name: "get_time".into(), arguments: r#"{"tz":"Europe/Paris","q":"\"x\""}"#.into() },
+        ];
+        vec![
+            Message::new("system", "You are terse."),
+            Message::user("Weather and time in Paris?"),
+            Message::assistant_calls("", calls),
+            Message::tool_result("call_1", "18 °C, cloudy"),
+            Message::tool_result("call_2", "14:05"),
+            Message::with_parts("user", vec![ContentPart::Text("thanks".into())]),
+        ]
+    }
+
+    fn agent_tools() -> Vec<Tool> {
+        vec![
+            Tool {
+                name: "get_weather".into(),
+                description: "The weather in a city.".into(),
+                parameters: " {\"type\": \"object\",\n \"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]} "
+                    .into(),
+            },
+            Tool { name: "get_time".into(), description: String::new(), parameters: r#"{"type":"object","properties":{}}"#.into() },
+        ]
+    }
+
+    #[test]
+    fn agent_requests_carry_tools_choices_calls_and_results() {
+        let expected_tools = json!([
+            {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+            {"type": "function", "function": {"name": "get_time", "description": "", "parameters": {"type": "object", "properties": {}}}},
+        ]);
+        let expected_messages = json!([
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Weather and time in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{\"tz\":\"Europe/Paris\",\"q\":\"\\\"x\\\"\"}"}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18 °C, cloudy"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "14:05"},
+            {"role": "user", "content": [{"type": "text", "text": "thanks"}]},
+        ]);
+        let choices = [
+            (ToolChoice::Auto, json!("auto")),
+            (ToolChoice::None, json!("none")),
+            (ToolChoice::Required, json!("required")),
+            (ToolChoice::Function("get_time".into()), json!({"type": "function", "function": {"name": "get_time"}})),
+        ];
+        for (choice, expected_choice) in choices {
+            let mut r = req(Api::ChatCompletions, Prompt::Chat(agent_chat()));
+            r.tools = agent_tools();
+            r.tool_choice = Some(choice.clone());
+            let p = encoder().encode(r.clone(), 0, 0).unwrap();
+            let v: Value = serde_json::from_slice(&p.body).unwrap();
+            let want = json!({
+                "model": "m", "messages": expected_messages, "tools": expected_tools, "tool_choice": expected_choice,
+                "max_tokens": 8, "stream": true, "stream_options": {"include_usage": true},
+            });
+            assert_eq!(v, want);
+            // Byte for byte what serde_json writes of the derived body.
+            let Prompt::Chat(chat) = &r.prompt else { unreachable!() };
+            let messages = chat.iter().map(WireMessage::of).collect::<Vec<_>>();
+            let tools = r.tools.iter().map(|t| WireTool::of(t).unwrap()).collect::<Vec<_>>();
+            let want = serde_json::to_string(&SerdeBody {
+                model: Some("m"),
+                prompt: None,
+                messages: Some(&messages),
+                tools: Some(&tools),
+                tool_choice: Some(&WireToolChoice::of(&choice)),
+                max_tokens: Some(8),
+                stream: true,
+                stream_options: Some(StreamOptions { include_usage: true }),
+            })
+            .unwrap();
+            assert_eq!(std::str::from_utf8(&p.body).unwrap(), want);
+        }
+        // An assistant message with text and calls keeps its text; without tools or a
+        // choice, neither key is written.
+        let mut with_text = agent_chat();
+        with_text[2].content = "Looking.".into();
+        let p = encoder().encode(req(Api::ChatCompletions, Prompt::Chat(with_text)), 0, 0).unwrap();
+        let v: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(v["messages"][2]["content"], "Looking.");
+        assert_eq!(v["messages"][2]["tool_calls"][1]["id"], "call_2");
+        assert!(v.get("tools").is_none() && v.get("tool_choice").is_none());
+        assert!(v["messages"][0].get("tool_calls").is_none() && v["messages"][0].get("tool_call_id").is_none());
+    }
+
+    #[test]
+    fn body_extra_merges_last_over_tools() {
+        let encode = |extra: &str| {
+            let mut r = req(Api::ChatCompletions, Prompt::Chat(agent_chat()));
+            r.tools = agent_tools();
+            r.tool_choice = Some(ToolChoice::Required);
+            r.body_extra = Some(extra.into());
+            serde_json::from_slice::<Value>(&encoder().encode(r, 0, 0).unwrap().body).unwrap()
+        };
+        // Spliced beside the typed keys.
+        let v = encode(r#"{"parallel_tool_calls": false}"#);
+        assert_eq!((v["parallel_tool_calls"].as_bool(), v["tool_choice"].as_str()), (Some(false), Some("required")));
+        assert_eq!(v["tools"][0]["function"]["name"], "get_weather");
+        // A typed key is merged over.
+        let v = encode(r#"{"tool_choice": "none"}"#);
+        assert_eq!((v["tool_choice"].as_str(), v["tools"].as_array().map(Vec::len)), (Some("none"), Some(2)));
+    }
+
+    #[test]
+    fn tool_parameters_must_be_a_json_object() {
+        for bad in ["not json", "[1]", r#""a string""#, "{\"type\": \"object\"", "{} {}", "", "null"] {
+            let mut r = req(Api::ChatCompletions, Prompt::Chat(vec![Message::user("hi")]));
+            r.tools = agent_tools();
+            r.tools[1].parameters = bad.into();
+            let err = encoder().encode(r, 0, 0).unwrap_err();
+            assert!(matches!(err, EncodeError::Invalid(_)), "{bad:?}");
+            let err = err.to_string();
+            assert!(err.contains("tool 'get_time'") && err.contains("JSON object"), "{bad:?}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let mut r = req(Api::ChatCompletions, Prompt::Chat(vec![Message::user("hi")]));
+        r.tools = agent_tools();
+        r.tools[0].parameters = format!("{{\"description\": \"{}\"}}", "x".repeat(MAX_TOOL_PARAMETERS));
+        let err = encoder().encode(r, 0, 0).unwrap_err().to_string();
+        assert!(err.contains("tool 'get_weather'") && err.contains("over the limit"), "{err}");
+        // Deep nesting within the bound is checked without recursion, and sent as is.
+        let mut r = req(Api::ChatCompletions, Prompt::Chat(vec![Message::user("hi")]));
+        r.tools = agent_tools();
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        r.tools[0].parameters = deep.clone();
+        assert!(std::str::from_utf8(&encoder().encode(r, 0, 0).unwrap().body).unwrap().contains(&deep));
+    }
+
+    #[test]
+    fn tools_and_tool_messages_are_for_the_chat_api_only() {
+        let one_line = |r: ScenarioRequest| {
+            let err = encoder().encode(r, 0, 0).unwrap_err();
+            assert!(matches!(err, EncodeError::Invalid(_)));
+            let err = err.to_string();
+            assert!(err.contains("chat_completions requests only") && !err.contains('\n'), "{err}");
+            err
+        };
+        let mut r = req(Api::Completions, Prompt::Text("x".into()));
+        r.tools = agent_tools();
+        assert!(one_line(r).contains("not completions"));
+        let mut r = req(Api::Completions, Prompt::Text("x".into()));
+        r.tool_choice = Some(ToolChoice::Auto);
+        one_line(r);
+        let mut r = req(Api::Embeddings, Prompt::Text("x".into()));
+        r.tools = agent_tools();
+        one_line(r);
+        // TGI takes a chat prompt as text, but not its tool calls or results.
+        let r = req(Api::TgiGenerate, Prompt::Chat(agent_chat()));
+        assert!(one_line(r).contains("message 2 has tool calls"));
+        let r = req(Api::TgiGenerate, Prompt::Chat(vec![Message::tool_result("c", "r")]));
+        assert!(one_line(r).contains("tool_call_id"));
+        // The same on the chat API is fine.
+        let mut r = req(Api::ChatCompletions, Prompt::Chat(agent_chat()));
+        r.tools = agent_tools();
+        assert!(encoder().encode(r, 0, 0).is_ok());
     }
 
     #[test]

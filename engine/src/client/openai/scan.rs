@@ -346,10 +346,15 @@ fn choice<'a>(c: &mut Cursor<'a>, json: &'a str) -> Option<Choice<'a>> {
     let mut one = Choice::default();
     // serde refuses a key given twice, even when the first was null, and reads only
     // `delta` where a choice has both it and `message`: the full parser decides those.
-    let mut seen = [false; 6];
-    let [text, delta_or_message, finish_reason, content, reasoning_content, reasoning] = &mut seen;
+    let mut seen = [false; 7];
+    let [text, delta_or_message, finish_reason, content, reasoning_content, reasoning, index] = &mut seen;
     c.object(|c, key| match key {
         b"text" => set(c, json, &mut one.text, text),
+        // Read by the full parser (which refuses it twice), skipped here.
+        b"index" => {
+            once(index)?;
+            c.skip()
+        }
         b"delta" | b"message" => {
             once(delta_or_message)?;
             nullable(c, |c| {
@@ -489,6 +494,7 @@ mod tests {
         r#"{"choices":[{"delta":{"content":null,"content":"x"}}]}"#,
         r#"{"choices":[{"delta":{"content":"a"},"message":{"reasoning":"b"}}]}"#,
         r#"{"choices":[{"finish_reason":null,"finish_reason":"stop"}]}"#,
+        r#"{"choices":[{"index":0,"text":"a","index":1}]}"#,
         r#"{"choices":[{"text":"a"}]} trailing"#,
         "{\"choices\":[{\"text\":\"raw\u{1}control\"}]}",
         r#"{"ch\u006fices":[{"text":"escaped key"}]}"#,

@@ -65,7 +65,9 @@ Examples:
 pub(crate) const NEW: &str = "\
 Examples:
   volley new my-chat --lang python && my-chat/build.sh
-  volley new my-agent --lang rust --dir scenarios/my-agent";
+  volley new my-agent --lang rust --dir scenarios/my-agent
+  # An agent: sessions of tool-calling turns (WIT 0.6)
+  volley new my-tools --lang js --template agent && my-tools/build.sh";
 
 /// `volley pack --help`.
 pub(crate) const PACK: &str = "\

@@ -7,13 +7,13 @@ use clap::Args;
 
 use volley::core::Policy;
 use volley::report::console::ConsoleWriter;
+use volley::wasm::ScenarioSource;
 use volley::wasm::pack::defaults;
 use volley::wasm::package::archive::{EXTENSION, Package, sha256};
 use volley::wasm::registry::{self, Pulled, Reference};
-use volley::wasm::{ScenarioSource, WitVersion};
 
 use super::exit::Exit;
-use super::template::Lang;
+use super::template::{Lang, Template};
 
 #[derive(Args, Debug)]
 pub struct NewArgs {
@@ -21,6 +21,10 @@ pub struct NewArgs {
     pub name: String,
     #[arg(long, value_enum, default_value = "rust")]
     pub lang: Lang,
+    /// The workload to start from: `chat` (streaming chat requests, Poisson arrivals) or
+    /// `agent` (agent sessions with tool calls, WIT 0.6; python and js only)
+    #[arg(long, value_enum, default_value = "chat")]
+    pub template: Template,
     /// Directory to create [default: ./NAME]
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -84,10 +88,10 @@ fn install_registry_tls(ca_certs: &[PathBuf]) -> Result<()> {
 }
 
 pub(super) fn new(a: NewArgs) -> Result<Exit> {
-    let dir = super::template::create(&a.name, a.lang, a.dir.as_deref(), a.sdk.as_deref())?;
+    let (dir, wit) = super::template::create(&a.name, a.lang, a.template, a.dir.as_deref(), a.sdk.as_deref())?;
     let d = dir.display();
     ConsoleWriter::stdout().lines([
-        format!("created {d} ({:?} scenario, WIT {})", a.lang, WitVersion::newest().semver()),
+        format!("created {d} ({:?} scenario, WIT {wit})", a.lang),
         format!("next: {d}/build.sh && volley check {d}/{}.wasm   (guide: docs/authoring.md)", a.name),
     ]);
     Ok(Exit::Ok)

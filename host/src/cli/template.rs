@@ -1,12 +1,15 @@
-//! `volley new NAME --lang rust|python|js`: a ready-to-build scenario project.
+//! `volley new NAME --lang rust|python|js [--template chat|agent]`: a ready-to-build
+//! scenario project.
 //!
-//! Each template is the repository's example scenario for that language
-//! (`scenarios/chat-poisson`, `scenarios/python-chat`, `scenarios/js-chat`): the same
+//! Each template is one of the repository's example scenarios. `chat` (the default) is
+//! `scenarios/chat-poisson`, `scenarios/python-chat` or `scenarios/js-chat`: the same
 //! workload in all three, so a new project runs and its requests match the Rust
-//! scenario's for the same seed. The project gets the current WIT, a `volley.json`
-//! (package metadata and parameters), a `build.sh` and a README; a Rust project also
-//! gets the SDK this binary carries (`volley-sdk/`), so the installed binary is all an
-//! author needs.
+//! scenario's for the same seed. `agent` is `scenarios/python-agent` or
+//! `scenarios/js-agent` (WIT 0.6 agent sessions: tools, tool calls, follow-ups after a
+//! delay, the `sessions` load); it has no Rust template yet. The project gets its
+//! template's WIT, a `volley.json` (package metadata and parameters), a `build.sh` and a
+//! README; a Rust project also gets the SDK this binary carries (`volley-sdk/`), so the
+//! installed binary is all an author needs.
 //!
 //! A Python or JS `build.sh` finds its toolchain where an author is likely to have it:
 //! the variable `scripts/guest-toolchains.sh` prints (`COMPONENTIZE_PY`,
@@ -24,8 +27,20 @@ pub enum Lang {
     Js,
 }
 
+/// The workload a new project starts from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Template {
+    /// Streaming chat requests with Poisson arrivals (rust, python, js)
+    Chat,
+    /// Agent sessions with tool calls: tools, follow-ups after tool and think time, the
+    /// sessions load (WIT 0.6; python, js)
+    Agent,
+}
+
 /// The WIT new projects target: the one the SDK is generated from.
 const WIT: &str = include_str!("../../../wit/v0.5/scenario.wit");
+/// The WIT of the agent templates: the first with agent sessions.
+const AGENT_WIT: &str = include_str!("../../../wit/v0.6/scenario.wit");
 /// Where the SDK's bindings find that WIT in this repository, and in a project.
 const SDK_WIT_PATH: (&str, &str) = ("\"../wit/v0.5\"", "\"wit\"");
 
@@ -33,6 +48,10 @@ const RUST_LIB: &str = include_str!("../../../scenarios/chat-poisson/src/lib.rs"
 const PYTHON_APP: &str = include_str!("../../../scenarios/python-chat/app.py");
 const JS_APP: &str = include_str!("../../../scenarios/js-chat/app.js");
 const VOLLEY_JSON: &str = include_str!("../../../scenarios/chat-poisson/volley.json");
+const PYTHON_AGENT_APP: &str = include_str!("../../../scenarios/python-agent/app.py");
+const PYTHON_AGENT_JSON: &str = include_str!("../../../scenarios/python-agent/volley.json");
+const JS_AGENT_APP: &str = include_str!("../../../scenarios/js-agent/app.js");
+const JS_AGENT_JSON: &str = include_str!("../../../scenarios/js-agent/volley.json");
 
 /// The Rust SDK's sources, carried in the binary so `volley new --lang rust` needs
 /// nothing but the binary: written into the project as `volley-sdk/`.
@@ -67,31 +86,43 @@ wit-bindgen = { version = "0.63", default-features = false, features = ["macros"
 serde_json = { version = "1", default-features = false, features = ["alloc"] }
 "#;
 
-/// Creates the project in `dir` (default `./NAME`); returns the directory.
-pub fn create(name: &str, lang: Lang, dir: Option<&Path>, sdk: Option<&Path>) -> Result<PathBuf> {
+/// Creates the project in `dir` (default `./NAME`); returns the directory and the
+/// version of the WIT it targets (e.g. "0.6.0").
+pub fn create(name: &str, lang: Lang, template: Template, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(PathBuf, &'static str)> {
     if !valid_name(name) {
         bail!("scenario name '{name}' must start with a lowercase letter and use only a-z, 0-9 and '-'");
+    }
+    if template == Template::Agent && lang == Lang::Rust {
+        bail!("the agent template is in Python and JavaScript for now: --lang python or --lang js");
     }
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(name));
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("'{}' already exists and is not empty; choose another name or --dir", dir.display());
     }
-    let files = match lang {
+    let wit = if template == Template::Agent { AGENT_WIT } else { WIT };
+    // The template's source, its example's name, and its volley.json with that name.
+    let (app, example, json, json_name) = match (lang, template) {
+        (Lang::Rust, _) => ("", "", VOLLEY_JSON, "chat-poisson"),
+        (Lang::Python, Template::Chat) => (PYTHON_APP, "python-chat", VOLLEY_JSON, "chat-poisson"),
+        (Lang::Js, Template::Chat) => (JS_APP, "js-chat", VOLLEY_JSON, "chat-poisson"),
+        (Lang::Python, Template::Agent) => (PYTHON_AGENT_APP, "python-agent", PYTHON_AGENT_JSON, "python-agent"),
+        (Lang::Js, Template::Agent) => (JS_AGENT_APP, "js-agent", JS_AGENT_JSON, "js-agent"),
+    };
+    let mut files = match lang {
         Lang::Rust => rust_files(name, sdk)?,
         Lang::Python => vec![
-            ("app.py".into(), rename(PYTHON_APP, "python-chat", name)),
-            ("wit/scenario.wit".into(), WIT.into()),
+            ("app.py".into(), rename(app, example, name)),
+            ("wit/scenario.wit".into(), wit.into()),
             ("build.sh".into(), build_script(name, &PYTHON_TOOL.build_body())),
         ],
         Lang::Js => vec![
-            ("app.js".into(), rename(JS_APP, "js-chat", name)),
-            ("wit/scenario.wit".into(), WIT.into()),
+            ("app.js".into(), rename(app, example, name)),
+            ("wit/scenario.wit".into(), wit.into()),
             ("build.sh".into(), build_script(name, &JS_TOOL.build_body())),
         ],
     };
-    let mut files = files;
-    files.push(("volley.json".into(), VOLLEY_JSON.replace("\"chat-poisson\"", &format!("{name:?}"))));
-    files.push(("README.md".into(), readme(name, lang)));
+    files.push(("volley.json".into(), json.replace(&format!("{json_name:?}"), &format!("{name:?}"))));
+    files.push(("README.md".into(), readme(name, lang, template)));
     let ignored = if lang == Lang::Js { "/target\n/node_modules\n*.wasm\n*.volley\n" } else { "/target\n*.wasm\n*.volley\n" };
     files.push((".gitignore".into(), ignored.into()));
 
@@ -106,7 +137,15 @@ pub fn create(name: &str, lang: Lang, dir: Option<&Path>, sdk: Option<&Path>) ->
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         }
     }
-    Ok(dir)
+    Ok((dir, wit_semver(wit)))
+}
+
+/// The version a WIT file's `package volley:scenario@X;` line names.
+fn wit_semver(wit: &'static str) -> &'static str {
+    wit.lines()
+        .find_map(|l| l.trim().strip_prefix("package volley:scenario@"))
+        .and_then(|v| v.strip_suffix(';'))
+        .expect("an embedded WIT names its package version")
 }
 
 /// A template's source with the example's name (`"python-chat"`, the docstring's
@@ -267,7 +306,7 @@ fn build_script(name: &str, body: &str) -> String {
     )
 }
 
-fn readme(name: &str, lang: Lang) -> String {
+fn readme(name: &str, lang: Lang, template: Template) -> String {
     let (source, tool, setup) = match lang {
         Lang::Rust => {
             ("src/lib.rs", "Rust and the wasm32-wasip2 target", "It needs the target once: `rustup target add wasm32-wasip2`.".to_string())
@@ -275,14 +314,20 @@ fn readme(name: &str, lang: Lang) -> String {
         Lang::Python => ("app.py", "componentize-py", toolchain_setup(&PYTHON_TOOL)),
         Lang::Js => ("app.js", "componentize-js", toolchain_setup(&JS_TOOL)),
     };
+    let (kind, guide, params) = match template {
+        Template::Chat => ("", "", r#"{"rate": 10, "duration_s": 5}"#),
+        Template::Agent => {
+            (", agent sessions with tool calls", " (its \"Agents\" section for this template)", r#"{"tasks": 20, "sessions": 4}"#)
+        }
+    };
     format!(
-        "# {name}\n\nA Volley scenario ({tool}). The workload is in `{source}`; its parameters and package\n\
-         metadata in `volley.json`. The scenario guide is docs/authoring.md in the Volley repository.\n\n\
+        "# {name}\n\nA Volley scenario ({tool}{kind}). The workload is in `{source}`; its parameters and package\n\
+         metadata in `volley.json`. The scenario guide is docs/authoring.md in the Volley repository{guide}.\n\n\
          {setup}\n\n\
          ```sh\n./build.sh                                   # -> {name}.wasm\n\
          volley check {name}.wasm                     # plan, first requests, arrivals; sends nothing\n\
          volley sim --port 8000 &                     # a simulated server to try it on\n\
-         volley run {name}.wasm --target http://127.0.0.1:8000 --params '{{\"rate\": 10, \"duration_s\": 5}}'\n\
+         volley run {name}.wasm --target http://127.0.0.1:8000 --params '{params}'\n\
          volley pack {name}.wasm                      # -> {name}-0.1.0.volley, to share\n```\n"
     )
 }
@@ -311,6 +356,34 @@ mod tests {
         let app = rename(JS_APP, "js-chat", "my-chat");
         assert!(!app.contains("js-chat"), "{app}");
         assert!(app.contains("const NAME = \"my-chat\"") && app.contains("-o my-chat.wasm"), "{app}");
+    }
+
+    #[test]
+    fn an_agent_template_takes_the_project_name_and_targets_wit_0_6() {
+        let app = rename(PYTHON_AGENT_APP, "python-agent", "my-agent");
+        assert!(!app.contains("python-agent"), "{app}");
+        assert!(app.contains("NAME = \"my-agent\"") && app.contains("-o my-agent.wasm"), "{app}");
+        let app = rename(JS_AGENT_APP, "js-agent", "my-agent");
+        assert!(!app.contains("js-agent"), "{app}");
+        assert!(app.contains("const NAME = \"my-agent\"") && app.contains("-o my-agent.wasm"), "{app}");
+        assert!(app.contains("\"volley:scenario/random@0.6.0\""), "{app}");
+        assert_eq!(wit_semver(AGENT_WIT), "0.6.0");
+        assert_eq!(wit_semver(WIT), "0.5.0");
+        for json in [PYTHON_AGENT_JSON, JS_AGENT_JSON] {
+            let v: serde_json::Value = serde_json::from_str(json).unwrap();
+            let params: Vec<&String> = v["params"].as_object().unwrap().keys().collect();
+            for p in ["tasks", "sessions", "max_tokens", "system_tokens", "tool_ms_min", "tool_ms_max", "think_ms", "steps", "model"] {
+                assert!(params.iter().any(|k| *k == p), "{json} lacks {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_agent_template_has_no_rust_version_and_writes_nothing_for_it() {
+        let dir = std::env::temp_dir().join(format!("volley-agent-rust-{}", std::process::id()));
+        let err = create("my-agent", Lang::Rust, Template::Agent, Some(&dir), None).unwrap_err();
+        assert!(err.to_string().contains("--lang python or --lang js"), "{err}");
+        assert!(!dir.exists());
     }
 
     #[test]

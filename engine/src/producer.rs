@@ -256,6 +256,7 @@ impl Producer {
                     stage_outcomes: 0,
                     outcomes_seen: 0,
                     seq: 0,
+                    asked: 0,
                     board: None,
                     sessions: HashMap::new(),
                 };
@@ -377,8 +378,12 @@ struct Worker<'a> {
     stage_outcomes: u64,
     /// Outcomes delivered in all (the idle clock counts one as activity).
     outcomes_seen: u64,
-    /// The stage's next sequence number: its queued requests and its follow-ups share it.
+    /// The stage's next sequence number: its queued requests and its follow-ups share it
+    /// (records and outcomes carry it).
     seq: u64,
+    /// Requests the workload's `next_requests` returned in the stage (what it is asked
+    /// from, what `max_requests` and a shard's share count): follow-ups are not among them.
+    asked: u64,
     /// The stage's sessions, while its workload reacts; kept after its production ends,
     /// as follow-ups go on until its sessions are over.
     board: Option<Arc<SessionBoard>>,
@@ -449,7 +454,7 @@ impl Worker<'_> {
         let StageJob { index: stage, tx, stop, limit, queue, shard, .. } = job;
         let (stage, limit, shard) = (*stage, *limit, *shard);
         self.workload.start_stage(stage);
-        (self.stage, self.stage_outcomes, self.seq) = (stage, 0, 0);
+        (self.stage, self.stage_outcomes, self.seq, self.asked) = (stage, 0, 0, 0);
         self.board = job.board.clone();
         self.sessions.clear();
         // This shard's requests queued so far.
@@ -458,15 +463,15 @@ impl Worker<'_> {
         let mut carried = CarriedGap::default();
         loop {
             let want = match limit {
-                Some(l) if self.seq >= l => return Ok(()),
-                Some(l) => (l - self.seq).min(u64::from(BATCH)) as u32,
+                Some(l) if self.asked >= l => return Ok(()),
+                Some(l) => (l - self.asked).min(u64::from(BATCH)) as u32,
                 None => BATCH,
             };
             self.deliver_outcomes()?;
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let batch = self.workload.next_requests(stage, self.seq, want)?;
+            let batch = self.workload.next_requests(stage, self.asked, want)?;
             validate_batch(&self.label, &batch, want)?;
             if batch.requests.is_empty() && !batch.done {
                 // Nothing for now (a session waits for its previous turn): the stage
@@ -475,7 +480,7 @@ impl Worker<'_> {
                 // Requests of its own still out (queued or in flight), whose outcomes
                 // can change its mind; without outcomes it waits on nothing.
                 let out = self.observe && owned > self.stage_outcomes;
-                if idle.idle_for(self.seq.wrapping_add(self.outcomes_seen), out) >= job.max_idle {
+                if idle.idle_for(self.asked.wrapping_add(self.outcomes_seen), out) >= job.max_idle {
                     return Err(WorkloadError::Refused(self.idle_refusal(job)));
                 }
                 // Ask again once an outcome has arrived, or after a short while.
@@ -485,7 +490,7 @@ impl Worker<'_> {
             for mut request in batch.requests {
                 // Every shard produces the global sequence and keeps its own requests.
                 if let Some(s) = shard
-                    && !s.owns_request(self.seq, request.session)
+                    && !s.owns_request(self.asked, request.session)
                 {
                     carried.skip(request.gap);
                     if request.session.is_some() && self.observe {
@@ -494,12 +499,14 @@ impl Worker<'_> {
                         self.workload.on_outcome(not_sent_here(stage, self.seq, request.session))?;
                     }
                     self.seq += 1;
+                    self.asked += 1;
                     continue;
                 }
                 request.gap = carried.take(request.gap);
                 // A queued request is paced by the load, not by a delay.
                 request.delay = None;
                 let prepared = self.encode(request, stage)?;
+                self.asked += 1;
                 if !self.send(tx, prepared, stop, queue, &job.ready)? {
                     return Ok(());
                 }

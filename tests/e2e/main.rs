@@ -4,6 +4,7 @@
 
 mod support;
 
+mod agents;
 mod authoring;
 mod builtin;
 mod cli_errors;

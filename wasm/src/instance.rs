@@ -122,8 +122,8 @@ impl Workload for WasmScenario {
         self.call("next-requests", false, |x, s| x.next_requests(s, stage, seq, max))
     }
 
-    fn on_outcome(&mut self, outcome: Outcome) -> Result<(), WorkloadError> {
-        self.call("on-outcome", false, |x, s| x.on_outcome(s, outcome))
+    fn on_outcome(&mut self, outcome: Outcome) -> Result<volley_core::Reaction, WorkloadError> {
+        self.call("on-outcome", false, |x, s| x.on_outcome(s, outcome)).map(|()| volley_core::Reaction::none())
     }
 
     fn next_stage(&mut self, results: &[StageResult]) -> Result<Option<Stage>, WorkloadError> {

@@ -83,6 +83,9 @@ pub struct RequestEncoder {
     policy: Arc<Policy>,
     /// Names of the operator's headers (lowercase): a scenario may not set them too.
     operator_headers: Vec<String>,
+    /// The operator's session-affinity header: every request of a session carries its
+    /// id in it (for prefix-aware routers); a scenario cannot set it.
+    session_header: Option<HeaderName>,
     /// A `grpc://` target: KServe v2 requests become `ModelInfer` calls.
     grpc: bool,
 }
@@ -332,7 +335,18 @@ impl RequestEncoder {
             policy,
             operator_headers: operator_headers.iter().map(|h| h.as_str().to_string()).collect(),
             grpc: target.grpc,
+            session_header: None,
         }
+    }
+
+    /// Every request with a session carries its id in header `name` (the operator's,
+    /// like `--header`: a scenario cannot set it).
+    pub fn with_session_header(mut self, name: Option<HeaderName>) -> Self {
+        if let Some(n) = &name {
+            self.operator_headers.push(n.as_str().to_string());
+        }
+        self.session_header = name;
+        self
     }
 
     pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
@@ -399,6 +413,9 @@ impl RequestEncoder {
             } else {
                 headers.push((name, value));
             }
+        }
+        if let (Some(name), Some(session)) = (&self.session_header, r.session) {
+            headers.push((name.clone(), HeaderValue::from(session)));
         }
         let uri = self.uri(wire.path)?;
 

@@ -45,6 +45,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         seed,
         model,
         headers,
+        session_header,
         request_timeout,
         tokenizer,
         record_text,
@@ -147,7 +148,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     };
     probes.answer().await?;
     let operator_headers: Vec<_> = headers.iter().map(|(n, _)| n.clone()).collect();
-    producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers));
+    producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers).with_session_header(session_header));
 
     if let Some(at) = start_at {
         wait_until(at, &cancel).await;

@@ -40,6 +40,7 @@ pub struct Run {
     seed: u64,
     model: Option<String>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    session_header: Option<HeaderName>,
     request_timeout: Duration,
     tokenizer: Option<Arc<Tokenizer>>,
     record_text: bool,
@@ -115,6 +116,7 @@ impl Run {
             seed: 1,
             model: None,
             headers: Vec::new(),
+            session_header: None,
             request_timeout: Duration::from_secs(300),
             tokenizer: None,
             record_text: false,
@@ -162,6 +164,14 @@ impl Run {
     /// A header added to every request (credentials belong here, never in a workload).
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// Session affinity: every request of a session carries the session's id in header
+    /// `name` (for prefix-aware routers such as llm-d's gateway). The operator's, like
+    /// [`header`](Self::header): a workload cannot set it.
+    pub fn session_header(mut self, name: HeaderName) -> Self {
+        self.session_header = Some(name);
         self
     }
 

@@ -192,6 +192,7 @@ macro_rules! plan_conversions_from_v0_4 {
                 L::Concurrency { n } => wit_types::Load::Concurrency(n),
                 L::ConcurrencyRamp { from, to } => wit_types::Load::ConcurrencyRamp((from, to)),
                 L::Custom => wit_types::Load::Custom,
+                L::Sessions { n } => wit_types::Load::Concurrency(n),
             }
         }
 

@@ -50,6 +50,10 @@ pub struct TargetArgs {
     /// Header added to every request, 'Name: value' (repeatable)
     #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
+    /// Session affinity: send each request's session id in this header (e.g.
+    /// x-session-id, for a prefix-aware router); scenarios cannot set it
+    #[arg(long, value_name = "NAME")]
+    pub session_header: Option<String>,
     /// Model for requests that name none [default: the target's first model]
     #[arg(long)]
     pub model: Option<String>,

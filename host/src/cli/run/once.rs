@@ -59,6 +59,9 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
     for (name, value) in &o.headers {
         run = run.header(name.clone(), value.clone());
     }
+    if let Some(name) = &o.session_header {
+        run = run.session_header(name.clone());
+    }
     if let Some(m) = &o.model {
         run = run.model(m.clone());
     }

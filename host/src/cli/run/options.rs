@@ -35,6 +35,8 @@ pub(crate) struct RunOptions {
     pub http2_prior_knowledge: bool,
     /// `--header`s, and `VOLLEY_API_KEY` as `Authorization: Bearer`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `--session-header`: the header each session request carries its session id in.
+    pub session_header: Option<HeaderName>,
     pub model: Option<String>,
     pub request_timeout: Duration,
     pub threads: Option<usize>,
@@ -111,6 +113,17 @@ impl RunOptions {
             },
         })?;
         let headers = headers(&a.server.headers)?;
+        let session_header = match &a.server.session_header {
+            None => None,
+            Some(name) => {
+                let h = HeaderName::from_bytes(name.trim().as_bytes())
+                    .map_err(|_| anyhow!("--session-header: '{}' is not a header name", volley::core::text::printable(name, 64)))?;
+                if headers.iter().any(|(n, _)| *n == h) {
+                    bail!("--session-header {h} is also given with --header; name another header");
+                }
+                Some(h)
+            }
+        };
         let t = a.server.timeout_s;
         if !(t.is_finite() && t > 0.0 && t <= MAX_SECONDS) {
             bail!("--timeout-s must be a positive number of seconds (at most a day)");
@@ -157,6 +170,7 @@ impl RunOptions {
             tls,
             http2_prior_knowledge: a.server.http2 == Http2Arg::On,
             headers,
+            session_header,
             model: a.server.model,
             request_timeout: Duration::from_secs_f64(t),
             threads: a.server.threads.map(|n| n as usize),

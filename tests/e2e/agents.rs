@@ -1,0 +1,184 @@
+//! Agent sessions in the engine, with native workloads that react to outcomes: follow-ups
+//! sent their delay after the outcome they follow (by the host's clock), the `sessions`
+//! load keeping N tasks in flight, fan-out and fan-in within a session, task ends, and
+//! the task statistics of the report — against the built-in simulator over loopback.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use volley::core::{
+    Batch, Delay, Info, Load, Message, Outcome, Plan, Reaction, ScenarioRequest, Stage, TaskEnd, Workload, WorkloadError,
+};
+use volley::report::MemorySink;
+use volley::sim::SimConfig;
+use volley::{Run, Target};
+
+use crate::support::*;
+
+/// Each task: a first turn; on its outcome, `fan` follow-ups `delay` later; once all of
+/// them are back, a last turn `delay` after the last; its outcome ends the task.
+/// `abandon`: tasks whose id is a multiple of it get nothing after their first turn and
+/// no end (the host ends them, failed).
+struct Tasks {
+    load: Load,
+    tasks: u64,
+    fan: u32,
+    delay: Delay,
+    abandon: Option<u64>,
+    opened: u64,
+    /// Per task: follow-ups still out, and whether the last turn was sent.
+    open: HashMap<u64, (u32, bool)>,
+}
+
+impl Tasks {
+    fn new(load: Load, tasks: u64, fan: u32, delay: Delay) -> Self {
+        Tasks { load, tasks, fan, delay, abandon: None, opened: 0, open: HashMap::new() }
+    }
+
+    fn turn(&self, id: u64, text: &str) -> ScenarioRequest {
+        let mut r = ScenarioRequest::chat(vec![Message::user(text)]).stream(true).max_tokens(4);
+        r.session = Some(id);
+        r
+    }
+
+    fn follow(&self, id: u64, text: &str) -> ScenarioRequest {
+        let mut r = self.turn(id, text);
+        r.delay = Some(self.delay);
+        r
+    }
+}
+
+impl Workload for Tasks {
+    fn describe(&mut self) -> Result<Info, WorkloadError> {
+        Ok(Info::new("tasks", "0.1.0", "sessions that react"))
+    }
+
+    fn configure(&mut self, _params: &serde_json::Value) -> Result<Plan, WorkloadError> {
+        let mut plan = Plan::new(vec![Stage::new("tasks", self.load, None, Some(self.tasks))]);
+        plan.observe_outcomes = true;
+        Ok(plan)
+    }
+
+    fn next_requests(&mut self, _stage: u32, _seq: u64, max: u32) -> Result<Batch, WorkloadError> {
+        let mut requests = Vec::new();
+        while requests.len() < max as usize && self.opened < self.tasks {
+            let id = self.opened;
+            self.opened += 1;
+            self.open.insert(id, (0, false));
+            requests.push(self.turn(id, "plan"));
+        }
+        Ok(Batch { done: self.opened == self.tasks, requests })
+    }
+
+    fn on_outcome(&mut self, o: Outcome) -> Result<Reaction, WorkloadError> {
+        let id = o.session.expect("every request has a session");
+        if !o.ok {
+            return Ok(Reaction { requests: Vec::new(), end: Some(TaskEnd::Failed) });
+        }
+        let fan = self.fan;
+        let (out, last_sent) = self.open.get_mut(&id).expect("an open task");
+        if *last_sent {
+            self.open.remove(&id);
+            return Ok(Reaction { requests: Vec::new(), end: Some(TaskEnd::Completed) });
+        }
+        if *out == 0 {
+            if self.abandon.is_some_and(|a| id % a == 0) {
+                self.open.remove(&id);
+                return Ok(Reaction::none());
+            }
+            // The first turn's outcome: fan out.
+            *out = fan;
+            let requests = (0..fan).map(|k| self.follow(id, &format!("sub-agent {k}"))).collect();
+            return Ok(Reaction { requests, end: None });
+        }
+        *out -= 1;
+        if *out > 0 {
+            return Ok(Reaction::none());
+        }
+        *last_sent = true;
+        Ok(Reaction { requests: vec![self.follow(id, "answer")], end: None })
+    }
+
+    fn reacts(&self) -> bool {
+        true
+    }
+}
+
+/// What the simulator answers with: a 5 ms first token, 1 ms between tokens.
+async fn sim() -> volley::sim::Simulator {
+    start_sim(SimConfig { ttft: Duration::from_millis(5), itl: Duration::from_millis(1), ..SimConfig::default() }).await
+}
+
+/// The records of a run, by session, in send order.
+fn by_session(records: &MemorySink) -> BTreeMap<u64, Vec<volley::core::RequestRecord>> {
+    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for m in records.records() {
+        out.entry(m.record.session.expect("a session")).or_default().push(m.record.clone());
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|r| r.sent);
+    }
+    out
+}
+
+#[tokio::test]
+async fn follow_ups_go_out_their_delay_after_the_outcome_and_tasks_are_counted() {
+    let sim = sim().await;
+    let delay = Delay { tool: Duration::from_millis(40), think: Duration::from_millis(10) };
+    let records = MemorySink::new();
+    let run = Run::new(Target::parse(&sim.url()).unwrap(), Tasks::new(Load::Sessions { n: 4 }, 24, 2, delay)).sink(records.clone());
+    let outcome = run.execute().await.expect("the run starts");
+    assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
+    let st = &outcome.report.stages[0];
+    let t = st.tasks.as_ref().expect("a stage of tasks");
+    assert_eq!((t.started, t.completed, t.failed, t.unfinished), (24, 24, 0, 0));
+    // A first turn, two sub-agents, a last turn.
+    let turns = t.turns.expect("turns per task");
+    assert_eq!((turns.min, turns.max), (4.0, 4.0));
+    assert_eq!(st.requests.ok, 24 * 4);
+    // Two waits of 50 ms per task (the fan-out and the last turn).
+    assert!((t.tool_wait_s - 24.0 * 2.0 * 0.040).abs() < 1e-6, "{}", t.tool_wait_s);
+    assert!((t.think_wait_s - 24.0 * 2.0 * 0.010).abs() < 1e-6, "{}", t.think_wait_s);
+    let lat = t.latency_ms.expect("task latency");
+    assert!(lat.p50 >= 100.0, "two 50 ms waits and three turns take more than 100 ms: {}", lat.p50);
+
+    // The measured gap between an outcome and the request that follows it.
+    let mut gaps_ms = Vec::new();
+    let mut open_at_once = Vec::new();
+    for (session, reqs) in by_session(&records) {
+        assert_eq!(reqs.len(), 4, "session {session}");
+        let first_done = reqs[0].done;
+        for r in &reqs[1..3] {
+            gaps_ms.push(r.sent.unwrap().duration_since(first_done).as_secs_f64() * 1e3 - 50.0);
+        }
+        let joined = reqs[1].done.max(reqs[2].done);
+        gaps_ms.push(reqs[3].sent.unwrap().duration_since(joined).as_secs_f64() * 1e3 - 50.0);
+        assert!(reqs[3].turn == Some(4) && reqs[0].turn == Some(1), "turns are numbered in the session");
+        open_at_once.push((reqs[0].sent.unwrap(), reqs[3].done));
+    }
+    gaps_ms.sort_by(f64::total_cmp);
+    let p99 = gaps_ms[(gaps_ms.len() * 99 / 100).min(gaps_ms.len() - 1)];
+    assert!(gaps_ms[0] >= -0.001, "no follow-up goes out before its delay: {:.3} ms early", -gaps_ms[0]);
+    assert!(p99 < 2.0, "follow-ups are within 2 ms of their delay (p99 {p99:.3} ms)");
+    let lag = t.follow_up_lag_ms.expect("follow-up lag").p99;
+    assert!(lag < 2.0, "the report's follow-up lag p99 {lag} ms");
+    // Never more than 4 tasks open at once.
+    let most = open_at_once.iter().map(|(from, _)| open_at_once.iter().filter(|(a, b)| a <= from && from < b).count()).max().unwrap();
+    assert!((2..=4).contains(&most), "{most} tasks open at once under sessions(4)");
+}
+
+#[tokio::test]
+async fn an_open_loop_paces_first_requests_and_an_abandoned_session_ends_failed() {
+    let sim = sim().await;
+    let mut tasks = Tasks::new(Load::Poisson { rate: 200.0 }, 30, 1, Delay { tool: Duration::from_millis(5), think: Duration::ZERO });
+    tasks.abandon = Some(3);
+    let started = Instant::now();
+    let outcome = Run::new(Target::parse(&sim.url()).unwrap(), tasks).execute().await.expect("the run starts");
+    assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
+    let st = &outcome.report.stages[0];
+    let t = st.tasks.as_ref().expect("a stage of tasks");
+    // Ids 0, 3, ..., 27 are left after their first turn: ten ended by the host, failed.
+    assert_eq!((t.started, t.completed, t.failed, t.unfinished), (30, 20, 10, 0));
+    assert_eq!(st.requests.sent, 20 * 3 + 10, "three turns per kept task, one per abandoned one");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}

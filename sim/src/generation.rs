@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 use volley_core::rng::{Rng, Stream};
 
 use super::Shared;
+use super::agents::{self, ToolCall, ToolRequest};
+use super::prefix_cache::BlockKeys;
+
+/// Mixed into a request's seed for its tool-call draws.
+const TOOL_STREAM: u64 = 0x7001_ca11_0000_0000;
 
 /// Token texts; each generated token is one of these words.
 const WORDS: &[&str] = &[
@@ -63,6 +68,37 @@ pub(crate) struct SimRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    /// Chat: the tools offered (OpenAI's `[{"type": "function", "function": {...}}]`).
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+}
+
+impl SimRequest {
+    /// The prompt's tokens as block keys of the prefix cache, counted as for usage.
+    fn block_keys(&self, flavor: Flavor, block_tokens: u32, tokenizer: Option<&volley_data::Tokenizer>) -> BlockKeys {
+        let mut keys = BlockKeys::new(block_tokens);
+        match (&self.prompt, &self.messages, &self.inputs) {
+            (Some(p), _, _) | (None, None, Some(p)) => texts(p).for_each(|t| keys.text(t, tokenizer)),
+            (None, Some(msgs), _) if flavor == Flavor::Chat => keys.messages(msgs, tokenizer),
+            (None, Some(msgs), _) => msgs.iter().filter_map(|m| m.get("content")).flat_map(texts).for_each(|t| keys.text(t, tokenizer)),
+            _ => {}
+        }
+        keys
+    }
+}
+
+/// What a chat answer is made of after any reasoning.
+enum Answer {
+    /// Content (also the only answer of completions and TGI).
+    Text,
+    /// `SimConfig::tool_calls`: one call of `lookup`, its arguments the generated text.
+    Lookup,
+    /// Calls of the offered tools, each one's arguments streamed in a few pieces.
+    Tools(Vec<ToolCall>),
 }
 
 #[derive(Deserialize)]
@@ -90,8 +126,14 @@ pub(crate) struct Generation {
     usage_in_body: bool,
     /// Chat: output tokens streamed as reasoning before the answer.
     reasoning: u32,
-    tool_calls: bool,
+    answer: Answer,
+    /// Streamed chunks (events that carry output).
+    chunks: u32,
     cached: u32,
+    /// The prefix cache is on: usage always says how many prompt tokens it served.
+    report_cached: bool,
+    /// Prefill time of the prompt tokens not served from the prefix cache.
+    prefill: Duration,
     /// Chunks carry their send instants as text.
     stamp: bool,
     /// Output words come from this tokenizer's single-token words, if set.
@@ -122,21 +164,74 @@ impl Generation {
             Flavor::Tgi => r.parameters.as_ref().and_then(|p| p.max_new_tokens),
             _ => r.max_tokens.or(r.max_completion_tokens),
         };
-        let tokens = requested.unwrap_or(c.default_output_tokens);
+        let requested = requested.unwrap_or(c.default_output_tokens);
         let chat = flavor == Flavor::Chat;
+        let tokens_per_chunk = if flavor == Flavor::Tgi { 1 } else { c.tokens_per_chunk.max(1) };
+        let cached = match &shared.prefix_cache {
+            Some(cache) => {
+                let keys = r.block_keys(flavor, c.block_tokens, c.tokenizer.as_deref());
+                let lookup = cache.lock().unwrap_or_else(|p| p.into_inner()).lookup_and_insert(&keys.keys);
+                shared.stats.count_prefix_lookup(keys.tokens, lookup.cached_tokens, lookup.evictions);
+                lookup.cached_tokens.min(prompt_tokens)
+            }
+            None => c.cached_tokens.min(prompt_tokens),
+        };
+        let prefill = c.prefill_per_token.saturating_mul(prompt_tokens - cached);
+        let offered = r.tools.as_deref().is_some_and(|t| !t.is_empty());
+        let answer = match chat {
+            false => Answer::Text,
+            true if offered => {
+                let request = ToolRequest {
+                    tools: r.tools.as_deref(),
+                    tool_choice: r.tool_choice.as_ref(),
+                    parallel_tool_calls: r.parallel_tool_calls,
+                    messages: r.messages.as_deref(),
+                };
+                // A stream of its own, so tool decisions never shift the jitter's draws.
+                let mut rng = Rng::new(c.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ TOOL_STREAM, Stream::Simulator);
+                match agents::plan(&request, c.tool_call_rate, &c.parallel_tools, id, &mut rng) {
+                    Some(calls) => Answer::Tools(calls),
+                    None => Answer::Text,
+                }
+            }
+            true if c.tool_calls => Answer::Lookup,
+            true => Answer::Text,
+        };
+        let reasoning = if chat { c.reasoning_tokens.min(requested) } else { 0 };
+        // A tool-call answer is its reasoning, then one chunk per argument piece.
+        let (tokens, chunks) = match &answer {
+            Answer::Tools(calls) => {
+                let pieces: u32 = calls.iter().map(|k| k.pieces.len() as u32).sum();
+                (reasoning.saturating_add(pieces.saturating_mul(tokens_per_chunk)), reasoning.div_ceil(tokens_per_chunk) + pieces)
+            }
+            _ => (requested, requested.div_ceil(tokens_per_chunk)),
+        };
+        let issued: Vec<String> = match &answer {
+            Answer::Text => Vec::new(),
+            Answer::Lookup => vec![format!("call_sim_{id}")],
+            Answer::Tools(calls) => calls.iter().map(|k| k.id.clone()).collect(),
+        };
+        if !issued.is_empty() {
+            shared.issued_ids.issue(issued.iter().map(String::as_str));
+            shared.stats.tool_calls_issued.fetch_add(issued.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            shared.stats.tool_call_answers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Generation {
             flavor,
             id,
             model_json: serde_json::to_string(model).unwrap_or_else(|_| "\"volley-sim\"".into()),
             tokens,
             // TGI streams one token per event.
-            tokens_per_chunk: if flavor == Flavor::Tgi { 1 } else { c.tokens_per_chunk.max(1) },
+            tokens_per_chunk,
             prompt_tokens,
             include_usage: c.usage && r.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
             usage_in_body: c.usage,
-            reasoning: if chat { c.reasoning_tokens.min(tokens) } else { 0 },
-            tool_calls: chat && c.tool_calls,
-            cached: c.cached_tokens.min(prompt_tokens),
+            reasoning,
+            answer,
+            chunks,
+            cached,
+            report_cached: shared.prefix_cache.is_some(),
+            prefill,
             stamp: c.stamp_chunks,
             words: c.tokenizer.clone(),
             ttft: c.ttft,
@@ -147,7 +242,7 @@ impl Generation {
     }
 
     pub fn chunks(&self) -> u32 {
-        self.tokens.div_ceil(self.tokens_per_chunk)
+        self.chunks
     }
 
     fn jittered(&mut self, d: Duration) -> Duration {
@@ -158,8 +253,9 @@ impl Generation {
         d.mul_f64(factor.max(0.0))
     }
 
+    /// TTFT: the configured one plus the prefill of the uncached prompt tokens.
     pub fn first_delay(&mut self) -> Duration {
-        self.jittered(self.ttft)
+        self.jittered(self.ttft + self.prefill)
     }
 
     pub fn next_gap(&mut self) -> Duration {
@@ -229,7 +325,11 @@ impl Generation {
             buf.put_slice(event.as_bytes());
             return;
         }
-        let finish = match (last, self.tool_calls) {
+        if let Answer::Tools(calls) = &self.answer {
+            return self.write_tool_chunk(buf, i, calls);
+        }
+        let lookup = matches!(self.answer, Answer::Lookup);
+        let finish = match (last, lookup) {
             (false, _) => "null",
             (true, false) => "\"length\"",
             (true, true) => "\"tool_calls\"",
@@ -255,7 +355,7 @@ impl Generation {
         }
         if split < to || fields.is_empty() {
             let answer = self.piece(split, to);
-            if !self.tool_calls {
+            if !matches!(self.answer, Answer::Lookup) {
                 fields.push(format!("\"content\":\"{answer}\""));
             } else if split == self.reasoning {
                 fields.push(format!(
@@ -267,6 +367,50 @@ impl Generation {
             }
         }
         fields.join(",")
+    }
+
+    /// Chunk `i` of a tool-call answer: a reasoning chunk, or one piece of a call's
+    /// arguments, led by the event that opens the call (its id, type and name) when it
+    /// is the call's first piece; the last event carries `finish_reason: "tool_calls"`.
+    fn write_tool_chunk(&self, buf: &mut BytesMut, i: u32, calls: &[ToolCall]) {
+        let tpc = self.tokens_per_chunk;
+        let reasoning_chunks = self.reasoning.div_ceil(tpc);
+        let finish = if i + 1 == self.chunks { "\"tool_calls\"" } else { "null" };
+        let role = if i == 0 { "\"role\":\"assistant\"," } else { "" };
+        let event = |buf: &mut BytesMut, role: &str, delta: &str, finish: &str| {
+            self.head(buf);
+            let choice = format!("\"choices\":[{{\"index\":0,\"delta\":{{{role}{delta}}},\"finish_reason\":{finish}}}]}}\n\n");
+            buf.put_slice(choice.as_bytes());
+        };
+        if i < reasoning_chunks {
+            let from = i * tpc;
+            let delta = format!("\"reasoning_content\":\"{}\"", self.text(from, (from + tpc).min(self.reasoning)));
+            return event(buf, role, &delta, finish);
+        }
+        let mut p = (i - reasoning_chunks) as usize;
+        let Some((k, call)) = calls.iter().enumerate().find(|(_, c)| {
+            let here = p < c.pieces.len();
+            if !here {
+                p -= c.pieces.len();
+            }
+            here
+        }) else {
+            return;
+        };
+        let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let mut role = role;
+        if p == 0 {
+            let open = format!(
+                "\"tool_calls\":[{{\"index\":{k},\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":\"\"}}}}]",
+                json(&call.id),
+                json(&call.name)
+            );
+            event(buf, role, &open, "null");
+            role = "";
+        }
+        let (a, b) = call.pieces[p];
+        let piece = format!("\"tool_calls\":[{{\"index\":{k},\"function\":{{\"arguments\":{}}}}}]", json(&call.arguments[a..b]));
+        event(buf, role, &piece, finish);
     }
 
     /// After the last chunk: a finish event when nothing was generated, and the usage
@@ -304,7 +448,7 @@ impl Generation {
         if self.reasoning > 0 {
             u["completion_tokens_details"] = json!({"reasoning_tokens": self.reasoning});
         }
-        if self.cached > 0 {
+        if self.cached > 0 || self.report_cached {
             u["prompt_tokens_details"] = json!({"cached_tokens": self.cached});
         }
         u
@@ -324,12 +468,23 @@ impl Generation {
             if self.reasoning > 0 {
                 message["reasoning_content"] = json!(self.text(0, self.reasoning));
             }
-            if self.tool_calls {
-                message["content"] = Value::Null;
-                message["tool_calls"] = json!([{"index": 0, "id": format!("call_sim_{}", self.id), "type": "function",
-                                                "function": {"name": "lookup", "arguments": answer}}]);
+            match &self.answer {
+                Answer::Text => {}
+                Answer::Lookup => {
+                    message["content"] = Value::Null;
+                    message["tool_calls"] = json!([{"index": 0, "id": format!("call_sim_{}", self.id), "type": "function",
+                                                    "function": {"name": "lookup", "arguments": answer}}]);
+                }
+                Answer::Tools(calls) => {
+                    message["content"] = Value::Null;
+                    let calls: Vec<Value> = calls
+                        .iter()
+                        .map(|k| json!({"id": k.id, "type": "function", "function": {"name": k.name, "arguments": k.arguments}}))
+                        .collect();
+                    message["tool_calls"] = Value::Array(calls);
+                }
             }
-            let finish = if self.tool_calls { "tool_calls" } else { "length" };
+            let finish = if matches!(self.answer, Answer::Text) { "length" } else { "tool_calls" };
             json!({
                 "id": format!("chatcmpl-sim-{}", self.id), "object": "chat.completion", "created": 0, "model": model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],

@@ -75,6 +75,10 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
     if let Some(msg) = missing {
         return error(StatusCode::BAD_REQUEST, msg);
     }
+    // Ground truth for agents: were the tool-call ids sent back ones this simulator issued?
+    if let (Flavor::Chat, Some(messages)) = (flavor, &parsed.messages) {
+        shared.issued_ids.check(messages, &shared.stats);
+    }
     let in_flight = InFlight::new(&shared.stats);
     shared.stats.count_model(parsed.model.as_deref().unwrap_or(&shared.config.model));
     // Wait for a generation slot: the queueing delay lands in TTFT, as on a real server.

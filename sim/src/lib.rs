@@ -24,11 +24,24 @@
 //! Chat can stream reasoning first (`reasoning_tokens`), answer with a tool call
 //! instead of text (`tool_calls`), and report prefix-cache hits (`cached_tokens`);
 //! content parts (text, `image_url`, `input_audio`) are accepted and image parts counted.
+//!
+//! Agents (`agents.rs`): a chat request offering `tools` is answered with tool calls
+//! (`tool_call_rate`, `parallel_tools`, `tool_choice`; seeded), streamed as OpenAI
+//! does (a delta opening each call, then its arguments in pieces, one output chunk
+//! each); every id issued is remembered, and the ids requests send back (`tool`
+//! messages, assistant `tool_calls`) are counted as matched or unknown in `/sim/stats`.
+//!
+//! Prefix cache (`prefix_cache.rs`): with `prefix_cache_blocks`, prompts are cut into
+//! hash-chained blocks of `block_tokens` in a shared LRU cache, usage reports
+//! `prompt_tokens_details.cached_tokens`, and `prefill_per_token` × the uncached prompt
+//! tokens adds to TTFT. `/sim/stats` keeps the ground truth of both.
 
+mod agents;
 mod batcher;
 mod generation;
 mod handler;
 mod kserve;
+mod prefix_cache;
 mod response;
 mod stream;
 
@@ -76,10 +89,25 @@ pub struct SimConfig {
     /// Chat: the first this many output tokens stream as `reasoning_content` (and
     /// usage says so in `completion_tokens_details.reasoning_tokens`).
     pub reasoning_tokens: u32,
-    /// Chat: the answer streams as one tool call's arguments instead of content.
+    /// Chat requests that offer no `tools`: the answer streams as one tool call's
+    /// arguments (of a tool named `lookup`) instead of content.
     pub tool_calls: bool,
-    /// Prompt tokens reported as served from the prefix cache (at most the prompt).
+    /// Chat requests that offer `tools` with `tool_choice` absent or `"auto"`: the
+    /// probability of answering with tool calls (0 to 1). `"required"` or a named
+    /// function always does, `"none"` never, nor does a request whose last message is
+    /// a tool result (unless `"required"`).
+    pub tool_call_rate: f64,
+    /// Tool calls in one answer: uniform in this range (at least 1).
+    pub parallel_tools: std::ops::RangeInclusive<u32>,
+    /// Prompt tokens reported as served from the prefix cache (at most the prompt);
+    /// ignored when `prefix_cache_blocks` is set.
     pub cached_tokens: u32,
+    /// Prefix KV cache capacity in blocks (0: no cache).
+    pub prefix_cache_blocks: u64,
+    /// Tokens per prefix-cache block.
+    pub block_tokens: u32,
+    /// Prefill time per prompt token not served from the prefix cache, added to TTFT.
+    pub prefill_per_token: Duration,
     /// Each streamed chunk's text is its send instant instead (" " and microseconds since
     /// the Unix epoch, read just before the chunk is handed to the connection): ground
     /// truth for measuring a client's TTFT/ITL timestamps (`scripts/bench.sh`).
@@ -103,7 +131,12 @@ impl Default for SimConfig {
             startup_delay: Duration::ZERO,
             reasoning_tokens: 0,
             tool_calls: false,
+            tool_call_rate: 1.0,
+            parallel_tools: 1..=1,
             cached_tokens: 0,
+            prefix_cache_blocks: 0,
+            block_tokens: 16,
+            prefill_per_token: Duration::ZERO,
             stamp_chunks: false,
         }
     }
@@ -123,9 +156,32 @@ pub struct SimStats {
     /// Requests per model named in the request (the simulator's own stats endpoint, not
     /// a hot path).
     pub by_model: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Tool-call ids issued (each call of each answer).
+    pub tool_calls_issued: AtomicU64,
+    /// Requests answered with tool calls.
+    pub tool_call_answers: AtomicU64,
+    /// `tool` messages received (every request, every such message in its history).
+    pub tool_results_received: AtomicU64,
+    /// ... whose `tool_call_id` this simulator issued.
+    pub tool_results_matched: AtomicU64,
+    /// ... whose `tool_call_id` it did not (or has forgotten).
+    pub tool_results_unknown: AtomicU64,
+    /// Ids of assistant messages' `tool_calls` received (every request's history).
+    pub assistant_tool_calls_received: AtomicU64,
+    pub assistant_tool_calls_matched: AtomicU64,
+    pub assistant_tool_calls_unknown: AtomicU64,
+    /// Prompt tokens looked up in the prefix cache.
+    pub prefix_cache_prompt_tokens: AtomicU64,
+    /// Of those, tokens served from it.
+    pub prefix_cache_hit_tokens: AtomicU64,
+    /// Blocks evicted.
+    pub prefix_cache_evictions: AtomicU64,
+    /// Held while the two prefix-cache token counters change, and while a snapshot
+    /// reads them, so a snapshot's ratio is of one consistent pair.
+    prefix_cache_pair: std::sync::Mutex<()>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimStatsSnapshot {
     pub requests: u64,
     pub in_flight: u64,
@@ -134,10 +190,29 @@ pub struct SimStatsSnapshot {
     pub tokens_generated: u64,
     pub image_parts: u64,
     pub by_model: std::collections::BTreeMap<String, u64>,
+    pub tool_calls_issued: u64,
+    pub tool_call_answers: u64,
+    pub tool_results_received: u64,
+    pub tool_results_matched: u64,
+    pub tool_results_unknown: u64,
+    pub assistant_tool_calls_received: u64,
+    pub assistant_tool_calls_matched: u64,
+    pub assistant_tool_calls_unknown: u64,
+    pub prefix_cache_prompt_tokens: u64,
+    pub prefix_cache_hit_tokens: u64,
+    /// `prefix_cache_hit_tokens / prefix_cache_prompt_tokens`, 0 when nothing was looked up.
+    pub prefix_cache_hit_ratio: f64,
+    pub prefix_cache_evictions: u64,
 }
 
 impl SimStats {
     pub fn snapshot(&self) -> SimStatsSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (prompt, hit) = {
+            // Read together with their updates, so the ratio is of one consistent pair.
+            let _pair = self.prefix_cache_pair.lock().unwrap_or_else(|p| p.into_inner());
+            (load(&self.prefix_cache_prompt_tokens), load(&self.prefix_cache_hit_tokens))
+        };
         SimStatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
@@ -146,7 +221,28 @@ impl SimStats {
             tokens_generated: self.tokens_generated.load(Ordering::Relaxed),
             image_parts: self.image_parts.load(Ordering::Relaxed),
             by_model: self.by_model.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            tool_calls_issued: load(&self.tool_calls_issued),
+            tool_call_answers: load(&self.tool_call_answers),
+            tool_results_received: load(&self.tool_results_received),
+            tool_results_matched: load(&self.tool_results_matched),
+            tool_results_unknown: load(&self.tool_results_unknown),
+            assistant_tool_calls_received: load(&self.assistant_tool_calls_received),
+            assistant_tool_calls_matched: load(&self.assistant_tool_calls_matched),
+            assistant_tool_calls_unknown: load(&self.assistant_tool_calls_unknown),
+            prefix_cache_prompt_tokens: prompt,
+            prefix_cache_hit_tokens: hit,
+            prefix_cache_hit_ratio: if prompt == 0 { 0.0 } else { hit as f64 / prompt as f64 },
+            prefix_cache_evictions: load(&self.prefix_cache_evictions),
         }
+    }
+
+    fn count_prefix_lookup(&self, prompt_tokens: u32, hit_tokens: u32, evictions: u64) {
+        {
+            let _pair = self.prefix_cache_pair.lock().unwrap_or_else(|p| p.into_inner());
+            self.prefix_cache_prompt_tokens.fetch_add(u64::from(prompt_tokens), Ordering::Relaxed);
+            self.prefix_cache_hit_tokens.fetch_add(u64::from(hit_tokens), Ordering::Relaxed);
+        }
+        self.prefix_cache_evictions.fetch_add(evictions, Ordering::Relaxed);
     }
 
     fn count_model(&self, model: &str) {
@@ -180,6 +276,10 @@ pub(crate) struct Shared {
     batcher: batcher::Batcher,
     /// Until when everything answers 503.
     loading_until: std::time::Instant,
+    /// The prefix KV cache, when configured.
+    prefix_cache: Option<std::sync::Mutex<prefix_cache::PrefixCache>>,
+    /// Tool-call ids issued.
+    issued_ids: agents::IssuedIds,
 }
 
 impl Shared {
@@ -209,7 +309,18 @@ impl Simulator {
         let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots as usize)));
         let batcher = batcher::Batcher::start(config.batching);
         let loading_until = volley_core::time::process_start() + config.startup_delay;
-        let shared = Arc::new(Shared { config, stats: stats.clone(), next_id: AtomicU64::new(0), slots, batcher, loading_until });
+        let prefix_cache = (config.prefix_cache_blocks > 0)
+            .then(|| std::sync::Mutex::new(prefix_cache::PrefixCache::new(config.prefix_cache_blocks, config.block_tokens)));
+        let shared = Arc::new(Shared {
+            config,
+            stats: stats.clone(),
+            next_id: AtomicU64::new(0),
+            slots,
+            batcher,
+            loading_until,
+            prefix_cache,
+            issued_ids: agents::IssuedIds::default(),
+        });
         let stop = Arc::new(Notify::new());
         let task = {
             let stop = stop.clone();

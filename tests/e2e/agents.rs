@@ -182,3 +182,114 @@ async fn an_open_loop_paces_first_requests_and_an_abandoned_session_ends_failed(
     assert_eq!(st.requests.sent, 20 * 3 + 10, "three turns per kept task, one per abandoned one");
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// One task against llama-server with tools: a first turn that asks for a tool call (a
+/// system rule, one example exchange, `tool_choice: required`); on an outcome with tool
+/// calls, a follow-up with the assistant's calls and a result per call; that outcome
+/// ends the task. The record of each first turn and follow-up is kept.
+struct Weather {
+    tasks: u64,
+    opened: u64,
+    first: HashMap<u64, Vec<Message>>,
+}
+
+fn weather_tool() -> volley::core::Tool {
+    volley::core::Tool {
+        name: "get_weather".into(),
+        description: "Get the current weather in a city".into(),
+        parameters: r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#.into(),
+    }
+}
+
+impl Workload for Weather {
+    fn describe(&mut self) -> Result<Info, WorkloadError> {
+        Ok(Info::new("weather", "0.1.0", "a tool call against a real server"))
+    }
+
+    fn configure(&mut self, _params: &serde_json::Value) -> Result<Plan, WorkloadError> {
+        let mut plan = Plan::new(vec![Stage::new("tools", Load::Sessions { n: 1 }, None, Some(self.tasks))]);
+        plan.observe_outcomes = true;
+        Ok(plan)
+    }
+
+    fn next_requests(&mut self, _stage: u32, _seq: u64, max: u32) -> Result<Batch, WorkloadError> {
+        let mut requests = Vec::new();
+        while requests.len() < max as usize && self.opened < self.tasks {
+            let id = self.opened;
+            self.opened += 1;
+            let example = r#"<tool_call>
+{"name": "get_weather", "arguments": {"city": "Oslo"}}
+</tool_call>"#;
+            let messages = vec![
+                Message::new("system", "Always answer with a tool call."),
+                Message::user("What is the weather in Oslo?"),
+                Message::new("assistant", example),
+                Message::user(["What is the weather in Paris?", "What is the weather in Rome?", "What is the weather in Lima?"][id as usize % 3]),
+            ];
+            let mut r = ScenarioRequest::chat(messages.clone()).stream(true).max_tokens(48);
+            r.session = Some(id);
+            r.tools = vec![weather_tool()];
+            r.tool_choice = Some(volley::core::ToolChoice::Required);
+            self.first.insert(id, messages);
+            requests.push(r);
+        }
+        Ok(Batch { done: self.opened == self.tasks, requests })
+    }
+
+    fn on_outcome(&mut self, o: Outcome) -> Result<Reaction, WorkloadError> {
+        let id = o.session.expect("a session");
+        let end = |e| Ok(Reaction { requests: Vec::new(), end: Some(e) });
+        match self.first.remove(&id) {
+            Some(mut messages) if o.ok && !o.tool_calls.is_empty() => {
+                messages.push(Message::assistant_calls(o.text.clone().unwrap_or_default(), o.tool_calls.clone()));
+                for call in &o.tool_calls {
+                    messages.push(Message::tool_result(call.id.clone(), r#"{"temperature_c": 21, "sky": "clear"}"#));
+                }
+                let mut r = ScenarioRequest::chat(messages).stream(true).max_tokens(24);
+                r.session = Some(id);
+                r.tools = vec![weather_tool()];
+                r.delay = Some(Delay { tool: Duration::from_millis(20), think: Duration::ZERO });
+                Ok(Reaction { requests: vec![r], end: None })
+            }
+            // No tool call to answer (a small model may not make one): not this test's task.
+            Some(_) => end(TaskEnd::Failed),
+            None => end(if o.ok { TaskEnd::Completed } else { TaskEnd::Failed }),
+        }
+    }
+
+    fn reacts(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
+    // The Hermes 2 Pro template knows tools; SmolLM2's own does not (../shared/realserver/TOOLS.md).
+    let home = std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/realserver");
+    let template = home.join("src/llama.cpp-0.3.36/models/templates/NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja");
+    assert!(template.is_file(), "{} is missing: run ../shared/realserver/setup.sh llama-server", template.display());
+    let port = 8107;
+    let lease = Lease::start_with(port, &["--jinja", "--chat-template-file", template.to_str().unwrap()]);
+    let records = MemorySink::new();
+    let tasks = Weather { tasks: 3, opened: 0, first: HashMap::new() };
+    let run = Run::new(Target::parse(&lease.server.url()).unwrap(), tasks).request_timeout(Duration::from_secs(120)).sink(records.clone());
+    let outcome = run.execute().await.expect("the run starts");
+    assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
+    let sessions = by_session(&records);
+    let answered: Vec<_> = sessions.values().filter(|reqs| reqs.len() == 2).collect();
+    assert!(!answered.is_empty(), "no first turn came back with a parsed tool call: {:?}", sessions.values().map(|r| &r[0].text).collect::<Vec<_>>());
+    for reqs in &answered {
+        let (first, follow) = (&reqs[0], &reqs[1]);
+        assert!(first.ok() && first.stream && first.finish_reason.as_deref() == Some("tool_calls"), "{:?}", first.finish_reason);
+        let call = &first.calls[0];
+        assert_eq!(call.name, "get_weather");
+        assert!(!call.id.is_empty(), "the server gave the call an id");
+        let args: serde_json::Value = serde_json::from_str(&call.arguments).expect("the streamed pieces join into JSON");
+        assert!(args.get("city").is_some_and(serde_json::Value::is_string), "{args}");
+        assert_eq!((follow.status, follow.ok()), (200, true), "the server answered the tool result: {:?}", follow.error_message);
+        assert_eq!(follow.turn, Some(2));
+    }
+    let t = outcome.report.stages[0].tasks.as_ref().expect("tasks");
+    assert_eq!(t.completed as usize, answered.len());
+    assert_eq!(t.started, 3);
+}

@@ -203,6 +203,26 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// A llama-server of its own on `port`, started with `args` after the script's own
+    /// (later ones win), for as long as the lease lives; the default server on the usual
+    /// port is not touched, but no other real-server test runs meanwhile.
+    pub fn start_with(port: u16, args: &[&str]) -> Lease {
+        let guard = SERVER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let server = RealServer { port };
+        server.stop();
+        let script = shared_dir().join("realserver/start.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(port.to_string())
+            .args(args)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(status.success(), "{} {port} {args:?} failed; set it up with ../shared/realserver/setup.sh llama-server", script.display());
+        Lease { server, _exclusive: guard }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.server.stop();

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use volley_core::{Batch, Cancel, Info, Outcome, Plan, Stage, StageResult, Workload, WorkloadError, WorkloadIdentity};
+use volley_core::{Batch, Cancel, Info, Outcome, Plan, Reaction, Stage, StageResult, Workload, WorkloadError, WorkloadIdentity};
 use wasmtime::component::Linker;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
@@ -122,8 +122,11 @@ impl Workload for WasmScenario {
         self.call("next-requests", false, |x, s| x.next_requests(s, stage, seq, max))
     }
 
-    fn on_outcome(&mut self, outcome: Outcome) -> Result<volley_core::Reaction, WorkloadError> {
-        self.call("on-outcome", false, |x, s| x.on_outcome(s, outcome)).map(|()| volley_core::Reaction::none())
+    /// The outcome's reaction (0.6 on; older versions react with nothing). Its follow-up
+    /// requests are converted as `next-requests`' are, media resolved: one the host
+    /// refuses is a fault naming the scenario.
+    fn on_outcome(&mut self, outcome: Outcome) -> Result<Reaction, WorkloadError> {
+        self.call("on-outcome", false, |x, s| x.on_outcome(s, outcome))
     }
 
     fn next_stage(&mut self, results: &[StageResult]) -> Result<Option<Stage>, WorkloadError> {

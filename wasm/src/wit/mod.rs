@@ -1,21 +1,26 @@
 //! The `volley:scenario` WIT versions this host runs: one module per version, each
-//! behind the same two traits, and one registry ([`WitVersion::SUPPORTED`]).
+//! behind the same trait and entry points, and one registry ([`WitVersion::SUPPORTED`]).
 //!
 //! A version module holds its generated bindings, binds the capabilities it imports
-//! (`crate::caps`), converts its types to and from `volley_core`'s model, and
-//! implements [`Version`] (link and instantiate) and [`Exports`] (the calls). Adding a
-//! version is a new `wit/` folder, one new module and one row in
-//! [`WitVersion::SUPPORTED`]; released versions are frozen and never edited (see
-//! docs/wit-versions.md).
+//! (`crate::caps`) to its generated `Host` traits, converts its types to and from
+//! `volley_core`'s model, and gives its [`Version`] (link and instantiate) and
+//! [`Exports`] (the calls). Each module is self-contained: everything that touches its
+//! generated bindings is written in it, for that version, and nothing of it is shared
+//! with another version — what is shared here works on `volley_core` and `wasmtime`
+//! types alone. Adding a version is a new `wit/` folder, one new module and one row in
+//! [`WitVersion::SUPPORTED`]; released versions are frozen, which the digests in
+//! `frozen.rs` enforce (see docs/wit-versions.md).
 
-pub(crate) mod convert;
+#[cfg(test)]
+mod frozen;
 mod v0_1;
 mod v0_2;
 mod v0_3;
 mod v0_4;
 mod v0_5;
+mod v0_6;
 
-use volley_core::{Batch, Info, Outcome, Plan, Stage, StageResult};
+use volley_core::{Batch, Info, Outcome, Plan, Reaction, ScenarioRequest, Stage, StageResult};
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
@@ -30,7 +35,10 @@ pub(crate) trait Exports: Send {
 
     fn next_requests(&self, store: &mut Store<StoreState>, stage: u32, seq: u64, max: u32) -> wasmtime::Result<Batch>;
 
-    fn on_outcome(&self, store: &mut Store<StoreState>, outcome: Outcome) -> wasmtime::Result<()>;
+    /// The outcome's reaction: its follow-up requests (converted as `next_requests`'
+    /// are) and whether its session ended. Before 0.6 `on-outcome` returns nothing, and
+    /// the reaction is [`Reaction::none`].
+    fn on_outcome(&self, store: &mut Store<StoreState>, outcome: Outcome) -> wasmtime::Result<Reaction>;
 
     /// Adaptive plans (0.4 on); older versions have none.
     fn next_stage(&self, _store: &mut Store<StoreState>, _results: &[StageResult]) -> wasmtime::Result<Option<Stage>> {
@@ -38,94 +46,62 @@ pub(crate) trait Exports: Send {
     }
 }
 
-/// A WIT version: what its components import, and how to instantiate them.
-pub(crate) trait Version: Sync {
+/// Links the host capabilities a version imports.
+type Link = fn(&mut Linker<StoreState>) -> wasmtime::Result<()>;
+
+/// Instantiates a component of a version, linked by its [`Link`].
+type Instantiate = fn(&mut Store<StoreState>, &Component, &Linker<StoreState>) -> wasmtime::Result<Box<dyn Exports>>;
+
+/// A WIT version's entry points: its package version, what its components import, and
+/// how to instantiate them. Each version module gives one as a `static`.
+pub(crate) struct Version {
     /// The package version, e.g. "0.4.0".
-    fn semver(&self) -> &'static str;
+    semver: &'static str,
+    link: Link,
+    instantiate: Instantiate,
+}
 
+impl Version {
     /// Links the host capabilities this version imports.
-    fn link(&self, linker: &mut Linker<StoreState>) -> wasmtime::Result<()>;
+    pub(crate) fn link(&self, linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+        (self.link)(linker)
+    }
 
-    fn instantiate(
+    pub(crate) fn instantiate(
         &self,
         store: &mut Store<StoreState>,
         component: &Component,
         linker: &Linker<StoreState>,
-    ) -> wasmtime::Result<Box<dyn Exports>>;
+    ) -> wasmtime::Result<Box<dyn Exports>> {
+        (self.instantiate)(store, component, linker)
+    }
 }
 
-/// The [`Version`] and [`Exports`] of a version whose capabilities and exports have the
-/// 0.2 shape (log, random, tokenizer, datasets; `next-requests` returns a batch), for the
-/// `bindings` module in scope; methods added by the version (`next_stage`) follow in
-/// braces.
-macro_rules! version_of_batches {
-    ($name:ident, $semver:literal { $($extra:tt)* }) => {
-        crate::caps::host_traits!(bindings);
-
-        #[doc = concat!("`volley:scenario@", $semver, "`.")]
-        pub(super) struct $name;
-
-        impl crate::wit::Version for $name {
-            fn semver(&self) -> &'static str {
-                $semver
-            }
-
-            fn link(&self, linker: &mut wasmtime::component::Linker<crate::sandbox::StoreState>) -> wasmtime::Result<()> {
-                crate::caps::link_capabilities!(linker, bindings)
-            }
-
-            fn instantiate(
-                &self,
-                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
-                component: &wasmtime::component::Component,
-                linker: &wasmtime::component::Linker<crate::sandbox::StoreState>,
-            ) -> wasmtime::Result<Box<dyn crate::wit::Exports>> {
-                Ok(Box::new(bindings::Scenario::instantiate(store, component, linker)?))
-            }
-        }
-
-        impl crate::wit::Exports for bindings::Scenario {
-            fn describe(&self, store: &mut wasmtime::Store<crate::sandbox::StoreState>) -> wasmtime::Result<volley_core::Info> {
-                self.volley_scenario_workload().call_describe(store).map(Into::into)
-            }
-
-            fn configure(
-                &self,
-                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
-                params: &str,
-            ) -> wasmtime::Result<Result<volley_core::Plan, String>> {
-                Ok(self.volley_scenario_workload().call_configure(store, params)?.map(Into::into))
-            }
-
-            fn next_requests(
-                &self,
-                store: &mut wasmtime::Store<crate::sandbox::StoreState>,
-                stage: u32,
-                seq: u64,
-                max: u32,
-            ) -> wasmtime::Result<volley_core::Batch> {
-                self.volley_scenario_workload().call_next_requests(store, stage, seq, max).map(Into::into)
-            }
-
-            fn on_outcome(&self, store: &mut wasmtime::Store<crate::sandbox::StoreState>, outcome: volley_core::Outcome) -> wasmtime::Result<()> {
-                self.volley_scenario_workload().call_on_outcome(store, &outcome.into())
-            }
-
-            $($extra)*
-        }
-    };
+/// A version's instantiated bindings, as [`Exports`].
+fn boxed<E: Exports + 'static>(instantiated: wasmtime::Result<E>) -> wasmtime::Result<Box<dyn Exports>> {
+    Ok(Box::new(instantiated?))
 }
 
-pub(crate) use version_of_batches;
+/// Converts a guest's requests with `convert`; the first it refuses (why, in one line)
+/// fails the call, which the instance reports as a fault naming the scenario.
+fn requests<T>(list: Vec<T>, convert: impl FnMut(T) -> Result<ScenarioRequest, String>) -> wasmtime::Result<Vec<ScenarioRequest>> {
+    list.into_iter().map(convert).collect::<Result<_, _>>().map_err(|e| wasmtime::format_err!("{e}"))
+}
 
 /// A `volley:scenario` version this host can run.
 #[derive(Clone, Copy)]
-pub struct WitVersion(&'static dyn Version);
+pub struct WitVersion(&'static Version);
 
 impl WitVersion {
     /// Every version this host runs, newest first: the registry.
-    pub const SUPPORTED: &'static [WitVersion] =
-        &[WitVersion(&v0_5::V0_5), WitVersion(&v0_4::V0_4), WitVersion(&v0_3::V0_3), WitVersion(&v0_2::V0_2), WitVersion(&v0_1::V0_1)];
+    pub const SUPPORTED: &'static [WitVersion] = &[
+        WitVersion(&v0_6::V0_6),
+        WitVersion(&v0_5::V0_5),
+        WitVersion(&v0_4::V0_4),
+        WitVersion(&v0_3::V0_3),
+        WitVersion(&v0_2::V0_2),
+        WitVersion(&v0_1::V0_1),
+    ];
 
     /// The newest version: what new projects and the SDK target.
     pub fn newest() -> WitVersion {
@@ -134,7 +110,7 @@ impl WitVersion {
 
     /// The package version, e.g. "0.5.0".
     pub fn semver(self) -> &'static str {
-        self.0.semver()
+        self.0.semver
     }
 
     /// The versioned name of the interface a scenario of this version exports.
@@ -142,7 +118,7 @@ impl WitVersion {
         format!("volley:scenario/workload@{}", self.semver())
     }
 
-    pub(crate) fn module(self) -> &'static dyn Version {
+    pub(crate) fn module(self) -> &'static Version {
         self.0
     }
 }

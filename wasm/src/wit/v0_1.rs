@@ -1,18 +1,18 @@
-//! `volley:scenario@0.1.0`: generated bindings and their conversion to and from
-//! Volley's own model (`volley_core`). Frozen: components built against 0.1 keep
-//! running on this module while newer versions get their own.
+//! `volley:scenario@0.1.0`: generated bindings, the capabilities 0.1 imports (log and
+//! random), and the conversion of its types to and from Volley's own model
+//! (`volley_core`). Released and frozen: self-contained (nothing here is shared with
+//! another version), and its source's digest is pinned by `super::frozen`.
+
+use std::time::Duration;
 
 use volley_core as model;
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 use super::{Exports, Version};
-use crate::sandbox::StoreState;
-
 use crate::caps::log::{Level, LogCap};
 use crate::caps::random::RandomCap;
-use bindings::volley::scenario::log as wit_log;
-use bindings::volley::scenario::random as wit_random;
+use crate::sandbox::StoreState;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -21,53 +21,23 @@ mod bindings {
     });
 }
 
-super::convert::common_conversions!(bindings::volley::scenario::types, bindings::exports::volley::scenario::workload);
-super::convert::plan_conversions_v0_1_to_v0_3!();
+use bindings::exports::volley::scenario::workload as wit_workload;
+use bindings::volley::scenario::log as wit_log;
+use bindings::volley::scenario::random as wit_random;
+use bindings::volley::scenario::types as wit;
 
-fn convert_api(a: wit_types::Api) -> model::Api {
-    match a {
-        wit_types::Api::Completions => model::Api::Completions,
-        wit_types::Api::ChatCompletions => model::Api::ChatCompletions,
-    }
-}
+/// `volley:scenario@0.1.0`.
+pub(super) static V0_1: Version = Version {
+    semver: "0.1.0",
+    link,
+    instantiate: |store, component, linker| super::boxed(bindings::Scenario::instantiate(store, component, linker)),
+};
 
-impl From<wit_types::Request> for model::ScenarioRequest {
-    fn from(r: wit_types::Request) -> Self {
-        model::ScenarioRequest {
-            model: r.model,
-            max_tokens: r.max_tokens,
-            stream: r.stream,
-            headers: r.headers,
-            body_extra: r.body_extra,
-            tag: r.tag,
-            session: r.session,
-            prompt_tokens: None,
-            ..model::ScenarioRequest::new(convert_api(r.api), convert_prompt(r.prompt))
-        }
-    }
-}
-
-/// 0.1's `next-requests` returns a list; fewer than asked for means the stage is done.
-fn batch(list: Vec<wit_types::Request>, max: u32) -> model::Batch {
-    let done = list.len() < max as usize;
-    model::Batch { requests: list.into_iter().map(Into::into).collect(), done }
-}
-
-impl From<model::Outcome> for wit_types::Outcome {
-    fn from(o: model::Outcome) -> Self {
-        wit_types::Outcome {
-            stage: o.stage,
-            seq: o.seq,
-            session: o.session,
-            ok: o.ok,
-            status: o.status,
-            error: o.error.map(convert_error_class),
-            ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
-            latency_ns: o.latency.as_nanos() as u64,
-            output_tokens: o.output_tokens,
-            text: o.text,
-        }
-    }
+/// 0.1 imports log and random only.
+fn link(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    wit_log::add_to_linker::<_, LogCap>(linker, |s| &mut s.caps.log)?;
+    wit_random::add_to_linker::<_, RandomCap>(linker, |s| &mut s.caps.random)?;
+    Ok(())
 }
 
 impl wit_log::Host for LogCap {
@@ -92,46 +62,115 @@ impl wit_random::Host for RandomCap {
     }
 }
 
-/// `volley:scenario@0.1.0`.
-pub(super) struct V0_1;
-
-impl Version for V0_1 {
-    fn semver(&self) -> &'static str {
-        "0.1.0"
-    }
-
-    /// 0.1 imports log and random only.
-    fn link(&self, linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
-        wit_log::add_to_linker::<_, LogCap>(linker, |s| &mut s.caps.log)?;
-        wit_random::add_to_linker::<_, RandomCap>(linker, |s| &mut s.caps.random)?;
-        Ok(())
-    }
-
-    fn instantiate(
-        &self,
-        store: &mut Store<StoreState>,
-        component: &Component,
-        linker: &Linker<StoreState>,
-    ) -> wasmtime::Result<Box<dyn Exports>> {
-        Ok(Box::new(bindings::Scenario::instantiate(store, component, linker)?))
-    }
-}
-
 impl Exports for bindings::Scenario {
     fn describe(&self, store: &mut Store<StoreState>) -> wasmtime::Result<model::Info> {
-        self.volley_scenario_workload().call_describe(store).map(Into::into)
+        let i = self.volley_scenario_workload().call_describe(store)?;
+        Ok(info(i))
     }
 
     fn configure(&self, store: &mut Store<StoreState>, params: &str) -> wasmtime::Result<Result<model::Plan, String>> {
-        Ok(self.volley_scenario_workload().call_configure(store, params)?.map(Into::into))
+        Ok(self.volley_scenario_workload().call_configure(store, params)?.map(plan))
     }
 
+    /// 0.1's own `next-request` (one at a time) is never called: `next-requests` does it.
     fn next_requests(&self, store: &mut Store<StoreState>, stage: u32, seq: u64, max: u32) -> wasmtime::Result<model::Batch> {
         Ok(batch(self.volley_scenario_workload().call_next_requests(store, stage, seq, max)?, max))
     }
 
-    fn on_outcome(&self, store: &mut Store<StoreState>, outcome: model::Outcome) -> wasmtime::Result<()> {
-        self.volley_scenario_workload().call_on_outcome(store, &outcome.into())
+    /// 0.1's `on-outcome` returns nothing: nothing follows, nothing ends.
+    fn on_outcome(&self, store: &mut Store<StoreState>, o: model::Outcome) -> wasmtime::Result<model::Reaction> {
+        self.volley_scenario_workload().call_on_outcome(store, &outcome(o))?;
+        Ok(model::Reaction::none())
+    }
+}
+
+fn info(i: wit_workload::Info) -> model::Info {
+    model::Info { name: i.name, version: i.version, description: i.description }
+}
+
+fn load(l: wit::Load) -> model::Load {
+    use model::Load as L;
+    match l {
+        wit::Load::Constant(rate) => L::Constant { rate },
+        wit::Load::Poisson(rate) => L::Poisson { rate },
+        wit::Load::Gamma((rate, cv)) => L::Gamma { rate, cv },
+        wit::Load::Ramp((from, to)) => L::Ramp { from, to },
+        wit::Load::Burst(n) => L::Burst { n },
+        wit::Load::Concurrency(n) => L::Concurrency { n },
+    }
+}
+
+/// A 0.1 plan is never adaptive, and its stages have no warm-up, cool-down or SLO.
+fn plan(p: wit::Plan) -> model::Plan {
+    model::Plan {
+        stages: p
+            .stages
+            .into_iter()
+            .map(|s| model::Stage::new(s.name, load(s.load), s.duration_ms.map(Duration::from_millis), s.max_requests))
+            .collect(),
+        observe_outcomes: p.observe_outcomes,
+        adaptive: false,
+    }
+}
+
+fn api(a: wit::Api) -> model::Api {
+    match a {
+        wit::Api::Completions => model::Api::Completions,
+        wit::Api::ChatCompletions => model::Api::ChatCompletions,
+    }
+}
+
+fn prompt(p: wit::Prompt) -> model::Prompt {
+    match p {
+        wit::Prompt::Text(t) => model::Prompt::Text(t),
+        wit::Prompt::Chat(msgs) => model::Prompt::Chat(msgs.into_iter().map(|m| model::Message::new(m.role, m.content)).collect()),
+    }
+}
+
+fn request(r: wit::Request) -> model::ScenarioRequest {
+    model::ScenarioRequest {
+        model: r.model,
+        max_tokens: r.max_tokens,
+        stream: r.stream,
+        headers: r.headers,
+        body_extra: r.body_extra,
+        tag: r.tag,
+        session: r.session,
+        ..model::ScenarioRequest::new(api(r.api), prompt(r.prompt))
+    }
+}
+
+/// 0.1's `next-requests` returns a list; fewer than asked for means the stage is done.
+fn batch(list: Vec<wit::Request>, max: u32) -> model::Batch {
+    let done = list.len() < max as usize;
+    model::Batch { requests: list.into_iter().map(request).collect(), done }
+}
+
+fn error_class(c: model::ErrorClass) -> wit::ErrorClass {
+    use model::ErrorClass as E;
+    match c {
+        E::Connect => wit::ErrorClass::Connect,
+        E::Timeout => wit::ErrorClass::Timeout,
+        E::HttpStatus => wit::ErrorClass::HttpStatus,
+        E::Protocol => wit::ErrorClass::Protocol,
+        E::ServerError => wit::ErrorClass::ServerError,
+        E::Incomplete => wit::ErrorClass::Incomplete,
+        E::Cancelled => wit::ErrorClass::Cancelled,
+    }
+}
+
+fn outcome(o: model::Outcome) -> wit::Outcome {
+    wit::Outcome {
+        stage: o.stage,
+        seq: o.seq,
+        session: o.session,
+        ok: o.ok,
+        status: o.status,
+        error: o.error.map(error_class),
+        ttft_ns: o.ttft.map(|d| d.as_nanos() as u64),
+        latency_ns: o.latency.as_nanos() as u64,
+        output_tokens: o.output_tokens,
+        text: o.text,
     }
 }
 
@@ -139,11 +178,11 @@ impl Exports for bindings::Scenario {
 mod tests {
     use super::*;
 
-    fn request() -> wit_types::Request {
-        wit_types::Request {
-            api: wit_types::Api::Completions,
+    fn a_request() -> wit::Request {
+        wit::Request {
+            api: wit::Api::Completions,
             model: None,
-            prompt: wit_types::Prompt::Text("x".into()),
+            prompt: wit::Prompt::Text("x".into()),
             max_tokens: None,
             stream: false,
             headers: vec![],
@@ -155,8 +194,8 @@ mod tests {
 
     #[test]
     fn a_short_list_ends_the_stage() {
-        assert!(!batch(vec![request(), request()], 2).done);
-        let b = batch(vec![request()], 2);
+        assert!(!batch(vec![a_request(), a_request()], 2).done);
+        let b = batch(vec![a_request()], 2);
         assert!(b.done);
         assert_eq!(b.requests.len(), 1);
         assert!(batch(vec![], 32).done);

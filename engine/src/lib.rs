@@ -24,8 +24,8 @@ mod load;
 pub mod preview;
 mod probe;
 mod producer;
-mod sessions;
 pub mod run;
+mod sessions;
 
 pub use hyper::header::{HeaderName, HeaderValue};
 pub use lanes::lower_priority;

@@ -702,9 +702,14 @@ impl Worker<'_> {
         let board = match (&self.board, session) {
             (Some(b), Some(_)) if current => b.clone(),
             _ => {
-                if current && session.is_none() && !reaction.requests.is_empty() {
+                if current && !reaction.requests.is_empty() {
+                    let why = if self.board.is_none() {
+                        "but it does not react to outcomes (a native workload says so with `reacts`)"
+                    } else {
+                        "for a request without a session; give the request a session"
+                    };
                     return Err(WorkloadError::Invalid(format!(
-                        "scenario '{}' answered the outcome of a request without a session (stage {}, seq {seq}) with follow-ups; give the request a session",
+                        "scenario '{}' returned follow-ups to an outcome (stage {}, seq {seq}) {why}",
                         self.label, self.stage
                     )));
                 }

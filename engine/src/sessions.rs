@@ -36,7 +36,9 @@ pub(crate) struct SessionBoard {
     /// A `sessions` load: a permit per open session, held until its task ends.
     slots: Option<Arc<Semaphore>>,
     held: Mutex<HashMap<u64, OwnedSemaphorePermit>>,
-    events: EventTx,
+    /// Weak: the producer keeps the board after its stage, and the collector ends when
+    /// the last strong sender is gone (the driver holds one while the stage runs).
+    events: tokio::sync::mpsc::WeakUnboundedSender<Event>,
 }
 
 impl SessionBoard {
@@ -51,7 +53,7 @@ impl SessionBoard {
             settled: Notify::new(),
             slots: slots.map(|n| Arc::new(Semaphore::new(n as usize))),
             held: Mutex::default(),
-            events,
+            events: events.downgrade(),
         })
     }
 
@@ -129,7 +131,9 @@ impl SessionBoard {
     pub fn ended(&self, session: u64, end: TaskEnd) {
         let slot = self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&session);
         drop(slot);
-        let _ = self.events.send(Event::TaskEnded { stage: self.stage, session, end });
+        if let Some(events) = self.events.upgrade() {
+            let _ = events.send(Event::TaskEnded { stage: self.stage, session, end });
+        }
     }
 
     fn settle_by(&self, n: i64) {

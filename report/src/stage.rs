@@ -8,9 +8,8 @@ use volley_core::stats::{Breakdown, CacheTally, GroupStats, LengthTally, StageSt
 use volley_core::{Load, Stage, StageResult, StageWindow};
 
 use crate::schema::{
-    TaskReport, TtftBucket,
-    ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TimingReport, TokenReport,
-    ToolCallReport,
+    ErrorReport, GroupReport, PrefixCacheReport, PromptReport, ReasoningReport, RequestCounts, StageReport, TaskReport, TimingReport,
+    TokenReport, ToolCallReport, TtftBucket,
 };
 
 impl From<&GroupStats> for GroupReport {

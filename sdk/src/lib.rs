@@ -73,8 +73,8 @@ pub use bindings::volley::scenario::types::{
 };
 pub use export::{Next, RequestContext, Scenario};
 pub use params::Params;
-pub use request::PartMessage;
 pub use plan::STAGE_PARAMS;
+pub use request::PartMessage;
 /// Re-exported for reading structured parameters (`Params::get`).
 pub use serde_json;
 pub use shape::{RequestShape, SHAPE_PARAMS};

@@ -6,9 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use volley::core::{
-    Batch, Delay, Info, Load, Message, Outcome, Plan, Reaction, ScenarioRequest, Stage, TaskEnd, Workload, WorkloadError,
-};
+use volley::core::{Batch, Delay, Info, Load, Message, Outcome, Plan, Reaction, ScenarioRequest, Stage, TaskEnd, Workload, WorkloadError};
 use volley::report::MemorySink;
 use volley::sim::SimConfig;
 use volley::{Run, Target};
@@ -136,9 +134,12 @@ async fn follow_ups_go_out_their_delay_after_the_outcome_and_tasks_are_counted()
     let turns = t.turns.expect("turns per task");
     assert_eq!((turns.min, turns.max), (4.0, 4.0));
     assert_eq!(st.requests.ok, 24 * 4);
-    // Two waits of 50 ms per task (the fan-out and the last turn).
-    assert!((t.tool_wait_s - 24.0 * 2.0 * 0.040).abs() < 1e-6, "{}", t.tool_wait_s);
-    assert!((t.think_wait_s - 24.0 * 2.0 * 0.010).abs() < 1e-6, "{}", t.think_wait_s);
+    // Three follow-ups asked for 40 + 10 ms each (two sub-agents, the last turn)...
+    assert!((t.tool_wait_s - 24.0 * 3.0 * 0.040).abs() < 1e-6, "{}", t.tool_wait_s);
+    assert!((t.think_wait_s - 24.0 * 3.0 * 0.010).abs() < 1e-6, "{}", t.think_wait_s);
+    // ...but the sub-agents waited at once: each task idled twice 50 ms (and a little).
+    let waited = t.waited_ms.expect("waited per task");
+    assert!((100.0..=110.0).contains(&waited.p50), "waited p50 {} ms", waited.p50);
     let lat = t.latency_ms.expect("task latency");
     assert!(lat.p50 >= 100.0, "two 50 ms waits and three turns take more than 100 ms: {}", lat.p50);
 
@@ -224,7 +225,9 @@ impl Workload for Weather {
                 Message::new("system", "Always answer with a tool call."),
                 Message::user("What is the weather in Oslo?"),
                 Message::new("assistant", example),
-                Message::user(["What is the weather in Paris?", "What is the weather in Rome?", "What is the weather in Lima?"][id as usize % 3]),
+                Message::user(
+                    ["What is the weather in Paris?", "What is the weather in Rome?", "What is the weather in Lima?"][id as usize % 3],
+                ),
             ];
             let mut r = ScenarioRequest::chat(messages.clone()).stream(true).max_tokens(48);
             r.session = Some(id);
@@ -277,7 +280,11 @@ async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
     assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
     let sessions = by_session(&records);
     let answered: Vec<_> = sessions.values().filter(|reqs| reqs.len() == 2).collect();
-    assert!(!answered.is_empty(), "no first turn came back with a parsed tool call: {:?}", sessions.values().map(|r| &r[0].text).collect::<Vec<_>>());
+    assert!(
+        !answered.is_empty(),
+        "no first turn came back with a parsed tool call: {:?}",
+        sessions.values().map(|r| &r[0].text).collect::<Vec<_>>()
+    );
     for reqs in &answered {
         let (first, follow) = (&reqs[0], &reqs[1]);
         assert!(first.ok() && first.stream && first.finish_reason.as_deref() == Some("tool_calls"), "{:?}", first.finish_reason);
@@ -292,4 +299,135 @@ async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
     let t = outcome.report.stages[0].tasks.as_ref().expect("tasks");
     assert_eq!(t.completed as usize, answered.len());
     assert_eq!(t.started, 3);
+}
+
+/// The figures of an agent run against the simulator: the report's tasks, the simulator's
+/// count of the tool-call ids it issued and got back, and the gaps between each outcome
+/// and the follow-up it asked for.
+async fn agent_tasks_against_the_sim(scenario: &str, params: serde_json::Value, label: &str) {
+    let s = start_sim(SimConfig {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        parallel_tools: 2..=2,
+        ..SimConfig::default()
+    })
+    .await;
+    let out = TempDir::new("agent-out");
+    let args = run_args(scenario, &s.url(), params, &out);
+    let o = run_volley_async(args, Duration::from_secs(300)).await;
+    o.assert_success();
+    let report = read_report(out.path());
+    let t = &report["stages"][0]["tasks"];
+    eprintln!("{label}: tasks {t}");
+    assert_eq!((t["started"].as_u64(), t["completed"].as_u64(), t["failed"].as_u64()), (Some(100), Some(100), Some(0)), "{t}");
+    // plan → 2 parallel tool calls → results → answer: 2 turns and 2 calls in every task.
+    for (what, want) in [("turns", 2.0), ("tool_calls", 2.0)] {
+        assert_eq!((t[what]["min"].as_f64(), t[what]["max"].as_f64()), (Some(want), Some(want)), "{what}: {}", t[what]);
+    }
+    let (p50, p99) = (t["latency_ms"]["p50"].as_f64().unwrap(), t["latency_ms"]["p99"].as_f64().unwrap());
+    assert!(p50 >= 50.0 && p99 >= p50, "task latency p50 {p50} p99 {p99}: at least the 50 ms tool latency");
+
+    // The simulator's own log: every follow-up carried exactly the ids it issued.
+    let st = s.stats();
+    eprintln!(
+        "{label}: simulator issued {} tool calls in {} answers; got back {} tool results ({} matched, {} unknown) and {} assistant calls ({} matched)",
+        st.tool_calls_issued,
+        st.tool_call_answers,
+        st.tool_results_received,
+        st.tool_results_matched,
+        st.tool_results_unknown,
+        st.assistant_tool_calls_received,
+        st.assistant_tool_calls_matched
+    );
+    assert_eq!((st.tool_call_answers, st.tool_calls_issued), (100, 200));
+    assert_eq!((st.tool_results_received, st.tool_results_matched, st.tool_results_unknown), (200, 200, 0));
+    assert_eq!((st.assistant_tool_calls_received, st.assistant_tool_calls_matched), (200, 200));
+
+    // The gap between an outcome and its follow-up, against the delay asked.
+    let mut by: BTreeMap<u64, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in read_records(out.path()) {
+        by.entry(r["session"].as_u64().expect("a session")).or_default().push(r);
+    }
+    let mut off = Vec::new();
+    for (session, mut reqs) in by {
+        reqs.sort_by_key(|r| r["turn"].as_u64());
+        assert_eq!(reqs.len(), 2, "session {session}");
+        let done = ms(&reqs[0]["planned_ms"]) + ms(&reqs[0]["latency_from_planned_ms"]);
+        let delay = ms(&reqs[1]["delay_ms"]);
+        assert!((50.0..=150.0).contains(&delay), "a tool latency of {delay} ms");
+        off.push(ms(&reqs[1]["sent_ms"]) - done - delay);
+    }
+    off.sort_by(f64::total_cmp);
+    let p99 = off[off.len() * 99 / 100 - 1];
+    eprintln!(
+        "{label}: follow-up sent after its outcome minus the asked delay: min {:.3} ms, p50 {:.3} ms, p99 {p99:.3} ms, max {:.3} ms",
+        off[0],
+        off[off.len() / 2],
+        off[off.len() - 1]
+    );
+    // Times in requests.jsonl are whole microseconds: a microsecond of rounding each way.
+    assert!(off[0] >= -0.002, "a follow-up went out {:.3} ms before its delay", -off[0]);
+    assert!(p99 < 2.0, "p99 {p99:.3} ms past the asked delay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_agent_runs_100_tasks_of_parallel_tool_calls_against_the_simulator() {
+    let params = serde_json::json!({"tasks": 100, "sessions": 10, "tool_ms": [50, 150], "system_tokens": 200, "result_tokens": 50, "max_tokens": 16});
+    agent_tasks_against_the_sim("builtin:agent", params, "builtin:agent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_agent_runs_100_tasks_of_parallel_tool_calls_against_the_simulator() {
+    let tmp = TempDir::new("py-agent");
+    let dir = tmp.path().join("py-agent");
+    let dir_s = dir.display().to_string();
+    run_volley(&["new", "py-agent", "--lang", "python", "--template", "agent", "--dir", &dir_s], Duration::from_secs(10)).assert_success();
+    let app = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/py-agent/app.py");
+    std::fs::copy(app, dir.join("app.py")).unwrap();
+    let tool = crate::multimodal::componentize_py();
+    let build = tokio::task::block_in_place(|| {
+        run_program("sh", &[&format!("{dir_s}/build.sh")], &[("COMPONENTIZE_PY", tool.as_str())], Duration::from_secs(300))
+    });
+    assert!(build.status.success(), "build failed:\n{}\n{}", build.stdout, build.stderr);
+    let wasm = dir.join("py-agent.wasm").display().to_string();
+    let params = serde_json::json!({"tasks": 100, "sessions": 10, "tool_ms_min": 50, "tool_ms_max": 150, "max_tokens": 16});
+    agent_tasks_against_the_sim(&wasm, params, "py-agent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_s_prefix_cache_hit_ratio_and_prefill_cost_show_in_the_report() {
+    let prefill = Duration::from_micros(20);
+    let s = start_sim(SimConfig {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        prefix_cache_blocks: 100_000,
+        block_tokens: 16,
+        prefill_per_token: prefill,
+        jitter: 0.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let out = TempDir::new("prefix-out");
+    // One group: 20 prompts sharing a 4,000-token prefix, one at a time.
+    let params = serde_json::json!({"groups": 1, "prompts_per_group": 20, "prefix_tokens": 4000, "suffix_tokens": 32,
+                                    "output_tokens": 4, "load": "concurrency", "n": 1});
+    let args = with(run_args("builtin:shared-prefix", &s.url(), params, &out), &["--tokenizer", &tokenizer_path()]);
+    run_volley_async(args, Duration::from_secs(120)).await.assert_success();
+    let report = read_report(out.path());
+    let reported = report["stages"][0]["prefix_cache"]["hit_ratio"].as_f64().expect("the server reported cached tokens");
+    let truth = s.stats().prefix_cache_hit_ratio;
+    eprintln!("prefix cache: report {reported:.4}, simulator {truth:.4}");
+    assert!((reported - truth).abs() <= 0.01, "the report's hit ratio {reported} against the simulator's {truth}");
+    assert!(truth > 0.9, "19 of 20 prompts hit their 4,000-token prefix: {truth}");
+    // TTFT = 5 ms + 20 µs per uncached prompt token, for hits and misses alike.
+    let mut worst: f64 = 0.0;
+    for r in read_records(out.path()) {
+        let prompt = r["prompt_tokens"].as_f64().unwrap();
+        let cached = r["cached_tokens"].as_f64().unwrap();
+        let expect = 5.0 + prefill.as_secs_f64() * 1e3 * (prompt - cached);
+        let got = ms(&r["ttft_ms"]);
+        worst = worst.max((got - expect).abs());
+        assert!((got - expect).abs() < 15.0, "TTFT {got} ms against {expect} ms ({prompt} prompt tokens, {cached} cached)");
+    }
+    eprintln!("prefix cache: TTFT within {worst:.2} ms of 5 ms + 20 µs × uncached tokens");
 }

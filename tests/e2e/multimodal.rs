@@ -99,7 +99,7 @@ async fn an_image_part_naming_a_file_dataset_is_one_line() {
 }
 
 /// A command of the guest toolchains (scripts/guest-toolchains.sh).
-fn componentize_py() -> String {
+pub(crate) fn componentize_py() -> String {
     let path = std::env::var("COMPONENTIZE_PY")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/volley/toolchains/py/bin/componentize-py"));

@@ -15,6 +15,7 @@ macro_rules! builtins {
 }
 
 builtins!(
+    "agent",
     "burst",
     "chat-poisson",
     "http",

@@ -133,6 +133,11 @@ impl Workload for WasmScenario {
         self.call("next-stage", true, |x, s| x.next_stage(s, results))
     }
 
+    /// From WIT 0.6 on, `on-outcome` returns a reaction: follow-ups and task ends.
+    fn reacts(&self) -> bool {
+        self.identity.wit.as_deref().is_some_and(reacting_version)
+    }
+
     fn checks(&mut self) -> volley_core::Checks {
         self.store.data_mut().caps.checks.take()
     }
@@ -145,6 +150,12 @@ impl Workload for WasmScenario {
     fn identity(&self) -> WorkloadIdentity {
         self.identity.clone()
     }
+}
+
+/// Whether WIT version `semver` ("0.6.0") has `on-outcome` return a reaction (0.6 on).
+fn reacting_version(semver: &str) -> bool {
+    let mut parts = semver.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (0, 6)
 }
 
 fn describe_failure(label: &str, store: &Store<StoreState>, call: &str, err: &wasmtime::Error) -> WorkloadError {

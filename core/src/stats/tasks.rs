@@ -61,8 +61,12 @@ pub struct TaskStats {
     pub tool_calls: Histogram<u64>,
     pub input_tokens: Histogram<u64>,
     pub output_tokens: Histogram<u64>,
-    /// Of ended tasks: the delays waited (tool plus think time) per task.
+    /// Of ended tasks: the time with none of the task's requests in flight (its first
+    /// send to its last completion, less the union of its requests' flights): what it
+    /// waited on tools, thinking and the scenario.
     pub waited: DurationHistogram,
+    /// The delays asked for (tool and think time), summed over follow-ups: a fan-out's
+    /// parallel follow-ups each count theirs.
     pub tool_wait_us: u64,
     pub think_wait_us: u64,
     /// Every follow-up's schedule lag against its asked delay.
@@ -113,6 +117,32 @@ struct OpenTask {
     cached: u64,
     /// Prompt tokens of the requests that reported cached tokens.
     cache_prompt: u64,
+    /// Each request's flight, send to completion.
+    flights: Vec<(Instant, Instant)>,
+}
+
+impl OpenTask {
+    /// First send to last completion, less the time some request was in flight.
+    fn idle(&mut self) -> Duration {
+        self.flights.sort_unstable();
+        let mut busy = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for &(from, to) in &self.flights {
+            match &mut current {
+                Some((_, end)) if from <= *end => *end = (*end).max(to),
+                _ => {
+                    if let Some((a, b)) = current {
+                        busy += b.saturating_duration_since(a);
+                    }
+                    current = Some((from, to));
+                }
+            }
+        }
+        if let Some((a, b)) = current {
+            busy += b.saturating_duration_since(a);
+        }
+        self.last_done.saturating_duration_since(self.first_sent).saturating_sub(busy)
+    }
 }
 
 /// Open tasks and the closed tasks' statistics of one stage.
@@ -161,9 +191,11 @@ impl TaskTracker {
             think_wait: Duration::ZERO,
             cached: 0,
             cache_prompt: 0,
+            flights: Vec::new(),
         });
         task.first_sent = task.first_sent.min(sent);
         task.last_done = task.last_done.max(r.done);
+        task.flights.push((sent, r.done.max(sent)));
         task.turns += 1;
         task.tool_calls += u64::from(r.tool_calls);
         task.input_tokens += u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0));
@@ -180,7 +212,7 @@ impl TaskTracker {
 
     /// `session`'s task ended as its scenario said.
     pub fn end(&mut self, session: u64, end: TaskEnd) {
-        let Some(t) = self.open.remove(&session) else { return };
+        let Some(mut t) = self.open.remove(&session) else { return };
         let s = &mut self.stats;
         match end {
             TaskEnd::Completed => {
@@ -189,11 +221,15 @@ impl TaskTracker {
             }
             TaskEnd::Failed => s.failed += 1,
         }
-        for (h, v) in [(&mut s.turns, t.turns), (&mut s.tool_calls, t.tool_calls), (&mut s.input_tokens, t.input_tokens), (&mut s.output_tokens, t.output_tokens)] {
+        for (h, v) in [
+            (&mut s.turns, t.turns),
+            (&mut s.tool_calls, t.tool_calls),
+            (&mut s.input_tokens, t.input_tokens),
+            (&mut s.output_tokens, t.output_tokens),
+        ] {
             let _ = h.record(v);
         }
-        let waited = t.tool_wait.saturating_add(t.think_wait);
-        s.waited.record(waited);
+        s.waited.record(t.idle());
         s.tool_wait_us = s.tool_wait_us.saturating_add(t.tool_wait.as_micros() as u64);
         s.think_wait_us = s.think_wait_us.saturating_add(t.think_wait.as_micros() as u64);
         if t.cache_prompt > 0 {
@@ -379,6 +415,8 @@ mod tests {
         assert_eq!(s.tool_calls.value_at_quantile(0.5), 4);
         assert!(s.input_tokens.equivalent(s.input_tokens.value_at_quantile(0.5), 3000));
         assert_eq!((s.tool_wait_us, s.think_wait_us), (150_000, 50_000));
+        // 0-100 ms and 300-400 ms in flight: 200 ms between.
+        assert_eq!(s.waited.percentile_ms(50.0).round(), 200.0);
         assert_eq!(s.cache_hit_permille.value_at_quantile(0.5), 500);
         assert_eq!(s.follow_up_lag.count(), 1);
         assert_eq!(s.ttft_by_turn.keys().copied().collect::<Vec<_>>(), vec![1, 2]);

@@ -117,7 +117,8 @@ pub(crate) async fn run_stage(
     let local_limit = burst_limit(&local);
     // Sends on a clock go before production when cores are short; a closed loop's sends
     // wait on production instead, so there the producer keeps its priority.
-    let behind = !local.load.is_closed_loop();
+    // A sessions load's follow-ups are sent on a clock (their delays), so it goes first too.
+    let behind = !local.load.is_closed_loop() || matches!(local.load, Load::Sessions { .. });
     let slots = match local.load {
         Load::Sessions { n } => Some(n),
         _ => None,

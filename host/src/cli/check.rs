@@ -29,6 +29,10 @@ pub struct CheckArgs {
     /// Requests and arrivals shown per stage
     #[arg(long, short = 'n', default_value_t = 5)]
     pub show: u32,
+    /// Agent scenarios (WIT 0.6): sessions run against the built-in simulator in this
+    /// process and shown turn by turn (0: none)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub sessions: u32,
     /// Local tokenizer.json, for scenarios that use one
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -53,13 +57,21 @@ pub(super) async fn check(a: CheckArgs, policy_before_command: Option<&Path>) ->
         quiet: false,
     };
     let loading_policy = policy.clone();
-    let (workload, source) = super::blocking(move || {
+    let want_sessions = a.sessions.min(100);
+    let (workload, source, second) = super::blocking(move || {
         let grants = load_grants(a.tokenizer.as_ref(), &a.datasets, OnError::Fail, false)?;
-        instantiate(&spec, &grants, &loading_policy)
+        let (workload, source) = instantiate(&spec, &grants, &loading_policy)?;
+        // A second instance for the session preview, of a scenario that reacts.
+        let second = if want_sessions > 0 && volley::core::Workload::reacts(&workload) {
+            Some(instantiate(&ScenarioSpec { quiet: true, ..spec }, &grants, &loading_policy)?.0)
+        } else {
+            None
+        };
+        Ok::<_, anyhow::Error>((workload, source, second))
     })
     .await?;
     let wit = volley::core::Workload::identity(&workload).wit.unwrap_or_default();
-    let preview = volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy)).await?;
+    let preview = volley::engine::preview::preview(Box::new(workload), params.clone(), a.seed, show, Arc::new(policy.clone())).await?;
     let (info, plan) = (&preview.info, &preview.plan);
 
     // A line each; names from the scenario and its package are shown by the writer,
@@ -114,6 +126,11 @@ pub(super) async fn check(a: CheckArgs, policy_before_command: Option<&Path>) ->
         out.push("policy: REFUSED — a run would stop before sending anything".into());
         ConsoleWriter::stdout().lines(out);
         anyhow::bail!("{r}");
+    }
+    if let Some(w) = second
+        && preview.plan.observe_outcomes
+    {
+        out.extend(super::check_sessions::preview(Box::new(w), params.clone(), a.seed, want_sessions, policy).await?);
     }
     out.push(String::new());
     out.push("policy: ok — the plan and these requests are within the operator's policy".into());

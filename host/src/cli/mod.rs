@@ -6,6 +6,7 @@
 
 mod bench;
 mod check;
+mod check_sessions;
 mod coldstart;
 pub mod config;
 mod demo;

@@ -328,7 +328,13 @@ fn render_tasks(out: &mut Lines, t: &crate::schema::TaskReport) {
     push_line!(out, "  task latency {}", ms(&t.latency_ms));
     push_line!(out, "  per task: turns {}; tool calls {}", per(&t.turns), per(&t.tool_calls));
     push_line!(out, "  per task: input tokens {}; output tokens {}", per(&t.input_tokens), per(&t.output_tokens));
-    push_line!(out, "  waited on tools {:.3} s, on thinking {:.3} s; follow-up lag {}", t.tool_wait_s, t.think_wait_s, ms(&t.follow_up_lag_ms));
+    push_line!(
+        out,
+        "  waited on tools {:.3} s, on thinking {:.3} s; follow-up lag {}",
+        t.tool_wait_s,
+        t.think_wait_s,
+        ms(&t.follow_up_lag_ms)
+    );
     if let Some(h) = &t.prefix_cache_hit_ratio {
         push_line!(out, "  prefix-cache hit ratio per task: mean {:.1}%, p50 {:.1}%", h.mean * 100.0, h.p50 * 100.0);
     }

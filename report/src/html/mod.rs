@@ -269,8 +269,11 @@ fn tasks_table(h: &mut String, stages: &[StageReport]) {
     }
     h.push_str("</table><div class=\"charts\">");
     for (st, t) in &with {
-        let by_turn: Vec<(String, Vec<(String, f64)>)> =
-            t.ttft_by_turn.iter().map(|b| (format!("turn {}", b.from), vec![("p50".into(), b.ttft_ms.p50), ("p99".into(), b.ttft_ms.p99)])).collect();
+        let by_turn: Vec<(String, Vec<(String, f64)>)> = t
+            .ttft_by_turn
+            .iter()
+            .map(|b| (format!("turn {}", b.from), vec![("p50".into(), b.ttft_ms.p50), ("p99".into(), b.ttft_ms.p99)]))
+            .collect();
         if !by_turn.is_empty() {
             h.push_str(&svg::bars(&format!("TTFT by turn, {} (ms)", st.name), "ms", &by_turn));
         }

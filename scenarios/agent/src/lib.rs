@@ -215,7 +215,9 @@ impl Scenario for Agent {
                 } else {
                     task.messages.push(Message::user(format!("The sub-agents report:\n{}", answers.join("\n"))));
                     task.phase = Phase::Final;
-                    Reaction::follow(vec![self.turn(id, &task.messages, Some(ToolChoice::None)).delay(Duration::ZERO, self.think_ms.sample())])
+                    Reaction::follow(vec![
+                        self.turn(id, &task.messages, Some(ToolChoice::None)).delay(Duration::ZERO, self.think_ms.sample()),
+                    ])
                 }
             }
             // An answer without tool calls, or the final answer: done.
@@ -241,7 +243,10 @@ impl Agent {
 
     /// Sub-agent `k` of task `id`: a short context of its own, in the task's session.
     fn sub_agent(&self, id: u64, k: u32) -> Request {
-        let messages = vec![Message::system("You are a sub-agent. Answer briefly."), Message::user(text(self.task_tokens, 5000 + id * 64 + u64::from(k)))];
+        let messages = vec![
+            Message::system("You are a sub-agent. Answer briefly."),
+            Message::user(text(self.task_tokens, 5000 + id * 64 + u64::from(k))),
+        ];
         let mut r = Request::chat(messages).session(id).max_tokens(self.max_tokens).stream(self.stream).tag("sub-agent");
         if let Some(m) = &self.model {
             r = r.model(m.clone());

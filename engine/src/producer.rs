@@ -588,7 +588,6 @@ impl Worker<'_> {
             let prepared = self.encode(request, stage)?;
             board.follow_up(planned, prepared);
         }
-        board.answered();
         let out = self.sessions.get(&session).map_or(0, |t| t.out);
         let end = match end {
             Some(end) => Some(end),
@@ -599,6 +598,9 @@ impl Worker<'_> {
             self.sessions.remove(&session);
             board.ended(session, end);
         }
+        // Last: once nothing is in play the stage may end and ask for its report, which
+        // must come after the task's end on the collector's channel.
+        board.answered();
         Ok(())
     }
 

@@ -189,7 +189,6 @@ async fn the_0_5_fixture_sends_media_and_counts_checks() {
 /// closes the task. Needs the engine's session scheduling (the `sessions` load, reactions'
 /// follow-ups), which is being written beside this host module.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the session engine"]
 async fn the_0_6_fixture_runs_agent_tasks_with_follow_ups() {
     let sim = start_sim(SimConfig { tool_calls: true, cached_tokens: 4, ..fixture_sim() }).await;
     let (o, report, records) = run_fixture(6, &sim, json!({"tasks": 4})).await;

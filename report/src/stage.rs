@@ -224,41 +224,6 @@ pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-#[cfg(test)]
-mod generator_tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-    use volley_core::{Api, RequestRecord};
-
-    fn stats_with_lag(n: u64, lag: Duration) -> StageStats {
-        let mut stats = StageStats::new();
-        let t0 = Instant::now();
-        for seq in 0..n {
-            let mut r = RequestRecord::new(0, seq, Api::Completions, false, t0);
-            r.sent = Some(t0 + lag);
-            r.done = t0 + lag + Duration::from_millis(1);
-            stats.record(&r);
-        }
-        stats
-    }
-
-    #[test]
-    fn a_generator_behind_its_target_is_warned_about() {
-        let load = Load::Poisson { rate: 1000.0 };
-        let on_time = stats_with_lag(1000, Duration::from_micros(100));
-        assert!(generator_warnings(&load, 990.0, 1000, &on_time).is_empty(), "within chance");
-        let w = generator_warnings(&load, 800.0, 1000, &on_time);
-        assert_eq!(w.len(), 1);
-        assert!(w[0].contains("fell behind") && w[0].contains("80 %"), "{w:?}");
-        let late = stats_with_lag(1000, Duration::from_millis(25));
-        assert!(generator_warnings(&load, 1000.0, 1000, &late).iter().any(|w| w.contains("schedule lag p99")));
-        // A burst's lag is not a late clock; closed loops have no target.
-        assert!(generator_warnings(&Load::Burst { n: 1000 }, 0.0, 1000, &late).is_empty());
-        assert!(generator_warnings(&Load::Concurrency { n: 4 }, 10.0, 1000, &on_time).is_empty());
-    }
-}
-
 impl TaskReport {
     /// The report of a stage's task statistics, `elapsed` seconds long.
     pub fn from_stats(t: &volley_core::stats::TaskStats, elapsed: f64) -> Self {
@@ -292,5 +257,40 @@ impl TaskReport {
             ttft_by_turn: buckets(&t.ttft_by_turn, |k| k),
             ttft_by_prompt_tokens: buckets(&t.ttft_by_prompt, prompt_bucket_floor),
         }
+    }
+}
+
+#[cfg(test)]
+mod generator_tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use volley_core::{Api, RequestRecord};
+
+    fn stats_with_lag(n: u64, lag: Duration) -> StageStats {
+        let mut stats = StageStats::new();
+        let t0 = Instant::now();
+        for seq in 0..n {
+            let mut r = RequestRecord::new(0, seq, Api::Completions, false, t0);
+            r.sent = Some(t0 + lag);
+            r.done = t0 + lag + Duration::from_millis(1);
+            stats.record(&r);
+        }
+        stats
+    }
+
+    #[test]
+    fn a_generator_behind_its_target_is_warned_about() {
+        let load = Load::Poisson { rate: 1000.0 };
+        let on_time = stats_with_lag(1000, Duration::from_micros(100));
+        assert!(generator_warnings(&load, 990.0, 1000, &on_time).is_empty(), "within chance");
+        let w = generator_warnings(&load, 800.0, 1000, &on_time);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("fell behind") && w[0].contains("80 %"), "{w:?}");
+        let late = stats_with_lag(1000, Duration::from_millis(25));
+        assert!(generator_warnings(&load, 1000.0, 1000, &late).iter().any(|w| w.contains("schedule lag p99")));
+        // A burst's lag is not a late clock; closed loops have no target.
+        assert!(generator_warnings(&Load::Burst { n: 1000 }, 0.0, 1000, &late).is_empty());
+        assert!(generator_warnings(&Load::Concurrency { n: 4 }, 10.0, 1000, &on_time).is_empty());
     }
 }

@@ -11,6 +11,7 @@ use volley_core::rng::{Rng, Stream};
 
 use super::Shared;
 use super::agents::{self, ToolCall, ToolRequest};
+use super::content::texts;
 use super::prefix_cache::BlockKeys;
 
 /// Mixed into a request's seed for its tool-call draws.
@@ -508,16 +509,5 @@ impl std::fmt::Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.put_slice(s.as_bytes());
         Ok(())
-    }
-}
-
-/// The strings of a prompt (a string, a list of strings, or content parts, whose
-/// `text` parts count and whose image and audio parts do not).
-pub(crate) fn texts(v: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
-    match v {
-        Value::String(s) => Box::new(std::iter::once(s.as_str())),
-        Value::Array(items) => Box::new(items.iter().flat_map(texts)),
-        Value::Object(part) => Box::new(part.get("text").and_then(Value::as_str).into_iter()),
-        _ => Box::new(std::iter::empty()),
     }
 }

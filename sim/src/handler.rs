@@ -7,7 +7,8 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::generation::{Flavor, Generation, SimRequest, texts};
+use super::content::texts;
+use super::generation::{Flavor, Generation, SimRequest};
 use super::response::{Limited, SimBody, error, json_response};
 use super::stream::TokenStream;
 use super::{InFlight, Shared};

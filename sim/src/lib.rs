@@ -38,6 +38,7 @@
 
 mod agents;
 mod batcher;
+mod content;
 mod generation;
 mod handler;
 mod kserve;

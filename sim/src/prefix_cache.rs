@@ -87,7 +87,7 @@ impl BlockKeys {
                 self.mark(hash_of(&fields));
             }
             if let Some(content) = m.get("content") {
-                for t in super::generation::texts(content) {
+                for t in super::content::texts(content) {
                     self.text(t, tokenizer);
                 }
             }

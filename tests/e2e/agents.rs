@@ -80,7 +80,7 @@ impl Workload for Tasks {
             return Ok(Reaction { requests: Vec::new(), end: Some(TaskEnd::Completed) });
         }
         if *out == 0 {
-            if self.abandon.is_some_and(|a| id % a == 0) {
+            if self.abandon.is_some_and(|a| id.is_multiple_of(a)) {
                 self.open.remove(&id);
                 return Ok(Reaction::none());
             }

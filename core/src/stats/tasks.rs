@@ -196,17 +196,17 @@ impl TaskTracker {
         task.first_sent = task.first_sent.min(sent);
         task.last_done = task.last_done.max(r.done);
         task.flights.push((sent, r.done.max(sent)));
-        task.turns += 1;
-        task.tool_calls += u64::from(r.tool_calls);
-        task.input_tokens += u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0));
-        task.output_tokens += u64::from(r.output_tokens);
+        task.turns = task.turns.saturating_add(1);
+        task.tool_calls = task.tool_calls.saturating_add(u64::from(r.tool_calls));
+        task.input_tokens = task.input_tokens.saturating_add(u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0)));
+        task.output_tokens = task.output_tokens.saturating_add(u64::from(r.output_tokens));
         if let Some(d) = delay {
             task.tool_wait = task.tool_wait.saturating_add(d.tool);
             task.think_wait = task.think_wait.saturating_add(d.think);
         }
         if let (Some(c), Some(p)) = (r.cached_tokens, r.prompt_tokens) {
-            task.cached += u64::from(c.min(p));
-            task.cache_prompt += u64::from(p);
+            task.cached = task.cached.saturating_add(u64::from(c.min(p)));
+            task.cache_prompt = task.cache_prompt.saturating_add(u64::from(p));
         }
     }
 
@@ -232,8 +232,8 @@ impl TaskTracker {
         s.waited.record(t.idle());
         s.tool_wait_us = s.tool_wait_us.saturating_add(t.tool_wait.as_micros() as u64);
         s.think_wait_us = s.think_wait_us.saturating_add(t.think_wait.as_micros() as u64);
-        if t.cache_prompt > 0 {
-            let _ = s.cache_hit_permille.record(t.cached * 1000 / t.cache_prompt);
+        if let Some(permille) = t.cached.saturating_mul(1000).checked_div(t.cache_prompt) {
+            let _ = s.cache_hit_permille.record(permille);
         }
     }
 

@@ -20,7 +20,7 @@ use super::grpc;
 use super::h1::WireError;
 use super::openai;
 use super::openai::repeat::Repeat;
-use super::parsed::{KeptReply, Parsed, Usage};
+use super::parsed::{KeptReply, MAX_TEXT, Parsed, Usage};
 use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
@@ -277,8 +277,6 @@ async fn read_body(mut body: Body<'_>, success: bool, req: &PreparedRequest, rec
 /// Most events one response may carry: a stream that goes on past it (a server that
 /// never stops) fails as a protocol error, so a record's chunk timings stay bounded.
 const MAX_STREAM_EVENTS: u32 = 1 << 20;
-/// Most bytes of recorded text one response keeps (`--record-text`).
-pub(crate) const MAX_TEXT: usize = 16 << 20;
 
 /// Reads an event stream to its end; `true` if the body ended cleanly.
 async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> bool {

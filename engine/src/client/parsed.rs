@@ -73,7 +73,10 @@ impl Parsed {
 
 /// Most bytes of tool calls one response keeps (ids, names and arguments, and
 /// [`SLOT_BYTES`] a call): the bound of a stream's kept text.
-pub(crate) const MAX_KEPT_CALLS_BYTES: usize = super::exchange::MAX_TEXT;
+/// Most bytes of recorded text one response keeps (`--record-text`).
+pub(crate) const MAX_TEXT: usize = 16 << 20;
+
+pub(crate) const MAX_KEPT_CALLS_BYTES: usize = MAX_TEXT;
 /// Most tool calls one response keeps.
 pub(crate) const MAX_KEPT_CALLS: usize = 1024;
 /// What each call kept counts toward [`MAX_KEPT_CALLS_BYTES`] beside its text.

@@ -167,7 +167,7 @@ impl Scenario for Agent {
     }
 
     fn plan(&self) -> Plan {
-        let mut stage = Stage::new("tasks", self.load.clone()).max_requests(self.tasks);
+        let mut stage = Stage::new("tasks", self.load).max_requests(self.tasks);
         if let Some(d) = self.duration {
             stage = stage.duration(d);
         }

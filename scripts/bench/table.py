@@ -107,6 +107,19 @@ if r:
           f"{r['failed']} failed; Volley peak RSS {mib:.0f} MiB")
     check("RSS < 1 GiB at 10,000 open streams", mib < 1024 and r["server_max_in_flight"] == 10000, f"{mib:.0f} MiB")
 
+r = find("volley", "agents")
+if r:
+    mib = r["peak_rss_kib"] / 1024
+    c1, c20 = r.get("cpu_us_ctx1000"), r.get("cpu_us_ctx20000")
+    print(f"\n1,000 agent sessions of 20 turns: {r['tasks_completed']} tasks completed, {r['ok']} requests ok, {r['failed']} failed; "
+          f"peak RSS {mib:.0f} MiB; follow-up lag p50 {r['lag_p50_ms']} ms, p99 {r['lag_p99_ms']} ms")
+    if c1 and c20:
+        print(f"  generator CPU per request: {c1:.0f} us at a turn-1 context (1,000 tokens), {c20:.0f} us at turn 20 (20,000): {c20 / c1:.2f}x")
+        check("agent turn-20 CPU/request <= 3x turn 1", c20 <= 3 * c1, f"{c20 / c1:.2f}x")
+    check("RSS < 1 GiB with 1,000 agent sessions of 20 turns", mib < 1024 and r["tasks_completed"] == 1000, f"{mib:.0f} MiB")
+    if r["lag_p99_ms"] is not None:
+        check("follow-up delay precision p99 < 1 ms", r["lag_p99_ms"] < 1.0, f"{r['lag_p99_ms']} ms")
+
 print("\nGuest call cost (next-requests, median)")
 for r in rows:
     if r.get("mode") == "guest":

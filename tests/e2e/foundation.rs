@@ -69,7 +69,7 @@ async fn poisson_sends_rate_times_duration_with_poisson_dispersion() {
     let csv = std::fs::read_to_string(out.path().join("requests.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header.len(), 37);
+    assert_eq!(header.len(), 39);
     let sent_col = header.iter().position(|h| *h == "sent_ms").unwrap();
     let mut csv_sent: Vec<f64> = lines.map(|l| l.split(',').nth(sent_col).unwrap().parse().unwrap()).collect();
     csv_sent.sort_by(f64::total_cmp);

@@ -67,7 +67,7 @@ async fn the_vision_scenario_sends_granted_images_and_counts_its_check() {
     // The second threshold cannot hold when every answer passed: k6's exit code.
     assert_eq!(o.status.code(), Some(99), "{}", o.stderr);
     let report = read_report(out.path());
-    assert_eq!(report["scenario"]["wit"], "0.5.0");
+    assert_eq!(report["scenario"]["wit"], "0.6.0");
     let stage = &report["stages"][0];
     assert_eq!(stage["requests"]["ok"], 9);
     assert_eq!(stage["checks"]["answered"], json!({"passes": 9, "fails": 0, "rate": 1.0}));

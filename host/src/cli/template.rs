@@ -37,12 +37,14 @@ pub enum Template {
     Agent,
 }
 
-/// The WIT new projects target: the one the SDK is generated from.
+/// The WIT the Python and JavaScript chat templates target.
 const WIT: &str = include_str!("../../../wit/v0.5/scenario.wit");
-/// The WIT of the agent templates: the first with agent sessions.
+/// The WIT of the agent templates (the first with agent sessions), and of Rust projects:
+/// the one the SDK is generated from.
 const AGENT_WIT: &str = include_str!("../../../wit/v0.6/scenario.wit");
+const SDK_WIT: &str = AGENT_WIT;
 /// Where the SDK's bindings find that WIT in this repository, and in a project.
-const SDK_WIT_PATH: (&str, &str) = ("\"../wit/v0.5\"", "\"wit\"");
+const SDK_WIT_PATH: (&str, &str) = ("\"../wit/v0.6\"", "\"wit\"");
 
 const RUST_LIB: &str = include_str!("../../../scenarios/chat-poisson/src/lib.rs");
 const PYTHON_APP: &str = include_str!("../../../scenarios/python-chat/app.py");
@@ -99,7 +101,11 @@ pub fn create(name: &str, lang: Lang, template: Template, dir: Option<&Path>, sd
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("'{}' already exists and is not empty; choose another name or --dir", dir.display());
     }
-    let wit = if template == Template::Agent { AGENT_WIT } else { WIT };
+    let wit = match (lang, template) {
+        (Lang::Rust, _) => SDK_WIT,
+        (_, Template::Agent) => AGENT_WIT,
+        (_, Template::Chat) => WIT,
+    };
     // The template's source, its example's name, and its volley.json with that name.
     let (app, example, json, json_name) = match (lang, template) {
         (Lang::Rust, _) => ("", "", VOLLEY_JSON, "chat-poisson"),
@@ -208,7 +214,8 @@ strip = true
 
 /// `volley-sdk/`: the SDK's sources, manifest and WIT.
 fn embedded_sdk() -> Result<Vec<(String, String)>> {
-    let mut files = vec![("volley-sdk/Cargo.toml".to_string(), SDK_CARGO.to_string()), ("volley-sdk/wit/scenario.wit".into(), WIT.into())];
+    let mut files =
+        vec![("volley-sdk/Cargo.toml".to_string(), SDK_CARGO.to_string()), ("volley-sdk/wit/scenario.wit".into(), SDK_WIT.into())];
     for (file, text) in SDK_SOURCES {
         let text = if *file == "bindings.rs" {
             let (here, there) = SDK_WIT_PATH;

@@ -274,7 +274,7 @@ if [ "${BENCH_AGENTS:-1}" = 1 ]; then
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SIM/health" >/dev/null && break; sleep 0.05; done
   /usr/bin/time -f "%U %S %M" -o "$WORK/agents.time" "$V" run builtin:agent --target "http://127.0.0.1:$SIM" --quiet \
     --out "$WORK/agents" --timeout-s 120 --params '{"tasks": 1000, "sessions": 1000, "steps": 19, "system_tokens": 1000,
-      "task_tokens": 10, "result_tokens": 1000, "tool_ms": [20, 60], "max_tokens": 8}' >/dev/null || log "agent sessions run failed"
+      "task_tokens": 10, "result_tokens": 1000, "tool_ms": [20, 60], "max_tokens": 8, "tool_choice": "required"}' >/dev/null || log "agent sessions run failed"
   for ctx in 1000 20000; do
     /usr/bin/time -f "%U %S %M" -o "$WORK/agents-$ctx.time" "$V" run builtin:agent --target "http://127.0.0.1:$SIM" --quiet \
       --out "$WORK/agents-$ctx" --params "{\"tasks\": 2000, \"sessions\": 100, \"steps\": 0, \"system_tokens\": 0,

@@ -288,6 +288,15 @@ async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
     );
     for reqs in &answered {
         let (first, follow) = (&reqs[0], &reqs[1]);
+        eprintln!(
+            "llama-server: session {:?}: {} call(s) {:?}, finish {:?}; follow-up status {} after {:.1} ms",
+            first.session,
+            first.calls.len(),
+            first.calls.iter().map(|c| format!("{}({}) id {}", c.name, c.arguments, c.id)).collect::<Vec<_>>(),
+            first.finish_reason,
+            follow.status,
+            follow.sent.unwrap().duration_since(first.done).as_secs_f64() * 1e3
+        );
         assert!(first.ok() && first.stream && first.finish_reason.as_deref() == Some("tool_calls"), "{:?}", first.finish_reason);
         let call = &first.calls[0];
         assert_eq!(call.name, "get_weather");

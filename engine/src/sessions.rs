@@ -21,6 +21,20 @@ use volley_core::TaskEnd;
 use crate::client::request::PreparedRequest;
 use crate::events::{Event, EventTx};
 
+/// Returns once `holds` is true, re-checked each time `notify` wakes its waiters (the
+/// wait is registered before the check, so a wake-up between the two is not lost).
+pub(crate) async fn wait_until(notify: &Notify, holds: impl Fn() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if holds() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 /// A request that continues a session, due at `planned`.
 pub(crate) struct FollowUp {
     pub planned: Instant,
@@ -96,15 +110,7 @@ impl SessionBoard {
 
     /// Returns once nothing is in play.
     pub async fn settled(&self) {
-        loop {
-            let notified = self.settled.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.live.load(Ordering::Acquire) <= 0 {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.settled, || self.is_settled()).await;
     }
 
     /// Nothing in play now.

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::Driver;
 use super::timer::PreciseTimer;
 use crate::client::watch::Watch;
-use crate::sessions::{FollowUp, SessionBoard};
+use crate::sessions::{FollowUp, SessionBoard, wait_until};
 
 /// What the scheduler sent: how many follow-ups, the last one's instant.
 #[derive(Default)]
@@ -53,15 +53,7 @@ impl LoadDone {
     }
 
     async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_set() {
-                return;
-            }
-            notified.await;
-        }
+        wait_until(&self.notify, || self.is_set()).await;
     }
 }
 

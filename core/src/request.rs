@@ -17,6 +17,12 @@ pub enum Api {
     KserveV1,
     KserveV2,
     Http,
+    /// OpenAI's Responses API (`POST /v1/responses`): typed input items, streamed as
+    /// typed events.
+    Responses,
+    /// Anthropic's Messages API (`POST /v1/messages`): content blocks, streamed as
+    /// `message_start`, `content_block_*`, `message_delta` and `message_stop` events.
+    Messages,
 }
 
 impl Api {
@@ -26,6 +32,7 @@ impl Api {
             Api::Completions => Some("/v1/completions"),
             Api::ChatCompletions => Some("/v1/chat/completions"),
             Api::Embeddings => Some("/v1/embeddings"),
+            Api::Responses => Some("/v1/responses"),
             _ => None,
         }
     }
@@ -39,6 +46,8 @@ impl Api {
             Api::KserveV1 => "kserve_v1",
             Api::KserveV2 => "kserve_v2",
             Api::Http => "http",
+            Api::Responses => "responses",
+            Api::Messages => "messages",
         }
     }
 }
@@ -231,6 +240,10 @@ pub struct ScenarioRequest {
     pub tool_choice: Option<ToolChoice>,
     /// A follow-up: sent this long after the outcome it follows.
     pub delay: Option<Delay>,
+    /// Chat, in a session: the conversation the host keeps under this number for the
+    /// session. Its kept messages go before this request's, which are kept after them,
+    /// then the model's answer; the scenario sends only what is new.
+    pub history: Option<u32>,
 }
 
 impl ScenarioRequest {
@@ -274,6 +287,7 @@ impl ScenarioRequest {
             tools: Vec::new(),
             tool_choice: None,
             delay: None,
+            history: None,
         }
     }
 }

@@ -27,6 +27,7 @@ use volley_core::{
     WorkloadError,
 };
 
+use crate::client::openai::messages::KeptConversation;
 use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
 use crate::sessions::SessionBoard;
 
@@ -397,6 +398,35 @@ struct SessionTally {
     out: u32,
     /// Its requests produced so far (the next one's turn is this plus one).
     turns: u32,
+    /// The conversations kept for its requests' `history`, by number (a few: a task's
+    /// main thread and its sub-agents).
+    kept: Vec<(u32, KeptConversation)>,
+}
+
+/// Most conversations one session may keep.
+const MAX_HISTORIES: usize = 256;
+
+impl SessionTally {
+    /// The conversation kept as `history`, started empty the first time.
+    fn conversation(&mut self, history: u32) -> Result<&mut KeptConversation, String> {
+        match self.kept.iter().position(|(h, _)| *h == history) {
+            Some(i) => Ok(&mut self.kept[i].1),
+            None if self.kept.len() >= MAX_HISTORIES => {
+                Err(format!("a session may keep at most {MAX_HISTORIES} histories; this request asks for one more ({history})"))
+            }
+            None => {
+                self.kept.push((history, KeptConversation::default()));
+                Ok(&mut self.kept.last_mut().expect("just pushed").1)
+            }
+        }
+    }
+
+    /// Keeps the answer of `outcome` in the conversation that awaits it, if one does.
+    fn keep_answer(&mut self, outcome: &Outcome) {
+        if let Some((_, k)) = self.kept.iter_mut().find(|(_, k)| k.awaits(outcome.seq)) {
+            k.keep_answer(outcome.ok.then(|| (outcome.text.as_deref().unwrap_or_default(), &outcome.tool_calls[..])));
+        }
+    }
 }
 
 impl Worker<'_> {
@@ -526,11 +556,17 @@ impl Worker<'_> {
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(WorkloadError::Fault("the engine started a stage before its encoder".into()));
         };
-        let mut prepared = encoder.encode(request, stage, seq).map_err(|e| match e {
+        let invalid = |e: String| {
+            WorkloadError::Invalid(format!("scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}", self.label))
+        };
+        // The conversation the host keeps for the request, when it asks for one.
+        let kept = match (session, request.history, &self.board) {
+            (Some(s), Some(h), Some(_)) => Some(self.sessions.entry(s).or_default().conversation(h).map_err(invalid)?),
+            _ => None,
+        };
+        let mut prepared = encoder.encode_kept(request, stage, seq, kept).map_err(|e| match e {
             EncodeError::Refused(r) => WorkloadError::Refused(r),
-            EncodeError::Invalid(e) => {
-                WorkloadError::Invalid(format!("scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}", self.label))
-            }
+            EncodeError::Invalid(e) => invalid(e),
         })?;
         self.seq += 1;
         if let (Some(s), Some(_)) = (session, &self.board) {
@@ -700,6 +736,9 @@ impl Worker<'_> {
             self.stage_outcomes += 1;
         }
         let (session, seq, completed) = (outcome.session, outcome.seq, outcome.completed);
+        if let Some(t) = session.filter(|_| current).and_then(|s| self.sessions.get_mut(&s)) {
+            t.keep_answer(&outcome);
+        }
         let reaction = self.workload.on_outcome(outcome)?;
         let board = match (&self.board, session) {
             (Some(b), Some(_)) if current => b.clone(),

@@ -41,7 +41,7 @@ impl Buckets {
 /// The conventions' `gen_ai.operation.name` of an API.
 pub fn operation(api: Api) -> &'static str {
     match api {
-        Api::ChatCompletions => "chat",
+        Api::ChatCompletions | Api::Responses | Api::Messages => "chat",
         Api::Completions | Api::TgiGenerate => "text_completion",
         Api::Embeddings => "embeddings",
         Api::KserveV1 | Api::KserveV2 => "predict",

@@ -2,7 +2,9 @@
 //
 // Each task is a session: the model is offered two tools (`search`, `read_file`); when
 // it calls them, the scenario answers with synthetic results and the host sends the next
-// turn after the tools' latency (and the user's think time). A task ends when the model
+// turn after the tools' latency (and the user's think time). The host keeps each task's
+// conversation (the request's `history`): a turn hands over only its new messages, and
+// the host sends them after everything said so far, the model's answers included. A task ends when the model
 // answers without calling a tool, after `steps` tool rounds, or when a request fails.
 // `sessions` tasks are in flight at once (the `sessions` load) until `tasks` have run.
 //
@@ -62,7 +64,7 @@ function firstTurn(task) {
   const text = TASKS[Number((nextU64() * BigInt(TASKS.length)) >> 64n)]; // uniform, as the Rust SDK's `below`
   const session = BigInt(task);
   const messages = [msg("system", SYSTEM), msg("user", `Task ${task}: ${text}`)];
-  SESSIONS.set(session, { messages, rounds: 0 });
+  SESSIONS.set(session, { rounds: 0 });
   return chat(session, messages, P.steps === 0, undefined);
 }
 
@@ -80,6 +82,7 @@ function chat(session, messages, final, delay) {
     tools: TOOLS,
     toolChoice: final ? { tag: "none" } : { tag: "auto" },
     delay, // none on a first turn: the stage's load paces those
+    history: 0, // the host keeps the conversation: send only what is new
   };
 }
 
@@ -143,13 +146,13 @@ export const workload = {
       SESSIONS.delete(sid);
       return { requests: [], end: "completed" };
     }
-    // Run the tools: the assistant's turn with exactly the model's calls, then one tool
-    // message answering each call by its id.
+    // Run the tools: one tool message answering each call by its id. The host kept the
+    // conversation and the model's turn with its calls; these follow them.
     state.rounds += 1;
-    state.messages.push(msg("assistant", outcome.text ?? "", calls));
+    const results = [];
     for (const call of calls) {
       const result = `${call.name}(${call.arguments}) returned: src/config.rs: const MAX_RETRIES: u32 = 3;`;
-      state.messages.push(msg("tool", result, [], call.id));
+      results.push(msg("tool", result, [], call.id));
     }
     // The calls run side by side, so the tools take as long as the slowest. The host
     // waits this long after the outcome before sending; the scenario never sleeps.
@@ -157,7 +160,7 @@ export const workload = {
     for (const _ of calls) toolMs = Math.max(toolMs, P.tool_ms_min + (P.tool_ms_max - P.tool_ms_min) * nextF64());
     const delay = { toolNs: BigInt(Math.floor(toolMs * 1e6)), thinkNs: BigInt(Math.floor(P.think_ms * 1e6)) };
     // After the last tool round the model must answer: tool choice none.
-    return { requests: [chat(sid, state.messages, state.rounds >= P.steps, delay)], end: undefined };
+    return { requests: [chat(sid, results, state.rounds >= P.steps, delay)], end: undefined };
   },
 
   // A fixed plan: no stages decided during the run.

@@ -2,7 +2,9 @@
 
 Each task is a session: the model is offered two tools (`search`, `read_file`); when
 it calls them, the scenario answers with synthetic results and the host sends the next
-turn after the tools' latency (and the user's think time). A task ends when the model
+turn after the tools' latency (and the user's think time). The host keeps each task's
+conversation (the request's `history`): a turn hands over only its new messages, and the
+host sends them after everything said so far, the model's answers included. A task ends when the model
 answers without calling a tool, after `steps` tool rounds, or when a request fails.
 `sessions` tasks are in flight at once (the `sessions` load) until `tasks` have run.
 
@@ -61,7 +63,7 @@ TOOLS = [
 # Module-level state: componentize-py may make a new `Workload` object for every call.
 P = dict(DEFAULTS)  # the parameters, once `configure` has read them
 SYSTEM = ""  # the system prompt every task shares
-SESSIONS = {}  # session id -> {"messages": [...], "rounds": tool rounds so far}
+SESSIONS = {}  # session id -> {"rounds": tool rounds so far}
 
 
 def msg(role: str, content: str, calls=(), call_id: Optional[str] = None) -> Message:
@@ -126,11 +128,10 @@ class Workload(exports.Workload):
         if not outcome.tool_calls or state["rounds"] >= P["steps"]:
             del SESSIONS[sid]
             return Reaction([], TaskEnd.COMPLETED)
-        # Run the tools: the assistant's turn with exactly the model's calls, then one
-        # tool message answering each call by its id.
+        # Run the tools: one tool message answering each call by its id. The host kept
+        # the conversation and the model's turn with its calls; these follow them.
         state["rounds"] += 1
-        messages = state["messages"]
-        messages.append(msg("assistant", outcome.text or "", calls=outcome.tool_calls))
+        messages = []
         for call in outcome.tool_calls:
             result = f"{call.name}({call.arguments}) returned: src/config.rs: const MAX_RETRIES: u32 = 3;"
             messages.append(msg("tool", result, call_id=call.id))
@@ -150,7 +151,7 @@ def first_turn(task: int) -> Request:
     """Turn 1, "plan": the shared system prompt and this task's text."""
     text = TASKS[(random.next_u64() * len(TASKS)) >> 64]  # uniform pick, as the Rust SDK's `below`
     messages = [msg("system", SYSTEM), msg("user", f"Task {task}: {text}")]
-    SESSIONS[task] = {"messages": messages, "rounds": 0}
+    SESSIONS[task] = {"rounds": 0}
     return chat(task, messages, P["steps"] == 0, None)
 
 
@@ -163,4 +164,5 @@ def chat(session: int, messages, final: bool, delay: Optional[Delay]) -> Request
         keep_text=False,  # a session's outcomes carry the text and tool calls anyway
         tools=TOOLS, tool_choice=ToolChoice_None_() if final else ToolChoice_Auto(),
         delay=delay,  # none on a first turn: the stage's load paces those
+        history=0,  # the host keeps the conversation: send only what is new
     )

@@ -135,6 +135,25 @@ impl Request {
         Self::with(Api::ChatCompletions, Prompt::Chat(messages.into_iter().map(Into::into).collect()))
     }
 
+    /// A request to OpenAI's Responses API (`/v1/responses`) of these messages: sent as
+    /// input items (messages, the assistant's function calls, their outputs).
+    pub fn responses(messages: Vec<Message>) -> Self {
+        Self::with(Api::Responses, Prompt::Chat(messages))
+    }
+
+    /// A request to Anthropic's Messages API (`/v1/messages`) of these messages: system
+    /// messages go to `system`, tool calls and results become content blocks.
+    pub fn messages(messages: Vec<Message>) -> Self {
+        Self::with(Api::Messages, Prompt::Chat(messages))
+    }
+
+    /// The same request to another API (e.g. a chat request to [`Api::Responses`] or
+    /// [`Api::Messages`]).
+    pub fn api(mut self, api: Api) -> Self {
+        self.api = api;
+        self
+    }
+
     /// A completion request (`/v1/completions`).
     pub fn completion(prompt: impl Into<String>) -> Self {
         Self::with(Api::Completions, Prompt::Text(prompt.into()))
@@ -197,6 +216,7 @@ impl Request {
             tools: Vec::new(),
             tool_choice: None,
             delay: None,
+            history: None,
         }
     }
 
@@ -217,6 +237,18 @@ impl Request {
     /// tool and think time.
     pub fn delay(mut self, tool: Duration, think: Duration) -> Self {
         self.delay = Some(Delay::new(tool, think));
+        self
+    }
+
+    /// Chat, in a session whose stage observes outcomes: have the host keep this
+    /// conversation, by number within the session (`0` for a task's main thread, others
+    /// for sub-agents). The host sends what it kept, then this request's messages; it
+    /// keeps both, and the model's answer (text and tool calls) once it arrives. So each
+    /// turn carries only what is new (the next user message, the tool results) and the
+    /// conversation starts byte for byte as the last turn's did. Send one request of a
+    /// history at a time; it is dropped when the session's task ends.
+    pub fn history(mut self, n: u32) -> Self {
+        self.history = Some(n);
         self
     }
 

@@ -37,6 +37,8 @@
 //! tokens adds to TTFT. `/sim/stats` keeps the ground truth of both.
 
 mod agents;
+#[cfg(test)]
+mod agents_over_http;
 mod batcher;
 mod content;
 mod generation;

@@ -443,3 +443,43 @@ async fn the_simulator_s_prefix_cache_hit_ratio_and_prefill_cost_show_in_the_rep
     }
     eprintln!("prefix cache: TTFT within {worst:.2} ms of 5 ms + 20 µs × uncached tokens");
 }
+
+/// `builtin:agent` with the host keeping each task's conversation (its default) and with
+/// the scenario sending the whole of it every turn: the simulator counts the same
+/// prompt for every turn of every task, and gets back every call it made, from the
+/// assistant messages the host kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_the_host_keeps_sends_what_the_whole_conversation_would() {
+    let mut prompts = Vec::new();
+    for history in [true, false] {
+        let s = start_sim(SimConfig {
+            ttft: Duration::from_millis(1),
+            itl: Duration::from_millis(1),
+            parallel_tools: 2..=2,
+            ..SimConfig::default()
+        })
+        .await;
+        let out = TempDir::new("agent-history");
+        let params = serde_json::json!({"tasks": 12, "sessions": 4, "steps": 3, "tool_ms": [1, 3], "system_tokens": 60,
+            "task_tokens": 10, "result_tokens": 25, "max_tokens": 8, "tool_choice": "required", "history": history});
+        let o = run_volley_async(run_args("builtin:agent", &s.url(), params, &out), Duration::from_secs(120)).await;
+        o.assert_success();
+        let st = s.stats();
+        // 12 tasks of 3 tool rounds of 2 calls: 72 calls, each answered and carried back.
+        assert_eq!((st.tool_calls_issued, st.tool_results_matched, st.tool_results_unknown), (72, 72, 0), "history {history}");
+        assert_eq!((st.assistant_tool_calls_received, st.assistant_tool_calls_matched), (72, 72), "history {history}");
+        let by_turn: BTreeMap<(u64, u64), u64> = read_records(out.path())
+            .iter()
+            .map(|r| ((r["session"].as_u64().unwrap(), r["turn"].as_u64().unwrap()), r["prompt_tokens"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(by_turn.len(), 48, "12 tasks of 4 turns");
+        // Contexts grow every turn: by the tool results at least.
+        for ((session, turn), tokens) in &by_turn {
+            if *turn > 1 {
+                assert!(*tokens > by_turn[&(*session, turn - 1)] + 50, "session {session} turn {turn}: {tokens} prompt tokens");
+            }
+        }
+        prompts.push(by_turn);
+    }
+    assert_eq!(prompts[0], prompts[1], "the same conversations, kept by the host or sent whole");
+}

@@ -85,6 +85,7 @@ fn parse_body(api: Api, body: &[u8], text: Option<&mut String>, reply: Option<&m
         Api::KserveV1 => kserve::parse_v1(body),
         Api::KserveV2 => kserve::parse_v2(body),
         Api::Http => Ok(Parsed { finished: true, ..Parsed::default() }),
+        Api::Responses | Api::Messages => Err(format!("the {} API is not built yet", api.as_str())),
     }
 }
 

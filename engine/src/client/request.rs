@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,9 +20,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use volley_core::{
-    Api, ContentPart, Media, Message, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice,
-};
+use super::openai::messages::{KeptConversation, WireMessage};
+
+use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolChoice};
 use volley_net::Target;
 
 /// A request ready for the wire.
@@ -113,35 +114,6 @@ impl From<&str> for EncodeError {
     }
 }
 
-/// A chat message on the wire: a tool's result names the call it answers; an assistant
-/// message that made tool calls carries them, its content null when it had no text.
-#[derive(Serialize)]
-struct WireMessage<'a> {
-    role: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<&'a str>,
-    /// `None`: JSON `null`.
-    content: Option<WireContent<'a>>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tool_calls: Vec<WireToolCall<'a>>,
-}
-
-/// A tool call an assistant message carries back, as OpenAI's chat API has it.
-#[derive(Serialize)]
-struct WireToolCall<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: WireCalled<'a>,
-}
-
-#[derive(Serialize)]
-struct WireCalled<'a> {
-    name: &'a str,
-    /// The JSON text of the arguments, as a string.
-    arguments: &'a str,
-}
-
 /// A tool the model may call: `{"type": "function", "function": {...}}`.
 #[derive(Serialize)]
 struct WireTool<'a> {
@@ -203,95 +175,14 @@ impl<'a> WireTool<'a> {
     }
 }
 
-impl<'a> WireToolCall<'a> {
-    fn of(c: &'a ToolCall) -> Self {
-        WireToolCall { id: &c.id, kind: "function", function: WireCalled { name: &c.name, arguments: &c.arguments } }
-    }
-}
-
-/// A message's content: a string, or (with content parts) a list of typed parts.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum WireContent<'a> {
-    Text(&'a str),
-    Parts(Vec<WirePart<'a>>),
-}
-
-/// One content part as OpenAI's chat API has it.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WirePart<'a> {
-    Text { text: &'a str },
-    ImageUrl { image_url: WireImage<'a> },
-    InputAudio { input_audio: WireAudio<'a> },
-}
-
-#[derive(Serialize)]
-struct WireImage<'a> {
-    url: DataUrl<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct WireAudio<'a> {
-    data: &'a str,
-    format: &'a str,
-}
-
-/// `data:MIME;base64,DATA`, written straight into the body.
-struct DataUrl<'a>(&'a Media);
-
-impl Serialize for DataUrl<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("data:{};base64,{}", self.0.mime, self.0.base64))
-    }
-}
-
-impl<'a> WireMessage<'a> {
-    fn of(m: &'a Message) -> Self {
-        let tool_calls = m.tool_calls.iter().map(WireToolCall::of).collect::<Vec<_>>();
-        let content = if !m.parts.is_empty() {
-            Some(Self::parts(m))
-        } else if m.content.is_empty() && !tool_calls.is_empty() {
-            None
-        } else {
-            Some(WireContent::Text(&m.content))
-        };
-        WireMessage { role: &m.role, tool_call_id: m.tool_call_id.as_deref(), content, tool_calls }
-    }
-
-    /// The content of a message with parts: its text first, then the parts.
-    fn parts(m: &'a Message) -> WireContent<'a> {
-        let text = (!m.content.is_empty()).then_some(WirePart::Text { text: &m.content });
-        let parts = text.into_iter().chain(m.parts.iter().map(|p| match p {
-            ContentPart::Text(t) => WirePart::Text { text: t },
-            ContentPart::Image { media, detail } => {
-                WirePart::ImageUrl { image_url: WireImage { url: DataUrl(media), detail: detail.as_deref() } }
-            }
-            ContentPart::Audio(media) => {
-                WirePart::InputAudio { input_audio: WireAudio { data: &media.base64, format: media.audio_format() } }
-            }
-        }));
-        WireContent::Parts(parts.collect())
-    }
-
-    /// The message's text: its content and text parts, for APIs that take one string.
-    fn text(m: &Message) -> String {
-        let parts = m.parts.iter().filter_map(|p| match p {
-            ContentPart::Text(t) => Some(t.as_str()),
-            _ => None,
-        });
-        std::iter::once(m.content.as_str()).chain(parts).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
-    }
-}
-
 /// An OpenAI completions or chat body. Every stream asks for `stream_options`'
 /// `include_usage`: token counts from the server beat counting chunks.
 struct OpenAiBody<'a> {
     model: Option<&'a str>,
     prompt: Option<&'a str>,
     messages: Option<Vec<WireMessage<'a>>>,
+    /// Chat: the conversation the host keeps, sent before `messages`.
+    kept: Option<&'a KeptConversation>,
     /// Chat: the tools (`None` when there are none) and the choice among them.
     tools: Option<Vec<WireTool<'a>>>,
     tool_choice: Option<WireToolChoice<'a>>,
@@ -349,7 +240,30 @@ impl RequestEncoder {
         self
     }
 
-    pub fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
+    #[cfg(test)]
+    pub(crate) fn encode(&mut self, r: ScenarioRequest, stage: u32, seq: u64) -> Result<PreparedRequest, EncodeError> {
+        self.encode_kept(r, stage, seq, None)
+    }
+
+    /// [`Self::encode`], for a request of a session whose `history` the host keeps:
+    /// `kept` is that conversation (`None`: the request may not have a history). Its
+    /// messages are sent first, and the request's own are kept after them once the
+    /// request is ready.
+    pub(crate) fn encode_kept(
+        &mut self,
+        r: ScenarioRequest,
+        stage: u32,
+        seq: u64,
+        kept: Option<&mut KeptConversation>,
+    ) -> Result<PreparedRequest, EncodeError> {
+        if r.history.is_some() && (kept.is_none() || r.api != Api::ChatCompletions || self.grpc) {
+            return Err(format!(
+                "a history is kept for chat_completions requests with a session, in a stage that observes outcomes; this is a {} request{}",
+                r.api.as_str(),
+                if r.session.is_none() { " without a session" } else { "" }
+            )
+            .into());
+        }
         if let Some(what) = agent_parts(&r).filter(|_| r.api != Api::ChatCompletions || self.grpc) {
             return Err(format!(
                 "{what}: tools, tool_choice, tool calls and tool results are for chat_completions requests only, not {}",
@@ -358,17 +272,28 @@ impl RequestEncoder {
             .into());
         }
         let model = r.model.as_deref().or(self.default_model.as_deref()).map(|m| self.models.intern(m));
+        let mut fresh = None;
         let wire = match r.api {
             _ if self.grpc => grpc(&r, model.as_deref(), seq)?,
-            Api::Completions | Api::ChatCompletions => openai(&r, model.as_deref())?,
+            Api::Completions | Api::ChatCompletions => {
+                let (wire, range) = openai(&r, model.as_deref(), kept.as_deref())?;
+                fresh = range;
+                wire
+            }
             Api::Embeddings => embeddings(&r, model.as_deref())?,
             Api::TgiGenerate => tgi(&r),
             Api::KserveV1 => kserve_v1(&r, model.as_deref())?,
             Api::KserveV2 => kserve_v2(&r, model.as_deref())?,
             Api::Http => http(&r)?,
+            Api::Responses | Api::Messages => return Err(format!("the {} API is not built yet", r.api.as_str()).into()),
         };
         let mut stream = wire.stream;
         let extra = r.body_extra.as_deref();
+        // The conversation as the typed body has it (body-extra aside), to keep.
+        let fresh = match (&wire.body, fresh) {
+            (WireBody::Typed(bytes), Some(range)) if kept.is_some() => Some(bytes.slice(range)),
+            _ => None,
+        };
         let body = match wire.body {
             WireBody::Json(v) => json_body(match extra {
                 Some(extra) => merged(v, extra)?,
@@ -418,6 +343,9 @@ impl RequestEncoder {
             headers.push((name.clone(), HeaderValue::from(session)));
         }
         let uri = self.uri(wire.path)?;
+        if let (Some(kept), Some(fresh)) = (kept, fresh) {
+            kept.keep(fresh, seq);
+        }
 
         Ok(PreparedRequest {
             stage,
@@ -531,7 +459,10 @@ fn agent_parts(r: &ScenarioRequest) -> Option<String> {
     })
 }
 
-fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+/// An OpenAI completions or chat request, its messages after those of its kept
+/// conversation; and where the whole conversation is in the body (the inside of its
+/// `messages` array), for that conversation to keep.
+fn openai(r: &ScenarioRequest, model: Option<&str>, kept: Option<&KeptConversation>) -> Result<(Wire, Option<Range<usize>>), String> {
     let (prompt, messages) = match (&r.prompt, r.api) {
         (Prompt::Text(t), Api::Completions) => (Some(t.as_str()), None),
         (Prompt::Chat(m), Api::ChatCompletions) => (None, Some(m.iter().map(WireMessage::of).collect())),
@@ -543,19 +474,24 @@ fn openai(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
         false => Some(r.tools.iter().map(WireTool::of).collect::<Result<Vec<_>, _>>()?),
     };
     let tool_choice = r.tool_choice.as_ref().map(WireToolChoice::of);
-    let body = OpenAiBody { model, prompt, messages, tools, tool_choice, max_tokens: r.max_tokens, stream: r.stream };
+    let body = OpenAiBody { model, prompt, messages, kept, tools, tool_choice, max_tokens: r.max_tokens, stream: r.stream };
     let path = Cow::Borrowed(r.api.openai_path().unwrap_or_default());
     // Once per request: bytes straight from the typed body, no `Value` tree in between.
-    let bytes = body.encode().map_err(|e| format!("cannot serialize the body: {e}"))?;
-    Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes)), content_type: Some(JSON), stream: r.stream })
+    let (bytes, fresh) = body.encode().map_err(|e| format!("cannot serialize the body: {e}"))?;
+    let wire = Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes)), content_type: Some(JSON), stream: r.stream };
+    Ok((wire, fresh))
 }
 
 impl OpenAiBody<'_> {
     /// The body as serde_json writes the struct (keys in its order, `None`s left out,
     /// `stream_options` on a stream), with the keys as literals: serde_json escapes
     /// every key of every request byte by byte, a third of the encoder's work.
-    fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(96 + self.prompt.map_or(0, str::len));
+    fn encode(&self) -> serde_json::Result<(Vec<u8>, Option<Range<usize>>)> {
+        // Room for the texts and what a kept conversation adds, so the body (which may
+        // wait in a queue for seconds, a follow-up's delay) is not grown by doubling
+        // and held at twice its size.
+        let texts: usize = self.messages.iter().flatten().map(WireMessage::len_hint).sum();
+        let mut out = Vec::with_capacity(96 + self.prompt.map_or(0, str::len) + self.kept.map_or(0, KeptConversation::size_hint) + texts);
         out.push(b'{');
         if let Some(model) = self.model {
             out.extend_from_slice(br#""model":"#);
@@ -567,10 +503,21 @@ impl OpenAiBody<'_> {
             serde_json::to_writer(&mut out, prompt)?;
             out.push(b',');
         }
+        let mut fresh = None;
         if let Some(messages) = &self.messages {
-            out.extend_from_slice(br#""messages":"#);
-            serde_json::to_writer(&mut out, messages)?;
-            out.push(b',');
+            out.extend_from_slice(br#""messages":["#);
+            let start = out.len();
+            if let Some(kept) = self.kept {
+                kept.write_to(&mut out);
+            }
+            for m in messages {
+                if out.len() > start {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, m)?;
+            }
+            fresh = Some(start..out.len());
+            out.extend_from_slice(b"],");
         }
         if let Some(tools) = &self.tools {
             out.extend_from_slice(br#""tools":"#);
@@ -592,7 +539,7 @@ impl OpenAiBody<'_> {
         } else {
             br#""stream":false}"#
         });
-        Ok(out)
+        Ok((out, fresh))
     }
 }
 
@@ -855,7 +802,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_core::Message;
+    use volley_core::{ContentPart, Media, Message, ToolCall};
 
     fn req(api: Api, prompt: Prompt) -> ScenarioRequest {
         ScenarioRequest { max_tokens: Some(8), stream: true, tag: Some("t".into()), ..ScenarioRequest::new(api, prompt) }
@@ -1053,7 +1000,8 @@ mod tests {
                         stream_options: stream.then_some(StreamOptions { include_usage: true }),
                     })
                     .unwrap();
-                    let got = OpenAiBody { model, prompt, messages, tools, tool_choice, max_tokens, stream }.encode().unwrap();
+                    let got =
+                        OpenAiBody { model, prompt, messages, kept: None, tools, tool_choice, max_tokens, stream }.encode().unwrap().0;
                     assert_eq!(String::from_utf8(got).unwrap(), want);
                 }
             }
@@ -1087,6 +1035,80 @@ mod tests {
             },
             Tool { name: "get_time".into(), description: String::new(), parameters: r#"{"type":"object","properties":{}}"#.into() },
         ]
+    }
+
+    fn body(p: &PreparedRequest) -> Value {
+        serde_json::from_slice(&p.body).unwrap()
+    }
+
+    /// The messages array of a chat body, as its bytes (between `[` and `]`).
+    fn messages_json(body: &[u8]) -> &str {
+        let s = std::str::from_utf8(body).unwrap();
+        let start = s.find(r#""messages":["#).unwrap() + r#""messages":["#.len();
+        let end = s.find(r#"],"tools""#).or_else(|| s.find(r#"],"max_tokens""#)).unwrap();
+        &s[start..end]
+    }
+
+    #[test]
+    fn a_kept_history_sends_its_messages_first_and_keeps_each_turn_and_answer() {
+        let mut e = encoder();
+        let mut kept = KeptConversation::default();
+        let session = |messages: Vec<Message>| {
+            let mut r = req(Api::ChatCompletions, Prompt::Chat(messages));
+            (r.session, r.history, r.tools) = (Some(3), Some(0), agent_tools());
+            r
+        };
+        let first = session(vec![Message::new("system", "You plan \"carefully\"."), Message::new("user", "fix the bug")]);
+        let p1 = e.encode_kept(first, 0, 10, Some(&mut kept)).unwrap();
+        assert_eq!(body(&p1)["messages"].as_array().unwrap().len(), 2);
+        let mut json = Vec::new();
+        kept.write_to(&mut json);
+        assert_eq!(messages_json(&p1.body).as_bytes(), json, "the turn's messages are kept, as sent");
+        assert!(kept.awaits(10) && !kept.awaits(11));
+
+        let calls = vec![ToolCall { id: "call_9".into(), name: "search".into(), arguments: r#"{"q":"bug"}"#.into() }];
+        kept.keep_answer(Some(("Looking.", &calls)));
+        assert!(!kept.awaits(10));
+        let p2 = e.encode_kept(session(vec![Message::tool_result("call_9", "found it")]), 0, 11, Some(&mut kept)).unwrap();
+        let v = body(&p2);
+        let m = v["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!((m[2]["role"].as_str(), m[2]["content"].as_str()), (Some("assistant"), Some("Looking.")));
+        assert_eq!(m[2]["tool_calls"][0]["id"], "call_9");
+        assert_eq!(m[2]["tool_calls"][0]["function"]["arguments"], r#"{"q":"bug"}"#);
+        assert_eq!((m[3]["role"].as_str(), m[3]["tool_call_id"].as_str()), (Some("tool"), Some("call_9")));
+        assert!(messages_json(&p2.body).starts_with(messages_json(&p1.body)), "each turn starts byte for byte as the last");
+        assert_eq!(v["tools"].as_array().unwrap().len(), 2, "the rest of the body is the request's own");
+
+        // A failed answer keeps nothing; the next turn follows the last kept message.
+        kept.keep_answer(None);
+        let p3 = e.encode_kept(session(vec![Message::new("user", "again")]), 0, 12, Some(&mut kept)).unwrap();
+        let m3 = body(&p3)["messages"].as_array().unwrap().clone();
+        assert_eq!((m3.len(), m3[3]["role"].as_str(), m3[4]["content"].as_str()), (5, Some("tool"), Some("again")));
+    }
+
+    #[test]
+    fn a_history_is_for_session_chat_requests_the_host_keeps() {
+        let mut e = encoder();
+        let mut r = req(Api::ChatCompletions, Prompt::Chat(vec![Message::new("user", "hi")]));
+        r.history = Some(0);
+        let err = e.encode(r.clone(), 0, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("a history is kept for chat_completions requests with a session") && err.contains("without a session"),
+            "{err}"
+        );
+        let mut kept = KeptConversation::default();
+        let mut text = req(Api::Completions, Prompt::Text("hi".into()));
+        (text.session, text.history) = (Some(1), Some(0));
+        let err = e.encode_kept(text, 0, 0, Some(&mut kept)).unwrap_err().to_string();
+        assert!(err.contains("this is a completions request"), "{err}");
+        // A refused request keeps nothing.
+        r.session = Some(1);
+        r.headers = vec![("Host".into(), "evil".into())];
+        assert!(e.encode_kept(r, 0, 0, Some(&mut kept)).is_err());
+        let mut json = Vec::new();
+        kept.write_to(&mut json);
+        assert!(json.is_empty() && !kept.awaits(0));
     }
 
     #[test]

@@ -1,13 +1,18 @@
-//! The follow-up scheduler of a stage whose scenario reacts to outcomes: it sends each
+//! The follow-up schedulers of a stage whose scenario reacts to outcomes: they send each
 //! follow-up (a session's next turn, a sub-agent) at its planned instant — its outcome's
-//! completion plus the delay the scenario asked for (tool time, think time) — on the
-//! first send lane's microsecond timer, as the open loop sends arrivals, so the host
-//! keeps the time and a follow-up's schedule lag is measured against that instant.
+//! completion plus the delay the scenario asked for (tool time, think time) — on a send
+//! lane's microsecond timer, as the open loop sends arrivals, so the host keeps the time
+//! and a follow-up's schedule lag is measured against that instant.
 //!
-//! It runs beside the stage's load and ends when the load has sent its last request
+//! One scheduler runs on each lane, all taking from the board's one queue: a follow-up
+//! is sent, and its exchange runs, on the lane whose scheduler took it, so no lane wakes
+//! another to send and thousands of sessions' turns are spread over all of them (on one
+//! lane, its thread was the bottleneck: follow-ups queued behind each other's I/O).
+//!
+//! They run beside the stage's load and end when the load has sent its last request
 //! and the stage's sessions have nothing more in play (see [`SessionBoard`]); the run's
-//! cancellation or the policy's longest stage end it sooner, and the follow-ups it then
-//! holds are never sent.
+//! cancellation or the policy's longest stage end them sooner, and the follow-ups they
+//! then hold are never sent.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -19,7 +24,6 @@ use tokio::sync::Notify;
 
 use super::Driver;
 use super::timer::PreciseTimer;
-use crate::client::watch::Watch;
 use crate::sessions::{FollowUp, SessionBoard, wait_until};
 
 /// What the scheduler sent: how many follow-ups, the last one's instant.
@@ -29,9 +33,9 @@ pub(super) struct Sent {
     pub last: Option<Instant>,
 }
 
-/// A stage's running follow-up scheduler.
+/// A stage's running follow-up schedulers, one per lane.
 pub(super) struct FollowUps {
-    task: tokio::task::JoinHandle<Sent>,
+    tasks: Vec<tokio::task::JoinHandle<Sent>>,
     load_done: Arc<LoadDone>,
 }
 
@@ -58,17 +62,25 @@ impl LoadDone {
 }
 
 impl FollowUps {
-    /// Starts the scheduler of `board`'s stage on the first lane.
+    /// Starts the schedulers of `board`'s stage, one on each lane.
     pub fn start(driver: &Driver, board: Arc<SessionBoard>) -> Self {
         let load_done = Arc::new(LoadDone::default());
-        let task = driver.lanes.spawn(0, run(driver.clone(), board, load_done.clone()));
-        FollowUps { task, load_done }
+        let tasks = (0..driver.lanes.count().max(1))
+            .map(|lane| driver.lanes.spawn(lane, run(driver.clone(), lane, board.clone(), load_done.clone())))
+            .collect();
+        FollowUps { tasks, load_done }
     }
 
     /// The stage's load is done: returns once its sessions are over, with what was sent.
     pub async fn finish(self) -> Sent {
         self.load_done.set();
-        self.task.await.unwrap_or_default()
+        let mut all = Sent::default();
+        for task in self.tasks {
+            let sent = task.await.unwrap_or_default();
+            all.count += sent.count;
+            all.last = all.last.max(sent.last);
+        }
+        all
     }
 }
 
@@ -102,7 +114,8 @@ impl Ord for Due {
     }
 }
 
-async fn run(driver: Driver, board: Arc<SessionBoard>, load_done: Arc<LoadDone>) -> Sent {
+/// The scheduler of lane `lane`.
+async fn run(driver: Driver, lane: usize, board: Arc<SessionBoard>, load_done: Arc<LoadDone>) -> Sent {
     let hard_end = Instant::now() + driver.max_stage;
     let mut due = BinaryHeap::new();
     let mut timer = PreciseTimer::new();
@@ -114,7 +127,7 @@ async fn run(driver: Driver, board: Arc<SessionBoard>, load_done: Arc<LoadDone>)
         }
         if due.peek().is_some_and(|d| d.0.planned <= Instant::now()) {
             let Some(Due(f)) = due.pop() else { continue };
-            if !send(&driver, f, &mut sent, hard_end).await {
+            if !send(&driver, lane, f, &mut sent, hard_end).await {
                 board.dropped(1);
                 break;
             }
@@ -145,10 +158,10 @@ async fn run(driver: Driver, board: Arc<SessionBoard>, load_done: Arc<LoadDone>)
     sent
 }
 
-/// Sends `f` from the first lane once an in-flight slot is free (the policy's
-/// `max_in_flight`; the wait shows as schedule lag); `false` if the run was cancelled
-/// or the hard end came first.
-async fn send(driver: &Driver, f: FollowUp, sent: &mut Sent, hard_end: Instant) -> bool {
+/// Sends `f` from `lane` (the scheduler's own: queued there without waking another
+/// thread) once an in-flight slot is free (the policy's `max_in_flight`; the wait shows
+/// as schedule lag); `false` if the run was cancelled or the hard end came first.
+async fn send(driver: &Driver, lane: usize, f: FollowUp, sent: &mut Sent, hard_end: Instant) -> bool {
     let slots = driver.ctx.in_flight.clone();
     let permit = match slots.clone().try_acquire_owned() {
         Ok(p) => p,
@@ -162,20 +175,8 @@ async fn send(driver: &Driver, f: FollowUp, sent: &mut Sent, hard_end: Instant) 
             p
         }
     };
-    // The scheduler's own lane: queued there without waking another thread (a send
-    // dealt to another lane costs that lane a wake-up, and its lateness shows as lag).
-    let lane = 0;
     sent.count += 1;
     sent.last = Some(Instant::now());
-    let d = driver.clone();
-    let FollowUp { planned, request } = f;
-    driver.lanes.spawn(lane, async move {
-        {
-            let watch = std::pin::pin!(Watch::new(&d.ctx.cancel));
-            d.send(request, planned, watch).await;
-        }
-        drop(d);
-        drop(permit);
-    });
+    driver.spawn_send(lane, f.request, f.planned, permit);
     true
 }

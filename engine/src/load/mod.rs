@@ -73,6 +73,23 @@ impl Driver {
         sent
     }
 
+    /// Sends `req` (planned at `planned`) as a task of its own on `lane`, with a watch of
+    /// its own, and lets go of `held` (its in-flight slot, and what else counts it) when
+    /// its exchange is over. A send to the caller's own lane is queued there without
+    /// waking a thread (tokio's own spawn from a runtime's thread).
+    fn spawn_send<H: Send + 'static>(&self, lane: usize, req: PreparedRequest, planned: Instant, held: H) {
+        let driver = self.clone();
+        self.lanes.spawn(lane, async move {
+            {
+                let watch = std::pin::pin!(Watch::new(&driver.ctx.cancel));
+                driver.send(req, planned, watch).await;
+            }
+            // The lanes' last reference goes where the run ends, not here.
+            drop(driver);
+            drop(held);
+        });
+    }
+
     /// Tells the collector the stage of `start` started at `started`.
     fn announce(&self, start: &StageStart, started: Instant) {
         let mut clock = StageClock::new(start.index, &start.stage, started);

@@ -25,7 +25,6 @@ use super::timer::PreciseTimer;
 use super::{Driver, StageBounds, StageRun, StageStart, wait_for_prefill};
 use crate::Fault;
 use crate::client::request::PreparedRequest;
-use crate::client::watch::Watch;
 use crate::producer::{StageFeed, queued_cost};
 
 pub(super) enum Schedule {
@@ -248,24 +247,14 @@ impl Stage {
 
     /// Sends `req` on the next lane in turn once an in-flight slot is free (the policy's
     /// `max_in_flight`; the wait shows as schedule lag); `false` if none came before the
-    /// stage's end. A send to the scheduler's own lane is queued there without waking a
-    /// thread (tokio's own spawn from a runtime's thread).
+    /// stage's end.
     async fn send(&self, req: PreparedRequest, planned: Instant) -> bool {
         let Some(permit) = self.permit().await else {
             self.feed.unsent(&req);
             return false;
         };
-        let (driver, guard) = (self.driver.clone(), self.in_flight.clone());
         let lane = self.sent.fetch_add(1, Ordering::Relaxed) as usize % self.lanes;
-        self.driver.lanes.spawn(lane, async move {
-            {
-                let watch = std::pin::pin!(Watch::new(&driver.ctx.cancel));
-                driver.send(req, planned, watch).await;
-            }
-            // The lanes' last reference goes where the run ends, not here.
-            drop(driver);
-            drop((guard, permit));
-        });
+        self.driver.spawn_send(lane, req, planned, (self.in_flight.clone(), permit));
         true
     }
 

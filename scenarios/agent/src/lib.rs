@@ -2,8 +2,10 @@
 //! tools, the model's tool calls answered with tool results after the tools' sampled
 //! latency (and the user's think time) — kept by the host's clock, never slept — then
 //! more rounds, optional sub-agents fanned out and joined, and a final answer. Every turn
-//! carries the whole conversation, so contexts grow with each result; the system prompt
-//! and tool list are the same for every task, a long common prefix for prefix caches.
+//! sends the whole conversation, so contexts grow with each result; the host keeps it
+//! (the request's `history`), so each turn hands over only what is new. The system
+//! prompt and tool list are the same for every task, a long common prefix for prefix
+//! caches.
 //!
 //! A task ends completed when the model answers without tool calls or after its last
 //! round's final answer; failed when one of its requests fails.
@@ -15,7 +17,9 @@
 //! `sub_agents` (default 0: fanned out after the last round, joined before the final
 //! answer), `system_tokens` (default 1000), `task_tokens` (default 100), `result_tokens`
 //! (per tool result, default 200), `max_tokens` (default 64), `stream` (default true),
-//! `tool_choice` (`auto` or `required`, default `auto`), `model`, `duration_s`.
+//! `tool_choice` (`auto` or `required`, default `auto`), `model`, `duration_s`,
+//! `history` (default true: the host keeps each task's conversation; false: the
+//! scenario sends the whole of it every turn).
 //! Synthetic texts need `--tokenizer` for exact lengths; without one they are words.
 
 use std::collections::HashMap;
@@ -68,6 +72,8 @@ enum Phase {
 }
 
 struct Task {
+    /// What the task's next turn sends: the whole conversation, or (the host keeping it)
+    /// what is new since the last turn.
     messages: Vec<Message>,
     phase: Phase,
 }
@@ -86,6 +92,7 @@ struct Agent {
     stream: bool,
     tool_choice: ToolChoice,
     model: Option<String>,
+    history: bool,
     system: String,
     tools: Vec<Tool>,
     opened: u64,
@@ -123,6 +130,7 @@ impl Scenario for Agent {
             "tool_choice",
             "model",
             "duration_s",
+            "history",
         ])?;
         let tasks = params.u64("tasks", 100)?;
         let sessions = params.u32("sessions", 10)?;
@@ -158,6 +166,7 @@ impl Scenario for Agent {
             stream: params.bool("stream", true)?,
             tool_choice,
             model: params.opt_string("model")?,
+            history: params.bool("history", true)?,
             // One seed for every task: the shared prefix is byte-identical.
             system: format!("You are a coding agent. Use the tools to do the task. {}", text(params.u32("system_tokens", 1000)?, 7)),
             tools: TOOLS.iter().map(|(n, d, p)| Tool::new(*n, *d, *p)).collect(),
@@ -180,8 +189,8 @@ impl Scenario for Agent {
         }
         let id = self.opened;
         self.opened += 1;
-        let messages = vec![Message::system(self.system.clone()), Message::user(text(self.task_tokens, 1000 + id))];
-        let request = self.turn(id, &messages, Some(self.tool_choice.clone()));
+        let mut messages = vec![Message::system(self.system.clone()), Message::user(text(self.task_tokens, 1000 + id))];
+        let request = self.turn(id, &mut messages, Some(self.tool_choice.clone()));
         self.open.insert(id, Task { messages, phase: Phase::Main { rounds: 0 } });
         Next::Send(request)
     }
@@ -204,7 +213,7 @@ impl Scenario for Agent {
                 } else {
                     task.phase = if rounds == self.steps { Phase::Final } else { Phase::Main { rounds } };
                     let choice = if rounds == self.steps { ToolChoice::None } else { self.tool_choice.clone() };
-                    Reaction::follow(vec![self.turn(id, &task.messages, Some(choice)).delay(tool_time, think)])
+                    Reaction::follow(vec![self.turn(id, &mut task.messages, Some(choice)).delay(tool_time, think)])
                 }
             }
             Phase::SubAgents { pending, mut answers } => {
@@ -216,7 +225,7 @@ impl Scenario for Agent {
                     task.messages.push(Message::user(format!("The sub-agents report:\n{}", answers.join("\n"))));
                     task.phase = Phase::Final;
                     Reaction::follow(vec![
-                        self.turn(id, &task.messages, Some(ToolChoice::None)).delay(Duration::ZERO, self.think_ms.sample()),
+                        self.turn(id, &mut task.messages, Some(ToolChoice::None)).delay(Duration::ZERO, self.think_ms.sample()),
                     ])
                 }
             }
@@ -229,9 +238,14 @@ impl Scenario for Agent {
 }
 
 impl Agent {
-    /// A turn of task `id` carrying `messages`, offering the tools.
-    fn turn(&self, id: u64, messages: &[Message], choice: Option<ToolChoice>) -> Request {
-        let mut r = Request::chat(messages.to_vec()).session(id).max_tokens(self.max_tokens).stream(self.stream).tools(self.tools.clone());
+    /// A turn of task `id` carrying `messages`, offering the tools. With the host keeping
+    /// the conversation, the messages are handed over (the next turn's start empty).
+    fn turn(&self, id: u64, messages: &mut Vec<Message>, choice: Option<ToolChoice>) -> Request {
+        let messages = if self.history { std::mem::take(messages) } else { messages.clone() };
+        let mut r = Request::chat(messages).session(id).max_tokens(self.max_tokens).stream(self.stream).tools(self.tools.clone());
+        if self.history {
+            r = r.history(0);
+        }
         if let Some(c) = choice {
             r = r.tool_choice(c);
         }
@@ -254,10 +268,12 @@ impl Agent {
         r
     }
 
-    /// Appends the model's turn and a result per call; the round's tool time, the
-    /// slowest of its calls (they run in parallel).
+    /// Appends the model's turn (unless the host keeps it) and a result per call; the
+    /// round's tool time, the slowest of its calls (they run in parallel).
     fn answer_calls(&self, messages: &mut Vec<Message>, calls: &[ToolCall], said: String) -> Duration {
-        messages.push(Message::assistant_calls(said, calls.to_vec()));
+        if !self.history {
+            messages.push(Message::assistant_calls(said, calls.to_vec()));
+        }
         let mut slowest = Duration::ZERO;
         for call in calls {
             slowest = slowest.max(self.tool_ms.sample());

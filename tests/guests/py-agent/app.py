@@ -238,6 +238,9 @@ def chat(session: int, messages: List[Message], final: bool, delay: Optional[Del
         # Requests with a session get their text and tool calls back anyway.
         keep_text=False,
         tools=TOOLS, tool_choice=choice, delay=delay,
+        # This guest sends the whole conversation every turn (the templates have the
+        # host keep it): both ways are tested.
+        history=None,
     )
 
 

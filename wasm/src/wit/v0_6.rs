@@ -270,6 +270,8 @@ fn api(a: wit::Api) -> model::Api {
         wit::Api::KserveV1 => Api::KserveV1,
         wit::Api::KserveV2 => Api::KserveV2,
         wit::Api::Http => Api::Http,
+        wit::Api::Responses => Api::Responses,
+        wit::Api::Messages => Api::Messages,
     }
 }
 
@@ -391,6 +393,7 @@ fn request(r: wit::Request, cap: &mut MediaCap) -> Result<model::ScenarioRequest
         tools: r.tools.into_iter().map(tool).collect(),
         tool_choice: r.tool_choice.map(tool_choice),
         delay: r.delay.map(delay),
+        history: r.history,
         ..model::ScenarioRequest::new(api(r.api), prompt(r.prompt, cap)?)
     })
 }
@@ -456,6 +459,7 @@ mod tests {
             tools: vec![],
             tool_choice: None,
             delay: None,
+            history: None,
         }
     }
 
@@ -470,6 +474,7 @@ mod tests {
             tools: vec![wit::Tool { name: "search".into(), description: "finds".into(), parameters: r#"{"type":"object"}"#.into() }],
             tool_choice: Some(wit::ToolChoice::Function("search".into())),
             delay: Some(wit::Delay { tool_ns: 2_000_000, think_ns: 3_000_000 }),
+            history: Some(3),
             ..chat(vec![
                 message("user", "find x"),
                 wit::Message { tool_calls: vec![call], ..message("assistant", "") },
@@ -477,7 +482,7 @@ mod tests {
             ])
         };
         let r = request(r, &mut MediaCap::new(&[])).unwrap();
-        assert_eq!(r.session, Some(7));
+        assert_eq!((r.session, r.history), (Some(7), Some(3)));
         assert_eq!(
             r.tools,
             vec![model::Tool { name: "search".into(), description: "finds".into(), parameters: r#"{"type":"object"}"#.into() }]

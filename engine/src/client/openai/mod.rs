@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use super::parsed::{CallPiece, KeptReply, Parsed, Usage};
 use repeat::Repeat;
 
+pub(crate) mod messages;
 pub(crate) mod repeat;
 pub(crate) mod scan;
 

@@ -131,6 +131,9 @@ fn chat(session: u64, messages: Vec<Message>, tool_choice: Option<ToolChoice>, d
         tools: vec![search_tool()],
         tool_choice,
         delay,
+        // Each turn sends the whole conversation (the host keeping it is tested by the
+        // agent scenarios).
+        history: None,
     }
 }
 

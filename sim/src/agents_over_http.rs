@@ -1,16 +1,17 @@
-//! Tool calls and the prefix KV cache, over real HTTP on loopback.
+//! Tool calls and the prefix KV cache, over real HTTP on loopback (unit tests of the
+//! whole simulator: no second test binary).
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::{SimConfig, Simulator};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use volley_sim::{SimConfig, Simulator};
 
 fn quick() -> SimConfig {
     SimConfig { ttft: Duration::from_millis(2), itl: Duration::from_millis(1), ..SimConfig::default() }

@@ -15,6 +15,7 @@
 pub mod cancel;
 pub mod foreign_file;
 pub mod histogram;
+pub mod hooks;
 pub mod outcome;
 pub mod panics;
 pub mod plan;

@@ -18,6 +18,7 @@ mod events;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hooks;
 mod lanes;
 pub mod launch;
 mod load;

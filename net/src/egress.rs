@@ -325,6 +325,9 @@ pub enum Kind<'a> {
     OnTarget(&'static str),
     /// `--server-metrics` (`probes`): the target's host, or a listed base URL.
     Probe,
+    /// A server hook (`--hook`): one of the policy's `targets`; without a `targets` list,
+    /// the run's target's origin only.
+    Hook,
     /// An OTLP endpoint (`exporters`): loopback, or a listed base URL.
     Export,
     /// A registry (`registries`): its origin, as the client chose the scheme.
@@ -415,6 +418,16 @@ impl Egress {
                 }
             }
             Kind::Probe => p.check_probe(&e, self.target.as_ref().map_or("", |t| t.host.as_str()))?,
+            Kind::Hook => {
+                let t = self.target.as_ref().ok_or_else(|| NetError::Destination(format!("server hook {d}: no target was checked")))?;
+                p.check_target(e.scheme, e.host, e.port, e.path)?;
+                if p.targets.is_empty() && !d.same_origin(t) {
+                    return Err(NetError::Destination(format!(
+                        "server hook {d} is not on the target's origin ({}); a policy listing it in `targets` allows it",
+                        t.origin()
+                    )));
+                }
+            }
             Kind::Export => p.check_export(&e)?,
             Kind::Registry => p.check_registry(&d.authority())?,
             Kind::TokenRealm(registry) => p.check_token_realm(&e, &registry.destination.endpoint())?,

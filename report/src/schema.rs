@@ -88,6 +88,30 @@ pub struct Report {
     /// verified).
     #[serde(default, deserialize_with = "vec_at_most::<_, _, MAX_RUN_WARNINGS>")]
     pub warnings: Vec<String>,
+    /// The server hooks' calls (`--hook`), in the order made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "vec_at_most::<_, _, MAX_RUN_WARNINGS>")]
+    pub hooks: Vec<HookReport>,
+}
+
+/// One call of a server hook (`--hook`): what, where, how it went and how long it took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HookReport {
+    /// `before-run`, `before-stage` or `after-run`.
+    pub when: String,
+    /// `reset-prefix-cache`, `start-profile`, `stop-profile`, or `METHOD TO` as given.
+    pub action: String,
+    /// The stage about to start (`before-stage`).
+    pub stage: Option<u32>,
+    pub method: String,
+    pub url: String,
+    /// The server's HTTP status; none when no answer came.
+    pub status: Option<u16>,
+    /// From sending the call to its whole answer.
+    pub ms: f64,
+    /// When it was sent, from the run's start (none: before the run's clock started).
+    pub at_ms: Option<f64>,
+    /// Why it failed (not 2xx, or no answer).
+    pub error: Option<String>,
 }
 
 /// `--start-at` against what happened, in Unix milliseconds.

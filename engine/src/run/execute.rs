@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use volley_core::hooks::HookWhen;
 use volley_core::{Cancel, Info, Plan, Policy, Refusal, Stage, StageResult, WorkloadIdentity};
 use volley_report::gpu::tokens_per_joule;
 use volley_report::{HostReport, Report, RunStart, ScenarioReport, Sink, SinkError, StageReport, StartReport, threshold};
@@ -63,6 +64,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         lanes,
         start_at,
         shard,
+        hooks,
+        server_kind,
     } = run;
     if !params.is_object() {
         return Err(RunError::Options("--params must be a JSON object, e.g. '{\"rate\": 5}'".into()));
@@ -96,6 +99,13 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
         }
         Err(probes::ProbeError::Unusable(e)) => return Err(e),
+    };
+    let mut hooks = match crate::hooks::Hooks::check(&egress, target.destination(), server_kind, hooks, &headers) {
+        Ok(h) => h,
+        Err(crate::hooks::HookError::Refused(r)) => {
+            return Ok(stopped(Fault::Refused(r), unknown(), Plan::new(Vec::new()), sinks).outcome().await);
+        }
+        Err(crate::hooks::HookError::Options(e)) => return Err(RunError::Options(e)),
     };
     // The workload next: its plan is known, valid and within the policy before the
     // target sees anything (not even a model lookup).
@@ -147,6 +157,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         (None, _) => None,
     };
     probes.answer().await?;
+    // The operator's hooks before the run (a reset prefix cache, a started profiler):
+    // before its clock starts, and their failures shown with the start's warnings.
+    hooks.fire(HookWhen::BeforeRun, None).await;
     let operator_headers: Vec<_> = headers.iter().map(|(n, _)| n.clone()).collect();
     producer.begin(RequestEncoder::new(&target, model.clone(), policy.clone(), &operator_headers).with_session_header(session_header));
 
@@ -169,6 +182,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         }
     });
     let scenario = scenario_report(info, &identity);
+    hooks.set_epoch(epoch);
+    let mut start_warnings = start_warnings;
+    start_warnings.extend(hooks.take_warnings());
     let mut sink_errors = Vec::new();
     {
         let start = RunStart {
@@ -270,6 +286,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             }
             None => break,
         };
+        hooks.fire(HookWhen::BeforeStage, Some(i as u32)).await;
         let before = probes.read_triton().await;
         if let Some(s) = &scraper {
             s.sample().await;
@@ -310,6 +327,8 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             break;
         }
     }
+    hooks.fire(HookWhen::AfterRun, None).await;
+    let (hook_reports, hook_warnings) = hooks.finish();
     let interrupted = cancel.is_cancelled() || fault.is_some() || aborted_by.is_some();
     if let Some(r) = run_limit.reached() {
         fault.get_or_insert(Fault::Refused(r));
@@ -387,7 +406,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             r
         })
         .collect();
-    let warnings = start_warnings.into_iter().chain(run_warnings(&tls, &checks, scrapes.as_ref())).collect();
+    let warnings = start_warnings.into_iter().chain(hook_warnings).chain(run_warnings(&tls, &checks, scrapes.as_ref())).collect();
     let report = Report {
         tokenizer: tokenizer.as_ref().map(|t| t.path.display().to_string()),
         server_metrics: scrapes,
@@ -402,6 +421,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         shard,
         protocol: (connections_opened > 0).then(|| protocol.to_string()),
         warnings,
+        hooks: hook_reports,
         stages,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
@@ -451,6 +471,7 @@ fn report_base(
         merged: None,
         protocol: None,
         warnings: Vec::new(),
+        hooks: Vec::new(),
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Run {
     lanes: usize,
     start_at: Option<std::time::SystemTime>,
     shard: Option<volley_core::Shard>,
+    hooks: Vec<volley_core::hooks::ServerHook>,
+    server_kind: Option<volley_core::hooks::ServerKind>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -134,7 +136,23 @@ impl Run {
             lanes: crate::lanes::default_count(),
             start_at: None,
             shard: None,
+            hooks: Vec::new(),
+            server_kind: None,
         }
+    }
+
+    /// A server hook: a call to the server at a moment of the run (reset its prefix
+    /// cache before each stage, start its profiler before the run, ...). Its status and
+    /// time are in the report; a failed call is a warning.
+    pub fn hook(mut self, hook: volley_core::hooks::ServerHook) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// Which server the built-in hook actions call (vLLM, SGLang, llama.cpp).
+    pub fn server_kind(mut self, kind: volley_core::hooks::ServerKind) -> Self {
+        self.server_kind = Some(kind);
+        self
     }
 
     /// The operator's policy the run must keep within (default: the built-in one).

@@ -59,5 +59,6 @@ pub(crate) fn one_run(stages: Vec<StageReport>) -> Report {
         merged: None,
         protocol: None,
         warnings: Vec::new(),
+        hooks: Vec::new(),
     }
 }

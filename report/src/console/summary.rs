@@ -38,6 +38,11 @@ pub fn lines(report: &Report) -> Vec<String> {
     for w in &report.warnings {
         push_line!(out, "WARNING: {w}");
     }
+    for h in &report.hooks {
+        let status = h.status.map_or_else(|| "no answer".to_string(), |s| format!("HTTP {s}"));
+        let stage = h.stage.map_or(String::new(), |i| format!(" (stage {i})"));
+        push_line!(out, "server hook {}:{}{stage}: {} {} {status} in {:.1} ms", h.when, h.action, h.method, h.url, h.ms);
+    }
     for stage in &report.stages {
         render_stage(&mut out, stage);
     }

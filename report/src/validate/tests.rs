@@ -61,6 +61,7 @@ fn shard_json() -> Value {
         merged: None,
         protocol: None,
         warnings: Vec::new(),
+        hooks: Vec::new(),
     };
     serde_json::to_value(&report).unwrap()
 }

@@ -19,15 +19,16 @@
 //! (per tool result, default 200), `max_tokens` (default 64), `stream` (default true),
 //! `tool_choice` (`auto` or `required`, default `auto`), `model`, `duration_s`,
 //! `history` (default true: the host keeps each task's conversation; false: the
-//! scenario sends the whole of it every turn).
+//! scenario sends the whole of it every turn), `api` (`chat_completions`, the default;
+//! `responses`, OpenAI's Responses API; `messages`, Anthropic's Messages API).
 //! Synthetic texts need `--tokenizer` for exact lengths; without one they are words.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use volley_sdk::{
-    Load, Message, Next, Outcome, Params, Plan, Reaction, Request, RequestContext, Scenario, Stage, TaskEnd, Tool, ToolCall, ToolChoice,
-    export_scenario, random, tokenizer,
+    Api, Load, Message, Next, Outcome, Params, Plan, Reaction, Request, RequestContext, Scenario, Stage, TaskEnd, Tool, ToolCall,
+    ToolChoice, export_scenario, random, tokenizer,
 };
 
 /// The tools every task offers: (name, description, parameters schema).
@@ -93,6 +94,7 @@ struct Agent {
     tool_choice: ToolChoice,
     model: Option<String>,
     history: bool,
+    api: Api,
     system: String,
     tools: Vec<Tool>,
     opened: u64,
@@ -131,7 +133,13 @@ impl Scenario for Agent {
             "model",
             "duration_s",
             "history",
+            "api",
         ])?;
+        let api = match params.choice("api", &["chat_completions", "responses", "messages"], "chat_completions")?.as_str() {
+            "responses" => Api::Responses,
+            "messages" => Api::Messages,
+            _ => Api::ChatCompletions,
+        };
         let tasks = params.u64("tasks", 100)?;
         let sessions = params.u32("sessions", 10)?;
         if tasks == 0 || sessions == 0 {
@@ -167,6 +175,7 @@ impl Scenario for Agent {
             tool_choice,
             model: params.opt_string("model")?,
             history: params.bool("history", true)?,
+            api,
             // One seed for every task: the shared prefix is byte-identical.
             system: format!("You are a coding agent. Use the tools to do the task. {}", text(params.u32("system_tokens", 1000)?, 7)),
             tools: TOOLS.iter().map(|(n, d, p)| Tool::new(*n, *d, *p)).collect(),
@@ -242,7 +251,8 @@ impl Agent {
     /// the conversation, the messages are handed over (the next turn's start empty).
     fn turn(&self, id: u64, messages: &mut Vec<Message>, choice: Option<ToolChoice>) -> Request {
         let messages = if self.history { std::mem::take(messages) } else { messages.clone() };
-        let mut r = Request::chat(messages).session(id).max_tokens(self.max_tokens).stream(self.stream).tools(self.tools.clone());
+        let mut r =
+            Request::chat(messages).api(self.api).session(id).max_tokens(self.max_tokens).stream(self.stream).tools(self.tools.clone());
         if self.history {
             r = r.history(0);
         }
@@ -261,7 +271,7 @@ impl Agent {
             Message::system("You are a sub-agent. Answer briefly."),
             Message::user(text(self.task_tokens, 5000 + id * 64 + u64::from(k))),
         ];
-        let mut r = Request::chat(messages).session(id).max_tokens(self.max_tokens).stream(self.stream).tag("sub-agent");
+        let mut r = Request::chat(messages).api(self.api).session(id).max_tokens(self.max_tokens).stream(self.stream).tag("sub-agent");
         if let Some(m) = &self.model {
             r = r.model(m.clone());
         }

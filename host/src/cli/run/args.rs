@@ -190,6 +190,30 @@ pub struct ProbeArgs {
     /// nvidia-smi): utilisation, memory, power, SM clock; per stage energy and tokens/J
     #[arg(long, num_args = 0..=1, default_missing_value = "500", value_name = "INTERVAL_MS")]
     pub gpu_metrics: Option<u64>,
+    /// A call to the server at a moment of the run (repeatable): WHEN:ACTION, WHEN one of
+    /// before-run (each trial of --repeat), before-stage, after-run; ACTION one of
+    /// reset-prefix-cache, start-profile, stop-profile (see --server-kind), or
+    /// 'METHOD /path' or 'METHOD URL', e.g. 'before-stage:POST /flush_cache'
+    #[arg(long = "hook", value_name = "WHEN:ACTION")]
+    pub hooks: Vec<String>,
+    /// The server the built-in hook actions call: vllm, sglang or llamacpp
+    #[arg(long, value_name = "KIND")]
+    pub server_kind: Option<String>,
+    /// Empty the server's prefix cache before each run (trial) or each stage: the same as
+    /// --hook before-run:reset-prefix-cache or before-stage:reset-prefix-cache
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub reset_prefix_cache: Option<ResetAt>,
+    /// Start the server's profiler before the run and stop it after (vLLM, SGLang): the
+    /// same as --hook before-run:start-profile --hook after-run:stop-profile
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// When `--reset-prefix-cache` empties the server's prefix cache.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetAt {
+    Run,
+    Stage,
 }
 
 /// Starting the server for the run (scale from zero).

@@ -62,6 +62,12 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
     if let Some(name) = &o.session_header {
         run = run.session_header(name.clone());
     }
+    for h in &o.hooks {
+        run = run.hook(h.clone());
+    }
+    if let Some(k) = o.server_kind {
+        run = run.server_kind(k);
+    }
     if let Some(m) = &o.model {
         run = run.model(m.clone());
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, anyhow, bail};
+use volley::core::hooks::{HookAction, HookWhen, ServerHook, ServerKind};
 use volley::core::{Policy, Shard};
 use volley::data::OnError;
 use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, ServerMetrics};
@@ -18,7 +19,7 @@ use volley::net::{Target, Tls, TlsOptions};
 use volley::report::threshold::Threshold;
 
 use super::super::scenario::{ScenarioSpec, parse_params, sandbox_limits};
-use super::args::{DatasetErrors, Http2Arg, LaunchArgs, LaunchAtArg, OutputArgs, ProbeArgs, RunArgs};
+use super::args::{DatasetErrors, Http2Arg, LaunchArgs, LaunchAtArg, OutputArgs, ProbeArgs, ResetAt, RunArgs};
 
 /// Most trials one `--repeat` runs.
 pub(crate) const MAX_TRIALS: u32 = 1000;
@@ -50,6 +51,9 @@ pub(crate) struct RunOptions {
     pub shard: Option<Shard>,
     pub start_at: Option<SystemTime>,
     pub trials: Trials,
+    /// `--hook`s (and their shorthands), in order, and `--server-kind`.
+    pub hooks: Vec<ServerHook>,
+    pub server_kind: Option<ServerKind>,
 }
 
 /// `--tokenizer` and `--dataset`s, read when the run loads them.
@@ -156,7 +160,10 @@ impl RunOptions {
         if shard.is_some() && (launch.is_some() || trials.count > 1) {
             bail!("--shard does not go with --launch or --repeat");
         }
+        let (hooks, server_kind) = hooks(&a.probes)?;
         Ok(RunOptions {
+            hooks,
+            server_kind,
             scenario: ScenarioSpec {
                 source: a.scenario,
                 params,
@@ -348,4 +355,29 @@ fn headers(raw: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
         headers.push((HeaderName::from_static("authorization"), value));
     }
     Ok(headers)
+}
+
+/// `--hook`s, `--reset-prefix-cache` and `--profile` as hooks in the order a run makes
+/// them, and `--server-kind`.
+fn hooks(a: &ProbeArgs) -> Result<(Vec<ServerHook>, Option<ServerKind>)> {
+    let kind = a.server_kind.as_deref().map(str::parse::<ServerKind>).transpose().map_err(|e| anyhow!("--server-kind: {e}"))?;
+    let mut hooks = Vec::new();
+    match a.reset_prefix_cache {
+        Some(ResetAt::Run) => hooks.push(ServerHook { when: HookWhen::BeforeRun, action: HookAction::ResetPrefixCache }),
+        Some(ResetAt::Stage) => hooks.push(ServerHook { when: HookWhen::BeforeStage, action: HookAction::ResetPrefixCache }),
+        None => {}
+    }
+    if a.profile {
+        hooks.push(ServerHook { when: HookWhen::BeforeRun, action: HookAction::StartProfile });
+        hooks.push(ServerHook { when: HookWhen::AfterRun, action: HookAction::StopProfile });
+    }
+    for h in &a.hooks {
+        hooks.push(h.parse::<ServerHook>().map_err(|e| anyhow!(e))?);
+    }
+    if kind.is_none()
+        && let Some(h) = hooks.iter().find(|h| !matches!(h.action, HookAction::Call { .. }))
+    {
+        bail!("--hook {h} calls a built-in action: name the server with --server-kind vllm, sglang or llamacpp");
+    }
+    Ok((hooks, kind))
 }

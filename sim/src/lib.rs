@@ -44,8 +44,13 @@ mod content;
 mod generation;
 mod handler;
 mod kserve;
+mod messages_api;
 mod prefix_cache;
 mod response;
+#[cfg(test)]
+mod responses_and_messages_over_http;
+mod responses_api;
+mod serve;
 mod stream;
 
 pub use batcher::BatchConfig;

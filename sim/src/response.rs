@@ -50,7 +50,9 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<SimBody> {
 pub(crate) fn opt_u32(body: &Value, key: &str) -> Result<Option<u32>, String> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| format!("'{key}' must be a non-negative integer")),
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| format!("'{key}' must be a non-negative integer"))
+        }
     }
 }
 

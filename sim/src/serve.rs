@@ -16,13 +16,7 @@ use super::{InFlight, Shared};
 
 /// Answers a parsed request: streamed when `stream`, else one body after the whole
 /// generation's time.
-pub(crate) async fn generate(
-    shared: &Shared,
-    parsed: &SimRequest,
-    flavor: Flavor,
-    stream: bool,
-    wire: Box<dyn Wire>,
-) -> Response<SimBody> {
+pub(crate) async fn generate(shared: &Shared, parsed: &SimRequest, flavor: Flavor, stream: bool, wire: Box<dyn Wire>) -> Response<SimBody> {
     // Ground truth for agents: were the tool-call ids sent back ones this simulator issued?
     if let (Flavor::Chat, Some(messages)) = (flavor, &parsed.messages) {
         shared.issued_ids.check(messages, &shared.stats);

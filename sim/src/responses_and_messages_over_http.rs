@@ -110,7 +110,9 @@ async fn delta_timing(sim: &Simulator, path: &str, body: &Value, delta: &str) ->
         firsts.push(at[0]);
         gaps.extend(at.windows(2).map(|w| w[1] - w[0]));
     }
-    (median(firsts), median(gaps))
+    let (first, gap) = (median(firsts), median(gaps));
+    eprintln!("{path}: first delta {first:.2} ms, deltas {gap:.2} ms apart (medians)");
+    (first, gap)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,17 +13,17 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-fn quick() -> SimConfig {
+pub(crate) fn quick() -> SimConfig {
     SimConfig { ttft: Duration::from_millis(2), itl: Duration::from_millis(1), ..SimConfig::default() }
 }
 
-async fn start(config: SimConfig) -> Simulator {
+pub(crate) async fn start(config: SimConfig) -> Simulator {
     Simulator::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("start the simulator")
 }
 
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
     /// From sending the request to its first body bytes.
     first_bytes: Duration,
     /// ... and to its last.
@@ -31,7 +31,7 @@ struct Reply {
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 
@@ -44,7 +44,7 @@ impl Reply {
     }
 }
 
-async fn send(sim: &Simulator, method: &str, path: &str, body: Option<&Value>) -> Reply {
+pub(crate) async fn send(sim: &Simulator, method: &str, path: &str, body: Option<&Value>) -> Reply {
     let tcp = TcpStream::connect(sim.addr()).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
@@ -78,7 +78,7 @@ async fn chat(sim: &Simulator, body: Value) -> Reply {
     r
 }
 
-async fn stats(sim: &Simulator) -> Value {
+pub(crate) async fn stats(sim: &Simulator) -> Value {
     let r = send(sim, "GET", "/sim/stats", None).await;
     assert_eq!(r.status, 200);
     let v = r.json();
@@ -98,7 +98,7 @@ fn tools() -> Value {
 }
 
 /// The properties each offered tool's arguments must have, by name.
-fn schema_keys(name: &str) -> Vec<&'static str> {
+pub(crate) fn schema_keys(name: &str) -> Vec<&'static str> {
     match name {
         "get_weather" => vec!["city", "days"],
         "search" => vec!["query"],
@@ -289,7 +289,7 @@ async fn tool_choice_none_and_rate_zero_answer_with_text() {
 }
 
 /// `n` words `w{from}` .. `w{from + n - 1}`.
-fn words(from: usize, n: usize) -> String {
+pub(crate) fn words(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
 }
 

@@ -48,6 +48,19 @@ pub(crate) enum Flavor {
     Tgi,
 }
 
+/// Whose wire format a chat-like generation answers in: OpenAI's chat completions, or
+/// a request of OpenAI's Responses API or Anthropic's Messages API translated into
+/// chat messages (see `responses_api.rs` and `messages_api.rs`). Those two have no
+/// reasoning output nor `SimConfig::tool_calls`'s `lookup` answer, and Messages'
+/// tool-call ids are Anthropic's `toolu_` ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    #[default]
+    Chat,
+    Responses,
+    Messages,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct SimRequest {
     #[serde(default)]
@@ -76,9 +89,43 @@ pub(crate) struct SimRequest {
     tool_choice: Option<Value>,
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
+    /// Set by the Responses and Messages handlers, never read from a body.
+    #[serde(skip)]
+    dialect: Dialect,
+}
+
+/// A chat request built from another API's request: its messages and tools already in
+/// chat form.
+pub(crate) struct Translated {
+    pub model: Option<String>,
+    pub messages: Vec<Value>,
+    pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
 }
 
 impl SimRequest {
+    /// The chat request a Responses or Messages request amounts to.
+    pub(crate) fn translated(t: Translated, dialect: Dialect) -> Self {
+        SimRequest {
+            model: t.model,
+            inputs: None,
+            parameters: None,
+            prompt: None,
+            messages: Some(t.messages),
+            max_tokens: t.max_tokens,
+            max_completion_tokens: None,
+            stream: Some(t.stream),
+            stream_options: None,
+            tools: t.tools,
+            tool_choice: t.tool_choice,
+            parallel_tool_calls: t.parallel_tool_calls,
+            dialect,
+        }
+    }
+
     /// The prompt's tokens as block keys of the prefix cache, counted as for usage.
     fn block_keys(&self, flavor: Flavor, block_tokens: u32, tokenizer: Option<&volley_data::Tokenizer>) -> BlockKeys {
         let mut keys = BlockKeys::new(block_tokens);
@@ -191,14 +238,21 @@ impl Generation {
                 // A stream of its own, so tool decisions never shift the jitter's draws.
                 let mut rng = Rng::new(c.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ TOOL_STREAM, Stream::Simulator);
                 match agents::plan(&request, c.tool_call_rate, &c.parallel_tools, id, &mut rng) {
-                    Some(calls) => Answer::Tools(calls),
+                    Some(mut calls) => {
+                        if r.dialect == Dialect::Messages {
+                            for k in &mut calls {
+                                k.id = format!("toolu_{}", k.id.trim_start_matches("call_"));
+                            }
+                        }
+                        Answer::Tools(calls)
+                    }
                     None => Answer::Text,
                 }
             }
-            true if c.tool_calls => Answer::Lookup,
+            true if c.tool_calls && r.dialect == Dialect::Chat => Answer::Lookup,
             true => Answer::Text,
         };
-        let reasoning = if chat { c.reasoning_tokens.min(requested) } else { 0 };
+        let reasoning = if chat && r.dialect == Dialect::Chat { c.reasoning_tokens.min(requested) } else { 0 };
         // A tool-call answer is its reasoning, then one chunk per argument piece.
         let (tokens, chunks) = match &answer {
             Answer::Tools(calls) => {
@@ -246,6 +300,58 @@ impl Generation {
         self.chunks
     }
 
+    /// The request's number, unique in this simulator (ids are made of it).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The model name the request gave (else the configured one).
+    pub(crate) fn model(&self) -> Value {
+        serde_json::from_str(&self.model_json).unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn prompt_tokens(&self) -> u32 {
+        self.prompt_tokens
+    }
+
+    /// Prompt tokens served from the prefix cache (or the configured `cached_tokens`).
+    pub(crate) fn cached_tokens(&self) -> u32 {
+        self.cached
+    }
+
+    /// `SimConfig::usage`: whether answers carry usage at all.
+    pub(crate) fn reports_usage(&self) -> bool {
+        self.usage_in_body
+    }
+
+    /// The tool calls the answer is made of, if it is one.
+    pub(crate) fn tool_calls(&self) -> Option<&[ToolCall]> {
+        match &self.answer {
+            Answer::Tools(calls) => Some(calls),
+            _ => None,
+        }
+    }
+
+    /// The tokens chunk `i` carries, `from..to`.
+    pub(crate) fn chunk_tokens(&self, i: u32) -> (u32, u32) {
+        let from = i.saturating_mul(self.tokens_per_chunk).min(self.tokens);
+        (from, from.saturating_add(self.tokens_per_chunk).min(self.tokens))
+    }
+
+    /// For a tool-call answer, which call and which piece of its arguments chunk `i`
+    /// carries (`None` for a reasoning chunk or past the end).
+    pub(crate) fn call_piece(&self, i: u32) -> Option<(usize, usize)> {
+        let Answer::Tools(calls) = &self.answer else { return None };
+        let mut p = i.checked_sub(self.reasoning.div_ceil(self.tokens_per_chunk))? as usize;
+        for (k, call) in calls.iter().enumerate() {
+            if p < call.pieces.len() {
+                return Some((k, p));
+            }
+            p -= call.pieces.len();
+        }
+        None
+    }
+
     fn jittered(&mut self, d: Duration) -> Duration {
         if self.jitter == 0.0 || d.is_zero() {
             return d;
@@ -281,7 +387,7 @@ impl Generation {
     }
 
     /// A streamed chunk's text: tokens `from..to`, or with stamping its send instant.
-    fn piece(&self, from: u32, to: u32) -> String {
+    pub(crate) fn piece(&self, from: u32, to: u32) -> String {
         if !self.stamp {
             return self.text(from, to);
         }
@@ -289,7 +395,7 @@ impl Generation {
         format!(" {us}")
     }
 
-    fn text(&self, from: u32, to: u32) -> String {
+    pub(crate) fn text(&self, from: u32, to: u32) -> String {
         (from..to).map(|j| self.token_text(j)).collect()
     }
 
@@ -388,16 +494,8 @@ impl Generation {
             let delta = format!("\"reasoning_content\":\"{}\"", self.text(from, (from + tpc).min(self.reasoning)));
             return event(buf, role, &delta, finish);
         }
-        let mut p = (i - reasoning_chunks) as usize;
-        let Some((k, call)) = calls.iter().enumerate().find(|(_, c)| {
-            let here = p < c.pieces.len();
-            if !here {
-                p -= c.pieces.len();
-            }
-            here
-        }) else {
-            return;
-        };
+        let Some((k, p)) = self.call_piece(i) else { return };
+        let call = &calls[k];
         let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
         let mut role = role;
         if p == 0 {

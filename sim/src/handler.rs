@@ -3,14 +3,14 @@
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::content::texts;
-use super::generation::{Flavor, Generation, SimRequest};
+use super::generation::{Flavor, SimRequest};
 use super::response::{Limited, SimBody, error, json_response};
-use super::stream::TokenStream;
+use super::stream::ChatWire;
 use super::{InFlight, Shared};
 
 pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
@@ -27,6 +27,8 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
         (&Method::POST, "/v1/chat/completions") => Flavor::Chat,
         (&Method::POST, "/generate") | (&Method::POST, "/generate_stream") => Flavor::Tgi,
         (&Method::POST, "/v1/embeddings") => return embeddings(req, shared).await,
+        (&Method::POST, "/v1/responses") => return super::responses_api::handle(req, shared).await,
+        (&Method::POST, "/v1/messages") => return super::messages_api::handle(req, shared).await,
         (&Method::GET, "/v1/models") => {
             let id = &shared.config.model;
             return json_response(
@@ -76,43 +78,11 @@ pub async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody
     if let Some(msg) = missing {
         return error(StatusCode::BAD_REQUEST, msg);
     }
-    // Ground truth for agents: were the tool-call ids sent back ones this simulator issued?
-    if let (Flavor::Chat, Some(messages)) = (flavor, &parsed.messages) {
-        shared.issued_ids.check(messages, &shared.stats);
-    }
-    let in_flight = InFlight::new(&shared.stats);
-    shared.stats.count_model(parsed.model.as_deref().unwrap_or(&shared.config.model));
-    // Wait for a generation slot: the queueing delay lands in TTFT, as on a real server.
-    let slot = match &shared.slots {
-        Some(sem) => {
-            shared.stats.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let permit = sem.clone().acquire_owned().await.ok();
-            shared.stats.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            permit
-        }
-        None => None,
-    };
     let stream = match flavor {
         Flavor::Tgi => path == "/generate_stream",
         _ => parsed.stream.unwrap_or(false),
     };
-    let mut generation = Generation::new(&parsed, flavor, shared);
-    shared.stats.tokens_generated.fetch_add(u64::from(generation.tokens), std::sync::atomic::Ordering::Relaxed);
-    if stream {
-        let mut resp = Response::new(Either::Right(TokenStream::new(generation, in_flight, slot)));
-        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return resp;
-    }
-    let delay = generation.total_delay();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let body = generation.whole_body();
-    drop((in_flight, slot));
-    let mut resp = Response::new(Either::Left(Full::new(body)));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    super::serve::generate(shared, &parsed, flavor, stream, Box::new(ChatWire)).await
 }
 
 /// OpenAI embeddings: a small fixed-size vector per input, after TTFT.

@@ -31,6 +31,12 @@
 //! each); every id issued is remembered, and the ids requests send back (`tool`
 //! messages, assistant `tool_calls`) are counted as matched or unknown in `/sim/stats`.
 //!
+//! Responses and Messages (`responses_api.rs`, `messages_api.rs`): OpenAI's
+//! `/v1/responses` and Anthropic's `/v1/messages`, each request read as the chat request
+//! it amounts to and served by the same generation (`serve.rs`): the same prompt
+//! counts, timing, tool calls, id ledger and prefix cache, written in that API's wire
+//! format (a `stream::Wire`).
+//!
 //! Prefix cache (`prefix_cache.rs`): with `prefix_cache_blocks`, prompts are cut into
 //! hash-chained blocks of `block_tokens` in a shared LRU cache, usage reports
 //! `prompt_tokens_details.cached_tokens`, and `prefill_per_token` × the uncached prompt
@@ -44,8 +50,13 @@ mod content;
 mod generation;
 mod handler;
 mod kserve;
+mod messages_api;
 mod prefix_cache;
 mod response;
+#[cfg(test)]
+mod responses_and_messages_over_http;
+mod responses_api;
+mod serve;
 mod stream;
 
 pub use batcher::BatchConfig;

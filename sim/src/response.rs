@@ -44,3 +44,30 @@ pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response<SimBody> 
 pub(crate) fn error(status: StatusCode, message: &str) -> Response<SimBody> {
     json_response(status, &json!({"error": {"message": message, "type": "invalid_request_error", "code": status.as_u16()}}))
 }
+
+/// An optional integer field of a request (absent or null: `None`; any other type or a
+/// value past `u32`: an error naming it).
+pub(crate) fn opt_u32(body: &Value, key: &str) -> Result<Option<u32>, String> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| format!("'{key}' must be a non-negative integer"))
+        }
+    }
+}
+
+/// An optional boolean field of a request.
+pub(crate) fn opt_bool(body: &Value, key: &str) -> Result<Option<bool>, String> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_bool().map(Some).ok_or_else(|| format!("'{key}' must be a boolean")),
+    }
+}
+
+/// An optional string field of a request.
+pub(crate) fn opt_str<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, String> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_str().map(Some).ok_or_else(|| format!("'{key}' must be a string")),
+    }
+}

@@ -504,11 +504,11 @@ fn openai(r: &ScenarioRequest, model: Option<&str>, kept: Option<&KeptConversati
 /// An OpenAI Responses or Anthropic Messages request, its body made by the API's module.
 fn protocol(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
     let tools = r.tools.iter().map(|t| WireTool::of(t).map(|w| (t, w.function.parameters))).collect::<Result<Vec<_>, _>>()?;
-    let (bytes, keys) = match r.api {
-        Api::Responses => (responses::encode(r, model, &tools)?, responses::KEYS),
-        _ => (anthropic::encode(r, model, &tools)?, anthropic::KEYS),
+    let (bytes, keys, path) = match r.api {
+        Api::Responses => (responses::encode(r, model, &tools)?, responses::KEYS, "/v1/responses"),
+        _ => (anthropic::encode(r, model, &tools)?, anthropic::KEYS, "/v1/messages"),
     };
-    let path = Cow::Borrowed(r.api.openai_path().unwrap_or_default());
+    let path = Cow::Borrowed(path);
     Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes), keys), content_type: Some(JSON), stream: r.stream })
 }
 
@@ -1275,6 +1275,38 @@ mod tests {
         let mut r = req(Api::ChatCompletions, Prompt::Chat(agent_chat()));
         r.tools = agent_tools();
         assert!(encoder().encode(r, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn responses_and_messages_requests_go_through_their_modules() {
+        for (api, path, tools_key) in [(Api::Responses, "/v1/responses", "tools"), (Api::Messages, "/v1/messages", "tools")] {
+            let mut r = req(api, Prompt::Chat(agent_chat()));
+            (r.tools, r.tool_choice) = (agent_tools(), Some(ToolChoice::Required));
+            let p = encoder().encode(r.clone(), 0, 0).unwrap();
+            assert_eq!((p.uri.path(), p.stream), (format!("/base{path}").as_str(), true));
+            let v = body(&p);
+            assert_eq!(v[tools_key].as_array().map(Vec::len), Some(2));
+            let version = p.headers.iter().find(|(n, _)| n == "anthropic-version").map(|(_, v)| v.to_str().unwrap());
+            assert_eq!(version, (api == Api::Messages).then_some("2023-06-01"));
+            // Body-extra: spliced beside the typed keys, merged over one of them.
+            r.body_extra = Some(r#"{"temperature": 0.5}"#.into());
+            let v = body(&encoder().encode(r.clone(), 0, 0).unwrap());
+            assert_eq!((v["temperature"].as_f64(), v["tools"].as_array().map(Vec::len)), (Some(0.5), Some(2)));
+            r.body_extra = Some(r#"{"stream": false, "tools": []}"#.into());
+            let p = encoder().encode(r.clone(), 0, 0).unwrap();
+            assert!(!p.stream);
+            assert_eq!(body(&p)["tools"], json!([]));
+        }
+        // The operator's version header wins: none is added.
+        let operator = [HeaderName::from_static("anthropic-version")];
+        let mut e = RequestEncoder::new(&Target::parse("http://127.0.0.1:1").unwrap(), Some("m".into()), Arc::default(), &operator);
+        let p = e.encode(req(Api::Messages, Prompt::Chat(vec![Message::user("hi")])), 0, 0).unwrap();
+        assert!(p.headers.is_empty());
+        // Tool parameters are checked as for chat.
+        let mut r = req(Api::Messages, Prompt::Chat(vec![Message::user("hi")]));
+        r.tools = agent_tools();
+        r.tools[1].parameters = "[1]".into();
+        assert!(encoder().encode(r, 0, 0).unwrap_err().to_string().contains("tool 'get_time'"));
     }
 
     #[test]

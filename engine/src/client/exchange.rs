@@ -25,7 +25,7 @@ use super::pool::{Connection, Pool, Sender, micros};
 use super::request::PreparedRequest;
 use super::sse::{self, SseParser};
 use super::watch::{Expired, Watch};
-use super::{kserve, tgi};
+use super::{anthropic, kserve, responses, tgi};
 
 /// Largest non-streamed response body read; larger is a protocol error.
 const MAX_BODY: usize = 64 << 20;
@@ -73,6 +73,8 @@ fn parse_event(
 ) -> Result<Parsed, String> {
     match api {
         Api::TgiGenerate => tgi::parse_event(data, text),
+        Api::Responses => responses::parse_event(data, text, reply),
+        Api::Messages => anthropic::parse_event(data, text, reply),
         _ => openai::parse_streamed_kept(data, text, repeat, reply),
     }
 }
@@ -85,7 +87,8 @@ fn parse_body(api: Api, body: &[u8], text: Option<&mut String>, reply: Option<&m
         Api::KserveV1 => kserve::parse_v1(body),
         Api::KserveV2 => kserve::parse_v2(body),
         Api::Http => Ok(Parsed { finished: true, ..Parsed::default() }),
-        Api::Responses | Api::Messages => Err(format!("the {} API is not built yet", api.as_str())),
+        Api::Responses => responses::parse_body(body, text, reply),
+        Api::Messages => anthropic::parse_body(body, text, reply),
     }
 }
 
@@ -321,8 +324,9 @@ async fn read_stream(api: Api, body: &mut Body<'_>, rec: &mut RequestRecord) -> 
                 }
                 state.tool_calls.add(&p);
                 state.finished |= p.finished;
-                if p.usage.is_some() {
-                    state.usage = p.usage;
+                if let Some(usage) = p.usage {
+                    // Anthropic's come in two events (the input, then the output).
+                    state.usage = Some(state.usage.map_or(usage, |before| before.merge(usage)));
                 }
                 if let Some(e) = p.error {
                     rec.fail(ErrorClass::ServerError, e);

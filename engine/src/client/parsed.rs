@@ -17,6 +17,25 @@ pub struct Usage {
     pub completion_tokens_details: Option<CompletionTokensDetails>,
 }
 
+impl Usage {
+    /// `newer` over `self`, count by count: what `newer` leaves out stays (Anthropic
+    /// streams the input's counts in its first event, the output's in a later one).
+    pub fn merge(self, newer: Usage) -> Usage {
+        Usage {
+            prompt_tokens: newer.prompt_tokens.or(self.prompt_tokens),
+            completion_tokens: newer.completion_tokens.or(self.completion_tokens),
+            prompt_tokens_details: match (self.prompt_tokens_details, newer.prompt_tokens_details) {
+                (Some(a), Some(b)) => Some(PromptTokensDetails { cached_tokens: b.cached_tokens.or(a.cached_tokens) }),
+                (a, b) => b.or(a),
+            },
+            completion_tokens_details: match (self.completion_tokens_details, newer.completion_tokens_details) {
+                (Some(a), Some(b)) => Some(CompletionTokensDetails { reasoning_tokens: b.reasoning_tokens.or(a.reasoning_tokens) }),
+                (a, b) => b.or(a),
+            },
+        }
+    }
+}
+
 /// OpenAI, vLLM and SGLang count the thinking part of the output here.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct CompletionTokensDetails {

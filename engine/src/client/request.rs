@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::openai::messages::{KeptConversation, WireMessage};
+use super::{anthropic, responses};
 
 use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolChoice};
 use volley_net::Target;
@@ -69,6 +70,8 @@ const MAX_TOOL_PARAMETERS: usize = 1 << 20;
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+/// The header that names the Anthropic API's version.
+const ANTHROPIC_VERSION: &str = "anthropic-version";
 
 pub struct RequestEncoder {
     default_model: Option<String>,
@@ -204,9 +207,9 @@ struct Wire {
 enum WireBody {
     /// JSON to serialize once body-extra is merged in (`Null`: no body).
     Json(Value),
-    /// An OpenAI body already serialized from its typed form: a JSON object of only
-    /// [`OPENAI_KEYS`], beside which body-extra is spliced.
-    Typed(Bytes),
+    /// A body already serialized from its typed form: a JSON object of only the keys
+    /// given ([`OPENAI_KEYS`] for an OpenAI body), beside which body-extra is spliced.
+    Typed(Bytes, &'static [&'static str]),
     /// Not JSON (a gRPC message): sent as is.
     Raw(Bytes),
 }
@@ -264,9 +267,10 @@ impl RequestEncoder {
             )
             .into());
         }
-        if let Some(what) = agent_parts(&r).filter(|_| r.api != Api::ChatCompletions || self.grpc) {
+        let agent_api = matches!(r.api, Api::ChatCompletions | Api::Responses | Api::Messages);
+        if let Some(what) = agent_parts(&r).filter(|_| !agent_api || self.grpc) {
             return Err(format!(
-                "{what}: tools, tool_choice, tool calls and tool results are for chat_completions requests only, not {}",
+                "{what}: tools, tool_choice, tool calls and tool results are for chat_completions, responses and messages requests only, not {}",
                 r.api.as_str()
             )
             .into());
@@ -285,13 +289,13 @@ impl RequestEncoder {
             Api::KserveV1 => kserve_v1(&r, model.as_deref())?,
             Api::KserveV2 => kserve_v2(&r, model.as_deref())?,
             Api::Http => http(&r)?,
-            Api::Responses | Api::Messages => return Err(format!("the {} API is not built yet", r.api.as_str()).into()),
+            Api::Responses | Api::Messages => protocol(&r, model.as_deref())?,
         };
         let mut stream = wire.stream;
         let extra = r.body_extra.as_deref();
         // The conversation as the typed body has it (body-extra aside), to keep.
         let fresh = match (&wire.body, fresh) {
-            (WireBody::Typed(bytes), Some(range)) if kept.is_some() => Some(bytes.slice(range)),
+            (WireBody::Typed(bytes, _), Some(range)) if kept.is_some() => Some(bytes.slice(range)),
             _ => None,
         };
         let body = match wire.body {
@@ -306,19 +310,27 @@ impl RequestEncoder {
                 }
                 bytes
             }
-            WireBody::Typed(bytes) => match extra {
+            WireBody::Typed(bytes, keys) => match extra {
                 None => bytes,
-                Some(extra) => match self.splice_members(extra).and_then(|m| splice(&bytes, m)) {
-                    Some(spliced) => spliced,
-                    None => {
-                        // It names a key of the typed body (or escapes one): a deep merge.
-                        let v = merged(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?, extra)?;
-                        // The `stream` flag on the wire (body-extra may have changed it)
-                        // decides how the response is read.
-                        stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
-                        json_body(v)?
+                Some(extra) => {
+                    let spliced = if keys == OPENAI_KEYS.as_slice() {
+                        self.splice_members(extra).and_then(|m| splice(&bytes, m))
+                    } else {
+                        // Another API's body: its keys are not those of the cached members.
+                        splice_members(extra, keys).and_then(|m| splice(&bytes, &m))
+                    };
+                    match spliced {
+                        Some(spliced) => spliced,
+                        None => {
+                            // It names a key of the typed body (or escapes one): a deep merge.
+                            let v = merged(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?, extra)?;
+                            // The `stream` flag on the wire (body-extra may have changed it)
+                            // decides how the response is read.
+                            stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+                            json_body(v)?
+                        }
                     }
-                },
+                }
             },
         };
 
@@ -338,6 +350,12 @@ impl RequestEncoder {
             } else {
                 headers.push((name, value));
             }
+        }
+        if r.api == Api::Messages
+            && !self.operator_headers.iter().any(|h| h == ANTHROPIC_VERSION)
+            && !headers.iter().any(|(h, _)| h == ANTHROPIC_VERSION)
+        {
+            headers.push((HeaderName::from_static(ANTHROPIC_VERSION), HeaderValue::from_static(anthropic::VERSION)));
         }
         if let (Some(name), Some(session)) = (&self.session_header, r.session) {
             headers.push((name.clone(), HeaderValue::from(session)));
@@ -375,7 +393,7 @@ impl RequestEncoder {
     /// same body-extra again and again.
     fn splice_members(&mut self, extra: &str) -> Option<&[u8]> {
         if self.last_extra.as_ref().is_none_or(|(last, _)| last != extra) {
-            self.last_extra = Some((extra.to_string(), splice_members(extra)));
+            self.last_extra = Some((extra.to_string(), splice_members(extra, &OPENAI_KEYS)));
         }
         self.last_extra.as_ref().and_then(|(_, members)| members.as_deref())
     }
@@ -478,8 +496,20 @@ fn openai(r: &ScenarioRequest, model: Option<&str>, kept: Option<&KeptConversati
     let path = Cow::Borrowed(r.api.openai_path().unwrap_or_default());
     // Once per request: bytes straight from the typed body, no `Value` tree in between.
     let (bytes, fresh) = body.encode().map_err(|e| format!("cannot serialize the body: {e}"))?;
-    let wire = Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes)), content_type: Some(JSON), stream: r.stream };
+    let body = WireBody::Typed(Bytes::from(bytes), &OPENAI_KEYS);
+    let wire = Wire { method: Method::POST, path, body, content_type: Some(JSON), stream: r.stream };
     Ok((wire, fresh))
+}
+
+/// An OpenAI Responses or Anthropic Messages request, its body made by the API's module.
+fn protocol(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let tools = r.tools.iter().map(|t| WireTool::of(t).map(|w| (t, w.function.parameters))).collect::<Result<Vec<_>, _>>()?;
+    let (bytes, keys, path) = match r.api {
+        Api::Responses => (responses::encode(r, model, &tools)?, responses::KEYS, "/v1/responses"),
+        _ => (anthropic::encode(r, model, &tools)?, anthropic::KEYS, "/v1/messages"),
+    };
+    let path = Cow::Borrowed(path);
+    Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes), keys), content_type: Some(JSON), stream: r.stream })
 }
 
 impl OpenAiBody<'_> {
@@ -729,10 +759,10 @@ const OPENAI_KEYS: [&str; 8] = ["model", "prompt", "messages", "tools", "tool_ch
 /// Body-extra's members as JSON to append to a typed body (`"k":v,…`, their values as
 /// written, sorted by key, the last of a repeated key kept, as a merge would): no tree
 /// is built. `None` when `extra` is not an object, escapes a key, or names one of
-/// [`OPENAI_KEYS`], which takes [`merge`].
-fn splice_members(extra: &str) -> Option<Vec<u8>> {
+/// `keys` (the typed body's), which takes [`merge`].
+fn splice_members(extra: &str, keys: &[&str]) -> Option<Vec<u8>> {
     let members: std::collections::BTreeMap<&str, &serde_json::value::RawValue> = serde_json::from_str(extra).ok()?;
-    if members.keys().any(|k| OPENAI_KEYS.contains(k)) {
+    if members.keys().any(|k| keys.contains(k)) {
         return None;
     }
     let mut out = Vec::with_capacity(extra.len());
@@ -906,10 +936,10 @@ mod tests {
         assert!(!stream);
         let (v, _) = encode(r#"{"\u0073tream": false}"#);
         assert_eq!(v["stream"], false);
-        let members = |extra: &str| splice_members(extra).unwrap();
+        let members = |extra: &str| splice_members(extra, &OPENAI_KEYS).unwrap();
         assert_eq!(splice(b"{}", &members(r#"{"a":1}"#)).as_deref(), Some(&br#"{"a":1}"#[..]));
         assert_eq!(splice(br#"{"stream":true}"#, &members("{}")).as_deref(), Some(&br#"{"stream":true}"#[..]));
-        assert!(splice_members("[1]").is_none());
+        assert!(splice_members("[1]", &OPENAI_KEYS).is_none());
         // The same body-extra twice, then another: each request gets its own.
         let mut e = encoder();
         for extra in [r#"{"min_tokens":4}"#, r#"{"min_tokens":4}"#, r#"{"min_tokens":5}"#] {
@@ -1224,7 +1254,7 @@ mod tests {
             let err = encoder().encode(r, 0, 0).unwrap_err();
             assert!(matches!(err, EncodeError::Invalid(_)));
             let err = err.to_string();
-            assert!(err.contains("chat_completions requests only") && !err.contains('\n'), "{err}");
+            assert!(err.contains("chat_completions, responses and messages requests only") && !err.contains('\n'), "{err}");
             err
         };
         let mut r = req(Api::Completions, Prompt::Text("x".into()));
@@ -1245,6 +1275,38 @@ mod tests {
         let mut r = req(Api::ChatCompletions, Prompt::Chat(agent_chat()));
         r.tools = agent_tools();
         assert!(encoder().encode(r, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn responses_and_messages_requests_go_through_their_modules() {
+        for (api, path, tools_key) in [(Api::Responses, "/v1/responses", "tools"), (Api::Messages, "/v1/messages", "tools")] {
+            let mut r = req(api, Prompt::Chat(agent_chat()));
+            (r.tools, r.tool_choice) = (agent_tools(), Some(ToolChoice::Required));
+            let p = encoder().encode(r.clone(), 0, 0).unwrap();
+            assert_eq!((p.uri.path(), p.stream), (format!("/base{path}").as_str(), true));
+            let v = body(&p);
+            assert_eq!(v[tools_key].as_array().map(Vec::len), Some(2));
+            let version = p.headers.iter().find(|(n, _)| n == "anthropic-version").map(|(_, v)| v.to_str().unwrap());
+            assert_eq!(version, (api == Api::Messages).then_some("2023-06-01"));
+            // Body-extra: spliced beside the typed keys, merged over one of them.
+            r.body_extra = Some(r#"{"temperature": 0.5}"#.into());
+            let v = body(&encoder().encode(r.clone(), 0, 0).unwrap());
+            assert_eq!((v["temperature"].as_f64(), v["tools"].as_array().map(Vec::len)), (Some(0.5), Some(2)));
+            r.body_extra = Some(r#"{"stream": false, "tools": []}"#.into());
+            let p = encoder().encode(r.clone(), 0, 0).unwrap();
+            assert!(!p.stream);
+            assert_eq!(body(&p)["tools"], json!([]));
+        }
+        // The operator's version header wins: none is added.
+        let operator = [HeaderName::from_static("anthropic-version")];
+        let mut e = RequestEncoder::new(&Target::parse("http://127.0.0.1:1").unwrap(), Some("m".into()), Arc::default(), &operator);
+        let p = e.encode(req(Api::Messages, Prompt::Chat(vec![Message::user("hi")])), 0, 0).unwrap();
+        assert!(p.headers.is_empty());
+        // Tool parameters are checked as for chat.
+        let mut r = req(Api::Messages, Prompt::Chat(vec![Message::user("hi")]));
+        r.tools = agent_tools();
+        r.tools[1].parameters = "[1]".into();
+        assert!(encoder().encode(r, 0, 0).unwrap_err().to_string().contains("tool 'get_time'"));
     }
 
     #[test]

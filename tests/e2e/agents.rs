@@ -193,6 +193,7 @@ struct Weather {
     tasks: u64,
     opened: u64,
     first: HashMap<u64, Vec<Message>>,
+    api: volley::core::Api,
 }
 
 fn weather_tool() -> volley::core::Tool {
@@ -231,6 +232,7 @@ impl Workload for Weather {
                 ),
             ];
             let mut r = ScenarioRequest::chat(messages.clone()).stream(true).max_tokens(48);
+            r.api = self.api;
             r.session = Some(id);
             r.tools = vec![weather_tool()];
             r.tool_choice = Some(volley::core::ToolChoice::Required);
@@ -250,6 +252,7 @@ impl Workload for Weather {
                     messages.push(Message::tool_result(call.id.clone(), r#"{"temperature_c": 21, "sky": "clear"}"#));
                 }
                 let mut r = ScenarioRequest::chat(messages).stream(true).max_tokens(24);
+                r.api = self.api;
                 r.session = Some(id);
                 r.tools = vec![weather_tool()];
                 r.delay = Some(Delay { tool: Duration::from_millis(20), think: Duration::ZERO });
@@ -266,6 +269,22 @@ impl Workload for Weather {
     }
 }
 
+/// `tasks` weather tasks on `api` against the server at `url`: the stage's tasks, and
+/// each session's records.
+pub(crate) async fn weather_run(
+    url: &str,
+    api: volley::core::Api,
+    tasks: u64,
+) -> (volley::report::schema::TaskReport, BTreeMap<u64, Vec<volley::core::RequestRecord>>) {
+    let records = MemorySink::new();
+    let workload = Weather { tasks, opened: 0, first: HashMap::new(), api };
+    let run = Run::new(Target::parse(url).unwrap(), workload).request_timeout(Duration::from_secs(120)).sink(records.clone());
+    let outcome = run.execute().await.expect("the run starts");
+    assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
+    let t = outcome.report.stages[0].tasks.clone().expect("tasks");
+    (t, by_session(&records))
+}
+
 #[tokio::test]
 async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
     // The Hermes 2 Pro template knows tools; SmolLM2's own does not (../shared/realserver/TOOLS.md).
@@ -274,12 +293,7 @@ async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
     assert!(template.is_file(), "{} is missing: run ../shared/realserver/setup.sh llama-server", template.display());
     let port = 8107;
     let lease = Lease::start_with(port, &["--jinja", "--chat-template-file", template.to_str().unwrap()]);
-    let records = MemorySink::new();
-    let tasks = Weather { tasks: 3, opened: 0, first: HashMap::new() };
-    let run = Run::new(Target::parse(&lease.server.url()).unwrap(), tasks).request_timeout(Duration::from_secs(120)).sink(records.clone());
-    let outcome = run.execute().await.expect("the run starts");
-    assert!(outcome.fault.is_none(), "{:?}", outcome.fault);
-    let sessions = by_session(&records);
+    let (t, sessions) = weather_run(&lease.server.url(), volley::core::Api::ChatCompletions, 3).await;
     let answered: Vec<_> = sessions.values().filter(|reqs| reqs.len() == 2).collect();
     assert!(
         !answered.is_empty(),
@@ -306,7 +320,6 @@ async fn a_real_server_s_tool_calls_are_parsed_from_the_stream_and_answered() {
         assert_eq!((follow.status, follow.ok()), (200, true), "the server answered the tool result: {:?}", follow.error_message);
         assert_eq!(follow.turn, Some(2));
     }
-    let t = outcome.report.stages[0].tasks.as_ref().expect("tasks");
     assert_eq!(t.completed as usize, answered.len());
     assert_eq!(t.started, 3);
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod agent_apis;
 mod agents;
 mod authoring;
 mod builtin;

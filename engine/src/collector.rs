@@ -1,8 +1,9 @@
 //! The collector task: receives every finished request, completes its token accounting,
 //! folds it into its stage's statistics, hands it to every sink, and forwards outcomes
-//! to the workload when it asked for them. At a stage's end it makes the stage's report
-//! from the statistics, so the report, the sinks and an adaptive workload all see the
-//! same numbers.
+//! to the workload when it asked for them; a session's task end goes to its stage's task
+//! statistics and to every sink. At a stage's end it makes the stage's report from the
+//! statistics, so the report, the sinks and an adaptive workload all see the same
+//! numbers.
 //!
 //! Sinks are flushed at least every 100 ms while records arrive (plus one gather, at most
 //! 50 ms), so an interrupted run keeps everything that completed, while a busy run
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 use volley_core::{Cancel, Outcome, RequestRecord, StageStats, StageWindow, TokenSource};
 use volley_data::Tokenizer;
 use volley_report::threshold::Threshold;
-use volley_report::{RecordEvent, Sink, SinkError, StageReport};
+use volley_report::{RecordEvent, Sink, SinkError, StageReport, TaskEvent};
 
 use crate::Fault;
 use crate::events::{Event, EventRx, StageClock};
@@ -198,6 +199,10 @@ impl Collector {
                 if let Some(t) = self.tasks.get_mut(&stage) {
                     t.end(session, end);
                 }
+                let stage_name = self.stages.get(stage as usize).and_then(|s| s.as_ref()?.0.as_ref()).map_or("", |c| c.stage.name.as_str());
+                let event = TaskEvent { stage, stage_name, session, end };
+                let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
+                sinks.retain_mut(|s| keep(s.task_ended(&event), errors));
             }
             Event::StageEnded { index, stage, window, reply } => {
                 let tasks = self.tasks.remove(&index).map(volley_core::stats::TaskTracker::finish);

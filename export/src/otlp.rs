@@ -2,8 +2,18 @@
 //! (`gen_ai.client.operation.duration`, `…time_to_first_chunk`,
 //! `…time_per_output_chunk`, `gen_ai.client.token.usage` with `gen_ai.token.type`) and
 //! Volley's schedule lag, with the conventions' attributes plus `volley.stage`,
-//! `volley.tag` and `volley.run_id`; optionally one span per request with an event at
-//! its first token.
+//! `volley.tag` and `volley.run_id`; optionally (`--otlp-spans`) one span per request
+//! with an event at its first token.
+//!
+//! With spans, each session's task is a trace: an INTERNAL `invoke_agent` span from the
+//! task's first send to its last completion, parent of its requests' spans and of one
+//! span per follow-up's wait (`execute_tool` when the wait has a tool part, else
+//! `think`), covering [planned send − delay, planned send], which is [the completion it
+//! followed, planned send]. The task span's ids are drawn when the session's first
+//! record arrives, so its children can name it at once, and the span itself is built
+//! when the task ends (the scenario's end, else its stage's end, else the run's), with
+//! the earliest send and the latest completion seen: records arrive as they complete,
+//! not as they were sent. Requests without a session keep root spans.
 //!
 //! The endpoint and headers come from `--otlp-endpoint`/`--otlp-header` or the standard
 //! `OTEL_EXPORTER_OTLP_*` variables. Each signal's endpoint is resolved here as the SDK
@@ -13,21 +23,26 @@
 //! blocking one rather than an async client that would need a runtime there; it sends
 //! only to the checked endpoints.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Gauge, Histogram, MeterProvider as _};
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState, Tracer as _,
+    TracerProvider as _,
+};
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracerProvider};
 
-use volley_core::{Policy, RequestRecord};
+use volley_core::{Policy, RequestRecord, TaskEnd};
 use volley_net::{Checked, Destination, Egress, Kind};
-use volley_report::{RecordEvent, Report, RunStart, Sink, SinkError};
+use volley_report::{RecordEvent, Report, RunStart, Sink, SinkError, StageReport, TaskEvent};
 
 use crate::ExportError;
 use crate::live::operation;
@@ -189,6 +204,58 @@ pub struct Otlp {
     /// To turn monotonic instants into wall-clock times for spans.
     wall_at_epoch: SystemTime,
     epoch: Instant,
+    /// With spans: the open tasks' spans, by stage and session.
+    tasks: HashMap<(u32, u64), OpenTask>,
+    /// Requests of sessions that got root spans: more than [`MAX_OPEN_TASKS`] tasks were
+    /// open.
+    untracked: u64,
+    /// The scenario's name: the tasks' `gen_ai.agent.name`.
+    agent: Option<String>,
+    /// Stage names, shared by their tasks.
+    stage_names: HashMap<u32, Arc<str>>,
+}
+
+/// Task spans kept open at once; past it a session's requests get root spans (counted).
+const MAX_OPEN_TASKS: usize = 1 << 20;
+
+/// A session's task span, before it is built: its ids (its children's parent) and what
+/// it covers so far.
+struct OpenTask {
+    /// The task span's context: children are built in it.
+    parent: Context,
+    trace_id: TraceId,
+    span_id: SpanId,
+    stage_name: Arc<str>,
+    first_sent: Instant,
+    last_done: Instant,
+    turns: u64,
+    tool_calls: u64,
+    /// As the report's task statistics count them: the server's prompt counts, else the
+    /// intended ones.
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+thread_local! {
+    /// Ids the next span built on this thread takes (see [`PresetIds`]).
+    static PRESET: Cell<Option<(TraceId, SpanId)>> = const { Cell::new(None) };
+}
+
+/// The tracer's ids: random, except for a task span, which takes the ids its children
+/// already name. The SDK draws a span's ids from its generator and offers no other way
+/// to choose them; the preset is set and cleared around one synchronous build on the
+/// same thread, so no other span can take it.
+#[derive(Debug, Default)]
+struct PresetIds(RandomIdGenerator);
+
+impl IdGenerator for PresetIds {
+    fn new_trace_id(&self) -> TraceId {
+        PRESET.with(Cell::get).map_or_else(|| self.0.new_trace_id(), |(t, _)| t)
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        PRESET.with(Cell::get).map_or_else(|| self.0.new_span_id(), |(_, s)| s)
+    }
 }
 
 impl Otlp {
@@ -255,7 +322,7 @@ impl Otlp {
                 }
             }
             .map_err(|e| err(format!("cannot set up the OTLP span exporter: {e}")))?;
-            let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).build();
+            let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_id_generator(PresetIds::default()).build();
             let tracer = provider.tracer("volley");
             Some((provider, tracer))
         } else {
@@ -267,14 +334,25 @@ impl Otlp {
             KeyValue::new("volley.run_id", run_id.to_string()),
         ];
         let wall_at_epoch = SystemTime::now() - epoch.elapsed();
-        Ok(Otlp { meters, tracer, instruments, common, wall_at_epoch, epoch })
+        Ok(Otlp {
+            meters,
+            tracer,
+            instruments,
+            common,
+            wall_at_epoch,
+            epoch,
+            tasks: HashMap::new(),
+            untracked: 0,
+            agent: None,
+            stage_names: HashMap::new(),
+        })
     }
 
     fn wall(&self, t: Instant) -> SystemTime {
         self.wall_at_epoch + t.saturating_duration_since(self.epoch)
     }
 
-    fn record(&self, stage_name: &str, r: &RequestRecord) {
+    fn record(&mut self, stage_name: &str, r: &RequestRecord) {
         let mut attrs = self.common.clone();
         attrs.push(KeyValue::new("gen_ai.operation.name", operation(r.api)));
         attrs.push(KeyValue::new("volley.stage", stage_name.to_string()));
@@ -311,18 +389,146 @@ impl Otlp {
             }
             i.tokens.record(u64::from(r.output_tokens), &with_type("output"));
         }
-        if let (Some((_, tracer)), Some(sent)) = (&self.tracer, r.sent) {
-            let name = format!("{} {}", operation(r.api), r.model.as_deref().unwrap_or(""));
-            let mut span = tracer.build(
-                SpanBuilder::from_name(name.trim().to_string())
-                    .with_kind(SpanKind::Client)
-                    .with_start_time(self.wall(sent))
-                    .with_attributes(attrs),
-            );
-            if let Some(first) = r.first_token {
-                span.add_event_with_timestamp("gen_ai.first_token", self.wall(first), vec![]);
+        if self.tracer.is_none() {
+            return;
+        }
+        // The session's task, whose span is this request's parent.
+        let parent = r.session.and_then(|session| self.task(stage_name, r, session)).map(|t| t.parent.clone());
+        let Some((_, tracer)) = &self.tracer else { return };
+        let Some(sent) = r.sent else { return };
+        if let Some(session) = r.session {
+            attrs.push(KeyValue::new("gen_ai.conversation.id", session.to_string()));
+            if let Some(turn) = r.turn {
+                attrs.push(KeyValue::new("volley.turn", i64::from(turn)));
             }
-            span.end_with_timestamp(self.wall(r.done));
+        }
+        if let Some(p) = r.prompt_tokens {
+            attrs.push(KeyValue::new("gen_ai.usage.input_tokens", i64::from(p)));
+        }
+        attrs.push(KeyValue::new("gen_ai.usage.output_tokens", i64::from(r.output_tokens)));
+        if let Some(f) = &r.finish_reason {
+            let reasons = Value::Array(Array::String(vec![StringValue::from(f.clone())]));
+            attrs.push(KeyValue::new("gen_ai.response.finish_reasons", reasons));
+        }
+        attrs.push(KeyValue::new("volley.tool_calls", i64::from(r.tool_calls)));
+        let name = format!("{} {}", operation(r.api), r.model.as_deref().unwrap_or(""));
+        let builder = SpanBuilder::from_name(name.trim().to_string())
+            .with_kind(SpanKind::Client)
+            .with_start_time(self.wall(sent))
+            .with_attributes(attrs);
+        let mut span = match &parent {
+            Some(cx) => tracer.build_with_context(builder, cx),
+            None => tracer.build(builder),
+        };
+        if let Some(first) = r.first_token {
+            span.add_event_with_timestamp("gen_ai.first_token", self.wall(first), vec![]);
+        }
+        span.end_with_timestamp(self.wall(r.done));
+        // A follow-up's wait: from the completion it followed to its planned send.
+        if let (Some(cx), Some(delay)) = (&parent, r.delay.filter(|d| !d.total().is_zero() && r.turn.is_none_or(|t| t > 1)))
+            && let Some(from) = r.planned.checked_sub(delay.total())
+        {
+            let tool = !delay.tool.is_zero();
+            let mut attrs = self.common.clone();
+            attrs.extend([
+                KeyValue::new("volley.stage", stage_name.to_string()),
+                KeyValue::new("gen_ai.conversation.id", r.session.unwrap_or_default().to_string()),
+                KeyValue::new("volley.delay.tool_ms", delay.tool.as_secs_f64() * 1e3),
+                KeyValue::new("volley.delay.think_ms", delay.think.as_secs_f64() * 1e3),
+            ]);
+            if tool {
+                attrs.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+            }
+            let builder = SpanBuilder::from_name(if tool { "execute_tool" } else { "think" })
+                .with_kind(SpanKind::Internal)
+                .with_start_time(self.wall(from))
+                .with_attributes(attrs);
+            tracer.build_with_context(builder, cx).end_with_timestamp(self.wall(r.planned));
+        }
+    }
+
+    /// `session`'s open task, `r` folded in; made with fresh ids at the session's first
+    /// record. None past [`MAX_OPEN_TASKS`] (the request gets a root span).
+    fn task(&mut self, stage_name: &str, r: &RequestRecord, session: u64) -> Option<&OpenTask> {
+        let sent = r.sent.unwrap_or(r.planned);
+        let key = (r.stage, session);
+        if !self.tasks.contains_key(&key) {
+            if self.tasks.len() >= MAX_OPEN_TASKS {
+                self.untracked += 1;
+                return None;
+            }
+            let stage_name = self.stage_names.entry(r.stage).or_insert_with(|| stage_name.into()).clone();
+            let ids = RandomIdGenerator::default();
+            let (trace_id, span_id) = (ids.new_trace_id(), ids.new_span_id());
+            let context = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, TraceState::default());
+            let task = OpenTask {
+                parent: Context::new().with_remote_span_context(context),
+                trace_id,
+                span_id,
+                stage_name,
+                first_sent: sent,
+                last_done: r.done,
+                turns: 0,
+                tool_calls: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+            };
+            self.tasks.insert(key, task);
+        }
+        let t = self.tasks.get_mut(&key)?;
+        t.first_sent = t.first_sent.min(sent);
+        t.last_done = t.last_done.max(r.done);
+        t.turns = t.turns.saturating_add(1);
+        t.tool_calls = t.tool_calls.saturating_add(u64::from(r.tool_calls));
+        t.input_tokens = t.input_tokens.saturating_add(u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0)));
+        t.output_tokens = t.output_tokens.saturating_add(u64::from(r.output_tokens));
+        Some(t)
+    }
+
+    /// Builds and ends the task span of `session`, if it is open. `outcome`: `completed`,
+    /// `failed`, or `unfinished` (its stage or the run ended first).
+    fn end_task(&mut self, stage: u32, session: u64, outcome: &'static str) {
+        let Some(t) = self.tasks.remove(&(stage, session)) else { return };
+        self.build_task(session, t, outcome);
+    }
+
+    fn build_task(&self, session: u64, t: OpenTask, outcome: &'static str) {
+        let Some((_, tracer)) = &self.tracer else { return };
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut attrs = self.common.clone();
+        attrs.extend([
+            KeyValue::new("gen_ai.operation.name", "invoke_agent"),
+            KeyValue::new("volley.stage", t.stage_name.to_string()),
+            KeyValue::new("gen_ai.conversation.id", session.to_string()),
+            KeyValue::new("volley.task.outcome", outcome),
+            KeyValue::new("volley.task.turns", count(t.turns)),
+            KeyValue::new("volley.task.tool_calls", count(t.tool_calls)),
+            KeyValue::new("gen_ai.usage.input_tokens", count(t.input_tokens)),
+            KeyValue::new("gen_ai.usage.output_tokens", count(t.output_tokens)),
+        ]);
+        let name = match &self.agent {
+            Some(agent) => {
+                attrs.push(KeyValue::new("gen_ai.agent.name", agent.clone()));
+                format!("invoke_agent {agent}")
+            }
+            None => "invoke_agent".to_string(),
+        };
+        let builder =
+            SpanBuilder::from_name(name).with_kind(SpanKind::Internal).with_start_time(self.wall(t.first_sent)).with_attributes(attrs);
+        PRESET.with(|p| p.set(Some((t.trace_id, t.span_id))));
+        let mut span = tracer.build(builder);
+        PRESET.with(|p| p.set(None));
+        if outcome == "failed" {
+            span.set_status(Status::error("the task failed"));
+        }
+        span.end_with_timestamp(self.wall(t.last_done.max(t.first_sent)));
+    }
+
+    /// Ends the open task spans of `stage` (every stage: None), as unfinished.
+    fn end_tasks(&mut self, stage: Option<u32>) {
+        let ended: Vec<_> = self.tasks.extract_if(|(s, _), _| stage.is_none_or(|i| i == *s)).collect();
+        for ((_, session), t) in ended {
+            self.build_task(session, t, "unfinished");
         }
     }
 
@@ -339,11 +545,27 @@ impl Sink for Otlp {
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
         self.epoch = run.epoch;
         self.wall_at_epoch = SystemTime::now() - run.epoch.elapsed();
+        self.agent = Some(run.scenario.info.name.clone()).filter(|n| !n.is_empty());
         Ok(())
     }
 
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         Otlp::record(self, e.stage_name, e.record);
+        Ok(())
+    }
+
+    fn task_ended(&mut self, e: &TaskEvent<'_>) -> Result<(), SinkError> {
+        let outcome = match e.end {
+            TaskEnd::Completed => "completed",
+            TaskEnd::Failed => "failed",
+        };
+        self.end_task(e.stage, e.session, outcome);
+        Ok(())
+    }
+
+    fn stage_finished(&mut self, index: u32, _report: &StageReport, _window: &volley_core::StageWindow) -> Result<(), SinkError> {
+        self.end_tasks(Some(index));
+        self.stage_names.remove(&index);
         Ok(())
     }
 
@@ -368,7 +590,15 @@ impl Sink for Otlp {
     }
 
     fn run_finished(&mut self, _report: &Report) -> Result<(), SinkError> {
-        self.shutdown()
+        self.end_tasks(None);
+        self.shutdown()?;
+        if self.untracked > 0 {
+            return Err(SinkError::best_effort(format!(
+                "OTLP spans: {} requests of sessions got root spans, not task spans: more than {MAX_OPEN_TASKS} tasks were open at once",
+                self.untracked
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -384,6 +614,25 @@ mod tests {
             spans: true,
             interval: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn a_task_span_takes_the_ids_its_children_named() {
+        let provider = SdkTracerProvider::builder().with_id_generator(PresetIds::default()).build();
+        let tracer = provider.tracer("test");
+        let (trace_id, span_id) = (TraceId::from(7u128), SpanId::from(9u64));
+        let parent =
+            Context::new().with_remote_span_context(SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, TraceState::default()));
+        let child = tracer.build_with_context(SpanBuilder::from_name("chat"), &parent);
+        assert_eq!(child.span_context().trace_id(), trace_id);
+        assert_ne!(child.span_context().span_id(), span_id);
+        PRESET.with(|p| p.set(Some((trace_id, span_id))));
+        let task = tracer.build(SpanBuilder::from_name("invoke_agent"));
+        PRESET.with(|p| p.set(None));
+        assert_eq!((task.span_context().trace_id(), task.span_context().span_id()), (trace_id, span_id));
+        // Cleared: the next root span has ids of its own.
+        let other = tracer.build(SpanBuilder::from_name("chat"));
+        assert_ne!(other.span_context().trace_id(), trace_id);
     }
 
     #[test]

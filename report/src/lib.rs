@@ -41,7 +41,7 @@ pub use schema::{
     ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport, StartReport,
     TokenReport,
 };
-pub use sink::{RecordEvent, RunStart, Sink, SinkError};
+pub use sink::{RecordEvent, RunStart, Sink, SinkError, TaskEvent};
 
 /// Bumped on any incompatible change to the layout of `report.json` (docs/report.md).
 pub const SCHEMA_VERSION: u32 = 6;

@@ -1,7 +1,8 @@
 //! Outputs are sinks: the engine's collector hands every sink the run's events in
 //! order — the run's start, each stage's start, every request's record as it
-//! completes, each stage's report, periodic flushes, and the final report — and knows
-//! nothing about files, terminals or exporters (as k6 outputs, or ripgrep's `Sink`).
+//! completes, each session's task end, each stage's report, periodic flushes, and the
+//! final report — and knows nothing about files, terminals or exporters (as k6
+//! outputs, or ripgrep's `Sink`).
 //!
 //! Sinks run on the collector, off the send path. A sink that fails is reported once
 //! and dropped; the run and the other sinks go on, and the report is still returned.
@@ -9,7 +10,7 @@
 use std::cell::OnceCell;
 use std::time::Instant;
 
-use volley_core::{Plan, RequestRecord, Stage, StageWindow};
+use volley_core::{Plan, RequestRecord, Stage, StageWindow, TaskEnd};
 
 use crate::line::RecordLine;
 use crate::schema::{Report, ScenarioReport, StageReport};
@@ -59,6 +60,16 @@ impl<'a> RecordEvent<'a> {
     }
 }
 
+/// A session's task ended, as its scenario said (or failed: the scenario left it with
+/// nothing out). It comes after the record whose outcome ended it; a request of the
+/// session still out then completes later.
+pub struct TaskEvent<'a> {
+    pub stage: u32,
+    pub stage_name: &'a str,
+    pub session: u64,
+    pub end: TaskEnd,
+}
+
 /// Where a run's events go. Every method but [`Sink::record`] has a default that
 /// ignores the event.
 pub trait Sink: Send {
@@ -72,6 +83,11 @@ pub trait Sink: Send {
     }
 
     fn record(&mut self, event: &RecordEvent<'_>) -> Result<(), SinkError>;
+
+    /// A session's task ended (stages whose sessions are tasks).
+    fn task_ended(&mut self, _event: &TaskEvent<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
 
     /// Stage `index` ended; its report, and when it ran.
     fn stage_finished(&mut self, _index: u32, _report: &StageReport, _window: &StageWindow) -> Result<(), SinkError> {

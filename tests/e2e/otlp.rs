@@ -2,7 +2,8 @@
 //! bodies, and OTLP/gRPC serving the collector's gRPC services (tonic, with the
 //! `opentelemetry-proto` types) — find the GenAI metrics with the conventions' names,
 //! units and attributes, counts equal to the run's requests, and one span per request
-//! with a first-token event.
+//! with a first-token event; an agent's tasks as `invoke_agent` spans, parents of their
+//! requests' spans and of their tool waits' spans.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -18,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use serde_json::json;
 use volley::sim::SimConfig;
@@ -100,6 +102,7 @@ fn attrs(kv: &[KeyValue]) -> BTreeMap<String, String> {
             let v = match k.value.as_ref().and_then(|v| v.value.as_ref()) {
                 Some(any_value::Value::StringValue(s)) => s.clone(),
                 Some(any_value::Value::IntValue(i)) => i.to_string(),
+                Some(any_value::Value::DoubleValue(d)) => d.to_string(),
                 other => format!("{other:?}"),
             };
             (k.key.clone(), v)
@@ -173,4 +176,99 @@ async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Receive
     assert_eq!(spans.len() as u64, requests, "one span per request");
     assert!(spans.iter().all(|s| s.events.iter().any(|e| e.name == "gen_ai.first_token")));
     assert!(spans.iter().all(|s| s.end_time_unix_nano > s.start_time_unix_nano));
+}
+
+/// With `--otlp-spans`, each task of `builtin:agent` is a trace: one `invoke_agent` span
+/// covering its requests' spans and one `execute_tool` span per follow-up's wait, from
+/// the completion it followed for the delay the scenario asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tasks_are_parent_spans_of_their_requests_and_tool_waits() {
+    let (endpoint, got) = receiver().await;
+    let sim = start_sim(SimConfig {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        parallel_tools: 1..=2,
+        ..SimConfig::default()
+    })
+    .await;
+    let out = TempDir::new("otlp-agent");
+    // Two forced tool rounds, then the answer: three turns a task.
+    let params = json!({"tasks": 5, "sessions": 5, "steps": 2, "tool_ms": [20, 40], "think_ms": [5, 10], "tool_choice": "required",
+                        "system_tokens": 50, "task_tokens": 20, "result_tokens": 20, "max_tokens": 8});
+    let args = with(run_args("builtin:agent", &sim.url(), params, &out), &["--otlp-endpoint", &endpoint, "--otlp-spans"]);
+    run_volley_async(args, Duration::from_secs(120)).await.assert_success();
+    let report = read_report(out.path());
+    let t = &report["stages"][0]["tasks"];
+    assert_eq!((t["started"].as_u64(), t["completed"].as_u64()), (Some(5), Some(5)), "{t}");
+    let mut by_session: BTreeMap<u64, Vec<serde_json::Value>> = BTreeMap::new();
+    let records = read_records(out.path());
+    for r in &records {
+        by_session.entry(r["session"].as_u64().expect("a session")).or_default().push(r.clone());
+    }
+    for recs in by_session.values_mut() {
+        recs.sort_by_key(|r| r["turn"].as_u64());
+    }
+
+    let got = got.lock().unwrap();
+    let spans: Vec<_> = got.traces.iter().flat_map(|t| &t.resource_spans).flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect();
+    let op = |s: &&&opentelemetry_proto::tonic::trace::v1::Span| attrs(&s.attributes).get("gen_ai.operation.name").cloned();
+    let tasks: Vec<_> = spans.iter().filter(|s| op(s).as_deref() == Some("invoke_agent")).collect();
+    assert_eq!(tasks.len(), 5, "one invoke_agent span per task");
+    let requests = spans.iter().filter(|s| s.kind == SpanKind::Client as i32).count();
+    assert_eq!(requests, records.len(), "one span per request");
+    let mut children_seen = 0;
+    for task in tasks {
+        let a = attrs(&task.attributes);
+        assert_eq!((task.name.as_str(), task.kind), ("invoke_agent agent", SpanKind::Internal as i32));
+        assert!(task.parent_span_id.is_empty(), "a task span is its trace's root");
+        let session: u64 = a["gen_ai.conversation.id"].parse().expect("the session id");
+        let recs = &by_session[&session];
+        assert_eq!(a["volley.task.outcome"], "completed");
+        assert_eq!(a["volley.task.turns"], recs.len().to_string());
+        assert_eq!(a["gen_ai.agent.name"], "agent");
+        let tool_calls: u64 = recs.iter().map(|r| r["tool_calls"].as_u64().unwrap_or(0)).sum();
+        assert_eq!(a["volley.task.tool_calls"], tool_calls.to_string());
+        let output: u64 = recs.iter().map(|r| r["output_tokens"].as_u64().unwrap_or(0)).sum();
+        assert_eq!(a["gen_ai.usage.output_tokens"], output.to_string());
+
+        let children: Vec<_> = spans.iter().filter(|s| s.parent_span_id == task.span_id).collect();
+        children_seen += children.len();
+        for c in &children {
+            assert_eq!(c.trace_id, task.trace_id, "{}", c.name);
+            assert!(task.start_time_unix_nano <= c.start_time_unix_nano && c.end_time_unix_nano <= task.end_time_unix_nano, "{}", c.name);
+        }
+        let mut calls: Vec<_> = children.iter().filter(|s| s.kind == SpanKind::Client as i32).collect();
+        calls.sort_by_key(|s| s.start_time_unix_nano);
+        assert_eq!(calls.len(), recs.len(), "session {session}: its requests' spans");
+        for (span, rec) in calls.iter().zip(recs) {
+            let a = attrs(&span.attributes);
+            assert_eq!(a["gen_ai.conversation.id"], session.to_string());
+            assert_eq!(a["volley.turn"], rec["turn"].as_u64().unwrap().to_string());
+            assert_eq!(a["volley.tool_calls"], rec["tool_calls"].as_u64().unwrap_or(0).to_string());
+            let reasons = span.attributes.iter().find(|k| k.key == "gen_ai.response.finish_reasons").expect("finish reasons");
+            assert!(
+                matches!(reasons.value.as_ref().and_then(|v| v.value.as_ref()), Some(any_value::Value::ArrayValue(a)) if a.values.len() == 1)
+            );
+        }
+        let mut waits: Vec<_> = children.iter().filter(|s| s.kind == SpanKind::Internal as i32).collect();
+        waits.sort_by_key(|s| s.start_time_unix_nano);
+        let follow_ups: Vec<_> = recs.iter().filter(|r| r["turn"].as_u64() > Some(1)).collect();
+        assert_eq!(waits.len(), follow_ups.len(), "session {session}: a wait per follow-up");
+        for (k, (w, rec)) in waits.iter().zip(&follow_ups).enumerate() {
+            let a = attrs(&w.attributes);
+            assert_eq!((w.name.as_str(), a["gen_ai.operation.name"].as_str()), ("execute_tool", "execute_tool"));
+            let asked = rec["delay_ms"].as_f64().expect("a follow-up's delay");
+            let (tool, think): (f64, f64) = (a["volley.delay.tool_ms"].parse().unwrap(), a["volley.delay.think_ms"].parse().unwrap());
+            assert!((20.0..=40.0).contains(&tool) && (5.0..=10.0).contains(&think), "tool {tool} ms, think {think} ms");
+            let lasted = (w.end_time_unix_nano - w.start_time_unix_nano) as f64 / 1e6;
+            assert!(
+                lasted > 0.0 && (lasted - asked).abs() < 2.0 && (tool + think - asked).abs() < 0.01,
+                "waited {lasted} ms, asked {asked} ms"
+            );
+            // It starts at the completion it followed: the previous turn's end.
+            let before = calls[k].end_time_unix_nano as f64;
+            assert!((w.start_time_unix_nano as f64 - before).abs() < 2e6, "session {session}: a wait starts at the previous turn's end");
+        }
+    }
+    assert_eq!(children_seen + 5, spans.len(), "every span is a task or a task's child");
 }

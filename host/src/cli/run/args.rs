@@ -161,7 +161,8 @@ pub struct OutputArgs {
     /// http/protobuf]
     #[arg(long)]
     pub otlp_protocol: Option<String>,
-    /// Also export one span per request, with an event at its first token
+    /// Also export one span per request, with an event at its first token; a session's
+    /// task is a parent span of its requests and tool waits
     #[arg(long)]
     pub otlp_spans: bool,
     /// OTLP metric export interval, ms

@@ -67,7 +67,8 @@ impl HookWhen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookAction {
     /// Empty the server's prefix (KV) cache: vLLM `POST /reset_prefix_cache`, SGLang
-    /// `POST /flush_cache`, llama.cpp `POST /slots/{id}?action=erase` for each slot.
+    /// `POST /flush_cache`, llama.cpp `POST /slots/{id}?action=erase` for each slot (it
+    /// needs llama-server started with `--slot-save-path`).
     ResetPrefixCache,
     /// vLLM and SGLang `POST /start_profile`.
     StartProfile,

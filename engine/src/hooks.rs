@@ -192,7 +192,11 @@ impl Hooks {
         let at_ms = self.epoch.map(|e| (started.saturating_duration_since(e).as_secs_f64() * 1e6).round() / 1e3);
         let (status, error) = match &answer {
             Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None),
-            Ok(r) => (Some(r.status), Some(format!("answered HTTP {}", r.status))),
+            Ok(r) => {
+                // The server's own words say why (llama.cpp: "Start it with --slot-save-path").
+                let said = printable(&String::from_utf8_lossy(&r.body[..r.body.len().min(300)]), 200);
+                (Some(r.status), Some(format!("answered HTTP {}: {said}", r.status)))
+            }
             Err(e) => (None, Some(e.to_string())),
         };
         if let Some(e) = &error {

@@ -154,13 +154,8 @@ async fn the_real_server_s_tool_calls_come_back_over_responses_and_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_s_ttft_and_itl_are_as_configured_on_each_api() {
     let (ttft, itl) = (20.0, 5.0);
-    let s = start_sim(SimConfig {
-        ttft: Duration::from_millis(20),
-        itl: Duration::from_millis(5),
-        jitter: 0.0,
-        ..SimConfig::default()
-    })
-    .await;
+    let s =
+        start_sim(SimConfig { ttft: Duration::from_millis(20), itl: Duration::from_millis(5), jitter: 0.0, ..SimConfig::default() }).await;
     for api in [Api::ChatCompletions, Api::Responses, Api::Messages] {
         let r = request(api, vec![Message::new("system", "s"), Message::user("count to ten")], 12);
         let records = run(&s.url(), vec![r; 15], &[]).await;
@@ -175,7 +170,9 @@ async fn the_simulator_s_ttft_and_itl_are_as_configured_on_each_api() {
 
 #[tokio::test]
 async fn a_prefix_cache_reset_between_two_identical_trials_leaves_nothing_cached() {
-    let lease = Lease::start_with(8110, &[]);
+    // llama.cpp erases a slot's cache only when started with a slot save path.
+    let slots = TempDir::new("slots");
+    let lease = Lease::start_with(8110, &["--slot-save-path", slots.path().to_str().unwrap()]);
     let long = "Here is a long shared context about the history of the bicycle. ".repeat(20);
     let trial = || vec![request(Api::ChatCompletions, vec![Message::new("system", long.clone()), Message::user("Summarise it.")], 4)];
     let reset = [ServerHook { when: HookWhen::BeforeRun, action: HookAction::ResetPrefixCache }];

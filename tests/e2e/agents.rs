@@ -478,18 +478,21 @@ async fn a_history_the_host_keeps_sends_what_the_whole_conversation_would() {
         let o = run_volley_async(run_args("builtin:agent", &s.url(), params, &out), Duration::from_secs(120)).await;
         o.assert_success();
         let st = s.stats();
-        // 12 tasks of 3 tool rounds of 2 calls: 72 calls, each answered and carried back.
-        assert_eq!((st.tool_calls_issued, st.tool_results_matched, st.tool_results_unknown), (72, 72, 0), "history {history}");
-        assert_eq!((st.assistant_tool_calls_received, st.assistant_tool_calls_matched), (72, 72), "history {history}");
+        // 12 tasks of 3 tool rounds of 2 calls: 72 calls. Every later turn carries the
+        // whole conversation, so each round's calls and results come back with every
+        // turn after it: 2 + 4 + 6 a task, all of them ids the simulator issued.
+        assert_eq!(st.tool_calls_issued, 72, "history {history}");
+        assert_eq!((st.tool_results_received, st.tool_results_matched, st.tool_results_unknown), (144, 144, 0), "history {history}");
+        assert_eq!((st.assistant_tool_calls_received, st.assistant_tool_calls_matched), (144, 144), "history {history}");
         let by_turn: BTreeMap<(u64, u64), u64> = read_records(out.path())
             .iter()
             .map(|r| ((r["session"].as_u64().unwrap(), r["turn"].as_u64().unwrap()), r["prompt_tokens"].as_u64().unwrap()))
             .collect();
         assert_eq!(by_turn.len(), 48, "12 tasks of 4 turns");
-        // Contexts grow every turn: by the tool results at least.
+        // Contexts grow every turn: by the two tool results (25 tokens each) at least.
         for ((session, turn), tokens) in &by_turn {
             if *turn > 1 {
-                assert!(*tokens > by_turn[&(*session, turn - 1)] + 50, "session {session} turn {turn}: {tokens} prompt tokens");
+                assert!(*tokens >= by_turn[&(*session, turn - 1)] + 50, "session {session} turn {turn}: {tokens} prompt tokens");
             }
         }
         prompts.push(by_turn);

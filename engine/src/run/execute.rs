@@ -183,7 +183,6 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     });
     let scenario = scenario_report(info, &identity);
     hooks.set_epoch(epoch);
-    let mut start_warnings = start_warnings;
     start_warnings.extend(hooks.take_warnings());
     let mut sink_errors = Vec::new();
     {

@@ -531,6 +531,27 @@ mod tests {
         assert!(r.contains("registry_redirect_hosts") && r.contains("upload location http://127.0.0.1:5001/upload"), "{r}");
         g.check_url(Kind::TokenRealm(&registry), "http://127.0.0.1:5001/token?scope=x").unwrap();
     }
+
+    #[test]
+    fn a_server_hook_goes_to_the_policy_s_targets_or_else_the_target_s_origin_only() {
+        // A targets list: a hook goes where a target may, and nowhere else.
+        let policy = Policy::from_toml("targets = [\"http://api.example:8000/tenant-a\", \"http://admin.example:9000\"]").unwrap();
+        let mut g = Egress::new(Arc::new(policy));
+        assert!(g.check_url(Kind::Hook, "http://api.example:8000/tenant-a/flush").is_err(), "no target yet");
+        g.target(&Destination::parse("http://api.example:8000/tenant-a").unwrap()).unwrap();
+        g.check_url(Kind::Hook, "http://api.example:8000/tenant-a/reset_prefix_cache").unwrap();
+        g.check_url(Kind::Hook, "http://admin.example:9000/flush_cache").unwrap();
+        let r = g.check_url(Kind::Hook, "http://api.example:8000/tenant-b/reset_prefix_cache").unwrap_err();
+        assert!(matches!(&r, NetError::Refused(r) if r.limit == "targets"), "{r}");
+        // None: the target's origin, at any path, and no other host or port.
+        let mut g = Egress::new(Arc::new(Policy::default()));
+        g.target(&Destination::parse("http://127.0.0.1:8080/v1").unwrap()).unwrap();
+        g.check_url(Kind::Hook, "http://127.0.0.1:8080/slots/0?action=erase").unwrap();
+        for elsewhere in ["http://127.0.0.1:8081/flush_cache", "http://10.0.0.1:8080/flush_cache", "https://127.0.0.1:8080/flush_cache"] {
+            let r = g.check_url(Kind::Hook, elsewhere).unwrap_err().to_string();
+            assert!(r.contains("is not on the target's origin (http://127.0.0.1:8080)"), "{r}");
+        }
+    }
 }
 
 #[cfg(test)]

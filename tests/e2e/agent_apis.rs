@@ -78,9 +78,10 @@ async fn the_real_server_streams_both_apis_with_its_own_token_counts() {
     let messages = vec![Message::new("system", "You are terse."), Message::user("Name three colours of the rainbow.")];
     let mut by_api = Vec::new();
     for api in [Api::ChatCompletions, Api::Responses, Api::Messages] {
-        // ignore_eos: every request generates its max_tokens, so the counts compare.
+        // ignore_eos: a request generates its max_tokens (llama-server's Messages
+        // endpoint does not take it: there the model may stop sooner).
         let mut r = request(api, messages.clone(), 16);
-        r.body_extra = Some(r#"{"ignore_eos": true}"#.into());
+        r.body_extra = Some(r#"{"ignore_eos": true, "temperature": 0}"#.into());
         let records = run(&lease.server.url(), vec![r.clone(), r], &[]).await;
         for rec in &records {
             eprintln!(
@@ -98,11 +99,16 @@ async fn the_real_server_streams_both_apis_with_its_own_token_counts() {
             );
             assert!(rec.ok() && rec.stream, "{}: {:?}", api.as_str(), rec.error_message);
             assert!(rec.ttft().is_some_and(|t| t > Duration::ZERO), "{}: a time to first token", api.as_str());
-            // The server's own usage, read from its stream's last events.
-            assert_eq!((rec.token_source, rec.output_tokens), (TokenSource::Usage, 16), "{}", api.as_str());
+            // The server's own usage, read from its stream's events.
+            assert_eq!(rec.token_source, TokenSource::Usage, "{}", api.as_str());
+            let n = rec.output_tokens;
+            assert!((1..=16).contains(&n), "{}: {n} output tokens", api.as_str());
+            if api != Api::Messages {
+                assert_eq!(n, 16, "{}: ignore_eos", api.as_str());
+            }
             // One token an event on llama-server (a few may share one while it holds back
-            // text that could start a stop string): every gap is measured.
-            assert!((13..=16).contains(&rec.text_chunks), "{}: {} text events for 16 tokens", api.as_str(), rec.text_chunks);
+            // text that could start a stop string): every token's event is read.
+            assert!(rec.text_chunks <= n && rec.text_chunks + 3 >= n, "{}: {} text events for {n} tokens", api.as_str(), rec.text_chunks);
             assert_eq!(rec.itl_us.len() as u32 + 1, rec.text_chunks, "{}", api.as_str());
         }
         by_api.push((api, records[1].prompt_tokens));

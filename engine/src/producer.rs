@@ -560,8 +560,11 @@ impl Worker<'_> {
             WorkloadError::Invalid(format!("scenario '{}' produced an invalid request (stage {stage}, seq {seq}): {e}", self.label))
         };
         // The conversation the host keeps for the request, when it asks for one.
+        let mut scratch = KeptConversation::default();
         let kept = match (session, request.history, &self.board) {
             (Some(s), Some(h), Some(_)) => Some(self.sessions.entry(s).or_default().conversation(h).map_err(invalid)?),
+            // A preview's stage (`volley check`) has no board: encoded as a first turn.
+            (Some(_), Some(_), None) if self.workload.reacts() => Some(&mut scratch),
             _ => None,
         };
         let mut prepared = encoder.encode_kept(request, stage, seq, kept).map_err(|e| match e {

@@ -499,3 +499,18 @@ async fn a_history_the_host_keeps_sends_what_the_whole_conversation_would() {
     }
     assert_eq!(prompts[0], prompts[1], "the same conversations, kept by the host or sent whole");
 }
+
+/// `volley check` of `builtin:agent` (which has the host keep its conversations): the
+/// first requests as encoded, and its first sessions run against the in-process
+/// simulator, turn by turn with their tool calls and delays.
+#[test]
+fn check_previews_the_agent_s_first_requests_and_sessions() {
+    let params = r#"{"steps": 2, "tool_ms": [10, 20], "tool_choice": "required"}"#;
+    let o = run_volley(&["check", "builtin:agent", "--sessions", "2", "-n", "2", "--params", params], Duration::from_secs(60));
+    o.assert_success();
+    let out = &o.stdout;
+    assert!(out.contains("POST /v1/chat/completions") && out.contains(r#""messages":[{"role":"system""#), "{out}");
+    for want in ["session 0:", "session 1:", "turn 1", "turn 2 after", "turn 3 after", "tool call(s)", "tasks: 2 completed, 0 failed"] {
+        assert!(out.contains(want), "missing '{want}' in:\n{out}");
+    }
+}

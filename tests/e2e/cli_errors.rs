@@ -107,3 +107,20 @@ fn a_pinned_digest_refuses_any_other_component() {
     assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", &wrong], "not the pinned");
     assert_one_line_error(&["run", "builtin:burst", "--target", &target, "--digest", "md5:abc"], "must look like sha256:");
 }
+
+/// Server hooks that cannot be made are one line each, before anything is sent.
+#[test]
+fn bad_server_hooks() {
+    let target = format!("http://127.0.0.1:{}", free_port());
+    let run = |more: &[&str], expect: &str| {
+        let mut args = vec!["run", "builtin:chat-poisson", "--target", target.as_str()];
+        args.extend_from_slice(more);
+        assert_one_line_error(&args, expect);
+    };
+    run(&["--hook", "later:reset-prefix-cache"], "unknown moment");
+    run(&["--hook", "before-run:BREW /pot"], "is not one of GET, POST");
+    run(&["--reset-prefix-cache", "stage"], "name the server with --server-kind");
+    run(&["--server-kind", "tgi", "--profile"], "unknown server kind 'tgi'");
+    run(&["--server-kind", "llamacpp", "--profile"], "llamacpp has no profiler endpoint");
+    run(&["--hook", "before-run:POST http://10.0.0.1:8000/flush_cache"], "is not on the target's origin");
+}

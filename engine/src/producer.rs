@@ -27,8 +27,8 @@ use volley_core::{
     WorkloadError,
 };
 
-use crate::client::openai::messages::KeptConversation;
-use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder};
+use crate::client::kept::KeptConversation;
+use crate::client::request::{EncodeError, PreparedRequest, RequestEncoder, answer_items};
 use crate::sessions::SessionBoard;
 
 /// Outcomes waiting for the workload's `on_outcome` before the run is stopped.
@@ -421,10 +421,15 @@ impl SessionTally {
         }
     }
 
-    /// Keeps the answer of `outcome` in the conversation that awaits it, if one does.
+    /// Keeps the answer of `outcome` in the conversation that awaits it, if one does, as
+    /// its API writes it.
     fn keep_answer(&mut self, outcome: &Outcome) {
         if let Some((_, k)) = self.kept.iter_mut().find(|(_, k)| k.awaits(outcome.seq)) {
-            k.keep_answer(outcome.ok.then(|| (outcome.text.as_deref().unwrap_or_default(), &outcome.tool_calls[..])));
+            let answer = match (outcome.ok, k.api()) {
+                (true, Some(api)) => answer_items(api, outcome.text.as_deref().unwrap_or_default(), &outcome.tool_calls),
+                _ => None,
+            };
+            k.keep_answer(answer);
         }
     }
 }

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolChoice};
+use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall, ToolChoice};
 
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
@@ -95,11 +95,18 @@ struct WireChoice<'a> {
 /// The body of a Messages request: its chat prompt as `system` and `messages`, `tools`
 /// (each with its parameters as checked by the caller) and the tool choice, and
 /// `max_tokens` (the request's, else [`DEFAULT_MAX_TOKENS`]).
-pub(crate) fn encode(r: &ScenarioRequest, model: Option<&str>, tools: &[(&Tool, &RawValue)]) -> Result<Vec<u8>, String> {
+/// A kept conversation's `system` (`kept_system`) goes before the request's own system
+/// messages; the body, and its `system` as sent.
+pub(crate) fn encode(
+    r: &ScenarioRequest,
+    model: Option<&str>,
+    tools: &[(&Tool, &RawValue)],
+    kept_system: Option<&str>,
+) -> Result<(Vec<u8>, Option<String>), String> {
     let Prompt::Chat(chat) = &r.prompt else {
         return Err("a messages request needs a chat prompt".into());
     };
-    let mut system: Vec<String> = Vec::new();
+    let mut system: Vec<String> = kept_system.map(str::to_string).into_iter().collect();
     let mut messages: Vec<WireMsg<'_>> = Vec::with_capacity(chat.len());
     // Whether the last message is the user message of tool results the next joins.
     let mut results = false;
@@ -156,7 +163,27 @@ pub(crate) fn encode(r: &ScenarioRequest, model: Option<&str>, tools: &[(&Tool, 
         tools,
         tool_choice,
     };
-    serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))
+    let bytes = serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))?;
+    Ok((bytes, body.system))
+}
+
+/// The model's answer (its text and tool calls) as the assistant message a kept
+/// conversation adds: a text block and `tool_use` blocks (arguments that are not a JSON
+/// object are sent as `{}`, as the server's own reply would not carry them either).
+pub(crate) fn answer(text: &str, calls: &[ToolCall]) -> Option<Vec<u8>> {
+    let empty: &RawValue = serde_json::from_str("{}").ok()?;
+    let mut blocks = Vec::with_capacity(calls.len() + 1);
+    if !text.is_empty() {
+        blocks.push(Block::Text { text });
+    }
+    for c in calls {
+        let input = serde_json::from_str::<&RawValue>(&c.arguments).ok().filter(|v| v.get().trim_start().starts_with('{')).unwrap_or(empty);
+        blocks.push(Block::ToolUse { id: &c.id, name: &c.name, input });
+    }
+    if blocks.is_empty() {
+        return None;
+    }
+    serde_json::to_vec(&WireMsg { role: "assistant", content: Content::Blocks(blocks) }).ok()
 }
 
 /// A user message's content: its text, or with parts, text and image blocks.
@@ -413,7 +440,7 @@ mod tests {
     fn encoded(r: &ScenarioRequest) -> Result<Value, String> {
         let raws: Vec<&RawValue> = r.tools.iter().map(|t| serde_json::from_str(&t.parameters).unwrap()).collect();
         let tools: Vec<(&Tool, &RawValue)> = r.tools.iter().zip(raws).collect();
-        encode(r, Some("m"), &tools).map(|b| serde_json::from_slice(&b).unwrap())
+        encode(r, Some("m"), &tools, None).map(|(b, _)| serde_json::from_slice(&b).unwrap())
     }
 
     #[test]

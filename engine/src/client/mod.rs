@@ -13,6 +13,7 @@ pub(crate) mod body;
 pub(crate) mod exchange;
 pub(crate) mod grpc;
 pub(crate) mod h1;
+pub(crate) mod kept;
 pub(crate) mod kserve;
 pub(crate) mod openai;
 pub(crate) mod parsed;

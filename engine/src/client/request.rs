@@ -20,10 +20,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::openai::messages::{KeptConversation, WireMessage};
+use super::kept::KeptConversation;
+use super::openai::messages::WireMessage;
 use super::{anthropic, responses};
 
-use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolChoice};
+use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
 use volley_net::Target;
 
 /// A request ready for the wire.
@@ -259,11 +260,21 @@ impl RequestEncoder {
         seq: u64,
         kept: Option<&mut KeptConversation>,
     ) -> Result<PreparedRequest, EncodeError> {
-        if r.history.is_some() && (kept.is_none() || r.api != Api::ChatCompletions || self.grpc) {
+        let chat_like = matches!(r.api, Api::ChatCompletions | Api::Responses | Api::Messages);
+        if r.history.is_some() && (kept.is_none() || !chat_like || self.grpc) {
             return Err(format!(
-                "a history is kept for chat_completions requests with a session, in a stage that observes outcomes; this is a {} request{}",
+                "a history is kept for chat_completions, responses and messages requests with a session, in a stage that observes outcomes; this is a {} request{}",
                 r.api.as_str(),
                 if r.session.is_none() { " without a session" } else { "" }
+            )
+            .into());
+        }
+        if let Some(api) = kept.as_ref().and_then(|k| k.api()).filter(|a| *a != r.api) {
+            return Err(format!(
+                "history {} was kept for {} requests; this is a {} request",
+                r.history.unwrap_or(0),
+                api.as_str(),
+                r.api.as_str()
             )
             .into());
         }
@@ -276,7 +287,7 @@ impl RequestEncoder {
             .into());
         }
         let model = r.model.as_deref().or(self.default_model.as_deref()).map(|m| self.models.intern(m));
-        let mut fresh = None;
+        let (mut fresh, mut system) = (None, None);
         let wire = match r.api {
             _ if self.grpc => grpc(&r, model.as_deref(), seq)?,
             Api::Completions | Api::ChatCompletions => {
@@ -289,7 +300,11 @@ impl RequestEncoder {
             Api::KserveV1 => kserve_v1(&r, model.as_deref())?,
             Api::KserveV2 => kserve_v2(&r, model.as_deref())?,
             Api::Http => http(&r)?,
-            Api::Responses | Api::Messages => protocol(&r, model.as_deref())?,
+            Api::Responses | Api::Messages => {
+                let (wire, range, sent_system) = protocol(&r, model.as_deref(), kept.as_deref())?;
+                (fresh, system) = (range, sent_system);
+                wire
+            }
         };
         let mut stream = wire.stream;
         let extra = r.body_extra.as_deref();
@@ -362,7 +377,7 @@ impl RequestEncoder {
         }
         let uri = self.uri(wire.path)?;
         if let (Some(kept), Some(fresh)) = (kept, fresh) {
-            kept.keep(fresh, seq);
+            kept.keep(r.api, fresh, system, seq);
         }
 
         Ok(PreparedRequest {
@@ -501,15 +516,89 @@ fn openai(r: &ScenarioRequest, model: Option<&str>, kept: Option<&KeptConversati
     Ok((wire, fresh))
 }
 
+/// A Responses or Messages request as [`protocol`] makes it: the wire request, where its
+/// conversation is in the body (with a kept one), and the `system` it sent (Messages).
+type ProtocolWire = (Wire, Option<Range<usize>>, Option<String>);
+
 /// An OpenAI Responses or Anthropic Messages request, its body made by the API's module.
-fn protocol(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+///
+/// With a kept conversation, its items go first in the body's array (`input`, or
+/// `messages`), and its `system` before the request's (Messages); the array's inside
+/// (for the conversation to keep) and the `system` sent come back too.
+fn protocol(r: &ScenarioRequest, model: Option<&str>, kept: Option<&KeptConversation>) -> Result<ProtocolWire, String> {
     let tools = r.tools.iter().map(|t| WireTool::of(t).map(|w| (t, w.function.parameters))).collect::<Result<Vec<_>, _>>()?;
-    let (bytes, keys, path) = match r.api {
-        Api::Responses => (responses::encode(r, model, &tools)?, responses::KEYS, "/v1/responses"),
-        _ => (anthropic::encode(r, model, &tools)?, anthropic::KEYS, "/v1/messages"),
+    let (bytes, system, keys, path, array) = match r.api {
+        Api::Responses => (responses::encode(r, model, &tools)?, None, responses::KEYS, "/v1/responses", &br#""input":["#[..]),
+        _ => {
+            let (bytes, system) = anthropic::encode(r, model, &tools, kept.and_then(KeptConversation::system))?;
+            (bytes, system, anthropic::KEYS, "/v1/messages", &br#""messages":["#[..])
+        }
+    };
+    let (bytes, range) = match kept {
+        None => (bytes, None),
+        Some(kept) => {
+            let (bytes, range) = splice_kept(bytes, array, kept).ok_or("the body's array of messages could not be found")?;
+            (bytes, Some(range))
+        }
     };
     let path = Cow::Borrowed(path);
-    Ok(Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes), keys), content_type: Some(JSON), stream: r.stream })
+    let wire =
+        Wire { method: Method::POST, path, body: WireBody::Typed(Bytes::from(bytes), keys), content_type: Some(JSON), stream: r.stream };
+    Ok((wire, range, system))
+}
+
+/// `body` (a serialized body whose top-level `key` — e.g. `"input":[` — opens its array
+/// of messages) with `kept`'s messages first in that array; and where the array's inside
+/// now is. A key's bytes cannot occur inside a string before it: a string's quotes are
+/// escaped there.
+fn splice_kept(body: Vec<u8>, key: &[u8], kept: &KeptConversation) -> Option<(Vec<u8>, Range<usize>)> {
+    let start = body.windows(key.len()).position(|w| w == key)? + key.len();
+    let end = array_end(&body, start)?;
+    let mut out = Vec::with_capacity(body.len() + kept.size_hint() + 1);
+    out.extend_from_slice(&body[..start]);
+    kept.write_to(&mut out);
+    if out.len() > start && end > start {
+        out.push(b',');
+    }
+    out.extend_from_slice(&body[start..end]);
+    let inside = start..out.len();
+    out.extend_from_slice(&body[end..]);
+    Some((out, inside))
+}
+
+/// Where the JSON array whose inside starts at `from` closes (the index of its `]`), in
+/// JSON serde wrote: brackets inside strings are skipped.
+fn array_end(json: &[u8], from: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in json.iter().enumerate().skip(from) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if depth > 0 => depth -= 1,
+            b']' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The model's answer as the items of `api` a kept conversation adds (the inside of a
+/// JSON array); `None` when it cannot be written.
+pub(crate) fn answer_items(api: Api, text: &str, calls: &[ToolCall]) -> Option<Vec<u8>> {
+    match api {
+        Api::Responses => responses::answer(text, calls),
+        Api::Messages => anthropic::answer(text, calls),
+        _ => super::openai::messages::answer(text, calls),
+    }
 }
 
 impl OpenAiBody<'_> {
@@ -1097,7 +1186,7 @@ mod tests {
         assert!(kept.awaits(10) && !kept.awaits(11));
 
         let calls = vec![ToolCall { id: "call_9".into(), name: "search".into(), arguments: r#"{"q":"bug"}"#.into() }];
-        kept.keep_answer(Some(("Looking.", &calls)));
+        kept.keep_answer(answer_items(Api::ChatCompletions, "Looking.", &calls));
         assert!(!kept.awaits(10));
         let p2 = e.encode_kept(session(vec![Message::tool_result("call_9", "found it")]), 0, 11, Some(&mut kept)).unwrap();
         let v = body(&p2);
@@ -1117,6 +1206,73 @@ mod tests {
         assert_eq!((m3.len(), m3[3]["role"].as_str(), m3[4]["content"].as_str()), (5, Some("tool"), Some("again")));
     }
 
+    /// Two turns of `api` in one kept history: the first turn's system prompt and
+    /// question, the model's answer (text and a tool call), then the tool's result.
+    fn two_kept_turns(api: Api) -> (Value, Value) {
+        let mut e = encoder();
+        let mut kept = KeptConversation::default();
+        let turn = |messages: Vec<Message>| {
+            let mut r = req(api, Prompt::Chat(messages));
+            (r.session, r.history, r.tools) = (Some(3), Some(0), agent_tools());
+            r
+        };
+        let p1 = e
+            .encode_kept(turn(vec![Message::new("system", "Be terse."), Message::user("Weather in Paris?")]), 0, 1, Some(&mut kept))
+            .unwrap();
+        let calls = vec![ToolCall { id: "call_9".into(), name: "get_weather".into(), arguments: r#"{"city":"Paris"}"#.into() }];
+        kept.keep_answer(answer_items(api, "Looking.", &calls));
+        let p2 = e.encode_kept(turn(vec![Message::tool_result("call_9", "18 C")]), 0, 2, Some(&mut kept)).unwrap();
+        // A history keeps to its API.
+        let other = if api == Api::Messages { Api::Responses } else { Api::Messages };
+        let mut r = turn(vec![Message::user("again")]);
+        r.api = other;
+        assert!(e.encode_kept(r, 0, 3, Some(&mut kept)).unwrap_err().to_string().contains("was kept for"));
+        (body(&p1), body(&p2))
+    }
+
+    #[test]
+    fn a_kept_history_on_the_responses_api_sends_its_items_first() {
+        let (first, second) = two_kept_turns(Api::Responses);
+        assert_eq!(first["input"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            second["input"],
+            json!([
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": "Weather in Paris?"},
+                {"type": "message", "role": "assistant", "content": "Looking."},
+                {"type": "function_call", "call_id": "call_9", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+                {"type": "function_call_output", "call_id": "call_9", "output": "18 C"},
+            ])
+        );
+        assert_eq!(second["tools"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_kept_history_on_the_messages_api_keeps_its_system_and_tool_use() {
+        let (first, second) = two_kept_turns(Api::Messages);
+        assert_eq!((first["system"].as_str(), first["messages"].as_array().unwrap().len()), (Some("Be terse."), 1));
+        assert_eq!(second["system"], "Be terse.", "the kept system goes with every turn");
+        assert_eq!(
+            second["messages"],
+            json!([
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Looking."},
+                    {"type": "tool_use", "id": "call_9", "name": "get_weather", "input": {"city": "Paris"}},
+                ]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_9", "content": "18 C"}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn an_array_s_end_is_found_past_brackets_in_strings() {
+        let json = br#"{"input":[{"a":"]\"[x"},[1,[2]],"\\"],"tools":[]}"#;
+        let start = br#"{"input":["#.len();
+        assert_eq!(&json[array_end(json, start).unwrap()..], br#"],"tools":[]}"#);
+        assert_eq!(array_end(br#"[{"a":1"#, 1), None);
+    }
+
     #[test]
     fn a_history_is_for_session_chat_requests_the_host_keeps() {
         let mut e = encoder();
@@ -1124,7 +1280,8 @@ mod tests {
         r.history = Some(0);
         let err = e.encode(r.clone(), 0, 0).unwrap_err().to_string();
         assert!(
-            err.contains("a history is kept for chat_completions requests with a session") && err.contains("without a session"),
+            err.contains("a history is kept for chat_completions, responses and messages requests with a session")
+                && err.contains("without a session"),
             "{err}"
         );
         let mut kept = KeptConversation::default();

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolChoice};
+use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall, ToolChoice};
 
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
@@ -126,6 +126,23 @@ pub(crate) fn encode(r: &ScenarioRequest, model: Option<&str>, tools: &[(&Tool, 
         tools.iter().map(|(t, parameters)| WireTool { kind: "function", name: &t.name, description: &t.description, parameters }).collect();
     let body = Body { model, input, tools, tool_choice, max_output_tokens: r.max_tokens, stream: r.stream };
     serde_json::to_vec(&body).map_err(|e| format!("cannot serialize the body: {e}"))
+}
+
+/// The model's answer (its text and tool calls) as the input items a kept conversation
+/// adds: an assistant message (when it said something), then a `function_call` item a
+/// call.
+pub(crate) fn answer(text: &str, calls: &[ToolCall]) -> Option<Vec<u8>> {
+    let message = Message::assistant_calls(text, calls.to_vec());
+    let mut out = Vec::new();
+    items(0, &message, &mut out).ok()?;
+    let mut bytes = Vec::new();
+    for (i, item) in out.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        serde_json::to_writer(&mut bytes, item).ok()?;
+    }
+    Some(bytes)
 }
 
 /// Message `i` as input items: a message, then an assistant's tool calls as

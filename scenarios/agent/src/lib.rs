@@ -19,9 +19,8 @@
 //! (per tool result, default 200), `max_tokens` (default 64), `stream` (default true),
 //! `tool_choice` (`auto` or `required`, default `auto`), `model`, `duration_s`,
 //! `api` (`chat_completions`, the default; `responses`, OpenAI's Responses API;
-//! `messages`, Anthropic's Messages API), `history` (with chat completions, default true:
-//! the host keeps each task's conversation; false, and always on the other two APIs:
-//! the scenario sends the whole of it every turn).
+//! `messages`, Anthropic's Messages API), `history` (default true: the host keeps each
+//! task's conversation; false: the scenario sends the whole of it every turn).
 //! Synthetic texts need `--tokenizer` for exact lengths; without one they are words.
 
 use std::collections::HashMap;
@@ -175,7 +174,7 @@ impl Scenario for Agent {
             stream: params.bool("stream", true)?,
             tool_choice,
             model: params.opt_string("model")?,
-            history: params.bool("history", api == Api::ChatCompletions)?,
+            history: params.bool("history", true)?,
             api,
             // One seed for every task: the shared prefix is byte-identical.
             system: format!("You are a coding agent. Use the tools to do the task. {}", text(params.u32("system_tokens", 1000)?, 7)),

@@ -1,8 +1,6 @@
-//! OpenAI chat messages on the wire, and the conversations the host keeps for a
-//! session (a request's `history`): their messages encoded once, as the chat API takes
-//! them, so a session's next turn sends them again as bytes, never re-encoded.
+//! OpenAI chat messages on the wire, and the model's answer as the chat message a kept
+//! conversation adds ([`answer`]).
 
-use bytes::Bytes;
 use serde::Serialize;
 
 use volley_core::{ContentPart, Media, Message, ToolCall};
@@ -131,65 +129,9 @@ impl<'a> WireMessage<'a> {
     }
 }
 
-/// A conversation the host keeps for a session (a request's `history`): the messages
-/// its last request sent, as that request's body has them (a slice of it: shared, not
-/// copied), and the answer that came after. A request of its history sends these first,
-/// then its own messages ([`Self::keep`] then holds all of them); the answer to it
-/// follows once it arrives ([`Self::keep_answer`]). So a session holds about one body
-/// (the policy bounds its size) and one answer.
-#[derive(Debug, Default)]
-pub(crate) struct KeptConversation {
-    /// The inside of the last request's `messages` array.
-    sent: Bytes,
-    /// The messages since (the answer), as the inside of a JSON array.
-    after: Vec<u8>,
-    /// The request of this history whose answer is awaited (by its `seq`).
-    awaiting: Option<u64>,
-}
-
-impl KeptConversation {
-    /// Writes the messages kept so far, as the inside of a JSON array.
-    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.sent);
-        if !self.sent.is_empty() && !self.after.is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(&self.after);
-    }
-
-    /// At most how many bytes [`Self::write_to`] writes.
-    pub(crate) fn size_hint(&self) -> usize {
-        self.sent.len() + self.after.len() + 1
-    }
-
-    /// Keeps `messages` (the inside of the `messages` array of request `seq`'s body,
-    /// which began with what was kept) as the conversation so far; `seq` now awaits its
-    /// answer.
-    pub(crate) fn keep(&mut self, messages: Bytes, seq: u64) {
-        self.sent = messages;
-        self.after.clear();
-        self.awaiting = Some(seq);
-    }
-
-    /// Whether the answer to request `seq` is what this conversation awaits.
-    pub(crate) fn awaits(&self, seq: u64) -> bool {
-        self.awaiting == Some(seq)
-    }
-
-    /// Keeps the model's answer to the awaited request: an assistant message with its
-    /// text and tool calls (`None` when the request failed: nothing is kept).
-    pub(crate) fn keep_answer(&mut self, answer: Option<(&str, &[ToolCall])>) {
-        self.awaiting = None;
-        let Some((text, calls)) = answer else { return };
-        let message = Message::assistant_calls(text, calls.to_vec());
-        let mark = self.after.len();
-        if mark > 0 {
-            self.after.push(b',');
-        }
-        // Writing into memory fails on nothing a message holds; were it to, the
-        // conversation stays as it was.
-        if serde_json::to_writer(&mut self.after, &WireMessage::of(&message)).is_err() {
-            self.after.truncate(mark);
-        }
-    }
+/// The model's answer (its text and tool calls) as the assistant message a kept
+/// conversation adds; `None` if it cannot be written (nothing a message holds fails).
+pub(crate) fn answer(text: &str, calls: &[ToolCall]) -> Option<Vec<u8>> {
+    let message = Message::assistant_calls(text, calls.to_vec());
+    serde_json::to_vec(&WireMessage::of(&message)).ok()
 }

@@ -1,6 +1,6 @@
 //! Property tests (bounded fuzzing) of everything the client reads from a server or a
-//! scenario: the SSE framing, the OpenAI, TGI and KServe response parsers, the path
-//! grammar and the request encoder. Each case count is small enough for CI; set
+//! scenario: the SSE framing, the OpenAI (chat, Responses), Anthropic Messages, TGI and
+//! KServe response parsers, the path grammar and the request encoder. Each case count is small enough for CI; set
 //! `PROPTEST_CASES` to fuzz longer.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use volley_net::Target;
 
 use super::request::{RequestEncoder, check_path};
 use super::sse::{SseEvent, SseParser};
-use super::{kserve, openai, tgi};
+use super::{anthropic, kserve, openai, responses, tgi};
 
 fn events(chunks: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut parser = SseParser::new();
@@ -63,6 +63,21 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just("data".to_string()),
         Just("error".to_string()),
         Just("message".to_string()),
+        // The Responses API's and Anthropic's.
+        Just("type".to_string()),
+        Just("response".to_string()),
+        Just("output".to_string()),
+        Just("item".to_string()),
+        Just("call_id".to_string()),
+        Just("arguments".to_string()),
+        Just("index".to_string()),
+        Just("content_block".to_string()),
+        Just("partial_json".to_string()),
+        Just("stop_reason".to_string()),
+        Just("input_tokens".to_string()),
+        Just("output_tokens".to_string()),
+        Just("response.output_text.delta".to_string()),
+        Just("content_block_delta".to_string()),
         "[a-z_]{0,8}",
     ];
     let leaf = prop_oneof![
@@ -94,6 +109,14 @@ fn parse_everything(bytes: &[u8]) {
     let mut reply = super::parsed::KeptReply::default();
     let _ = openai::parse_kept(bytes, Some(&mut text), Some(&mut reply));
     let _ = openai::parse_streamed_kept(bytes, Some(&mut text), &mut repeat, Some(&mut reply));
+    let _ = reply.into_parts();
+    let mut reply = super::parsed::KeptReply::default();
+    let _ = responses::parse_event(bytes, Some(&mut text), Some(&mut reply));
+    let _ = responses::parse_body(bytes, Some(&mut text), Some(&mut reply));
+    let _ = responses::parse_event(bytes, None, None);
+    let _ = anthropic::parse_event(bytes, Some(&mut text), Some(&mut reply));
+    let _ = anthropic::parse_body(bytes, Some(&mut text), Some(&mut reply));
+    let _ = anthropic::parse_event(bytes, None, None);
     let _ = reply.into_parts();
     let _ = tgi::parse_event(bytes, Some(&mut text));
     let _ = tgi::parse_body(bytes, Some(&mut text));
@@ -151,6 +174,8 @@ fn api() -> impl Strategy<Value = Api> {
         Just(Api::KserveV1),
         Just(Api::KserveV2),
         Just(Api::Http),
+        Just(Api::Responses),
+        Just(Api::Messages),
     ]
 }
 

@@ -40,6 +40,7 @@ use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfi
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracerProvider};
 
+use volley_core::stats::TaskTotals;
 use volley_core::{Policy, RequestRecord, TaskEnd};
 use volley_net::{Checked, Destination, Egress, Kind};
 use volley_report::{RecordEvent, Report, RunStart, Sink, SinkError, StageReport, TaskEvent};
@@ -226,14 +227,8 @@ struct OpenTask {
     trace_id: TraceId,
     span_id: SpanId,
     stage_name: Arc<str>,
-    first_sent: Instant,
-    last_done: Instant,
-    turns: u64,
-    tool_calls: u64,
-    /// As the report's task statistics count them: the server's prompt counts, else the
-    /// intended ones.
-    input_tokens: u64,
-    output_tokens: u64,
+    /// What it covers so far, counted as the report's task statistics count it.
+    totals: TaskTotals,
 }
 
 thread_local! {
@@ -450,7 +445,6 @@ impl Otlp {
     /// `session`'s open task, `r` folded in; made with fresh ids at the session's first
     /// record. None past [`MAX_OPEN_TASKS`] (the request gets a root span).
     fn task(&mut self, stage_name: &str, r: &RequestRecord, session: u64) -> Option<&OpenTask> {
-        let sent = r.sent.unwrap_or(r.planned);
         let key = (r.stage, session);
         if !self.tasks.contains_key(&key) {
             if self.tasks.len() >= MAX_OPEN_TASKS {
@@ -466,22 +460,12 @@ impl Otlp {
                 trace_id,
                 span_id,
                 stage_name,
-                first_sent: sent,
-                last_done: r.done,
-                turns: 0,
-                tool_calls: 0,
-                input_tokens: 0,
-                output_tokens: 0,
+                totals: TaskTotals::starting(r),
             };
             self.tasks.insert(key, task);
         }
         let t = self.tasks.get_mut(&key)?;
-        t.first_sent = t.first_sent.min(sent);
-        t.last_done = t.last_done.max(r.done);
-        t.turns = t.turns.saturating_add(1);
-        t.tool_calls = t.tool_calls.saturating_add(u64::from(r.tool_calls));
-        t.input_tokens = t.input_tokens.saturating_add(u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0)));
-        t.output_tokens = t.output_tokens.saturating_add(u64::from(r.output_tokens));
+        t.totals.add(r);
         Some(t)
     }
 
@@ -501,10 +485,10 @@ impl Otlp {
             KeyValue::new("volley.stage", t.stage_name.to_string()),
             KeyValue::new("gen_ai.conversation.id", session.to_string()),
             KeyValue::new("volley.task.outcome", outcome),
-            KeyValue::new("volley.task.turns", count(t.turns)),
-            KeyValue::new("volley.task.tool_calls", count(t.tool_calls)),
-            KeyValue::new("gen_ai.usage.input_tokens", count(t.input_tokens)),
-            KeyValue::new("gen_ai.usage.output_tokens", count(t.output_tokens)),
+            KeyValue::new("volley.task.turns", count(t.totals.turns)),
+            KeyValue::new("volley.task.tool_calls", count(t.totals.tool_calls)),
+            KeyValue::new("gen_ai.usage.input_tokens", count(t.totals.input_tokens)),
+            KeyValue::new("gen_ai.usage.output_tokens", count(t.totals.output_tokens)),
         ]);
         let name = match &self.agent {
             Some(agent) => {
@@ -513,15 +497,17 @@ impl Otlp {
             }
             None => "invoke_agent".to_string(),
         };
-        let builder =
-            SpanBuilder::from_name(name).with_kind(SpanKind::Internal).with_start_time(self.wall(t.first_sent)).with_attributes(attrs);
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(self.wall(t.totals.first_sent))
+            .with_attributes(attrs);
         PRESET.with(|p| p.set(Some((t.trace_id, t.span_id))));
         let mut span = tracer.build(builder);
         PRESET.with(|p| p.set(None));
         if outcome == "failed" {
             span.set_status(Status::error("the task failed"));
         }
-        span.end_with_timestamp(self.wall(t.last_done.max(t.first_sent)));
+        span.end_with_timestamp(self.wall(t.totals.last_done.max(t.totals.first_sent)));
     }
 
     /// Ends the open task spans of `stage` (every stage: None), as unfinished.

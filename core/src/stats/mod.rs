@@ -15,7 +15,7 @@ pub mod tasks;
 mod tokens;
 mod wire;
 
-pub use tasks::{TaskStats, TaskTracker, TasksWire};
+pub use tasks::{TaskStats, TaskTotals, TaskTracker, TasksWire};
 pub use tokens::{ChunkTokenSource, each_token_gap, per_token_gaps};
 pub use wire::{GroupWire, StatsWire};
 

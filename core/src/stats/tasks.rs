@@ -104,14 +104,45 @@ impl Default for TaskStats {
     }
 }
 
+/// A task's totals over its requests, as the report counts them (and the OTLP task span
+/// reports them): first send to last completion, turns, tool calls, tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskTotals {
+    pub first_sent: Instant,
+    pub last_done: Instant,
+    pub turns: u64,
+    pub tool_calls: u64,
+    /// The server's prompt counts, else the intended ones.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl TaskTotals {
+    /// Nothing yet, from `r`'s send (or planned send) on.
+    pub fn starting(r: &RequestRecord) -> Self {
+        let sent = r.sent.unwrap_or(r.planned);
+        TaskTotals { first_sent: sent, last_done: r.done, turns: 0, tool_calls: 0, input_tokens: 0, output_tokens: 0 }
+    }
+
+    /// Adds request `r` of the task.
+    pub fn add(&mut self, r: &RequestRecord) {
+        self.first_sent = self.first_sent.min(r.sent.unwrap_or(r.planned));
+        self.last_done = self.last_done.max(r.done);
+        self.turns = self.turns.saturating_add(1);
+        self.tool_calls = self.tool_calls.saturating_add(u64::from(r.tool_calls));
+        self.input_tokens = self.input_tokens.saturating_add(u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0)));
+        self.output_tokens = self.output_tokens.saturating_add(u64::from(r.output_tokens));
+    }
+
+    /// First send to last completion.
+    pub fn latency(&self) -> Duration {
+        self.last_done.saturating_duration_since(self.first_sent)
+    }
+}
+
 /// One session's task while it is open.
 struct OpenTask {
-    first_sent: Instant,
-    last_done: Instant,
-    turns: u64,
-    tool_calls: u64,
-    input_tokens: u64,
-    output_tokens: u64,
+    totals: TaskTotals,
     tool_wait: Duration,
     think_wait: Duration,
     cached: u64,
@@ -141,7 +172,7 @@ impl OpenTask {
         if let Some((a, b)) = current {
             busy += b.saturating_duration_since(a);
         }
-        self.last_done.saturating_duration_since(self.first_sent).saturating_sub(busy)
+        self.totals.latency().saturating_sub(busy)
     }
 }
 
@@ -181,25 +212,15 @@ impl TaskTracker {
             s.started += 1;
         }
         let task = self.open.entry(session).or_insert(OpenTask {
-            first_sent: sent,
-            last_done: r.done,
-            turns: 0,
-            tool_calls: 0,
-            input_tokens: 0,
-            output_tokens: 0,
+            totals: TaskTotals::starting(r),
             tool_wait: Duration::ZERO,
             think_wait: Duration::ZERO,
             cached: 0,
             cache_prompt: 0,
             flights: Vec::new(),
         });
-        task.first_sent = task.first_sent.min(sent);
-        task.last_done = task.last_done.max(r.done);
+        task.totals.add(r);
         task.flights.push((sent, r.done.max(sent)));
-        task.turns = task.turns.saturating_add(1);
-        task.tool_calls = task.tool_calls.saturating_add(u64::from(r.tool_calls));
-        task.input_tokens = task.input_tokens.saturating_add(u64::from(r.prompt_tokens.or(r.requested_prompt_tokens).unwrap_or(0)));
-        task.output_tokens = task.output_tokens.saturating_add(u64::from(r.output_tokens));
         if let Some(d) = delay {
             task.tool_wait = task.tool_wait.saturating_add(d.tool);
             task.think_wait = task.think_wait.saturating_add(d.think);
@@ -217,15 +238,15 @@ impl TaskTracker {
         match end {
             TaskEnd::Completed => {
                 s.completed += 1;
-                s.latency.record(t.last_done.saturating_duration_since(t.first_sent));
+                s.latency.record(t.totals.latency());
             }
             TaskEnd::Failed => s.failed += 1,
         }
         for (h, v) in [
-            (&mut s.turns, t.turns),
-            (&mut s.tool_calls, t.tool_calls),
-            (&mut s.input_tokens, t.input_tokens),
-            (&mut s.output_tokens, t.output_tokens),
+            (&mut s.turns, t.totals.turns),
+            (&mut s.tool_calls, t.totals.tool_calls),
+            (&mut s.input_tokens, t.totals.input_tokens),
+            (&mut s.output_tokens, t.totals.output_tokens),
         ] {
             let _ = h.record(v);
         }

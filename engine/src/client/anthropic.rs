@@ -17,11 +17,12 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use volley_core::text::clip;
 use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall, ToolChoice};
 
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
-use super::parsed::{CallPiece, KeptReply, Parsed, PromptTokensDetails, Usage};
+use super::parsed::{CallPiece, KeptReply, Parsed, PromptTokensDetails, Usage, unexpected_json};
 
 /// The keys [`encode`] may write (body-extra naming one is merged, not spliced).
 pub(crate) const KEYS: &[&str] = &["model", "system", "messages", "max_tokens", "stream", "tools", "tool_choice"];
@@ -113,24 +114,26 @@ pub(crate) fn encode(
     for (i, m) in chat.iter().enumerate() {
         let tool = m.role == "tool";
         if !tool && m.tool_call_id.is_some() {
-            return Err(format!("message {i} has a tool_call_id but the role {:?}, not \"tool\"", clip(&m.role)));
+            return Err(format!("message {i} has a tool_call_id but the role {:?}, not \"tool\"", clip(&m.role, 60)));
         }
         if m.role != "assistant" && !m.tool_calls.is_empty() {
-            return Err(format!("message {i} has tool calls but the role {:?}, not \"assistant\"", clip(&m.role)));
+            return Err(format!("message {i} has tool calls but the role {:?}, not \"assistant\"", clip(&m.role, 60)));
         }
         match m.role.as_str() {
             "system" | "developer" => system.push(WireMessage::text(m)),
             "tool" => {
                 let tool_use_id =
                     m.tool_call_id.as_deref().ok_or_else(|| format!("message {i} is a tool result without a tool_call_id"))?;
-                let block = Block::ToolResult { tool_use_id, content: text(m) };
+                let block = Block::ToolResult { tool_use_id, content: WireMessage::text_of(m) };
                 match messages.last_mut() {
                     Some(WireMsg { content: Content::Blocks(blocks), .. }) if results => blocks.push(block),
                     _ => messages.push(WireMsg { role: "user", content: Content::Blocks(vec![block]) }),
                 }
             }
             "user" => messages.push(WireMsg { role: "user", content: user_content(i, m)? }),
-            "assistant" if m.tool_calls.is_empty() => messages.push(WireMsg { role: "assistant", content: Content::Text(text(m)) }),
+            "assistant" if m.tool_calls.is_empty() => {
+                messages.push(WireMsg { role: "assistant", content: Content::Text(WireMessage::text_of(m)) })
+            }
             "assistant" => {
                 let mut blocks = Vec::with_capacity(m.tool_calls.len() + 1);
                 if !m.content.is_empty() {
@@ -142,7 +145,10 @@ pub(crate) fn encode(
                 messages.push(WireMsg { role: "assistant", content: Content::Blocks(blocks) });
             }
             other => {
-                return Err(format!("message {i} has the role {:?}: the messages API takes system, user, assistant and tool", clip(other)));
+                return Err(format!(
+                    "message {i} has the role {:?}: the messages API takes system, user, assistant and tool",
+                    clip(other, 60)
+                ));
             }
         }
         results = tool;
@@ -209,25 +215,15 @@ fn user_content(i: usize, m: &Message) -> Result<Content<'_>, String> {
 
 /// A tool call's arguments as the JSON object `tool_use` takes (none: `{}`), as written.
 fn object<'a>(i: usize, name: &str, arguments: &'a str) -> Result<&'a RawValue, String> {
-    let bad = |why: String| format!("message {i}: the arguments of its call to '{}' must be a JSON object: {why}", clip(name));
+    let bad = |why: String| format!("message {i}: the arguments of its call to '{}' must be a JSON object: {why}", clip(name, 60));
     if arguments.trim().is_empty() {
         return serde_json::from_str("{}").map_err(|e| bad(e.to_string()));
     }
     let raw: &RawValue = serde_json::from_str(arguments).map_err(|e| bad(e.to_string()))?;
     if !raw.get().starts_with('{') {
-        return Err(bad(format!("got {}", clip(raw.get()))));
+        return Err(bad(format!("got {}", clip(raw.get(), 60))));
     }
     Ok(raw)
-}
-
-/// A message's text: its content alone when it has no parts (borrowed), else with its
-/// text parts.
-fn text(m: &Message) -> Cow<'_, str> {
-    if m.parts.is_empty() { Cow::Borrowed(&m.content) } else { Cow::Owned(WireMessage::text(m)) }
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(60).collect()
 }
 
 // ---- Reading ----
@@ -327,32 +323,18 @@ fn finish_reason(stop: &str) -> &str {
     }
 }
 
-fn unexpected(json: &[u8], e: impl std::fmt::Display) -> String {
-    format!("unexpected response JSON ({e}): {}", String::from_utf8_lossy(&json[..json.len().min(120)]))
-}
-
-fn add_text(out: &mut Parsed, text: &mut Option<&mut String>, piece: &str, reasoning: bool) {
-    out.text_bytes += piece.len();
-    if reasoning {
-        out.reasoning_bytes += piece.len();
-    }
-    if let Some(t) = text.as_deref_mut() {
-        t.push_str(piece);
-    }
-}
-
 /// One streamed event; its text appended to `text`, its tool calls and the finish
 /// reason joined into `reply` if given.
 pub(crate) fn parse_event(json: &[u8], mut text: Option<&mut String>, reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
-    let e: Event<'_> = serde_json::from_slice(json).map_err(|e| unexpected(json, e))?;
+    let e: Event<'_> = serde_json::from_slice(json).map_err(|e| unexpected_json(json, e))?;
     let mut out = Parsed::default();
     match &*e.kind {
         "message_start" => out.usage = e.message.and_then(|m| m.usage).map(Usage::from),
         "content_block_start" => {
             let Some(block) = e.content_block else { return Ok(out) };
             match block.kind.as_deref() {
-                Some("text") => add_text(&mut out, &mut text, block.text.as_deref().unwrap_or(""), false),
-                Some("thinking") => add_text(&mut out, &mut text, block.thinking.as_deref().unwrap_or(""), true),
+                Some("text") => out.add_text(&mut text, block.text.as_deref().unwrap_or(""), false),
+                Some("thinking") => out.add_text(&mut text, block.thinking.as_deref().unwrap_or(""), true),
                 Some("tool_use") => {
                     let name = block.name.as_deref();
                     out.tool_bytes += name.map_or(0, str::len);
@@ -369,10 +351,10 @@ pub(crate) fn parse_event(json: &[u8], mut text: Option<&mut String>, reply: Opt
         "content_block_delta" => {
             let Some(delta) = e.delta else { return Ok(out) };
             if let Some(t) = &delta.text {
-                add_text(&mut out, &mut text, t, false);
+                out.add_text(&mut text, t, false);
             }
             if let Some(t) = &delta.thinking {
-                add_text(&mut out, &mut text, t, true);
+                out.add_text(&mut text, t, true);
             }
             if let Some(json) = delta.partial_json.as_deref() {
                 out.tool_bytes += json.len();
@@ -400,7 +382,7 @@ pub(crate) fn parse_event(json: &[u8], mut text: Option<&mut String>, reply: Opt
 
 /// A whole response body: its content blocks, stop reason and usage (or its error).
 pub(crate) fn parse_body(json: &[u8], mut text: Option<&mut String>, mut reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
-    let m: WholeMessage<'_> = serde_json::from_slice(json).map_err(|e| unexpected(json, e))?;
+    let m: WholeMessage<'_> = serde_json::from_slice(json).map_err(|e| unexpected_json(json, e))?;
     let mut out = Parsed { finished: true, usage: m.usage.map(Usage::from), ..Parsed::default() };
     if let Some(err) = m.error.as_ref().filter(|e| !e.is_null()) {
         out.error = Some(error_message(err));
@@ -408,8 +390,8 @@ pub(crate) fn parse_body(json: &[u8], mut text: Option<&mut String>, mut reply: 
     let mut position = 0;
     for block in &m.content {
         match block.kind.as_deref() {
-            Some("text") => add_text(&mut out, &mut text, block.text.as_deref().unwrap_or(""), false),
-            Some("thinking") => add_text(&mut out, &mut text, block.thinking.as_deref().unwrap_or(""), true),
+            Some("text") => out.add_text(&mut text, block.text.as_deref().unwrap_or(""), false),
+            Some("thinking") => out.add_text(&mut text, block.thinking.as_deref().unwrap_or(""), true),
             Some("tool_use") => {
                 let (name, arguments) = (block.name.as_deref(), block.input.map(RawValue::get));
                 out.tool_bytes += name.map_or(0, str::len) + arguments.map_or(0, str::len);
@@ -432,6 +414,7 @@ pub(crate) fn parse_body(json: &[u8], mut text: Option<&mut String>, mut reply: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::parsed::testing::{StreamRead, call, read_stream};
     use serde_json::{Value, json};
     use volley_core::{Api, Media, ToolCall};
 
@@ -532,47 +515,8 @@ mod tests {
         r#"{"type":"message_stop"}"#,
     ];
 
-    struct Read {
-        text: String,
-        outputs: usize,
-        reasoning_bytes: usize,
-        started: u32,
-        finished: bool,
-        usage: Option<Usage>,
-        error: Option<String>,
-        calls: Vec<ToolCall>,
-        finish: Option<String>,
-    }
-
-    /// A stream read as the exchange reads it: usage merged, the reply joined.
-    fn read(events: &[&str]) -> Read {
-        let (mut text, mut reply) = (String::new(), KeptReply::default());
-        let mut r = Read {
-            text: String::new(),
-            outputs: 0,
-            reasoning_bytes: 0,
-            started: 0,
-            finished: false,
-            usage: None,
-            error: None,
-            calls: vec![],
-            finish: None,
-        };
-        for e in events {
-            let p = parse_event(e.as_bytes(), Some(&mut text), Some(&mut reply)).unwrap();
-            assert_eq!(parse_event(e.as_bytes(), None, None).unwrap(), p);
-            r.outputs += usize::from(p.has_output());
-            r.reasoning_bytes += p.reasoning_bytes;
-            r.started += p.tool_calls_started;
-            r.finished |= p.finished;
-            if let Some(u) = p.usage {
-                r.usage = Some(r.usage.map_or(u, |before| before.merge(u)));
-            }
-            r.error = p.error.or(r.error);
-        }
-        r.text = text;
-        (r.calls, r.finish) = reply.into_parts();
-        r
+    fn read(events: &[&str]) -> StreamRead {
+        read_stream(events, parse_event)
     }
 
     fn usage(prompt: Option<u32>, completion: u32, cached: Option<u32>) -> Usage {
@@ -582,10 +526,6 @@ mod tests {
             prompt_tokens_details: cached.map(|c| PromptTokensDetails { cached_tokens: Some(c) }),
             completion_tokens_details: None,
         }
-    }
-
-    fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
-        ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }
     }
 
     #[test]

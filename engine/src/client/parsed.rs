@@ -84,10 +84,28 @@ impl Parsed {
         self.text_bytes > self.reasoning_bytes || self.tool_bytes > 0 || (self.tokens > 0 && self.reasoning_bytes == 0)
     }
 
+    /// Counts a piece of generated text (reasoning or answer), appended to `text` when
+    /// the response's text is kept.
+    #[inline]
+    pub(crate) fn add_text(&mut self, text: &mut Option<&mut String>, piece: &str, reasoning: bool) {
+        self.text_bytes += piece.len();
+        if reasoning {
+            self.reasoning_bytes += piece.len();
+        }
+        if let Some(t) = text.as_deref_mut() {
+            t.push_str(piece);
+        }
+    }
+
     /// More of the output was reasoning than answer.
     pub fn mostly_reasoning(&self) -> bool {
         self.reasoning_bytes > 0 && 2 * self.reasoning_bytes >= self.text_bytes + self.tool_bytes
     }
+}
+
+/// Why a response's JSON could not be read: the parser's words and the start of the JSON.
+pub(crate) fn unexpected_json(json: &[u8], e: impl std::fmt::Display) -> String {
+    format!("unexpected response JSON ({e}): {}", String::from_utf8_lossy(&json[..json.len().min(120)]))
 }
 
 /// Most bytes of tool calls one response keeps (ids, names and arguments, and
@@ -280,5 +298,68 @@ mod tests {
         r.finish(&"é".repeat(100));
         let (_, finish) = r.into_parts();
         assert_eq!(finish.unwrap().len(), MAX_FINISH_REASON);
+    }
+}
+
+/// What protocol readers' tests share: a stream read event by event as the exchange
+/// reads it.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{KeptReply, Parsed, Usage};
+    use volley_core::ToolCall;
+
+    /// A stream as the exchange reads it: each event's output counted, usage merged
+    /// across events, the reply's calls and finish reason joined.
+    pub(crate) struct StreamRead {
+        pub text: String,
+        pub outputs: usize,
+        pub tool_bytes: usize,
+        pub reasoning_bytes: usize,
+        pub started: u32,
+        pub finished: bool,
+        pub usage: Option<Usage>,
+        pub error: Option<String>,
+        pub calls: Vec<ToolCall>,
+        pub finish: Option<String>,
+    }
+
+    /// A protocol's streamed-event reader.
+    pub(crate) type EventReader = fn(&[u8], Option<&mut String>, Option<&mut KeptReply>) -> Result<Parsed, String>;
+
+    /// `events` read by `parse`, each also read without text or reply (the same answer).
+    pub(crate) fn read_stream(events: &[&str], parse: EventReader) -> StreamRead {
+        let (mut text, mut reply) = (String::new(), KeptReply::default());
+        let mut r = StreamRead {
+            text: String::new(),
+            outputs: 0,
+            tool_bytes: 0,
+            reasoning_bytes: 0,
+            started: 0,
+            finished: false,
+            usage: None,
+            error: None,
+            calls: vec![],
+            finish: None,
+        };
+        for e in events {
+            let p = parse(e.as_bytes(), Some(&mut text), Some(&mut reply)).unwrap();
+            assert_eq!(parse(e.as_bytes(), None, None).unwrap(), p);
+            r.outputs += usize::from(p.has_output());
+            r.tool_bytes += p.tool_bytes;
+            r.reasoning_bytes += p.reasoning_bytes;
+            r.started += p.tool_calls_started;
+            r.finished |= p.finished;
+            if let Some(u) = p.usage {
+                r.usage = Some(r.usage.map_or(u, |before| before.merge(u)));
+            }
+            r.error = p.error.or(r.error);
+        }
+        r.text = text;
+        (r.calls, r.finish) = reply.into_parts();
+        r
+    }
+
+    pub(crate) fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+        ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }
     }
 }

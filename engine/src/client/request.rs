@@ -24,6 +24,7 @@ use super::kept::KeptConversation;
 use super::openai::messages::WireMessage;
 use super::{anthropic, responses};
 
+use volley_core::text::clip;
 use volley_core::{Api, Policy, Prompt, Refusal, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
 use volley_net::Target;
 
@@ -167,13 +168,13 @@ impl<'a> WireTool<'a> {
     /// bytes. Checked without building it (serde_json skips a raw value without
     /// recursion, so its depth costs no stack), and sent as written.
     fn of(t: &'a Tool) -> Result<Self, String> {
-        let bad = |why: String| format!("tool '{}': its parameters must be a JSON object (a JSON schema): {why}", clip(&t.name));
+        let bad = |why: String| format!("tool '{}': its parameters must be a JSON object (a JSON schema): {why}", clip(&t.name, 60));
         if t.parameters.len() > MAX_TOOL_PARAMETERS {
             return Err(bad(format!("{} bytes, over the limit of {MAX_TOOL_PARAMETERS}", t.parameters.len())));
         }
         let parameters: &RawValue = serde_json::from_str(&t.parameters).map_err(|e| bad(e.to_string()))?;
         if !parameters.get().starts_with('{') {
-            return Err(bad(format!("got {}", clip(parameters.get()))));
+            return Err(bad(format!("got {}", clip(parameters.get(), 60))));
         }
         Ok(WireTool { kind: "function", function: WireFunction { name: &t.name, description: &t.description, parameters } })
     }
@@ -356,9 +357,9 @@ impl RequestEncoder {
         for (name, value) in &r.headers {
             let lower = name.to_ascii_lowercase();
             if self.operator_headers.contains(&lower) {
-                return Err(format!("header '{}' is the operator's (--header); a scenario cannot set it too", clip(name)).into());
+                return Err(format!("header '{}' is the operator's (--header); a scenario cannot set it too", clip(name, 60)).into());
             }
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{}'", clip(name)))?;
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{}'", clip(name, 60)))?;
             let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header '{name}'"))?;
             if name == CONTENT_TYPE {
                 content_type = Some(value);
@@ -427,7 +428,7 @@ impl RequestEncoder {
             None => {
                 let uri = format!("{}{}", self.base_path, path)
                     .parse::<Uri>()
-                    .map_err(|e| format!("invalid request path '{}': {e}", clip(&path)))?;
+                    .map_err(|e| format!("invalid request path '{}': {e}", clip(&path, 60)))?;
                 if self.uris.len() < MAX_INTERNED && path.len() <= 256 {
                     self.uris.insert(path.to_string(), uri.clone());
                 }
@@ -696,7 +697,7 @@ fn model_segment<'a>(model: Option<&'a str>, api: &str) -> Result<&'a str, Strin
     let m = model.ok_or_else(|| format!("a {api} request needs a model (in the scenario, or --model)"))?;
     let safe = m.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if m.is_empty() || !safe || m == "." || m == ".." {
-        return Err(format!("model name {:?} cannot be used in a {api} path", clip(m)));
+        return Err(format!("model name {:?} cannot be used in a {api} path", clip(m, 60)));
     }
     Ok(m)
 }
@@ -809,7 +810,7 @@ fn http(r: &ScenarioRequest) -> Result<Wire, String> {
 /// backslash, `@`, fragment, space or control character; a `%` escape is two hex digits
 /// and never stands for `/`, `\`, `.`, `%` or a control character.
 pub(crate) fn check_path(path: &str) -> Result<(), String> {
-    let shown = || clip(path);
+    let shown = || clip(path, 60);
     if !path.starts_with('/') || path.starts_with("//") {
         return Err(format!("path {:?} must be relative to the target (start with one '/')", shown()));
     }
@@ -882,9 +883,9 @@ fn splice(typed: &[u8], members: &[u8]) -> Option<Bytes> {
 
 /// `body` with body-extra (a JSON object) merged in; a missing body becomes an object.
 fn merged(mut body: Value, extra: &str) -> Result<Value, String> {
-    let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra)))?;
+    let extra: Value = serde_json::from_str(extra).map_err(|_| format!("body-extra must be a JSON object, got {}", clip(extra, 60)))?;
     if !extra.is_object() || !(body.is_object() || body.is_null()) {
-        return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string())));
+        return Err(format!("body-extra must be a JSON object merged into a JSON body, got {}", clip(&extra.to_string(), 60)));
     }
     if body.is_null() {
         body = Value::Object(Map::new());
@@ -908,14 +909,6 @@ fn merge(base: &mut Value, extra: Value) {
         }
         (b, e) => *b = e,
     }
-}
-
-fn clip(s: &str) -> String {
-    let mut out: String = s.chars().take(60).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -15,11 +15,12 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use volley_core::text::clip;
 use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall, ToolChoice};
 
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
-use super::parsed::{CallPiece, CompletionTokensDetails, KeptReply, Parsed, PromptTokensDetails, Usage};
+use super::parsed::{CallPiece, CompletionTokensDetails, KeptReply, Parsed, PromptTokensDetails, Usage, unexpected_json};
 
 /// The keys [`encode`] may write (body-extra naming one is merged, not spliced).
 pub(crate) const KEYS: &[&str] = &["model", "input", "tools", "tool_choice", "max_output_tokens", "stream"];
@@ -150,19 +151,19 @@ pub(crate) fn answer(text: &str, calls: &[ToolCall]) -> Option<Vec<u8>> {
 fn items<'a>(i: usize, m: &'a Message, out: &mut Vec<Item<'a>>) -> Result<(), String> {
     if m.role == "tool" {
         let call_id = m.tool_call_id.as_deref().ok_or_else(|| format!("message {i} is a tool result without a tool_call_id"))?;
-        out.push(Item::Output { kind: "function_call_output", call_id, output: text(m) });
+        out.push(Item::Output { kind: "function_call_output", call_id, output: WireMessage::text_of(m) });
         return Ok(());
     }
     if let Some(id) = &m.tool_call_id {
-        return Err(format!("message {i} has a tool_call_id ({}) but the role {:?}, not \"tool\"", clip(id), clip(&m.role)));
+        return Err(format!("message {i} has a tool_call_id ({}) but the role {:?}, not \"tool\"", clip(id, 60), clip(&m.role, 60)));
     }
     let assistant = m.role == "assistant";
     if !assistant && !m.tool_calls.is_empty() {
-        return Err(format!("message {i} has tool calls but the role {:?}, not \"assistant\"", clip(&m.role)));
+        return Err(format!("message {i} has tool calls but the role {:?}, not \"assistant\"", clip(&m.role, 60)));
     }
     let content = if m.parts.is_empty() || assistant {
         // An assistant's parts are sent as its text.
-        Content::Text(text(m))
+        Content::Text(WireMessage::text_of(m))
     } else {
         let first = (!m.content.is_empty()).then_some(Part::InputText { text: &m.content });
         let mut parts = Vec::with_capacity(m.parts.len() + 1);
@@ -186,16 +187,6 @@ fn items<'a>(i: usize, m: &'a Message, out: &mut Vec<Item<'a>>) -> Result<(), St
         out.push(Item::Call { kind: "function_call", call_id: &c.id, name: &c.name, arguments: &c.arguments });
     }
     Ok(())
-}
-
-/// A message's text: its content alone when it has no parts (borrowed), else with its
-/// text parts.
-fn text(m: &Message) -> Cow<'_, str> {
-    if m.parts.is_empty() { Cow::Borrowed(&m.content) } else { Cow::Owned(WireMessage::text(m)) }
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(60).collect()
 }
 
 // ---- Reading ----
@@ -292,30 +283,15 @@ impl From<WireUsage> for Usage {
     }
 }
 
-fn unexpected(json: &[u8], e: impl std::fmt::Display) -> String {
-    format!("unexpected response JSON ({e}): {}", String::from_utf8_lossy(&json[..json.len().min(120)]))
-}
-
-/// Adds a piece of generated text to `out` (and `text`).
-fn add_text(out: &mut Parsed, text: &mut Option<&mut String>, piece: &str, reasoning: bool) {
-    out.text_bytes += piece.len();
-    if reasoning {
-        out.reasoning_bytes += piece.len();
-    }
-    if let Some(t) = text.as_deref_mut() {
-        t.push_str(piece);
-    }
-}
-
 /// One streamed event; its text appended to `text`, its tool calls and the finish
 /// reason joined into `reply` if given.
 pub(crate) fn parse_event(json: &[u8], mut text: Option<&mut String>, reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
-    let e: Event<'_> = serde_json::from_slice(json).map_err(|e| unexpected(json, e))?;
+    let e: Event<'_> = serde_json::from_slice(json).map_err(|e| unexpected_json(json, e))?;
     let mut out = Parsed::default();
     match &*e.kind {
-        "response.output_text.delta" | "response.refusal.delta" => add_text(&mut out, &mut text, e.delta.as_deref().unwrap_or(""), false),
+        "response.output_text.delta" | "response.refusal.delta" => out.add_text(&mut text, e.delta.as_deref().unwrap_or(""), false),
         "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
-            add_text(&mut out, &mut text, e.delta.as_deref().unwrap_or(""), true)
+            out.add_text(&mut text, e.delta.as_deref().unwrap_or(""), true)
         }
         "response.output_item.added" => {
             let Some(item) = e.item.as_ref().filter(|i| i.kind.as_deref() == Some("function_call")) else { return Ok(out) };
@@ -358,7 +334,7 @@ pub(crate) fn parse_event(json: &[u8], mut text: Option<&mut String>, reply: Opt
 
 /// A whole response body: its output items' text, reasoning and calls, its usage.
 pub(crate) fn parse_body(json: &[u8], mut text: Option<&mut String>, mut reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
-    let r: Response<'_> = serde_json::from_slice(json).map_err(|e| unexpected(json, e))?;
+    let r: Response<'_> = serde_json::from_slice(json).map_err(|e| unexpected_json(json, e))?;
     let mut out = Parsed { finished: true, ..Parsed::default() };
     let mut position = 0;
     for item in &r.output {
@@ -369,14 +345,14 @@ pub(crate) fn parse_body(json: &[u8], mut text: Option<&mut String>, mut reply: 
                         Some("refusal") => p.refusal.as_deref(),
                         _ => p.text.as_deref(),
                     };
-                    add_text(&mut out, &mut text, piece.unwrap_or(""), false);
+                    out.add_text(&mut text, piece.unwrap_or(""), false);
                 }
             }
             Some("reasoning") => {
                 // The reasoning text where given, else its summary.
                 let parts = item.content.as_ref().filter(|c| !c.is_empty()).or(item.summary.as_ref());
                 for p in parts.into_iter().flatten() {
-                    add_text(&mut out, &mut text, p.text.as_deref().unwrap_or(""), true);
+                    out.add_text(&mut text, p.text.as_deref().unwrap_or(""), true);
                 }
             }
             Some("function_call") => {
@@ -421,7 +397,7 @@ fn finish(r: Response<'_>, out: &mut Parsed, reply: Option<&mut KeptReply>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_core::ToolCall;
+    use crate::client::parsed::testing::{StreamRead, call, read_stream};
 
     /// What llama-server (llama.cpp 0c1e5709, `--jinja`, the Hermes 2 Pro tool template)
     /// streamed for a request that made a tool call, as captured.
@@ -456,53 +432,8 @@ mod tests {
         r#"{"type":"response.completed","response":{"id":"resp_QfnOL8fXunQbxu8AXhib2MtboLuY1bn0","object":"response","created_at":1796669237,"status":"completed","model":"smollm2-135m-instruct","output":[{"type":"message","status":"completed","id":"msg_dbrLxGaLeGpDUSuYDZZiYKL3ld6O8Lo3","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"I'm thrilled to meet"}],"role":"assistant"}],"usage":{"input_tokens":32,"output_tokens":5,"total_tokens":37,"input_tokens_details":{"cached_tokens":0}}},"timings":{"cache_n":0,"prompt_n":32}}"#,
     ];
 
-    /// A stream read as the exchange reads it: each event's output, then the joined reply.
-    struct Read {
-        text: String,
-        outputs: usize,
-        tool_bytes: usize,
-        reasoning_bytes: usize,
-        started: u32,
-        finished: bool,
-        usage: Option<Usage>,
-        error: Option<String>,
-        calls: Vec<ToolCall>,
-        finish: Option<String>,
-    }
-
-    fn read(events: &[&str]) -> Read {
-        let (mut text, mut reply) = (String::new(), KeptReply::default());
-        let mut r = Read {
-            text: String::new(),
-            outputs: 0,
-            tool_bytes: 0,
-            reasoning_bytes: 0,
-            started: 0,
-            finished: false,
-            usage: None,
-            error: None,
-            calls: vec![],
-            finish: None,
-        };
-        for e in events {
-            let p = parse_event(e.as_bytes(), Some(&mut text), Some(&mut reply)).unwrap();
-            // The same without a reply or text.
-            assert_eq!(parse_event(e.as_bytes(), None, None).unwrap(), p);
-            r.outputs += usize::from(p.has_output());
-            r.tool_bytes += p.tool_bytes;
-            r.reasoning_bytes += p.reasoning_bytes;
-            r.started += p.tool_calls_started;
-            r.finished |= p.finished;
-            r.usage = p.usage.or(r.usage);
-            r.error = p.error.or(r.error);
-        }
-        r.text = text;
-        (r.calls, r.finish) = reply.into_parts();
-        r
-    }
-
-    fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
-        ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }
+    fn read(events: &[&str]) -> StreamRead {
+        read_stream(events, parse_event)
     }
 
     fn usage(prompt: u32, completion: u32, cached: Option<u32>, reasoning: Option<u32>) -> Usage {

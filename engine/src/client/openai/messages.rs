@@ -119,6 +119,11 @@ impl<'a> WireMessage<'a> {
         WireContent::Parts(parts.collect())
     }
 
+    /// [`Self::text`], borrowed when the message has no parts (most).
+    pub(crate) fn text_of(m: &Message) -> std::borrow::Cow<'_, str> {
+        if m.parts.is_empty() { std::borrow::Cow::Borrowed(&m.content) } else { std::borrow::Cow::Owned(Self::text(m)) }
+    }
+
     /// The message's text: its content and text parts, for APIs that take one string.
     pub(crate) fn text(m: &Message) -> String {
         let parts = m.parts.iter().filter_map(|p| match p {

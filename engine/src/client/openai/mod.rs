@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::parsed::{CallPiece, KeptReply, Parsed, Usage};
+use super::parsed::{CallPiece, KeptReply, Parsed, Usage, unexpected_json};
 use repeat::Repeat;
 
 pub(crate) mod messages;
@@ -182,11 +182,7 @@ fn finish_reasons(json: &str, reply: &mut KeptReply) {
 /// The event or body as text; one UTF-8 check of the whole, after which parsing from
 /// `str` skips the check serde_json otherwise makes per string.
 fn utf8(json: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json)))
-}
-
-fn shown(json: &[u8]) -> String {
-    String::from_utf8_lossy(&json[..json.len().min(120)]).into_owned()
+    std::str::from_utf8(json).map_err(|e| unexpected_json(json, e))
 }
 
 /// [`parse`] without the fast path: serde over the whole JSON (what the fast path is
@@ -197,7 +193,7 @@ pub fn parse_full(json: &[u8], text: Option<&mut String>) -> Result<Parsed, Stri
 }
 
 fn parse_str(json: &str, mut text: Option<&mut String>, mut reply: Option<&mut KeptReply>) -> Result<Parsed, String> {
-    let body: Body<'_> = serde_json::from_str(json).map_err(|e| format!("unexpected response JSON ({e}): {}", shown(json.as_bytes())))?;
+    let body: Body<'_> = serde_json::from_str(json).map_err(|e| unexpected_json(json.as_bytes(), e))?;
     let mut out = Parsed { usage: body.usage, ..Parsed::default() };
     if let Some(err) = body.error {
         out.error = Some(error_message(&err));
@@ -208,13 +204,7 @@ fn parse_str(json: &str, mut text: Option<&mut String>, mut reply: Option<&mut K
         let answer = [choice.text.as_deref(), delta.and_then(|d| d.content.as_deref())];
         for (is_reasoning, piece) in reasoning.map(|p| (true, p)).into_iter().chain(answer.map(|p| (false, p))) {
             let Some(piece) = piece else { continue };
-            out.text_bytes += piece.len();
-            if is_reasoning {
-                out.reasoning_bytes += piece.len();
-            }
-            if let Some(t) = text.as_deref_mut() {
-                t.push_str(piece);
-            }
+            out.add_text(&mut text, piece, is_reasoning);
         }
         for call in delta.and_then(|d| d.tool_calls.as_deref()).unwrap_or_default() {
             let f = call.function.as_ref();

@@ -25,31 +25,19 @@
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
 use super::agents::ToolCall;
-use super::generation::{Dialect, Flavor, Generation, SimRequest, Translated};
-use super::response::{Limited, SimBody, error, opt_bool, opt_str, opt_u32};
+use super::generation::{Dialect, Generation, Translated};
+use super::response::{SimBody, error, opt_bool, opt_str, opt_u32};
+use super::serve::Translating;
 use super::stream::{Wire, named_event};
 
 pub(crate) async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<SimBody> {
-    let body = match Limited::collect(req.into_body()).await {
-        Ok(b) => b,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
-    };
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
-    };
-    let translated = match translate(&v) {
-        Ok(t) => t,
-        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
-    };
-    let stream = translated.stream;
-    let parsed = SimRequest::translated(translated, Dialect::Responses);
-    super::serve::generate(shared, &parsed, Flavor::Chat, stream, Box::new(ResponsesWire::default())).await
+    let api = Translating { translate, error, dialect: Dialect::Responses, wire: Box::new(ResponsesWire::default()) };
+    super::serve::translated(req, shared, api).await
 }
 
 /// The chat request a Responses request amounts to.

@@ -6,13 +6,44 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use http_body_util::{Either, Full};
-use hyper::Response;
+use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde_json::Value;
 
-use super::generation::{Flavor, Generation, SimRequest};
-use super::response::SimBody;
+use super::generation::{Dialect, Flavor, Generation, SimRequest, Translated};
+use super::response::{Limited, SimBody};
 use super::stream::{TokenStream, Wire};
 use super::{InFlight, Shared};
+
+/// How an API the simulator translates into a chat request (Responses, Messages) is
+/// read and answered: its translation, its error shape, its dialect and wire.
+pub(crate) struct Translating {
+    pub translate: fn(&Value) -> Result<Translated, String>,
+    pub error: fn(StatusCode, &str) -> Response<SimBody>,
+    pub dialect: Dialect,
+    pub wire: Box<dyn Wire>,
+}
+
+/// Reads a request of a translated API (a bad body, or one its translation refuses, is
+/// its error shape's 400), then answers it on the chat path in its own wire form.
+pub(crate) async fn translated(req: Request<Incoming>, shared: &Shared, api: Translating) -> Response<SimBody> {
+    let body = match Limited::collect(req.into_body()).await {
+        Ok(b) => b,
+        Err(msg) => return (api.error)(StatusCode::BAD_REQUEST, &msg),
+    };
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (api.error)(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
+    };
+    let translated = match (api.translate)(&v) {
+        Ok(t) => t,
+        Err(msg) => return (api.error)(StatusCode::BAD_REQUEST, &msg),
+    };
+    let stream = translated.stream;
+    let parsed = SimRequest::translated(translated, api.dialect);
+    generate(shared, &parsed, Flavor::Chat, stream, api.wire).await
+}
 
 /// Answers a parsed request: streamed when `stream`, else one body after the whole
 /// generation's time.

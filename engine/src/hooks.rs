@@ -70,8 +70,8 @@ impl Hooks {
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Hooks, HookError> {
         let check = |hook: &ServerHook, to: &str| -> Result<Checked, HookError> {
-            let d = if to.starts_with('/') { Destination::parse(&format!("{}{to}", target.origin())) } else { Destination::parse(to) };
-            let d = d.map_err(|e| HookError::Options(format!("--hook {hook}: {e}")))?;
+            // A path is on the target's origin; a URL is itself.
+            let d = target.resolve(to).map_err(|e| HookError::Options(format!("--hook {hook}: {e}")))?;
             egress.check(Kind::Hook, &d).map_err(|e| match e {
                 NetError::Refused(r) => HookError::Refused(r),
                 other => HookError::Options(format!("--hook {hook}: {other}")),

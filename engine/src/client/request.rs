@@ -261,8 +261,9 @@ impl RequestEncoder {
         seq: u64,
         kept: Option<&mut KeptConversation>,
     ) -> Result<PreparedRequest, EncodeError> {
-        let chat_like = matches!(r.api, Api::ChatCompletions | Api::Responses | Api::Messages);
-        if r.history.is_some() && (kept.is_none() || !chat_like || self.grpc) {
+        // The APIs that take a conversation: tools, tool calls and histories are theirs.
+        let chat_like = matches!(r.api, Api::ChatCompletions | Api::Responses | Api::Messages) && !self.grpc;
+        if r.history.is_some() && (kept.is_none() || !chat_like) {
             return Err(format!(
                 "a history is kept for chat_completions, responses and messages requests with a session, in a stage that observes outcomes; this is a {} request{}",
                 r.api.as_str(),
@@ -279,8 +280,7 @@ impl RequestEncoder {
             )
             .into());
         }
-        let agent_api = matches!(r.api, Api::ChatCompletions | Api::Responses | Api::Messages);
-        if let Some(what) = agent_parts(&r).filter(|_| !agent_api || self.grpc) {
+        if let Some(what) = agent_parts(&r).filter(|_| !chat_like) {
             return Err(format!(
                 "{what}: tools, tool_choice, tool calls and tool results are for chat_completions, responses and messages requests only, not {}",
                 r.api.as_str()

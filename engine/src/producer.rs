@@ -920,6 +920,21 @@ mod tests {
     }
 
     #[test]
+    fn a_session_keeps_at_most_its_bound_of_histories() {
+        let mut tally = SessionTally::default();
+        for h in 0..MAX_HISTORIES as u32 {
+            tally.conversation(h).unwrap();
+        }
+        // The same ones again are found, not added.
+        tally.conversation(0).unwrap();
+        tally.conversation(MAX_HISTORIES as u32 - 1).unwrap();
+        assert_eq!(tally.kept.len(), MAX_HISTORIES);
+        let err = tally.conversation(MAX_HISTORIES as u32).unwrap_err();
+        assert!(err.contains(&format!("at most {MAX_HISTORIES} histories")), "{err}");
+        assert_eq!(tally.kept.len(), MAX_HISTORIES);
+    }
+
+    #[test]
     fn the_idle_clock_restarts_on_activity_and_while_requests_are_out() {
         let mut clock = IdleClock::new();
         std::thread::sleep(5 * MS);

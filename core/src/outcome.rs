@@ -40,6 +40,8 @@ pub struct Outcome {
     pub stage: u32,
     pub seq: u64,
     pub session: Option<u64>,
+    /// The request's `key`, the scenario's own number for it.
+    pub key: Option<u64>,
     pub ok: bool,
     pub status: u16,
     pub error: Option<ErrorClass>,

@@ -46,6 +46,8 @@ pub struct RequestRecord {
     /// Inferences the request carried.
     pub batch_size: u32,
     pub session: Option<u64>,
+    /// The scenario's number for the request, given back in its outcome.
+    pub key: Option<u64>,
     /// The scenario asked for the response text in the outcome.
     pub keep_text: bool,
     pub max_tokens: Option<u32>,
@@ -127,6 +129,7 @@ impl RequestRecord {
             model: None,
             batch_size: 1,
             session: None,
+            key: None,
             keep_text: false,
             max_tokens: None,
             planned,
@@ -244,6 +247,7 @@ impl RequestRecord {
             stage: self.stage,
             seq: self.seq,
             session: self.session,
+            key: self.key,
             ok: self.ok(),
             status: self.status,
             error: self.error,

@@ -244,6 +244,8 @@ pub struct ScenarioRequest {
     /// session. Its kept messages go before this request's, which are kept after them,
     /// then the model's answer; the scenario sends only what is new.
     pub history: Option<u32>,
+    /// The scenario's number for this request, given back in its outcome.
+    pub key: Option<u64>,
 }
 
 impl ScenarioRequest {
@@ -288,6 +290,7 @@ impl ScenarioRequest {
             tool_choice: None,
             delay: None,
             history: None,
+            key: None,
         }
     }
 }

@@ -813,6 +813,7 @@ fn not_sent_here(stage: u32, seq: u64, session: Option<u64>) -> Outcome {
         stage,
         seq,
         session,
+        key: None,
         ok: false,
         status: 0,
         error: Some(ErrorClass::Cancelled),

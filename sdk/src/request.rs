@@ -217,6 +217,7 @@ impl Request {
             tool_choice: None,
             delay: None,
             history: None,
+            key: None,
         }
     }
 
@@ -249,6 +250,13 @@ impl Request {
     /// history at a time; it is dropped when the session's task ends.
     pub fn history(mut self, n: u32) -> Self {
         self.history = Some(n);
+        self
+    }
+
+    /// A number of your choosing, given back in this request's outcome
+    /// (`Outcome::key`): it tells apart requests of one session in flight at once.
+    pub fn key(mut self, key: u64) -> Self {
+        self.key = Some(key);
         self
     }
 

@@ -200,6 +200,7 @@ async fn the_0_6_fixture_runs_agent_tasks_with_follow_ups() {
     // Two turns a task: the opening and one follow-up.
     assert_eq!(stage["requests"]["ok"], 8, "{stage}");
     assert_eq!(checks(stage, "turn-ok"), (8, 0), "{}", stage["checks"]);
+    assert_eq!(checks(stage, "key-returned"), (8, 0), "each outcome gives its request's key back: {}", stage["checks"]);
     assert_eq!(sim.stats().requests, 8);
     let follow_ups: Vec<&Value> = records.iter().filter(|r| r["tag"] == "follow-up").collect();
     assert_eq!(follow_ups.len(), 4);
@@ -249,6 +250,7 @@ async fn the_0_6_host_module_turns_reactions_into_follow_ups() {
             stage: 0,
             seq,
             session: Some(session),
+            key: None,
             ok,
             status: if ok { 200 } else { 500 },
             error: None,

@@ -36,7 +36,7 @@ pub fn detect_format(path: &Path, file: &File) -> Result<Format> {
 pub fn index(file: &File, path: &Path, format: Format, on_error: OnError) -> Result<Indexed> {
     let reader = BufReader::with_capacity(1 << 20, file.try_clone()?);
     match format {
-        Format::Jsonl | Format::Text | Format::Folder => index_lines(reader, path, format, on_error),
+        Format::Jsonl | Format::Text | Format::Folder | Format::Trace(_) => index_lines(reader, path, format, on_error),
         Format::ShareGpt => index_json_array(reader, path, on_error),
     }
 }

@@ -10,6 +10,10 @@
 //!
 //! A granted folder ([`folder`]) is a dataset of media files: its rows are the file
 //! names, and [`Dataset::media`] reads a file's bytes for an image or audio part.
+//!
+//! How a file is read can be named before its path ([`Reading`]): `lines:PATH` takes
+//! every line as a row, as is; `mooncake:`, `burstgpt:`, `azure:` and `otel:` read a
+//! published request trace ([`crate::trace`]) whose rows carry [`TraceRow`]s.
 
 pub mod folder;
 mod index;
@@ -24,6 +28,7 @@ use volley_core::DatasetInfo;
 use volley_core::foreign_file::{self, Kind, Opened};
 
 use crate::DataError;
+use crate::trace::{self, TraceFormat, TraceRow};
 
 pub use row::Row;
 
@@ -35,6 +40,8 @@ pub enum Format {
     Text,
     /// A folder of media files.
     Folder,
+    /// A request trace.
+    Trace(TraceFormat),
 }
 
 impl Format {
@@ -45,6 +52,7 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Text => "text",
             Format::Folder => "folder",
+            Format::Trace(t) => t.as_str(),
         }
     }
 }
@@ -77,6 +85,36 @@ pub struct Dataset {
 enum Source {
     Rows { file: File, spans: Vec<Span> },
     Folder { files: Vec<folder::MediaFile> },
+    Trace { rows: Vec<TraceRow> },
+}
+
+/// How a granted path is read, when its grant says (`NAME=HOW:PATH`): the one grammar
+/// of a grant's prefixes, for the run and for the run file's path checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// `lines:`: every line a row, as is.
+    Lines,
+    Trace(TraceFormat),
+}
+
+impl Reading {
+    /// The prefixes a grant's path may start with.
+    pub fn prefixes() -> impl Iterator<Item = &'static str> {
+        std::iter::once("lines").chain(TraceFormat::ALL.iter().map(|t| t.as_str()))
+    }
+
+    /// `path` without its reading prefix, and the reading it names, if any.
+    pub fn split(path: &str) -> (Option<Reading>, &str) {
+        if let Some(p) = path.strip_prefix("lines:") {
+            return (Some(Reading::Lines), p);
+        }
+        for t in TraceFormat::ALL {
+            if let Some(p) = path.strip_prefix(t.as_str()).and_then(|p| p.strip_prefix(':')) {
+                return (Some(Reading::Trace(t)), p);
+            }
+        }
+        (None, path)
+    }
 }
 
 /// One media file's bytes and type.
@@ -100,16 +138,20 @@ impl Dataset {
         Ok((name.to_string(), PathBuf::from(path)))
     }
 
-    /// Indexes the file at `path`; `lines:PATH` takes every line as a row, as is (e.g. a
-    /// JSONL request trace whose rows carry no prompt).
+    /// Indexes the file at `path`, read as its prefix says ([`Reading`]).
     pub fn open(name: &str, path: &Path, on_error: OnError) -> Result<Self, DataError> {
         Self::index(name, path, on_error).map_err(|e| DataError::Dataset(format!("{e:#}")))
     }
 
     fn index(name: &str, path: &Path, on_error: OnError) -> Result<Self> {
-        let (path, forced) = match path.to_str().and_then(|p| p.strip_prefix("lines:")) {
-            Some(p) => (Path::new(p), Some(Format::Text)),
-            None => (path, None),
+        let (reading, path) = match path.to_str().map(Reading::split) {
+            Some((reading, p)) => (reading, Path::new(p)),
+            None => (None, path),
+        };
+        let forced = match reading {
+            Some(Reading::Lines) => Some(Format::Text),
+            Some(Reading::Trace(t)) => Some(Format::Trace(t)),
+            None => None,
         };
         if forced.is_none() && path.is_dir() {
             let (files, skipped) = folder::list(name, path)?;
@@ -124,6 +166,11 @@ impl Dataset {
             Some(f) => f,
             None => index::detect_format(path, &file)?,
         };
+        if let Format::Trace(t) = format {
+            let read = trace::read(t, &file, path, on_error).map_err(|e| anyhow!("dataset '{name}': {e:#}"))?;
+            let (skipped, source) = (read.skipped, Source::Trace { rows: read.rows });
+            return Ok(Dataset { name: name.to_string(), path: path.to_path_buf(), format, bytes, skipped, source });
+        }
         let indexed = index::index(&file, path, format, on_error)?;
         if indexed.spans.is_empty() {
             bail!("dataset '{name}' ({}) has no rows", path.display());
@@ -142,6 +189,7 @@ impl Dataset {
         match &self.source {
             Source::Rows { spans, .. } => spans.len() as u64,
             Source::Folder { files } => files.len() as u64,
+            Source::Trace { rows } => rows.len() as u64,
         }
     }
 
@@ -173,7 +221,15 @@ impl Dataset {
             Source::Rows { file, spans } => (file, spans),
             // A folder's rows are its file names.
             Source::Folder { files } => {
-                return Ok(files.get(i as usize).map(|f| Row { messages: Vec::new(), raw: f.name.clone() }));
+                return Ok(files.get(i as usize).map(|f| Row { messages: Vec::new(), raw: f.name.clone(), trace: None }));
+            }
+            // A trace's rows are typed; `raw` is the row as the host read it, in JSON.
+            Source::Trace { rows } => {
+                return Ok(rows.get(i as usize).map(|t| Row {
+                    messages: Vec::new(),
+                    raw: serde_json::to_string(t).unwrap_or_default(),
+                    trace: Some(t.clone()),
+                }));
             }
         };
         let Some(span) = spans.get(i as usize) else { return Ok(None) };

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::Format;
+use crate::trace::TraceRow;
 use volley_core::Message;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +13,8 @@ pub struct Row {
     pub messages: Vec<Message>,
     /// The row as it is in the file.
     pub raw: String,
+    /// A request trace's row, typed.
+    pub trace: Option<TraceRow>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +60,9 @@ fn role(from: &str) -> String {
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Row, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     match format {
-        Format::Text | Format::Folder => Ok(Row { messages: vec![Message::user(text)], raw: text.to_string() }),
+        Format::Text | Format::Folder | Format::Trace(_) => {
+            Ok(Row { messages: vec![Message::user(text)], raw: text.to_string(), trace: None })
+        }
         Format::Jsonl | Format::ShareGpt => {
             let row: JsonRow<'_> = serde_json::from_str(text).map_err(|e| {
                 let e = e.to_string();
@@ -75,7 +80,7 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Row, String> {
             } else {
                 vec![Message::user(row.prompt.or(row.text).unwrap_or_default().into_owned())]
             };
-            Ok(Row { messages, raw: text.to_string() })
+            Ok(Row { messages, raw: text.to_string(), trace: None })
         }
     }
 }

@@ -102,6 +102,7 @@ pub(crate) async fn send(ctx: &SendContext, mut req: PreparedRequest, planned: I
     rec.model = req.model.take();
     rec.batch_size = req.batch_size;
     rec.session = req.session;
+    rec.key = req.key;
     rec.turn = req.turn;
     rec.delay = req.delay;
     rec.keep_text = req.keep_text;

@@ -44,6 +44,8 @@ pub struct PreparedRequest {
     /// The model, for the per-model breakdown.
     pub model: Option<Arc<str>>,
     pub session: Option<u64>,
+    /// The scenario's number for the request (its outcome's `key`).
+    pub key: Option<u64>,
     pub max_tokens: Option<u32>,
     /// The prompt length the scenario intended.
     pub prompt_tokens: Option<u32>,
@@ -394,6 +396,7 @@ impl RequestEncoder {
             tag: r.tag.as_deref().map(|t| self.tags.intern(t)),
             model,
             session: r.session,
+            key: r.key,
             max_tokens: r.max_tokens,
             prompt_tokens: r.prompt_tokens,
             batch_size: r.batch_size.unwrap_or(1).max(1),

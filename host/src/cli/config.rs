@@ -136,17 +136,18 @@ fn flags(path: &Path, env: &dyn Fn(&str) -> Result<String, String>, on_cli: &dyn
 /// `value` of run-file key `key` with its path resolved against `dir`, the run file's
 /// folder; refused when the path is absolute, climbs out with `..`, or leads out
 /// through a symbolic link. A scenario named `builtin:` or `oci://` is no path; a
-/// dataset's path follows its `NAME=` (and `lines:`). Also used by `kube render`.
+/// dataset's path follows its `NAME=` (and a reading such as `lines:` or `mooncake:`).
+/// Also used by `kube render`.
 pub(super) fn local(key: &str, value: &str, dir: &Path) -> Result<String, String> {
     if key == "scenario" && (value.starts_with("builtin:") || value.starts_with("oci://")) {
         return Ok(value.to_string());
     }
     let (prefix, path) = match key {
         "dataset" => match value.split_once('=') {
-            Some((name, rest)) => match rest.strip_prefix("lines:") {
-                Some(p) => (format!("{name}=lines:"), p),
-                None => (format!("{name}="), rest),
-            },
+            Some((name, rest)) => {
+                let (_, p) = volley::data::Reading::split(rest);
+                (format!("{name}={}", &rest[..rest.len() - p.len()]), p)
+            }
             // Not NAME=PATH: the grant's own parser says so.
             None => return Ok(value.to_string()),
         },

@@ -128,7 +128,11 @@ impl wit_datasets::HostDataset for DatasetsCap {
 
     fn row(&mut self, handle: Resource<DatasetHandle>, index: u64) -> wasmtime::Result<Option<wit_datasets::Row>> {
         let row = DatasetsCap::row(self, &handle, index)?;
-        Ok(row.map(|r| wit_datasets::Row { messages: r.messages.into_iter().map(row_message).collect(), raw: r.raw }))
+        Ok(row.map(|r| wit_datasets::Row {
+            messages: r.messages.into_iter().map(row_message).collect(),
+            raw: r.raw,
+            trace: r.trace.map(trace_row),
+        }))
     }
 
     fn drop(&mut self, handle: Resource<DatasetHandle>) -> wasmtime::Result<()> {
@@ -323,6 +327,20 @@ fn message(m: wit::Message, cap: &mut MediaCap) -> Result<model::Message, String
 /// A dataset row's message as the scenario sees it. Rows hold text (role and content);
 /// a text part is given back as one, while media, which a row never holds (a granted
 /// folder's row names its file in `raw`), have no form a scenario could send back.
+fn trace_row(t: volley_data::TraceRow) -> wit_datasets::TraceRow {
+    wit_datasets::TraceRow {
+        at_us: t.at_us,
+        input_tokens: t.input_tokens,
+        output_tokens: t.output_tokens,
+        hash_ids: t.hash_ids,
+        model: t.model.map(|m| m.to_string()),
+        session: t.session.map(|s| s.to_string()),
+        after: t.after,
+        delay_us: t.delay_us,
+        tool_calls: t.tool_calls,
+    }
+}
+
 fn row_message(m: model::Message) -> wit::Message {
     wit::Message {
         role: m.role,
@@ -394,6 +412,7 @@ fn request(r: wit::Request, cap: &mut MediaCap) -> Result<model::ScenarioRequest
         tool_choice: r.tool_choice.map(tool_choice),
         delay: r.delay.map(delay),
         history: r.history,
+        key: r.key,
         ..model::ScenarioRequest::new(api(r.api), prompt(r.prompt, cap)?)
     })
 }
@@ -416,6 +435,7 @@ fn outcome(o: model::Outcome) -> wit::Outcome {
         stage: o.stage,
         seq: o.seq,
         session: o.session,
+        key: o.key,
         ok: o.ok,
         status: o.status,
         error: o.error.map(error_class),
@@ -460,6 +480,7 @@ mod tests {
             tool_choice: None,
             delay: None,
             history: None,
+            key: None,
         }
     }
 
@@ -523,6 +544,7 @@ mod tests {
             stage: 1,
             seq: 2,
             session: Some(3),
+            key: Some(9),
             ok: true,
             status: 200,
             error: None,
@@ -537,7 +559,7 @@ mod tests {
             completed: Instant::now(),
         };
         let w = outcome(o);
-        assert_eq!((w.tool_calls.len(), w.tool_calls[0].id.as_str()), (1, "a"));
+        assert_eq!((w.tool_calls.len(), w.tool_calls[0].id.as_str(), w.key), (1, "a", Some(9)));
         assert_eq!((w.finish_reason.as_deref(), w.cached_tokens), (Some("tool_calls"), Some(4)));
         assert_eq!(load(wit::Load::Sessions(2)), model::Load::Sessions { n: 2 });
         assert!(matches!(load_to_wit(model::Load::Sessions { n: 2 }), wit::Load::Sessions(2)));

@@ -134,6 +134,8 @@ fn chat(session: u64, messages: Vec<Message>, tool_choice: Option<ToolChoice>, d
         // Each turn sends the whole conversation (the host keeping it is tested by the
         // agent scenarios).
         history: None,
+        // Given back in the outcome: checked there.
+        key: Some(session * 10 + u64::from(delay.is_some())),
     }
 }
 
@@ -223,6 +225,7 @@ impl Guest for Fixture {
 
     fn on_outcome(outcome: Outcome) -> Reaction {
         check("turn-ok", outcome.ok);
+        check("key-returned", outcome.key.is_some() && outcome.key.map(|k| k / 10) == outcome.session);
         if !outcome.tool_calls.is_empty() {
             WITH_TOOL_CALLS.fetch_add(1, Ordering::Relaxed);
         }

@@ -23,6 +23,7 @@ use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall,
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
 use super::parsed::{CallPiece, KeptReply, Parsed, PromptTokensDetails, Usage, unexpected_json};
+use super::wire::{Wire, WireBody, checked_tools};
 
 /// The keys [`encode`] may write (body-extra naming one is merged, not spliced).
 pub(crate) const KEYS: &[&str] = &["model", "system", "messages", "max_tokens", "stream", "tools", "tool_choice"];
@@ -32,6 +33,8 @@ pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// The API version sent unless the scenario or the operator sets the header.
 pub(crate) const VERSION: &str = "2023-06-01";
+/// The header that names the API's version.
+pub(crate) const VERSION_HEADER: &str = "anthropic-version";
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -91,6 +94,20 @@ struct WireChoice<'a> {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+}
+
+/// Where the body's array of messages opens: a kept conversation's messages go first in
+/// it.
+pub(crate) const ARRAY: &[u8] = br#""messages":["#;
+
+/// A `POST /v1/messages` request: its tools' parameters checked, the body ([`encode`],
+/// a kept conversation's `system` before the request's), and the version header.
+pub(crate) fn request(r: &ScenarioRequest, model: Option<&str>, kept_system: Option<&str>) -> Result<Wire, String> {
+    let tools = checked_tools(&r.tools)?;
+    let (bytes, system) = encode(r, model, &tools, kept_system)?;
+    let mut wire = Wire::post_json("/v1/messages".into(), WireBody::Typed(bytes, KEYS), r.stream);
+    (wire.system, wire.header) = (system, Some((VERSION_HEADER, VERSION)));
+    Ok(wire)
 }
 
 /// The body of a Messages request: its chat prompt as `system` and `messages`, `tools`

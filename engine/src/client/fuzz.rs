@@ -11,7 +11,8 @@ use serde_json::Value;
 use volley_core::{Api, Message, Prompt, ScenarioRequest, Tensor, TensorData, Tool, ToolCall, ToolChoice};
 use volley_net::Target;
 
-use super::request::{RequestEncoder, check_path};
+use super::http::check_path;
+use super::request::RequestEncoder;
 use super::sse::{SseEvent, SseParser};
 use super::{anthropic, kserve, openai, responses, tgi};
 

@@ -6,11 +6,20 @@
 //! The messages are the subset of KServe's `grpc_predict_v2.proto` a request needs,
 //! written as prost structs (field numbers as in the proto). A non-OK `grpc-status` is
 //! mapped to the HTTP status it stands for, so errors are classified like HTTP ones.
+//!
+//! A request is written here ([`request`], one framed `ModelInferRequest`), and the
+//! responses read back ([`Frames`], [`stream_response`], [`unary_response`]).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use hyper::Method;
+use hyper::header::HeaderValue;
 use prost::Message;
 
-use volley_core::{ScenarioRequest, Tensor, TensorData};
+use volley_core::{Api, ScenarioRequest, Tensor, TensorData};
+
+use super::wire::{Wire, WireBody, model_segment};
+
+const GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
 
 pub(crate) const INFER_PATH: &str = "/inference.GRPCInferenceService/ModelInfer";
 pub(crate) const STREAM_INFER_PATH: &str = "/inference.GRPCInferenceService/ModelStreamInfer";
@@ -111,6 +120,19 @@ fn contents(t: &Tensor) -> Result<InferTensorContents, String> {
         },
     }
     Ok(c)
+}
+
+/// KServe v2 as a gRPC call: `ModelInfer`, or `ModelStreamInfer` for a streamed request.
+pub(crate) fn request(r: &ScenarioRequest, model: Option<&str>, seq: u64) -> Result<Wire, String> {
+    if r.api != Api::KserveV2 {
+        return Err(format!("a grpc:// target takes kserve-v2 requests only, not {}", r.api.as_str()));
+    }
+    if r.body_extra.is_some() {
+        return Err("body-extra has no meaning for a gRPC request".into());
+    }
+    let model = model_segment(model, "kserve-v2")?;
+    let (path, bytes) = encode(r, model, seq)?;
+    Ok(Wire::new(Method::POST, path.into(), WireBody::Raw(bytes), Some(GRPC), r.stream))
 }
 
 /// The request as one framed gRPC message, and its method path.
@@ -257,6 +279,20 @@ mod tests {
         assert_eq!(frames.leftover(), 0);
         r.inputs[0].datatype = "FP16".into();
         assert!(encode(&r, "m", 0).unwrap_err().contains("FP16"));
+    }
+
+    #[test]
+    fn only_kserve_v2_requests_without_body_extra_are_calls() {
+        let mut r = ScenarioRequest::new(volley_core::Api::KserveV2, volley_core::Prompt::Text(String::new()));
+        r.inputs = vec![Tensor { name: "I".into(), datatype: "INT64".into(), shape: vec![1], data: TensorData::Numbers(vec![1.0]) }];
+        r.stream = true;
+        let w = request(&r, Some("m"), 1).unwrap();
+        assert_eq!((w.path.as_ref(), w.stream, w.content_type), (STREAM_INFER_PATH, true, Some(GRPC)));
+        assert!(request(&r, Some("a/b"), 1).is_err());
+        r.body_extra = Some("{}".into());
+        assert!(request(&r, Some("m"), 1).err().unwrap().contains("body-extra"));
+        let text = ScenarioRequest::new(volley_core::Api::Completions, volley_core::Prompt::Text("x".into()));
+        assert!(request(&text, Some("m"), 1).err().unwrap().contains("kserve-v2 requests only, not completions"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use volley_core::{ContentPart, Message, Prompt, ScenarioRequest, Tool, ToolCall,
 use super::openai::error_message;
 use super::openai::messages::WireMessage;
 use super::parsed::{CallPiece, CompletionTokensDetails, KeptReply, Parsed, PromptTokensDetails, Usage, unexpected_json};
+use super::wire::{Wire, WireBody, checked_tools};
 
 /// The keys [`encode`] may write (body-extra naming one is merged, not spliced).
 pub(crate) const KEYS: &[&str] = &["model", "input", "tools", "tool_choice", "max_output_tokens", "stream"];
@@ -105,6 +106,18 @@ enum WireChoice<'a> {
         kind: &'static str,
         name: &'a str,
     },
+}
+
+/// Where the body's array of input items opens: a kept conversation's items go first in
+/// it.
+pub(crate) const ARRAY: &[u8] = br#""input":["#;
+
+/// A `POST /v1/responses` request: its tools' parameters checked, and the body
+/// ([`encode`]).
+pub(crate) fn request(r: &ScenarioRequest, model: Option<&str>) -> Result<Wire, String> {
+    let tools = checked_tools(&r.tools)?;
+    let bytes = encode(r, model, &tools)?;
+    Ok(Wire::post_json("/v1/responses".into(), WireBody::Typed(bytes, KEYS), r.stream))
 }
 
 /// The body of a Responses request: its chat prompt as `input` items, `tools` (each with

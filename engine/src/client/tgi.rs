@@ -1,12 +1,34 @@
-//! Reading TGI's native API: `/generate_stream` events (one token each, the last one
-//! with `generated_text` and `details`) and `/generate` bodies.
+//! TGI's native API: the request (`/generate_stream` or `/generate`, its prompt as one
+//! string of `inputs`, with `parameters`), and the response read back: `/generate_stream`
+//! events (one token each, the last one with `generated_text` and `details`) and
+//! `/generate` bodies.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::json;
+
+use volley_core::{Prompt, ScenarioRequest};
 
 use super::openai::error_message;
+use super::openai::messages::WireMessage;
 use super::parsed::{Parsed, Usage};
+use super::wire::{Wire, WireBody};
+
+/// A `/generate_stream` (streamed) or `/generate` request.
+pub(crate) fn request(r: &ScenarioRequest) -> Wire {
+    let inputs = match &r.prompt {
+        Prompt::Text(t) => t.clone(),
+        // TGI's native API takes one string; a conversation is sent as its text.
+        Prompt::Chat(m) => m.iter().map(WireMessage::text).collect::<Vec<_>>().join("\n"),
+    };
+    let mut parameters = json!({ "details": true });
+    if let Some(n) = r.max_tokens {
+        parameters["max_new_tokens"] = n.into();
+    }
+    let path = if r.stream { "/generate_stream" } else { "/generate" };
+    Wire::post_json(path.into(), WireBody::Json(json!({ "inputs": inputs, "parameters": parameters })), r.stream)
+}
 
 #[derive(Deserialize)]
 struct Token<'a> {
@@ -81,6 +103,39 @@ pub fn parse_body(json: &[u8], text: Option<&mut String>) -> Result<Parsed, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use volley_core::{Api, ContentPart, Media, Message};
+
+    #[test]
+    fn stream_and_parameters() {
+        let mut r = ScenarioRequest::new(Api::TgiGenerate, Prompt::Text("hi".into()));
+        r.max_tokens = Some(5);
+        r.stream = true;
+        let w = request(&r);
+        assert_eq!(w.path, "/generate_stream");
+        assert!(w.stream);
+        let b = w.json();
+        assert_eq!((b["inputs"].as_str(), b["parameters"]["max_new_tokens"].as_u64()), (Some("hi"), Some(5)));
+        assert_eq!(b["parameters"]["details"].as_bool(), Some(true));
+        r.stream = false;
+        let w = request(&r);
+        assert_eq!((w.path.as_ref(), w.stream), ("/generate", false));
+    }
+
+    #[test]
+    fn a_chat_prompt_is_sent_as_its_text() {
+        // TGI takes the text only.
+        let mut m = Message::with_parts(
+            "user",
+            vec![
+                ContentPart::Image { media: Media::from_bytes("image/png", b"\x89PNG"), detail: Some("low".into()) },
+                ContentPart::Text("what is it?".into()),
+                ContentPart::Audio(Media::from_bytes("audio/wav", b"RIFF")),
+            ],
+        );
+        m.content = "look:".into();
+        let w = request(&ScenarioRequest::new(Api::TgiGenerate, Prompt::Chat(vec![m])));
+        assert_eq!(w.json()["inputs"], "look:\nwhat is it?");
+    }
 
     #[test]
     fn stream_events() {

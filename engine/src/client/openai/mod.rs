@@ -1,5 +1,6 @@
-//! Reading OpenAI-compatible responses: one streamed event at a time, or a whole
-//! non-streamed body. Borrowed deserialization keeps the common event (a few bytes of
+//! OpenAI-compatible completions, chat and embeddings: the requests are written by
+//! [`encode`] (its chat messages by [`messages`]); this module reads the responses, one
+//! streamed event at a time, or a whole non-streamed body. Borrowed deserialization keeps the common event (a few bytes of
 //! text) from allocating strings; the common streamed events take a one-pass scanner
 //! ([`scan`]) or are read by difference from the stream's last one ([`repeat`]).
 //!
@@ -16,6 +17,7 @@ use serde_json::value::RawValue;
 use super::parsed::{CallPiece, KeptReply, Parsed, Usage, unexpected_json};
 use repeat::Repeat;
 
+pub(crate) mod encode;
 pub(crate) mod messages;
 pub(crate) mod repeat;
 pub(crate) mod scan;

@@ -99,19 +99,31 @@ impl HttpClient for ExportClient {
 pub enum Transport {
     /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
     Http,
+    /// OTLP/HTTP with JSON bodies: what a recording receiver can keep as text, and what
+    /// `--dataset NAME=otel:PATH` replays.
+    HttpJson,
     /// OTLP/gRPC (port 4317 by convention).
     Grpc,
 }
 
 impl Transport {
-    /// `--otlp-protocol`, else `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
+    /// `--otlp-protocol`, else `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf` or
+    /// `http/json`).
     pub fn choose(flag: Option<&str>) -> ExportResult<Transport> {
         let from_env = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok();
         match flag.or(from_env.as_deref()).unwrap_or("http/protobuf") {
             "grpc" => Ok(Transport::Grpc),
             "http" | "http/protobuf" => Ok(Transport::Http),
-            other => Err(err(format!("OTLP protocol {other:?} is not supported (grpc or http/protobuf)"))),
+            "http/json" => Ok(Transport::HttpJson),
+            other => Err(err(format!("OTLP protocol {other:?} is not supported (grpc, http/protobuf or http/json)"))),
         }
+    }
+}
+
+impl Transport {
+    /// The body encoding of an HTTP transport.
+    fn http_protocol(self) -> Protocol {
+        if self == Transport::HttpJson { Protocol::HttpJson } else { Protocol::HttpBinary }
     }
 }
 
@@ -149,7 +161,7 @@ impl Signal {
 /// where it came from.
 fn endpoint(o: &OtlpOptions, signal: Signal, env: &dyn Fn(&str) -> Option<String>) -> (String, String) {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
-    let http = o.transport == Transport::Http;
+    let http = o.transport != Transport::Grpc;
     let path = format!("/v1/{}", signal.name());
     let append = |base: &str| if http { format!("{}{path}", base.trim_end_matches('/')) } else { base.to_string() };
     let signal_var = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.name().to_ascii_uppercase());
@@ -265,10 +277,10 @@ impl Otlp {
         let traces_to = if o.spans { Some(checked_endpoint(o, Signal::Traces, &egress, &env)?) } else { None };
         let client = ExportClient { allowed: std::iter::once(&metrics_to).chain(traces_to.as_ref()).cloned().collect() };
         let exporter = match o.transport {
-            Transport::Http => MetricExporter::builder()
+            Transport::Http | Transport::HttpJson => MetricExporter::builder()
                 .with_http()
                 .with_http_client(client.clone())
-                .with_protocol(Protocol::HttpBinary)
+                .with_protocol(o.transport.http_protocol())
                 .with_headers(headers.clone())
                 .with_endpoint(metrics_to.to_string())
                 .build(),
@@ -305,10 +317,10 @@ impl Otlp {
         };
         let tracer = if let Some(to) = traces_to {
             let exporter = match o.transport {
-                Transport::Http => SpanExporter::builder()
+                Transport::Http | Transport::HttpJson => SpanExporter::builder()
                     .with_http()
                     .with_http_client(client)
-                    .with_protocol(Protocol::HttpBinary)
+                    .with_protocol(o.transport.http_protocol())
                     .with_headers(headers)
                     .with_endpoint(to.to_string())
                     .build(),

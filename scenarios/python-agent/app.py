@@ -165,4 +165,5 @@ def chat(session: int, messages, final: bool, delay: Optional[Delay]) -> Request
         tools=TOOLS, tool_choice=ToolChoice_None_() if final else ToolChoice_Auto(),
         delay=delay,  # none on a first turn: the stage's load paces those
         history=0,  # the host keeps the conversation: send only what is new
+        key=None,
     )

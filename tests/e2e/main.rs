@@ -38,4 +38,5 @@ mod scale;
 mod slo_search;
 mod tls;
 mod tokens;
+mod trace_replay;
 mod waits;

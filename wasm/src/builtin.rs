@@ -31,14 +31,19 @@ builtins!(
     "vision",
 );
 
-/// The embedded component named `name`.
+/// Other names of embedded scenarios: the name a user looks for, the component that
+/// serves it (one replay reads every trace format).
+const ALIASES: &[(&str, &str)] = &[("mooncake", "trace-replay"), ("otel-replay", "trace-replay")];
+
+/// The embedded component named `name` (or aliased so).
 pub fn get(name: &str) -> Option<&'static [u8]> {
+    let name = ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, to)| *to);
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
 }
 
-/// Names of the embedded scenarios.
+/// Names of the embedded scenarios, aliases included.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    BUILTIN.iter().map(|(n, _)| *n)
+    BUILTIN.iter().map(|(n, _)| *n).chain(ALIASES.iter().map(|(alias, _)| *alias))
 }
 
 #[cfg(test)]

@@ -141,7 +141,16 @@ fn date_time_us(s: &str) -> Option<i128> {
     let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 || h < 0 || min < 0 || sec < 0 {
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || min > 59
+        || sec > 60
+        || h < 0
+        || min < 0
+        || sec < 0
+    {
         return None;
     }
     if !fraction.bytes().all(|b| b.is_ascii_digit()) || fraction.len() > 12 {

@@ -7,9 +7,9 @@
 //! `text_completion`, `generate_content`); its lengths are `gen_ai.usage.input_tokens`
 //! and `gen_ai.usage.output_tokens` (0 when absent: a failed request), its model
 //! `gen_ai.request.model` (else `gen_ai.response.model`), its tool calls
-//! `volley.tool_calls`. A trace is a session when it holds an `invoke_agent` span or
-//! more than one request; the session's structure comes from the requests' times
-//! ([`super::links`]). Content (prompts, answers) is never read: a capture stripped of
+//! `volley.tool_calls`. A request's session is its `gen_ai.conversation.id`; without
+//! one, its trace, when the trace holds an `invoke_agent` span or more than one
+//! request. The session's structure comes from the requests' times ([`super::links`]). Content (prompts, answers) is never read: a capture stripped of
 //! it replays the same.
 
 use std::borrow::Cow;
@@ -123,7 +123,9 @@ fn clip(s: &str) -> String {
 
 /// A request span, read.
 struct Request {
+    /// The conversation, else the trace.
     trace: String,
+    conversation: bool,
     row: TraceRow,
     start_ns: u64,
     end_ns: u64,
@@ -167,6 +169,9 @@ pub(super) fn read(file: &File, path: &Path, on_error: OnError) -> Result<Trace>
     }
     let sessions: HashSet<String> =
         per_trace.iter().filter(|(t, n)| **n > 1 || agents.contains(**t)).map(|(t, _)| (*t).to_string()).collect();
+    // Conversations are sessions whatever their traces hold.
+    let sessions: HashSet<String> =
+        sessions.into_iter().chain(requests.iter().filter(|r| r.conversation).map(|r| r.trace.clone())).collect();
     let mut names: HashMap<String, Arc<str>> = HashMap::new();
     let timed = requests
         .into_iter()
@@ -205,5 +210,10 @@ fn request(span: &Span<'_>) -> Result<Request, String> {
         tool_calls: count(["volley.tool_calls", "volley.tool_calls"])?,
         ..TraceRow::default()
     };
-    Ok(Request { trace: span.trace_id.to_string(), row, start_ns, end_ns })
+    let conversation = span.text("gen_ai.conversation.id").filter(|c| !c.is_empty());
+    let (trace, conversation) = match conversation {
+        Some(c) => (format!("conversation {c}"), true),
+        None => (span.trace_id.to_string(), false),
+    };
+    Ok(Request { trace, conversation, row, start_ns, end_ns })
 }

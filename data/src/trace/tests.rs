@@ -153,3 +153,47 @@ fn otel_spans_become_sessions_of_linked_requests() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+mod fuzz {
+    //! Whatever a trace file holds, reading it answers with rows or one error.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("{\"timestamp\": 5, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [1, 2]}".to_string()),
+            Just("{\"timestamp\": 1e300, \"input_length\": 1e10, \"output_length\": -1, \"session_id\": 3, \"delay\": 1e308}".to_string()),
+            Just("{\"session_id\": \"s\", \"input_length\": 1, \"output_length\": 1}".to_string()),
+            Just("Timestamp,Model,Request tokens,Response tokens".to_string()),
+            Just("TIMESTAMP,ContextTokens,GeneratedTokens".to_string()),
+            Just("99999999999-12-31 23:59:60.9999999999,1,1".to_string()),
+            Just("-1e308,GPT-4,5,5".to_string()),
+            Just(export(&[span("t", "chat", "chat", 0, 1, (1, 1)), span("t", "chat", "chat", 5, 2, (1, 1))])),
+            Just("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"t\",\"startTimeUnixNano\":\"18446744073709551615\",\"endTimeUnixNano\":18446744073709551615,\"attributes\":[{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"chat\"}},{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"doubleValue\":1e300}}]}]}]}]}".to_string()),
+            "[ -~]{0,40}",
+            Just(",".to_string()),
+            Just("\u{0}\u{ff}".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn any_trace_file_is_rows_or_one_error(pieces in proptest::collection::vec(piece(), 0..8), format in 0usize..4) {
+            let (dir, p) = file_with("fuzz.trace", &pieces.join("\n"));
+            let format = TraceFormat::ALL[format];
+            let path = PathBuf::from(format!("{}:{p}", format.as_str()));
+            for on_error in [OnError::Fail, OnError::Skip] {
+                if let Ok(d) = Dataset::open("t", &path, on_error) {
+                    for i in 0..d.len() {
+                        let row = d.row(i).unwrap().unwrap().trace.unwrap();
+                        prop_assert!(row.after.iter().all(|a| *a < i));
+                    }
+                }
+            }
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+}

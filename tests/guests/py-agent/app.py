@@ -241,6 +241,7 @@ def chat(session: int, messages: List[Message], final: bool, delay: Optional[Del
         # This guest sends the whole conversation every turn (the templates have the
         # host keep it): both ways are tested.
         history=None,
+        key=None,
     )
 
 

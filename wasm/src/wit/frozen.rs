@@ -18,10 +18,10 @@
 //! same commit, deliberately, where a reviewer sees that a released module changed and
 //! why. Formatting is part of the digest: run `cargo fmt` before updating one.
 //!
-//! Releasing a draft version (0.6 now): remove "draft" from its WIT header and
-//! docs/wit-versions.md, then add a row to [`RELEASED`] with `sha256sum
-//! wit/v0.6/scenario.wit wasm/src/wit/v0_6.rs`, and its fixture stays in
-//! `tests/guests/fixture-v0_6`. From then on that version is frozen too.
+//! Releasing a draft version (0.7, when there is one): remove "draft" from its WIT
+//! header and docs/wit-versions.md, then add a row to [`RELEASED`] with `sha256sum
+//! wit/v0.7/scenario.wit wasm/src/wit/v0_7.rs`, and its fixture stays in
+//! `tests/guests/fixture-v0_7`. From then on that version is frozen too.
 
 use sha2::{Digest, Sha256};
 
@@ -42,7 +42,7 @@ macro_rules! released {
     };
 }
 
-/// Every released version, oldest first. A draft (0.6) is not listed until it is released.
+/// Every released version, oldest first. A draft is not listed until it is released.
 const RELEASED: &[Released] = &[
     released!(
         "0.1.0",
@@ -78,6 +78,13 @@ const RELEASED: &[Released] = &[
         "af1aef1e669225eda5f488328355f69caa0ca7aa7f6e2379e8a49df3b889118c",
         "wasm/src/wit/v0_5.rs",
         "9fff9958da70243867d8148b17a62fa80960457b83169e45b39092d5afbacc79"
+    ),
+    released!(
+        "0.6.0",
+        "wit/v0.6/scenario.wit",
+        "72a9aa5870d16f5771a0edcbcfbfd81212ae14eda102e077e4bd71cac287af16",
+        "wasm/src/wit/v0_6.rs",
+        "6a34aafc612c0f7303ce51ed940d8f94b4aa768d4a7bbb9bfc885da05175e001"
     ),
 ];
 

@@ -11,8 +11,10 @@
 //! is read and encoded by the media capability (once, then shared), so the model's
 //! requests carry encoded media and the engine never sees a grant.
 //!
-//! A draft until released (docs/wit-versions.md): then it is frozen like 0.1 to 0.5, and
-//! its WIT and this source join the digests of `super::frozen`.
+//! Also new: the Responses and Messages APIs, `request.key` (given back in the outcome)
+//! and datasets' typed trace rows.
+//!
+//! Released: frozen like 0.1 to 0.5 (the digests of `super::frozen`).
 
 use std::time::Duration;
 

@@ -157,7 +157,8 @@ pub struct OutputArgs {
     /// OTLP header, NAME=VALUE (repeatable)
     #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
     pub otlp_headers: Vec<String>,
-    /// OTLP transport: http/protobuf or grpc [default: OTEL_EXPORTER_OTLP_PROTOCOL, else
+    /// OTLP transport: http/protobuf, http/json (a receiver can record it for `otel:` replay)
+    /// or grpc [default: OTEL_EXPORTER_OTLP_PROTOCOL, else
     /// http/protobuf]
     #[arg(long)]
     pub otlp_protocol: Option<String>,

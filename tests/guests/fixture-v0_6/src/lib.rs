@@ -1,4 +1,4 @@
-//! Compatibility fixture for `volley:scenario@0.6.0` (a draft until released): calls every
+//! Compatibility fixture for `volley:scenario@0.6.0`: calls every
 //! import of 0.6 (log, random, tokenizer, datasets, checks) in `configure` and implements
 //! every export (`describe`, `configure`, `next-requests`, `on-outcome` returning a
 //! reaction, `next-stage`). An adaptive plan of one `sessions(2)` stage of `tasks` agent
@@ -10,6 +10,9 @@
 //!    the tools, a tool choice, the assistant message carrying the model's tool calls (or
 //!    one made up when the model made none) and a tool message answering each call.
 //! 3. The follow-up's outcome ends the task (`completed`, or `failed` when a turn failed).
+//!
+//! Every request carries a `key` (its session × 10, plus 1 for a follow-up), and every
+//! outcome is checked to give it back (check `key-returned`).
 //!
 //! `next-stage` then ends the run. With `"bad_follow_up": 1` each follow-up names an image
 //! of a dataset that was not granted, which the host must refuse. Run by

@@ -10,9 +10,16 @@ pub mod dataset;
 pub mod tokenizer;
 pub mod trace;
 
-pub use dataset::{Dataset, MediaBytes, OnError, Reading, Row};
+pub use dataset::{Dataset, MediaBytes, Reading, Row};
 pub use tokenizer::Tokenizer;
 pub use trace::{TraceFormat, TraceRow};
+
+/// What a malformed dataset or trace row does: fail the run, or skip it (and count it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Fail,
+    Skip,
+}
 
 /// Why a tokenizer or dataset could not be used, in one line.
 #[derive(Debug, thiserror::Error)]

@@ -6,13 +6,10 @@
 //! requests' spans and of their tool waits' spans.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::*;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
@@ -25,43 +22,27 @@ use serde_json::json;
 use volley::sim::SimConfig;
 
 #[derive(Default)]
-struct Received {
+struct Exported {
     metrics: Vec<ExportMetricsServiceRequest>,
     traces: Vec<ExportTraceServiceRequest>,
 }
 
-async fn receiver() -> (String, Arc<Mutex<Received>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let got: Arc<Mutex<Received>> = Arc::default();
+async fn receiver() -> (String, Arc<Mutex<Exported>>) {
+    let got: Arc<Mutex<Exported>> = Arc::default();
     let store = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let store = store.clone();
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let mut s = store.lock().unwrap();
-                        match path.as_str() {
-                            "/v1/metrics" => s.metrics.push(ExportMetricsServiceRequest::decode(body).expect("OTLP metrics protobuf")),
-                            "/v1/traces" => s.traces.push(ExportTraceServiceRequest::decode(body).expect("OTLP traces protobuf")),
-                            other => panic!("unexpected OTLP path {other}"),
-                        }
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::new())))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-            });
+    let url = http_sink(move |r| {
+        let mut s = store.lock().unwrap();
+        match r.path.as_str() {
+            "/v1/metrics" => s.metrics.push(ExportMetricsServiceRequest::decode(r.body).expect("OTLP metrics protobuf")),
+            "/v1/traces" => s.traces.push(ExportTraceServiceRequest::decode(r.body).expect("OTLP traces protobuf")),
+            other => panic!("unexpected OTLP path {other}"),
         }
-    });
+    })
+    .await;
     (url, got)
 }
 
-struct GrpcSink(Arc<Mutex<Received>>);
+struct GrpcSink(Arc<Mutex<Exported>>);
 
 #[tonic::async_trait]
 impl MetricsService for GrpcSink {
@@ -85,10 +66,10 @@ impl TraceService for GrpcSink {
     }
 }
 
-async fn grpc_receiver() -> (String, Arc<Mutex<Received>>) {
+async fn grpc_receiver() -> (String, Arc<Mutex<Exported>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let got: Arc<Mutex<Received>> = Arc::default();
+    let got: Arc<Mutex<Exported>> = Arc::default();
     let server = tonic::transport::Server::builder()
         .add_service(MetricsServiceServer::new(GrpcSink(got.clone())))
         .add_service(TraceServiceServer::new(GrpcSink(got.clone())));
@@ -132,7 +113,7 @@ async fn genai_metrics_and_spans_over_otlp_grpc() {
     export_and_check(&endpoint, "grpc", got, &[]).await;
 }
 
-async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Received>>, more: &[&str]) {
+async fn export_and_check(endpoint: &str, protocol: &str, got: Arc<Mutex<Exported>>, more: &[&str]) {
     let sim = start_sim(SimConfig { ttft: Duration::from_millis(10), itl: Duration::from_millis(2), ..SimConfig::default() }).await;
     let out = TempDir::new("otlp");
     let args = with(

@@ -406,3 +406,39 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// One request an [`http_sink`] received: its path, content type and body.
+pub struct Received {
+    pub path: String,
+    pub content_type: String,
+    pub body: bytes::Bytes,
+}
+
+/// An HTTP/1.1 server on loopback that hands each request to `keep` and answers 200
+/// with `{}` (an OTLP receiver, a webhook); its URL.
+pub async fn http_sink(keep: impl Fn(Received) + Send + Sync + 'static) -> String {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let keep = std::sync::Arc::new(keep);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let keep = keep.clone();
+                    async move {
+                        let path = req.uri().path().to_string();
+                        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        keep(Received { path, content_type, body });
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(bytes::Bytes::from_static(b"{}"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    url
+}

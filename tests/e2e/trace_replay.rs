@@ -4,14 +4,12 @@
 //! counts, token lengths and inter-request delays.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::*;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use volley::data::dataset::Dataset;
 use volley::data::{OnError, TraceRow};
@@ -152,32 +150,15 @@ async fn a_mooncake_trace_shares_its_blocks_and_the_prefix_cache_hits_as_it_impl
 
 /// An OTLP/HTTP receiver that keeps the JSON bodies of `/v1/traces` as they came.
 async fn json_receiver() -> (String, Arc<Mutex<Vec<Bytes>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let got: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let store = got.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let store = store.clone();
-                    async move {
-                        let traces = req.uri().path() == "/v1/traces";
-                        let json = req.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        assert!(json, "OTLP/HTTP JSON bodies");
-                        if traces {
-                            store.lock().unwrap().push(body);
-                        }
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"{}"))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-            });
+    let url = http_sink(move |r| {
+        assert!(r.content_type.starts_with("application/json"), "OTLP/HTTP JSON bodies, not {}", r.content_type);
+        if r.path == "/v1/traces" {
+            store.lock().unwrap().push(r.body);
         }
-    });
+    })
+    .await;
     (url, got)
 }
 

@@ -57,12 +57,7 @@ impl Format {
     }
 }
 
-/// What a malformed row does: fail the run, or skip it (and count it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    Fail,
-    Skip,
-}
+pub use crate::OnError;
 
 /// Where one row sits in the file.
 #[derive(Debug, Clone, Copy)]
@@ -256,3 +251,5 @@ impl Dataset {
 mod fuzz;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_tests;

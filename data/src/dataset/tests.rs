@@ -2,7 +2,7 @@ use std::io::Write;
 
 use super::*;
 
-fn file_with(name: &str, content: &str) -> (PathBuf, PathBuf) {
+pub(super) fn file_with(name: &str, content: &str) -> (PathBuf, PathBuf) {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("volley-ds-{}-{n}", std::process::id()));

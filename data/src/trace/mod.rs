@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::dataset::OnError;
+use crate::OnError;
 
 /// The trace formats, named by the prefix that grants them (`--dataset NAME=mooncake:PATH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,5 +164,4 @@ fn relative(rows: &mut [TraceRow], absolute: &[i128]) {
     }
 }
 
-#[cfg(test)]
-mod tests;
+// Reading files through `Dataset::open` is tested in `dataset/trace_tests.rs`.

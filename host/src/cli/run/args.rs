@@ -99,7 +99,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
     /// Grant the scenario a dataset, NAME=PATH (ShareGPT .json, .jsonl, .txt, a folder of
-    /// media); repeatable
+    /// media; a request trace as NAME=mooncake:PATH, burstgpt:, azure: or otel:; any file
+    /// line by line as NAME=lines:PATH); repeatable
     #[arg(long = "dataset", value_name = "NAME=PATH")]
     pub datasets: Vec<String>,
     /// What a malformed dataset row does: fail the run, or skip it (and count it)

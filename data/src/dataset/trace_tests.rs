@@ -1,20 +1,14 @@
-//! Reading each trace format from files: rows, times, sessions, and malformed rows
-//! named or skipped.
+//! Reading each trace format (`crate::trace`) from files granted with its prefix:
+//! rows, times, sessions, and malformed rows named or skipped.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use crate::dataset::{Dataset, Format, OnError};
+use super::{Dataset, Format, OnError};
+use crate::trace::{TraceFormat, TraceRow};
 
-use super::*;
-
+/// [`super::tests::file_with`], the path as text (a grant prefixes it).
 fn file_with(name: &str, content: &str) -> (PathBuf, String) {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("volley-trace-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::File::create(&p).unwrap().write_all(content.as_bytes()).unwrap();
+    let (dir, p) = super::tests::file_with(name, content);
     (dir, p.display().to_string())
 }
 

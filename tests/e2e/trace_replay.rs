@@ -67,7 +67,7 @@ fn implied_hit_ratio(rows: &[(u64, Vec<u64>, usize)]) -> f64 {
         for (i, id) in ids.iter().enumerate() {
             let len = (input - i * BLOCK).min(BLOCK);
             let before = seen.get(id).copied().unwrap_or(0);
-            if before >= len && len % SIM_BLOCK == 0 {
+            if before >= len && len.is_multiple_of(SIM_BLOCK) {
                 hit += len;
             } else {
                 hit += before.min(len) / SIM_BLOCK * SIM_BLOCK;

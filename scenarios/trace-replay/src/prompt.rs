@@ -24,7 +24,7 @@ fn text(tokens: u32, seed: u64) -> String {
     }
     let mut s = String::with_capacity(tokens as usize * 12);
     for i in 0..tokens {
-        s.push_str(&format!("w{:x}.{i} ", seed & 0xffff_ffff));
+        s.push_str(&format!("w{seed:x}.{i} "));
     }
     s
 }

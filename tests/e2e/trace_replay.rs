@@ -140,6 +140,7 @@ async fn a_mooncake_trace_shares_its_blocks_and_the_prefix_cache_hits_as_it_impl
     }
     let implied = implied_hit_ratio(&rows);
     let stats = sim.stats();
+    eprintln!("prefix cache hit ratio: simulator {:.4}, implied by the trace {implied:.4}", stats.prefix_cache_hit_ratio);
     assert!(implied > 0.3, "the trace shares prefixes: {implied}");
     assert!(
         (stats.prefix_cache_hit_ratio - implied).abs() <= 0.02,
@@ -264,6 +265,15 @@ async fn an_agent_run_recorded_as_otlp_json_replays_with_its_sessions_lengths_an
     }
     // Request by request, too: the replay keeps each recorded wait, not only their spread.
     let typical = quantile(&mut errors, 0.5);
+    eprintln!(
+        "delays: recorded p50 {} / p99 {} µs, replayed p50 {} / p99 {} µs; per request off by p50 {typical} / p99 {} µs over {}",
+        quantile(&mut recorded_delays, 0.5),
+        quantile(&mut recorded_delays, 0.99),
+        quantile(&mut replayed_delays, 0.5),
+        quantile(&mut replayed_delays, 0.99),
+        quantile(&mut errors, 0.99),
+        errors.len()
+    );
     assert!(typical <= 1_000, "a replayed delay is typically {typical} µs off its recorded one: {errors:?}");
 }
 

@@ -49,7 +49,8 @@ python3 scripts/check-layers.py
 # prometheus (scrapes the exposition endpoint), docker-registry (the CNCF
 # distribution registry, for pushing and pulling scenario packages), nginx and openssl
 # (a TLS proxy with a test CA in front of the simulator), buildah (the container image,
-# built FROM scratch). Slurm (slurm-wlm, munge) comes with ../shared/slurm/start.sh.
+# built FROM scratch), postgresql (a throwaway cluster for the run store's tests).
+# Slurm (slurm-wlm, munge) comes with ../shared/slurm/start.sh.
 missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
@@ -57,6 +58,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   log "apt-get install ${missing[*]}"
   apt-get update -qq

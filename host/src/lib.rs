@@ -64,6 +64,7 @@ pub use volley_export as export;
 pub use volley_net as net;
 pub use volley_report as report;
 pub use volley_sim as sim;
+pub use volley_store as store;
 pub use volley_wasm as wasm;
 
 pub use volley_engine::{Run, RunError, RunOutcome};

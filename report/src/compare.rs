@@ -10,8 +10,6 @@ mod metrics;
 mod noise;
 mod side;
 mod table;
-#[cfg(test)]
-mod testing;
 
 use std::path::Path;
 
@@ -97,7 +95,7 @@ pub fn compare(a_path: &Path, b_path: &Path) -> Result<Vec<String>, CompareError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testing::{one_run, stage_with_ttfts};
+    use crate::testing::{one_run, stage_with_ttfts};
 
     struct Dir(std::path::PathBuf);
 

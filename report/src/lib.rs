@@ -28,6 +28,8 @@ pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod stage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod threshold;
 pub mod trials;
 pub mod validate;

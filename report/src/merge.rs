@@ -65,7 +65,12 @@ fn sum(a: u64, b: u64, what: impl FnOnce() -> String) -> Result<u64, MergeError>
 }
 
 /// Merges the shards' reports; `extra` thresholds are judged beside the shards' own.
-pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshold]) -> Result<Report, MergeError> {
+pub fn merge(
+    mut inputs: Vec<ShardInput>,
+    allow_missing: bool,
+    extra: &[Threshold],
+    baseline: Option<&[StageReport]>,
+) -> Result<Report, MergeError> {
     if inputs.is_empty() {
         return fail("nothing to merge: give the shards' output directories".into());
     }
@@ -162,7 +167,7 @@ pub fn merge(mut inputs: Vec<ShardInput>, allow_missing: bool, extra: &[Threshol
     let started = inputs.iter().map(|i| i.report.started_unix_ms).min().unwrap_or(base.started_unix_ms);
     let ended = inputs.iter().map(|i| i.report.started_unix_ms as f64 + i.report.duration_s * 1000.0).fold(0.0, f64::max);
     Ok(Report {
-        thresholds: threshold::evaluate_all(&thresholds, &stages),
+        thresholds: threshold::evaluate_all(&thresholds, &stages, baseline),
         stages,
         started_unix_ms: started,
         duration_s: (ended - started as f64).round() / 1000.0,

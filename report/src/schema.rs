@@ -132,6 +132,12 @@ pub struct ThresholdResult {
     /// The measured value; None when the stage had no sample of the metric.
     pub value: Option<f64>,
     pub passed: bool,
+    /// A threshold against the baseline (`--baseline`): the baseline's value of the same
+    /// stage and metric, and the bound it gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
 }
 
 impl Report {

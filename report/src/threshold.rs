@@ -3,10 +3,16 @@
 //! missed its objective. The grammar (docs/thresholds.md):
 //!
 //! ```text
-//! threshold := [ "stage=" NAME ":" ] metric OP NUMBER
+//! threshold := [ "stage=" NAME ":" ] metric OP bound
 //! metric    := SUMMARY "." STAT | SCALAR | "checks." CHECK "." ("rate" | "passes" | "fails")
 //! OP        := "<" | "<=" | ">" | ">=" | "=="
+//! bound     := NUMBER | "baseline" [ "*" NUMBER ]
 //! ```
+//!
+//! A `baseline` bound is the same stage's value of the same metric in the run given with
+//! `--baseline` (a stored run or a report), times the factor: `ttft_ms.p99 < baseline *
+//! 1.10` fails a run more than 10 % slower. A stage the baseline lacks, or lacks a sample
+//! of the metric in, fails such a threshold: nothing shows it holds.
 //!
 //! `SUMMARY` is a latency summary of the stage report (`ttft_ms`, `itl_ms`, …) and `STAT`
 //! one of its statistics (`p50`, `p99`, `mean`, …); `SCALAR` is a rate or count
@@ -147,6 +153,8 @@ pub struct Threshold {
     metric: Metric,
     pub op: Op,
     pub bound: f64,
+    /// `baseline * FACTOR`: the bound comes from the baseline run (`bound` is unused).
+    pub baseline_factor: Option<f64>,
 }
 
 /// A threshold that does not parse, with what was expected.
@@ -180,24 +188,57 @@ impl Threshold {
             .into_iter()
             .find_map(|(s, op)| rest.strip_prefix(s).map(|n| (op, n.trim())))
             .ok_or_else(|| fail("a comparison is one of < <= > >= ==".into()))?;
-        let bound: f64 = number.parse().map_err(|_| fail(format!("'{number}' is not a number")))?;
+        let (bound, baseline_factor) = match number.strip_prefix("baseline") {
+            Some(rest) => {
+                let factor = match rest.trim() {
+                    "" => 1.0,
+                    f => f
+                        .strip_prefix('*')
+                        .and_then(|n| n.trim().parse::<f64>().ok())
+                        .ok_or_else(|| fail(format!("'{number}': a baseline bound is `baseline` or `baseline * NUMBER`")))?,
+                };
+                if !factor.is_finite() {
+                    return Err(fail("the baseline's factor must be a finite number".into()));
+                }
+                (0.0, Some(factor))
+            }
+            None => (number.parse::<f64>().map_err(|_| fail(format!("'{number}' is not a number (or `baseline * NUMBER`)")))?, None),
+        };
         if !bound.is_finite() {
             return Err(fail("the bound must be a finite number".into()));
         }
         let metric = metric(name).map_err(fail)?;
-        Ok(Threshold { expr: expr.to_string(), stage, metric, op, bound })
+        Ok(Threshold { expr: expr.to_string(), stage, metric, op, bound, baseline_factor })
     }
 
-    /// Its verdict on each stage it is about; a named stage that did not run fails.
-    pub fn evaluate(&self, stages: &[StageReport]) -> Vec<ThresholdResult> {
+    /// Whether its bound comes from a baseline run.
+    pub fn needs_baseline(&self) -> bool {
+        self.baseline_factor.is_some()
+    }
+
+    /// Its verdict on each stage it is about; a named stage that did not run fails. A
+    /// baseline bound reads the same stage of `baseline` (none given: it fails).
+    pub fn evaluate(&self, stages: &[StageReport], baseline: Option<&[StageReport]>) -> Vec<ThresholdResult> {
         let verdict = |s: &StageReport| {
             let value = self.metric.value(s).filter(|v| v.is_finite());
             let sampled = !self.metric.sampled() || value.is_some();
+            let (bound, base) = match self.baseline_factor {
+                None => (Some(self.bound), None),
+                Some(factor) => {
+                    let base = baseline
+                        .and_then(|b| b.iter().find(|b| b.name == s.name))
+                        .and_then(|b| self.metric.value(b))
+                        .filter(|v| v.is_finite());
+                    (base.map(|b| b * factor), base)
+                }
+            };
             ThresholdResult {
                 threshold: self.expr.clone(),
                 stage: s.name.clone(),
                 value,
-                passed: sampled && value.is_some_and(|v| self.op.holds(v, self.bound)),
+                passed: sampled && matches!((value, bound), (Some(v), Some(b)) if self.op.holds(v, b)),
+                baseline: base,
+                bound: bound.filter(|_| self.baseline_factor.is_some()),
             }
         };
         match &self.stage {
@@ -205,7 +246,14 @@ impl Threshold {
             Some(name) => {
                 let matching: Vec<_> = stages.iter().filter(|s| &s.name == name).map(verdict).collect();
                 if matching.is_empty() {
-                    vec![ThresholdResult { threshold: self.expr.clone(), stage: name.clone(), value: None, passed: false }]
+                    vec![ThresholdResult {
+                        threshold: self.expr.clone(),
+                        stage: name.clone(),
+                        value: None,
+                        passed: false,
+                        baseline: None,
+                        bound: None,
+                    }]
                 } else {
                     matching
                 }
@@ -223,6 +271,9 @@ impl Threshold {
     /// Whether [`Threshold::failed_for_good`] can ever be true mid-stage: only those are
     /// worth watching while a stage runs.
     pub fn watchable(&self) -> bool {
+        if self.baseline_factor.is_some() {
+            return false;
+        }
         match self.metric {
             Metric::Summary { stat, .. } => match STATS[stat].0 {
                 "max" | "count" => matches!(self.op, Op::Lt | Op::Le | Op::Eq),
@@ -262,6 +313,22 @@ impl Threshold {
     }
 }
 
+/// A metric a threshold may name (`ttft_ms.p99`, `goodput_rps`, `checks.NAME.rate`),
+/// read from any stage report: what `volley runs trend` plots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRef(Metric);
+
+impl MetricRef {
+    pub fn parse(name: &str) -> Result<MetricRef, String> {
+        metric(name.trim()).map(MetricRef)
+    }
+
+    /// Its value on `stage`; None when the stage has no sample of it.
+    pub fn value(&self, stage: &StageReport) -> Option<f64> {
+        self.0.value(stage).filter(|v| v.is_finite())
+    }
+}
+
 fn metric(name: &str) -> Result<Metric, String> {
     if let Some(i) = SCALARS.iter().position(|(n, _)| *n == name) {
         return Ok(Metric::Scalar(i));
@@ -297,9 +364,10 @@ fn metric(name: &str) -> Result<Metric, String> {
     Ok(Metric::Summary { summary, stat })
 }
 
-/// Every threshold's verdicts on a run's stages, in the order given.
-pub fn evaluate_all(thresholds: &[Threshold], stages: &[StageReport]) -> Vec<ThresholdResult> {
-    thresholds.iter().flat_map(|t| t.evaluate(stages)).collect()
+/// Every threshold's verdicts on a run's stages, in the order given; `baseline`: the
+/// stages of the run given with `--baseline`.
+pub fn evaluate_all(thresholds: &[Threshold], stages: &[StageReport], baseline: Option<&[StageReport]>) -> Vec<ThresholdResult> {
+    thresholds.iter().flat_map(|t| t.evaluate(stages, baseline)).collect()
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod report_html;
 mod sandbox;
 mod scale;
 mod slo_search;
+mod store;
 mod tls;
 mod tokens;
 mod trace_replay;

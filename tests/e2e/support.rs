@@ -90,6 +90,11 @@ impl Output {
     }
 }
 
+/// The run store the tests' runs land in (one SQLite file for this test process).
+pub fn test_store() -> String {
+    std::env::temp_dir().join(format!("volley-e2e-store-{}.sqlite", std::process::id())).display().to_string()
+}
+
 /// Runs `volley ARGS`, killing it (and failing the test) after `limit`.
 pub fn run_volley(args: &[&str], limit: Duration) -> Output {
     run_program(volley_bin(), args, &[], limit)
@@ -103,6 +108,8 @@ pub fn run_program(program: &str, args: &[&str], envs: &[(&str, &str)], limit: D
     let start = Instant::now();
     let mut child = Command::new(program)
         .args(args)
+        // Runs are stored (by default under HOME): in the tests, in one store of their own.
+        .env("VOLLEY_STORE", test_store())
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

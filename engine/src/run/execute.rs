@@ -58,6 +58,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         run_id,
         policy,
         thresholds,
+        baseline,
         abort_on_fail,
         gpu_interval,
         h2_prior_knowledge,
@@ -317,7 +318,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         let failed = thresholds
             .iter()
             .filter(|t| t.known_at_stage_end())
-            .flat_map(|t| t.evaluate(std::slice::from_ref(&report)))
+            .flat_map(|t| t.evaluate(std::slice::from_ref(&report), baseline.as_deref()))
             .find(|v| !v.passed);
         reports.push(report);
         windows.push(w);
@@ -414,7 +415,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             l
         }),
         gpu,
-        thresholds: threshold::evaluate_all(&thresholds, &stages),
+        thresholds: threshold::evaluate_all(&thresholds, &stages, baseline.as_deref()),
         aborted_by,
         start,
         shard,

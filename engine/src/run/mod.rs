@@ -52,6 +52,8 @@ pub struct Run {
     run_id: Option<String>,
     policy: Arc<Policy>,
     thresholds: Vec<Threshold>,
+    /// The stages of the run thresholds' `baseline` bounds read.
+    baseline: Option<Vec<volley_report::schema::StageReport>>,
     abort_on_fail: bool,
     gpu_interval: Option<Duration>,
     h2_prior_knowledge: bool,
@@ -130,6 +132,7 @@ impl Run {
             run_id: None,
             policy: Arc::new(Policy::default()),
             thresholds: Vec::new(),
+            baseline: None,
             abort_on_fail: false,
             gpu_interval: None,
             h2_prior_knowledge: false,
@@ -255,6 +258,13 @@ impl Run {
     /// `thresholds` (see [`Report::thresholds_failed`]).
     pub fn threshold(mut self, threshold: Threshold) -> Self {
         self.thresholds.push(threshold);
+        self
+    }
+
+    /// The run a threshold's `baseline` bound compares with (its report's stages, matched
+    /// by name).
+    pub fn baseline(mut self, stages: Vec<volley_report::schema::StageReport>) -> Self {
+        self.baseline = Some(stages);
         self
     }
 

@@ -100,7 +100,19 @@ pub(crate) fn verdict(report: &Report, results: &Path) -> (Exit, Vec<String>) {
             .filter(|t| !t.passed)
             .map(|t| {
                 let value = t.value.map_or("no data".into(), volley::core::text::num);
-                format!("'{}' on stage '{}' ({value})", t.threshold, t.stage)
+                match (t.baseline, t.bound) {
+                    (Some(b), Some(bound)) => format!(
+                        "'{}' on stage '{}' ({value} against the baseline's {}, bound {})",
+                        t.threshold,
+                        t.stage,
+                        volley::core::text::num(b),
+                        volley::core::text::num(bound)
+                    ),
+                    _ if t.threshold.contains("baseline") && t.baseline.is_none() => {
+                        format!("'{}' on stage '{}' ({value}; the baseline has no such stage or sample)", t.threshold, t.stage)
+                    }
+                    _ => format!("'{}' on stage '{}' ({value})", t.threshold, t.stage),
+                }
             })
             .collect();
         lines.push(format!("volley: threshold failed: {}; results in {}", failed.join(", "), results.display()));

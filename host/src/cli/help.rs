@@ -117,3 +117,16 @@ Examples:
   volley compare results/baseline results/candidate
   volley compare results/repeat-a results/repeat-b     # --repeat directories: noise from the trials
   volley compare a/report.json b/report.json";
+
+/// `volley runs --help`.
+pub(crate) const RUNS: &str = "\
+Examples:
+  volley run builtin:chat-poisson --target http://127.0.0.1:8000 --label build=42   # stored by default
+  volley runs list --label build=42
+  volley runs show label:build=42                    # the latest run carrying the label
+  volley runs trend ttft_ms.p99 --scenario chat-poisson
+  volley runs export 3f2a9c --out report.json
+  VOLLEY_STORE=postgres://volley@db.internal/volley volley runs list   # a team's store
+
+Runs are kept in $VOLLEY_STORE (a SQLite file or a postgres:// URL), else runs.sqlite
+under the user's data directory; `volley run --no-store` keeps one out (docs/results.md).";

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
+use volley::core::Policy;
 use volley::report::console::ConsoleWriter;
 use volley::report::merge;
 use volley::report::threshold::Threshold;
+use volley::store::{Location, NewRun, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct MergeArgs {
@@ -32,6 +34,20 @@ pub struct MergeArgs {
     /// Print nothing but errors
     #[arg(long)]
     pub quiet: bool,
+    /// The run thresholds with a `baseline` bound compare with: a run directory, its
+    /// report.json, or a stored run (id, prefix, label:KEY=VALUE)
+    #[arg(long, value_name = "REF")]
+    pub baseline: Option<String>,
+    /// The run store the merged run is kept in [default: $VOLLEY_STORE, else runs.sqlite
+    /// under the user's data directory]
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<String>,
+    /// Keep the merged run out of the run store
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+    /// A label kept with the merged run, KEY=VALUE (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 /// Waits until every `DIR/report.json` exists, or `wait_s` has passed.
@@ -56,11 +72,22 @@ fn wait_for_reports(dirs: &[PathBuf], wait_s: u64) -> Result<()> {
     }
 }
 
-pub fn merge(a: MergeArgs) -> Result<ExitCode> {
+pub fn merge(a: MergeArgs, policy: &Policy) -> Result<ExitCode> {
     let extra = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    let labels = super::runs::labels(&a.labels)?;
+    let store = if a.no_store { None } else { Some(Location::resolve(a.store.as_deref())?) };
     wait_for_reports(&a.dirs, a.wait_s)?;
     let inputs = a.dirs.iter().map(|d| merge::read_shard(d)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!(e))?;
-    let report = merge::merge(inputs, a.allow_missing, &extra).map_err(|e| anyhow!(e))?;
+    // The shards' own thresholds are judged again too: any may compare with a baseline.
+    let shard_thresholds: Vec<Threshold> =
+        inputs.iter().flat_map(|i| &i.report.thresholds).filter_map(|t| Threshold::parse(&t.threshold).ok()).collect();
+    let baseline = super::run::options::baseline_stages(
+        &[extra.clone(), shard_thresholds].concat(),
+        a.baseline.as_deref(),
+        a.store.as_deref(),
+        policy,
+    )?;
+    let report = merge::merge(inputs, a.allow_missing, &extra, baseline.as_deref()).map_err(|e| anyhow!(e))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     volley::report::files::write_json(&report, &a.out.join("report.json")).map_err(|e| anyhow!("{e}"))?;
     let html = a.out.join("report.html");
@@ -70,6 +97,17 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     if !a.quiet {
         ConsoleWriter::stdout().lines(volley::report::console::summary::lines(&report));
         stderr.line(&format!("wrote {} and report.html", a.out.join("report.json").display()));
+    }
+    if let Some(location) = store {
+        // Stored once, by the merge: a store that cannot be written is said, not fatal.
+        super::runs::check_egress(&location, policy)?;
+        let name = a.out.file_name().map_or_else(|| "merged".to_string(), |n| n.to_string_lossy().into_owned());
+        let run = NewRun { kind: "merge", name: &name, labels: &labels, model: None, report: &report };
+        match Store::open(&location).and_then(|mut s| s.save(&run)) {
+            Ok(id) if !a.quiet => stderr.line(&format!("stored as run {id} in {}", location.shown())),
+            Ok(_) => {}
+            Err(e) => stderr.line(&format!("volley: {e}")),
+        }
     }
     // The merged numbers are judged as one run's are (exit.rs): 99, 3 or 0.
     let (exit, why) = super::exit::verdict(&report, &a.out);

@@ -17,6 +17,7 @@ mod merge;
 mod package;
 mod policy;
 mod run;
+pub(crate) mod runs;
 mod scenario;
 mod signals;
 mod sim;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Join the reports of a sharded run (--shard I/N) into one, exactly
     #[command(after_help = help::MERGE)]
     Merge(merge::MergeArgs),
+    /// The run store: list, show, trend, export and delete stored runs
+    #[command(subcommand, after_help = help::RUNS)]
+    Runs(runs::RunsCommand),
     /// Compare two runs stage by stage (matched by name), calling a difference better or
     /// worse only where it exceeds the noise
     #[command(after_help = help::COMPARE)]
@@ -131,6 +135,8 @@ impl Command {
                 | Command::Inspect { .. }
                 | Command::Push { .. }
                 | Command::Pull { .. }
+                | Command::Runs(_)
+                | Command::Merge(_)
         )
     }
 }
@@ -139,7 +145,10 @@ impl Command {
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let before = cli.policy.as_deref();
     if before.is_some() && !cli.command.reads_policy() {
-        return Err(UsageError("--policy applies to run, demo, check, pack, inspect, push and pull, not to this command".into()).into());
+        return Err(UsageError(
+            "--policy applies to run, demo, check, pack, inspect, push, pull, merge and runs, not to this command".into(),
+        )
+        .into());
     }
     let exit: Exit = match cli.command {
         Command::Run(a) => run::run(a, before).await?,
@@ -171,8 +180,16 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
             blocking(move || package::pull(args, &policy)).await?
         }
         Command::Kube(c) => kube::kube(c)?,
+        Command::Runs(c) => {
+            // A PostgreSQL store is a destination: the policy's exporters allow it.
+            let policy = policy::PolicyArg::default().load(before)?;
+            blocking(move || runs::runs(c, &policy)).await?
+        }
         // Merge judges the merged report and says how it ends itself.
-        Command::Merge(a) => return blocking(move || merge::merge(a)).await,
+        Command::Merge(a) => {
+            let policy = policy::PolicyArg::default().load(before)?;
+            return blocking(move || merge::merge(a, &policy)).await;
+        }
     };
     Ok(exit.into())
 }

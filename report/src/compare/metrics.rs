@@ -215,7 +215,7 @@ impl Quantile {
 mod tests {
     use super::*;
     use crate::compare::noise::Noise;
-    use crate::compare::testing::{one_run, stage_with_ttfts};
+    use crate::testing::{one_run, stage_with_ttfts};
 
     fn row(label: &str) -> &'static Row {
         ROWS.iter().find(|r| r.label == label).unwrap()

@@ -190,7 +190,7 @@ fn change(a: Option<Estimate>, b: Option<Estimate>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::testing::{one_run, stage_with_ttfts};
+    use crate::testing::{one_run, stage_with_ttfts};
 
     #[test]
     fn stages_pair_by_name_and_the_rest_are_named() {

@@ -96,7 +96,11 @@ fn render_thresholds(out: &mut Lines, report: &Report) {
     for t in &report.thresholds {
         let value = t.value.map_or("no data".to_string(), fmt);
         let verdict = if t.passed { "PASS" } else { "FAIL" };
-        push_line!(out, "  {verdict}  {:<36} stage '{}': {value}", t.threshold, t.stage);
+        let against = match (t.baseline, t.bound) {
+            (Some(b), Some(bound)) => format!(" (baseline {}, bound {})", fmt(b), fmt(bound)),
+            _ => String::new(),
+        };
+        push_line!(out, "  {verdict}  {:<36} stage '{}': {value}{against}", t.threshold, t.stage);
     }
     if let Some(t) = &report.aborted_by {
         push_line!(out, "  sending stopped early: '{t}' had failed (--abort-on-fail)");

@@ -178,14 +178,14 @@ fn merge_checks_what_it_is_given_and_never_wraps_or_panics() {
     };
     let inputs =
         |[a, b]: [Report; 2]| vec![ShardInput { dir: "shard-0".into(), report: a }, ShardInput { dir: "shard-1".into(), report: b }];
-    let merged = merge(inputs(shards()), false, &[]).unwrap();
+    let merged = merge(inputs(shards()), false, &[], None).unwrap();
     assert_eq!(merged.stages[0].requests.sent, 40);
     assert_eq!(merged.stages[0].requests.failed, 4);
 
     // Given directly (not read from a file), a window of 1e300 is still refused.
     let mut far = shards();
     far[1].stages[0].window.as_mut().unwrap().started_unix_ms = 1e300;
-    let e = merge(inputs(far), false, &[]).err().unwrap().to_string();
+    let e = merge(inputs(far), false, &[], None).err().unwrap().to_string();
     assert!(e.contains("shard-1/report.json is not a valid report: stage 'steady': window.started_unix_ms is 1e300"), "{e}");
 
     // Each shard's counts add up; their sum passes 2^64.
@@ -195,6 +195,6 @@ fn merge_checks_what_it_is_given_and_never_wraps_or_panics() {
         (wire.requests, wire.ok, wire.slo_met) = (u64::MAX - 5, u64::MAX - 5, 0);
         wire.errors.clear();
     }
-    let e = merge(inputs(huge), false, &[]).err().unwrap().to_string();
+    let e = merge(inputs(huge), false, &[], None).err().unwrap().to_string();
     assert_eq!(e, "stage 'steady': the shards' requests sum past 2^64");
 }

@@ -129,6 +129,11 @@ pub struct PassArgs {
     /// Stop sending once a threshold has failed for good
     #[arg(long)]
     pub abort_on_fail: bool,
+    /// The run thresholds with a `baseline` bound compare with ('ttft_ms.p99 < baseline *
+    /// 1.10'): a run directory, its report.json, or a stored run (id, prefix,
+    /// label:KEY=VALUE)
+    #[arg(long, value_name = "REF")]
+    pub baseline: Option<String>,
 }
 
 /// Where the results go.
@@ -155,6 +160,17 @@ pub struct OutputArgs {
     /// Export over OTLP using the OTEL_EXPORTER_OTLP_* variables
     #[arg(long)]
     pub otlp: bool,
+    /// The run store this run is kept in: a SQLite file or a postgres:// URL
+    /// [default: $VOLLEY_STORE, else runs.sqlite under the user's data directory]
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<String>,
+    /// Keep this run out of the run store
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+    /// A label kept with the run in the store, KEY=VALUE (repeatable); `volley runs list
+    /// --label` and `label:KEY=VALUE` references find it
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// OTLP header, NAME=VALUE (repeatable)
     #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
     pub otlp_headers: Vec<String>,

@@ -56,6 +56,9 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
     for t in &o.thresholds {
         run = run.threshold(t.clone());
     }
+    if let Some(b) = &o.baseline {
+        run = run.baseline(b.clone());
+    }
     for (name, value) in &o.headers {
         run = run.header(name.clone(), value.clone());
     }
@@ -86,13 +89,15 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
     if let Some(l) = o.launch_in(&out.path) {
         run = run.launch(l);
     }
-    let (run, exposition) = match outputs::attach(run, &o.outputs, &out.path, &run_id, &o.target, policy).await {
-        Ok(attached) => attached,
-        Err(e) => {
-            out.remove_unused();
-            return Err(e);
-        }
-    };
+    let kind = if o.trials.count > 1 { "trial" } else { "run" };
+    let outputs::Attached { run, exposition, stored } =
+        match outputs::attach(run, &o.outputs, &out.path, &run_id, &o.target, policy, kind).await {
+            Ok(attached) => attached,
+            Err(e) => {
+                out.remove_unused();
+                return Err(e);
+            }
+        };
 
     let outcome = match run.execute().await {
         Ok(outcome) => outcome,
@@ -114,6 +119,9 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
             outcome.records,
             outcome.connections_opened
         ));
+        if let (Some(id), Some((location, _))) = (stored.as_ref().and_then(|s| s.get()), &o.outputs.store) {
+            stderr.line(&format!("stored as run {id} in {} (volley runs show {id})", location.shown()));
+        }
     }
     if let Some(e) = exposition {
         // Scrapers get a last look at the final values.

@@ -17,6 +17,7 @@ use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, Server
 use volley::export::{OtlpOptions, Transport};
 use volley::net::{Target, Tls, TlsOptions};
 use volley::report::threshold::Threshold;
+use volley::store::Location;
 
 use super::super::scenario::{ScenarioSpec, parse_params, sandbox_limits};
 use super::args::{DatasetErrors, Http2Arg, LaunchArgs, LaunchAtArg, OutputArgs, ProbeArgs, ResetAt, RunArgs};
@@ -44,6 +45,8 @@ pub(crate) struct RunOptions {
     /// What the scenario is granted: loaded once, before the first trial.
     pub grants: GrantOptions,
     pub thresholds: Vec<Threshold>,
+    /// `--baseline`: the stages the thresholds' `baseline` bounds read.
+    pub baseline: Option<Vec<volley::report::schema::StageReport>>,
     pub abort_on_fail: bool,
     pub outputs: Outputs,
     pub probes: Probes,
@@ -74,6 +77,8 @@ pub(crate) struct Outputs {
     pub progress: bool,
     pub prometheus: Option<(SocketAddr, Duration)>,
     pub otlp: Option<OtlpOptions>,
+    /// The run store and the run's labels; None with `--no-store`.
+    pub store: Option<(Location, Vec<(String, String)>)>,
 }
 
 /// The server's and this machine's figures read beside the requests.
@@ -147,6 +152,7 @@ impl RunOptions {
         if a.pass.abort_on_fail && thresholds.is_empty() {
             bail!("--abort-on-fail needs at least one --threshold");
         }
+        let baseline = baseline_stages(&thresholds, a.pass.baseline.as_deref(), a.outputs.store.as_deref(), policy)?;
         let launch = launch(&a.launch)?;
         let start_at = a.cluster.start_at.as_deref().map(start_instant).transpose()?;
         if start_at.is_some() && (launch.is_some() || trials.count > 1) {
@@ -190,6 +196,7 @@ impl RunOptions {
                 },
             },
             thresholds,
+            baseline,
             abort_on_fail: a.pass.abort_on_fail,
             outputs: outputs(a.outputs, !a.quiet)?,
             probes: probes(a.probes)?,
@@ -241,6 +248,23 @@ impl RunOptions {
 /// `Duration::from_secs_f64` would panic on an absurd one.
 const MAX_SECONDS: f64 = 86_400.0;
 
+/// The baseline's stages when a threshold compares with one: `--baseline` is then
+/// required, and read once, before anything runs.
+pub(crate) fn baseline_stages(
+    thresholds: &[Threshold],
+    reference: Option<&str>,
+    store: Option<&str>,
+    policy: &Policy,
+) -> Result<Option<Vec<volley::report::schema::StageReport>>> {
+    match (thresholds.iter().find(|t| t.needs_baseline()), reference) {
+        (Some(t), None) => {
+            bail!("--threshold '{}' compares with a baseline: name one with --baseline REF (a run directory or a stored run)", t.expr)
+        }
+        (_, Some(r)) => Ok(Some(super::super::runs::baseline(r, store, policy)?.stages)),
+        (None, None) => Ok(None),
+    }
+}
+
 fn outputs(a: OutputArgs, progress: bool) -> Result<Outputs> {
     let linger = a.prometheus_linger_s;
     if !(linger.is_finite() && (0.0..=MAX_SECONDS).contains(&linger)) {
@@ -275,12 +299,15 @@ fn outputs(a: OutputArgs, progress: bool) -> Result<Outputs> {
     } else {
         None
     };
+    let labels = super::super::runs::labels(&a.labels)?;
+    let store = if a.no_store { None } else { Some((Location::resolve(a.store.as_deref())?, labels)) };
     Ok(Outputs {
         dir: a.out,
         record_text: a.record_text,
         progress,
         prometheus: a.prometheus_listen.map(|addr| (addr, Duration::from_secs_f64(linger))),
         otlp,
+        store,
     })
 }
 

@@ -1,8 +1,10 @@
 //! A run's outputs, all attached in one place from the resolved options: the terminal,
 //! `requests.jsonl`, `requests.csv`, `report.json` and `report.html` in the output
-//! directory, and the exporters asked for (the live Prometheus endpoint, OTLP).
+//! directory, the run store, and the exporters asked for (the live Prometheus endpoint,
+//! OTLP).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use volley::core::Policy;
@@ -11,6 +13,7 @@ use volley::export::{Exposition, Live, LiveSink, Otlp};
 use volley::net::Target;
 use volley::report::console::ConsoleWriter;
 use volley::report::{ConsoleSink, CsvSink, JsonlSink, ReportFiles};
+use volley::store::StoreSink;
 
 use super::options::Outputs;
 
@@ -38,8 +41,16 @@ impl OutDir {
     }
 }
 
+/// What [`attach`] returns: the run, the live endpoint to stop after it (when one was
+/// asked for), and where the store will say the run's id.
+pub(crate) struct Attached {
+    pub run: Run,
+    pub exposition: Option<Exposition>,
+    pub stored: Option<Arc<OnceLock<String>>>,
+}
+
 /// `run` with every output of `outputs` attached, in the order they see each event (the
-/// terminal first); the live endpoint, when one was asked for, to stop after the run.
+/// terminal first). `kind`: how the store files it (`run`, `trial`).
 pub(crate) async fn attach(
     mut run: Run,
     outputs: &Outputs,
@@ -47,7 +58,8 @@ pub(crate) async fn attach(
     run_id: &str,
     target: &Target,
     policy: &Policy,
-) -> Result<(Run, Option<Exposition>)> {
+    kind: &'static str,
+) -> Result<Attached> {
     let live_line = volley::report::console::progress::on_terminal();
     run = run
         .sink(ConsoleSink::new(outputs.progress, live_line))
@@ -70,5 +82,12 @@ pub(crate) async fn attach(
         // The collector is a destination like any other: the policy allows it or not.
         run = run.sink(Otlp::start(otlp, run_id, (&target.host, target.port), policy)?);
     }
-    Ok((run, exposition))
+    let mut stored = None;
+    if let Some((location, labels)) = &outputs.store {
+        crate::cli::runs::check_egress(location, policy)?;
+        let sink = StoreSink::new(location.clone(), kind, labels.clone());
+        stored = Some(sink.saved.clone());
+        run = run.sink(sink);
+    }
+    Ok(Attached { run, exposition, stored })
 }

@@ -1,5 +1,6 @@
-//! Reports for the comparison's unit tests, made the way a run makes them: requests
-//! recorded into a stage's statistics, the stage's report built from those.
+//! Reports for unit tests (the comparison's here, the store's with feature `testing`),
+//! made the way a run makes them: requests recorded into a stage's statistics, the
+//! stage's report built from those.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use crate::schema::{HostReport, Report, ScenarioReport, StageReport};
 
 /// A stage of one successful request per TTFT (ms) given, over one second, with its
 /// lossless statistics (`mergeable`) as a run writes them.
-pub(crate) fn stage_with_ttfts(name: &str, ttfts_ms: &[u64]) -> StageReport {
+pub fn stage_with_ttfts(name: &str, ttfts_ms: &[u64]) -> StageReport {
     let stage = Stage::new(name, Load::Poisson { rate: 5.0 }, Some(Duration::from_secs(1)), None);
     let mut stats = StageStats::new();
     let t0 = Instant::now();
@@ -29,7 +30,7 @@ pub(crate) fn stage_with_ttfts(name: &str, ttfts_ms: &[u64]) -> StageReport {
 }
 
 /// A run's report holding `stages`.
-pub(crate) fn one_run(stages: Vec<StageReport>) -> Report {
+pub fn one_run(stages: Vec<StageReport>) -> Report {
     Report {
         schema_version: crate::SCHEMA_VERSION,
         volley_version: "test".into(),

@@ -1,0 +1,263 @@
+//! `volley runs`: the run store from the command line — `list` (filtered by scenario,
+//! target, model, label, time), `show`, `trend METRIC` (a metric's value per run over
+//! time), `export` (a run's report.json) and `delete`. A run is named by its id, a unique
+//! prefix of it, or `label:KEY=VALUE` (the latest run carrying it). Everything the store
+//! holds was written by someone else (a shared PostgreSQL store): it reaches the
+//! terminal through the console writer.
+
+use anyhow::{Context, Result, bail};
+use volley::core::Policy;
+use volley::net::egress::{Egress, Kind};
+use volley::report::console::ConsoleWriter;
+use volley::report::threshold::MetricRef;
+use volley::store::{Filter, Location, Store};
+
+use super::exit::Exit;
+
+/// Which store, for every `runs` command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArg {
+    /// The run store: a SQLite file or a postgres:// URL [default: $VOLLEY_STORE, else
+    /// runs.sqlite under the user's data directory]
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<String>,
+}
+
+/// Narrowing a list of runs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FilterArgs {
+    /// Only runs of this scenario (its name, as `list` shows it)
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Only runs against this target URL
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only runs whose default model was this
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only runs carrying this label, KEY=VALUE (repeatable: all of them)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Only runs started in the last this many hours
+    #[arg(long, value_name = "HOURS")]
+    pub since_hours: Option<f64>,
+    /// At most this many runs, newest first
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Stored runs, newest first
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// One run: its labels, stages and thresholds
+    Show {
+        /// An id, a unique prefix of one, or label:KEY=VALUE (the latest run with it)
+        run: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// A metric of each stored run over time, oldest first (e.g. ttft_ms.p99,
+    /// goodput_rps: any metric a threshold may name)
+    Trend {
+        metric: String,
+        /// The stage to read (by name) [default: each run's last stage]
+        #[arg(long)]
+        stage: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// A run's report.json, to stdout or a file
+    Export {
+        run: String,
+        /// Write here instead of stdout
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Delete runs from the store
+    Delete {
+        #[arg(required = true)]
+        runs: Vec<String>,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// `KEY=VALUE` labels, checked once.
+pub(crate) fn labels(given: &[String]) -> Result<Vec<(String, String)>> {
+    given
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v))
+                if !k.is_empty() && k.len() <= 128 && v.len() <= 1024 && !k.contains(char::is_control) && !v.contains(char::is_control) =>
+            {
+                Ok((k.to_string(), v.to_string()))
+            }
+            _ => bail!("--label '{l}' must look like KEY=VALUE (a key of at most 128 bytes, no control characters)"),
+        })
+        .collect()
+}
+
+/// A PostgreSQL store is a destination like any other: the policy's `exporters` allow
+/// it (loopback, or a listed base URL) or not. A SQLite file is local.
+pub(crate) fn check_egress(location: &Location, policy: &Policy) -> Result<()> {
+    let Some((host, port)) = location.postgres_endpoint() else { return Ok(()) };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    Egress::new(std::sync::Arc::new(policy.clone()))
+        .check_url(Kind::Export, &format!("http://{host}:{port}"))
+        .with_context(|| format!("run store {}", location.shown()))?;
+    Ok(())
+}
+
+/// The run `--baseline REF` names: a run's output directory or its report.json when
+/// such a path exists, else a run in the store (an id, a prefix, `label:KEY=VALUE`).
+pub(crate) fn baseline(reference: &str, store: Option<&str>, policy: &Policy) -> Result<volley::report::Report> {
+    let path = std::path::Path::new(reference);
+    if path.exists() {
+        let file = if path.is_dir() { path.join("report.json") } else { path.to_path_buf() };
+        return volley::report::compare::read(&file).with_context(|| format!("--baseline {reference}"));
+    }
+    let mut s = open(&StoreArg { store: store.map(str::to_string) }, policy).with_context(|| format!("--baseline {reference}"))?;
+    let id = s.resolve(reference).with_context(|| format!("--baseline {reference} (neither a path nor a stored run)"))?;
+    Ok(s.report(&id)?)
+}
+
+fn open(store: &StoreArg, policy: &Policy) -> Result<Store> {
+    let location = Location::resolve(store.store.as_deref())?;
+    check_egress(&location, policy)?;
+    Ok(Store::open(&location)?)
+}
+
+fn filter(f: &FilterArgs) -> Result<Filter> {
+    let since = match f.since_hours {
+        Some(h) if h.is_finite() && h > 0.0 => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as f64;
+            Some((now - h * 3.6e6) as i64)
+        }
+        Some(h) => bail!("--since-hours must be a positive number, got {h}"),
+        None => None,
+    };
+    Ok(Filter {
+        scenario: f.scenario.clone(),
+        target: f.target.clone(),
+        model: f.model.clone(),
+        labels: labels(&f.labels)?,
+        since_unix_ms: since,
+        limit: Some(f.limit),
+    })
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a run's start.
+fn when(ms: i64) -> String {
+    let t = volley::core::time::utc_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64));
+    // utc_stamp is YYYYmmdd-HHMMSS.
+    format!("{}-{}-{} {}:{}", &t[0..4], &t[4..6], &t[6..8], &t[9..11], &t[11..13])
+}
+
+pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
+    let mut out = ConsoleWriter::stdout();
+    match c {
+        RunsCommand::List { filter: f, store } => {
+            let mut s = open(&store, policy)?;
+            let rows = s.list(&filter(&f)?)?;
+            if rows.is_empty() {
+                ConsoleWriter::stderr().line(&format!("no stored runs match in {}", s.shown()));
+                return Ok(Exit::Ok);
+            }
+            out.line(&format!(
+                "{:<16}  {:<16}  {:<5}  {:<18}  {:>7}  {:>7}  {:<8}  labels · target",
+                "id", "started (UTC)", "kind", "scenario", "ok", "sent", "verdict"
+            ));
+            for r in rows {
+                let verdict = if r.interrupted {
+                    "stopped"
+                } else if r.thresholds_failed {
+                    "failed"
+                } else if r.sent > 0 && r.ok == 0 {
+                    "nothing"
+                } else {
+                    "ok"
+                };
+                let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.line(&format!(
+                    "{:<16}  {:<16}  {:<5}  {:<18}  {:>7}  {:>7}  {:<8}  {} · {}",
+                    r.id,
+                    when(r.started_unix_ms),
+                    r.kind,
+                    r.scenario,
+                    r.ok,
+                    r.sent,
+                    verdict,
+                    labels.join(","),
+                    r.target
+                ));
+            }
+        }
+        RunsCommand::Show { run, store } => {
+            let mut s = open(&store, policy)?;
+            let id = s.resolve(&run)?;
+            let row = s.list(&Filter::default())?.into_iter().find(|r| r.id == id);
+            let report = s.report(&id)?;
+            if let Some(r) = row {
+                let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.line(&format!("run {id} ({}) · {} · started {} UTC · {:.1} s", r.kind, r.name, when(r.started_unix_ms), r.duration_s));
+                out.line(&format!("labels: {}", if labels.is_empty() { "none".into() } else { labels.join(", ") }));
+            }
+            out.lines(volley::report::console::summary::lines(&report));
+            for t in &report.thresholds {
+                let value = t.value.map_or("no data".into(), volley::core::text::num);
+                out.line(&format!(
+                    "threshold '{}' on stage '{}': {} ({value})",
+                    t.threshold,
+                    t.stage,
+                    if t.passed { "passed" } else { "FAILED" }
+                ));
+            }
+        }
+        RunsCommand::Trend { metric, stage, filter: f, store } => {
+            let m = MetricRef::parse(&metric).map_err(|e| anyhow::anyhow!("volley runs trend: {e}"))?;
+            let mut s = open(&store, policy)?;
+            let mut rows = s.list(&filter(&f)?)?;
+            rows.reverse();
+            out.line(&format!("{:<16}  {:<16}  {:>12}  stage · labels", "id", "started (UTC)", metric));
+            for r in rows {
+                let report = s.report(&r.id)?;
+                let st = match &stage {
+                    Some(name) => report.stages.iter().find(|st| &st.name == name),
+                    None => report.stages.last(),
+                };
+                let Some(st) = st else { continue };
+                let value = m.value(st).map_or("no data".into(), volley::core::text::num);
+                let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.line(&format!("{:<16}  {:<16}  {value:>12}  {} · {}", r.id, when(r.started_unix_ms), st.name, labels.join(",")));
+            }
+        }
+        RunsCommand::Export { run, out: file, store } => {
+            let mut s = open(&store, policy)?;
+            let id = s.resolve(&run)?;
+            let report = s.report(&id)?;
+            match file {
+                Some(path) => volley::report::files::write_json(&report, &path)?,
+                None => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+        }
+        RunsCommand::Delete { runs, store } => {
+            let mut s = open(&store, policy)?;
+            for r in runs {
+                let id = s.resolve(&r)?;
+                s.delete(&id)?;
+                ConsoleWriter::stderr().line(&format!("deleted run {id}"));
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod check_sessions;
 mod coldstart;
+mod compare;
 pub mod config;
 mod demo;
 pub(crate) mod exit;
@@ -108,15 +109,10 @@ pub enum Command {
     /// Join the reports of a sharded run (--shard I/N) into one, exactly
     #[command(after_help = help::MERGE)]
     Merge(merge::MergeArgs),
-    /// Compare two runs stage by stage (matched by name), calling a difference better or
-    /// worse only where it exceeds the noise
+    /// Compare runs stage by stage (matched by name) against the first, calling a
+    /// difference better or worse only where it exceeds the noise; --html draws them all
     #[command(after_help = help::COMPARE)]
-    Compare {
-        /// The baseline: a run's output directory, its report.json, or a --repeat directory
-        a: PathBuf,
-        /// The run to compare with it (the same kinds)
-        b: PathBuf,
-    },
+    Compare(compare::CompareArgs),
 }
 
 impl Command {
@@ -148,9 +144,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Coldstart(a) => coldstart::coldstart(a).await?,
         Command::Sim(a) => sim::sim(a).await?,
         Command::BenchGuest(a) => blocking(move || bench::bench_guest(a)).await?,
-        Command::Compare { a, b } => {
-            let lines = blocking(move || Ok(volley::report::compare::compare(&a, &b)?)).await?;
-            volley::report::console::ConsoleWriter::stdout().lines(lines);
+        Command::Compare(a) => {
+            blocking(move || compare::compare(a)).await?;
             Exit::Ok
         }
         Command::New(a) => package::new(a)?,

@@ -6,6 +6,7 @@
 //! when both sides have trials; each run's own sampling noise (its histograms' order
 //! statistics, Poisson counts) when both are single runs; and no verdict otherwise.
 
+mod deltas;
 mod metrics;
 mod noise;
 mod side;
@@ -17,6 +18,8 @@ use crate::schema::Report;
 use crate::trials::TrialsReport;
 use side::Side;
 
+pub use deltas::{Call, DeltaRow, Deltas, Figure, StageDeltas, deltas};
+
 /// Why a report could not be read, in one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -25,6 +28,11 @@ pub enum ReadError {
     Io { path: String, cause: std::io::Error },
     #[error("{path} holds neither report.json nor trials.json: give a run's output directory, its report.json, or a --repeat directory")]
     NotARun { path: String },
+    /// `--html` draws single runs: a `--repeat` directory has no one run's stages.
+    #[error(
+        "{path} is a --repeat directory: the HTML comparison draws single runs; give one trial's directory (trial-1 beside its trials.json)"
+    )]
+    Trials { path: String },
     /// The one reader for foreign files refused it (not a regular file, over its bound,
     /// not a valid report): its line names the file.
     #[error(transparent)]
@@ -73,6 +81,21 @@ fn open(path: &Path) -> Result<Side, ReadError> {
         read_trials(path).map(Side::Trials)
     } else {
         read(path).map(|r| Side::Run(Box::new(r)))
+    }
+}
+
+/// A single run from what the operator named: a run's directory or its `report.json`
+/// (a `--repeat` directory is refused, naming one of its trials instead).
+pub fn open_run(path: &Path) -> Result<Report, ReadError> {
+    let shown = || path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|cause| ReadError::Io { path: shown(), cause })?;
+    let is_trials = if meta.is_dir() { path.join("trials.json").exists() } else { path.file_name().is_some_and(|n| n == "trials.json") };
+    if is_trials {
+        return Err(ReadError::Trials { path: shown() });
+    }
+    match open(path)? {
+        Side::Run(r) => Ok(*r),
+        Side::Trials(_) => Err(ReadError::Trials { path: shown() }),
     }
 }
 

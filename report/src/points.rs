@@ -1,7 +1,7 @@
 //! What the HTML report's charts need of the individual requests, collected from the
 //! records as they complete, in bounded memory: per stage, (send time, value) points
-//! of TTFT, latency and schedule lag, thinned evenly once there are many, and
-//! completions per second.
+//! of TTFT, TPOT, latency and schedule lag, thinned evenly once there are many, and
+//! completions and output tokens per second.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -52,8 +52,12 @@ pub struct StagePoints {
     pub ttft: Thinned,
     pub latency: Thinned,
     pub lag: Thinned,
+    /// Time per output token after the first, of requests with two tokens or more.
+    pub tpot: Thinned,
     /// Second since the run's start → requests completed in it.
     pub completed: BTreeMap<i64, u64>,
+    /// Second since the run's start → output tokens of the requests completed in it.
+    pub output_tokens: BTreeMap<i64, u64>,
 }
 
 /// The points of every stage, by stage index.
@@ -78,11 +82,15 @@ impl ChartPoints {
         if let Some(t) = r.ttft() {
             p.ttft.push((sent, ms(t)));
         }
+        if let Some(t) = r.tpot() {
+            p.tpot.push((sent, ms(t)));
+        }
         if let Some(l) = r.latency() {
             p.latency.push((sent, ms(l)));
             let second = (sent + l.as_secs_f64()).floor() as i64;
             if p.completed.len() < MAX_SECONDS || p.completed.contains_key(&second) {
                 *p.completed.entry(second).or_default() += 1;
+                *p.output_tokens.entry(second).or_default() += u64::from(r.output_tokens);
             }
         }
     }

@@ -413,12 +413,31 @@ mod tests {
         let mut stage = StageReport::build(&plan, &volley_core::StageStats::new(), &window);
         stage.checks.insert("has.dots".into(), crate::schema::CheckReport::new(9, 1));
         let t = Threshold::parse("checks.has.dots.rate >= 0.9").unwrap();
-        let v = &t.evaluate(std::slice::from_ref(&stage))[0];
+        let v = &t.evaluate(std::slice::from_ref(&stage), None)[0];
         assert_eq!((v.value, v.passed), (Some(0.9), true));
-        assert!(!Threshold::parse("checks.has.dots.fails == 0").unwrap().evaluate(std::slice::from_ref(&stage))[0].passed);
+        assert!(!Threshold::parse("checks.has.dots.fails == 0").unwrap().evaluate(std::slice::from_ref(&stage), None)[0].passed);
         // A check the stage never recorded has no sample: it fails.
-        let v = &Threshold::parse("checks.other.rate > 0").unwrap().evaluate(std::slice::from_ref(&stage))[0];
+        let v = &Threshold::parse("checks.other.rate > 0").unwrap().evaluate(std::slice::from_ref(&stage), None)[0];
         assert_eq!((v.value, v.passed), (None, false));
+    }
+
+    #[test]
+    fn baseline_bounds_read_the_same_stage_of_the_baseline() {
+        use crate::testing::stage_with_ttfts;
+        let base = vec![stage_with_ttfts("s", &[100, 100, 100])];
+        let t = Threshold::parse("ttft_ms.p50 < baseline * 1.10").unwrap();
+        assert!(t.needs_baseline() && !t.watchable());
+        let slower = t.evaluate(&[stage_with_ttfts("s", &[120, 120, 120])], Some(&base));
+        assert!(!slower[0].passed);
+        let (value, b, bound) = (slower[0].value.unwrap(), slower[0].baseline.unwrap(), slower[0].bound.unwrap());
+        assert!((value / b - 1.2).abs() < 0.02 && (bound - b * 1.10).abs() < 1e-9, "{value} {b} {bound}");
+        assert!(t.evaluate(&[stage_with_ttfts("s", &[105, 105])], Some(&base))[0].passed);
+        // No baseline, or no such stage in it: nothing shows it holds.
+        assert!(!t.evaluate(&[stage_with_ttfts("s", &[1])], None)[0].passed);
+        assert!(!t.evaluate(&[stage_with_ttfts("other", &[1])], Some(&base))[0].passed);
+        assert_eq!(Threshold::parse("goodput_rps >= baseline").unwrap().baseline_factor, Some(1.0));
+        let e = Threshold::parse("ttft_ms.p99 < baseline + 3").unwrap_err().to_string();
+        assert!(e.contains("`baseline` or `baseline * NUMBER`"), "{e}");
     }
 
     #[test]

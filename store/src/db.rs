@@ -101,7 +101,7 @@ impl Db {
     pub fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, StoreError> {
         let result = match &mut self.conn {
             Conn::Sqlite(c) => sqlite_query(c, sql, params),
-            Conn::Postgres(c) => postgres_query(&mut **c, sql, params),
+            Conn::Postgres(c) => postgres_query(c, sql, params),
         };
         result.map_err(|e| self.err(e))
     }

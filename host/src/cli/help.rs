@@ -116,7 +116,8 @@ pub(crate) const COMPARE: &str = "\
 Examples:
   volley compare results/baseline results/candidate
   volley compare results/repeat-a results/repeat-b     # --repeat directories: noise from the trials
-  volley compare a/report.json b/report.json";
+  volley compare a/report.json b/report.json
+  volley compare results/tp1 results/tp2 results/tp4 --html compare.html   # every run against the first, and one page";
 
 /// `volley runs --help`.
 pub(crate) const RUNS: &str = "\

@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod check_sessions;
 mod coldstart;
+mod compare;
 pub mod config;
 mod demo;
 pub(crate) mod exit;
@@ -112,15 +113,10 @@ pub enum Command {
     /// The run store: list, show, trend, export and delete stored runs
     #[command(subcommand, after_help = help::RUNS)]
     Runs(runs::RunsCommand),
-    /// Compare two runs stage by stage (matched by name), calling a difference better or
-    /// worse only where it exceeds the noise
+    /// Compare runs stage by stage (matched by name) against the first, calling a
+    /// difference better or worse only where it exceeds the noise; --html draws them all
     #[command(after_help = help::COMPARE)]
-    Compare {
-        /// The baseline: a run's output directory, its report.json, or a --repeat directory
-        a: PathBuf,
-        /// The run to compare with it (the same kinds)
-        b: PathBuf,
-    },
+    Compare(compare::CompareArgs),
 }
 
 impl Command {
@@ -157,9 +153,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Coldstart(a) => coldstart::coldstart(a).await?,
         Command::Sim(a) => sim::sim(a).await?,
         Command::BenchGuest(a) => blocking(move || bench::bench_guest(a)).await?,
-        Command::Compare { a, b } => {
-            let lines = blocking(move || Ok(volley::report::compare::compare(&a, &b)?)).await?;
-            volley::report::console::ConsoleWriter::stdout().lines(lines);
+        Command::Compare(a) => {
+            blocking(move || compare::compare(a)).await?;
             Exit::Ok
         }
         Command::New(a) => package::new(a)?,

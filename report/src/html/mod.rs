@@ -1,8 +1,19 @@
-//! `report.html`: one self-contained page (inline SVG and CSS, no CDN) with the charts
-//! people look at: latency percentiles per stage, TTFT and latency over time,
-//! throughput over time, schedule lag, distributions, throughput and latency against
-//! offered load across stages (sweeps), and the server's metrics series.
+//! `report.html`: one self-contained page (inline SVG, CSS and a few lines of script, no
+//! CDN) with what `report.json` holds: the run's parameters, model and target; the
+//! stages; breakdowns per tag, per model, per check and per task; and the charts people
+//! look at: latency percentiles per stage, TTFT, TPOT and latency over time, requests
+//! and output tokens per second, schedule lag, distributions over the data's own range,
+//! throughput and latency against offered load across stages (sweeps), and the server's
+//! metrics series. Every point, vertex and bar shows its value on hover.
+//!
+//! The run's own sections are here and in [`run`] and [`groups`]; the charts in [`svg`]
+//! (ticks in [`axis`]); the comparison of several runs (`volley compare --html`) in
+//! [`compare`].
 
+pub(crate) mod axis;
+pub mod compare;
+mod groups;
+mod run;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -13,11 +24,15 @@ use volley_core::Summary;
 use crate::points::{ChartPoints, StagePoints, Thinned};
 use crate::schema::{Report, StageReport};
 
-/// Most points drawn per scatter series; more are thinned evenly.
-const MAX_POINTS: usize = 2000;
+/// Most points drawn per scatter chart, shared among its series (each keeps at least
+/// [`MIN_POINTS`]); more are thinned evenly. Each point carries its hover title, so this
+/// bounds the page's size.
+const MAX_POINTS: usize = 3000;
+const MIN_POINTS: usize = 200;
 
-fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let step = points.len().div_ceil(MAX_POINTS).max(1);
+fn thin(points: &[(f64, f64)], series: usize) -> Vec<(f64, f64)> {
+    let most = (MAX_POINTS / series.max(1)).max(MIN_POINTS);
+    let step = points.len().div_ceil(most).max(1);
     points.iter().step_by(step).copied().collect()
 }
 
@@ -31,7 +46,10 @@ pub const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color
 td,th{border:1px solid #cbd5e0;padding:3px 8px;text-align:right}th{background:#edf2f7}td:first-child,th:first-child{text-align:left}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart{margin:0;width:640px;border:1px solid #e2e8f0}\
 .chart svg{width:100%;height:auto}.plot{fill:#fff;stroke:#a0aec0}.grid{stroke:#edf2f7}.tick,.legend{font-size:10px;fill:#4a5568}\
-.axis{font-size:11px;fill:#2d3748}.title{font-size:13px;font-weight:600;fill:#1a202c}.meta{color:#4a5568;font-size:13px}";
+.axis{font-size:11px;fill:#2d3748}.title{font-size:13px;font-weight:600;fill:#1a202c}.meta{color:#4a5568;font-size:13px}\
+circle.point:hover,rect.bar:hover{stroke:#1a202c;stroke-width:1.5}.better{color:#2f855a;font-weight:600}.worse{color:#c53030;font-weight:600}\
+.noise{color:#718096}td.param{text-align:left;font-family:ui-monospace,monospace;max-width:900px;overflow-wrap:anywhere}\
+#tip{position:absolute;display:none;background:#1a202c;color:#fff;font-size:12px;padding:3px 7px;border-radius:3px;pointer-events:none;white-space:nowrap;z-index:9}";
 
 /// The page for `report`, with per-request charts from `points` when the run kept them
 /// (a merged or re-read report has only its summaries).
@@ -51,6 +69,7 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
         wit = esc(s.wit.as_deref().unwrap_or("-")),
         int = if report.interrupted { " · <b>interrupted</b>" } else { "" }
     );
+    run::run_table(&mut h, report);
     // Summary table.
     h.push_str(
         "<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>target/s</th><th>sent/s</th><th>ok</th><th>failed</th>\
@@ -100,6 +119,8 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
     if let Some(m) = &report.merged {
         shards_table(&mut h, m);
     }
+    groups::tags_and_models(&mut h, &report.stages);
+    groups::checks(&mut h, &report.stages);
     tasks_table(&mut h, &report.stages);
     h.push_str("<h2>Latency</h2><div class=\"charts\">");
     let groups = |f: fn(&StageReport) -> &Option<Summary>| -> Vec<(String, Vec<(String, f64)>)> {
@@ -119,29 +140,41 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
             .stages
             .iter()
             .enumerate()
-            .filter_map(|(i, st)| points.stages.get(&(i as u32)).map(|p| Series { name: st.name.clone(), points: thin(f(p).points()) }))
+            .filter_map(|(i, st)| {
+                points.stages.get(&(i as u32)).map(|p| Series { name: st.name.clone(), points: thin(f(p).points(), report.stages.len()) })
+            })
             .filter(|s| !s.points.is_empty())
             .collect()
     };
-    let (ttft, latency, lag) = (series(|p| &p.ttft), series(|p| &p.latency), series(|p| &p.lag));
+    let (ttft, latency, lag, tpot) = (series(|p| &p.ttft), series(|p| &p.latency), series(|p| &p.lag), series(|p| &p.tpot));
     if !ttft.is_empty() {
         h.push_str(&svg::xy("TTFT over time", "seconds since start", "ms", &ttft, Kind::Scatter));
+    }
+    if !tpot.is_empty() {
+        h.push_str(&svg::xy("TPOT over time (per request)", "seconds since start", "ms per token", &tpot, Kind::Scatter));
     }
     if !latency.is_empty() {
         h.push_str(&svg::xy("Latency over time", "seconds since start", "ms", &latency, Kind::Scatter));
     }
-    let tput: Vec<Series> = report
-        .stages
-        .iter()
-        .enumerate()
-        .filter_map(|(i, st)| {
-            let per_second = points.stages.get(&(i as u32))?.completed.iter().map(|(s, n)| (*s as f64, *n as f64)).collect();
-            Some(Series { name: st.name.clone(), points: per_second })
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
+    let per_second = |f: fn(&StagePoints) -> &std::collections::BTreeMap<i64, u64>| -> Vec<Series> {
+        report
+            .stages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, st)| {
+                let per_second = f(points.stages.get(&(i as u32))?).iter().map(|(s, n)| (*s as f64, *n as f64)).collect();
+                Some(Series { name: st.name.clone(), points: per_second })
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect()
+    };
+    let tput = per_second(|p| &p.completed);
     if !tput.is_empty() {
         h.push_str(&svg::xy("Completed requests per second", "seconds since start", "requests/s", &tput, Kind::Line));
+    }
+    let tokens = per_second(|p| &p.output_tokens);
+    if tokens.iter().any(|s| s.points.iter().any(|(_, n)| *n > 0.0)) {
+        h.push_str(&svg::xy("Output tokens per second (by completion)", "seconds since start", "tokens/s", &tokens, Kind::Line));
     }
     if !lag.is_empty() {
         h.push_str(&svg::xy("Schedule lag (actual − planned send)", "seconds since start", "ms", &lag, Kind::Scatter));
@@ -225,11 +258,16 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
     h
 }
 
-/// Marks the page with what the browser rendered, for automated checks: the number of
-/// charts and of charts without data.
+/// Marks the page with what the browser rendered, for automated checks (the number of
+/// charts and of charts without data), and shows an element's `<title>` in a tooltip
+/// (`#tip`) as soon as the pointer is over it.
 pub const CHECK_SCRIPT: &str = "<script>(function(){var c=document.querySelectorAll('figure.chart');\
 var empty=0;c.forEach(function(f){if(!f.querySelector('circle,polyline,rect.bar')||f.dataset.points==='0'){empty++;f.dataset.empty='1';}});\
-document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);})();</script>";
+document.body.dataset.charts=String(c.length);document.body.dataset.emptyCharts=String(empty);\
+var d=document.createElement('div');d.id='tip';document.body.appendChild(d);\
+function tt(n){for(;n&&n.nodeType===1;n=n.parentNode){for(var k=n.firstElementChild;k;k=k.nextElementSibling){if(k.tagName==='title')return k.textContent;}if(n.tagName==='svg')break;}return null;}\
+document.addEventListener('mouseover',function(e){var s=tt(e.target);if(s){d.textContent=s;d.style.display='block';d.style.left=(e.pageX+12)+'px';d.style.top=(e.pageY+12)+'px';}else{d.style.display='none';}});\
+document.addEventListener('mousemove',function(e){if(d.style.display==='block'){d.style.left=(e.pageX+12)+'px';d.style.top=(e.pageY+12)+'px';}});})();</script>";
 
 /// `volley merge`: what each shard contributed.
 /// The stages whose sessions are tasks: counts, task latency, per-task needs, and TTFT by

@@ -60,5 +60,6 @@ pub(crate) fn one_run(stages: Vec<StageReport>) -> Report {
         protocol: None,
         warnings: Vec::new(),
         hooks: Vec::new(),
+        metadata: Default::default(),
     }
 }

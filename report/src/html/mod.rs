@@ -3,6 +3,7 @@
 //! throughput over time, schedule lag, distributions, throughput and latency against
 //! offered load across stages (sweeps), and the server's metrics series.
 
+mod metadata;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -220,6 +221,7 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
             h.push_str("</div>");
         }
     }
+    metadata::section(&mut h, &report.metadata);
     h.push_str(CHECK_SCRIPT);
     h.push_str("</body></html>");
     h

@@ -21,6 +21,7 @@ pub mod line;
 mod lines;
 pub mod memory;
 pub mod merge;
+pub mod metadata;
 mod numbers;
 pub mod points;
 pub mod read;

@@ -181,6 +181,12 @@ pub fn merge(
         server_metrics: None,
         gpu: None,
         launch: None,
+        // The server is the same for every shard: the first's account of it; each shard
+        // ran on a machine of its own.
+        metadata: crate::metadata::Metadata {
+            shard_hosts: inputs.iter().map(|i| i.report.metadata.host.clone().unwrap_or_default()).collect(),
+            ..base.metadata.clone()
+        },
         ..base.clone()
     })
 }

@@ -91,6 +91,10 @@ pub struct Report {
     /// The server hooks' calls (`--hook`), in the order made.
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "vec_at_most::<_, _, MAX_RUN_WARNINGS>")]
     pub hooks: Vec<HookReport>,
+    /// The run's context: what the server said of itself, the launch command, the
+    /// load generator's machine (docs/report.md).
+    #[serde(default)]
+    pub metadata: crate::metadata::Metadata,
 }
 
 /// One call of a server hook (`--hook`): what, where, how it went and how long it took.

@@ -29,6 +29,9 @@ pub struct RunStart<'a> {
     /// Warnings known before the first request (a model lookup that failed); the
     /// report's `warnings` carry them too.
     pub warnings: &'a [String],
+    /// What the server said of itself and the load generator's machine (the report's
+    /// `metadata`), when known.
+    pub metadata: Option<&'a crate::metadata::Metadata>,
 }
 
 /// One completed request.

@@ -61,5 +61,6 @@ pub fn one_run(stages: Vec<StageReport>) -> Report {
         protocol: None,
         warnings: Vec::new(),
         hooks: Vec::new(),
+        metadata: Default::default(),
     }
 }

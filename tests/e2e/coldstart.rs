@@ -184,5 +184,10 @@ fn run_launch_sends_a_burst_at_a_cold_server() {
     assert!(ms(&st["latency_from_planned_ms"]["min"]) >= 290.0, "{}", st["latency_from_planned_ms"]);
     assert!(ms(&st["schedule_lag_ms"]["p50"]) >= 250.0, "the wait shows as schedule lag");
     assert_eq!(report["launch"]["at"], "process");
+    // The metadata records the command line; at `process` the server is asked of itself
+    // after the last stage, while it still runs.
+    assert_eq!(report["metadata"]["launch"]["command"], launch.as_str());
+    let asked = report["metadata"]["server"]["endpoints"].as_array().unwrap();
+    assert!(asked.iter().any(|e| e["path"] == "/v1/models" && e["ok"] == true), "{asked:?}");
     assert!(processes_with(&format!("--port {port}")).is_empty(), "the launched server was stopped");
 }

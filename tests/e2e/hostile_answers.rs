@@ -185,8 +185,20 @@ fn bounded(o: &Output, server: &HostileServer, paths: &[&str]) {
     let rss_mib = o.peak_rss_kib / 1024;
     assert!(rss_mib < RSS_LIMIT_MIB, "peak RSS {rss_mib} MiB");
     for s in server.seen() {
-        assert!(paths.contains(&s.path.as_str()), "unexpected {} {}", s.method, s.path);
+        let metadata = s.method == "GET" && METADATA_PATHS.contains(&s.path.as_str());
+        assert!(paths.contains(&s.path.as_str()) || metadata, "unexpected {} {}", s.method, s.path);
     }
+}
+
+/// What every run asks once for its metadata, besides `/v1/models` (docs/report.md).
+const METADATA_PATHS: [&str; 4] = ["/version", "/info", "/props", "/v2"];
+
+/// A 200 answer of `body` as JSON.
+fn json_answer(body: String) -> Answer {
+    Box::new(move |out, _| {
+        write!(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+        out.write_all(body.as_bytes())
+    })
 }
 
 /// The stderr lines that are warnings.
@@ -269,4 +281,56 @@ fn metrics_that_rename_a_million_series_at_every_scrape_stay_bounded_and_counted
     assert!(warned, "{}", report["warnings"]);
     assert!(o.stdout.lines().any(|l| l.starts_with("WARNING: --server-metrics") && l.contains("samples were not kept")), "{}", o.stdout);
     assert!(report["stages"][0]["requests"]["ok"].as_u64().unwrap() >= 5);
+}
+
+#[test]
+fn server_metadata_that_is_huge_not_json_or_forges_lines_stays_bounded_and_printable() {
+    let forged = "m\u{1b}]52;c;aGk=\u{7}\nvolley: ALL CHECKS PASSED";
+    let long = format!("tgi\u{1b}[2J\r{}", "x".repeat(100_000));
+    let not_json: Answer =
+        Box::new(|out, _| write!(out, "HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\n<html>oops</html>"));
+    let server = HostileServer::start(vec![
+        ("/v1/models", model_list(forged.into())),
+        // 10 MiB where llama.cpp's /props would be.
+        ("/props", zeros(10 << 20)),
+        ("/version", not_json),
+        ("/info", json_answer(json!({"model_id": long, "version": {"deep": [[[[1]]]]}, "max_total_tokens": "lots"}).to_string())),
+        (
+            "/v2",
+            json_answer(json!({"name": "kserve\nvolley: ALL CHECKS PASSED", "version": "2", "extensions": vec!["e"; 5000]}).to_string()),
+        ),
+    ]);
+    let out = TempDir::new("hostile-metadata");
+    let args: Vec<String> = run_args("builtin:chat-poisson", &server.url(), json!({"rate": 10, "duration_s": 2, "max_tokens": 8}), &out)
+        .into_iter()
+        .filter(|a| a != "--quiet")
+        .collect();
+    let o = run_volley_args(&args, Duration::from_secs(90));
+    bounded(&o, &server, &["/v1/models", "/v1/chat/completions"]);
+    o.assert_success();
+    assert!(!o.stderr.lines().any(|l| l.trim_start().starts_with("volley: ALL CHECKS")), "no forged line: {}", o.stderr);
+    let header = o.stderr.lines().find(|l| l.trim_start().starts_with("server: ")).unwrap_or_else(|| panic!("{}", o.stderr));
+    assert!(
+        header.contains(r"model m\u{1b}]52;c;aGk=\u{7}\nvolley") && header.contains(r"TGI ?") && header.contains(r"kserve\nvolley"),
+        "{header}"
+    );
+    let report = read_report(out.path());
+    assert!(report["stages"][0]["requests"]["ok"].as_u64().unwrap() >= 5, "the run went on");
+    let m = &report["metadata"]["server"];
+    let e = |path: &str| m["endpoints"].as_array().unwrap().iter().find(|e| e["path"] == path).unwrap().clone();
+    assert!(e("/props")["error"].as_str().unwrap().contains("over 256 KiB"), "{}", e("/props"));
+    assert!(e("/version")["error"].as_str().unwrap().starts_with("not JSON"), "{}", e("/version"));
+    assert_eq!(
+        (e("/v1/models")["ok"].as_bool(), e("/info")["ok"].as_bool(), e("/v2")["ok"].as_bool()),
+        (Some(true), Some(true), Some(true))
+    );
+    // What is kept is the whitelisted fields, clipped and bounded.
+    assert_eq!(m["models"][0]["id"], forged);
+    let id = m["tgi"]["model_id"].as_str().unwrap();
+    assert_eq!(id.chars().count(), 257, "256 characters and an ellipsis");
+    assert!(m["tgi"]["version"].is_null() && m["tgi"]["max_total_tokens"].is_null(), "{}", m["tgi"]);
+    assert_eq!(m["kserve"]["extensions"].as_array().unwrap().len(), 64);
+    assert!(m["llamacpp"].is_null());
+    let size = std::fs::metadata(out.path().join("report.json")).unwrap().len();
+    assert!(serde_json::to_string(&report["metadata"]).unwrap().len() < 16 << 10, "metadata stays small (report {size} bytes)");
 }

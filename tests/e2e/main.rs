@@ -25,6 +25,7 @@ mod kservers;
 mod kube;
 mod library;
 mod loads;
+mod metadata;
 mod multimodal;
 mod otlp;
 mod packages;

@@ -67,6 +67,24 @@ impl GpuSource {
     }
 }
 
+/// The GPUs NVML lists, each with its name and memory, and the driver's version; none
+/// (and no error) where NVML is absent — the run's metadata just has no GPU.
+pub fn nvml_devices() -> (Vec<volley_report::metadata::HostGpu>, Option<String>) {
+    let Ok(n) = Nvml::init() else { return (Vec::new(), None) };
+    let count = n.device_count().unwrap_or(0).min(volley_report::metadata::MAX_LIST as u32);
+    let gpus = (0..count)
+        .filter_map(|i| {
+            let d = n.device_by_index(i).ok()?;
+            Some(volley_report::metadata::HostGpu {
+                index: i,
+                name: d.name().ok().map(|s| volley_core::text::clip(&s, 128).into_owned()),
+                memory_total_mib: d.memory_info().map_or(0, |m| m.total >> 20),
+            })
+        })
+        .collect();
+    (gpus, n.sys_driver_version().ok().map(|s| volley_core::text::clip(&s, 64).into_owned()))
+}
+
 /// What NVML answers for one device, before conversion (each reading may be missing).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NvmlReading {

@@ -138,6 +138,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         }
         None => (None, None, None),
     };
+    // The load generator's machine, read while the target is reached (NVML may take a
+    // moment to load).
+    let host_info = tokio::task::spawn_blocking(crate::probe::host::collect);
     let addr = match refused_until {
         Some(_) => checked_target.resolve().await?,
         None => checked_target.reach(REACH_TIMEOUT).await?,
@@ -158,6 +161,21 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         (None, _) => None,
     };
     probes.answer().await?;
+    // What the server says of itself, and the machine: the report's metadata. A gRPC
+    // port has no HTTP endpoints to ask; a server launched with `--launch-at process` is
+    // asked after the last stage instead, so the asking delays no send of the cold start.
+    let kserve_model = model.clone().or(triton_stats.first().map(|m| m.model.clone()));
+    let ask_server = !target.grpc;
+    let mut metadata = volley_report::metadata::Metadata {
+        server: match ask_server && refused_until.is_none() {
+            true => Some(crate::probe::server_info::collect(&egress, server_kind, kserve_model.as_deref()).await),
+            false => None,
+        },
+        launch: launch.as_ref().map(|l| volley_report::metadata::LaunchMetadata { command: l.command.clone() }),
+        // NVML stuck in the driver costs the host's description, not the run.
+        host: tokio::time::timeout(SHUTDOWN_STEP * 2, host_info).await.ok().and_then(Result::ok),
+        shard_hosts: Vec::new(),
+    };
     // The operator's hooks before the run (a reset prefix cache, a started profiler):
     // before its clock starts, and their failures shown with the start's warnings.
     hooks.fire(HookWhen::BeforeRun, None).await;
@@ -195,6 +213,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
             model: model.as_deref(),
             plan: &plan,
             warnings: &start_warnings,
+            metadata: Some(&metadata),
         };
         sinks.retain_mut(|s| keep(s.run_started(&start), &mut sink_errors));
     }
@@ -333,6 +352,9 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
     if let Some(r) = run_limit.reached() {
         fault.get_or_insert(Fault::Refused(r));
     }
+    if ask_server && metadata.server.is_none() {
+        metadata.server = Some(crate::probe::server_info::collect(&egress, server_kind, kserve_model.as_deref()).await);
+    }
     let server_stop_ms = match server {
         Some(s) => Some(launch::stop(s, if interrupted { SERVER_GRACE_INTERRUPTED } else { SERVER_GRACE }).await),
         None => None,
@@ -423,6 +445,7 @@ pub(super) async fn execute(run: Run) -> Result<RunOutcome, RunError> {
         warnings,
         hooks: hook_reports,
         stages,
+        metadata,
         ..report_base(scenario, &identity, &target.url, seed, params, started_unix_ms, epoch, interrupted)
     };
     let (report, finish_errors) = finish_sinks(collected.sinks, report).await;
@@ -472,6 +495,7 @@ fn report_base(
         protocol: None,
         warnings: Vec::new(),
         hooks: Vec::new(),
+        metadata: Default::default(),
     }
 }
 
@@ -495,7 +519,16 @@ impl StoppedEarly {
         let epoch = Instant::now();
         let mut sink_errors = Vec::new();
         {
-            let start = RunStart { run_id: &run_id, epoch, scenario: &scenario, target: &target, model: None, plan: &plan, warnings: &[] };
+            let start = RunStart {
+                run_id: &run_id,
+                epoch,
+                scenario: &scenario,
+                target: &target,
+                model: None,
+                plan: &plan,
+                warnings: &[],
+                metadata: None,
+            };
             sinks.retain_mut(|s| keep(s.run_started(&start), &mut sink_errors));
         }
         let nothing = WorkloadIdentity { source: String::new(), label: String::new(), digest: None, wit: None, datasets: Vec::new() };

@@ -60,6 +60,9 @@ impl Sink for ConsoleSink {
             let model = run.model.map(|m| format!(", model {}", clip(m, 200))).unwrap_or_default();
             let (name, version) = (clip(&s.info.name, 128), clip(&s.info.version, 64));
             ConsoleWriter::stderr().line(&format!("volley: {name} {version} ({digest}) -> {}{model}", run.target));
+            if let Some(m) = run.metadata {
+                ConsoleWriter::stderr().lines(m.summary_lines().into_iter().map(|l| format!("  {l}")));
+            }
         }
         for warning in run.warnings {
             ConsoleWriter::stderr().line(&format!("volley: WARNING: {}", clip(warning, 500)));

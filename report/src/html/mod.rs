@@ -13,6 +13,7 @@
 pub(crate) mod axis;
 pub mod compare;
 mod groups;
+mod metadata;
 mod run;
 pub mod svg;
 
@@ -253,6 +254,7 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
             h.push_str("</div>");
         }
     }
+    metadata::section(&mut h, &report.metadata);
     h.push_str(CHECK_SCRIPT);
     h.push_str("</body></html>");
     h

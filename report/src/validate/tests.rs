@@ -62,6 +62,7 @@ fn shard_json() -> Value {
         protocol: None,
         warnings: Vec::new(),
         hooks: Vec::new(),
+        metadata: Default::default(),
     };
     serde_json::to_value(&report).unwrap()
 }
@@ -181,6 +182,18 @@ fn merge_checks_what_it_is_given_and_never_wraps_or_panics() {
     let merged = merge(inputs(shards()), false, &[], None).unwrap();
     assert_eq!(merged.stages[0].requests.sent, 40);
     assert_eq!(merged.stages[0].requests.failed, 4);
+
+    // The server's metadata is the first shard's; every shard's host is listed.
+    let mut with_meta = shards();
+    for (i, r) in with_meta.iter_mut().enumerate() {
+        let host = crate::metadata::HostMetadata { hostname: Some(format!("gen-{i}")), cores_available: 2, ..Default::default() };
+        let server = crate::metadata::ServerMetadata { kind: format!("kind-{i}"), ..Default::default() };
+        r.metadata = crate::metadata::Metadata { server: Some(server), host: Some(host), ..Default::default() };
+    }
+    let merged = merge(inputs(with_meta), false, &[], None).unwrap();
+    assert_eq!(merged.metadata.server.unwrap().kind, "kind-0");
+    let hosts: Vec<_> = merged.metadata.shard_hosts.iter().map(|h| h.hostname.as_deref().unwrap()).collect();
+    assert_eq!(hosts, ["gen-0", "gen-1"]);
 
     // Given directly (not read from a file), a window of 1e300 is still refused.
     let mut far = shards();

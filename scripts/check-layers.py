@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["core", "data", "net", "report", "engine", "wasm", "sim", "export", "kube", "host"]
+CRATES = ["core", "data", "net", "report", "engine", "wasm", "sim", "export", "store", "kube", "host"]
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 # A path that starts at crate, super or self, possibly ending in a `{…}` group (one level).
 PATH_RE = re.compile(rf"(?<![\w:])(\$?crate|super|self)((?:::(?:{IDENT}))*)(?:::\{{([^{{}}]*)\}})?")

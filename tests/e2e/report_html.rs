@@ -137,18 +137,18 @@ async fn a_multi_turn_report_breaks_down_by_tag_and_a_checked_run_by_check() {
 /// Chromium driven over its DevTools protocol on a pipe (`--remote-debugging-pipe`:
 /// JSON messages ended by NUL, commands on its fd 3, answers on its fd 4), here two
 /// FIFOs the shell hands it as those descriptors.
-struct Cdp {
+pub(crate) struct Cdp {
     child: Child,
     to: std::fs::File,
     from: BufReader<std::fs::File>,
     next: u64,
     /// Exceptions and console errors the page reported.
-    errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
     _dir: TempDir,
 }
 
 impl Cdp {
-    fn start() -> Cdp {
+    pub(crate) fn start() -> Cdp {
         let dir = TempDir::new("cdp");
         let (input, output) = (dir.path().join("in"), dir.path().join("out"));
         for f in [&input, &output] {
@@ -217,7 +217,7 @@ impl Cdp {
     }
 
     /// Opens `url` in a new page and waits for its scripts to have run; the session.
-    fn open(&mut self, url: &str) -> String {
+    pub(crate) fn open(&mut self, url: &str) -> String {
         let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}))["targetId"].clone();
         let session = self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true}))["sessionId"]
             .as_str()
@@ -248,7 +248,7 @@ impl Drop for Cdp {
 
 /// The page's tooltip after the mouse moved onto the centre of the element `selector`
 /// selects (scrolled into view first): its display and text, and the element's title.
-fn hover(cdp: &mut Cdp, session: &str, selector: &str) -> (String, String, String) {
+pub(crate) fn hover(cdp: &mut Cdp, session: &str, selector: &str) -> (String, String, String) {
     let at = cdp.eval(
         session,
         &format!(

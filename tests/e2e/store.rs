@@ -49,11 +49,37 @@ async fn runs_land_in_the_store_with_their_labels_and_trend_over_time() {
     for (v, want) in values.iter().zip([10.0, 20.0, 30.0]) {
         assert!((v - want).abs() < 2.0, "TTFT p50 {v} where the simulator was set to {want}: {}", o.stdout);
     }
+    // Compared from the store on one page: hovering the slowest run's point shows its
+    // TTFT p50 as the store has it.
+    let mut s = Store::open(&Location::Sqlite(store.clone().into())).unwrap();
+    let slow = s.resolve("label:ttft=30").unwrap();
+    let want = s.report(&slow).unwrap().stages[0].ttft_ms.unwrap().p50;
+    let page = dir.path().join("compare.html");
+    let page_arg = page.display().to_string();
+    let o = run_volley(
+        &["runs", "compare", "label:ttft=10", "label:ttft=20", "label:ttft=30", "--html", &page_arg, "--store", &store],
+        Duration::from_secs(30),
+    );
+    o.assert_success();
+    let url = format!("file://{}", page.display());
+    let selector = format!("#overlay figure:first-child g[data-series=\"{slow}\"] circle:last-of-type");
+    let (display, tip, _) = tokio::task::spawn_blocking(move || {
+        let mut cdp = crate::report_html::Cdp::start();
+        let session = cdp.open(&url);
+        let got = crate::report_html::hover(&mut cdp, &session, &selector);
+        assert!(cdp.errors.is_empty(), "page errors: {:?}", cdp.errors);
+        got
+    })
+    .await
+    .unwrap();
+    assert_eq!(display, "block", "the tooltip shows on hover");
+    let shown: f64 = tip.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((shown - want).abs() <= want * 0.006, "hovered {shown}, stored TTFT p50 {want}: {tip}");
+
     // Named by label, shown, exported as the report it was, deleted.
     let o = run_volley(&["runs", "show", "label:ttft=20", "--store", &store], Duration::from_secs(30));
     o.assert_success();
     assert!(o.stdout.contains("labels: suite=store, ttft=20"), "{}", o.stdout);
-    let mut s = Store::open(&Location::Sqlite(store.clone().into())).unwrap();
     let id = s.resolve("label:ttft=30").unwrap();
     let exported = dir.path().join("exported.json");
     run_volley(&["runs", "export", &id[..8], "--out", &exported.display().to_string(), "--store", &store], Duration::from_secs(30))

@@ -35,7 +35,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     }
     ConsoleWriter::stdout().lines(lines);
     if let Some(file) = &args.html {
-        eprintln!("comparison page: {}", file.display());
+        ConsoleWriter::stderr().line(&format!("comparison page: {}", file.display()));
     }
     Ok(())
 }

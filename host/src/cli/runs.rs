@@ -1,6 +1,7 @@
 //! `volley runs`: the run store from the command line — `list` (filtered by scenario,
 //! target, model, label, time), `show`, `trend METRIC` (a metric's value per run over
-//! time), `export` (a run's report.json) and `delete`. A run is named by its id, a unique
+//! time), `compare` (as `volley compare`, `--html` too), `export` (a run's report.json)
+//! and `delete`. A run is named by its id, a unique
 //! prefix of it, or `label:KEY=VALUE` (the latest run carrying it). Everything the store
 //! holds was written by someone else (a shared PostgreSQL store): it reaches the
 //! terminal through the console writer.
@@ -71,6 +72,18 @@ pub enum RunsCommand {
         stage: Option<String>,
         #[command(flatten)]
         filter: FilterArgs,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Compare stored runs stage by stage against the first (as `volley compare`), and
+    /// with --html on one page
+    Compare {
+        /// The baseline first, then the runs to compare with it (ids, prefixes, label:KEY=VALUE)
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        /// Also write a self-contained HTML page comparing every run
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -240,6 +253,22 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
                 let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 out.line(&format!("{:<16}  {:<16}  {value:>12}  {} · {}", r.id, when(r.started_unix_ms), st.name, labels.join(",")));
             }
+        }
+        RunsCommand::Compare { runs, html, store } => {
+            let mut s = open(&store, policy)?;
+            // Each run's report in a folder named by its id: the comparison's labels.
+            let dir = std::env::temp_dir().join(format!("volley-runs-compare-{}", std::process::id()));
+            let mut paths = Vec::new();
+            for r in &runs {
+                let id = s.resolve(r)?;
+                let folder = dir.join(&id);
+                std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+                volley::report::files::write_json(&s.report(&id)?, &folder.join("report.json"))?;
+                paths.push(folder);
+            }
+            let result = super::compare::compare(super::compare::CompareArgs { runs: paths, html });
+            let _ = std::fs::remove_dir_all(&dir);
+            result?;
         }
         RunsCommand::Export { run, out: file, store } => {
             let mut s = open(&store, policy)?;

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&written),
         String::from_utf8_lossy(&rewritten)
     );
-    match merge(vec![ShardInput { dir: PathBuf::from("shard"), report }], true, &[]) {
+    match merge(vec![ShardInput { dir: PathBuf::from("shard"), report }], true, &[], None) {
         Ok(merged) => drop(serde_json::to_vec(&merged).expect("a merged report writes")),
         Err(e) => volley_fuzz::one_line("merging a report", &e.to_string()),
     }

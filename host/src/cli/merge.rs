@@ -11,7 +11,7 @@ use volley::core::Policy;
 use volley::report::console::ConsoleWriter;
 use volley::report::merge;
 use volley::report::threshold::Threshold;
-use volley::store::{Location, NewRun, Store};
+use volley::store::{NewRun, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct MergeArgs {
@@ -38,16 +38,8 @@ pub struct MergeArgs {
     /// report.json, or a stored run (id, prefix, label:KEY=VALUE)
     #[arg(long, value_name = "REF")]
     pub baseline: Option<String>,
-    /// The run store the merged run is kept in [default: $VOLLEY_STORE, else runs.sqlite
-    /// under the user's data directory]
-    #[arg(long, value_name = "PATH|URL")]
-    pub store: Option<String>,
-    /// Keep the merged run out of the run store
-    #[arg(long, conflicts_with = "store")]
-    pub no_store: bool,
-    /// A label kept with the merged run, KEY=VALUE (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub keep: super::runs::KeepArgs,
 }
 
 /// Waits until every `DIR/report.json` exists, or `wait_s` has passed.
@@ -74,8 +66,7 @@ fn wait_for_reports(dirs: &[PathBuf], wait_s: u64) -> Result<()> {
 
 pub fn merge(a: MergeArgs, policy: &Policy) -> Result<ExitCode> {
     let extra = a.thresholds.iter().map(|t| Threshold::parse(t)).collect::<Result<Vec<_>, _>>()?;
-    let labels = super::runs::labels(&a.labels)?;
-    let store = if a.no_store { None } else { Some(Location::resolve(a.store.as_deref())?) };
+    let kept = a.keep.resolve()?;
     wait_for_reports(&a.dirs, a.wait_s)?;
     let inputs = a.dirs.iter().map(|d| merge::read_shard(d)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!(e))?;
     // The shards' own thresholds are judged again too: any may compare with a baseline.
@@ -84,7 +75,7 @@ pub fn merge(a: MergeArgs, policy: &Policy) -> Result<ExitCode> {
     let baseline = super::run::options::baseline_stages(
         &[extra.clone(), shard_thresholds].concat(),
         a.baseline.as_deref(),
-        a.store.as_deref(),
+        a.keep.store.as_deref(),
         policy,
     )?;
     let report = merge::merge(inputs, a.allow_missing, &extra, baseline.as_deref()).map_err(|e| anyhow!(e))?;
@@ -98,7 +89,7 @@ pub fn merge(a: MergeArgs, policy: &Policy) -> Result<ExitCode> {
         ConsoleWriter::stdout().lines(volley::report::console::summary::lines(&report));
         stderr.line(&format!("wrote {} and report.html", a.out.join("report.json").display()));
     }
-    if let Some(location) = store {
+    if let Some((location, labels)) = kept {
         // Stored once, by the merge: a store that cannot be written is said, not fatal.
         super::runs::check_egress(&location, policy)?;
         let name = a.out.file_name().map_or_else(|| "merged".to_string(), |n| n.to_string_lossy().into_owned());

@@ -24,6 +24,34 @@ pub struct StoreArg {
     pub store: Option<String>,
 }
 
+/// Whether and where a run (or a merge) is kept, with its labels: flattened into
+/// `volley run` and `volley merge`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeepArgs {
+    /// The run store: a SQLite file or a postgres:// URL [default: $VOLLEY_STORE, else
+    /// runs.sqlite under the user's data directory]
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<String>,
+    /// Keep this run out of the run store
+    #[arg(long, conflicts_with = "store")]
+    pub no_store: bool,
+    /// A label kept with the run in the store, KEY=VALUE (repeatable); `volley runs list
+    /// --label` and `label:KEY=VALUE` references find it
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+}
+
+/// Where a run is kept, and its labels.
+pub(crate) type Kept = (Location, Vec<(String, String)>);
+
+impl KeepArgs {
+    /// The store and the labels; None with `--no-store`.
+    pub(crate) fn resolve(&self) -> Result<Option<Kept>> {
+        let labels = labels(&self.labels)?;
+        Ok(if self.no_store { None } else { Some((Location::resolve(self.store.as_deref())?, labels)) })
+    }
+}
+
 /// Narrowing a list of runs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FilterArgs {

@@ -160,17 +160,8 @@ pub struct OutputArgs {
     /// Export over OTLP using the OTEL_EXPORTER_OTLP_* variables
     #[arg(long)]
     pub otlp: bool,
-    /// The run store this run is kept in: a SQLite file or a postgres:// URL
-    /// [default: $VOLLEY_STORE, else runs.sqlite under the user's data directory]
-    #[arg(long, value_name = "PATH|URL")]
-    pub store: Option<String>,
-    /// Keep this run out of the run store
-    #[arg(long, conflicts_with = "store")]
-    pub no_store: bool,
-    /// A label kept with the run in the store, KEY=VALUE (repeatable); `volley runs list
-    /// --label` and `label:KEY=VALUE` references find it
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub keep: crate::cli::runs::KeepArgs,
     /// OTLP header, NAME=VALUE (repeatable)
     #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
     pub otlp_headers: Vec<String>,

@@ -17,7 +17,6 @@ use volley::engine::{HeaderName, HeaderValue, Launch, LaunchAt, ModelRef, Server
 use volley::export::{OtlpOptions, Transport};
 use volley::net::{Target, Tls, TlsOptions};
 use volley::report::threshold::Threshold;
-use volley::store::Location;
 
 use super::super::scenario::{ScenarioSpec, parse_params, sandbox_limits};
 use super::args::{DatasetErrors, Http2Arg, LaunchArgs, LaunchAtArg, OutputArgs, ProbeArgs, ResetAt, RunArgs};
@@ -78,7 +77,7 @@ pub(crate) struct Outputs {
     pub prometheus: Option<(SocketAddr, Duration)>,
     pub otlp: Option<OtlpOptions>,
     /// The run store and the run's labels; None with `--no-store`.
-    pub store: Option<(Location, Vec<(String, String)>)>,
+    pub store: Option<crate::cli::runs::Kept>,
 }
 
 /// The server's and this machine's figures read beside the requests.
@@ -152,7 +151,7 @@ impl RunOptions {
         if a.pass.abort_on_fail && thresholds.is_empty() {
             bail!("--abort-on-fail needs at least one --threshold");
         }
-        let baseline = baseline_stages(&thresholds, a.pass.baseline.as_deref(), a.outputs.store.as_deref(), policy)?;
+        let baseline = baseline_stages(&thresholds, a.pass.baseline.as_deref(), a.outputs.keep.store.as_deref(), policy)?;
         let launch = launch(&a.launch)?;
         let start_at = a.cluster.start_at.as_deref().map(start_instant).transpose()?;
         if start_at.is_some() && (launch.is_some() || trials.count > 1) {
@@ -299,8 +298,7 @@ fn outputs(a: OutputArgs, progress: bool) -> Result<Outputs> {
     } else {
         None
     };
-    let labels = super::super::runs::labels(&a.labels)?;
-    let store = if a.no_store { None } else { Some((Location::resolve(a.store.as_deref())?, labels)) };
+    let store = a.keep.resolve()?;
     Ok(Outputs {
         dir: a.out,
         record_text: a.record_text,

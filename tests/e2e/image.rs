@@ -49,7 +49,9 @@ async fn the_image_builds_from_scratch_and_its_binary_runs_the_demo_as_non_root(
     let results = rootfs.join("results");
     let before = files(&rootfs, &results);
     let demo = ["--userspec=65532:65532", &rootfs_s, "/usr/local/bin/volley", "demo", "--seconds", "1", "--out", "/results/demo"];
-    let env = [("HOME", "/results"), ("VOLLEY_CACHE_DIR", "/results/.cache")];
+    // As the image's own environment (deploy/Containerfile); no store of the tests': the
+    // run store is then the default one, under HOME.
+    let env = [("HOME", "/results"), ("VOLLEY_CACHE_DIR", "/results/.cache"), ("VOLLEY_STORE", "")];
     let o = tokio::task::block_in_place(|| {
         run_program(
             if Path::new("/usr/sbin/chroot").exists() { "/usr/sbin/chroot" } else { "chroot" },
@@ -62,5 +64,6 @@ async fn the_image_builds_from_scratch_and_its_binary_runs_the_demo_as_non_root(
     let report = read_report(&results.join("demo"));
     assert!(report["stages"][0]["requests"]["ok"].as_u64().unwrap() > 0, "the demo's requests succeeded");
     assert_eq!(files(&rootfs, &results), before, "it wrote only under /results");
+    assert!(results.join(".local/share/volley/runs.sqlite").is_file(), "the run is kept in the store under /results");
     let _ = run_program("buildah", &["rmi", "localhost/volley-e2e:test"], &[], Duration::from_secs(60));
 }

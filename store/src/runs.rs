@@ -40,6 +40,8 @@ pub struct RunRow {
 /// Which runs to list; every field narrows.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// One run, by its whole id.
+    pub id: Option<String>,
     /// The scenario's name, exactly.
     pub scenario: Option<String>,
     pub target: Option<String>,
@@ -186,6 +188,9 @@ impl Store {
             params.push(p);
             sql.push_str(&clause.replace('?', &format!("${}", params.len())));
         };
+        if let Some(id) = &filter.id {
+            add(&mut sql, " AND id = ?", Param::Text(id.clone()));
+        }
         if let Some(s) = &filter.scenario {
             add(&mut sql, " AND scenario = ?", Param::Text(s.clone()));
         }
@@ -293,14 +298,10 @@ impl Store {
     /// check's raw material.
     pub fn counts(&mut self) -> Result<[i64; 4], StoreError> {
         let mut out = [0; 4];
-        for (i, table) in ["runs", "stages", "labels", "thresholds"].iter().enumerate() {
-            let sql = match *table {
-                "runs" => "SELECT COUNT(*) FROM runs",
-                "stages" => "SELECT COUNT(*) FROM stages",
-                "labels" => "SELECT COUNT(*) FROM labels",
-                _ => "SELECT COUNT(*) FROM thresholds",
-            };
-            out[i] = self.db.query(sql, &[])?.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
+        let counts =
+            ["SELECT COUNT(*) FROM runs", "SELECT COUNT(*) FROM stages", "SELECT COUNT(*) FROM labels", "SELECT COUNT(*) FROM thresholds"];
+        for (n, sql) in out.iter_mut().zip(counts) {
+            *n = self.db.query(sql, &[])?.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
         }
         Ok(out)
     }

@@ -95,10 +95,7 @@ pub fn migrate(db: &mut Db) -> Result<(), StoreError> {
     match db.transaction(true, &statements) {
         Ok(()) => Ok(()),
         // Another writer migrated first: fine if it reached this version.
-        Err(e) if current(db)? == VERSION => {
-            let _ = e;
-            Ok(())
-        }
+        Err(_) if current(db)? == VERSION => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use volley_core::text::clip;
 
 use super::{OnError, Trace, TraceRow, each_line, malformed, micros, relative, tokens};
 
@@ -103,10 +104,12 @@ fn parse(text: &str, l: &Layout, clock: Clock, models: &mut Vec<Arc<str>>) -> Re
     if f.len() != l.width {
         return Err(format!("{} fields where the header has {}", f.len(), l.width));
     }
-    let number = |i: usize, what: &str| f[i].parse::<f64>().map_err(|_| format!("`{what}` is not a number: {:?}", clip(f[i])));
+    let number = |i: usize, what: &str| f[i].parse::<f64>().map_err(|_| format!("`{what}` is not a number: {:?}", clip(f[i], 60)));
     let at = match clock {
         Clock::Seconds => micros(number(l.time, "timestamp")?, 1e6, "timestamp")?,
-        Clock::DateTime => date_time_us(f[l.time]).ok_or_else(|| format!("`TIMESTAMP` is not a date and time: {:?}", clip(f[l.time])))?,
+        Clock::DateTime => {
+            date_time_us(f[l.time]).ok_or_else(|| format!("`TIMESTAMP` is not a date and time: {:?}", clip(f[l.time], 60)))?
+        }
     };
     let model = match l.model {
         Some(i) if !f[i].is_empty() => Some(match models.iter().find(|m| &***m == f[i]) {
@@ -126,10 +129,6 @@ fn parse(text: &str, l: &Layout, clock: Clock, models: &mut Vec<Arc<str>>) -> Re
         ..TraceRow::default()
     };
     Ok((row, at))
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(60).collect()
 }
 
 /// `YYYY-MM-DD[ T]HH:MM:SS[.fraction][Z]` (UTC) as microseconds since 1970.

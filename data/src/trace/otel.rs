@@ -22,6 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use volley_core::text::clip;
 
 use super::links::{self, Timed};
 use super::{OnError, Trace, TraceRow};
@@ -97,7 +98,7 @@ impl Span<'_> {
     fn integer(&self, key: &str) -> Result<Option<u64>, String> {
         let Some(v) = self.attribute(key) else { return Ok(None) };
         if let Some(raw) = v.int_value {
-            return number(raw).map(Some).ok_or_else(|| format!("`{key}` is not a whole number: {}", clip(raw.get())));
+            return number(raw).map(Some).ok_or_else(|| format!("`{key}` is not a whole number: {}", clip(raw.get(), 40)));
         }
         match v.double_value {
             Some(d) if d >= 0.0 && d.fract() == 0.0 && d < 1e18 => Ok(Some(d as u64)),
@@ -115,10 +116,6 @@ impl Span<'_> {
 fn number(raw: &RawValue) -> Option<u64> {
     let s = raw.get().trim_matches('"');
     s.parse::<u64>().ok()
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 /// A request span, read.
@@ -154,11 +151,8 @@ pub(super) fn read(file: &File, path: &Path, on_error: OnError) -> Result<Trace>
             }
             match request(span) {
                 Ok(r) => requests.push(r),
-                Err(why) if on_error == OnError::Skip => {
-                    let _ = why;
-                    skipped += 1;
-                }
-                Err(why) => bail!("{}: malformed span {seen} ({}): {why}", path.display(), clip(&span.name)),
+                Err(_) if on_error == OnError::Skip => skipped += 1,
+                Err(why) => bail!("{}: malformed span {seen} ({}): {why}", path.display(), clip(&span.name, 40)),
             }
         }
     }

@@ -188,6 +188,7 @@ fn filter(f: &FilterArgs) -> Result<Filter> {
         None => None,
     };
     Ok(Filter {
+        id: None,
         scenario: f.scenario.clone(),
         target: f.target.clone(),
         model: f.model.clone(),
@@ -246,7 +247,7 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
         RunsCommand::Show { run, store } => {
             let mut s = open(&store, policy)?;
             let id = s.resolve(&run)?;
-            let row = s.list(&Filter::default())?.into_iter().find(|r| r.id == id);
+            let row = s.list(&Filter { id: Some(id.clone()), ..Filter::default() })?.into_iter().next();
             let report = s.report(&id)?;
             if let Some(r) = row {
                 let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();

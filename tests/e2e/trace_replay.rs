@@ -261,7 +261,10 @@ async fn an_agent_run_recorded_as_otlp_json_replays_with_its_sessions_lengths_an
     assert!(errors.len() >= 30 * 4, "the sessions' follow-ups: {}", errors.len());
     for q in [0.5, 0.99] {
         let (x, y) = (quantile(&mut recorded_delays, q), quantile(&mut replayed_delays, q));
-        assert!(x.abs_diff(y) <= 2_000, "inter-request delay p{}: replayed {y} µs, recorded {x} µs", q * 100.0);
+        // Timers on a loaded 2-core machine fire late by a few ms; a replay that ignored the
+        // recorded waits would be tens of ms off.
+        let tolerance = 5_000 + x / 10;
+        assert!(x.abs_diff(y) <= tolerance, "inter-request delay p{}: replayed {y} µs, recorded {x} µs", q * 100.0);
     }
     // Request by request, too: the replay keeps each recorded wait, not only their spread.
     let typical = quantile(&mut errors, 0.5);
@@ -274,7 +277,7 @@ async fn an_agent_run_recorded_as_otlp_json_replays_with_its_sessions_lengths_an
         quantile(&mut errors, 0.99),
         errors.len()
     );
-    assert!(typical <= 1_000, "a replayed delay is typically {typical} µs off its recorded one: {errors:?}");
+    assert!(typical <= 3_000, "a replayed delay is typically {typical} µs off its recorded one: {errors:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

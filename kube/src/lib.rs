@@ -13,7 +13,9 @@
 //! - a `NetworkPolicy` that lets those pods reach only the target (and the registry, and
 //!   DNS when the target is a name), and nothing reach them;
 //! - a `PersistentVolumeClaim` for the results, and a merge `Job` that waits for every
-//!   shard's report and runs `volley merge` on the same volume.
+//!   shard's report and runs `volley merge` on the same volume;
+//! - where the merged run is kept ([`store`]): a SQLite file on that volume, or a team's
+//!   PostgreSQL store whose URL a Secret holds.
 //!
 //! No API server runs in Volley's tests: they parse what is rendered back into the
 //! same structs and check the fields that matter.
@@ -37,6 +39,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
+
+pub mod store;
+pub use store::StoreSpec;
 
 /// The non-root user the image runs as (deploy/Containerfile).
 pub const UID: i64 = 65532;
@@ -69,6 +74,9 @@ pub struct RenderSpec {
     /// The results volume's size and storage class.
     pub results_size: String,
     pub storage_class: Option<String>,
+    /// A team's PostgreSQL store for the merged run; None keeps it in a SQLite file on
+    /// the results volume.
+    pub store: Option<StoreSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +85,7 @@ pub enum KubeError {
     Invalid(String),
 }
 
-fn invalid<T>(msg: impl Into<String>) -> Result<T, KubeError> {
+pub(crate) fn invalid<T>(msg: impl Into<String>) -> Result<T, KubeError> {
     Err(KubeError::Invalid(msg.into()))
 }
 
@@ -120,11 +128,11 @@ fn host_port(url: &str) -> Result<(String, i32), KubeError> {
     Ok((host, port))
 }
 
-fn meta(spec: &RenderSpec, name: String) -> ObjectMeta {
+pub(crate) fn meta(spec: &RenderSpec, name: String) -> ObjectMeta {
     ObjectMeta { name: Some(name), namespace: spec.namespace.clone(), labels: Some(labels(spec)), ..ObjectMeta::default() }
 }
 
-fn labels(spec: &RenderSpec) -> BTreeMap<String, String> {
+pub(crate) fn labels(spec: &RenderSpec) -> BTreeMap<String, String> {
     BTreeMap::from([("app.kubernetes.io/name".to_string(), "volley".to_string()), ("volley.dev/run".to_string(), spec.name.clone())])
 }
 
@@ -140,6 +148,9 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
     }
     if spec.shards == 0 || spec.shards > MAX_SHARDS {
         return invalid(format!("--shards must be from 1 to {MAX_SHARDS}"));
+    }
+    if let Some(s) = &spec.store {
+        s.check()?;
     }
     let mut run = read_run_file(&spec.run_toml)?;
     // The scenario, pinned: by digest in a registry, or its bytes in the ConfigMap.
@@ -175,7 +186,10 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
 
     let config_map = ConfigMap {
         metadata: meta(spec, format!("{}-config", spec.name)),
-        data: Some(BTreeMap::from([("run.toml".to_string(), run_toml)])),
+        data: Some(BTreeMap::from_iter(
+            std::iter::once(("run.toml".to_string(), run_toml))
+                .chain(spec.store.as_ref().map(|s| (store::POLICY_KEY.to_string(), s.policy()))),
+        )),
         binary_data: (!binary.is_empty()).then_some(binary),
         ..ConfigMap::default()
     };
@@ -203,6 +217,8 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
         spec.start_at_unix_ms.to_string(),
         "--out".into(),
         "/results/shard-{shard}".into(),
+        // The merge keeps the run, once.
+        "--no-store".into(),
         "--quiet".into(),
     ];
     let shards = Job {
@@ -221,26 +237,32 @@ pub fn render(spec: &RenderSpec) -> Result<Vec<serde_json::Value>, KubeError> {
     let mut merge_args = vec!["merge".to_string()];
     merge_args.extend((0..spec.shards).map(|i| format!("/results/shard-{i}")));
     merge_args.extend(["--out".into(), "/results/merged".into(), "--wait-s".into(), "86400".into()]);
+    let (store_args, store_env) = store::merge_args(spec.store.as_ref());
+    merge_args.extend(store_args);
     let merge = Job {
         metadata: meta(spec, format!("{}-merge", spec.name)),
         spec: Some(JobSpec {
             completions: Some(1),
             parallelism: Some(1),
             backoff_limit: Some(2),
-            template: pod_template(spec, "merge", merge_args, Vec::new(), false),
+            template: pod_template(spec, "merge", merge_args, store_env, false),
             ..JobSpec::default()
         }),
         ..Job::default()
     };
     let policy = network_policy(spec, &run)?;
     let to_json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| KubeError::Invalid(e.to_string()));
-    Ok(vec![
+    let mut items = vec![
         to_json(serde_json::to_value(config_map))?,
         to_json(serde_json::to_value(pvc))?,
         to_json(serde_json::to_value(policy))?,
         to_json(serde_json::to_value(shards))?,
         to_json(serde_json::to_value(merge))?,
-    ])
+    ];
+    if let Some(s) = &spec.store {
+        items.insert(3, to_json(serde_json::to_value(store::network_policy(spec, s)))?);
+    }
+    Ok(items)
 }
 
 fn env(name: &str, value: &str) -> EnvVar {
@@ -272,8 +294,8 @@ fn pod_template(spec: &RenderSpec, role: &str, args: Vec<String>, mut envs: Vec<
         empty("cache"),
         empty("tmp"),
     ];
-    if shard {
-        // The run file, and a local scenario's bytes beside it.
+    if shard || spec.store.is_some() {
+        // The run file, and a local scenario's bytes beside it (and the merge's policy).
         mounts.push(mount("config", "/config", true));
         volumes.push(Volume {
             name: "config".into(),
@@ -330,10 +352,7 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
             "the target '{host}' is a name: say where it is for the NetworkPolicy (--egress-cidr CIDR or --target-pods KEY=VALUE)"
         ));
     }
-    let tcp = |p: i32| NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(p)), ..NetworkPolicyPort::default() };
-    let block =
-        |c: &String| NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: c.clone(), except: None }), ..NetworkPolicyPeer::default() };
-    let mut peers: Vec<NetworkPolicyPeer> = cidrs.iter().map(block).collect();
+    let mut peers: Vec<NetworkPolicyPeer> = cidrs.iter().map(ip_peer).collect();
     if !spec.target_pods.is_empty() {
         peers.push(NetworkPolicyPeer {
             pod_selector: Some(LabelSelector { match_labels: Some(spec.target_pods.clone()), ..LabelSelector::default() }),
@@ -343,28 +362,13 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
     let mut egress = vec![NetworkPolicyEgressRule { to: Some(peers), ports: Some(vec![tcp(port)]) }];
     if !spec.registry_cidrs.is_empty() {
         egress.push(NetworkPolicyEgressRule {
-            to: Some(spec.registry_cidrs.iter().map(block).collect()),
+            to: Some(spec.registry_cidrs.iter().map(ip_peer).collect()),
             ports: Some(vec![tcp(443), tcp(5000)]),
         });
     }
     if is_ip.is_none() || !spec.registry_cidrs.is_empty() {
         // Names need DNS: the cluster's resolver, port 53.
-        let dns = |proto: &str| NetworkPolicyPort {
-            protocol: Some(proto.into()),
-            port: Some(IntOrString::Int(53)),
-            ..NetworkPolicyPort::default()
-        };
-        egress.push(NetworkPolicyEgressRule {
-            to: Some(vec![NetworkPolicyPeer {
-                namespace_selector: Some(LabelSelector::default()),
-                pod_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())])),
-                    ..LabelSelector::default()
-                }),
-                ..NetworkPolicyPeer::default()
-            }]),
-            ports: Some(vec![dns("UDP"), dns("TCP")]),
-        });
+        egress.push(dns_rule());
     }
     Ok(NetworkPolicy {
         metadata: meta(spec, format!("{}-egress", spec.name)),
@@ -375,6 +379,31 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
             egress: Some(egress),
         }),
     })
+}
+
+pub(crate) fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(port)), ..NetworkPolicyPort::default() }
+}
+
+pub(crate) fn ip_peer(cidr: &String) -> NetworkPolicyPeer {
+    NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }), ..NetworkPolicyPeer::default() }
+}
+
+/// Egress to the cluster's resolver (port 53), for destinations named by DNS.
+pub(crate) fn dns_rule() -> NetworkPolicyEgressRule {
+    let dns =
+        |proto: &str| NetworkPolicyPort { protocol: Some(proto.into()), port: Some(IntOrString::Int(53)), ..NetworkPolicyPort::default() };
+    NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector::default()),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())])),
+                ..LabelSelector::default()
+            }),
+            ..NetworkPolicyPeer::default()
+        }]),
+        ports: Some(vec![dns("UDP"), dns("TCP")]),
+    }
 }
 
 /// The manifests as one `List`, for `kubectl apply -f`.

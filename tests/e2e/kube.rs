@@ -145,3 +145,69 @@ fn what_cannot_be_pinned_or_fenced_is_refused_in_one_line() {
     let egress = np.spec.unwrap().egress.unwrap();
     assert_eq!(egress.len(), 2, "the target's pods and DNS");
 }
+
+#[test]
+fn the_merge_keeps_the_run_in_the_team_store_named_by_a_secret_and_reaches_only_it() {
+    let tmp = TempDir::new("kube-store");
+    let config = tmp.path().join("run.toml");
+    std::fs::write(&config, "scenario = \"builtin:chat-poisson\"\ntarget = \"http://10.0.0.7:8000\"\n").unwrap();
+    let config_s = config.display().to_string();
+    let base = ["--config", &config_s, "--shards", "3", "--name", "bench", "--image", "volley@sha256:00"];
+    let with_store = |more: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(more);
+        render(&args)
+    };
+    let o = with_store(&["--store-secret", "bench-store", "--store-endpoint", "10.0.0.9:5432"]);
+    o.assert_success();
+    assert!(!o.stdout.contains("postgres://"), "no store URL in the manifests");
+    let list: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+
+    // Shards keep nothing; the merge keeps the run, its URL from the Secret.
+    let shards: Job = item(&list, "Job", "bench-shards");
+    let sargs = shards.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+    assert!(sargs.contains(&"--no-store".to_string()), "{sargs:?}");
+    let merge: Job = item(&list, "Job", "bench-merge");
+    let merge_pod = merge.spec.unwrap().template.spec.unwrap();
+    assert_locked_down(&merge_pod, "merge pod");
+    let c = &merge_pod.containers[0];
+    let margs = c.args.clone().unwrap();
+    let at = margs.iter().position(|a| a == "--policy").expect("the merge runs under its own policy");
+    assert_eq!(margs[at + 1], "/config/merge-policy.toml");
+    let env = c.env.as_ref().unwrap().iter().find(|e| e.name == "VOLLEY_STORE").expect("VOLLEY_STORE");
+    assert!(env.value.is_none(), "the URL is never in the manifest");
+    let secret = env.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+    assert_eq!((secret.name.as_str(), secret.key.as_str()), ("bench-store", "url"));
+    assert!(c.volume_mounts.as_ref().unwrap().iter().any(|m| m.mount_path == "/config"), "the policy is mounted");
+
+    // That policy lets the merge reach the store and nothing else.
+    let cm: ConfigMap = item(&list, "ConfigMap", "bench-config");
+    let policy = volley::core::Policy::from_toml(&cm.data.unwrap()["merge-policy.toml"]).unwrap();
+    let egress = volley::net::Egress::new(std::sync::Arc::new(policy));
+    assert!(egress.check_url(volley::net::Kind::Export, "http://10.0.0.9:5432").is_ok());
+    assert!(egress.check_url(volley::net::Kind::Export, "http://10.0.0.10:5432").is_err());
+
+    // A NetworkPolicy of its own opens the store to the merge pod alone.
+    let np: NetworkPolicy = item(&list, "NetworkPolicy", "bench-store-egress");
+    let nps = np.spec.unwrap();
+    assert_eq!(nps.pod_selector.unwrap().match_labels.unwrap()["volley.dev/role"], "merge");
+    let rule = &nps.egress.unwrap()[0];
+    assert_eq!(rule.to.as_ref().unwrap()[0].ip_block.as_ref().unwrap().cidr, "10.0.0.9/32");
+    assert_eq!(serde_json::to_value(&rule.ports.as_ref().unwrap()[0].port).unwrap(), 5432);
+
+    // Without a team store, the merged run lands in a SQLite file on the results volume.
+    let o = with_store(&[]);
+    o.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let merge: Job = item(&list, "Job", "bench-merge");
+    let margs = merge.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+    assert!(margs.windows(2).any(|w| w[0] == "--store" && w[1] == "/results/runs.sqlite"), "{margs:?}");
+    assert!(list["items"].as_array().unwrap().iter().all(|i| i["metadata"]["name"] != "bench-store-egress"));
+
+    // A named store must say where it is; an endpoint alone is not a store.
+    let o = with_store(&["--store-secret", "bench-store", "--store-endpoint", "pg.db.svc:5432"]);
+    assert_eq!(o.error_lines().len(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("--store-cidr"), "{}", o.stderr);
+    let o = with_store(&["--store-endpoint", "10.0.0.9:5432"]);
+    assert!(!o.status.success() && o.stderr.contains("--store-secret"), "{}", o.stderr);
+}

@@ -64,6 +64,16 @@ pub struct RenderArgs {
     pub results_size: String,
     #[arg(long)]
     pub storage_class: Option<String>,
+    /// The team's PostgreSQL run store for the merged run: a Secret in the namespace whose
+    /// key (default `url`) holds the postgres:// URL [default: a SQLite file on the results volume]
+    #[arg(long, value_name = "NAME[:KEY]", requires = "store_endpoint")]
+    pub store_secret: Option<String>,
+    /// Where that store is (the URL's host and port), for the merge's policy and NetworkPolicy
+    #[arg(long, value_name = "HOST:PORT", requires = "store_secret")]
+    pub store_endpoint: Option<String>,
+    /// The store's CIDRs when its host is a name (repeatable)
+    #[arg(long = "store-cidr", requires = "store_secret")]
+    pub store_cidrs: Vec<String>,
     /// Write here instead of stdout
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -123,6 +133,10 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
         bail!("--start-in-s must be at most a day");
     }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let store = match (a.store_secret, a.store_endpoint) {
+        (Some(secret), Some(endpoint)) => Some(store_spec(&secret, &endpoint, a.store_cidrs)?),
+        _ => None,
+    };
     let spec = volley_kube::RenderSpec {
         name: a.name,
         namespace: a.namespace,
@@ -136,6 +150,7 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
         registry_cidrs: a.registry_cidrs,
         results_size: a.results_size,
         storage_class: a.storage_class,
+        store,
     };
     let items = volley_kube::render(&spec).map_err(|e| anyhow!(e))?;
     let text = serde_json::to_string_pretty(&volley_kube::as_list(items))? + "\n";
@@ -145,4 +160,17 @@ pub fn kube(command: KubeCommand) -> Result<Exit> {
         None => volley::report::console::ConsoleWriter::stdout().lines(text.lines()),
     }
     Ok(Exit::Ok)
+}
+
+/// `--store-secret NAME[:KEY]` and `--store-endpoint HOST:PORT` (`[V6]:PORT` for an IPv6 address).
+fn store_spec(secret: &str, endpoint: &str, cidrs: Vec<String>) -> Result<volley_kube::StoreSpec> {
+    let (secret, key) = secret.split_once(':').unwrap_or((secret, "url"));
+    let bad = || anyhow!("--store-endpoint '{}' must be HOST:PORT", printable(endpoint, 300));
+    let (host, port) = endpoint.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(bad());
+    }
+    Ok(volley_kube::StoreSpec { secret: secret.into(), key: key.into(), host: host.into(), port, cidrs })
 }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use volley::core::Policy;
 use volley::net::egress::{Egress, Kind};
 use volley::report::console::ConsoleWriter;
+use volley::report::html::trend::TrendPoint;
 use volley::report::threshold::MetricRef;
 use volley::store::{Filter, Location, Store};
 
@@ -98,6 +99,9 @@ pub enum RunsCommand {
         /// The stage to read (by name) [default: each run's last stage]
         #[arg(long)]
         stage: Option<String>,
+        /// Also write a self-contained HTML page: the metric per run as a line, a value on hover
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
         #[command(flatten)]
@@ -265,12 +269,13 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
                 ));
             }
         }
-        RunsCommand::Trend { metric, stage, filter: f, store } => {
+        RunsCommand::Trend { metric, stage, html, filter: f, store } => {
             let m = MetricRef::parse(&metric).map_err(|e| anyhow::anyhow!("volley runs trend: {e}"))?;
             let mut s = open(&store, policy)?;
             let mut rows = s.list(&filter(&f)?)?;
             rows.reverse();
             out.line(&format!("{:<16}  {:<16}  {:>12}  stage · labels", "id", "started (UTC)", metric));
+            let mut points = Vec::new();
             for r in rows {
                 let report = s.report(&r.id)?;
                 let st = match &stage {
@@ -278,9 +283,16 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
                     None => report.stages.last(),
                 };
                 let Some(st) = st else { continue };
-                let value = m.value(st).map_or("no data".into(), volley::core::text::num);
+                let value = m.value(st);
                 let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                out.line(&format!("{:<16}  {:<16}  {value:>12}  {} · {}", r.id, when(r.started_unix_ms), st.name, labels.join(",")));
+                let shown = value.map_or("no data".into(), volley::core::text::num);
+                out.line(&format!("{:<16}  {:<16}  {shown:>12}  {} · {}", r.id, when(r.started_unix_ms), st.name, labels.join(",")));
+                points.push(TrendPoint { id: r.id, started_unix_ms: u64::try_from(r.started_unix_ms).unwrap_or(0), stage: st.name.clone(), value, labels: r.labels });
+            }
+            if let Some(path) = html {
+                let page = volley::report::html::trend::render(&metric, &points);
+                std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+                ConsoleWriter::stderr().line(&format!("trend page: {}", path.display()));
             }
         }
         RunsCommand::Compare { runs, html, store } => {

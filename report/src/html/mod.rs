@@ -8,7 +8,7 @@
 //!
 //! The run's own sections are here and in [`run`] and [`groups`]; the charts in [`svg`]
 //! (ticks in [`axis`]); the comparison of several runs (`volley compare --html`) in
-//! [`compare`].
+//! [`compare`]; a stored metric over runs (`volley runs trend --html`) in [`trend`].
 
 pub(crate) mod axis;
 pub mod compare;
@@ -16,6 +16,7 @@ mod groups;
 mod metadata;
 mod run;
 pub mod svg;
+pub mod trend;
 
 use std::fmt::Write as _;
 
@@ -117,6 +118,7 @@ pub fn render(report: &Report, points: &ChartPoints) -> String {
     for w in &report.warnings {
         let _ = write!(h, "<p class=\"warn\">⚠ {}</p>", esc(w));
     }
+    run::thresholds_table(&mut h, report);
     if let Some(m) = &report.merged {
         shards_table(&mut h, m);
     }

@@ -114,6 +114,45 @@ pub(crate) fn run_table(h: &mut String, report: &Report) {
     }
 }
 
+/// The "Thresholds" table: each verdict with the measured value and, for a bound against
+/// `--baseline`, the baseline's value and the bound it gave, so a regression reads at a glance.
+pub(crate) fn thresholds_table(h: &mut String, report: &Report) {
+    if report.thresholds.is_empty() {
+        return;
+    }
+    let against = report.thresholds.iter().any(|t| t.baseline.is_some());
+    h.push_str("<h2>Thresholds</h2><table class=\"thresholds\"><tr><th>threshold</th><th>stage</th><th>verdict</th><th>value</th>");
+    if against {
+        h.push_str("<th>baseline</th><th>bound</th><th>change</th>");
+    }
+    h.push_str("</tr>");
+    let num = |v: Option<f64>| v.map_or("no data".to_string(), volley_core::text::num);
+    for t in &report.thresholds {
+        let (class, verdict) = if t.passed { ("better", "pass") } else { ("worse", "FAIL") };
+        let _ = write!(
+            h,
+            "<tr><td class=\"param\">{}</td><td>{}</td><td class=\"{class}\">{verdict}</td><td>{}</td>",
+            esc(&t.threshold),
+            esc(&t.stage),
+            num(t.value)
+        );
+        if against {
+            let change = match (t.value, t.baseline) {
+                (Some(v), Some(b)) if b != 0.0 => format!("{:+.1} %", (v - b) / b * 100.0),
+                _ => "-".into(),
+            };
+            let _ = write!(
+                h,
+                "<td>{}</td><td>{}</td><td>{change}</td>",
+                t.baseline.map_or("-".to_string(), volley_core::text::num),
+                t.bound.map_or("-".to_string(), volley_core::text::num)
+            );
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,13 @@
 # LEAD_S (default 15): how far ahead the common start is, enough for every task to be
 # scheduled and set up. VOLLEY: the binary (default: volley on PATH), the same on
 # every node.
+#
+# The merged run is kept once, in the run store the merge job finds in its environment
+# (sbatch passes the submitter's): VOLLEY_STORE=postgres://… for a team's store (the URL
+# stays in the environment, never in a job script or on a command line), and
+# VOLLEY_POLICY naming a policy whose `exporters` list that store when it is not on
+# loopback. Without VOLLEY_STORE the merge uses the default SQLite store of the user it
+# runs as. The tasks keep nothing.
 set -euo pipefail
 n=${1:?usage: submit.sh N RUN_TOML RESULTS_DIR [flags]}
 config=$(realpath "${2:?usage: submit.sh N RUN_TOML RESULTS_DIR [flags]}")

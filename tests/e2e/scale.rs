@@ -203,7 +203,9 @@ async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() 
     let out_pattern = results.join("slurm-%A-%a.out").display().to_string();
     let (script, config_s, results_s) = (script.display().to_string(), config.display().to_string(), results.display().to_string());
     let sbatch_args = ["--wait", "--array=0-3", "-o", &out_pattern, &script, &config_s, &results_s];
-    let env = [("START_AT", at.as_str()), ("VOLLEY", volley_bin())];
+    // A store in the tasks' environment: they keep nothing in it; the merge keeps the run.
+    let store = work.path().join("runs.sqlite").display().to_string();
+    let env = [("START_AT", at.as_str()), ("VOLLEY", volley_bin()), ("VOLLEY_STORE", store.as_str())];
     let o = tokio::task::block_in_place(|| run_program("sbatch", &sbatch_args, &env, Duration::from_secs(180)));
     let logs: String = std::fs::read_dir(&results)
         .map(|d| {
@@ -231,9 +233,11 @@ async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() 
     let merged = work.path().join("merged");
     let mut args: Vec<String> = vec!["merge".into()];
     args.extend(dirs.iter().map(|d| d.display().to_string()));
-    args.extend(["--out".into(), merged.display().to_string()]);
+    args.extend(["--out".into(), merged.display().to_string(), "--store".into(), store.clone()]);
     let o = run_volley_args(&args, Duration::from_secs(30));
     o.assert_success();
+    let runs = volley::store::Store::open(&volley::store::Location::Sqlite(store.into())).unwrap().list(&Default::default()).unwrap();
+    assert_eq!(runs.len(), 1, "the sharded run is kept once, by its merge: {runs:?}");
     // The merged table, for the record.
     println!("{}", o.stdout);
     let m = read_report(&merged);

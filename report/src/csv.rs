@@ -42,8 +42,8 @@ token_source,prompt_tokens,requested_prompt_tokens,cached_tokens,text_chunks,ttf
 /// A text field, quoted when it holds a comma, quote or line break. One that starts
 /// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`,
 /// so a spreadsheet shows it as text instead of evaluating what a scenario or server
-/// wrote.
-fn text(out: &mut Vec<u8>, s: &str) {
+/// wrote. (RFC 4180: a quoted field keeps its line breaks and doubles its quotes.)
+pub(crate) fn text(out: &mut Vec<u8>, s: &str) {
     let formula = matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
     let quoted = s.bytes().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if quoted {
@@ -61,13 +61,18 @@ fn text(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A row being written: each field after the first is preceded by its comma.
-struct Row<'a> {
+pub(crate) struct Row<'a> {
     out: &'a mut Vec<u8>,
     fields: usize,
 }
 
-impl Row<'_> {
-    fn field(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+impl<'a> Row<'a> {
+    /// A row started at the end of `out`.
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        Row { out, fields: 0 }
+    }
+
+    pub(crate) fn field(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         if self.fields > 0 {
             self.out.push(b',');
         }
@@ -75,15 +80,15 @@ impl Row<'_> {
         write(self.out);
     }
 
-    fn text(&mut self, s: &str) {
+    pub(crate) fn text(&mut self, s: &str) {
         self.field(|out| text(out, s));
     }
 
-    fn word(&mut self, s: &str) {
+    pub(crate) fn word(&mut self, s: &str) {
         self.field(|out| out.extend_from_slice(s.as_bytes()));
     }
 
-    fn int(&mut self, v: impl Into<u64>) {
+    pub(crate) fn int(&mut self, v: impl Into<u64>) {
         self.field(|out| int(out, v));
     }
 
@@ -95,8 +100,23 @@ impl Row<'_> {
         self.field(|out| us_as_ms_display(out, v.0));
     }
 
+    /// A number as `Display` writes it (the shortest form that reads back as the same
+    /// `f64`); empty when not finite.
+    pub(crate) fn num(&mut self, v: f64) {
+        self.field(|out| {
+            if v.is_finite() {
+                out.extend_from_slice(v.to_string().as_bytes());
+            }
+        });
+    }
+
+    /// Ends the row with its line break.
+    pub(crate) fn end(self) {
+        self.out.push(b'\n');
+    }
+
     /// An optional field: empty when absent.
-    fn opt<T>(&mut self, v: Option<T>, write: impl FnOnce(&mut Self, T)) {
+    pub(crate) fn opt<T>(&mut self, v: Option<T>, write: impl FnOnce(&mut Self, T)) {
         match v {
             Some(v) => write(self, v),
             None => self.field(|_| {}),
@@ -106,7 +126,7 @@ impl Row<'_> {
 
 /// The row of `r`, with its line end; fields as `Display` writes them.
 fn write_line(out: &mut Vec<u8>, r: &RecordLine<'_>) {
-    let mut row = Row { out, fields: 0 };
+    let mut row = Row::new(out);
     row.int(r.stage);
     row.text(r.stage_name);
     row.int(r.seq);

@@ -6,6 +6,8 @@
 //! output implements and the sinks themselves: `requests.jsonl` ([`jsonl`]),
 //! `requests.csv` ([`csv`]), `report.json` + `report.html` ([`files`], [`html`]), the
 //! terminal ([`console`]) and memory ([`memory`]); and `volley compare` ([`compare`]).
+//! `volley runs export` writes a run's stages as CSV ([`stages_csv`]) or in another
+//! tool's format ([`exchange`]).
 //! A report written by someone else is read back through [`read`] (bounded, typed and
 //! checked by [`validate`]).
 //! No WebAssembly and no network here.
@@ -13,6 +15,7 @@
 pub mod compare;
 pub mod console;
 pub mod csv;
+pub mod exchange;
 pub mod files;
 pub mod gpu;
 pub mod html;
@@ -29,6 +32,7 @@ pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod stage;
+pub mod stages_csv;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod threshold;

@@ -14,6 +14,7 @@ mod compare;
 mod compat;
 mod console;
 mod datasets;
+mod export;
 mod foundation;
 mod genai;
 mod hostile;

@@ -1,7 +1,7 @@
 //! `volley runs`: the run store from the command line — `list` (filtered by scenario,
 //! target, model, label, time), `show`, `trend METRIC` (a metric's value per run over
-//! time), `compare` (as `volley compare`, `--html` too), `export` (a run's report.json)
-//! and `delete`. A run is named by its id, a unique
+//! time), `compare` (as `volley compare`, `--html` too), `export` (a run's report.json,
+//! its stages as CSV, or llm-d-benchmark's benchmark report) and `delete`. A run is named by its id, a unique
 //! prefix of it, or `label:KEY=VALUE` (the latest run carrying it). Everything the store
 //! holds was written by someone else (a shared PostgreSQL store): it reaches the
 //! terminal through the console writer.
@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use volley::core::Policy;
 use volley::net::egress::{Egress, Kind};
 use volley::report::console::ConsoleWriter;
+use volley::report::exchange::llmd::{self, RunIdentity};
 use volley::report::html::trend::TrendPoint;
 use volley::report::threshold::MetricRef;
 use volley::store::{Filter, Location, Store};
@@ -119,10 +120,20 @@ pub enum RunsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// A run's report.json, to stdout or a file
+    /// A run's report.json, its stages as CSV, or llm-d-benchmark's benchmark report, to
+    /// stdout or a file
     Export {
         run: String,
-        /// Write here instead of stdout
+        /// json: the report.json the run wrote; csv: a row per stage; llm-d:
+        /// llm-d-benchmark's benchmark report (schema 0.2, JSON), one per stage
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// With --format llm-d: the stage to export, by name or index [default: the only
+        /// stage]
+        #[arg(long, value_name = "NAME|INDEX")]
+        stage: Option<String>,
+        /// Write here instead of stdout (--format llm-d of a run of several stages without
+        /// --stage: a directory, one stage-INDEX.json a stage)
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -135,6 +146,18 @@ pub enum RunsCommand {
         #[command(flatten)]
         store: StoreArg,
     },
+}
+
+/// What `volley runs export` writes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// The report.json the run wrote.
+    Json,
+    /// A row per stage (docs/results.md).
+    Csv,
+    /// llm-d-benchmark's benchmark report, schema 0.2 (docs/metrics.md).
+    #[value(name = "llm-d")]
+    LlmD,
 }
 
 /// `KEY=VALUE` labels, checked once.
@@ -311,13 +334,25 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
             let _ = std::fs::remove_dir_all(&dir);
             result?;
         }
-        RunsCommand::Export { run, out: file, store } => {
+        RunsCommand::Export { run, format, stage, out: file, store } => {
+            if stage.is_some() && format != ExportFormat::LlmD {
+                bail!("--stage applies to --format llm-d only");
+            }
             let mut s = open(&store, policy)?;
             let id = s.resolve(&run)?;
+            let labels = s.list(&Filter { id: Some(id.clone()), ..Filter::default() })?.into_iter().next().map(|r| r.labels);
             let report = s.report(&id)?;
-            match file {
-                Some(path) => volley::report::files::write_json(&report, &path)?,
-                None => println!("{}", serde_json::to_string_pretty(&report)?),
+            match format {
+                ExportFormat::Json => match file {
+                    Some(path) => volley::report::files::write_json(&report, &path)?,
+                    None => write_out(None, &serde_json::to_string_pretty(&report)?)?,
+                },
+                ExportFormat::Csv => write_out(file.as_deref(), &volley::report::stages_csv::stages(&report))?,
+                ExportFormat::LlmD => {
+                    let labels = labels.unwrap_or_default();
+                    let identity = RunIdentity { id: &id, labels: &labels };
+                    export_llmd(&report, &identity, stage.as_deref(), file.as_deref())?;
+                }
             }
         }
         RunsCommand::Delete { runs, store } => {
@@ -330,4 +365,58 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// `text` to `file` as it is, or to stdout through the console writer: names a scenario
+/// or server chose reach a terminal with their control characters made visible (a file
+/// keeps the exact bytes).
+fn write_out(file: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match file {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            ConsoleWriter::stdout().lines(text.lines());
+            Ok(())
+        }
+    }
+}
+
+/// The stage `--stage` names: a stage's name (the first of that name), else its index.
+fn stage_index(report: &volley::report::Report, given: &str) -> Result<usize> {
+    if let Some(i) = report.stages.iter().position(|s| s.name == given) {
+        return Ok(i);
+    }
+    match given.parse::<usize>() {
+        Ok(i) if i < report.stages.len() => Ok(i),
+        _ => bail!("--stage '{given}': the run has no stage of that name or index (it has {})", report.stages.len()),
+    }
+}
+
+/// `--format llm-d`: one benchmark report (the one stage, or `--stage`'s), or with `--out
+/// DIR` one file a stage.
+fn export_llmd(report: &volley::report::Report, run: &RunIdentity<'_>, stage: Option<&str>, file: Option<&std::path::Path>) -> Result<()> {
+    let pretty = |r: &volley::report::exchange::llmd_schema::BenchmarkReport| serde_json::to_string_pretty(r).map(|t| t + "\n");
+    let index = match (stage, report.stages.len()) {
+        (Some(given), _) => Some(stage_index(report, given)?),
+        (None, 0) => bail!("run {} has no stage to export", run.id),
+        (None, 1) => Some(0),
+        (None, _) => None,
+    };
+    if let Some(i) = index {
+        let Some(one) = llmd::stage_report(report, i, run) else { bail!("run {} has no stage {i}", run.id) };
+        return write_out(file, &pretty(&one)?);
+    }
+    let Some(dir) = file else {
+        bail!(
+            "run {} has {} stages and an llm-d benchmark report holds one: name it with --stage NAME|INDEX, or give --out DIR for one file a stage",
+            run.id,
+            report.stages.len()
+        )
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let all = llmd::reports(report, run);
+    for (i, one) in all.iter().enumerate() {
+        write_out(Some(&dir.join(format!("stage-{i}.json"))), &pretty(one)?)?;
+    }
+    ConsoleWriter::stderr().line(&format!("wrote {} benchmark reports to {}", all.len(), dir.display()));
+    Ok(())
 }

@@ -108,6 +108,10 @@ async fn a_multi_turn_report_breaks_down_by_tag_and_a_checked_run_by_check() {
     let report = read_report(out.path());
     let tags: Vec<&String> = report["stages"][0]["tags"].as_object().unwrap().keys().collect();
     assert_eq!(tags, ["turn-1", "turn-2", "turn-3"]);
+    // Each conversation is a task that completed with its three turns.
+    let tasks = &report["stages"][0]["tasks"];
+    assert_eq!((tasks["started"].as_u64(), tasks["completed"].as_u64(), tasks["failed"].as_u64()), (Some(6), Some(6), Some(0)), "{tasks}");
+    assert_eq!(tasks["turns"]["min"].as_f64(), Some(3.0), "{tasks}");
     let (dom, _) = dump_dom(&out.path().join("report.html"));
     let per_tag = dom.split("<table class=\"per-tag\">").nth(1).expect("a per-tag table").split("</table>").next().unwrap();
     for tag in tags {

@@ -1,8 +1,10 @@
 //! `multi-turn`: conversations in which every turn carries the conversation so far —
 //! the previous user messages and the model's actual answers, fed back through
-//! `on-outcome`. `concurrency` conversations run at once (a closed loop); each sends its
-//! next turn as soon as its previous one is answered. Requests are tagged by turn
-//! (`turn-1`, ...), so the report shows how latency grows with the context.
+//! `react`. `concurrency` conversations are open at once (a closed loop of sessions);
+//! each is a task whose next turn follows its previous answer at once, by the host's
+//! clock, and which ends completed after its last turn, or failed with a failed turn.
+//! Requests are tagged by turn (`turn-1`, ...), so the report shows how latency grows
+//! with the context.
 //!
 //! User messages come from a granted dataset's user turns (`dataset`, any format), or
 //! are synthetic texts of `user_tokens` tokens (needs `--tokenizer`), or, without
@@ -16,8 +18,8 @@ use std::time::Duration;
 
 use volley_sdk::datasets::Dataset;
 use volley_sdk::{
-    ErrorClass, Load, Message, Next, Outcome, Params, Plan, Request, RequestContext, Scenario, Stage, export_scenario, log, random,
-    tokenizer,
+    ErrorClass, Load, Message, Next, Outcome, Params, Plan, Reaction, Request, RequestContext, Scenario, Stage, TaskEnd, export_scenario,
+    log, random, tokenizer,
 };
 
 const QUESTIONS: &[&str] = &[
@@ -33,7 +35,6 @@ struct Conversation {
     messages: Vec<Message>,
     /// Turns answered so far.
     answered: u32,
-    waiting: bool,
     /// From the dataset, when one is used.
     user_turns: Vec<String>,
 }
@@ -93,53 +94,43 @@ impl Scenario for MultiTurn {
     }
 
     fn plan(&self) -> Plan {
-        let mut stage =
-            Stage::new("conversations", Load::concurrency(self.concurrency as u32)).max_requests(self.total as u64 * u64::from(self.turns));
+        // The stage's `max_requests` counts the conversations opened.
+        let mut stage = Stage::new("conversations", Load::sessions(self.concurrency as u32)).max_requests(self.total as u64);
         if let Some(d) = self.duration {
             stage = stage.duration(d);
         }
         Plan::new().stage(stage).observe_outcomes(true)
     }
 
+    /// A new conversation's first turn; its later turns follow from `react`.
     fn next_request(&mut self, _ctx: &RequestContext) -> Next {
-        let active = self.conversations.iter().filter(|c| c.answered < self.turns).count();
-        let ready = self.conversations.iter().position(|c| !c.waiting && c.answered < self.turns);
-        let index = match ready {
-            Some(i) => i,
-            None if active < self.concurrency && self.conversations.len() < self.total => self.start_conversation(),
-            None if self.conversations.len() == self.total && active == 0 => return Next::Done,
-            None => return Next::Wait,
-        };
-        let user = self.user_message(index);
-        let conversation = &mut self.conversations[index];
-        conversation.messages.push(Message::user(user));
-        conversation.waiting = true;
-        let turn = conversation.answered + 1;
-        let mut r = Request::chat(conversation.messages.clone())
-            .session(index as u64)
-            .exact_output(self.output_tokens)
-            .stream(self.stream)
-            .tag(format!("turn-{turn}"));
-        if let Some(m) = &self.model {
-            r = r.model(m.clone());
+        if self.conversations.len() >= self.total {
+            return Next::Done;
         }
-        Next::Send(r)
+        let index = self.start_conversation();
+        Next::Send(self.turn(index))
     }
 
-    fn on_outcome(&mut self, outcome: Outcome) {
-        let Some(c) = outcome.session.and_then(|s| self.conversations.get_mut(s as usize)) else { return };
-        c.waiting = false;
+    fn react(&mut self, outcome: Outcome) -> Reaction {
+        let Some(index) = outcome.session else { return Reaction::none() };
+        let turns = self.turns;
+        let Some(c) = self.conversations.get_mut(index as usize) else { return Reaction::none() };
         match (outcome.ok, outcome.text) {
             (true, Some(text)) => {
                 c.messages.push(Message::assistant(text));
                 c.answered += 1;
+                if c.answered >= turns { Reaction::end(TaskEnd::Completed) } else { Reaction::follow(vec![self.turn(index as usize)]) }
             }
             // Not sent by this process (another shard's conversation, or the run was
             // interrupted): the conversation ends here without a word.
-            _ if outcome.error == Some(ErrorClass::Cancelled) => c.answered = self.turns,
+            _ if outcome.error == Some(ErrorClass::Cancelled) => {
+                c.answered = turns;
+                Reaction::end(TaskEnd::Failed)
+            }
             _ => {
-                log::warn(&format!("conversation {} ended early: its turn failed", outcome.session.unwrap_or(0)));
-                c.answered = self.turns;
+                log::warn(&format!("conversation {index} ended early: turn {} failed", c.answered + 1));
+                c.answered = turns;
+                Reaction::end(TaskEnd::Failed)
             }
         }
     }
@@ -158,8 +149,25 @@ impl MultiTurn {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
-        self.conversations.push(Conversation { messages, answered: 0, waiting: false, user_turns });
+        self.conversations.push(Conversation { messages, answered: 0, user_turns });
         self.conversations.len() - 1
+    }
+
+    /// Conversation `index`'s next turn: its history and a new user message.
+    fn turn(&mut self, index: usize) -> Request {
+        let user = self.user_message(index);
+        let conversation = &mut self.conversations[index];
+        conversation.messages.push(Message::user(user));
+        let turn = conversation.answered + 1;
+        let mut r = Request::chat(conversation.messages.clone())
+            .session(index as u64)
+            .exact_output(self.output_tokens)
+            .stream(self.stream)
+            .tag(format!("turn-{turn}"));
+        if let Some(m) = &self.model {
+            r = r.model(m.clone());
+        }
+        r
     }
 
     fn user_message(&self, index: usize) -> String {

@@ -73,13 +73,30 @@ impl Load {
     }
 }
 
+/// A rate or a coefficient as a label shows it: four significant digits at most (a sweep's
+/// computed rate reads `69.6/s`, not `69.6041999999999/s`), no trailing zeros.
+fn label(x: f64) -> String {
+    let a = x.abs();
+    let decimals = if a >= 1000.0 || !x.is_finite() {
+        0
+    } else if a >= 100.0 {
+        1
+    } else if a >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
-            Load::Constant { rate } => write!(f, "constant {rate}/s"),
-            Load::Poisson { rate } => write!(f, "poisson {rate}/s"),
-            Load::Gamma { rate, cv } => write!(f, "gamma {rate}/s cv {cv}"),
-            Load::Ramp { from, to } => write!(f, "ramp {from}/s -> {to}/s"),
+            Load::Constant { rate } => write!(f, "constant {}/s", label(rate)),
+            Load::Poisson { rate } => write!(f, "poisson {}/s", label(rate)),
+            Load::Gamma { rate, cv } => write!(f, "gamma {}/s cv {}", label(rate), label(cv)),
+            Load::Ramp { from, to } => write!(f, "ramp {}/s -> {}/s", label(from), label(to)),
             Load::Burst { n } => write!(f, "burst of {n}"),
             Load::Concurrency { n } => write!(f, "concurrency {n}"),
             Load::ConcurrencyRamp { from, to } => write!(f, "concurrency {from} -> {to}"),
@@ -235,5 +252,19 @@ impl Stage {
             return Err(format!("{at}: duration and max-requests must be positive"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_labels_round_computed_rates() {
+        assert_eq!(Load::Poisson { rate: 69.6041999999999 }.to_string(), "poisson 69.6/s");
+        assert_eq!(Load::Constant { rate: 40.0 }.to_string(), "constant 40/s");
+        assert_eq!(Load::Constant { rate: 2.5 }.to_string(), "constant 2.5/s");
+        assert_eq!(Load::Gamma { rate: 0.123456, cv: 1.0 }.to_string(), "gamma 0.123/s cv 1");
+        assert_eq!(Load::Ramp { from: 1234.56, to: 150.26 }.to_string(), "ramp 1235/s -> 150.3/s");
     }
 }

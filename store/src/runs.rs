@@ -212,12 +212,14 @@ impl Store {
             add(&mut sql, " LIMIT ?", Param::Int(n.max(0)));
         }
         let rows = self.db.query(&sql, &params)?;
+        let ids: Vec<String> = rows.iter().map(|r| r[0].text().unwrap_or_default().to_string()).collect();
+        let mut labels = self.labels_of(&ids)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let text = |i: usize| r[i].text().unwrap_or_default().to_string();
             let id = text(0);
             out.push(RunRow {
-                labels: self.labels(&id)?,
+                labels: labels.remove(&id).unwrap_or_default(),
                 id,
                 name: text(1),
                 kind: text(2),
@@ -235,9 +237,19 @@ impl Store {
         Ok(out)
     }
 
-    fn labels(&mut self, id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = self.db.query("SELECT key, value FROM labels WHERE run_id = $1 ORDER BY key", &[Param::Text(id.to_string())])?;
-        Ok(rows.into_iter().map(|r| (r[0].text().unwrap_or_default().to_string(), r[1].text().unwrap_or_default().to_string())).collect())
+    /// The labels of each of `ids`, a query per few hundred runs (not one per run).
+    fn labels_of(&mut self, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<(String, String)>>, StoreError> {
+        let mut by_run: std::collections::HashMap<String, Vec<(String, String)>> = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT run_id, key, value FROM labels WHERE run_id IN ({}) ORDER BY run_id, key", marks.join(", "));
+            let params: Vec<Param> = chunk.iter().map(|id| Param::Text(id.clone())).collect();
+            for r in self.db.query(&sql, &params)? {
+                let text = |i: usize| r[i].text().unwrap_or_default().to_string();
+                by_run.entry(text(0)).or_default().push((text(1), text(2)));
+            }
+        }
+        Ok(by_run)
     }
 
     /// The id a reference names: an id, a unique prefix of one, or `label:KEY=VALUE` (the

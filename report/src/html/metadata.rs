@@ -14,7 +14,7 @@ pub(super) fn section(h: &mut String, m: &Metadata) {
     }
     h.push_str("<h2>Metadata</h2><table class=\"metadata\">");
     let mut row = |k: &str, v: &str| {
-        let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+        let _ = write!(h, "<tr><th>{}</th><td class=\"param\">{}</td></tr>", esc(k), esc(v));
     };
     if let Some(s) = &m.server {
         if let Some(summary) = s.summary() {

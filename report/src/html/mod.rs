@@ -8,9 +8,10 @@
 //!
 //! The run's own sections are here and in [`run`] and [`groups`]; the charts in [`svg`]
 //! (ticks in [`axis`]); the comparison of several runs (`volley compare --html`) in
-//! [`compare`].
+//! [`compare`]; `volley coldstart`'s page in [`coldstart`].
 
 pub(crate) mod axis;
+pub mod coldstart;
 pub mod compare;
 mod groups;
 mod metadata;

@@ -7,8 +7,8 @@
 //!
 //! Sinks are flushed at least every 100 ms while records arrive (plus one gather, at most
 //! 50 ms), so an interrupted run keeps everything that completed, while a busy run
-//! batches its writes. A sink that fails is reported once and dropped; the others and
-//! the statistics go on.
+//! batches its writes. A sink that fails is reported once and dropped ([`Sinks`]); the
+//! others and the statistics go on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +18,11 @@ use tokio::task::JoinHandle;
 use volley_core::{Cancel, Outcome, RequestRecord, StageStats, StageWindow, TokenSource};
 use volley_data::Tokenizer;
 use volley_report::threshold::Threshold;
-use volley_report::{RecordEvent, Sink, SinkError, StageReport, TaskEvent};
+use volley_report::{RecordEvent, StageReport, TaskEvent};
 
 use crate::Fault;
 use crate::events::{Event, EventRx, StageClock};
+use crate::sinks::Sinks;
 
 /// Longest time a completed request's record waits before sinks flush it.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -48,7 +49,8 @@ pub(crate) struct CollectorConfig {
     /// stops the run rather than growing a backlog.
     pub outcomes: Option<flume::Sender<Outcome>>,
     pub tokenizer: Option<Arc<Tokenizer>>,
-    pub sinks: Vec<Box<dyn Sink>>,
+    /// The run's outputs, started.
+    pub sinks: Sinks,
     /// Distinct tags and models kept per stage (the policy's `max_tags`, `max_models`).
     pub max_tags: usize,
     pub max_models: usize,
@@ -60,8 +62,8 @@ pub(crate) struct CollectorConfig {
 /// What the collector hands back when the run's last event has arrived.
 pub(crate) struct Collected {
     pub records: u64,
-    pub sinks: Vec<Box<dyn Sink>>,
-    pub sink_errors: Vec<SinkError>,
+    /// The outputs still working, and the errors of those that failed.
+    pub sinks: Sinks,
     /// What made the collector stop the run, if anything did.
     pub fault: Option<Fault>,
     /// The threshold that failed for good mid-stage and stopped the run.
@@ -126,7 +128,7 @@ pub(crate) fn spawn(config: CollectorConfig, mut events: EventRx) -> JoinHandle<
             }
         }
         c.flush();
-        Collected { records: c.records, sinks: c.sinks, sink_errors: c.sink_errors, fault: c.fault, aborted_by: c.aborted_by }
+        Collected { records: c.records, sinks: c.sinks, fault: c.fault, aborted_by: c.aborted_by }
     })
 }
 
@@ -134,8 +136,7 @@ struct Collector {
     epoch: Instant,
     outcomes: Option<flume::Sender<Outcome>>,
     tokenizer: Option<Arc<Tokenizer>>,
-    sinks: Vec<Box<dyn Sink>>,
-    sink_errors: Vec<SinkError>,
+    sinks: Sinks,
     /// Per stage: its clock (once started) and statistics, freed once it has reported.
     stages: Vec<Option<(Option<StageClock>, StageStats)>>,
     /// Stages whose sessions are tasks: their open tasks and task statistics.
@@ -157,7 +158,6 @@ impl Collector {
             outcomes: c.outcomes,
             tokenizer: c.tokenizer,
             sinks: c.sinks,
-            sink_errors: Vec::new(),
             stages: Vec::new(),
             tasks: std::collections::HashMap::new(),
             max_tags: c.max_tags,
@@ -192,17 +192,16 @@ impl Collector {
                 let entry = self.stage(index);
                 entry.1.slo = clock.slo;
                 entry.0 = Some(clock);
-                self.each_sink(|s| s.stage_started(index, &stage));
+                self.sinks.each(|s| s.stage_started(index, &stage));
             }
-            Event::Gpu(points) => self.each_sink(|s| s.gpu_sampled(&points)),
+            Event::Gpu(points) => self.sinks.each(|s| s.gpu_sampled(&points)),
             Event::TaskEnded { stage, session, end } => {
                 if let Some(t) = self.tasks.get_mut(&stage) {
                     t.end(session, end);
                 }
                 let stage_name = self.stages.get(stage as usize).and_then(|s| s.as_ref()?.0.as_ref()).map_or("", |c| c.stage.name.as_str());
                 let event = TaskEvent { stage, stage_name, session, end };
-                let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
-                sinks.retain_mut(|s| keep(s.task_ended(&event), errors));
+                self.sinks.each(|s| s.task_ended(&event));
             }
             Event::StageEnded { index, stage, window, reply } => {
                 let tasks = self.tasks.remove(&index).map(volley_core::stats::TaskTracker::finish);
@@ -214,7 +213,7 @@ impl Collector {
                 report.mergeable = Some(stats.to_wire());
                 // Its report has all of it: a stage's statistics are not kept for the run.
                 self.stages[index as usize] = None;
-                self.each_sink(|s| s.stage_finished(index, &report, &window));
+                self.sinks.each(|s| s.stage_finished(index, &report, &window));
                 let _ = reply.send(report);
             }
         }
@@ -235,8 +234,7 @@ impl Collector {
         }
         let stage_name = clock.as_ref().map_or("", |c| c.stage.name.as_str());
         let event = RecordEvent::new(&r, stage_name, excluded, self.epoch);
-        let (sinks, errors) = (&mut self.sinks, &mut self.sink_errors);
-        sinks.retain_mut(|s| keep(s.record(&event), errors));
+        self.sinks.each(|s| s.record(&event));
         self.records += 1;
         if let Some(o) = &self.outcomes
             && let Err(flume::TrySendError::Full(_)) = o.try_send(r.outcome())
@@ -252,7 +250,7 @@ impl Collector {
     }
 
     fn flush(&mut self) {
-        self.each_sink(|s| s.flush());
+        self.sinks.each(|s| s.flush());
     }
 
     /// Checks the watched thresholds on the running stages so far (at each flush, so at
@@ -271,22 +269,6 @@ impl Collector {
                 self.cancel.cancel();
                 return;
             }
-        }
-    }
-
-    fn each_sink(&mut self, mut f: impl FnMut(&mut dyn Sink) -> Result<(), SinkError>) {
-        let errors = &mut self.sink_errors;
-        self.sinks.retain_mut(|s| keep(f(s.as_mut()), errors));
-    }
-}
-
-/// Whether a sink stays after its last call; a failed one is dropped, its error kept.
-pub(crate) fn keep(r: Result<(), SinkError>, errors: &mut Vec<SinkError>) -> bool {
-    match r {
-        Ok(()) => true,
-        Err(e) => {
-            errors.push(e);
-            false
         }
     }
 }

@@ -4,8 +4,9 @@
 //! open- and closed-loop drivers that send at planned instants (`load`), the HTTP
 //! client and protocols (`client`), the producer that calls the workload ahead of
 //! send time (`producer`), the collector that folds records into statistics and hands
-//! them to sinks (`collector`), probes of the server ([`probe`]), servers it launches
-//! ([`launch`], [`coldstart`]), and [`preview`] (`volley check`).
+//! them to sinks (`collector`), the owner of the sinks' lifecycle (`sinks`), probes of
+//! the server (`probe`), servers it launches ([`launch`], [`coldstart`]), and
+//! [`preview`] (`volley check`).
 //!
 //! A request's way is one-directional: workload → producer → queue → driver →
 //! exchange → record → collector → sinks.
@@ -27,6 +28,7 @@ mod probe;
 mod producer;
 pub mod run;
 mod sessions;
+mod sinks;
 
 pub use hyper::header::{HeaderName, HeaderValue};
 pub use lanes::lower_priority;

@@ -120,6 +120,10 @@ impl Live {
 pub struct LiveSink(pub SharedLive);
 
 impl Sink for LiveSink {
+    fn name(&self) -> &str {
+        "the live metrics endpoint"
+    }
+
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).record(e.stage_name, e.record);
         Ok(())

@@ -540,6 +540,10 @@ impl Otlp {
 }
 
 impl Sink for Otlp {
+    fn name(&self) -> &str {
+        "the OTLP export"
+    }
+
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
         self.epoch = run.epoch;
         self.wall_at_epoch = SystemTime::now() - run.epoch.elapsed();

@@ -26,6 +26,10 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
+    fn name(&self) -> &str {
+        "requests.csv"
+    }
+
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         self.out.line(|out| write_line(out, e.line()))
     }

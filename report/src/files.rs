@@ -31,6 +31,10 @@ pub fn write_json(report: &Report, path: &Path) -> Result<(), SinkError> {
 }
 
 impl Sink for ReportFiles {
+    fn name(&self) -> &str {
+        "report.json and report.html"
+    }
+
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         self.points.add(e.record, e.epoch);
         Ok(())

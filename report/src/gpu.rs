@@ -5,6 +5,22 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One device as the sampler read it (NVML or `nvidia-smi`), before it is placed on a
+/// run's clock ([`GpuPoint`]); `volley coldstart` keeps these as they are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuSample {
+    pub index: u32,
+    pub memory_used_mib: f64,
+    pub memory_total_mib: f64,
+    pub utilization_pct: Option<u32>,
+    pub power_w: Option<f64>,
+    pub sm_clock_mhz: Option<u32>,
+    /// Joules since the driver started counting (NVML on Volta and later).
+    pub energy_j: Option<f64>,
+    #[serde(skip)]
+    pub name: Option<String>,
+}
+
 /// One device's reading at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuPoint {

@@ -22,6 +22,10 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
+    fn name(&self) -> &str {
+        "requests.jsonl"
+    }
+
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         self.out.line(|out| {
             if self.with_text {

@@ -5,13 +5,15 @@
 //! statistics ([`stage`]), per-request lines ([`line`]), the [`Sink`] trait every
 //! output implements and the sinks themselves: `requests.jsonl` ([`jsonl`]),
 //! `requests.csv` ([`csv`]), `report.json` + `report.html` ([`files`], [`html`]), the
-//! terminal ([`console`]) and memory ([`memory`]); and `volley compare` ([`compare`]).
+//! terminal ([`console`]) and memory ([`memory`]); `volley compare` ([`compare`]);
+//! `volley coldstart`'s report ([`coldstart`], its page in [`html::coldstart`]).
 //! `volley runs export` writes a run's stages as CSV ([`stages_csv`]) or in another
 //! tool's format ([`exchange`]).
 //! A report written by someone else is read back through [`read`] (bounded, typed and
 //! checked by [`validate`]).
 //! No WebAssembly and no network here.
 
+pub mod coldstart;
 pub mod compare;
 pub mod console;
 pub mod csv;
@@ -45,8 +47,8 @@ pub use files::ReportFiles;
 pub use jsonl::JsonlSink;
 pub use memory::{MemoryRecord, MemorySink};
 pub use schema::{
-    ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, ScenarioReport, StageReport, StartReport,
-    TokenReport,
+    ErrorReport, GroupReport, HostReport, LaunchReport, PromptReport, Report, RequestCounts, RunInfo, ScenarioReport, StageReport,
+    StartReport, TokenReport,
 };
 pub use sink::{RecordEvent, RunStart, Sink, SinkError, TaskEvent};
 

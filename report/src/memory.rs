@@ -42,6 +42,10 @@ impl MemorySink {
 }
 
 impl Sink for MemorySink {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
     fn record(&mut self, e: &RecordEvent<'_>) -> Result<(), SinkError> {
         let kept = MemoryRecord { record: e.record.clone(), stage_name: e.stage_name.to_string(), excluded: e.excluded };
         self.records.lock().unwrap_or_else(|p| p.into_inner()).push(kept);

@@ -144,7 +144,57 @@ pub struct ThresholdResult {
     pub bound: Option<f64>,
 }
 
+/// What every run's report says of the run itself; the rest of a [`Report`] is what
+/// the run measured, added as it ends.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub scenario: ScenarioReport,
+    pub target: String,
+    pub seed: u64,
+    pub params: serde_json::Value,
+    /// Wall-clock start, milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub datasets: Vec<DatasetInfo>,
+    pub host: HostReport,
+}
+
 impl Report {
+    /// The report of `run` with no stages and nothing measured yet, of this schema and
+    /// Volley version: the one place a report's fields are listed, for the engine, the
+    /// tests and anything else that makes one (a merge starts from a shard's).
+    pub fn new(run: RunInfo) -> Report {
+        let RunInfo { scenario, target, seed, params, started_unix_ms, duration_s, interrupted, datasets, host } = run;
+        Report {
+            schema_version: crate::SCHEMA_VERSION,
+            volley_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario,
+            target,
+            seed,
+            params,
+            started_unix_ms,
+            duration_s,
+            interrupted,
+            tokenizer: None,
+            datasets,
+            host,
+            server_metrics: None,
+            launch: None,
+            gpu: None,
+            stages: Vec::new(),
+            thresholds: Vec::new(),
+            aborted_by: None,
+            start: None,
+            shard: None,
+            merged: None,
+            protocol: None,
+            warnings: Vec::new(),
+            hooks: Vec::new(),
+            metadata: Default::default(),
+        }
+    }
+
     /// Whether any threshold failed (a run that should fail CI).
     pub fn thresholds_failed(&self) -> bool {
         self.thresholds.iter().any(|t| !t.passed)

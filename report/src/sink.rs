@@ -76,6 +76,15 @@ pub struct TaskEvent<'a> {
 /// Where a run's events go. Every method but [`Sink::record`] has a default that
 /// ignores the event.
 pub trait Sink: Send {
+    /// What this output is, for a message about it (a sink that failed or hung): by
+    /// default the name of its type.
+    fn name(&self) -> &str {
+        let path = std::any::type_name::<Self>();
+        // `volley_export::otlp::Otlp` → `Otlp` (generic arguments have paths too).
+        let end = path.find('<').unwrap_or(path.len());
+        path[..end].rsplit("::").next().unwrap_or(path)
+    }
+
     fn run_started(&mut self, _run: &RunStart<'_>) -> Result<(), SinkError> {
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use volley_core::{Api, Info, Load, RequestRecord, Stage, StageStats, StageWindow};
 
-use crate::schema::{HostReport, Report, ScenarioReport, StageReport};
+use crate::schema::{HostReport, Report, RunInfo, ScenarioReport, StageReport};
 
 /// A stage of one successful request per TTFT (ms) given, over one second, with its
 /// lossless statistics (`mergeable`) as a run writes them.
@@ -32,35 +32,22 @@ pub fn stage_with_ttfts(name: &str, ttfts_ms: &[u64]) -> StageReport {
 /// A run's report holding `stages`.
 pub fn one_run(stages: Vec<StageReport>) -> Report {
     Report {
-        schema_version: crate::SCHEMA_VERSION,
-        volley_version: "test".into(),
-        scenario: ScenarioReport {
-            info: Info { name: "x".into(), version: "1".into(), description: String::new() },
-            source: "native:x".into(),
-            digest: None,
-            wit: None,
-        },
-        target: "t".into(),
-        seed: 1,
-        params: serde_json::json!({}),
-        started_unix_ms: 0,
-        duration_s: 1.0,
-        interrupted: false,
-        tokenizer: None,
-        datasets: Vec::new(),
-        host: HostReport { peak_rss_mib: 1.0 },
-        server_metrics: None,
-        launch: None,
-        gpu: None,
         stages,
-        thresholds: Vec::new(),
-        aborted_by: None,
-        start: None,
-        shard: None,
-        merged: None,
-        protocol: None,
-        warnings: Vec::new(),
-        hooks: Vec::new(),
-        metadata: Default::default(),
+        ..Report::new(RunInfo {
+            scenario: ScenarioReport {
+                info: Info { name: "x".into(), version: "1".into(), description: String::new() },
+                source: "native:x".into(),
+                digest: None,
+                wit: None,
+            },
+            target: "t".into(),
+            seed: 1,
+            params: serde_json::json!({}),
+            started_unix_ms: 0,
+            duration_s: 1.0,
+            interrupted: false,
+            datasets: Vec::new(),
+            host: HostReport { peak_rss_mib: 1.0 },
+        })
     }
 }

@@ -24,6 +24,10 @@ impl StoreSink {
 }
 
 impl Sink for StoreSink {
+    fn name(&self) -> &str {
+        "the run store"
+    }
+
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
         self.name = run.run_id.to_string();
         self.model = run.model.map(str::to_string);

@@ -7,10 +7,12 @@
 //! between runs (SIGTERM, SIGKILL after a grace period) and never left behind.
 //! Optionally the page cache is dropped before each start, and each run says whether
 //! it was cold or warm.
+//!
+//! It returns its report ([`ColdstartReport`], volley-report's) and prints nothing: the
+//! caller hears of each start as it is measured ([`Progress`]), and writes
+//! `coldstart.json`, `coldstart.html` and the console table.
 
-mod html;
 mod memory;
-mod report;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,11 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-
-pub use report::{ColdstartReport, ConfigReport, RunRecord};
-
+use anyhow::{Result, bail};
 use volley_core::Cancel;
+pub use volley_report::coldstart::{ColdstartReport, ConfigReport, GpuInfo, RunRecord};
 
 use crate::launch::process::ServerProcess;
 use crate::launch::readiness;
@@ -43,7 +43,8 @@ pub struct ColdstartOptions {
     pub model: Option<String>,
     pub drop_caches: bool,
     pub grace: Duration,
-    pub out_dir: PathBuf,
+    /// Where each start's server log is written (`NAME-N.log`); it must exist.
+    pub log_dir: PathBuf,
     pub sample_every: Duration,
 }
 
@@ -53,20 +54,24 @@ pub enum FirstRequest {
     Chat,
 }
 
-/// Starts each configuration `repeat` times and times its phases; writes
-/// `coldstart.json` and `coldstart.html` into the output directory, also after a
-/// failed start (which is then the error).
-pub async fn coldstart(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<ColdstartReport, crate::RunError> {
-    measure(opts, cancel).await.map_err(|e| crate::RunError::Launch(format!("{e:#}")))
+/// What the caller hears while servers start.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// No GPU can be read here, and why (before the first start).
+    GpuUnavailable(&'a str),
+    /// A start of configuration `config` was measured.
+    Measured { config: &'a str, run: &'a RunRecord },
 }
 
-async fn measure(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<ColdstartReport> {
-    std::fs::create_dir_all(opts.out_dir.join("logs")).with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+/// Starts each configuration `repeat` times and times its phases, telling `progress` of
+/// each start. A failed start ends the measurement: the report keeps the starts measured
+/// before it, and its `error` says why.
+pub async fn coldstart(opts: ColdstartOptions, cancel: Arc<Cancel>, progress: &mut (dyn FnMut(Progress<'_>) + Send)) -> ColdstartReport {
     let gpu = gpu::open();
     if let Err(why) = &gpu {
-        eprintln!("volley coldstart: GPU metrics unavailable: {why}");
+        progress(Progress::GpuUnavailable(why));
     }
-    let gpu_info = report::GpuInfo {
+    let gpu_info = GpuInfo {
         available: gpu.is_ok(),
         source: gpu.as_ref().ok().map(|g| g.name().to_string()),
         unavailable_reason: gpu.as_ref().err().cloned(),
@@ -89,36 +94,29 @@ async fn measure(opts: ColdstartOptions, cancel: Arc<Cancel>) -> Result<Coldstar
                     break 'configs;
                 }
             };
-            eprintln!(
-                "  {name} #{}: port {:.1} ms, ready {:.1} ms, first token {}, peak RSS {:.0} MiB ({})",
-                i + 1,
-                run.port_ms,
-                run.ready_ms,
-                run.first_token_ms.map(|t| format!("{t:.1} ms")).unwrap_or_else(|| "-".into()),
-                run.peak_rss_mib,
-                run.label
-            );
+            progress(Progress::Measured { config: name, run: &run });
             runs.push(run);
         }
         configs.push(ConfigReport::new(name, command, runs));
     }
     let mut report = ColdstartReport::new(opts.addr, &opts.ready_path, gpu_info, configs, cancel.is_cancelled());
     report.error = failure.as_ref().map(|e| format!("{e:#}"));
-    let path = opts.out_dir.join("coldstart.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", path.display()))?;
-    let html = opts.out_dir.join("coldstart.html");
-    std::fs::write(&html, html::render(&report)).with_context(|| format!("cannot write {}", html.display()))?;
-    eprintln!("wrote {} and coldstart.html", path.display());
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    report
+}
+
+/// What the sampler thread gathers while a server starts.
+#[derive(Default)]
+struct Samples {
+    peak_rss: u64,
+    rss_mib: Vec<(f64, f64)>,
+    gpu_peak_mib: std::collections::BTreeMap<u32, f64>,
+    gpu: Vec<(f64, gpu::GpuSample)>,
 }
 
 /// Samples memory in a thread until stopped: (peak RSS bytes, RSS series, GPU peaks).
 struct Sampler {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<report::Samples>,
+    thread: std::thread::JoinHandle<Samples>,
 }
 
 impl Sampler {
@@ -127,7 +125,7 @@ impl Sampler {
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut s = report::Samples::default();
+                let mut s = Samples::default();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let t = started.elapsed().as_secs_f64() * 1000.0;
@@ -154,7 +152,7 @@ impl Sampler {
         Sampler { stop, thread }
     }
 
-    fn finish(self) -> report::Samples {
+    fn finish(self) -> Samples {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }
@@ -190,7 +188,7 @@ async fn one_start(
         },
         false => "warm".to_string(),
     };
-    let log = opts.out_dir.join("logs").join(format!("{name}-{}.log", index + 1));
+    let log = opts.log_dir.join(format!("{name}-{}.log", index + 1));
     let mut server = ServerProcess::spawn(command, &log)?;
     let sampler = Sampler::start(server.pid, server.started, opts.sample_every, gpu.clone());
     let deadline = server.started + opts.ready_timeout;

@@ -12,22 +12,8 @@ use std::time::{Duration, Instant};
 
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::Clock;
-use serde::Serialize;
+pub use volley_report::gpu::GpuSample;
 use volley_report::gpu::{GpuDevice, GpuPoint, GpuReport, MAX_SAMPLES};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GpuSample {
-    pub index: u32,
-    pub memory_used_mib: f64,
-    pub memory_total_mib: f64,
-    pub utilization_pct: Option<u32>,
-    pub power_w: Option<f64>,
-    pub sm_clock_mhz: Option<u32>,
-    /// Joules since the driver started counting (NVML on Volta and later).
-    pub energy_j: Option<f64>,
-    #[serde(skip)]
-    pub name: Option<String>,
-}
 
 pub enum GpuSource {
     Nvml(Box<Nvml>),

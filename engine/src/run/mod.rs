@@ -7,8 +7,15 @@
 //! tokio runtime, a current-thread one included: everything that blocks runs on a
 //! thread of its own.
 
+mod clock;
 mod execute;
+mod finish;
+mod prepare;
 mod probes;
+mod report;
+mod stages;
+mod start;
+mod stopped;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,34 +41,41 @@ pub struct ServerMetrics {
 
 /// A benchmark run, ready to execute.
 pub struct Run {
-    target: Target,
     workload: Box<dyn Workload>,
-    params: serde_json::Value,
-    seed: u64,
-    model: Option<String>,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    session_header: Option<HeaderName>,
-    request_timeout: Duration,
-    tokenizer: Option<Arc<Tokenizer>>,
-    record_text: bool,
-    server_metrics: Option<ServerMetrics>,
-    triton_stats: Vec<ModelRef>,
-    launch: Option<Launch>,
+    /// Where its events and report go, in the order attached.
     sinks: Vec<Box<dyn Sink>>,
-    cancel: Arc<Cancel>,
-    run_id: Option<String>,
-    policy: Arc<Policy>,
-    thresholds: Vec<Threshold>,
-    /// The stages of the run thresholds' `baseline` bounds read.
-    baseline: Option<Vec<volley_report::schema::StageReport>>,
-    abort_on_fail: bool,
-    gpu_interval: Option<Duration>,
-    h2_prior_knowledge: bool,
-    lanes: usize,
-    start_at: Option<std::time::SystemTime>,
-    shard: Option<volley_core::Shard>,
     hooks: Vec<volley_core::hooks::ServerHook>,
-    server_kind: Option<volley_core::hooks::ServerKind>,
+    options: Options,
+}
+
+/// What the builder set besides the workload, its outputs and its hooks: read by each
+/// phase of the run (`execute.rs`).
+pub(super) struct Options {
+    pub(super) target: Target,
+    pub(super) params: serde_json::Value,
+    pub(super) seed: u64,
+    pub(super) model: Option<String>,
+    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) session_header: Option<HeaderName>,
+    pub(super) request_timeout: Duration,
+    pub(super) tokenizer: Option<Arc<Tokenizer>>,
+    pub(super) record_text: bool,
+    pub(super) server_metrics: Option<ServerMetrics>,
+    pub(super) triton_stats: Vec<ModelRef>,
+    pub(super) launch: Option<Launch>,
+    pub(super) cancel: Arc<Cancel>,
+    pub(super) run_id: Option<String>,
+    pub(super) policy: Arc<Policy>,
+    pub(super) thresholds: Vec<Threshold>,
+    /// The stages of the run thresholds' `baseline` bounds read.
+    pub(super) baseline: Option<Vec<volley_report::schema::StageReport>>,
+    pub(super) abort_on_fail: bool,
+    pub(super) gpu_interval: Option<Duration>,
+    pub(super) h2_prior_knowledge: bool,
+    pub(super) lanes: usize,
+    pub(super) start_at: Option<std::time::SystemTime>,
+    pub(super) shard: Option<volley_core::Shard>,
+    pub(super) server_kind: Option<volley_core::hooks::ServerKind>,
 }
 
 /// What a run leaves: its report, and why it stopped early if its workload faulted.
@@ -114,33 +128,35 @@ impl Run {
     /// [`Run::new`] for a workload already boxed.
     pub fn boxed(target: Target, workload: Box<dyn Workload>) -> Run {
         Run {
-            target,
             workload,
-            params: serde_json::json!({}),
-            seed: 1,
-            model: None,
-            headers: Vec::new(),
-            session_header: None,
-            request_timeout: Duration::from_secs(300),
-            tokenizer: None,
-            record_text: false,
-            server_metrics: None,
-            triton_stats: Vec::new(),
-            launch: None,
             sinks: Vec::new(),
-            cancel: Arc::new(Cancel::new()),
-            run_id: None,
-            policy: Arc::new(Policy::default()),
-            thresholds: Vec::new(),
-            baseline: None,
-            abort_on_fail: false,
-            gpu_interval: None,
-            h2_prior_knowledge: false,
-            lanes: crate::lanes::default_count(),
-            start_at: None,
-            shard: None,
             hooks: Vec::new(),
-            server_kind: None,
+            options: Options {
+                target,
+                params: serde_json::json!({}),
+                seed: 1,
+                model: None,
+                headers: Vec::new(),
+                session_header: None,
+                request_timeout: Duration::from_secs(300),
+                tokenizer: None,
+                record_text: false,
+                server_metrics: None,
+                triton_stats: Vec::new(),
+                launch: None,
+                cancel: Arc::new(Cancel::new()),
+                run_id: None,
+                policy: Arc::new(Policy::default()),
+                thresholds: Vec::new(),
+                baseline: None,
+                abort_on_fail: false,
+                gpu_interval: None,
+                h2_prior_knowledge: false,
+                lanes: crate::lanes::default_count(),
+                start_at: None,
+                shard: None,
+                server_kind: None,
+            },
         }
     }
 
@@ -154,37 +170,37 @@ impl Run {
 
     /// Which server the built-in hook actions call (vLLM, SGLang, llama.cpp).
     pub fn server_kind(mut self, kind: volley_core::hooks::ServerKind) -> Self {
-        self.server_kind = Some(kind);
+        self.options.server_kind = Some(kind);
         self
     }
 
     /// The operator's policy the run must keep within (default: the built-in one).
     pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = Arc::new(policy);
+        self.options.policy = Arc::new(policy);
         self
     }
 
     /// The workload's parameters (a JSON object, given to `configure`).
     pub fn params(mut self, params: serde_json::Value) -> Self {
-        self.params = params;
+        self.options.params = params;
         self
     }
 
     /// Seed of every random choice: the workload's streams and the arrival clocks.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.options.seed = seed;
         self
     }
 
     /// Model for requests that name none (else the target's first from `/v1/models`).
     pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = Some(model.into());
+        self.options.model = Some(model.into());
         self
     }
 
     /// A header added to every request (credentials belong here, never in a workload).
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.options.headers.push((name, value));
         self
     }
 
@@ -192,41 +208,41 @@ impl Run {
     /// `name` (for prefix-aware routers such as llm-d's gateway). The operator's, like
     /// [`header`](Self::header): a workload cannot set it.
     pub fn session_header(mut self, name: HeaderName) -> Self {
-        self.session_header = Some(name);
+        self.options.session_header = Some(name);
         self
     }
 
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.options.request_timeout = timeout;
         self
     }
 
     /// Counts the tokens a server does not report, and tokens per chunk.
     pub fn tokenizer(mut self, tokenizer: Arc<Tokenizer>) -> Self {
-        self.tokenizer = Some(tokenizer);
+        self.options.tokenizer = Some(tokenizer);
         self
     }
 
     /// Keep request bodies and response texts in the records (`--record-text`).
     pub fn record_text(mut self, yes: bool) -> Self {
-        self.record_text = yes;
+        self.options.record_text = yes;
         self
     }
 
     pub fn server_metrics(mut self, metrics: ServerMetrics) -> Self {
-        self.server_metrics = Some(metrics);
+        self.options.server_metrics = Some(metrics);
         self
     }
 
     /// Read Triton's statistics of this model before and after each stage.
     pub fn triton_stats(mut self, model: ModelRef) -> Self {
-        self.triton_stats.push(model);
+        self.options.triton_stats.push(model);
         self
     }
 
     /// Start the server with this command and run against it (scale from zero).
     pub fn launch(mut self, launch: Launch) -> Self {
-        self.launch = Some(launch);
+        self.options.launch = Some(launch);
         self
     }
 
@@ -244,41 +260,41 @@ impl Run {
 
     /// The signal that stops the run early (it still reports what it measured).
     pub fn cancel(mut self, cancel: Arc<Cancel>) -> Self {
-        self.cancel = cancel;
+        self.options.cancel = cancel;
         self
     }
 
     /// A name for this run, for exporters' labels (default: label, time and pid).
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
-        self.run_id = Some(id.into());
+        self.options.run_id = Some(id.into());
         self
     }
 
     /// A pass/fail condition on each stage's metrics; its verdicts are in the report's
     /// `thresholds` (see [`Report::thresholds_failed`]).
     pub fn threshold(mut self, threshold: Threshold) -> Self {
-        self.thresholds.push(threshold);
+        self.options.thresholds.push(threshold);
         self
     }
 
     /// The run a threshold's `baseline` bound compares with (its report's stages, matched
     /// by name).
     pub fn baseline(mut self, stages: Vec<volley_report::schema::StageReport>) -> Self {
-        self.baseline = Some(stages);
+        self.options.baseline = Some(stages);
         self
     }
 
     /// Stop sending once a threshold has failed for good (a maximum over its bound
     /// mid-stage, or any verdict at a stage's end); the report names it in `aborted_by`.
     pub fn abort_on_fail(mut self, yes: bool) -> Self {
-        self.abort_on_fail = yes;
+        self.options.abort_on_fail = yes;
         self
     }
 
     /// Sample this machine's GPUs at this interval during the run (utilisation, memory,
     /// power, SM clock; per stage energy and tokens per joule), or say why there are none.
     pub fn gpu_metrics(mut self, interval: Duration) -> Self {
-        self.gpu_interval = Some(interval);
+        self.options.gpu_interval = Some(interval);
         self
     }
 
@@ -286,28 +302,28 @@ impl Run {
     /// over https, HTTP/2 is what the server chooses by ALPN from what [`volley_net::Tls`]
     /// offers.
     pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
-        self.h2_prior_knowledge = yes;
+        self.options.h2_prior_knowledge = yes;
         self
     }
 
     /// Send on `n` threads, each a single-threaded runtime with its own connections
     /// (default: one per core this process may run on).
     pub fn threads(mut self, n: usize) -> Self {
-        self.lanes = n.max(1);
+        self.options.lanes = n.max(1);
         self
     }
 
     /// Start the first stage's clock at this wall-clock instant (shards started together
     /// on many machines); set-up happens before it, and the report records the skew.
     pub fn start_at(mut self, at: std::time::SystemTime) -> Self {
-        self.start_at = Some(at);
+        self.options.start_at = Some(at);
         self
     }
 
     /// Run as one shard of many ([`volley_core::shard`]): this process takes its share
     /// of the plan, and its report can be merged with the others'.
     pub fn shard(mut self, shard: volley_core::Shard) -> Self {
-        self.shard = Some(shard);
+        self.options.shard = Some(shard);
         self
     }
 

@@ -58,15 +58,39 @@ pub enum FirstRequestArg {
 
 pub(super) async fn coldstart(a: ColdstartArgs) -> Result<Exit> {
     let cancel = super::signals::cancel_on_signals();
-    let opts = coldstart_options(a)?;
-    let report = coldstart::coldstart(opts, cancel).await?;
+    let (opts, out_dir) = coldstart_options(a)?;
+    std::fs::create_dir_all(&opts.log_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     // The configurations' names are the operator's own, and the writer shows any control
     // character in them anyway.
-    ConsoleWriter::stdout().lines(report.render().lines());
+    let mut stderr = ConsoleWriter::stderr();
+    let mut progress = |p: coldstart::Progress<'_>| match p {
+        coldstart::Progress::GpuUnavailable(why) => stderr.line(&format!("volley coldstart: GPU metrics unavailable: {why}")),
+        coldstart::Progress::Measured { config, run } => stderr.line(&format!(
+            "  {config} #{}: port {:.1} ms, ready {:.1} ms, first token {}, peak RSS {:.0} MiB ({})",
+            run.index,
+            run.port_ms,
+            run.ready_ms,
+            run.first_token_ms.map(|t| format!("{t:.1} ms")).unwrap_or_else(|| "-".into()),
+            run.peak_rss_mib,
+            run.label
+        )),
+    };
+    let report = coldstart::coldstart(opts, cancel, &mut progress).await;
+    // What was measured is written also when a start failed (which is then the error).
+    let json = out_dir.join("coldstart.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&report)?).with_context(|| format!("cannot write {}", json.display()))?;
+    let html = out_dir.join("coldstart.html");
+    std::fs::write(&html, volley::report::html::coldstart::render(&report)).with_context(|| format!("cannot write {}", html.display()))?;
+    ConsoleWriter::stderr().line(&format!("wrote {} and coldstart.html", json.display()));
+    if let Some(e) = &report.error {
+        bail!("{e}");
+    }
+    ConsoleWriter::stdout().lines(report.table());
     Ok(if report.interrupted { Exit::Interrupted } else { Exit::Ok })
 }
 
-fn coldstart_options(a: ColdstartArgs) -> Result<coldstart::ColdstartOptions> {
+/// The engine's options, and the folder the report goes to.
+fn coldstart_options(a: ColdstartArgs) -> Result<(coldstart::ColdstartOptions, PathBuf)> {
     let configs = a
         .configs
         .iter()
@@ -88,7 +112,10 @@ fn coldstart_options(a: ColdstartArgs) -> Result<coldstart::ColdstartOptions> {
         bail!("--ready-path must start with '/'");
     }
     let addr: SocketAddr = format!("{}:{}", a.host, a.port).parse().with_context(|| format!("invalid address {}:{}", a.host, a.port))?;
-    Ok(coldstart::ColdstartOptions {
+    let out_dir = a.out.unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("coldstart-{}", volley::core::time::utc_stamp(std::time::SystemTime::now())))
+    });
+    let options = coldstart::ColdstartOptions {
         configs,
         repeat: a.repeat,
         addr,
@@ -102,9 +129,8 @@ fn coldstart_options(a: ColdstartArgs) -> Result<coldstart::ColdstartOptions> {
         model: a.model,
         drop_caches: a.drop_caches,
         grace: Duration::from_secs_f64(a.grace_s),
-        out_dir: a.out.unwrap_or_else(|| {
-            PathBuf::from("results").join(format!("coldstart-{}", volley::core::time::utc_stamp(std::time::SystemTime::now())))
-        }),
+        log_dir: out_dir.join("logs"),
         sample_every: Duration::from_millis(20),
-    })
+    };
+    Ok((options, out_dir))
 }

@@ -52,6 +52,10 @@ fn bound(stage: &Stage) -> String {
 }
 
 impl Sink for ConsoleSink {
+    fn name(&self) -> &str {
+        "console"
+    }
+
     fn run_started(&mut self, run: &RunStart<'_>) -> Result<(), SinkError> {
         (self.stages_planned, self.adaptive) = (run.plan.stages.len(), run.plan.adaptive);
         if self.verbose {

@@ -8,9 +8,11 @@
 //!
 //! The run's own sections are here and in [`run`] and [`groups`]; the charts in [`svg`]
 //! (ticks in [`axis`]); the comparison of several runs (`volley compare --html`) in
-//! [`compare`]; a stored metric over runs (`volley runs trend --html`) in [`trend`].
+//! [`compare`]; a stored metric over runs (`volley runs trend --html`) in [`trend`];
+//! `volley coldstart`'s page in [`coldstart`].
 
 pub(crate) mod axis;
+pub mod coldstart;
 pub mod compare;
 mod groups;
 mod metadata;

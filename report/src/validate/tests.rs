@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use volley_core::{Api, ErrorClass, Info, Load, RequestRecord, Shard, Stage, StageStats, StageWindow};
 
 use crate::read::parse_report;
-use crate::schema::{CheckReport, HostReport, Report, ScenarioReport, StageReport, WholeStage, WindowReport};
+use crate::schema::{CheckReport, HostReport, Report, RunInfo, ScenarioReport, StageReport, WholeStage, WindowReport};
 
 /// A shard's report as a run writes it: a stage of 20 requests (two failed, tagged),
 /// its lossless statistics, window and a check; as JSON, to be read back.
@@ -33,36 +33,24 @@ fn shard_json() -> Value {
     s.window = Some(WindowReport { started_unix_ms: 1.7e12, ..WindowReport::of(&window) });
     s.checks.insert("answered".into(), CheckReport::new(18, 2));
     let report = Report {
-        schema_version: crate::SCHEMA_VERSION,
-        volley_version: "test".into(),
-        scenario: ScenarioReport {
-            info: Info { name: "x".into(), version: "1".into(), description: String::new() },
-            source: "builtin:x".into(),
-            digest: Some("sha256:00".into()),
-            wit: None,
-        },
-        target: "http://127.0.0.1:1".into(),
-        seed: 1,
-        params: json!({"rate": 10}),
-        started_unix_ms: 1_700_000_000_000,
-        duration_s: 4.0,
-        interrupted: false,
-        tokenizer: None,
-        datasets: Vec::new(),
-        host: HostReport { peak_rss_mib: 20.0 },
-        server_metrics: None,
-        launch: None,
-        gpu: None,
         stages: vec![s],
-        thresholds: Vec::new(),
-        aborted_by: None,
-        start: None,
         shard: Some(Shard { index: 0, count: 2 }),
-        merged: None,
-        protocol: None,
-        warnings: Vec::new(),
-        hooks: Vec::new(),
-        metadata: Default::default(),
+        ..Report::new(RunInfo {
+            scenario: ScenarioReport {
+                info: Info { name: "x".into(), version: "1".into(), description: String::new() },
+                source: "builtin:x".into(),
+                digest: Some("sha256:00".into()),
+                wit: None,
+            },
+            target: "http://127.0.0.1:1".into(),
+            seed: 1,
+            params: json!({"rate": 10}),
+            started_unix_ms: 1_700_000_000_000,
+            duration_s: 4.0,
+            interrupted: false,
+            datasets: Vec::new(),
+            host: HostReport { peak_rss_mib: 20.0 },
+        })
     };
     serde_json::to_value(&report).unwrap()
 }

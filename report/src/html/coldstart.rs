@@ -1,13 +1,12 @@
-//! `coldstart.html`: phase medians per configuration and host RSS while loading, drawn
-//! with the report's own charts.
+//! `coldstart.html` (`volley coldstart`): phase medians per configuration and host RSS
+//! while loading, drawn with the report's own charts.
 
-use volley_report::html::svg::{self, Kind, Series, esc};
-use volley_report::html::{CHECK_SCRIPT, STYLE};
-
-use super::report::{ColdstartReport, Spread};
+use super::svg::{self, Kind, Series, esc};
+use super::{CHECK_SCRIPT, STYLE};
+use crate::coldstart::{ColdstartReport, Spread};
 
 /// `coldstart.html`: phase medians per configuration and host RSS while loading.
-pub(super) fn render(report: &ColdstartReport) -> String {
+pub fn render(report: &ColdstartReport) -> String {
     let mut h = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Volley cold starts</title><style>{STYLE}</style></head><body>\
          <h1>Volley cold starts</h1><p class=\"meta\">{} · readiness {}{}</p><div class=\"charts\">",

@@ -1,22 +1,16 @@
-//! `coldstart.json` and the console table: configuration × repeats with min, median
-//! and max of each phase, and the memory peaks.
+//! `volley coldstart`'s report: `coldstart.json` (configuration × repeats, each phase as
+//! min, median and max, and the memory peaks) and its console table. The engine
+//! measures and returns it; the binary writes it, and `coldstart.html` is drawn by
+//! [`crate::html::coldstart`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::probe::gpu::GpuSample;
+use crate::gpu::GpuSample;
 
-#[derive(Default)]
-pub struct Samples {
-    pub peak_rss: u64,
-    pub rss_mib: Vec<(f64, f64)>,
-    pub gpu_peak_mib: BTreeMap<u32, f64>,
-    pub gpu: Vec<(f64, GpuSample)>,
-}
-
+/// Whether GPUs were read while servers started, and why not.
 #[derive(Debug, Clone, Serialize)]
 pub struct GpuInfo {
     pub available: bool,
@@ -46,6 +40,7 @@ pub struct RunRecord {
     pub gpu_series: Vec<(f64, GpuSample)>,
 }
 
+/// Min, median and max over a configuration's starts.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Spread {
     pub min: f64,
@@ -65,6 +60,7 @@ impl Spread {
     }
 }
 
+/// One configuration: its starts and each phase's spread over them.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigReport {
     pub name: String,
@@ -97,6 +93,7 @@ impl ConfigReport {
     }
 }
 
+/// `coldstart.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColdstartReport {
     pub schema_version: u32,
@@ -124,41 +121,33 @@ impl ColdstartReport {
         }
     }
 
-    /// The Run:ai-style table: each phase as min / median / max over the repeats.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "\ncold starts ({} readiness: {})", self.address, self.ready_path);
-        let _ = writeln!(
-            out,
-            "{:<16}{:>5}  {:>22}  {:>22}  {:>22}  {:>22}  {:>20}",
-            "config", "runs", "port open ms", "ready ms", "first token ms", "token after ready ms", "peak RSS MiB"
-        );
+    /// The Run:ai-style table for the console, line by line: each phase as min / median /
+    /// max over the repeats.
+    pub fn table(&self) -> Vec<String> {
+        let row = |cells: [&str; 7]| {
+            let [name, runs, port, ready, first, after, rss] = cells;
+            format!("{name:<16}{runs:>5}  {port:>22}  {ready:>22}  {first:>22}  {after:>22}  {rss:>20}")
+        };
         let cell = |s: &Option<Spread>| match s {
             Some(s) => format!("{:.0} / {:.0} / {:.0}", s.min, s.median, s.max),
             None => "-".into(),
         };
+        let mut out = vec![
+            String::new(),
+            format!("cold starts ({} readiness: {})", self.address, self.ready_path),
+            row(["config", "runs", "port open ms", "ready ms", "first token ms", "token after ready ms", "peak RSS MiB"]),
+        ];
         for c in &self.configs {
-            let _ = writeln!(
-                out,
-                "{:<16}{:>5}  {:>22}  {:>22}  {:>22}  {:>22}  {:>20}",
-                c.name,
-                c.runs.len(),
-                cell(&c.port_ms),
-                cell(&c.ready_ms),
-                cell(&c.first_token_ms),
-                cell(&c.first_token_after_ready_ms),
-                cell(&c.peak_rss_mib)
-            );
+            let runs = c.runs.len().to_string();
+            let cells = [&c.port_ms, &c.ready_ms, &c.first_token_ms, &c.first_token_after_ready_ms, &c.peak_rss_mib].map(cell);
+            let [port, ready, first, after, rss] = &cells;
+            out.push(row([&c.name, &runs, port, ready, first, after, rss]));
         }
-        let _ = writeln!(out, "(min / median / max over the runs; times from process start)");
+        out.push("(min / median / max over the runs; times from process start)".into());
         match (&self.gpu.unavailable_reason, self.configs.iter().filter_map(|c| c.peak_gpu_mib).next()) {
-            (Some(why), _) => {
-                let _ = writeln!(out, "GPU metrics unavailable: {why}");
-            }
+            (Some(why), _) => out.push(format!("GPU metrics unavailable: {why}")),
             (None, Some(_)) => {
-                for c in &self.configs {
-                    let _ = writeln!(out, "{}: peak GPU memory {} MiB", c.name, cell(&c.peak_gpu_mib));
-                }
+                out.extend(self.configs.iter().map(|c| format!("{}: peak GPU memory {} MiB", c.name, cell(&c.peak_gpu_mib))))
             }
             (None, None) => {}
         }
@@ -169,6 +158,49 @@ impl ColdstartReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn start(index: u32, port_ms: f64, ready_ms: f64) -> RunRecord {
+        RunRecord {
+            index,
+            label: "warm".into(),
+            port_ms,
+            ready_ms,
+            first_token_ms: None,
+            first_token_after_ready_ms: None,
+            first_request_ttft_ms: None,
+            stop_ms: 3.0,
+            peak_rss_mib: 120.0,
+            peak_gpu_mib: BTreeMap::new(),
+            rss_series_mib: Vec::new(),
+            gpu_series: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_configuration_and_says_why_gpus_are_missing() {
+        let gpu = GpuInfo { available: false, source: None, unavailable_reason: Some("no NVML".into()) };
+        let configs = vec![ConfigReport::new("small", "serve small", vec![start(1, 10.0, 400.0), start(2, 12.0, 410.0)])];
+        let report = ColdstartReport::new("127.0.0.1:8200".parse().unwrap(), "/health", gpu, configs, false);
+        let table = report.table();
+        assert_eq!(table.len(), 6, "{table:#?}");
+        assert_eq!(table[0], "");
+        assert_eq!(table[1], "cold starts (127.0.0.1:8200 readiness: /health)");
+        assert_eq!(
+            table[2],
+            format!(
+                "config           runs  {:>22}  {:>22}  {:>22}  {:>22}  {:>20}",
+                "port open ms", "ready ms", "first token ms", "token after ready ms", "peak RSS MiB"
+            )
+        );
+        assert_eq!(
+            table[3],
+            format!(
+                "small               2  {:>22}  {:>22}  {:>22}  {:>22}  {:>20}",
+                "10 / 11 / 12", "400 / 405 / 410", "-", "-", "120 / 120 / 120"
+            )
+        );
+        assert_eq!(table[5], "GPU metrics unavailable: no NVML");
+    }
 
     #[test]
     fn spreads() {

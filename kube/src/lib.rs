@@ -352,7 +352,7 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
             "the target '{host}' is a name: say where it is for the NetworkPolicy (--egress-cidr CIDR or --target-pods KEY=VALUE)"
         ));
     }
-    let mut peers: Vec<NetworkPolicyPeer> = cidrs.iter().map(ip_peer).collect();
+    let mut peers: Vec<NetworkPolicyPeer> = cidrs.iter().map(|c| ip_peer(c)).collect();
     if !spec.target_pods.is_empty() {
         peers.push(NetworkPolicyPeer {
             pod_selector: Some(LabelSelector { match_labels: Some(spec.target_pods.clone()), ..LabelSelector::default() }),
@@ -362,7 +362,7 @@ fn network_policy(spec: &RenderSpec, run: &RunFile) -> Result<NetworkPolicy, Kub
     let mut egress = vec![NetworkPolicyEgressRule { to: Some(peers), ports: Some(vec![tcp(port)]) }];
     if !spec.registry_cidrs.is_empty() {
         egress.push(NetworkPolicyEgressRule {
-            to: Some(spec.registry_cidrs.iter().map(ip_peer).collect()),
+            to: Some(spec.registry_cidrs.iter().map(|c| ip_peer(c)).collect()),
             ports: Some(vec![tcp(443), tcp(5000)]),
         });
     }
@@ -385,8 +385,8 @@ pub(crate) fn tcp(port: i32) -> NetworkPolicyPort {
     NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(port)), ..NetworkPolicyPort::default() }
 }
 
-pub(crate) fn ip_peer(cidr: &String) -> NetworkPolicyPeer {
-    NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }), ..NetworkPolicyPeer::default() }
+pub(crate) fn ip_peer(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.to_owned(), except: None }), ..NetworkPolicyPeer::default() }
 }
 
 /// Egress to the cluster's resolver (port 53), for destinations named by DNS.

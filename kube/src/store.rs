@@ -95,7 +95,7 @@ pub(crate) fn network_policy(spec: &RenderSpec, s: &StoreSpec) -> NetworkPolicy 
         cidrs.push(if ip.is_ipv4() { format!("{ip}/32") } else { format!("{ip}/128") });
     }
     let mut egress =
-        vec![NetworkPolicyEgressRule { to: Some(cidrs.iter().map(ip_peer).collect()), ports: Some(vec![tcp(i32::from(s.port))]) }];
+        vec![NetworkPolicyEgressRule { to: Some(cidrs.iter().map(|c| ip_peer(c)).collect()), ports: Some(vec![tcp(i32::from(s.port))]) }];
     if ip.is_none() {
         egress.push(dns_rule());
     }

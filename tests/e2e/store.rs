@@ -43,7 +43,8 @@ async fn runs_land_in_the_store_with_their_labels_and_trend_over_time() {
     }
     // A metric over time, oldest first: the configured TTFTs.
     let trend = dir.path().join("trend.html");
-    let o = run_volley(&["runs", "trend", "ttft_ms.p50", "--store", &store, "--html", &trend.display().to_string()], Duration::from_secs(30));
+    let o =
+        run_volley(&["runs", "trend", "ttft_ms.p50", "--store", &store, "--html", &trend.display().to_string()], Duration::from_secs(30));
     o.assert_success();
     let page = std::fs::read_to_string(&trend).unwrap();
     assert_eq!(page.matches("<circle").count(), 3, "a vertex per run on the trend page");
@@ -115,12 +116,7 @@ async fn a_run_slower_than_its_baseline_fails_its_threshold_with_both_values() {
     // 20 % slower: exit 99, naming the threshold and both values.
     let slower = start_sim(sim_ttft(60)).await;
     let slower_out = TempDir::new("slower-run");
-    let o = run_into(
-        &slower.url(),
-        &slower_out,
-        &["--store", &store, "--baseline", "label:role=baseline", "--threshold", threshold],
-    )
-    .await;
+    let o = run_into(&slower.url(), &slower_out, &["--store", &store, "--baseline", "label:role=baseline", "--threshold", threshold]).await;
     assert_eq!(o.status.code(), Some(99), "{}", o.stderr);
     let line = o.stderr.lines().find(|l| l.contains("threshold failed")).unwrap_or_else(|| panic!("no verdict line: {}", o.stderr));
     assert!(line.contains(threshold), "{line}");

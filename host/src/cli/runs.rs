@@ -310,7 +310,13 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
                 let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let shown = value.map_or("no data".into(), volley::core::text::num);
                 out.line(&format!("{:<16}  {:<16}  {shown:>12}  {} · {}", r.id, when(r.started_unix_ms), st.name, labels.join(",")));
-                points.push(TrendPoint { id: r.id, started_unix_ms: u64::try_from(r.started_unix_ms).unwrap_or(0), stage: st.name.clone(), value, labels: r.labels });
+                points.push(TrendPoint {
+                    id: r.id,
+                    started_unix_ms: u64::try_from(r.started_unix_ms).unwrap_or(0),
+                    stage: st.name.clone(),
+                    value,
+                    labels: r.labels,
+                });
             }
             if let Some(path) = html {
                 let page = volley::report::html::trend::render(&metric, &points);

@@ -44,7 +44,9 @@ fn time_to_ready_matches_the_servers_start_up_time() {
     for r in runs {
         let ready = ms(&r["ready_ms"]);
         // The simulator answers 503 until 400 ms after its process started.
-        assert!((400.0..=420.0).contains(&ready), "ready after {ready} ms, want 400 + ≤ 20");
+        // Readiness is polled every 5 ms; a loaded 2-core machine (the whole suite at once)
+        // adds tens of ms of scheduling to the child's start: 50 ms over, not 20.
+        assert!((400.0..=450.0).contains(&ready), "ready after {ready} ms, want 400 + ≤ 50");
         assert!(ms(&r["port_ms"]) < ready);
         assert!(ms(&r["first_token_ms"]) > ready);
         assert!(ms(&r["peak_rss_mib"]) > 1.0);

@@ -244,3 +244,53 @@ async fn a_slurm_job_array_runs_four_shards_that_merge_into_the_unsharded_run() 
     assert_eq!(m["stages"][0]["requests"]["sent"].as_u64(), Some(whole.len() as u64));
     assert_eq!(m["stages"][0]["requests"]["ok"].as_u64(), Some(whole.len() as u64));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_spread_over_the_source_addresses_given() {
+    // A loopback proxy in front of the simulator notes where each connection came from.
+    let sim = start_sim(SimConfig { ttft: Duration::from_millis(2), itl: Duration::from_millis(1), ..SimConfig::default() }).await;
+    let upstream = sim.url().trim_start_matches("http://").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peers = std::sync::Arc::new(std::sync::Mutex::new(Vec::<std::net::IpAddr>::new()));
+    let seen = peers.clone();
+    tokio::spawn(async move {
+        while let Ok((mut down, peer)) = listener.accept().await {
+            seen.lock().unwrap().push(peer.ip());
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                }
+            });
+        }
+    });
+    let out = TempDir::new("source-addrs");
+    let target = format!("http://127.0.0.1:{port}");
+    let params = json!({"rate": 40, "duration_s": 0.5, "max_tokens": 40});
+    let args = with(run_args("builtin:chat-poisson", &target, params, &out), &["--source-addr", "127.0.0.2-127.0.0.4", "--no-store"]);
+    run_volley_async(args, Duration::from_secs(60)).await.assert_success();
+    let from: Vec<std::net::IpAddr> = peers.lock().unwrap().clone();
+    let mut counts = std::collections::BTreeMap::new();
+    for ip in &from {
+        *counts.entry(ip.to_string()).or_insert(0u32) += 1;
+    }
+    // The run's own connections come from 127.0.0.2-4 in turn (the model-list and
+    // metadata probes before it from the default address).
+    let sources: Vec<u32> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"].iter().map(|a| counts.get(*a).copied().unwrap_or(0)).collect();
+    assert!(sources.iter().all(|n| *n >= 1), "every source address used: {counts:?}");
+    assert!(sources.iter().max().unwrap() - sources.iter().min().unwrap() <= 1, "in turn: {counts:?}");
+
+    // An address this host does not have is the operator's bad input, in one line.
+    let o = run_volley_async(
+        with(
+            run_args("builtin:chat-poisson", &sim.url(), json!({"rate": 5, "duration_s": 0.2}), &TempDir::new("source-bad")),
+            &["--source-addr", "192.0.2.7", "--no-store"],
+        ),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(!o.status.success());
+    assert_eq!(o.error_lines().len(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("--source-addr 192.0.2.7 is not an address of this host"), "{}", o.stderr);
+}

@@ -27,6 +27,7 @@ pub(crate) mod parsed;
 pub(crate) mod pool;
 pub(crate) mod request;
 pub(crate) mod responses;
+pub(crate) mod source;
 pub(crate) mod sse;
 pub(crate) mod tgi;
 pub(crate) mod watch;

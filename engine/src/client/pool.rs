@@ -21,11 +21,11 @@ use http_body_util::Full;
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http2;
-use tokio::net::TcpStream;
 use volley_net::Tls;
 use volley_net::target::Connected;
 
 use super::h1::H1Conn;
+use super::source::SourceAddrs;
 
 /// An HTTP/1.1 connection (one request at a time, read and written by the exchange
 /// that holds it), or a clone of an HTTP/2 connection's sender (many requests share it).
@@ -68,11 +68,20 @@ pub struct Pool {
     h2_used: AtomicBool,
     /// Plain http with HTTP/2 by prior knowledge (`--http2 on`).
     h2_prior_knowledge: bool,
+    /// The local addresses new connections come from (`--source-addr`).
+    sources: SourceAddrs,
 }
 
 impl Pool {
     /// A pool keeping up to `max_idle` idle connections, shared out among `lanes` send lanes.
-    pub fn new(tls: Option<(String, Tls)>, addr: SocketAddr, max_idle: usize, lanes: usize, h2_prior_knowledge: bool) -> Self {
+    pub fn new(
+        tls: Option<(String, Tls)>,
+        addr: SocketAddr,
+        max_idle: usize,
+        lanes: usize,
+        h2_prior_knowledge: bool,
+        sources: SourceAddrs,
+    ) -> Self {
         let per_lane = max_idle.div_ceil(lanes.max(1)).max(1);
         Pool {
             h2: ArrayQueue::new(1),
@@ -84,6 +93,7 @@ impl Pool {
             opened: AtomicU64::new(0),
             stale_reuses: AtomicU64::new(0),
             streams_close: AtomicBool::new(false),
+            sources,
         }
     }
 
@@ -119,7 +129,7 @@ impl Pool {
         // TCP errors keep their kind (a refused connection is retried while a launched
         // server starts); a TLS failure is an error of its own.
         let start = Instant::now();
-        let stream = TcpStream::connect(self.addr).await?;
+        let stream = self.sources.connect(self.addr).await?;
         stream.set_nodelay(true)?;
         let connected_at = Instant::now();
         let (connected, tls_us, h2) = match &self.tls {

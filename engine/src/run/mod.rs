@@ -72,6 +72,8 @@ pub(super) struct Options {
     pub(super) abort_on_fail: bool,
     pub(super) gpu_interval: Option<Duration>,
     pub(super) h2_prior_knowledge: bool,
+    /// The local addresses connections come from, in turn (`--source-addr`).
+    pub(super) source_addrs: Vec<std::net::IpAddr>,
     pub(super) lanes: usize,
     pub(super) start_at: Option<std::time::SystemTime>,
     pub(super) shard: Option<volley_core::Shard>,
@@ -152,6 +154,7 @@ impl Run {
                 abort_on_fail: false,
                 gpu_interval: None,
                 h2_prior_knowledge: false,
+                source_addrs: Vec::new(),
                 lanes: crate::lanes::default_count(),
                 start_at: None,
                 shard: None,
@@ -303,6 +306,14 @@ impl Run {
     /// offers.
     pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
         self.options.h2_prior_knowledge = yes;
+        self
+    }
+
+    /// Bind each new connection to the next of these local addresses in turn (each has
+    /// its own ~28,000 ephemeral ports to the target); each must be of the target's
+    /// family and an address of this host, checked before anything is sent.
+    pub fn source_addrs(mut self, addrs: Vec<std::net::IpAddr>) -> Self {
+        self.options.source_addrs = addrs;
         self
     }
 

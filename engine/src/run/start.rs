@@ -21,6 +21,7 @@ use super::{Options, RunError};
 use crate::client::exchange::SendContext;
 use crate::client::pool::Pool;
 use crate::client::request::RequestEncoder;
+use crate::client::source::SourceAddrs;
 use crate::collector::{self, Collected, CollectorConfig};
 use crate::events;
 use crate::hooks::Hooks;
@@ -169,6 +170,9 @@ fn start_sending(
     addr: SocketAddr,
     refused_until: Option<Instant>,
 ) -> Result<(Driver, JoinHandle<Collected>, bool), RunError> {
+    // Before anything starts: an address that cannot be bound is the operator's bad input.
+    let sources = SourceAddrs::new(options.source_addrs.clone());
+    sources.check(addr).map_err(RunError::Options)?;
     let (events, events_rx) = events::channel();
     let collector = collector::spawn(
         CollectorConfig {
@@ -200,6 +204,7 @@ fn start_sending(
             MAX_IDLE_CONNECTIONS,
             lanes.count(),
             (options.h2_prior_knowledge || options.target.grpc) && !options.target.tls,
+            sources,
         ),
         authority: options.target.authority.clone(),
         headers: options.headers.clone(),

@@ -80,6 +80,11 @@ pub struct TargetArgs {
     /// core this process may run on]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: Option<u32>,
+    /// Local addresses to open connections from, in turn, each with its own ~28,000
+    /// ports: ADDR, or an IPv4 range such as 127.0.0.2-127.0.0.9 (repeatable; for tens
+    /// of thousands of open streams)
+    #[arg(long = "source-addr", value_name = "ADDR[-ADDR]", value_parser = super::source_addrs::parse)]
+    pub source_addrs: Vec<Vec<std::net::IpAddr>>,
 }
 
 /// What the scenario is given, and how often the plan runs.

@@ -6,6 +6,7 @@ pub(crate) mod args;
 mod once;
 pub(crate) mod options;
 mod outputs;
+mod source_addrs;
 mod trials;
 
 use std::sync::Arc;

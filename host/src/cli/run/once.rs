@@ -43,7 +43,8 @@ pub(crate) async fn run_once(o: &RunOptions, grants: &Grants, policy: &Policy, c
         .cancel(cancel.clone())
         .run_id(run_id.clone())
         .abort_on_fail(o.abort_on_fail)
-        .http2_prior_knowledge(o.http2_prior_knowledge);
+        .http2_prior_knowledge(o.http2_prior_knowledge)
+        .source_addrs(o.source_addrs.clone());
     if let Some(n) = o.threads {
         run = run.threads(n);
     }

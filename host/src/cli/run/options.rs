@@ -34,6 +34,8 @@ pub(crate) struct RunOptions {
     pub tls: Tls,
     /// Speak h2c to a plain-http target (`--http2 on`).
     pub http2_prior_knowledge: bool,
+    /// `--source-addr`: the local addresses connections come from, in turn.
+    pub source_addrs: Vec<std::net::IpAddr>,
     /// `--header`s, and `VOLLEY_API_KEY` as `Authorization: Bearer`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `--session-header`: the header each session request carries its session id in.
@@ -181,6 +183,7 @@ impl RunOptions {
             target,
             tls,
             http2_prior_knowledge: a.server.http2 == Http2Arg::On,
+            source_addrs: super::source_addrs::flatten(a.server.source_addrs)?,
             headers,
             session_header,
             model: a.server.model,

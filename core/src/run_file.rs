@@ -20,14 +20,15 @@ pub enum FlagKind {
     /// A value that may be given more than once (`--threshold`, `--header`).
     Repeatable,
     /// A flag only the operator gives, on the command line (one that runs a command, opens
-    /// a socket or sets the policy): a run file naming it is refused ([`operator_only`]).
+    /// a socket, sets the policy, the run store or the source addresses): a run file naming
+    /// it is refused ([`operator_only`]).
     OperatorOnly,
 }
 
 /// The one-line refusal of run-file key `key`, a flag only the operator gives.
 pub fn operator_only(key: &str) -> String {
     format!(
-        "'{}' is the operator's to give on the command line, not a run file's (it runs a command, opens a socket or sets the policy)",
+        "'{}' is the operator's to give on the command line, not a run file's (it runs a command, opens a socket, sets the policy, the run store or the source addresses)",
         crate::text::printable(key, 80)
     )
 }

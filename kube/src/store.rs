@@ -81,7 +81,10 @@ pub(crate) fn merge_args(store: Option<&StoreSpec>) -> (Vec<String>, Vec<EnvVar>
                 }),
                 ..EnvVar::default()
             };
-            (vec!["--policy".into(), format!("/config/{POLICY_KEY}")], vec![url])
+            // `volley merge` takes its policy from VOLLEY_POLICY (a `--policy` flag would
+            // have to come before the command).
+            let policy = EnvVar { name: "VOLLEY_POLICY".into(), value: Some(format!("/config/{POLICY_KEY}")), ..EnvVar::default() };
+            (Vec::new(), vec![url, policy])
         }
     }
 }

@@ -172,8 +172,11 @@ fn the_merge_keeps_the_run_in_the_team_store_named_by_a_secret_and_reaches_only_
     assert_locked_down(&merge_pod, "merge pod");
     let c = &merge_pod.containers[0];
     let margs = c.args.clone().unwrap();
-    let at = margs.iter().position(|a| a == "--policy").expect("the merge runs under its own policy");
-    assert_eq!(margs[at + 1], "/config/merge-policy.toml");
+    let policy = c.env.as_ref().unwrap().iter().find(|e| e.name == "VOLLEY_POLICY").expect("the merge runs under its own policy");
+    assert_eq!(policy.value.as_deref(), Some("/config/merge-policy.toml"));
+    // What the merge pod runs is a command line `volley` takes.
+    let dry = run_volley(&margs.iter().map(String::as_str).chain(["--help"]).collect::<Vec<_>>(), Duration::from_secs(30));
+    dry.assert_success();
     let env = c.env.as_ref().unwrap().iter().find(|e| e.name == "VOLLEY_STORE").expect("VOLLEY_STORE");
     assert!(env.value.is_none(), "the URL is never in the manifest");
     let secret = env.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();

@@ -16,7 +16,8 @@
 //! a `..` or a symbolic link that leads out of the folder is refused with one line
 //! naming the key. The operator passes files elsewhere on the command line. The policy
 //! is the operator's too: a run file cannot name one, nor the options that run a command
-//! or open a listening socket on the host ([`OPERATOR_ONLY`]). `${VAR}` reads only the
+//! or open a listening socket on the host, nor the run store or the source addresses
+//! ([`OPERATOR_ONLY`]). `${VAR}` reads only the
 //! variables the operator names in `VOLLEY_RUN_FILE_ENV`: a run file may be a tenant's,
 //! and its headers go to the target it chooses.
 
@@ -36,7 +37,10 @@ pub(super) const PATH_KEYS: &[&str] = &["tokenizer", "dataset", "ca-cert", "clie
 /// `run` options a run file cannot carry ([`FlagKind::OperatorOnly`]): the policy, and
 /// what runs a command (`launch`) or opens a listening socket (`prometheus-listen`) on the
 /// host. The operator gives them on the command line. `kube render` refuses them too.
-pub(super) const OPERATOR_ONLY: &[&str] = &["policy", "launch", "prometheus-listen"];
+/// `store` writes a database file or reaches a database wherever it points, and
+/// `source-addr` chooses which of the host's addresses connections come from: the
+/// operator's, like the policy.
+pub(super) const OPERATOR_ONLY: &[&str] = &["policy", "launch", "prometheus-listen", "store", "source-addr"];
 
 /// The variable naming, comma-separated, the environment variables a run file's
 /// `${VAR}` may read; unset, none.
@@ -350,7 +354,8 @@ mod tests {
         }
     }
 
-    /// What runs a command, opens a socket or sets the policy is the operator's alone,
+    /// What runs a command, opens a socket, sets the policy, the store or the source
+    /// addresses is the operator's alone,
     /// in any spelling of its key.
     #[test]
     fn a_run_file_cannot_carry_operator_only_options() {
@@ -359,6 +364,8 @@ mod tests {
             ("prometheus-listen = '0.0.0.0:9000'", "prometheus-listen"),
             ("prometheus_listen = '0.0.0.0:9000'", "prometheus_listen"),
             ("policy = 'lax.toml'", "policy"),
+            ("store = '/home/someone/runs.sqlite'", "store"),
+            ("source-addr = ['10.0.0.2-10.0.0.9']", "source-addr"),
         ] {
             let e = parse(&format!("scenario = 'builtin:burst'\n{text}\n"), &env).unwrap_err();
             assert!(e.contains(&format!("'{key}' is the operator's")) && !e.contains('\n'), "{text}: {e}");

@@ -373,15 +373,22 @@ pub(crate) fn runs(c: RunsCommand, policy: &Policy) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `text` to `file` as it is, or to stdout through the console writer: names a scenario
-/// or server chose reach a terminal with their control characters made visible (a file
-/// keeps the exact bytes).
+/// `text` to `file`, or to stdout: exact bytes when stdout is a pipe or a file (the data
+/// another tool reads), and through the console writer when it is a terminal, so names
+/// a scenario or server chose reach a person with their control characters made visible.
 fn write_out(file: Option<&std::path::Path>, text: &str) -> Result<()> {
+    use std::io::{IsTerminal, Write};
     match file {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
-        None => {
+        None if std::io::stdout().is_terminal() => {
             ConsoleWriter::stdout().lines(text.lines());
             Ok(())
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| if text.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
+                .context("cannot write to stdout")
         }
     }
 }
